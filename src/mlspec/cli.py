@@ -1,0 +1,177 @@
+"""The `mlspec` command: a thin Click shell over the compiler, back ends and output writer.
+
+Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own included).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from mlspec import __version__
+from mlspec.diagnostics import Diagnostic, SpecError, render
+
+Format = Literal["text", "json", "github"]
+EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+
+_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="How to print diagnostics: for people, for tools, or as GitHub Actions annotations.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mlspec")
+def main() -> None:
+    """Check ML pipeline specs and compile them for Kubeflow, Airflow and Prefect."""
+
+
+class _Report:
+    """Collects diagnostics across files and prints them once, in the chosen format."""
+
+    def __init__(self, fmt: Format) -> None:
+        self.fmt = fmt
+        self.diagnostics: list[Diagnostic] = []
+        self.sources: dict[str, str] = {}
+
+    def add(self, diagnostics: list[Diagnostic], name: str, raw: bytes) -> None:
+        self.diagnostics += diagnostics
+        self.sources[name] = raw.decode("utf-8", errors="replace")
+
+    @property
+    def failed(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+    def emit(self) -> None:
+        if self.fmt == "json":
+            click.echo(render(self.diagnostics, "json", self.sources), nl=False)
+        elif self.diagnostics:
+            stream_err = self.fmt == "text"
+            click.echo(render(self.diagnostics, self.fmt, self.sources), nl=False, err=stream_err)
+
+
+def _analyze(path: str, report: _Report):  # type: ignore[no-untyped-def]
+    """Run the front end on one file; None (and diagnostics in the report) if it failed."""
+    from mlspec.compiler import analyze_bytes
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        analysis = analyze_bytes(raw, path)
+    except SpecError as exc:
+        report.add(exc.diagnostics, path, raw)
+        return None
+    report.add(list(analysis.warnings), path, raw)
+    return analysis
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_format_option
+def validate(specs: tuple[str, ...], fmt: Format) -> None:
+    """Check SPECS and report every problem at its line and column."""
+    report = _Report(fmt)
+    summaries = []
+    for path in specs:
+        analysis = _analyze(path, report)
+        if analysis is not None:
+            p = analysis.pipeline
+            summaries.append(f"{path}: ok ({len(p.steps)} steps, {len(p.gates)} gates)")
+    report.emit()
+    if fmt == "text":
+        for line in summaries:
+            click.echo(line)
+    sys.exit(EXIT_SPEC if report.failed else EXIT_OK)
+
+
+@main.command("compile")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", required=True, help="What to generate; see `mlspec targets`.")
+@click.option(
+    "--output",
+    "-o",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write; replaced as a whole, only when everything succeeded.",
+)
+@_format_option
+def compile_(spec: str, target: str, out_dir: str, fmt: Format) -> None:
+    """Check SPEC and generate the pipeline for TARGET into OUTPUT."""
+    from mlspec.backends.registry import TargetUnavailable, find, targets
+    from mlspec.output import OutputError, write_tree
+
+    found = find(target)
+    if found is None:
+        import difflib
+
+        close = difflib.get_close_matches(target, list(targets()), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise click.UsageError(f"unknown target {target!r}.{hint} See `mlspec targets`.")
+    try:
+        backend = found.load()
+    except TargetUnavailable as exc:
+        ready = ", ".join(n for n, t in targets().items() if t.location)
+        raise click.UsageError(f"{exc}; available now: {ready}") from None
+    report = _Report(fmt)
+    analysis = _analyze(spec, report)
+    if analysis is not None:
+        problems = backend.check(analysis.pipeline)
+        report.diagnostics += problems
+        if not report.failed:
+            artifacts = backend.emit(analysis.pipeline)
+            try:
+                written = write_tree(artifacts, Path(out_dir))
+            except (OutputError, OSError) as exc:
+                report.emit()
+                raise click.UsageError(str(exc)) from None
+            report.emit()
+            if fmt == "text":
+                click.echo(f"{spec}: wrote {len(written)} file(s) to {out_dir} ({target})")
+                for path in written:
+                    click.echo(f"  {path}")
+            sys.exit(EXIT_OK)
+    report.emit()
+    sys.exit(EXIT_SPEC)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec language (for editors)."""
+    from mlspec.schema import json_schema
+
+    click.echo(json_schema(), nl=False)
+
+
+@main.command("targets")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def list_targets(as_json: bool) -> None:
+    """List the compile targets and whether they are available."""
+    from mlspec.backends.registry import targets
+
+    found = targets()
+    if as_json:
+        rows = [
+            {"name": t.name, "summary": t.summary, "available": t.location is not None}
+            for t in found.values()
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(n) for n in found)
+    for t in found.values():
+        status = "" if t.location else "  (planned)"
+        click.echo(f"{t.name:<{width}}  {t.summary}{status}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

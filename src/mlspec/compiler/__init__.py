@@ -1,0 +1,42 @@
+"""The front end: spec file -> typed IR, through load, parse, check and lower."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlspec.compiler import checks, ir, lower, parse, source
+from mlspec.diagnostics import Diagnostic, SpecError
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A spec that passed every check: its source, its IR and any warnings."""
+
+    source: source.Source
+    pipeline: ir.Pipeline
+    warnings: tuple[Diagnostic, ...]
+
+
+def analyze_text(text: str, file: str) -> Analysis:
+    return _analyze(source.load_text(text, file))
+
+
+def analyze_bytes(raw: bytes, file: str) -> Analysis:
+    """Raises SpecError with every problem of the first stage that found any."""
+    return _analyze(source.load_bytes(raw, file))
+
+
+def analyze_file(path: str | Path, display_name: str | None = None) -> Analysis:
+    """Raises OSError if the file cannot be read, else as `analyze_bytes`."""
+    return analyze_bytes(Path(path).read_bytes(), display_name or str(path))
+
+
+def _analyze(src: source.Source) -> Analysis:
+    spec = parse.parse(src)
+    found = checks.check(spec, src)
+    errors = [d for d in found if d.severity == "error"]
+    if errors:
+        raise SpecError(found)
+    warnings = tuple(sorted((d for d in found if d.severity == "warning"), key=Diagnostic.sort_key))
+    return Analysis(src, lower.lower(spec, src), warnings)

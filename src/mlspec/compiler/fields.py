@@ -1,0 +1,445 @@
+"""Scalar field types of the spec: names, versions, durations, cron, quantities, references.
+
+Each type validates one kind of value and raises a `PydanticCustomError` whose type names the
+diagnostic code (see `codes.py`) and whose context may carry a `hint`.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
+
+# Names of steps, outputs, inputs, params, gates, analyses, arms: safe as Python identifiers,
+# Airflow task ids, Prefect task names and (after `_` -> `-`) KFP and Kubernetes names.
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME_MAX = 40
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+PYTHON_TARGET_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
+ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+REGISTERED_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$")
+REFERENCE_RE = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
+# An image reference: [host[:port]/]path[:tag][@digest], as the distribution spec defines it.
+IMAGE_RE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_CPU_RE = re.compile(r"^(?:\d+(?:\.\d{1,3})?|\d+m)$")
+_MEMORY_RE = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+RESERVED_PREFIXES = ("mlspec_", "promote_")
+
+
+def error(code: str, message: str, hint: str | None = None, at: str | None = None) -> Exception:
+    """A validation error that `parse.py` turns into diagnostic `code` (at sub-field `at`)."""
+    ctx: dict[str, Any] = {}
+    if hint:
+        ctx["hint"] = hint
+    if at:
+        ctx["at"] = at
+    # Braces would be read as placeholders of the message template.
+    return PydanticCustomError(code, message.replace("{", "{{").replace("}", "}}"), ctx)
+
+
+def _validator(schema_type: Any) -> Callable[[Callable[[Any], Any]], Any]:
+    """Wrap a check function as a field type whose JSON Schema input is `schema_type`."""
+
+    def wrap(func: Callable[[Any], Any]) -> Any:
+        return BeforeValidator(func, json_schema_input_type=schema_type)
+
+    return wrap
+
+
+def _require_str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise error(
+            "MS103",
+            f"{what} must be a string, not {type_name(value)}",
+            f'quote it: "{value}"' if isinstance(value, int | float) else None,
+        )
+    return value
+
+
+def type_name(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "null",
+    }.get(type(value), "a value")
+
+
+@_validator(str)
+def _check_name(value: Any) -> str:
+    value = _require_str(value, "a name")
+    if not NAME_RE.match(value):
+        suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
+        if suggestion and not suggestion[0].isalpha():
+            suggestion = "x_" + suggestion
+        raise error(
+            "MS110",
+            f"invalid name {value!r}: names are lower-case letters, digits "
+            "and '_', starting with a letter",
+            f"use {suggestion!r}" if suggestion else None,
+        )
+    if len(value) > NAME_MAX:
+        raise error(
+            "MS110",
+            f"name {value!r} is {len(value)} characters; the limit is {NAME_MAX}",
+            "Kubernetes and KFP derive pod and task names from it",
+        )
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        raise error(
+            "MS110",
+            f"name {value!r} is a Python keyword",
+            f"the generated code passes it as a keyword argument; use '{value}_'",
+        )
+    return value
+
+
+Name = Annotated[str, _check_name]
+
+
+@_validator(str)
+def _check_dns_name(value: Any) -> str:
+    value = _require_str(value, "the pipeline name")
+    if len(value) > 63 or not DNS_LABEL_RE.match(value):
+        suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63]
+        raise error(
+            "MS111",
+            f"invalid pipeline name {value!r}: it must be a DNS-1123 label "
+            "(lower-case letters, digits and '-', at most 63 characters)",
+            f"use {suggestion!r}" if suggestion else None,
+        )
+    return value
+
+
+DnsName = Annotated[str, _check_dns_name]
+
+
+@_validator(str)
+def _check_version(value: Any) -> str:
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        raise error(
+            "MS112",
+            f"version {value!r} was read as a number",
+            'write all three parts, quoted: "1.0.0" (MAJOR.MINOR.PIPELINE)',
+        )
+    value = _require_str(value, "the version")
+    if not VERSION_RE.match(value):
+        raise error(
+            "MS112",
+            f"invalid version {value!r}: it must be MAJOR.MINOR.PIPELINE",
+            "MAJOR: data or target incompatible; MINOR: model improved; "
+            "PIPELINE: pipeline changed; e.g. 1.4.0",
+        )
+    return value
+
+
+Version = Annotated[str, _check_version]
+
+
+def parse_duration(value: Any) -> int:
+    """'1h30m' -> 5400 seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise error(
+            "MS113", f"duration {value!r} has no unit", f"write e.g. '{value}s' or '{value}m'"
+        )
+    value = _require_str(value, "a duration")
+    match = _DURATION_RE.match(value)
+    if not value or not match:
+        raise error(
+            "MS113",
+            f"invalid duration {value!r}",
+            "use a number with a unit, largest first: 30s, 10m, 1h30m, 2d",
+        )
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def positive_duration(value: Any) -> int:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise error("MS113", f"duration {value!r} is zero", "a duration must be longer than 0s")
+    return seconds
+
+
+Duration = Annotated[int, _validator(str)(positive_duration)]
+# A canary pause: a duration, or 'manual' to wait for a person to promote.
+Pause = Annotated[
+    int | Literal["manual"],
+    _validator(str)(lambda value: value if value == "manual" else positive_duration(value)),
+]
+
+
+# Cron: five fields, as Kubernetes CronJobs, Airflow and Prefect accept them.
+_CRON_FIELDS = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    (
+        "month",
+        1,
+        12,
+        {
+            m: i + 1
+            for i, m in enumerate(
+                ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+            )
+        },
+    ),
+    (
+        "day of week",
+        0,
+        7,
+        {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
+    ),
+)
+_CRON_MACROS = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+
+
+@_validator(str)
+def _check_cron(value: Any) -> str:
+    value = _require_str(value, "a cron expression")
+    if value in _CRON_MACROS:
+        return value
+    parts = value.split()
+    if len(parts) != 5:
+        raise error(
+            "MS114",
+            f"cron expression {value!r} has {len(parts)} fields; it needs 5",
+            "minute hour day-of-month month day-of-week, e.g. '0 3 * * 1'",
+        )
+    for part, (what, low, high, names) in zip(parts, _CRON_FIELDS, strict=True):
+        problem = _cron_field_problem(part, low, high, names)
+        if problem:
+            raise error(
+                "MS114",
+                f"cron expression {value!r}: {what} field {part!r} {problem}",
+                f"{what} takes {low}-{high}, '*', lists (1,5), ranges (1-5) and steps (*/15)",
+            )
+    return value
+
+
+def _cron_field_problem(part: str, low: int, high: int, names: dict[str, int]) -> str | None:
+    for item in part.split(","):
+        base, _, step = item.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            return "has an invalid step"
+        if base == "*":
+            continue
+        bounds = base.split("-")
+        if len(bounds) > 2:
+            return "has an invalid range"
+        numbers = []
+        for bound in bounds:
+            number = names.get(bound.lower()) if not bound.isdigit() else int(bound)
+            if number is None:
+                return "is not a number"
+            if not low <= number <= high:
+                return f"is out of range {low}-{high}"
+            numbers.append(number)
+        if len(numbers) == 2 and numbers[0] > numbers[1]:
+            return "has a range that runs backwards"
+    return None
+
+
+Cron = Annotated[str, _check_cron]
+
+
+@_validator(str)
+def _check_cpu(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    value = _require_str(value, "cpu")
+    if not _CPU_RE.match(value) or float(value.rstrip("m") or 0) == 0:
+        raise error(
+            "MS115",
+            f"invalid cpu quantity {value!r}",
+            "use cores ('1', '0.5') or millicores ('500m')",
+        )
+    return value
+
+
+Cpu = Annotated[str, _check_cpu]
+
+
+@_validator(str)
+def _check_memory(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise error(
+            "MS115",
+            f"memory {value} is a bare number of bytes",
+            f"write a unit, e.g. '{value}Mi' or '{value}Gi'",
+        )
+    value = _require_str(value, "memory")
+    match = _MEMORY_RE.match(value)
+    if not match or float(match.group(1)) == 0:
+        raise error(
+            "MS115",
+            f"invalid memory quantity {value!r}",
+            "use a number and a binary unit: '512Mi', '2Gi'",
+        )
+    if not match.group(2):
+        raise error(
+            "MS115",
+            f"memory {value!r} is a bare number of bytes",
+            f"write a unit, e.g. '{value}Mi' or '{value}Gi'",
+        )
+    return value
+
+
+Memory = Annotated[str, _check_memory]
+
+
+@_validator(str)
+def _check_python_target(value: Any) -> str:
+    value = _require_str(value, "a Python step")
+    if not PYTHON_TARGET_RE.match(value):
+        hint = "write module:function, e.g. 'fraud.steps:train'"
+        if ":" not in value and "." in value:
+            module, _, func = value.rpartition(".")
+            hint = f"separate the function with ':': '{module}:{func}'"
+        raise error("MS116", f"invalid Python function {value!r}", hint)
+    return value
+
+
+PythonTarget = Annotated[str, _check_python_target]
+
+
+@_validator(str)
+def _check_image(value: Any) -> str:
+    value = _require_str(value, "an image")
+    if not IMAGE_RE.match(value):
+        raise error(
+            "MS119",
+            f"invalid image reference {value!r}",
+            "use [registry/]repository[:tag][@sha256:digest], e.g. 'ghcr.io/acme/trainer:1.4.0'",
+        )
+    return value
+
+
+Image = Annotated[str, _check_image]
+
+
+@_validator(str)
+def _check_alias(value: Any) -> str:
+    value = _require_str(value, "an alias")
+    if not ALIAS_RE.match(value):
+        raise error(
+            "MS118", f"invalid registry alias {value!r}", "aliases use letters, digits, '_' and '-'"
+        )
+    if value.lower() == "latest" or re.fullmatch(r"[vV]\d+", value):
+        raise error(
+            "MS118",
+            f"{value!r} is reserved by the MLflow registry",
+            "MLflow rejects 'latest' and 'v<digits>' as aliases; use e.g. 'champion'",
+        )
+    return value
+
+
+Alias = Annotated[str, _check_alias]
+
+
+@_validator(str)
+def _check_registered_model(value: Any) -> str:
+    value = _require_str(value, "a registered model name")
+    if not REGISTERED_MODEL_RE.match(value):
+        raise error(
+            "MS104",
+            f"invalid registered model name {value!r}",
+            "use letters, digits, '.', '_' and '-'",
+        )
+    return value
+
+
+RegisteredModel = Annotated[str, _check_registered_model]
+
+
+@_validator(str)
+def _check_reference(value: Any) -> str:
+    value = _require_str(value, "a reference")
+    if not REFERENCE_RE.match(value):
+        raise error(
+            "MS120",
+            f"{value!r} is not a reference",
+            "references are 'step.output' or 'params.name'; a constant is written {value: ...}",
+        )
+    return value
+
+
+Reference = Annotated[str, _check_reference]
+
+
+@_validator(float | str)
+def _check_threshold(value: Any) -> float | str:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise error(
+            "MS103", f"a threshold must be a number or 'params.NAME', not {type_name(value)}"
+        )
+    if isinstance(value, str):
+        if not REFERENCE_RE.match(value) or not value.startswith("params."):
+            raise error(
+                "MS120",
+                f"threshold {value!r} is neither a number nor a parameter",
+                "write a number, or 'params.NAME' to use a pipeline parameter",
+            )
+        return value
+    if value != value:
+        raise error("MS104", "a threshold cannot be NaN")
+    return float(value)
+
+
+Threshold = Annotated[Any, _check_threshold]
+
+
+@_validator(str)
+def _check_env_name(value: Any) -> str:
+    value = _require_str(value, "an environment variable name")
+    if not ENV_NAME_RE.match(value):
+        raise error(
+            "MS110",
+            f"invalid environment variable name {value!r}",
+            "use letters, digits and '_', not starting with a digit",
+        )
+    return value
+
+
+EnvName = Annotated[str, _check_env_name]
+
+
+@_validator(str)
+def _check_secret_name(value: Any) -> str:
+    value = _require_str(value, "a secret name")
+    if len(value) > 253 or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", value):
+        raise error(
+            "MS111",
+            f"invalid Kubernetes secret name {value!r}",
+            "use lower-case letters, digits, '-' and '.'",
+        )
+    return value
+
+
+SecretName = Annotated[str, _check_secret_name]
+
+
+@_validator(str)
+def _check_secret_key(value: Any) -> str:
+    value = _require_str(value, "a secret key")
+    if not SECRET_KEY_RE.match(value):
+        raise error("MS104", f"invalid secret key {value!r}", "use letters, digits, '-', '_', '.'")
+    return value
+
+
+SecretKey = Annotated[str, _check_secret_key]

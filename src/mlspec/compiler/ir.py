@@ -1,0 +1,327 @@
+"""The typed IR: frozen, fully resolved, topologically ordered. Back ends see only this.
+
+Defaults are applied, references are resolved to typed nodes, durations are seconds, and every
+node carries the span of the spec text it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Literal
+
+from mlspec.diagnostics import Span
+
+Scalar = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    name: str
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    step: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: Scalar
+
+
+ValueSource = ParamRef | OutputRef | Constant
+Threshold = float | ParamRef
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: Literal["float", "int", "str", "bool"]
+    default: Scalar
+    description: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    type: str
+    source: ValueSource
+    span: Span
+
+    @property
+    def is_artifact(self) -> bool:
+        return self.type in ARTIFACT_TYPES
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    type: str
+    span: Span
+
+    @property
+    def is_artifact(self) -> bool:
+        return self.type in ARTIFACT_TYPES
+
+
+ARTIFACT_TYPES = frozenset({"dataset", "model", "metrics", "artifact"})
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str | None
+    secret: SecretRef | None
+    param: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: int | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: Literal["python", "container"]
+    function: str | None  # module:function, for python steps
+    packages: tuple[str, ...]
+    image: str | None  # None: a python step on the target's default image
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    inputs: tuple[Input, ...]
+    outputs: tuple[Output, ...]
+    upstream: tuple[str, ...]  # steps this one waits for (data and explicit `after`)
+    gates: tuple[str, ...]  # gates that must pass before it runs (directly)
+    env: tuple[EnvVar, ...]
+    resources: Resources
+    retries: int
+    timeout_seconds: int | None
+    caching: bool
+    description: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    kind: Literal["row_count", "columns", "null_fraction", "range", "categories", "drift"]
+    column: str | None
+    min: Threshold | None
+    max: Threshold | None
+    columns: tuple[tuple[str, str], ...]  # required columns and their types
+    allowed: tuple[Scalar, ...]
+    reference: OutputRef | None
+    reference_uri: str | None
+    method: Literal["psi", "ks"] | None
+    bins: int | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Requirement:
+    metric: OutputRef
+    min: Threshold | None
+    max: Threshold | None
+    vs_champion: bool
+    better: Literal["higher", "lower"] | None
+    tolerance: float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    kind: Literal["data", "model"]
+    dataset: OutputRef | None
+    checks: tuple[DataCheck, ...]
+    requirements: tuple[Requirement, ...]
+    first_run: Literal["pass", "fail"] | None
+    on_fail: Literal["block", "fail"]
+    upstream: tuple[str, ...]  # steps whose outputs it reads
+    description: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class PromotionRule:
+    alias: str
+    gates: tuple[str, ...]
+    after_rollout: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Registry:
+    registered_model: str
+    tracking_uri: str | None
+    model: OutputRef
+    tags: tuple[tuple[str, str], ...]
+    rules: tuple[PromotionRule, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class AnalysisMetric:
+    name: str
+    provider: Literal["prometheus", "web"]
+    query: str | None
+    address: str | None
+    url: str | None
+    json_path: str | None
+    min: Threshold | None
+    max: Threshold | None
+    interval_seconds: int
+    count: int
+    failure_limit: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    action: Literal["weight", "pause", "analysis"]
+    weight: int | None
+    pause_seconds: int | None  # None with action 'pause': wait for a manual promotion
+    analysis: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Canary:
+    steps: tuple[CanaryStep, ...]
+    analysis: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BlueGreen:
+    preview_service: str
+    auto_promote: bool
+    auto_promote_after_seconds: int | None
+    scale_down_delay_seconds: int
+    pre_promotion_analysis: tuple[str, ...]
+    post_promotion_analysis: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Shadow:
+    percent: int
+    duration_seconds: int
+    analysis: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AbTest:
+    weight: int | None
+    header: tuple[str, Literal["exact", "prefix", "regex"], str] | None  # name, match, value
+    cookie: tuple[str, str] | None  # name, value
+    duration_seconds: int
+    analysis: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    image: str | None
+    model_alias: str | None
+
+
+@dataclass(frozen=True)
+class Bandit:
+    arms: tuple[Arm, ...]
+    algorithm: Literal["thompson", "epsilon_greedy", "ucb1"]
+    reward_successes: str
+    reward_trials: str
+    interval_seconds: int
+    exploration_floor: int
+    max_step: int
+    epsilon: float | None
+    guardrails: tuple[str, ...]
+    stop_p_best: float | None
+    stop_max_duration_seconds: int | None
+    context_header: str | None  # contextual bandits only
+    segments: tuple[str, ...]
+
+
+Strategy = Canary | BlueGreen | Shadow | AbTest | Bandit
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    port: int
+    image: str | None
+    model_format: str | None
+    replicas: int
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class Rollout:
+    controller: Literal["argo-rollouts", "flagger", "kserve", "istio"]
+    service: Service
+    model_alias: str | None
+    prometheus: str | None
+    strategy_kind: str
+    strategy: Strategy
+    analysis: tuple[AnalysisMetric, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str
+    timezone: str
+    paused: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    version: str
+    description: str
+    owners: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    artifact_root: str | None
+    params: tuple[Param, ...]
+    steps: tuple[Step, ...]  # topological order; ties keep spec order
+    gates: tuple[Gate, ...]  # in the order their inputs become ready
+    registry: Registry | None
+    rollout: Rollout | None
+    schedule: Schedule | None
+    source_file: str
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)
+
+    def gate(self, name: str) -> Gate:
+        return next(g for g in self.gates if g.name == name)
+
+
+def to_data(node: Any, *, spans: bool = True) -> Any:
+    """A JSON-ready view of an IR node: dataclasses become mappings in field order."""
+    if is_dataclass(node) and not isinstance(node, type):
+        if isinstance(node, Span):
+            return f"{node.line}:{node.col}"
+        out: dict[str, Any] = {}
+        if isinstance(node, ParamRef | OutputRef | Constant):
+            out["ref"] = type(node).__name__
+        for f in fields(node):
+            if f.name == "span" and not spans:
+                continue
+            out[f.name] = to_data(getattr(node, f.name), spans=spans)
+        return out
+    if isinstance(node, tuple | list):
+        return [to_data(item, spans=spans) for item in node]
+    return node

@@ -1,0 +1,344 @@
+"""A checked `Spec` -> the IR: defaults applied, references resolved, steps ordered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlspec.compiler import ir
+from mlspec.compiler import spec as s
+from mlspec.compiler.checks import dependency_graph
+from mlspec.compiler.source import PathKey, Source
+
+
+def lower(spec: s.Spec, source: Source) -> ir.Pipeline:
+    return _Lowering(spec, source).pipeline()
+
+
+class _Lowering:
+    def __init__(self, spec: s.Spec, source: Source) -> None:
+        self.spec = spec
+        self.source = source
+        self.graph = dependency_graph(spec)
+        self.types = {
+            (name, out): kind
+            for name, step in spec.steps.items()
+            for out, kind in step.outputs.items()
+        }
+
+    def span(self, *path: Any) -> Any:
+        return self.source.span(path)
+
+    def key_span(self, *path: Any) -> Any:
+        return self.source.key_span(path)
+
+    def pipeline(self) -> ir.Pipeline:
+        spec = self.spec
+        meta = spec.metadata
+        return ir.Pipeline(
+            name=meta.name,
+            version=meta.version,
+            description=meta.description,
+            owners=tuple(meta.owners),
+            labels=tuple(meta.labels.items()),
+            artifact_root=spec.artifact_root,
+            params=tuple(
+                ir.Param(n, p.type, p.default, p.description, self.key_span("params", n))
+                for n, p in spec.params.items()
+            ),
+            steps=tuple(self.step(n) for n in self.step_order()),
+            gates=tuple(self.gate(n, g) for n, g in spec.gates.items()),
+            registry=self.registry(),
+            rollout=self.rollout(),
+            schedule=spec.schedule
+            and ir.Schedule(
+                spec.schedule.cron,
+                spec.schedule.timezone,
+                spec.schedule.paused,
+                self.span("schedule"),
+            ),
+            source_file=self.source.file,
+        )
+
+    def step_order(self) -> list[str]:
+        """Kahn's algorithm over step dependencies; among ready steps, spec order wins."""
+        graph = self.graph
+        steps = list(self.spec.steps)
+        # A step waits for the steps behind the gates it waits for, too.
+        waits = {n: {d for d in graph[n] if d in self.spec.steps} for n in steps}
+        for name in steps:
+            for dep in graph[name]:
+                if dep in self.spec.gates:
+                    waits[name] |= {d for d in graph[dep] if d in self.spec.steps}
+        order: list[str] = []
+        done: set[str] = set()
+        while len(order) < len(steps):
+            ready = next(n for n in steps if n not in done and waits[n] <= done)
+            order.append(ready)
+            done.add(ready)
+        return order
+
+    def ref(self, text: str) -> ir.ParamRef | ir.OutputRef:
+        head, _, tail = text.partition(".")
+        return ir.ParamRef(tail) if head == "params" else ir.OutputRef(head, tail)
+
+    def threshold(self, value: float | str | None) -> ir.Threshold | None:
+        if value is None or isinstance(value, float):
+            return value
+        return ir.ParamRef(value.partition(".")[2])
+
+    def source_type(self, binding: s.InputBinding) -> str:
+        if binding.type is not None:
+            return binding.type
+        if binding.from_ is None:
+            return {bool: "bool", int: "int", float: "float"}.get(type(binding.value), "str")
+        head, _, tail = binding.from_.partition(".")
+        return self.spec.params[tail].type if head == "params" else self.types[(head, tail)]
+
+    def env(self, step: s.Step, base: PathKey) -> tuple[ir.EnvVar, ...]:
+        merged: dict[str, tuple[s.EnvValue, PathKey]] = {
+            k: (v, ("defaults", "env", k)) for k, v in self.spec.defaults.env.items()
+        }
+        merged.update({k: (v, (*base, "env", k)) for k, v in step.env.items()})
+        return tuple(
+            ir.EnvVar(
+                name,
+                value.value,
+                value.secret and ir.SecretRef(value.secret.name, value.secret.key),
+                value.param,
+                self.source.key_span(path),
+            )
+            for name, (value, path) in sorted(merged.items())
+        )
+
+    def step(self, name: str) -> ir.Step:
+        step = self.spec.steps[name]
+        d = self.spec.defaults
+        base = ("steps", name)
+        gated = {g.dataset: n for n, g in self.spec.gates.items() if g.dataset is not None}
+        inputs = tuple(
+            ir.Input(
+                n,
+                self.source_type(b),
+                self.ref(b.from_) if b.from_ is not None else ir.Constant(b.value),  # type: ignore[arg-type]
+                self.key_span(*base, "inputs", n),
+            )
+            for n, b in step.inputs.items()
+        )
+        upstream = [r.source.step for r in inputs if isinstance(r.source, ir.OutputRef)]
+        upstream += [a for a in step.after if a in self.spec.steps]
+        gates = [gated[b.from_] for b in step.inputs.values() if b.from_ in gated]
+        gates += [a for a in step.after if a in self.spec.gates]
+        resources = ir.Resources(
+            cpu=step.resources.cpu or d.resources.cpu,
+            memory=step.resources.memory or d.resources.memory,
+            gpu=step.resources.gpu if step.resources.gpu is not None else d.resources.gpu,
+        )
+        return ir.Step(
+            name=name,
+            kind="python" if step.python is not None else "container",
+            function=step.python,
+            packages=tuple(dict.fromkeys([*d.packages, *step.packages]))
+            if step.python is not None
+            else (),
+            image=step.image or d.image,
+            command=tuple(step.container.command) if step.container else (),
+            args=tuple(step.container.args) if step.container else (),
+            inputs=inputs,
+            outputs=tuple(
+                ir.Output(n, t, self.key_span(*base, "outputs", n)) for n, t in step.outputs.items()
+            ),
+            upstream=tuple(dict.fromkeys(upstream)),
+            gates=tuple(dict.fromkeys(gates)),
+            env=self.env(step, base),
+            resources=resources,
+            retries=_first(step.retries, d.retries, 0),
+            timeout_seconds=_first(step.timeout, d.timeout, None),
+            caching=_first(step.caching, d.caching, False),
+            description=step.description,
+            span=self.key_span(*base),
+        )
+
+    def gate(self, name: str, gate: s.Gate) -> ir.Gate:
+        base = ("gates", name)
+        checks = tuple(self.check(c, (*base, "checks", i)) for i, c in enumerate(gate.checks or ()))
+        requirements = tuple(
+            ir.Requirement(
+                metric=self.ref(r.metric),  # type: ignore[arg-type]
+                min=self.threshold(r.min),
+                max=self.threshold(r.max),
+                vs_champion=r.vs == "champion",
+                better=r.better,
+                tolerance=r.tolerance or 0.0,
+                span=self.span(*base, "require", i),
+            )
+            for i, r in enumerate(gate.require or ())
+        )
+        return ir.Gate(
+            name=name,
+            kind=gate.kind,
+            dataset=self.ref(gate.dataset) if gate.dataset else None,  # type: ignore[arg-type]
+            checks=checks,
+            requirements=requirements,
+            first_run=gate.first_run,
+            on_fail=gate.on_fail,
+            upstream=tuple(self.graph[name]),
+            description=gate.description,
+            span=self.key_span(*base),
+        )
+
+    def check(self, check: s.DataCheck, path: PathKey) -> ir.DataCheck:
+        kind = check.kind
+        body: Any = getattr(check, kind)
+        span = self.source.span(path)
+        if kind == "columns":
+            return ir.DataCheck(
+                kind, None, None, None, tuple(body.items()), (), None, None, None, None, span
+            )
+        drift = check.drift
+        return ir.DataCheck(
+            kind=kind,  # type: ignore[arg-type]
+            column=body.column if kind != "row_count" else None,
+            min=self.threshold(getattr(body, "min", None)),
+            max=self.threshold(getattr(body, "max", None)),
+            columns=(),
+            allowed=tuple(check.categories.allowed) if check.categories else (),
+            reference=self.ref(drift.reference) if drift and drift.reference else None,  # type: ignore[arg-type]
+            reference_uri=drift.reference_uri if drift else None,
+            method=drift.method if drift else None,
+            bins=drift.bins if drift and drift.method == "psi" else None,
+            span=span,
+        )
+
+    def registry(self) -> ir.Registry | None:
+        reg = self.spec.registry
+        if reg is None:
+            return None
+        rules = tuple(
+            ir.PromotionRule(
+                rule.alias,
+                tuple(a for a in rule.after if a != "rollout"),
+                "rollout" in rule.after,
+                self.span("registry", "promote", i),
+            )
+            for i, rule in enumerate(reg.promote)
+        )
+        return ir.Registry(
+            reg.mlflow.registered_model,
+            reg.mlflow.tracking_uri,
+            self.ref(reg.model),
+            tuple(reg.tags.items()),
+            rules,  # type: ignore[arg-type]
+            self.key_span("registry"),
+        )
+
+    def rollout(self) -> ir.Rollout | None:
+        ro = self.spec.rollout
+        if ro is None:
+            return None
+        svc = ro.service
+        service = ir.Service(
+            svc.name,
+            svc.namespace,
+            svc.port,
+            svc.image,
+            svc.model_format,
+            svc.replicas,
+            ir.Resources(svc.resources.cpu, svc.resources.memory, svc.resources.gpu),
+        )
+        analysis = tuple(
+            ir.AnalysisMetric(
+                name=n,
+                provider="prometheus" if m.prometheus else "web",
+                query=m.prometheus.query if m.prometheus else None,
+                address=(m.prometheus.address or ro.prometheus) if m.prometheus else None,
+                url=m.web.url if m.web else None,
+                json_path=m.web.json_path if m.web else None,
+                min=self.threshold(m.min),
+                max=self.threshold(m.max),
+                interval_seconds=m.interval,
+                count=m.count,
+                failure_limit=m.failure_limit,
+                span=self.key_span("rollout", "analysis", n),
+            )
+            for n, m in ro.analysis.items()
+        )
+        kind = ro.strategy.kind
+        return ir.Rollout(
+            ro.controller,
+            service,
+            ro.model_alias,
+            ro.prometheus,
+            kind,
+            self.strategy(ro.strategy, svc.name),
+            analysis,
+            self.key_span("rollout"),
+        )
+
+    def strategy(self, strategy: s.Strategy, service: str) -> ir.Strategy:
+        base = ("rollout", "strategy", strategy.kind)
+        if strategy.canary is not None:
+            steps = tuple(
+                ir.CanaryStep(
+                    action="weight"
+                    if st.weight is not None
+                    else ("pause" if st.pause is not None else "analysis"),
+                    weight=st.weight,
+                    pause_seconds=st.pause if isinstance(st.pause, int) else None,
+                    analysis=tuple(st.analysis or ()),
+                    span=self.span(*base, "steps", i),
+                )
+                for i, st in enumerate(strategy.canary.steps)
+            )
+            return ir.Canary(steps, tuple(strategy.canary.analysis))
+        if strategy.blue_green is not None:
+            bg = strategy.blue_green
+            return ir.BlueGreen(
+                bg.preview_service or f"{service}-preview",
+                bg.auto_promote,
+                bg.auto_promote_after,
+                bg.scale_down_delay,
+                tuple(bg.pre_promotion_analysis),
+                tuple(bg.post_promotion_analysis),
+            )
+        if strategy.shadow is not None:
+            sh = strategy.shadow
+            return ir.Shadow(sh.percent, sh.duration, tuple(sh.analysis))
+        if strategy.ab_test is not None:
+            ab = strategy.ab_test
+            header = None
+            if ab.header is not None:
+                match = next(
+                    k for k in ("exact", "prefix", "regex") if getattr(ab.header, k) is not None
+                )
+                header = (ab.header.name, match, getattr(ab.header, match))
+            cookie = (ab.cookie.name, ab.cookie.value) if ab.cookie else None
+            return ir.AbTest(
+                ab.weight,
+                header,
+                cookie,
+                ab.duration,  # type: ignore[arg-type]
+                tuple(ab.analysis),
+            )
+        bandit = strategy.bandit or strategy.contextual_bandit
+        assert bandit is not None
+        context = getattr(bandit, "context", None)
+        return ir.Bandit(
+            arms=tuple(ir.Arm(n, a.image, a.model_alias) for n, a in bandit.arms.items()),
+            algorithm=bandit.algorithm,
+            reward_successes=bandit.reward.successes,
+            reward_trials=bandit.reward.trials,
+            interval_seconds=bandit.interval,
+            exploration_floor=bandit.exploration_floor,
+            max_step=bandit.max_step,
+            epsilon=bandit.epsilon,
+            guardrails=tuple(bandit.guardrails),
+            stop_p_best=bandit.stop.p_best,
+            stop_max_duration_seconds=bandit.stop.max_duration,
+            context_header=context.header if context else None,
+            segments=tuple(context.segments) if context else (),
+        )
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is set; the last argument is the built-in default."""
+    return next((v for v in values if v is not None), values[-1])

@@ -1,0 +1,313 @@
+"""Load a spec file: YAML 1.2 text -> plain Python data plus a source map of every key and value.
+
+The YAML is composed into a node tree by libyaml (through ruamel.yaml) and converted here, so
+this module decides, not a YAML library's defaults: scalars are resolved with the YAML 1.2 core
+schema (`yes`, `on`, `0755` are strings), keys must be strings and unique, only one document is
+allowed, and alias expansion is bounded in nodes and depth.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from mlspec.diagnostics import Diagnostic, Span, SpecError
+
+try:  # libyaml through ruamel.yaml's `libyaml` extra; the pure-Python parser is a slow fallback.
+    from ruamel.yaml.cyaml import CBaseLoader as _Loader
+except ImportError:  # pragma: no cover - exercised only without the C extension
+    from ruamel.yaml.loader import BaseLoader as _Loader
+
+PathKey = tuple[str | int, ...]
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_NODES = 250_000
+MAX_DEPTH = 64
+
+_DEFAULT_TAGS = {
+    ScalarNode: "tag:yaml.org,2002:str",
+    SequenceNode: "tag:yaml.org,2002:seq",
+    MappingNode: "tag:yaml.org,2002:map",
+}
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT10 = re.compile(r"^[-+]?[0-9]+$")
+_INT8 = re.compile(r"^0o[0-7]+$")
+_INT16 = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+
+@dataclass
+class Source:
+    """A loaded spec: its text, its data and where each key and value stands in the text."""
+
+    file: str
+    text: str
+    data: Any = None
+    values: dict[PathKey, Span] = field(default_factory=dict)
+    keys: dict[PathKey, Span] = field(default_factory=dict)
+
+    def span(self, path: PathKey, *, key: bool = False) -> Span:
+        """The span of the value at `path` (or its key), else of its nearest existing ancestor."""
+        path = tuple(path)
+        if key and path in self.keys:
+            return self.keys[path]
+        while path:
+            if path in self.values:
+                return self.values[path]
+            path = path[:-1]
+        return self.values.get((), Span(self.file, 1, 1, 1, 1))
+
+    def key_span(self, path: PathKey) -> Span:
+        return self.span(path, key=True)
+
+    def has(self, path: PathKey) -> bool:
+        return tuple(path) in self.values
+
+
+def read(path: str | Path, display_name: str | None = None) -> Source:
+    """Read and load a spec file. Raises OSError when it cannot be read, SpecError when invalid."""
+    name = display_name or str(path)
+    raw = Path(path).read_bytes()
+    return load_bytes(raw, name)
+
+
+def load_bytes(raw: bytes, file: str) -> Source:
+    if len(raw) > MAX_BYTES:
+        raise _fail(
+            _point(file, 1, 1),
+            "MS007",
+            f"the file is {len(raw):,} bytes; specs are limited to {MAX_BYTES:,}",
+            "split the pipeline or remove generated data",
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise _fail(
+            _point(file, line, col),
+            "MS007",
+            "the file is not valid UTF-8",
+            "save the spec as UTF-8",
+        ) from None
+    return load_text(text, file)
+
+
+def load_text(text: str, file: str) -> Source:
+    source = Source(file=file, text=text)
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        raise _fail(
+            _point(file, line, col),
+            "MS007",
+            "the file contains a NUL character",
+            "save the spec as UTF-8 text",
+        )
+    nodes = _compose(text, file)
+    start = "start with `apiVersion: mlspec/v1` and `kind: Pipeline`"
+    if not nodes:
+        raise _fail(_point(file, 1, 1), "MS008", "the spec is empty", start)
+    if len(nodes) > 1:
+        raise _fail(
+            _span(file, nodes[1]),
+            "MS004",
+            "the file holds more than one YAML document; a spec is one document",
+            "put each pipeline in its own file",
+        )
+    root = nodes[0]
+    if not isinstance(root, MappingNode):
+        raise _fail(
+            _span(file, root), "MS005", f"the spec must be a mapping, not a {_kind(root)}", start
+        )
+    builder = _Builder(source)
+    source.data = builder.build(root, (), 0)
+    if builder.diagnostics:
+        raise SpecError(builder.diagnostics)
+    return source
+
+
+def _compose(text: str, file: str) -> list[Node]:
+    loader = _Loader(text)
+    nodes: list[Node] = []
+    try:
+        while loader.check_node():
+            nodes.append(loader.get_node())
+            if len(nodes) > 1:
+                break
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = _point(file, mark.line + 1, mark.column + 1) if mark else _point(file, 1, 1)
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        context = f" ({exc.context.strip()})" if exc.context and exc.problem else ""
+        raise _fail(
+            span, "MS001", f"YAML syntax error: {problem}{context}", _yaml_hint(problem)
+        ) from None
+    except (YAMLError, RecursionError, ValueError) as exc:
+        raise _fail(_point(file, 1, 1), "MS001", f"YAML syntax error: {exc}", None) from None
+    finally:
+        dispose = getattr(loader, "dispose", None)
+        if dispose:
+            dispose()
+    return nodes
+
+
+def _yaml_hint(problem: str) -> str | None:
+    if "tab" in problem:
+        return "indent with spaces; YAML does not allow tabs for indentation"
+    if "mapping values are not allowed" in problem or "unexpected ':'" in problem:
+        return "quote values that contain ': ', or check the indentation of the line above"
+    if "could not find expected ':'" in problem or "expected <block end>" in problem:
+        return "check the indentation: keys of one mapping must line up"
+    return None
+
+
+class _Builder:
+    """Converts a node tree into plain data, recording spans and collecting every problem."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.file = source.file
+        self.nodes = 0
+        self.diagnostics: list[Diagnostic] = []
+        self.stopped = False
+
+    def build(self, node: Node, path: PathKey, depth: int) -> Any:
+        if self.stopped:
+            return None
+        self.nodes += 1
+        if self.nodes > MAX_NODES or depth > MAX_DEPTH:
+            limit = (
+                f"more than {MAX_NODES:,} values"
+                if self.nodes > MAX_NODES
+                else f"deeper than {MAX_DEPTH} levels"
+            )
+            self.diagnostics.append(
+                _diag(
+                    _span(self.file, node),
+                    "MS006",
+                    f"the document expands to {limit}",
+                    "aliases (*name) copy their anchor's whole content; "
+                    "a spec should not need them nested",
+                )
+            )
+            self.stopped = True
+            return None
+        self.source.values.setdefault(path, _span(self.file, node))
+        if node.tag != _DEFAULT_TAGS[type(node)]:
+            self.diagnostics.append(
+                _diag(
+                    _span(self.file, node),
+                    "MS009",
+                    f"YAML tag {node.tag!r} is not supported",
+                    "remove the tag; mlspec reads plain YAML 1.2 values",
+                )
+            )
+            return None
+        if isinstance(node, ScalarNode):
+            return _scalar(node)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._mapping(node, path, depth)
+
+    def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node) if isinstance(key_node, ScalarNode) else key_node
+            if not isinstance(key, str) or key_node.tag != _DEFAULT_TAGS[ScalarNode]:
+                shown = _kind(key_node) if not isinstance(key_node, ScalarNode) else repr(key)
+                self.diagnostics.append(
+                    _diag(
+                        _span(self.file, key_node),
+                        "MS003",
+                        f"mapping keys must be strings; {shown} is a {_kind(key_node, key)}",
+                        f'quote the key: "{key_node.value}"'
+                        if isinstance(key_node, ScalarNode)
+                        else None,
+                    )
+                )
+                continue
+            if key in first_seen:
+                first = first_seen[key].start_mark.line + 1
+                self.diagnostics.append(
+                    _diag(
+                        _span(self.file, key_node),
+                        "MS002",
+                        f"duplicate key {key!r}",
+                        f"it is first defined on line {first}; "
+                        "YAML keeps only one, so remove or merge the other",
+                    )
+                )
+                continue
+            first_seen[key] = key_node
+            child = (*path, key)
+            self.source.keys[child] = _span(self.file, key_node)
+            result[key] = self.build(value_node, child, depth + 1)
+        return result
+
+
+def _scalar(node: ScalarNode) -> Any:
+    value = node.value
+    if node.style not in (None, ""):  # quoted or block scalar: always a string
+        return value
+    if _NULL.match(value):
+        return None
+    if _BOOL.match(value):
+        return value in ("true", "True", "TRUE")
+    if _INT10.match(value):
+        return int(value)
+    if _INT8.match(value):
+        return int(value[2:], 8)
+    if _INT16.match(value):
+        return int(value[2:], 16)
+    if _FLOAT.match(value):
+        return float(value)
+    if _INF.match(value):
+        return -math.inf if value.startswith("-") else math.inf
+    if _NAN.match(value):
+        return math.nan
+    return value
+
+
+def _kind(node: Node, value: Any = None) -> str:
+    if isinstance(node, MappingNode):
+        return "mapping"
+    if isinstance(node, SequenceNode):
+        return "list"
+    return {bool: "boolean", int: "integer", float: "number", type(None): "null"}.get(
+        type(value), "string"
+    )
+
+
+def _span(file: str, node: Node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    line, col = start.line + 1, start.column + 1
+    end_line, end_col = end.line + 1, end.column + 1
+    if (end_line, end_col) <= (line, col):
+        end_line, end_col = line, col + 1
+    return Span(file, line, col, end_line, end_col)
+
+
+def _point(file: str, line: int, col: int) -> Span:
+    return Span(file, line, col, line, col + 1)
+
+
+def _diag(span: Span, code: str, message: str, hint: str | None) -> Diagnostic:
+    return Diagnostic(span=span, code=code, message=message, hint=hint)
+
+
+def _fail(span: Span, code: str, message: str, hint: str | None) -> SpecError:
+    return SpecError([_diag(span, code, message, hint)])

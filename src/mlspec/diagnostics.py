@@ -1,0 +1,113 @@
+"""Positions, diagnostics and their rendering: the only place positions are formatted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A region of a source file; lines and columns are 1-based, the end is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    span: Span
+    code: str
+    message: str
+    hint: str | None = None
+    severity: Severity = "error"
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.span.file, self.span.line, self.span.col, self.code, self.message)
+
+
+class SpecError(Exception):
+    """Raised by a stage that found problems; carries every diagnostic of that stage."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__(f"{len(self.diagnostics)} problem(s) in the spec")
+
+
+def render(
+    diagnostics: Iterable[Diagnostic],
+    fmt: Literal["text", "json", "github"],
+    sources: dict[str, str],
+) -> str:
+    """Render diagnostics; `sources` maps file names to their text, for the excerpts."""
+    items = sorted(diagnostics, key=Diagnostic.sort_key)
+    if fmt == "json":
+        return json.dumps([_as_json(d) for d in items], indent=2, ensure_ascii=False) + "\n"
+    if fmt == "github":
+        return "".join(_as_github(d) + "\n" for d in items)
+    lines_of = {name: text.splitlines() for name, text in sources.items()}
+    return "".join(_as_text(d, lines_of.get(d.span.file, [])) for d in items)
+
+
+def _as_json(d: Diagnostic) -> dict[str, object]:
+    s = d.span
+    return {
+        "file": s.file,
+        "line": s.line,
+        "column": s.col,
+        "end_line": s.end_line,
+        "end_column": s.end_col,
+        "severity": d.severity,
+        "code": d.code,
+        "message": d.message,
+        "hint": d.hint,
+    }
+
+
+def _as_text(d: Diagnostic, lines: list[str]) -> str:
+    s = d.span
+    out = [f"{s}: {d.severity}[{d.code}]: {d.message}\n"]
+    if 1 <= s.line <= len(lines):
+        text = lines[s.line - 1].expandtabs(1)
+        gutter = " " * len(str(s.line))
+        width = (s.end_col - s.col) if s.end_line == s.line else len(text) - s.col + 1
+        caret = " " * (s.col - 1) + "^" * max(1, width)
+        out.append(f"{gutter} |\n{s.line} | {text}\n{gutter} | {caret}\n")
+        if d.hint:
+            out.append(f"{gutter} = hint: {d.hint}\n")
+    elif d.hint:
+        out.append(f"  = hint: {d.hint}\n")
+    return "".join(out)
+
+
+def _as_github(d: Diagnostic) -> str:
+    # Workflow-command escaping: https://github.com/actions/toolkit (core/src/command.ts)
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+
+    s = d.span
+    message = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+    props = ",".join(
+        [
+            f"file={prop(s.file)}",
+            f"line={s.line}",
+            f"col={s.col}",
+            f"endLine={s.end_line}",
+            f"endColumn={s.end_col}",
+            f"title={prop(d.code)}",
+        ]
+    )
+    return f"::{d.severity} {props}::{data(message)}"

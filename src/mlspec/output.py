@@ -1,0 +1,114 @@
+"""Writing generated files: all or nothing.
+
+Files are written into a temporary folder beside DIR, which then takes DIR's place in one
+rename (an atomic exchange where Linux offers it). A compile that fails or is killed leaves an
+existing DIR exactly as it was. A non-empty DIR that mlspec did not write is never replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from mlspec.backends.base import Artifact
+
+MANIFEST = ".mlspec-manifest"
+_TMP_MARK = ".mlspec-tmp-"
+
+
+class OutputError(Exception):
+    """The output folder cannot be written safely; nothing was changed."""
+
+
+def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
+    files = sorted(artifacts)
+    _check_paths(files)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
+        raise OutputError(
+            f"{out_dir} is not empty and was not written by mlspec; refusing to "
+            "replace it (choose a new or empty folder)"
+        )
+    parent = out_dir.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(parent, out_dir.name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_TMP_MARK}", dir=parent))
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output is not
+        for artifact in files:
+            target = tmp / artifact.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(artifact.text.encode("utf-8"))
+        manifest = "".join(f"{a.path}\n" for a in files)
+        (tmp / MANIFEST).write_text(
+            "# Written by mlspec compile; this folder is replaced as a "
+            "whole on each compile.\n" + manifest,
+            encoding="utf-8",
+        )
+        _sync(tmp)
+        if out_dir.exists():
+            _exchange(tmp, out_dir)  # tmp now holds the previous output
+        else:
+            tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out_dir / a.path for a in files]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _check_paths(files: list[Artifact]) -> None:
+    seen: set[str] = set()
+    for artifact in files:
+        path = PurePosixPath(artifact.path)
+        if path.is_absolute() or ".." in path.parts or not path.parts or artifact.path == MANIFEST:
+            raise OutputError(f"a back end produced an unsafe path {artifact.path!r}")
+        if artifact.path in seen:
+            raise OutputError(f"a back end produced {artifact.path!r} twice")
+        seen.add(artifact.path)
+
+
+def _remove_stale_temporaries(parent: Path, name: str) -> None:
+    """Temporary folders left by a killed compile of the same DIR."""
+    for stale in parent.glob(f".{name}{_TMP_MARK}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _sync(folder: Path) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two folders atomically (Linux renameat2), else with two renames."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        renameat2 = getattr(libc, "renameat2", None)
+        if renameat2 is not None:
+            at_fdcwd, rename_exchange = -100, 2
+            if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+                return
+    backup = a.with_name(a.name + "-old")
+    b.rename(backup)
+    try:
+        a.rename(b)
+    except OSError:
+        backup.rename(b)
+        raise
+    with contextlib.suppress(OSError):
+        backup.rename(a)
