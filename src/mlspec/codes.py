@@ -1,7 +1,8 @@
 """Every diagnostic code mlspec emits, with a one-line title. Codes are stable: never reuse one.
 
 MS0xx: the file and its YAML. MS1xx: the shape of the spec and single values.
-MS2xx: references, types and the graph across the spec. MS3xx: target (back end) limits.
+MS2xx: references, types and the graph across the spec. MS3xx (reserved): limits of one
+target, reported by its back end.
 """
 
 CODES: dict[str, str] = {
@@ -53,6 +54,4 @@ CODES: dict[str, str] = {
     "MS242": "inconsistent rollout settings",
     "MS243": "promotion and rollout wait for each other",
     "MS244": "a section that the spec relies on is missing",
-    "MS301": "target not available",
-    "MS302": "feature not supported by the target",
 }
