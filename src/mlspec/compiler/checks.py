@@ -276,7 +276,8 @@ class Checker:
                 for bound in ("min", "max"):
                     for part in (check.row_count, check.range):
                         if part is not None:
-                            self.numeric(getattr(part, bound), (*path, bound), f"{bound} threshold")
+                            what = f"{bound} threshold of gate {name!r}"
+                            self.numeric(getattr(part, bound), (*path, bound), what)
                 if check.drift is not None and check.drift.reference is not None:
                     self.dataset_ref(
                         check.drift.reference,
@@ -287,9 +288,9 @@ class Checker:
         compares = False
         for i, req in enumerate(gate.require or ()):
             path = (*base, "require", i)
-            self.numeric(req.metric, (*path, "metric"), "metric")
-            self.numeric(req.min, (*path, "min"), "min threshold")
-            self.numeric(req.max, (*path, "max"), "max threshold")
+            self.numeric(req.metric, (*path, "metric"), f"metric of gate {name!r}")
+            self.numeric(req.min, (*path, "min"), f"min threshold of gate {name!r}")
+            self.numeric(req.max, (*path, "max"), f"max threshold of gate {name!r}")
             compares = compares or req.vs == "champion"
         if compares and gate.first_run is None:
             self.error(
@@ -400,7 +401,7 @@ class Checker:
                 self.numeric(
                     getattr(metric, bound),
                     ("rollout", "analysis", name, bound),
-                    f"{bound} threshold",
+                    f"{bound} threshold of analysis {name!r}",
                 )
         aliases = (
             {rule.alias: rule for rule in self.spec.registry.promote}

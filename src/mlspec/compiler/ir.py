@@ -200,6 +200,7 @@ class CanaryStep:
 class Canary:
     steps: tuple[CanaryStep, ...]
     analysis: tuple[str, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class BlueGreen:
     scale_down_delay_seconds: int
     pre_promotion_analysis: tuple[str, ...]
     post_promotion_analysis: tuple[str, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,7 @@ class Shadow:
     percent: int
     duration_seconds: int
     analysis: tuple[str, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,7 @@ class AbTest:
     cookie: tuple[str, str] | None  # name, value
     duration_seconds: int
     analysis: tuple[str, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,7 @@ class Arm:
     name: str
     image: str | None
     model_alias: str | None
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,7 @@ class Bandit:
     stop_max_duration_seconds: int | None
     context_header: str | None  # contextual bandits only
     segments: tuple[str, ...]
+    span: Span
 
 
 Strategy = Canary | BlueGreen | Shadow | AbTest | Bandit
@@ -264,6 +270,7 @@ class Service:
     model_format: str | None
     replicas: int
     resources: Resources
+    span: Span
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,7 @@ class _Lowering:
             svc.model_format,
             svc.replicas,
             ir.Resources(svc.resources.cpu, svc.resources.memory, svc.resources.gpu),
+            self.key_span("rollout", "service"),
         )
         analysis = tuple(
             ir.AnalysisMetric(
@@ -276,6 +277,7 @@ class _Lowering:
 
     def strategy(self, strategy: s.Strategy, service: str) -> ir.Strategy:
         base = ("rollout", "strategy", strategy.kind)
+        span = self.key_span(*base)
         if strategy.canary is not None:
             steps = tuple(
                 ir.CanaryStep(
@@ -289,7 +291,7 @@ class _Lowering:
                 )
                 for i, st in enumerate(strategy.canary.steps)
             )
-            return ir.Canary(steps, tuple(strategy.canary.analysis))
+            return ir.Canary(steps, tuple(strategy.canary.analysis), span)
         if strategy.blue_green is not None:
             bg = strategy.blue_green
             return ir.BlueGreen(
@@ -299,10 +301,11 @@ class _Lowering:
                 bg.scale_down_delay,
                 tuple(bg.pre_promotion_analysis),
                 tuple(bg.post_promotion_analysis),
+                span,
             )
         if strategy.shadow is not None:
             sh = strategy.shadow
-            return ir.Shadow(sh.percent, sh.duration, tuple(sh.analysis))
+            return ir.Shadow(sh.percent, sh.duration, tuple(sh.analysis), span)
         if strategy.ab_test is not None:
             ab = strategy.ab_test
             header = None
@@ -318,12 +321,16 @@ class _Lowering:
                 cookie,
                 ab.duration,  # type: ignore[arg-type]
                 tuple(ab.analysis),
+                span,
             )
         bandit = strategy.bandit or strategy.contextual_bandit
         assert bandit is not None
         context = getattr(bandit, "context", None)
         return ir.Bandit(
-            arms=tuple(ir.Arm(n, a.image, a.model_alias) for n, a in bandit.arms.items()),
+            arms=tuple(
+                ir.Arm(n, a.image, a.model_alias, self.key_span(*base, "arms", n))
+                for n, a in bandit.arms.items()
+            ),
             algorithm=bandit.algorithm,
             reward_successes=bandit.reward.successes,
             reward_trials=bandit.reward.trials,
@@ -336,6 +343,7 @@ class _Lowering:
             stop_max_duration_seconds=bandit.stop.max_duration,
             context_header=context.header if context else None,
             segments=tuple(context.segments) if context else (),
+            span=span,
         )
 
 

@@ -1,0 +1,22 @@
+"""The code base stays ruff clean: lint and format are part of the test command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUFF = [sys.executable, "-m", "ruff"]
+
+
+def test_ruff_check() -> None:
+    result = subprocess.run([*RUFF, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format() -> None:
+    result = subprocess.run(
+        [*RUFF, "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"run `uv run ruff format .`\n{result.stdout}{result.stderr}"
