@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mlspec.compiler.source import MAX_NODES, load_bytes, load_text
+from mlspec.compiler.source import load_bytes, load_text
 from mlspec.diagnostics import SpecError
 
 
@@ -88,7 +88,6 @@ def test_alias_bomb_is_stopped_in_bounded_time() -> None:
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     codes = _codes("\n".join(lines) + "\n")
     assert [c[0] for c in codes] == ["MS006"]
-    assert 10**9 > MAX_NODES  # the document above would expand to a billion values
 
 
 def test_recursive_alias_is_stopped() -> None:
