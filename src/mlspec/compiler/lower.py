@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from mlspec.compiler import ir
@@ -69,12 +70,22 @@ class _Lowering:
             for dep in graph[name]:
                 if dep in self.spec.gates:
                     waits[name] |= {d for d in graph[dep] if d in self.spec.steps}
+        position = {name: i for i, name in enumerate(steps)}
+        waiting = {name: len(deps) for name, deps in waits.items()}
+        dependents: dict[str, list[str]] = {name: [] for name in steps}
+        for name, deps in waits.items():
+            for dep in deps:
+                dependents[dep].append(name)
+        ready = [position[n] for n in steps if not waiting[n]]
+        heapq.heapify(ready)
         order: list[str] = []
-        done: set[str] = set()
-        while len(order) < len(steps):
-            ready = next(n for n in steps if n not in done and waits[n] <= done)
-            order.append(ready)
-            done.add(ready)
+        while ready:
+            name = steps[heapq.heappop(ready)]
+            order.append(name)
+            for dependent in dependents[name]:
+                waiting[dependent] -= 1
+                if not waiting[dependent]:
+                    heapq.heappush(ready, position[dependent])
         return order
 
     def ref(self, text: str) -> ir.ParamRef | ir.OutputRef:
