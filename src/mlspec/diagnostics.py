@@ -78,7 +78,7 @@ def _as_text(d: Diagnostic, lines: list[str]) -> str:
     s = d.span
     out = [f"{s}: {d.severity}[{d.code}]: {d.message}\n"]
     if 1 <= s.line <= len(lines):
-        text = lines[s.line - 1].expandtabs(1)
+        text = _visible(lines[s.line - 1])
         gutter = " " * len(str(s.line))
         width = (s.end_col - s.col) if s.end_line == s.line else len(text) - s.col + 1
         caret = " " * (s.col - 1) + "^" * max(1, width)
@@ -88,6 +88,20 @@ def _as_text(d: Diagnostic, lines: list[str]) -> str:
     elif d.hint:
         out.append(f"  = hint: {d.hint}\n")
     return "".join(out)
+
+
+def _visible(line: str) -> str:
+    """One character per column, control characters shown as their Unicode pictures."""
+    return "".join(
+        " "
+        if c == "\t"
+        else chr(0x2400 + ord(c))
+        if ord(c) < 0x20
+        else "\u2421"
+        if c == "\x7f"
+        else c
+        for c in line
+    )
 
 
 def _as_github(d: Diagnostic) -> str:

@@ -33,69 +33,7 @@ CASE_NAME_RE = re.compile(r"^(MS\d{3})-[a-z0-9]+(?:-[a-z0-9]+)*\.yaml$")
 
 # Cases whose diagnostic is wrong today. Each stays in the corpus, xfail(strict=True), so that the
 # fix in src/ turns it into an XPASS failure: then delete its entry here.
-KNOWN_PROBLEMS = {
-    "MS001-tab-indent.yaml": (
-        "libyaml says 'found character that cannot start any token' without naming the tab, so "
-        "source._yaml_hint never gives its 'indent with spaces' hint (and the excerpt shows the "
-        "tab as one space)"
-    ),
-    "MS001-bad-indent.yaml": (
-        "'did not find expected key (while parsing a block mapping)' gets no hint: "
-        "source._yaml_hint does not recognise this libyaml message as an indentation error"
-    ),
-    "MS001-unclosed-flow-mapping.yaml": (
-        "points at 11:11 (the ':' after 'evaluate' on the next line) and drops libyaml's "
-        "context mark, so the unclosed '{' on line 10 is never shown"
-    ),
-    "MS001-promql-in-flow-mapping.yaml": (
-        "an unquoted PromQL query with [5m] in a flow mapping gives \"did not find expected ',' "
-        "or '}'\" with no hint to quote the value"
-    ),
-    "MS003-integer-key.yaml": "message says '2023 is a integer' (article)",
-    "MS005-scalar-root.yaml": (
-        "a scalar document is reported as 'not a null': source._kind(root) is called without "
-        "the value"
-    ),
-    "MS006-billion-laughs.yaml": (
-        "points at 8:19, the 2nd 'lol' of the innocent first anchor (aliases share the anchor's "
-        "node), not at the entry whose value expands past the limit (lol5, line 13)"
-    ),
-    "MS008-document-marker-only.yaml": (
-        "a file that is only '---' and comments is reported as MS005 'the spec must be a "
-        "mapping, not a null' at 8:1, a line past the end of the file"
-    ),
-    "MS007-nul-byte.yaml": (
-        "the excerpt prints the NUL character as is, so the caret at 7:36 points at an "
-        "invisible character; a user expects it shown, e.g. as \\x00"
-    ),
-    "MS105-step-without-code.yaml": (
-        "points at 9:5 and underlines 'image: ...' (the first line of the step's mapping) "
-        "instead of the step name 'train' (8:3), as missing-field errors do"
-    ),
-    "MS117-github-token.yaml": (
-        "points at 9:5 ('python: ...'): the error's at=GITHUB_TOKEN is looked up as "
-        "steps.ingest.GITHUB_TOKEN instead of steps.ingest.env.GITHUB_TOKEN"
-    ),
-    "MS117-db-password.yaml": (
-        "points at 8:3 ('env:') instead of the DB_PASSWORD key: at= is resolved one level too high"
-    ),
-    "MS117-password-in-url.yaml": (
-        "points at 9:5 ('python: ...') instead of the WAREHOUSE_URL key, as MS117-github-token"
-    ),
-    "MS120-dollar-reference.yaml": (
-        "message shows \"'${{params.epochs}}'\": fields.error doubles braces for pydantic's "
-        "template, which does not undo it"
-    ),
-    "MS221-input-and-output.yaml": (
-        "message reads \"share the name 'data' as a argument of the step's function name on "
-        'Kubeflow and Kubernetes": wrong article, and the clash is in the Python signature'
-    ),
-    "MS223-bool-param-yes.yaml": (
-        "'default: yes' for a bool param says \"default 'yes' ... is not a bool\" with no hint, "
-        "unlike MS103 which explains YAML 1.2 yes/no"
-    ),
-    "MS223-int-param-float-default.yaml": "message says 'is not a int' (article)",
-}
+KNOWN_PROBLEMS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

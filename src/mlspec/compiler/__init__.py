@@ -36,7 +36,7 @@ def _analyze(src: source.Source) -> Analysis:
     spec = parse.parse(src)
     found = checks.check(spec, src)
     errors = [d for d in found if d.severity == "error"]
-    if errors:
-        raise SpecError(found)
+    if errors:  # warnings then are mostly echoes of the errors (a gate unused after a typo)
+        raise SpecError(errors)
     warnings = tuple(sorted((d for d in found if d.severity == "warning"), key=Diagnostic.sort_key))
     return Analysis(src, lower.lower(spec, src), warnings)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from mlspec.compiler.fields import RESERVED_PREFIXES
 from mlspec.compiler.source import PathKey, Source
-from mlspec.compiler.spec import Gate, Spec
+from mlspec.compiler.spec import CREDENTIAL_NAME, CREDENTIAL_VALUE, Gate, Spec
 from mlspec.diagnostics import Diagnostic
 
 NUMERIC = ("float", "int")
@@ -97,7 +97,7 @@ class Checker:
             self.error(
                 path,
                 "MS211",
-                f"{what} {ref!r} is {kind}, not a number",
+                f"{what} is {ref!r}, {describe_type(kind)}, not a number",
                 "gates compare numbers: use a float or int output or param",
             )
 
@@ -116,12 +116,13 @@ class Checker:
         self.check_rollout()
         self.check_schedule()
         self.check_unguarded_gates()
+        self.check_credentials()
         return self.found
 
     def check_names(self) -> None:
         tasks = [(("steps", n), n, "step") for n in self.spec.steps]
         tasks += [(("gates", n), n, "gate") for n in self.spec.gates]
-        self.collisions(tasks, "task")
+        self.collisions(tasks, "as task names on Kubeflow and Kubernetes")
         for path, name, kind in tasks:
             if name.startswith(RESERVED_PREFIXES) or name in ("params", "rollout"):
                 self.error(
@@ -132,38 +133,39 @@ class Checker:
                     "'params.' and 'rollout' as keywords; choose another name",
                     key=True,
                 )
-        self.collisions([(("params", n), n, "parameter") for n in self.spec.params], "parameter")
+        params = [(("params", n), n, "parameter") for n in self.spec.params]
+        self.collisions(params, "as pipeline parameters on Kubeflow")
         for step_name, step in self.spec.steps.items():
             base = ("steps", step_name)
             self.collisions(
                 [((*base, "inputs", n), n, "input") for n in step.inputs]
                 + [((*base, "outputs", n), n, "output") for n in step.outputs],
-                "argument of the step's function",
+                "in the step's function signature, which receives inputs and outputs alike",
             )
         if self.spec.rollout:
             self.collisions(
                 [(("rollout", "analysis", n), n, "analysis") for n in self.spec.rollout.analysis],
-                "analysis",
+                "as AnalysisTemplate names on Kubernetes",
             )
 
-    def collisions(self, entries: list[tuple[PathKey, str, str]], what: str) -> None:
+    def collisions(self, entries: list[tuple[PathKey, str, str]], where: str) -> None:
+        """Report names that one target would turn into the same identifier."""
         seen: dict[str, tuple[PathKey, str, str]] = {}
         for path, name, kind in entries:
             key = target_key(name)
-            if key in seen:
-                first_path, first, first_kind = seen[key]
-                line = self.source.key_span(first_path).line
-                same = "share the name" if first == name else "both become"
-                self.error(
-                    path,
-                    "MS221",
-                    f"{kind} {name!r} and {first_kind} {first!r} (line "
-                    f"{line}) {same} {key!r} as a {what} name on Kubeflow and Kubernetes",
-                    "rename one of them",
-                    key=True,
-                )
-            else:
+            if key not in seen:
                 seen[key] = (path, name, kind)
+                continue
+            first_path, first, first_kind = seen[key]
+            line = self.source.key_span(first_path).line
+            clash = "share the name" if first == name else "both become"
+            self.error(
+                path,
+                "MS221",
+                f"{kind} {name!r} and {first_kind} {first!r} (line {line}) {clash} {key!r} {where}",
+                "rename one of them",
+                key=True,
+            )
 
     def check_params(self) -> None:
         for name, param in self.spec.params.items():
@@ -175,11 +177,16 @@ class Checker:
                 "str": isinstance(value, str),
             }[param.type]
             if not ok:
+                hint = {
+                    "str": 'quote it for a str param: "..."',
+                    "bool": "write true or false (YAML 1.2 reads yes/no/on/off as strings)",
+                    "int": "write a whole number, or declare the param as float",
+                }.get(param.type)
                 self.error(
                     ("params", name, "default"),
                     "MS223",
-                    f"default {value!r} of parameter {name!r} is not a {param.type}",
-                    'quote it for a str param: "..."' if param.type == "str" else None,
+                    f"default {value!r} of parameter {name!r} does not match its type {param.type}",
+                    hint,
                 )
 
     def check_defaults(self) -> None:
@@ -274,8 +281,9 @@ class Checker:
             for i, check in enumerate(gate.checks or ()):
                 path = (*base, "checks", i, check.kind)
                 for bound in ("min", "max"):
-                    for part in (check.row_count, check.range):
-                        if part is not None:
+                    parts = (check.row_count, check.range, check.null_fraction, check.drift)
+                    for part in parts:
+                        if part is not None and hasattr(part, bound):
                             what = f"{bound} threshold of gate {name!r}"
                             self.numeric(getattr(part, bound), (*path, bound), what)
                 if check.drift is not None and check.drift.reference is not None:
@@ -535,6 +543,33 @@ class Checker:
                 "use an IANA name, e.g. 'UTC' or 'Europe/Berlin'",
             )
 
+    def check_credentials(self) -> None:
+        """Secrets pasted anywhere in the spec (env values are checked while parsing)."""
+        for name, param in self.spec.params.items():
+            if isinstance(param.default, str) and param.default and CREDENTIAL_NAME.search(name):
+                self.error(
+                    ("params", name, "default"),
+                    "MS117",
+                    f"parameter {name!r} has a default that looks like a credential",
+                    "pipeline parameters are visible in every run: read secrets from a "
+                    "Kubernetes secret in a step's env",
+                )
+        stack: list[tuple[PathKey, object]] = [((), self.source.data)]
+        while stack:
+            path, value = stack.pop()
+            if isinstance(value, dict):
+                stack += [((*path, k), v) for k, v in value.items()]
+            elif isinstance(value, list):
+                stack += [((*path, i), v) for i, v in enumerate(value)]
+            elif isinstance(value, str) and CREDENTIAL_VALUE.search(value):
+                self.error(
+                    path,
+                    "MS117",
+                    "this value looks like a credential",
+                    "never put secrets in a spec: keep them in a Kubernetes secret (or your "
+                    "registry's own credential store) and reference it",
+                )
+
     def check_unguarded_gates(self) -> None:
         used = {dep for step in self.spec.steps.values() for dep in step.after}
         if self.spec.registry:
@@ -555,6 +590,12 @@ class Checker:
                     f"gate {name!r} guards nothing",
                     "name it in a promotion rule's 'after' or a step's 'after'",
                 )
+
+
+def describe_type(kind: str) -> str:
+    if kind in ("dataset", "model", "metrics", "artifact"):
+        return f"an artifact ({kind})"
+    return {"str": "a string", "bool": "a boolean"}.get(kind, f"a {kind}")
 
 
 def _constant_type(value: object) -> str:

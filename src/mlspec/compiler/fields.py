@@ -38,15 +38,17 @@ _MEMORY_RE = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 RESERVED_PREFIXES = ("mlspec_", "promote_")
 
 
-def error(code: str, message: str, hint: str | None = None, at: str | None = None) -> Exception:
-    """A validation error that `parse.py` turns into diagnostic `code` (at sub-field `at`)."""
-    ctx: dict[str, Any] = {}
+def error(
+    code: str, message: str, hint: str | None = None, at: str | tuple[str, ...] | None = None
+) -> Exception:
+    """A validation error that `parse.py` turns into diagnostic `code`, at sub-field `at`."""
+    ctx: dict[str, Any] = {"message": message}
     if hint:
         ctx["hint"] = hint
     if at:
-        ctx["at"] = at
-    # Braces would be read as placeholders of the message template.
-    return PydanticCustomError(code, message.replace("{", "{{").replace("}", "}}"), ctx)
+        ctx["at"] = (at,) if isinstance(at, str) else at
+    # The message travels in the context: pydantic would read braces in a template.
+    return PydanticCustomError(code, "{message}", ctx)
 
 
 def _validator(schema_type: Any) -> Callable[[Callable[[Any], Any]], Any]:
@@ -281,7 +283,7 @@ def _check_memory(value: Any) -> str:
         raise error(
             "MS115",
             f"memory {value} is a bare number of bytes",
-            f"write a unit, e.g. '{value}Mi' or '{value}Gi'",
+            f"write a unit, e.g. '{value}Mi'",
         )
     value = _require_str(value, "memory")
     match = _MEMORY_RE.match(value)
@@ -295,7 +297,7 @@ def _check_memory(value: Any) -> str:
         raise error(
             "MS115",
             f"memory {value!r} is a bare number of bytes",
-            f"write a unit, e.g. '{value}Mi' or '{value}Gi'",
+            f"write a unit, e.g. '{value}Mi'",
         )
     return value
 
@@ -371,6 +373,9 @@ RegisteredModel = Annotated[str, _check_registered_model]
 def _check_reference(value: Any) -> str:
     value = _require_str(value, "a reference")
     if not REFERENCE_RE.match(value):
+        bare = value.strip("${} ")
+        if value != bare and REFERENCE_RE.match(bare):
+            raise error("MS120", f"{value!r} is not a reference", f"write it bare: {bare}")
         raise error(
             "MS120",
             f"{value!r} is not a reference",

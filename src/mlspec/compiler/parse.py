@@ -79,8 +79,8 @@ def _real_path(err: ErrorDetails, source: Source) -> tuple[PathKey, bool, str | 
     if field is not None:
         return path, at_key, field
     at = (err.get("ctx") or {}).get("at")
-    if at is not None and (*path, at) in source.keys:
-        return (*path, at), True, None
+    if at is not None and (*path, *at) in source.keys:
+        return (*path, *at), True, None
     return path, at_key, None
 
 
@@ -102,9 +102,15 @@ def _diagnose(
         )
     if kind == "missing" and field is not None:
         span = source.key_span(path) if path else source.span(())
-        hint = "start the spec with `apiVersion: mlspec/v1`" if field == "apiVersion" else None
+        hint = (
+            "start the spec with `apiVersion: mlspec/v1`"
+            if field == "apiVersion"
+            else f"add `{field}:` to {where}; see specs/README.md"
+        )
         return Diagnostic(span, "MS102", f"missing required field {field!r} in {where}", hint)
-    span = source.key_span(path) if at_key else source.span(path)
+    # A rule about a whole mapping points at the mapping's name, not at its first line.
+    whole = kind.startswith("MS") and isinstance(value, dict) and not at_key
+    span = source.key_span(path) if at_key or whole else source.span(path)
     if kind.startswith("MS"):
         message = err["msg"]
         return Diagnostic(span, kind, message, ctx.get("hint"))

@@ -116,7 +116,7 @@ def load_text(text: str, file: str) -> Source:
         )
     nodes = _compose(text, file)
     start = "start with `apiVersion: mlspec/v1` and `kind: Pipeline`"
-    if not nodes:
+    if not nodes or (isinstance(nodes[0], ScalarNode) and _scalar(nodes[0]) is None):
         raise _fail(_point(file, 1, 1), "MS008", "the spec is empty", start)
     if len(nodes) > 1:
         raise _fail(
@@ -128,7 +128,10 @@ def load_text(text: str, file: str) -> Source:
     root = nodes[0]
     if not isinstance(root, MappingNode):
         raise _fail(
-            _span(file, root), "MS005", f"the spec must be a mapping, not a {_kind(root)}", start
+            _span(file, root),
+            "MS005",
+            f"the spec must be a mapping, not {_kind(root)}",
+            start,
         )
     builder = _Builder(source)
     source.data = builder.build(root, (), 0)
@@ -146,13 +149,7 @@ def _compose(text: str, file: str) -> list[Node]:
             if len(nodes) > 1:
                 break
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        span = _point(file, mark.line + 1, mark.column + 1) if mark else _point(file, 1, 1)
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        context = f" ({exc.context.strip()})" if exc.context and exc.problem else ""
-        raise _fail(
-            span, "MS001", f"YAML syntax error: {problem}{context}", _yaml_hint(problem)
-        ) from None
+        raise _syntax_error(exc, text, file) from None
     except (YAMLError, RecursionError, ValueError) as exc:
         raise _fail(_point(file, 1, 1), "MS001", f"YAML syntax error: {exc}", None) from None
     finally:
@@ -162,14 +159,38 @@ def _compose(text: str, file: str) -> list[Node]:
     return nodes
 
 
-def _yaml_hint(problem: str) -> str | None:
-    if "tab" in problem:
-        return "indent with spaces; YAML does not allow tabs for indentation"
-    if "mapping values are not allowed" in problem or "unexpected ':'" in problem:
-        return "quote values that contain ': ', or check the indentation of the line above"
-    if "could not find expected ':'" in problem or "expected <block end>" in problem:
-        return "check the indentation: keys of one mapping must line up"
-    return None
+def _syntax_error(exc: MarkedYAMLError, text: str, file: str) -> SpecError:
+    problem = (exc.problem or exc.context or "invalid YAML").strip()
+    context = f" ({exc.context.strip()})" if exc.context and exc.problem else ""
+    mark, opened = exc.problem_mark or exc.context_mark, exc.context_mark
+    hint = None
+    if "expected ',' or '}'" in problem or "expected ',' or ']'" in problem:
+        bracket = "{" if "}" in problem else "["
+        if opened is not None and mark is not None and opened.line < mark.line:
+            # Most likely the bracket was never closed: show where it was opened.
+            mark = opened
+            problem = f"this '{bracket}' is never closed"
+            context = ""
+            hint = f"close it on its own line, or write the {_FLOW[bracket]} in block style"
+        else:
+            hint = (
+                "inside { } and [ ], quote values that contain ':', '[', ']', '{', '}' or "
+                "',', e.g. query: 'sum(rate(x[5m]))'"
+            )
+    elif mark is not None and text[mark.index : mark.index + 1] == "\t":
+        hint = "indent with spaces; YAML does not allow tabs for indentation"
+    elif "expected key" in problem or "expected <block end>" in problem:
+        hint = "check the indentation: the keys of one mapping must line up"
+    elif "mapping values are not allowed" in problem or "unexpected ':'" in problem:
+        hint = (
+            "quote values that contain ': '; inside { } also values that contain ':', "
+            "e.g. {image: 'ghcr.io/acme/x:1.0'}"
+        )
+    span = _point(file, mark.line + 1, mark.column + 1) if mark else _point(file, 1, 1)
+    return _fail(span, "MS001", f"YAML syntax error: {problem}{context}", hint)
+
+
+_FLOW = {"{": "mapping", "[": "list"}
 
 
 class _Builder:
@@ -187,20 +208,18 @@ class _Builder:
             return None
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
-            limit = (
-                f"more than {MAX_NODES:,} values"
-                if self.nodes > MAX_NODES
-                else f"deeper than {MAX_DEPTH} levels"
-            )
-            self.diagnostics.append(
-                _diag(
-                    _span(self.file, node),
-                    "MS006",
-                    f"the document expands to {limit}",
-                    "aliases (*name) copy their anchor's whole content; "
-                    "a spec should not need them nested",
-                )
-            )
+            if self.nodes > MAX_NODES:
+                message = f"the document expands to more than {MAX_NODES:,} values"
+                hint = "aliases (*name) copy their anchor's whole content; nested ones multiply"
+            else:
+                message = f"the document nests deeper than {MAX_DEPTH} levels"
+                hint = "a spec needs only a few levels; check for an alias inside its own anchor"
+            span = _span(self.file, node)
+            if self.nodes > MAX_NODES:
+                # Aliased content shares its anchor's position: name the entry that expanded it.
+                keyed = [path[:n] for n in range(len(path), 0, -1) if path[:n] in self.source.keys]
+                span = self.source.keys[keyed[0]] if keyed else span
+            self.diagnostics.append(_diag(span, "MS006", message, hint))
             self.stopped = True
             return None
         self.source.values.setdefault(path, _span(self.file, node))
@@ -209,7 +228,7 @@ class _Builder:
                 _diag(
                     _span(self.file, node),
                     "MS009",
-                    f"YAML tag {node.tag!r} is not supported",
+                    f"YAML tag {_shown_tag(node.tag)!r} is not supported",
                     "remove the tag; mlspec reads plain YAML 1.2 values",
                 )
             )
@@ -226,12 +245,14 @@ class _Builder:
         for key_node, value_node in node.value:
             key = _scalar(key_node) if isinstance(key_node, ScalarNode) else key_node
             if not isinstance(key, str) or key_node.tag != _DEFAULT_TAGS[ScalarNode]:
-                shown = _kind(key_node) if not isinstance(key_node, ScalarNode) else repr(key)
+                what = _kind(key_node)
+                if isinstance(key_node, ScalarNode) and what != "a string":
+                    what = f"{key_node.value or '~'} ({what})"
                 self.diagnostics.append(
                     _diag(
                         _span(self.file, key_node),
                         "MS003",
-                        f"mapping keys must be strings; {shown} is a {_kind(key_node, key)}",
+                        f"mapping keys must be strings, not {what}",
                         f'quote the key: "{key_node.value}"'
                         if isinstance(key_node, ScalarNode)
                         else None,
@@ -280,14 +301,20 @@ def _scalar(node: ScalarNode) -> Any:
     return value
 
 
-def _kind(node: Node, value: Any = None) -> str:
+def _kind(node: Node) -> str:
+    """What a node holds, with its article: 'a mapping', 'an integer', 'null'."""
     if isinstance(node, MappingNode):
-        return "mapping"
+        return "a mapping"
     if isinstance(node, SequenceNode):
-        return "list"
-    return {bool: "boolean", int: "integer", float: "number", type(None): "null"}.get(
-        type(value), "string"
+        return "a list"
+    value = _scalar(node)  # type: ignore[arg-type]
+    return {bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}.get(
+        type(value), "a string"
     )
+
+
+def _shown_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
 
 
 def _span(file: str, node: Node) -> Span:

@@ -89,12 +89,12 @@ class SecretRef(Model):
     key: SecretKey
 
 
-_CREDENTIAL_NAME = re.compile(
+CREDENTIAL_NAME = re.compile(
     r"(?:^|_)(PASSWORD|PASSWD|PASSPHRASE|SECRET|SECRET_KEY|TOKEN|API_KEY|APIKEY|ACCESS_KEY|"
     r"PRIVATE_KEY|CREDENTIALS?|AUTH)$",
     re.IGNORECASE,
 )
-_CREDENTIAL_VALUE = re.compile(
+CREDENTIAL_VALUE = re.compile(
     r"AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,}"
     r"|xox[abpors]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{35}"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}"
@@ -137,13 +137,13 @@ def _check_env(env: dict[str, EnvValue]) -> dict[str, EnvValue]:
         literal = entry.value
         if not literal:
             continue
-        if _CREDENTIAL_NAME.search(name) or _CREDENTIAL_VALUE.search(literal):
+        if CREDENTIAL_NAME.search(name) or CREDENTIAL_VALUE.search(literal):
             raise error(
                 "MS117",
                 f"env {name} holds a literal value that looks like a credential",
                 "never put secrets in a spec: use {secret: {name: SECRET, key: KEY}} to "
                 "read it from a Kubernetes secret",
-                at=name,
+                at=("env", name),
             )
     return env
 
@@ -288,7 +288,15 @@ class ColumnBounds(Model):
 
 class NullFraction(Model):
     column: str = Field(min_length=1)
-    max: Annotated[float, Field(ge=0, le=1)]
+    max: Threshold = Field(description="A fraction in 0..1, or params.NAME.")
+
+    @model_validator(mode="after")
+    def _fraction(self) -> NullFraction:
+        if isinstance(self.max, float) and not 0 <= self.max <= 1:
+            raise error(
+                "MS104", f"null fraction {self.max:g} is outside 0..1", "e.g. 0.01", at="max"
+            )
+        return self
 
 
 class Categories(Model):
@@ -301,7 +309,7 @@ class Drift(Model):
     reference: Reference | None = Field(default=None, description="An upstream dataset output.")
     reference_uri: str | None = Field(default=None, description="A dataset file or URI.")
     method: Literal["psi", "ks"]
-    max: Annotated[float, Field(gt=0)]
+    max: Threshold = Field(description="PSI value or KS statistic above which drift fails.")
     bins: Annotated[int, Field(ge=2, le=100)] = 10
 
     @model_validator(mode="after")
@@ -311,6 +319,10 @@ class Drift(Model):
 
     @model_validator(mode="after")
     def _bins_for_psi(self) -> Drift:
+        if not isinstance(self.max, float):
+            return self
+        if self.max <= 0:
+            raise error("MS104", f"drift threshold {self.max:g} must be above 0", at="max")
         if self.method == "psi" and self.max >= 10:
             raise error(
                 "MS104",
@@ -572,6 +584,13 @@ class HeaderMatch(Model):
                 re.compile(self.regex)
             except re.error as exc:
                 raise error("MS104", f"invalid regular expression: {exc}", at="regex") from None
+            if re.search(r"\(\?<?[=!]|\\[1-9]", self.regex):
+                raise error(
+                    "MS104",
+                    "the regular expression uses a lookaround or a backreference",
+                    "Istio and Envoy match headers with RE2, which supports neither",
+                    at="regex",
+                )
         return self
 
 
