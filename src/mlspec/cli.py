@@ -5,7 +5,7 @@ Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own i
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from pathlib import Path
 from typing import Literal
@@ -13,6 +13,10 @@ from typing import Literal
 import click
 
 from mlspec import __version__
+
+# pydantic looks for plug-ins through importlib.metadata on the first model build (~30 ms of
+# every start); mlspec uses none. A user can still opt in by setting the variable.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from mlspec.diagnostics import Diagnostic, SpecError, render
 
 Format = Literal["text", "json", "github"]
@@ -85,13 +89,17 @@ def validate(specs: tuple[str, ...], fmt: Format) -> None:
     for path in specs:
         analysis = _analyze(path, report)
         if analysis is not None:
-            p = analysis.pipeline
-            summaries.append(f"{path}: ok ({len(p.steps)} steps, {len(p.gates)} gates)")
+            steps, gates = len(analysis.spec.steps), len(analysis.spec.gates)
+            summaries.append(f"{path}: ok ({_count(steps, 'step')}, {_count(gates, 'gate')})")
     report.emit()
     if fmt == "text":
         for line in summaries:
             click.echo(line)
     sys.exit(EXIT_SPEC if report.failed else EXIT_OK)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 @main.command("compile")
@@ -109,7 +117,12 @@ def validate(specs: tuple[str, ...], fmt: Format) -> None:
 def compile_(spec: str, target: str, out_dir: str, fmt: Format) -> None:
     """Check SPEC and generate the pipeline for TARGET into OUTPUT."""
     from mlspec.backends.registry import TargetUnavailable, find, targets
-    from mlspec.output import OutputError, write_tree
+    from mlspec.output import OutputError, recover, write_tree
+
+    try:
+        recover(Path(out_dir))
+    except OSError as exc:
+        raise click.UsageError(f"cannot restore the previous {out_dir}: {exc}") from None
 
     found = find(target)
     if found is None:
@@ -161,6 +174,8 @@ def list_targets(as_json: bool) -> None:
 
     found = targets()
     if as_json:
+        import json
+
         rows = [
             {"name": t.name, "summary": t.summary, "available": t.location is not None}
             for t in found.values()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -52,6 +51,8 @@ def render(
     """Render diagnostics; `sources` maps file names to their text, for the excerpts."""
     items = sorted(diagnostics, key=Diagnostic.sort_key)
     if fmt == "json":
+        import json
+
         return json.dumps([_as_json(d) for d in items], indent=2, ensure_ascii=False) + "\n"
     if fmt == "github":
         return "".join(_as_github(d) + "\n" for d in items)

@@ -1,13 +1,15 @@
 """Writing generated files: all or nothing.
 
-Files are written into a temporary folder beside DIR, which then takes DIR's place in one
-rename (an atomic exchange where Linux offers it). A compile that fails or is killed leaves an
-existing DIR exactly as it was. A non-empty DIR that mlspec did not write is never replaced.
+Files are written into a temporary folder beside DIR, which then takes DIR's place: in one
+atomic exchange of the two folders on Linux (renameat2), so a compile that fails or is killed
+leaves an existing DIR exactly as it was. Elsewhere DIR is first renamed to a backup; a kill
+between the two renames leaves the previous output in that backup, and `recover` (run by every
+compile before anything else) puts it back. A non-empty DIR that mlspec did not write is never
+replaced, and neither is the working folder or one of its parents.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -27,15 +29,28 @@ class OutputError(Exception):
     """The output folder cannot be written safely; nothing was changed."""
 
 
+def recover(out_dir: Path) -> None:
+    """Put back the previous output if a compile was killed between two renames."""
+    out_dir = _target(out_dir)
+    backup = _backup(out_dir)
+    if backup.is_dir() and not out_dir.exists():
+        backup.rename(out_dir)
+
+
 def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
     files = sorted(artifacts)
     _check_paths(files)
-    out_dir = Path(out_dir)
+    shown, out_dir = out_dir, _target(out_dir)
+    recover(out_dir)
+    if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
+        raise OutputError(
+            f"{shown} is the working folder or one of its parents; choose a subfolder"
+        )
     if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir} exists and is not a folder")
+        raise OutputError(f"{shown} exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
         raise OutputError(
-            f"{out_dir} is not empty and was not written by mlspec; refusing to "
+            f"{shown} is not empty and was not written by mlspec; refusing to "
             "replace it (choose a new or empty folder)"
         )
     parent = out_dir.absolute().parent
@@ -61,7 +76,17 @@ def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
             tmp.rename(out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return [out_dir / a.path for a in files]
+    return [Path(shown) / a.path for a in files]
+
+
+def _target(out_dir: Path) -> Path:
+    """The folder to replace: a symbolic link is followed, so the link itself stays."""
+    out_dir = Path(out_dir)
+    return out_dir.resolve() if out_dir.is_symlink() else out_dir
+
+
+def _backup(out_dir: Path) -> Path:
+    return out_dir.absolute().parent / f".{out_dir.name}.mlspec-previous"
 
 
 def _umask() -> int:
@@ -95,7 +120,7 @@ def _sync(folder: Path) -> None:
 
 
 def _exchange(a: Path, b: Path) -> None:
-    """Swap two folders atomically (Linux renameat2), else with two renames."""
+    """Swap two folders: atomically with Linux renameat2, else with two renames (see recover)."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         renameat2 = getattr(libc, "renameat2", None)
@@ -103,12 +128,12 @@ def _exchange(a: Path, b: Path) -> None:
             at_fdcwd, rename_exchange = -100, 2
             if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
                 return
-    backup = a.with_name(a.name + "-old")
+    backup = _backup(b)
+    shutil.rmtree(backup, ignore_errors=True)
     b.rename(backup)
     try:
         a.rename(b)
     except OSError:
         backup.rename(b)
         raise
-    with contextlib.suppress(OSError):
-        backup.rename(a)
+    shutil.rmtree(backup, ignore_errors=True)

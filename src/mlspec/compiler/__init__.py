@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlspec.compiler import checks, ir, lower, parse, source
+from mlspec.compiler import checks, parse, source
+from mlspec.compiler.spec import Spec
 from mlspec.diagnostics import Diagnostic, SpecError
 
+if TYPE_CHECKING:
+    from mlspec.compiler.ir import Pipeline
 
-@dataclass(frozen=True)
+
 class Analysis:
-    """A spec that passed every check: its source, its IR and any warnings."""
+    """A spec that passed every check: its source, its model, its IR and any warnings."""
 
-    source: source.Source
-    pipeline: ir.Pipeline
-    warnings: tuple[Diagnostic, ...]
+    def __init__(self, src: source.Source, spec: Spec, warnings: tuple[Diagnostic, ...]) -> None:
+        self.source = src
+        self.spec = spec
+        self.warnings = warnings
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The IR, lowered on first use: `validate` never needs it (nor its import cost)."""
+        from mlspec.compiler.lower import lower
+
+        return lower(self.spec, self.source)
 
 
 def analyze_text(text: str, file: str) -> Analysis:
@@ -39,4 +51,4 @@ def _analyze(src: source.Source) -> Analysis:
     if errors:  # warnings then are mostly echoes of the errors (a gate unused after a typo)
         raise SpecError(errors)
     warnings = tuple(sorted((d for d in found if d.severity == "warning"), key=Diagnostic.sort_key))
-    return Analysis(src, lower.lower(spec, src), warnings)
+    return Analysis(src, spec, warnings)

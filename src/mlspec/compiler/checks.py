@@ -7,6 +7,7 @@ stage; `lower.py` may then assume a spec that passed is consistent.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import zoneinfo
 from collections.abc import Iterable, Iterator
@@ -116,7 +117,7 @@ class Checker:
         self.check_rollout()
         self.check_schedule()
         self.check_unguarded_gates()
-        self.check_credentials()
+        self.check_values()
         return self.found
 
     def check_names(self) -> None:
@@ -533,9 +534,7 @@ class Checker:
         schedule = self.spec.schedule
         if schedule is None:
             return
-        try:
-            zoneinfo.ZoneInfo(schedule.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        if not _known_timezone(schedule.timezone):
             self.error(
                 ("schedule", "timezone"),
                 "MS104",
@@ -543,8 +542,9 @@ class Checker:
                 "use an IANA name, e.g. 'UTC' or 'Europe/Berlin'",
             )
 
-    def check_credentials(self) -> None:
-        """Secrets pasted anywhere in the spec (env values are checked while parsing)."""
+    def check_values(self) -> None:
+        """Every value: no NaN or infinity; no secret pasted anywhere (env values are checked
+        while parsing)."""
         for name, param in self.spec.params.items():
             if isinstance(param.default, str) and param.default and CREDENTIAL_NAME.search(name):
                 self.error(
@@ -561,6 +561,13 @@ class Checker:
                 stack += [((*path, k), v) for k, v in value.items()]
             elif isinstance(value, list):
                 stack += [((*path, i), v) for i, v in enumerate(value)]
+            elif isinstance(value, float) and not math.isfinite(value):
+                self.error(
+                    path,
+                    "MS104",
+                    f"{value} is not a finite number",
+                    "no setting takes NaN or infinity; write a number",
+                )
             elif isinstance(value, str) and CREDENTIAL_VALUE.search(value):
                 self.error(
                     path,
@@ -574,22 +581,28 @@ class Checker:
         used = {dep for step in self.spec.steps.values() for dep in step.after}
         if self.spec.registry:
             used |= {dep for rule in self.spec.registry.promote for dep in rule.after}
+        consumed = {b.from_ for step in self.spec.steps.values() for b in step.inputs.values()}
         for name, gate in self.spec.gates.items():
-            if gate.dataset is not None:
-                consumers = [
-                    s
-                    for s in self.spec.steps.values()
-                    if any(b.from_ == gate.dataset for b in s.inputs.values())
-                ]
-                if consumers:
-                    continue
-            if name not in used:
+            if name not in used and gate.dataset not in consumed:
                 self.warning(
                     ("gates", name),
                     "MS231",
                     f"gate {name!r} guards nothing",
                     "name it in a promotion rule's 'after' or a step's 'after'",
                 )
+
+
+_TIMEZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
+
+
+def _known_timezone(name: str) -> bool:
+    if len(name) > 64 or not _TIMEZONE_RE.match(name):
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def describe_type(kind: str) -> str:

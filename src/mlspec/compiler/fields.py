@@ -7,6 +7,7 @@ diagnostic code (see `codes.py`) and whose context may carry a `hint`.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -101,7 +102,7 @@ def _check_name(value: Any) -> str:
             f"name {value!r} is {len(value)} characters; the limit is {NAME_MAX}",
             "Kubernetes and KFP derive pod and task names from it",
         )
-    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+    if keyword.iskeyword(value):
         raise error(
             "MS110",
             f"name {value!r} is a Python keyword",
@@ -401,8 +402,10 @@ def _check_threshold(value: Any) -> float | str:
                 "write a number, or 'params.NAME' to use a pipeline parameter",
             )
         return value
-    if value != value:
-        raise error("MS104", "a threshold cannot be NaN")
+    if isinstance(value, int) and abs(value) > 2**53:
+        raise error("MS104", f"threshold {value} is too large to compare exactly")
+    if value != value or value in (math.inf, -math.inf):
+        raise error("MS104", f"threshold {value} is not a finite number")
     return float(value)
 
 

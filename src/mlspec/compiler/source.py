@@ -2,8 +2,8 @@
 
 The YAML is composed into a node tree by libyaml (through ruamel.yaml) and converted here, so
 this module decides, not a YAML library's defaults: scalars are resolved with the YAML 1.2 core
-schema (`yes`, `on`, `0755` are strings), keys must be strings and unique, only one document is
-allowed, and alias expansion is bounded in nodes and depth.
+schema (`yes` and `on` are strings, `0755` is the integer 755), keys must be strings and
+unique, only one document is allowed, and alias expansion is bounded in nodes and depth.
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ def load_text(text: str, file: str) -> Source:
             "the file contains a NUL character",
             "save the spec as UTF-8 text",
         )
+    _check_nesting(text, file)
     nodes = _compose(text, file)
     start = "start with `apiVersion: mlspec/v1` and `kind: Pipeline`"
     if not nodes or (isinstance(nodes[0], ScalarNode) and _scalar(nodes[0]) is None):
@@ -138,6 +139,35 @@ def load_text(text: str, file: str) -> Source:
     if builder.diagnostics:
         raise SpecError(builder.diagnostics)
     return source
+
+
+# libyaml recurses once per nesting level and overflows the C stack at some tens of thousands;
+# this cheap over-estimate stops such files before they reach it (MAX_DEPTH is the real limit).
+_PARSER_DEPTH_GUARD = 5_000
+
+
+def _check_nesting(text: str, file: str) -> None:
+    flow = deepest_flow = deepest_line = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        opened = line.count("[") + line.count("{")
+        if opened > 100:  # rare: walk the line to find how deep it goes
+            for char in line:
+                flow += (char in "[{") - (char in "]}")
+                deepest_flow = max(deepest_flow, flow)
+        else:
+            flow += opened - line.count("]") - line.count("}")
+            deepest_flow = max(deepest_flow, flow)
+        body = line.lstrip(" ")
+        deepest_line = max(
+            deepest_line, len(line) - len(body) + body.count("- ") + body.count(": ")
+        )
+        if max(deepest_flow, deepest_line) > _PARSER_DEPTH_GUARD:
+            raise _fail(
+                _point(file, number, 1),
+                "MS006",
+                f"the document nests deeper than {MAX_DEPTH} levels",
+                "a spec needs only a few levels of nesting",
+            )
 
 
 def _compose(text: str, file: str) -> list[Node]:
