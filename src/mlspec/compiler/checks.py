@@ -19,7 +19,8 @@ from mlspec.compiler.spec import CREDENTIAL_NAME, CREDENTIAL_VALUE, Gate, Spec
 from mlspec.diagnostics import Diagnostic
 
 NUMERIC = ("float", "int")
-PLACEHOLDER_RE = re.compile(r"\$\{([^}]*)\}")
+# ${inputs.x} and ${outputs.y}; $${...} stands for a literal ${...}.
+PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{([^}]*)\}")
 PLACEHOLDER_OK = re.compile(r"^(inputs|outputs)\.([a-z][a-z0-9_]*)$")
 
 
@@ -143,6 +144,13 @@ class Checker:
                 + [((*base, "outputs", n), n, "output") for n in step.outputs],
                 "in the step's function signature, which receives inputs and outputs alike",
             )
+        bandit = self.spec.rollout and (
+            self.spec.rollout.strategy.bandit or self.spec.rollout.strategy.contextual_bandit
+        )
+        if bandit:
+            kind = self.spec.rollout.strategy.kind  # type: ignore[union-attr]
+            arms = [(("rollout", "strategy", kind, "arms", n), n, "arm") for n in bandit.arms]
+            self.collisions(arms, "as Deployment and Service names on Kubernetes")
         if self.spec.rollout:
             self.collisions(
                 [(("rollout", "analysis", n), n, "analysis") for n in self.spec.rollout.analysis],
@@ -297,10 +305,26 @@ class Checker:
         compares = False
         for i, req in enumerate(gate.require or ()):
             path = (*base, "require", i)
-            self.numeric(req.metric, (*path, "metric"), f"metric of gate {name!r}")
+            if req.metric.startswith("params."):
+                self.error(
+                    (*path, "metric"),
+                    "MS211",
+                    f"metric of gate {name!r} is a parameter, not a step output",
+                    "a gate judges what a step measured, e.g. evaluate.auc",
+                )
+            else:
+                self.numeric(req.metric, (*path, "metric"), f"metric of gate {name!r}")
             self.numeric(req.min, (*path, "min"), f"min threshold of gate {name!r}")
             self.numeric(req.max, (*path, "max"), f"max threshold of gate {name!r}")
             compares = compares or req.vs == "champion"
+        if not compares and gate.first_run is not None:
+            self.error(
+                (*base, "first_run"),
+                "MS105",
+                f"gate {name!r} has a first-run policy but never compares with the champion",
+                "remove 'first_run', or add a requirement with 'vs: champion'",
+                key=True,
+            )
         if compares and gate.first_run is None:
             self.error(
                 base,
@@ -406,12 +430,6 @@ class Checker:
                     "set 'address' here or 'rollout.prometheus'",
                     key=True,
                 )
-            for bound in ("min", "max"):
-                self.numeric(
-                    getattr(metric, bound),
-                    ("rollout", "analysis", name, bound),
-                    f"{bound} threshold of analysis {name!r}",
-                )
         aliases = (
             {rule.alias: rule for rule in self.spec.registry.promote}
             if (self.spec.registry)
@@ -465,6 +483,14 @@ class Checker:
             self.check_canary(base)
         if strategy.blue_green is not None:
             preview = strategy.blue_green.preview_service
+            if preview is None and len(service.name) > 63 - len("-preview"):
+                self.error(
+                    ("rollout", "service", "name"),
+                    "MS111",
+                    f"the default preview service {service.name}-preview is longer than 63 "
+                    "characters",
+                    "set blue_green.preview_service, or shorten the service name",
+                )
             if preview == service.name:
                 self.error(
                     (*base, "preview_service"),

@@ -86,6 +86,12 @@ def type_name(value: Any) -> str:
 @_validator(str)
 def _check_name(value: Any) -> str:
     value = _require_str(value, "a name")
+    if value == "<<":
+        raise error(
+            "MS110",
+            "'<<' is not a name: YAML merge keys are YAML 1.1, and mlspec reads YAML 1.2",
+            "use `defaults:` for settings shared by steps",
+        )
     if not NAME_RE.match(value):
         suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
         if suggestion and not suggestion[0].isalpha():
@@ -114,21 +120,27 @@ def _check_name(value: Any) -> str:
 Name = Annotated[str, _check_name]
 
 
-@_validator(str)
-def _check_dns_name(value: Any) -> str:
-    value = _require_str(value, "the pipeline name")
-    if len(value) > 63 or not DNS_LABEL_RE.match(value):
-        suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63]
-        raise error(
-            "MS111",
-            f"invalid pipeline name {value!r}: it must be a DNS-1123 label "
-            "(lower-case letters, digits and '-', at most 63 characters)",
-            f"use {suggestion!r}" if suggestion else None,
-        )
-    return value
+def _dns_label(what: str) -> Any:
+    """A DNS-1123 label type whose errors name what it labels."""
+
+    def check(value: Any) -> str:
+        value = _require_str(value, what)
+        if len(value) > 63 or not DNS_LABEL_RE.match(value):
+            suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63]
+            raise error(
+                "MS111",
+                f"invalid {what} {value!r}: it must be a DNS-1123 label "
+                "(lower-case letters, digits and '-', at most 63 characters)",
+                f"use {suggestion!r}" if suggestion else None,
+            )
+        return value
+
+    return Annotated[str, _validator(str)(check)]
 
 
-DnsName = Annotated[str, _check_dns_name]
+DnsName = _dns_label("pipeline name")
+ServiceName = _dns_label("service name")
+Namespace = _dns_label("namespace")
 
 
 @_validator(str)
@@ -280,6 +292,8 @@ Cpu = Annotated[str, _check_cpu]
 
 @_validator(str)
 def _check_memory(value: Any) -> str:
+    if isinstance(value, float):
+        raise error("MS115", f"memory {value} has no unit", f"write e.g. '{value}Gi'")
     if isinstance(value, int) and not isinstance(value, bool):
         raise error(
             "MS115",
@@ -410,6 +424,21 @@ def _check_threshold(value: Any) -> float | str:
 
 
 Threshold = Annotated[Any, _check_threshold]
+
+
+@_validator(float)
+def _check_rollout_threshold(value: Any) -> float:
+    if isinstance(value, str) and value.startswith("params."):
+        raise error(
+            "MS103",
+            f"rollout analysis thresholds are numbers, not {value!r}",
+            "rollout manifests are applied outside any pipeline run, where no parameter has a "
+            "value: write the number",
+        )
+    return _check_threshold.func(value)
+
+
+RolloutThreshold = Annotated[float, _check_rollout_threshold]
 
 
 @_validator(str)

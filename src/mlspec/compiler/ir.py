@@ -98,7 +98,7 @@ class Step:
     function: str | None  # module:function, for python steps
     packages: tuple[str, ...]
     image: str | None  # None: a python step on the target's default image
-    command: tuple[str, ...]
+    command: tuple[str, ...]  # ${inputs.x} / ${outputs.y} placeholders; $${ is a literal ${
     args: tuple[str, ...]
     inputs: tuple[Input, ...]
     outputs: tuple[Output, ...]
@@ -303,7 +303,7 @@ class Pipeline:
     artifact_root: str | None
     params: tuple[Param, ...]
     steps: tuple[Step, ...]  # topological order; ties keep spec order
-    gates: tuple[Gate, ...]  # in the order their inputs become ready
+    gates: tuple[Gate, ...]  # in spec order
     registry: Registry | None
     rollout: Rollout | None
     schedule: Schedule | None

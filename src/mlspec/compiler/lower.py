@@ -216,7 +216,7 @@ class _Lowering:
             reference=self.ref(drift.reference) if drift and drift.reference else None,  # type: ignore[arg-type]
             reference_uri=drift.reference_uri if drift else None,
             method=drift.method if drift else None,
-            bins=drift.bins if drift and drift.method == "psi" else None,
+            bins=(drift.bins or 10) if drift and drift.method == "psi" else None,
             span=span,
         )
 

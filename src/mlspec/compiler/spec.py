@@ -23,12 +23,15 @@ from mlspec.compiler.fields import (
     Image,
     Memory,
     Name,
+    Namespace,
     Pause,
     PythonTarget,
     Reference,
     RegisteredModel,
+    RolloutThreshold,
     SecretKey,
     SecretName,
+    ServiceName,
     Threshold,
     Version,
     error,
@@ -74,7 +77,11 @@ class Metadata(Model):
     description: str = ""
     owners: list[str] = Field(default_factory=list)
     labels: dict[
-        Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$", max_length=63)], str
+        Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$", max_length=63)],
+        # Kubernetes label values: empty, or alphanumeric at both ends, at most 63 characters.
+        Annotated[
+            str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", max_length=63)
+        ],
     ] = Field(default_factory=dict)
 
 
@@ -91,7 +98,7 @@ class SecretRef(Model):
 
 CREDENTIAL_NAME = re.compile(
     r"(?:^|_)(PASSWORD|PASSWD|PASSPHRASE|SECRET|SECRET_KEY|TOKEN|API_KEY|APIKEY|ACCESS_KEY|"
-    r"PRIVATE_KEY|CREDENTIALS?|AUTH)$",
+    r"PRIVATE_KEY|CREDENTIALS?)$",
     re.IGNORECASE,
 )
 CREDENTIAL_VALUE = re.compile(
@@ -100,6 +107,10 @@ CREDENTIAL_VALUE = re.compile(
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}"
     r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"
 )
+
+
+# Values that a credential-sounding name may hold without being one (MAX_TOKENS: "4096").
+_PLAIN_SETTING = re.compile(r"^(\d+(\.\d+)?|true|false|yes|no|on|off|none)$", re.IGNORECASE)
 
 
 class EnvValue(Model):
@@ -137,7 +148,8 @@ def _check_env(env: dict[str, EnvValue]) -> dict[str, EnvValue]:
         literal = entry.value
         if not literal:
             continue
-        if CREDENTIAL_NAME.search(name) or CREDENTIAL_VALUE.search(literal):
+        named = CREDENTIAL_NAME.search(name) and not _PLAIN_SETTING.match(literal)
+        if named or CREDENTIAL_VALUE.search(literal):
             raise error(
                 "MS117",
                 f"env {name} holds a literal value that looks like a credential",
@@ -310,7 +322,9 @@ class Drift(Model):
     reference_uri: str | None = Field(default=None, description="A dataset file or URI.")
     method: Literal["psi", "ks"]
     max: Threshold = Field(description="PSI value or KS statistic above which drift fails.")
-    bins: Annotated[int, Field(ge=2, le=100)] = 10
+    bins: Annotated[int, Field(ge=2, le=100)] | None = Field(
+        default=None, description="PSI only: equal-frequency bins of the reference (default 10)."
+    )
 
     @model_validator(mode="after")
     def _one_reference(self) -> Any:
@@ -319,6 +333,10 @@ class Drift(Model):
 
     @model_validator(mode="after")
     def _bins_for_psi(self) -> Drift:
+        if self.method == "ks" and self.bins is not None:
+            raise error(
+                "MS105", "'bins' applies to PSI; the KS test uses no bins", "remove it", at="bins"
+            )
         if not isinstance(self.max, float):
             return self
         if self.max <= 0:
@@ -486,7 +504,7 @@ class Registry(Model):
 
 class PrometheusQuery(Model):
     query: str = Field(min_length=1)
-    address: str | None = None
+    address: str | None = Field(default=None, pattern=r"^https?://\S+$")
 
 
 class WebCheck(Model):
@@ -497,8 +515,9 @@ class WebCheck(Model):
 class AnalysisMetric(Model):
     prometheus: PrometheusQuery | None = None
     web: WebCheck | None = None
-    min: Threshold | None = None
-    max: Threshold | None = None
+    # Numbers only: the manifests are applied outside any pipeline run, with no parameters.
+    min: RolloutThreshold | None = None
+    max: RolloutThreshold | None = None
     interval: Duration = 60
     count: Annotated[int, Field(ge=1, le=1000)] = 5
     failure_limit: Annotated[int, Field(ge=0)] = 1
@@ -544,7 +563,7 @@ class Canary(Model):
 
 
 class BlueGreen(Model):
-    preview_service: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] | None = None
+    preview_service: ServiceName | None = None
     auto_promote: bool = False
     auto_promote_after: Duration | None = None
     scale_down_delay: Duration = 30
@@ -719,8 +738,8 @@ class Strategy(Model):
 
 
 class Service(Model):
-    name: DnsName
-    namespace: DnsName
+    name: ServiceName
+    namespace: Namespace
     port: Annotated[int, Field(ge=1, le=65535)]
     image: Image | None = None
     model_format: str | None = Field(default=None, description="KServe model format.")
