@@ -1,6 +1,7 @@
 """The `mlspec` command: a thin Click shell over the compiler, back ends and output writer.
 
-Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own included).
+Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own included),
+3 an operation refused or failed outside mlspec (e.g. a promotion whose gates did not pass).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from mlspec.diagnostics import Diagnostic, SpecError, render
 
 Format = Literal["text", "json", "github"]
-EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
 _format_option = click.option(
     "--format",
@@ -156,6 +157,78 @@ def compile_(spec: str, target: str, out_dir: str, fmt: Format) -> None:
             sys.exit(EXIT_OK)
     report.emit()
     sys.exit(EXIT_SPEC)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--alias", required=True, help="The alias whose promotion rule to apply.")
+@click.option("--version", "version", help="The model version to promote.")
+@click.option("--run-id", help="Or: the pipeline run whose registered version to promote.")
+@click.option(
+    "--tracking-uri",
+    help="MLflow tracking URI [default: registry.mlflow.tracking_uri, then $MLFLOW_TRACKING_URI].",
+)
+@click.option(
+    "--rollout-passed",
+    is_flag=True,
+    help="Confirm that the rollout finished successfully (for rules that wait for it).",
+)
+def promote(
+    spec: str,
+    alias: str,
+    version: str | None,
+    run_id: str | None,
+    tracking_uri: str | None,
+    rollout_passed: bool,
+) -> None:
+    """Set ALIAS on a model version if the spec's promotion rule for it is met.
+
+    For rules the pipeline cannot apply itself, such as `champion after: [rollout]`: CI runs
+    this once the rollout is done. The version must carry a passing tag for every gate the
+    rule names; otherwise nothing changes and the exit code is 3.
+    """
+    if (version is None) == (run_id is None):
+        raise click.UsageError("give exactly one of --version and --run-id")
+    report = _Report("text")
+    analysis = _analyze(spec, report)
+    report.emit()
+    if analysis is None:
+        sys.exit(EXIT_SPEC)
+    registry = analysis.pipeline.registry
+    if registry is None:
+        raise click.UsageError(f"{spec} has no registry section")
+    rule = next((r for r in registry.rules if r.alias == alias), None)
+    if rule is None:
+        known = ", ".join(r.alias for r in registry.rules) or "none"
+        raise click.UsageError(f"no promotion rule in {spec} sets alias {alias!r} (rules: {known})")
+    if rule.after_rollout and not rollout_passed:
+        raise click.UsageError(
+            f"the rule for {alias!r} waits for the rollout: pass --rollout-passed once it "
+            "finished successfully"
+        )
+    # The spec's own URI beats the ambient environment; an explicit flag beats both.
+    uri = tracking_uri or registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise click.UsageError(
+            "no tracking URI: set registry.mlflow.tracking_uri, "
+            "--tracking-uri or MLFLOW_TRACKING_URI"
+        )
+    from mlspec.runtime import registry as runtime_registry
+
+    model = registry.registered_model
+    try:
+        if run_id is not None:
+            version = runtime_registry.find_version_by_run(uri, model, run_id)
+            if version is None:
+                click.echo(f"no version of {model} was registered by run {run_id}", err=True)
+                sys.exit(EXIT_REFUSED)
+        assert version is not None
+        runtime_registry.promote(uri, model, version, alias, list(rule.gates))
+    except (runtime_registry.PromotionRefused, runtime_registry.RegistryError) as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+    gates = ", ".join(rule.gates) or "no gates"
+    click.echo(f"{model} version {version} is now {alias!r} ({gates} passed)")
 
 
 @main.command()

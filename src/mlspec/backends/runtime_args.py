@@ -1,0 +1,52 @@
+"""IR gates -> the plain arguments that the embedded runtime's gate steps take.
+
+One translation for every back end, so that all targets hand the runtime the same checks.
+Parameters are resolved from `params` (their run-time values); artifact references from
+`artifacts` (where the run stored each output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mlspec.compiler import ir
+
+
+def threshold(value: ir.Threshold | None, params: Mapping[str, object]) -> float | None:
+    if isinstance(value, ir.ParamRef):
+        return float(params[value.name])  # type: ignore[arg-type]
+    return value
+
+
+def data_check_args(
+    check: ir.DataCheck, params: Mapping[str, object], artifacts: Mapping[ir.OutputRef, str]
+) -> dict:
+    out: dict = {"kind": check.kind}
+    if check.column is not None:
+        out["column"] = check.column
+    if check.kind in ("row_count", "range"):
+        out["min"] = threshold(check.min, params)
+    if check.kind in ("row_count", "range", "null_fraction", "drift"):
+        out["max"] = threshold(check.max, params)
+    if check.kind == "columns":
+        out["columns"] = dict(check.columns)
+    if check.kind == "categories":
+        out["allowed"] = list(check.allowed)
+    if check.kind == "drift":
+        out["reference"] = artifacts[check.reference] if check.reference else check.reference_uri
+        out["method"] = check.method
+        if check.bins is not None:
+            out["bins"] = check.bins
+    return out
+
+
+def requirement_args(req: ir.Requirement, params: Mapping[str, object]) -> dict:
+    metric = f"{req.metric.step}.{req.metric.output}"
+    if req.vs_champion:
+        return {
+            "metric": metric,
+            "vs": "champion",
+            "better": req.better,
+            "tolerance": req.tolerance,
+        }
+    return {"metric": metric, "min": threshold(req.min, params), "max": threshold(req.max, params)}

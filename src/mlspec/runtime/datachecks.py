@@ -1,0 +1,594 @@
+"""Data-gate checks: load a dataset and run a gate's checks on it, failing closed.
+
+Runtime module: embedded verbatim into generated pipelines, so it uses the standard library only
+(plus pyarrow, imported when a Parquet file is read). Private names carry a `_dc_` prefix: the
+bundle concatenates the runtime modules into one namespace.
+
+Tables. `load_table` returns column name -> values. A CSV file (any extension but .parquet and
+.pq) keeps its raw strings, an empty field becoming None; a Parquet file gives Python objects.
+None is null everywhere. A CSV row with more or fewer fields than the header, or a duplicate
+column name, makes the file unreadable.
+
+Values. A number is an int or float (not a bool) or a string that `float()` parses (no `_`
+separators); NaN is a number that no numeric check accepts. Types for `columns`: `int` is an
+integer (a string of digits with an optional sign), `float` any number (ints count), `bool`
+true/false/0/1 in any case (or a Python bool, or the ints 0 and 1), `str` anything. Nulls are
+ignored by the type, range, categories and drift checks and counted by `null_fraction`, which
+also counts NaN as missing (float NaN, or a CSV string such as "nan").
+
+Failing closed. Every check fails, with a detail saying why and `measured` None, on a missing
+column, an empty dataset (0 rows; this includes `row_count`), a column with no non-null values
+(range, categories, drift), a non-numeric value or NaN where a number is needed, an unreadable
+dataset or reference file, or a malformed check. `run_data_gate` never raises. Bounds are
+inclusive. A gate passes only if it has at least one check and every check passes.
+
+Categories compare as strings for CSV: "1" matches 1, "true"/"True" match True. Parquet values
+compare by type: numbers numerically (1.0 matches 1), bools only with bools, strings with the
+string form of an allowed value.
+
+Drift compares the column of the dataset with the same column of a reference file (`reference`
+is the file's path; or a key of `references`, which maps it to a path). Nulls are dropped first.
+
+PSI (population stability index), numeric columns (every non-null reference value a number):
+  - Edges are equal-frequency quantiles of the sorted reference values r[0..n-1]: the cut
+    points r[k*n // bins] for k = 1..bins-1, deduplicated, minus any equal to the reference
+    minimum (so every bin holds at least one reference value).
+  - With cuts c1 < ... < cm the bins are (-inf, c1), [c1, c2), ..., [cm, +inf): a value equal
+    to a cut goes to the upper bin, and values outside the reference's range go to the first or
+    last bin.
+  - A constant reference (no cut left) gives two bins, "== the constant" and "!= it": PSI is 0
+    when the current column is that constant everywhere and grows with the share that is not.
+  - Each bin's proportion (actual a = current, expected e = reference) is floored at 1e-4,
+    then PSI = sum((a - e) * ln(a / e)).
+Categorical columns (some non-null reference value is not a number) use the categories seen in
+either dataset as the bins, with the same floor and formula.
+
+KS: the two-sample Kolmogorov-Smirnov statistic D = max |F_ref(x) - F_cur(x)| over all x,
+computed exactly by merging the sorted samples and stepping past every copy of a tied value in
+both samples before comparing. Numeric columns only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+import os
+import re
+from collections import Counter
+from decimal import Decimal
+
+from mlspec.runtime.report import CheckResult, GateReport
+
+_DC_EPSILON = 1e-4  # floor of a bin's proportion in PSI: an empty bin must not give ln(0)
+_DC_TYPES = ("int", "float", "str", "bool")
+_DC_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_DC_BOOL_TEXT = frozenset({"true", "false", "0", "1"})
+_DC_EXAMPLES = 5  # offending values named in a detail
+_DC_EXTRA_FIELDS = object()  # csv.DictReader restkey/restval markers of a ragged row
+_DC_MISSING_FIELD = object()
+
+
+class _DcFail(Exception):
+    """A check that cannot pass: its message is the CheckResult's detail."""
+
+
+# ---- reading tables -----------------------------------------------------------------------
+
+
+def load_table(path: str) -> dict[str, list]:
+    """Column name -> values (None is null). Raises OSError, ValueError or ImportError."""
+    if path.lower().endswith((".parquet", ".pq")):
+        return _dc_read_parquet(path)
+    return _dc_read_csv(path)
+
+
+def _dc_read_csv(path: str) -> dict[str, list]:
+    # utf-8-sig: a spreadsheet's byte-order mark must not end up in the first column's name.
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, restkey=_DC_EXTRA_FIELDS, restval=_DC_MISSING_FIELD)
+        names = list(reader.fieldnames or [])
+        _dc_no_duplicates(names, path)
+        table: dict[str, list] = {name: [] for name in names}
+        for row in reader:
+            if _DC_EXTRA_FIELDS in row or _DC_MISSING_FIELD in row.values():
+                raise ValueError(
+                    f"{path}, line {reader.line_num}: the row does not have the header's "
+                    f"{len(names)} fields"
+                )
+            for name in names:
+                value = row[name]
+                table[name].append(None if value == "" else value)
+    return table
+
+
+def _dc_read_parquet(path: str) -> dict[str, list]:
+    try:  # lazily: only Parquet needs it, and the CSV path must work without it
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError(
+            f"reading the Parquet file {path} needs pyarrow, which is not installed "
+            "(pip install pyarrow)"
+        ) from exc
+    data = pq.read_table(path)
+    names = list(data.column_names)
+    _dc_no_duplicates(names, path)
+    return {name: data.column(i).to_pylist() for i, name in enumerate(names)}
+
+
+def _dc_no_duplicates(names: list[str], path: str) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:  # one of them would silently shadow the other
+        raise ValueError(f"{path}: duplicate column names {repeated}")
+
+
+def _dc_row_count(table: dict[str, list]) -> int:
+    return max((len(values) for values in table.values()), default=0)
+
+
+# ---- values -------------------------------------------------------------------------------
+
+
+def _dc_number(value: object) -> float | None:
+    """The value as a float, or None if it is not a number. Bools are not numbers here."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | Decimal):
+        try:
+            return float(value)
+        except (OverflowError, ValueError):  # a huge int, a signalling Decimal NaN
+            return None
+    if isinstance(value, str) and "_" not in value:  # float() would accept "1_000"
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _dc_is_nan(value: object) -> bool:
+    number = _dc_number(value)
+    return number is not None and math.isnan(number)
+
+
+def _dc_conforms(value: object, type_name: str) -> bool:
+    if type_name == "str":
+        return True
+    if isinstance(value, str):
+        text = value.strip()
+        if type_name == "int":
+            return _DC_INT_TEXT.fullmatch(text) is not None
+        if type_name == "bool":
+            return text.lower() in _DC_BOOL_TEXT
+        return _dc_number(text) is not None
+    if type_name == "bool":  # mirrors the CSV rule, where 0 and 1 are booleans
+        return isinstance(value, bool) or (type(value) is int and value in (0, 1))
+    if isinstance(value, bool):
+        return False
+    if type_name == "int":
+        return isinstance(value, int)
+    return _dc_number(value) is not None
+
+
+def _dc_show(values: list) -> str:
+    """The first few distinct values, for a detail."""
+    shown: list[str] = []
+    for value in values:
+        text = repr(value)
+        text = text if len(text) <= 40 else text[:37] + "..."
+        if text not in shown:
+            shown.append(text)
+        if len(shown) == _DC_EXAMPLES:
+            break
+    more = ", ..." if len(set(map(repr, values))) > len(shown) else ""
+    return ", ".join(shown) + more
+
+
+def _dc_values(values: list, what: str) -> list:
+    """The non-null values; fails the check when there are none."""
+    present = [v for v in values if v is not None]
+    if not present:
+        raise _DcFail(f"{what} has no non-null values")
+    return present
+
+
+def _dc_numbers(values: list, what: str) -> list[float]:
+    """The non-null values as floats; fails the check on a non-numeric value or NaN."""
+    numbers: list[float] = []
+    bad: list = []
+    nans = 0
+    for value in _dc_values(values, what):
+        number = _dc_number(value)
+        if number is None:
+            bad.append(value)
+        elif math.isnan(number):
+            nans += 1
+        else:
+            numbers.append(number)
+    if bad:
+        raise _DcFail(f"{what}: {len(bad)} non-numeric values, e.g. {_dc_show(bad)}")
+    if nans:
+        raise _DcFail(f"{what}: {nans} NaN values")
+    return numbers
+
+
+# ---- check fields and thresholds ------------------------------------------------------------
+
+
+def _dc_fmt(number: float) -> str:
+    if math.isfinite(number) and number.is_integer() and abs(number) < 1e16:
+        return str(int(number))
+    return repr(number)
+
+
+def _dc_bound(check: dict, key: str) -> float | None:
+    value = check.get(key)
+    if value is None:
+        return None
+    number = None if isinstance(value, str) else _dc_number(value)
+    if number is None or math.isnan(number):
+        raise _DcFail(f"invalid check: {key} must be a number, not {value!r}")
+    return number
+
+
+def _dc_bounds(check: dict) -> tuple[float | None, float | None]:
+    low, high = _dc_bound(check, "min"), _dc_bound(check, "max")
+    if low is None and high is None:
+        raise _DcFail("invalid check: it needs min or max")
+    return low, high
+
+
+def _dc_text(check: dict, key: str) -> str:
+    value = check.get(key)
+    if not isinstance(value, str) or not value:
+        raise _DcFail(f"invalid check: {key} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _dc_interval(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"in [{_dc_fmt(low)}, {_dc_fmt(high)}]"
+    return f">= {_dc_fmt(low)}" if low is not None else f"<= {_dc_fmt(high)}"
+
+
+def _dc_within(value: float, low: float | None, high: float | None) -> bool:
+    # Written as "is inside" so that a NaN anywhere fails rather than passes.
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _dc_bins(check: dict) -> int:
+    bins = check.get("bins")
+    if bins is None:
+        return 10
+    if type(bins) is not int or bins < 2:
+        raise _DcFail(f"invalid check: bins must be an integer >= 2, not {bins!r}")
+    return bins
+
+
+def _dc_describe(check: dict, dataset: str) -> tuple[str, str]:
+    """The subject and threshold of a check; raises _DcFail if the check is malformed."""
+    kind = check.get("kind")
+    if kind == "row_count":
+        return dataset, _dc_interval(*_dc_bounds(check))
+    if kind == "columns":
+        return ", ".join(_dc_column_types(check)), "== 0 missing or mistyped"
+    if kind == "null_fraction":
+        return _dc_text(check, "column"), f"<= {_dc_fmt(_dc_max(check))}"
+    if kind == "range":
+        return _dc_text(check, "column"), _dc_interval(*_dc_bounds(check))
+    if kind == "categories":
+        allowed = ", ".join(_dc_fmt_category(a) for a in _dc_allowed(check))
+        return _dc_text(check, "column"), f"in {{{allowed}}}"
+    if kind == "drift":
+        method, limit = _dc_method(check), _dc_fmt(_dc_max(check))
+        extra = f", {_dc_bins(check)} bins" if method == "psi" else ""
+        return _dc_text(check, "column"), f"<= {limit} ({method}{extra})"
+    raise _DcFail(f"invalid check: unknown kind {kind!r}")
+
+
+def _dc_max(check: dict) -> float:
+    limit = _dc_bound(check, "max")
+    if limit is None:
+        raise _DcFail("invalid check: max is required")
+    return limit
+
+
+def _dc_method(check: dict) -> str:
+    method = check.get("method")
+    if method not in ("psi", "ks"):
+        raise _DcFail(f"invalid check: method must be psi or ks, not {method!r}")
+    return method
+
+
+def _dc_column_types(check: dict) -> dict[str, str]:
+    columns = check.get("columns")
+    if not isinstance(columns, dict) or not columns:
+        raise _DcFail("invalid check: columns must map column names to types")
+    for name, type_name in columns.items():
+        if type_name not in _DC_TYPES:
+            raise _DcFail(f"invalid check: column {name!r} has unknown type {type_name!r}")
+    return columns
+
+
+def _dc_allowed(check: dict) -> list:
+    allowed = check.get("allowed")
+    if not isinstance(allowed, list | tuple) or not allowed:
+        raise _DcFail("invalid check: allowed must be a non-empty list")
+    for item in allowed:
+        if not isinstance(item, str | int | float):
+            raise _DcFail(f"invalid check: allowed value {item!r} is not a scalar")
+    return list(allowed)
+
+
+def _dc_fmt_category(item: object) -> str:
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    if isinstance(item, float):
+        return _dc_fmt(item)
+    return repr(item) if isinstance(item, str) else str(item)
+
+
+# ---- the checks: each returns (measured, passed, detail) or raises _DcFail --------------------
+
+
+def _dc_column(table: dict[str, list], name: str, where: str = "the dataset") -> list:
+    if _dc_row_count(table) == 0:
+        raise _DcFail(f"{where} is empty (0 rows)")
+    if name not in table:
+        raise _DcFail(f"column {name!r} is missing from {where}")
+    return table[name]
+
+
+def _dc_check_row_count(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    low, high = _dc_bounds(check)
+    rows = _dc_row_count(table)
+    if rows == 0:  # fail closed: no gate lets an empty dataset through
+        raise _DcFail("the dataset is empty (0 rows)")
+    return rows, _dc_within(rows, low, high), f"{rows} rows"
+
+
+def _dc_check_columns(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    wanted = _dc_column_types(check)
+    if _dc_row_count(table) == 0:
+        raise _DcFail("the dataset is empty (0 rows)")
+    missing = [name for name in wanted if name not in table]
+    problems = [f"missing: {', '.join(missing)}"] if missing else []
+    mistyped = 0
+    for name, type_name in wanted.items():
+        if name in missing:
+            continue
+        bad = [v for v in table[name] if v is not None and not _dc_conforms(v, type_name)]
+        if bad:
+            mistyped += len(bad)
+            problems.append(f"{name}: {len(bad)} values not {type_name}, e.g. {_dc_show(bad)}")
+    measured = len(missing) + mistyped
+    return measured, measured == 0, "; ".join(problems)
+
+
+def _dc_check_null_fraction(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    limit = _dc_max(check)
+    values = _dc_column(table, _dc_text(check, "column"))
+    nulls = sum(1 for v in values if v is None)
+    nans = sum(1 for v in values if v is not None and _dc_is_nan(v))
+    fraction = (nulls + nans) / len(values)
+    detail = f"{nulls + nans} of {len(values)} values null" + (f" ({nans} NaN)" if nans else "")
+    return fraction, fraction <= limit, detail
+
+
+def _dc_check_range(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    low, high = _dc_bounds(check)
+    column = _dc_text(check, "column")
+    numbers = _dc_numbers(_dc_column(table, column), f"column {column!r}")
+    smallest, largest = min(numbers), max(numbers)
+    passed = _dc_within(smallest, low, high) and _dc_within(largest, low, high)
+    # Report the end that broke a bound, else the end a bound watches.
+    if low is not None and not _dc_within(smallest, low, None):
+        measured = smallest
+    elif high is not None and not _dc_within(largest, None, high):
+        measured = largest
+    else:
+        measured = smallest if low is not None else largest
+    return measured, passed, f"observed [{_dc_fmt(smallest)}, {_dc_fmt(largest)}]"
+
+
+def _dc_check_categories(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    allowed = _dc_allowed(check)
+    column = _dc_text(check, "column")
+    values = _dc_values(_dc_column(table, column), f"column {column!r}")
+    keys = _dc_category_keys(allowed)
+    outside = Counter(v for v in values if not _dc_category_match(v, keys))
+    count = sum(outside.values())
+    if not count:
+        return 0, True, ""
+    shown = [f"{value!r} x{n}" for value, n in outside.most_common(_DC_EXAMPLES)]
+    more = ", ..." if len(outside) > _DC_EXAMPLES else ""
+    return count, False, f"{count} values outside the set: {', '.join(shown)}{more}"
+
+
+def _dc_category_keys(allowed: list) -> set[tuple]:
+    keys: set[tuple] = set()
+    for item in allowed:
+        if isinstance(item, bool):
+            keys.add(("bool", item))
+        else:
+            keys.add(("str", item if isinstance(item, str) else _dc_fmt_category(item)))
+            if not isinstance(item, str):
+                keys.add(("num", float(item)))
+    return keys
+
+
+def _dc_category_match(value: object, keys: set[tuple]) -> bool:
+    if isinstance(value, bool):
+        return ("bool", value) in keys
+    if isinstance(value, str):  # CSV, or a Parquet string column: compare as text
+        word = value.strip().lower()
+        as_bool = ("bool", word == "true") if word in ("true", "false") else None
+        return ("str", value) in keys or as_bool in keys
+    number = _dc_number(value)
+    return number is not None and ("num", number) in keys
+
+
+def _dc_check_drift(check: dict, table: dict[str, list], refs: _DcReferences) -> tuple:
+    column, method, limit = _dc_text(check, "column"), _dc_method(check), _dc_max(check)
+    bins = _dc_bins(check)
+    path = refs.path(check.get("reference"))
+    current = _dc_column(table, column)
+    reference = _dc_column(refs.load(path), column, f"the reference {path}")
+    if method == "ks":
+        ref_numbers = _dc_numbers(reference, f"reference column {column!r}")
+        cur_numbers = _dc_numbers(current, f"column {column!r}")
+        statistic = _dc_ks(ref_numbers, cur_numbers)
+        detail = f"D over {len(ref_numbers)} reference and {len(cur_numbers)} current values"
+    else:
+        statistic, detail = _dc_psi(reference, current, column, bins)
+    return statistic, statistic <= limit, detail
+
+
+class _DcReferences:
+    """Reference files of drift checks, each read once per gate."""
+
+    def __init__(self, references: dict[str, str] | None) -> None:
+        self.names = dict(references or {})
+        self.tables: dict[str, dict[str, list] | str] = {}
+
+    def path(self, reference: object) -> str:
+        if not isinstance(reference, str) or not reference:
+            raise _DcFail(f"invalid check: reference must be a path, not {reference!r}")
+        return self.names.get(reference, reference)
+
+    def load(self, path: str) -> dict[str, list]:
+        if path not in self.tables:
+            try:
+                self.tables[path] = load_table(path)
+            except Exception as exc:  # any reason a file cannot be read blocks the gate
+                self.tables[path] = f"cannot read the reference {path}: {_dc_error(exc)}"
+        loaded = self.tables[path]
+        if isinstance(loaded, str):
+            raise _DcFail(loaded)
+        return loaded
+
+
+# ---- drift statistics ---------------------------------------------------------------------
+
+
+def _dc_psi(reference: list, current: list, column: str, bins: int) -> tuple[float, str]:
+    ref_values = _dc_values(reference, f"reference column {column!r}")
+    if all(_dc_number(v) is not None for v in ref_values):
+        ref_numbers = _dc_numbers(ref_values, f"reference column {column!r}")
+        return _dc_psi_numeric(ref_numbers, _dc_numbers(current, f"column {column!r}"), bins)
+    cur_values = _dc_values(current, f"column {column!r}")
+    return _dc_psi_categorical(ref_values, cur_values)
+
+
+def _dc_psi_numeric(reference: list[float], current: list[float], bins: int) -> tuple[float, str]:
+    ordered = sorted(reference)
+    n = len(ordered)
+    cuts = sorted({ordered[k * n // bins] for k in range(1, bins)} - {ordered[0]})
+    if not cuts:  # constant reference: one quantile bin would hide any change
+        same = sum(1 for x in current if x == ordered[0])
+        actual = [same / len(current), 1 - same / len(current)]
+        detail = f"constant reference {_dc_fmt(ordered[0])}: bins == and != it"
+        return _dc_psi_sum([1.0, 0.0], actual), detail
+    expected = _dc_proportions([bisect.bisect_right(cuts, x) for x in ordered], len(cuts) + 1)
+    actual = _dc_proportions([bisect.bisect_right(cuts, x) for x in current], len(cuts) + 1)
+    detail = f"{len(cuts) + 1} quantile bins of {n} reference values, {len(current)} current"
+    return _dc_psi_sum(expected, actual), detail
+
+
+def _dc_proportions(indexes: list[int], size: int) -> list[float]:
+    counts = [0] * size
+    for i in indexes:
+        counts[i] += 1
+    return [c / len(indexes) for c in counts]
+
+
+def _dc_psi_categorical(reference: list, current: list) -> tuple[float, str]:
+    ref_counts = Counter(_dc_category_name(v) for v in reference)
+    cur_counts = Counter(_dc_category_name(v) for v in current)
+    categories = sorted(set(ref_counts) | set(cur_counts))  # a fixed order: a stable float sum
+    expected = [ref_counts[c] / len(reference) for c in categories]
+    actual = [cur_counts[c] / len(current) for c in categories]
+    detail = f"{len(categories)} categories as bins"
+    return _dc_psi_sum(expected, actual), detail
+
+
+def _dc_category_name(value: object) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _dc_psi_sum(expected: list[float], actual: list[float]) -> float:
+    total = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, _DC_EPSILON), max(a, _DC_EPSILON)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def _dc_ks(first: list[float], second: list[float]) -> float:
+    """Exact two-sample KS statistic: walk the merged samples one distinct value at a time."""
+    x, y = sorted(first), sorted(second)
+    n, m = len(x), len(y)
+    i = j = 0
+    widest = 0  # in units of 1 / (n * m): integers keep the comparison exact
+    while i < n and j < m:
+        value = min(x[i], y[j])
+        while i < n and x[i] == value:  # ties: both CDFs jump before they are compared
+            i += 1
+        while j < m and y[j] == value:
+            j += 1
+        widest = max(widest, abs(i * m - j * n))
+    # Once one sample is used up its CDF is 1 and the gap only narrows.
+    return widest / (n * m)
+
+
+# ---- the gate -----------------------------------------------------------------------------
+
+_DC_CHECKS = {
+    "row_count": _dc_check_row_count,
+    "columns": _dc_check_columns,
+    "null_fraction": _dc_check_null_fraction,
+    "range": _dc_check_range,
+    "categories": _dc_check_categories,
+    "drift": _dc_check_drift,
+}
+
+
+def _dc_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _dc_run_check(
+    check: object, table: dict[str, list] | None, problem: str, refs: _DcReferences, name: str
+) -> CheckResult:
+    kind = str(check.get("kind")) if isinstance(check, dict) else "invalid"
+    subject, threshold = name, "?"
+    try:
+        if not isinstance(check, dict):
+            raise _DcFail(f"invalid check: {check!r} is not a mapping")
+        subject, threshold = _dc_describe(check, name)
+        if table is None:
+            raise _DcFail(problem)
+        measured, passed, detail = _DC_CHECKS[kind](check, table, refs)
+    except _DcFail as exc:
+        return CheckResult(kind, subject, None, threshold, False, str(exc))
+    except Exception as exc:  # a bug or an odd value must block the gate, not crash the run
+        return CheckResult(kind, subject, None, threshold, False, f"error: {_dc_error(exc)}")
+    return CheckResult(kind, subject, float(measured), threshold, bool(passed), detail)
+
+
+def run_data_gate(
+    gate: str, dataset_path: str, checks: list[dict], references: dict[str, str] | None = None
+) -> GateReport:
+    """Run every check on the dataset; never raises. See the module docstring for the rules."""
+    table: dict[str, list] | None = None
+    problem = ""
+    try:
+        table = load_table(dataset_path)
+    except Exception as exc:  # fail closed on whatever makes the file unreadable
+        problem = f"cannot read the dataset {dataset_path}: {_dc_error(exc)}"
+    refs = _DcReferences(references)
+    name = os.path.basename(dataset_path) or dataset_path
+    results = [_dc_run_check(c, table, problem, refs, name) for c in checks]
+    reason = problem or ("" if results else "the gate has no checks")
+    passed = bool(results) and all(r.passed for r in results)
+    return GateReport(gate=gate, kind="data", passed=passed, checks=results, reason=reason)

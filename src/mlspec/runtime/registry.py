@@ -1,0 +1,403 @@
+"""Model registry: register a model version with its gate verdicts, promote it by alias.
+
+Runtime module: embedded verbatim into generated pipelines, so it uses the standard library and
+`mlflow` only, imported inside functions so that the bundle loads where mlflow is not installed.
+Verified against mlflow-skinny 3.17 (SQLite store and REST): promotion uses aliases, not the
+deprecated stages; everything a later run must read back (gate verdicts, metrics, run id) is a
+model version tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from mlspec.runtime.report import CheckResult, GateReport
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+REGISTRY_TAG_SPEC = "mlspec.spec"
+REGISTRY_TAG_SPEC_VERSION = "mlspec.spec_version"
+REGISTRY_TAG_RUN_ID = "mlspec.run_id"
+REGISTRY_TAG_GIT_COMMIT = "mlspec.git_commit"
+REGISTRY_TAG_GATE_PREFIX = "mlspec.gate."  # + gate name: "passed" | "blocked"
+REGISTRY_TAG_METRIC_PREFIX = "mlspec.metric."  # + "step.metric": decimal string of a float
+REGISTRY_GATE_PASSED = "passed"
+REGISTRY_GATE_BLOCKED = "blocked"
+
+# MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) retry an unreachable server for
+# minutes; a pipeline step should fail within seconds (a closed port: ~2-3 s in total).
+# Values an operator set in the environment win.
+_REG_HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+}
+# The registry reserves these alias names (rejects them with INVALID_PARAMETER_VALUE).
+_REG_RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
+_REG_ALIAS = re.compile(r"^[\w-]+$")
+_REG_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+_reg_log = logging.getLogger("mlspec.runtime.registry")
+_RegT = TypeVar("_RegT")
+
+
+class RegistryError(Exception):
+    """The registry could not be reached or answered unexpectedly."""
+
+
+class PromotionRefused(Exception):
+    """A required gate is missing or did not pass on the version to promote."""
+
+
+def champion_metrics(
+    tracking_uri: str, model_name: str, alias: str = "champion"
+) -> dict[str, float] | None:
+    """The `mlspec.metric.*` tags of the version holding `alias`, e.g. {"evaluate.auc": 0.97}.
+
+    None when the registered model or the alias does not exist (first run). A champion registered
+    without mlspec metric tags gives {}, not None: the caller's comparison must then fail closed.
+    """
+    _reg_check_alias(alias)  # a reserved alias can never exist: that would look like a first run
+    with _reg_guard(tracking_uri, f"read the {alias!r} version of model {model_name!r}"):
+        client = _reg_client(tracking_uri)
+        model = _reg_get_or_none(lambda: client.get_registered_model(model_name))
+        # Aliases come from the registered model: search_model_versions returns them empty.
+        version = None if model is None else model.aliases.get(alias)
+        if version is None:
+            return None
+        tags = client.get_model_version(model_name, str(version)).tags
+    return _reg_parse_metrics(tracking_uri, model_name, str(version), tags)
+
+
+def find_version_by_run(tracking_uri: str, model_name: str, run_id: str) -> str | None:
+    """The version of `model_name` registered by pipeline run `run_id`, if any."""
+    query = _reg_run_query(model_name, run_id)
+    with _reg_guard(tracking_uri, f"search versions of model {model_name!r}"):
+        return _reg_find_by_run(_reg_client(tracking_uri), query, run_id)
+
+
+def register_model_version(
+    tracking_uri: str,
+    model_name: str,
+    model_path: str,
+    *,
+    run_id: str,
+    spec_name: str,
+    spec_version: str,
+    gate_reports: list[GateReport],
+    metrics: dict[str, float],
+    tags: dict[str, str] | None = None,
+    git_commit: str | None = None,
+) -> str:
+    """Register `model_path` as a new version with all mlspec tags; return its version number.
+
+    Idempotent per `run_id`: a retried step returns the version the first attempt registered.
+    """
+    source = _reg_source(model_path)
+    query = _reg_run_query(model_name, run_id)
+    version_tags = _reg_version_tags(
+        run_id=run_id,
+        spec_name=spec_name,
+        spec_version=spec_version,
+        gate_reports=gate_reports,
+        metrics=metrics,
+        tags=tags,
+        git_commit=git_commit,
+    )
+    with _reg_guard(tracking_uri, f"register a version of model {model_name!r}"):
+        client = _reg_client(tracking_uri)
+        _reg_ensure_model(client, model_name)
+        existing = _reg_find_by_run(client, query, run_id)
+        if existing is not None:
+            return existing
+        # Tags are written with the version in one call, so no version exists without its run id.
+        # Two concurrent attempts of one run could still both register: runs are not concurrent.
+        created = client.create_model_version(
+            model_name,
+            source,
+            tags=version_tags,
+            description=f"mlspec spec {spec_name} {spec_version}, run {run_id}",
+        )
+        return str(created.version)  # int from a SQL store, str over REST
+
+
+def promote(
+    tracking_uri: str, model_name: str, version: str, alias: str, required_gates: list[str]
+) -> None:
+    """Point `alias` at `version` if every gate in `required_gates` is tagged "passed" on it."""
+    _reg_check_alias(alias)
+    with _reg_guard(tracking_uri, f"promote version {version} of model {model_name!r}"):
+        client = _reg_client(tracking_uri)
+        found = _reg_get_or_none(lambda: client.get_model_version(model_name, str(version)))
+        if found is None:
+            raise PromotionRefused(f"model {model_name!r} has no version {version}")
+        problems = _reg_gate_problems(found.tags, required_gates)
+        if problems:
+            raise PromotionRefused(
+                f"refusing to set alias {alias!r} on version {version} of model {model_name!r}: "
+                + "; ".join(problems)
+            )
+        client.set_registered_model_alias(model_name, alias, str(version))  # idempotent
+
+
+def promote_after_gates(
+    tracking_uri: str,
+    model_name: str,
+    model_path: str,
+    *,
+    alias: str,
+    rule_gates: list[str],
+    gate_reports: list[GateReport],
+    run_id: str,
+    spec_name: str,
+    spec_version: str,
+    metrics: dict[str, float],
+    tags: dict[str, str] | None = None,
+    git_commit: str | None = None,
+) -> str | None:
+    """The pipeline's promotion step: register and promote only if every rule gate passed.
+
+    Returns the promoted version, or None when a rule gate blocked or has no report (then
+    nothing is registered, so a blocked model never appears in the registry).
+    """
+    _reg_check_alias(alias)  # before registering: a bad alias must not leave a stray version
+    blocked = _reg_blocked_gates(rule_gates, gate_reports)
+    if blocked:
+        _reg_log.warning("not promoting %s to %r: %s", model_name, alias, "; ".join(blocked))
+        return None
+    version = register_model_version(
+        tracking_uri,
+        model_name,
+        model_path,
+        run_id=run_id,
+        spec_name=spec_name,
+        spec_version=spec_version,
+        gate_reports=gate_reports,
+        metrics=metrics,
+        tags=tags,
+        git_commit=git_commit,
+    )
+    promote(tracking_uri, model_name, version, alias, rule_gates)
+    return version
+
+
+def _reg_client(tracking_uri: str) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    _reg_check_sqlite_folder(tracking_uri)
+    # An explicit registry URI: MLFLOW_REGISTRY_URI must not send versions somewhere else.
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _reg_check_sqlite_folder(tracking_uri: str) -> None:
+    # MLflow creates missing parent folders and a fresh, empty registry for a SQLite URI, so a
+    # mistyped path would silently look like a first run (no champion).
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    path = tracking_uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if path and path != ":memory:" and not os.path.isdir(os.path.dirname(path) or "."):
+        raise RegistryError(
+            f"registry {_reg_redact(tracking_uri)}: the folder of the SQLite database "
+            "does not exist"
+        )
+
+
+@contextlib.contextmanager
+def _reg_http_limits() -> Iterator[None]:
+    # Process-wide environment: fine for a pipeline step, which makes one call at a time.
+    added = [name for name in _REG_HTTP_LIMITS if name not in os.environ]
+    for name in added:
+        os.environ[name] = _REG_HTTP_LIMITS[name]
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def _reg_guard(tracking_uri: str, action: str) -> Iterator[None]:
+    """Bounded HTTP retries; any failure of the registry itself becomes a RegistryError."""
+    with _reg_http_limits():
+        try:
+            yield
+        except (RegistryError, PromotionRefused, ImportError):  # ImportError: mlflow is missing
+            raise
+        except Exception as exc:
+            error = RegistryError(
+                f"registry {_reg_redact(tracking_uri)}: could not {action}: "
+                f"{type(exc).__name__}: {_reg_redact(str(exc))}"
+            )
+            # A chained original would print the URI's credentials in the traceback.
+            has_userinfo = _reg_redact(tracking_uri) != tracking_uri
+            raise error from (None if has_userinfo else exc)
+
+
+def _reg_redact(text: str) -> str:
+    """Drop userinfo ("user:password@") from every URI in `text`."""
+    return _REG_USERINFO.sub("", text)
+
+
+def _reg_get_or_none(call: Callable[[], _RegT]) -> _RegT | None:
+    """`call()`, or None when the registry says the resource does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return call()
+    except MlflowException as exc:
+        # Only this code means "absent": a 404 from a proxy or non-MLflow server is
+        # ENDPOINT_NOT_FOUND and must not pass for a first run.
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
+def _reg_ensure_model(client: MlflowClient, model_name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    if _reg_get_or_none(lambda: client.get_registered_model(model_name)) is not None:
+        return
+    try:
+        client.create_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # created meanwhile by another run
+            raise
+
+
+def _reg_run_query(model_name: str, run_id: str) -> str:
+    run_tag = f"tags.`{REGISTRY_TAG_RUN_ID}`"
+    return f"name = {_reg_quote(model_name)} AND {run_tag} = {_reg_quote(run_id)}"
+
+
+def _reg_find_by_run(client: MlflowClient, query: str, run_id: str) -> str | None:
+    versions = [
+        int(v.version)
+        for v in client.search_model_versions(query)
+        if v.tags.get(REGISTRY_TAG_RUN_ID) == run_id  # the filter's quoting is easy to get wrong
+    ]
+    return str(min(versions)) if versions else None
+
+
+def _reg_quote(value: str) -> str:
+    # MLflow's filter parser has no escapes: "name = 'it''s'" silently matches nothing.
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"{value!r} holds both quote characters; the registry cannot search for it")
+
+
+def _reg_check_alias(alias: str) -> None:
+    if not _REG_ALIAS.match(alias) or _REG_RESERVED_ALIAS.match(alias):
+        raise ValueError(
+            f"invalid alias {alias!r}: use letters, digits, '_' and '-'; "
+            "'latest' and 'v<digits>' are reserved by the registry"
+        )
+
+
+def _reg_source(model_path: str) -> str:
+    """The model version source for a local artifact path (URIs pass through unchanged).
+
+    A SQL-backed registry stores any source string unchecked, even a relative path that no
+    other machine could resolve, so it becomes an absolute file:// URI here. An MLflow server
+    (REST) rejects local sources unless an MLflow run that contains them is given: there, pass
+    the URI of an uploaded artifact (s3://, gs://, mlflow-artifacts:/, models:/, runs:/...).
+    """
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", model_path):  # a scheme of 2+ letters, not "C:/"
+        return model_path
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"model artifact {model_path!r} does not exist")
+    return Path(model_path).resolve().as_uri()
+
+
+def _reg_version_tags(
+    *,
+    run_id: str,
+    spec_name: str,
+    spec_version: str,
+    gate_reports: list[GateReport],
+    metrics: dict[str, float],
+    tags: dict[str, str] | None,
+    git_commit: str | None,
+) -> dict[str, str]:
+    forged = sorted(k for k in tags or {} if k.startswith("mlspec."))
+    if forged:  # a user tag must not be able to claim a gate verdict
+        raise ValueError(f"user tags may not use the reserved prefix 'mlspec.': {forged}")
+    result = {str(k): str(v) for k, v in (tags or {}).items()}
+    result[REGISTRY_TAG_SPEC] = spec_name
+    result[REGISTRY_TAG_SPEC_VERSION] = str(spec_version)
+    result[REGISTRY_TAG_RUN_ID] = run_id
+    if git_commit:
+        result[REGISTRY_TAG_GIT_COMMIT] = git_commit
+    for report in gate_reports:
+        key = REGISTRY_TAG_GATE_PREFIX + report.gate
+        # A gate reported twice passes only if every report passed.
+        blocked = result.get(key) == REGISTRY_GATE_BLOCKED or not report.passed
+        result[key] = REGISTRY_GATE_BLOCKED if blocked else REGISTRY_GATE_PASSED
+    for name, value in metrics.items():
+        result[REGISTRY_TAG_METRIC_PREFIX + name] = _reg_format_metric(value)
+    return result
+
+
+def _reg_format_metric(value: float) -> str:
+    """Shortest round-trip decimal: 0.9731 -> "0.9731", 1e-05 -> "0.00001"; no exponent."""
+    number = float(value)  # numpy scalars would otherwise tag as "np.float64(0.97)"
+    if not math.isfinite(number):
+        return str(number)  # "nan", "inf", "-inf": float() reads them back
+    return format(Decimal(repr(number)), "f")
+
+
+def _reg_parse_metrics(
+    tracking_uri: str, model_name: str, version: str, tags: dict[str, str]
+) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for key, value in tags.items():
+        if not key.startswith(REGISTRY_TAG_METRIC_PREFIX):
+            continue
+        try:
+            metrics[key.removeprefix(REGISTRY_TAG_METRIC_PREFIX)] = float(value)
+        except ValueError:
+            # Fail closed: a champion metric that cannot be read must not be skipped silently.
+            raise RegistryError(
+                f"registry {_reg_redact(tracking_uri)}: version {version} of model "
+                f"{model_name!r} has a non-numeric metric tag {key}={value!r}"
+            ) from None
+    return metrics
+
+
+def _reg_gate_problems(version_tags: dict[str, str], required_gates: list[str]) -> list[str]:
+    problems = []
+    for gate in dict.fromkeys(required_gates):
+        verdict = version_tags.get(REGISTRY_TAG_GATE_PREFIX + gate)
+        if verdict is None:
+            problems.append(f"gate {gate!r} is missing")
+        elif verdict != REGISTRY_GATE_PASSED:
+            problems.append(f"gate {gate!r} is {verdict!r}, not 'passed'")
+    return problems
+
+
+def _reg_blocked_gates(rule_gates: list[str], gate_reports: list[GateReport]) -> list[str]:
+    blocked = []
+    for gate in dict.fromkeys(rule_gates):
+        reports = [r for r in gate_reports if r.gate == gate]
+        if not reports:
+            blocked.append(f"gate {gate!r} has no report")
+        for report in (r for r in reports if not r.passed):
+            failed = [_reg_describe_check(c) for c in report.checks if not c.passed]
+            why = ", ".join(([report.reason] if report.reason else []) + failed)
+            blocked.append(f"gate {gate!r} blocked" + (f" ({why})" if why else ""))
+    return blocked
+
+
+def _reg_describe_check(check: CheckResult) -> str:
+    measured = "n/a" if check.measured is None else f"{check.measured:.6g}"
+    return f"{check.check} {check.subject} measured {measured}, needs {check.threshold}"

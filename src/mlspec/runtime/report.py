@@ -1,0 +1,64 @@
+"""Gate reports: every check with its measured value, threshold and verdict.
+
+Runtime module: embedded verbatim into generated pipelines, so it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class CheckResult:
+    """One check of a gate. `measured` is None when it could not be measured (then it fails)."""
+
+    check: str  # e.g. "row_count", "null_fraction", "metric", "champion"
+    subject: str  # the column, metric or dataset the check looked at
+    measured: float | None
+    threshold: str  # human-readable, e.g. ">= 300", "<= 0.2 (psi)"
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class GateReport:
+    gate: str
+    kind: str  # "data" or "model"
+    passed: bool
+    checks: list[CheckResult] = field(default_factory=list)
+    reason: str = ""  # why a gate that could not evaluate blocked (fail closed)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for check in data["checks"]:
+            value = check["measured"]
+            if isinstance(value, float) and not math.isfinite(value):
+                check["measured"] = None  # JSON has no NaN; `detail` says what was measured
+        return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def gate_report_from_json(text: str) -> GateReport:
+    data = json.loads(text)
+    checks = [CheckResult(**c) for c in data.pop("checks")]
+    return GateReport(checks=checks, **data)
+
+
+def write_gate_report(report: GateReport, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(report.to_json())
+
+
+def summarize(report: GateReport) -> str:
+    """A readable summary for the pipeline's logs."""
+    verdict = "PASSED" if report.passed else "BLOCKED"
+    lines = [f"gate {report.gate} ({report.kind}): {verdict}"]
+    if report.reason:
+        lines.append(f"  reason: {report.reason}")
+    for c in report.checks:
+        mark = "ok  " if c.passed else "FAIL"
+        measured = "n/a" if c.measured is None else f"{c.measured:.6g}"
+        line = f"  [{mark}] {c.check:<14} {c.subject:<28} measured {measured:<12} {c.threshold}"
+        lines.append(line + (f"  ({c.detail})" if c.detail else ""))
+    return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""Entry points that generated gate and promotion steps call, the same on every target.
+
+Runtime module: embedded verbatim into generated pipelines (standard library, plus what the
+modules before it in the bundle define). Each step writes its gate report as an artifact, logs
+a readable summary, and returns whether the gate passed.
+"""
+
+from __future__ import annotations
+
+from mlspec.runtime.datachecks import run_data_gate
+from mlspec.runtime.gates import evaluate_model_gate
+from mlspec.runtime.registry import (
+    RegistryError,
+    champion_metrics,
+    promote_after_gates,
+)
+from mlspec.runtime.report import GateReport, gate_report_from_json, summarize, write_gate_report
+
+
+def data_gate_step(gate: str, dataset_path: str, checks: list[dict], report_path: str) -> bool:
+    report = run_data_gate(gate, dataset_path, checks)
+    return _steps_finish(report, report_path)
+
+
+def model_gate_step(
+    gate: str,
+    metrics: dict[str, object],
+    requirements: list[dict],
+    report_path: str,
+    *,
+    first_run: str | None = None,
+    tracking_uri: str | None = None,
+    model_name: str | None = None,
+) -> bool:
+    """Fetch the champion's metrics when a requirement compares with it, then judge."""
+    champion, error = None, None
+    if any(r.get("vs") == "champion" for r in requirements):
+        if not tracking_uri or not model_name:
+            error = "no tracking URI or registered model to read the champion from"
+        else:
+            try:
+                champion = champion_metrics(tracking_uri, model_name)
+            except RegistryError as exc:
+                error = str(exc)
+    report = evaluate_model_gate(
+        gate,
+        metrics,
+        requirements,
+        first_run=first_run,
+        champion=champion,
+        champion_error=error,
+    )
+    return _steps_finish(report, report_path)
+
+
+def promotion_step(
+    tracking_uri: str,
+    model_name: str,
+    model_path: str,
+    *,
+    alias: str,
+    rule_gates: list[str],
+    report_paths: list[str],
+    run_id: str,
+    spec_name: str,
+    spec_version: str,
+    metrics: dict[str, float],
+    tags: dict[str, str] | None = None,
+    git_commit: str | None = None,
+) -> str | None:
+    """Register and promote when every gate of the rule passed; returns the version or None."""
+    reports = []
+    for path in report_paths:
+        with open(path, encoding="utf-8") as handle:
+            reports.append(gate_report_from_json(handle.read()))
+    version = promote_after_gates(
+        tracking_uri,
+        model_name,
+        model_path,
+        alias=alias,
+        rule_gates=rule_gates,
+        gate_reports=reports,
+        run_id=run_id,
+        spec_name=spec_name,
+        spec_version=spec_version,
+        metrics=metrics,
+        tags=tags,
+        git_commit=git_commit,
+    )
+    if version is None:
+        print(f"promotion to {alias!r}: nothing promoted, a gate of the rule did not pass")
+    else:
+        print(f"promotion to {alias!r}: {model_name} version {version}")
+    return version
+
+
+def _steps_finish(report: GateReport, report_path: str) -> bool:
+    write_gate_report(report, report_path)
+    print(summarize(report))
+    return report.passed
