@@ -599,7 +599,7 @@ CRASHERS = {
         "compile",
     ),
     "huge-integer-threshold": (
-        ("row_count: {min: 300}", "row_count: {min: 1" + "0" * 400 + "}"),
+        ("row_count: {min: 250}", "row_count: {min: 1" + "0" * 400 + "}"),
         "validate",
     ),
     "long-timezone": (

@@ -1,0 +1,295 @@
+"""The flagship example's gates and promotion, end to end, on real data and a real registry.
+
+Each run does what a generated pipeline does at its gates: the example's own step functions
+train a real model on scikit-learn's bundled data, then the runtime's steps judge the data and
+the model, read the champion from a real MLflow registry on SQLite and promote. `mlspec promote`
+then applies the rule that waits for the rollout, as CI would.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mlspec.backends.runtime_args import data_check_args, requirement_args
+from mlspec.cli import main
+from mlspec.compiler import analyze_file
+from mlspec.compiler.ir import OutputRef, Pipeline
+from mlspec.runtime import embed
+from mlspec.runtime.registry import (
+    champion_metrics,
+    find_version_by_run,
+    register_model_version,
+)
+from mlspec.runtime.report import gate_report_from_json
+from mlspec.runtime.steps import data_gate_step, model_gate_step, promotion_step
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "breast-cancer"
+SPEC = EXAMPLE / "pipeline.yaml"
+PIPELINE: Pipeline = analyze_file(SPEC).pipeline
+MODEL = PIPELINE.registry.registered_model  # type: ignore[union-attr]
+WEAK = {"n_estimators": 1, "max_depth": 1}  # a model that the default one clearly beats
+
+sys.path.insert(0, str(EXAMPLE))
+from breast_cancer import steps as example_steps  # noqa: E402
+
+sys.path.remove(str(EXAMPLE))
+
+
+@dataclass
+class Run:
+    folder: Path
+    params: dict
+    artifacts: dict[OutputRef, str]
+    metrics: dict[str, float]
+
+
+def train(folder: Path, **overrides: object) -> Run:
+    """ingest -> train -> evaluate with the example's functions, as the pipeline calls them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {p.name: p.default for p in PIPELINE.params} | overrides
+    out = {name: str(folder / name) for name in ("train", "test", "reference", "model", "report")}
+    example_steps.ingest(
+        test_fraction=params["test_fraction"],
+        seed=params["seed"],
+        train=out["train"],
+        test=out["test"],
+        reference=out["reference"],
+    )
+    example_steps.train(
+        train=out["train"],
+        n_estimators=params["n_estimators"],
+        max_depth=params["max_depth"],
+        seed=params["seed"],
+        model=out["model"],
+    )
+    scalars = example_steps.evaluate(model=out["model"], test=out["test"], report=out["report"])
+    artifacts = {
+        OutputRef(s, o): out[o]
+        for s, o in [
+            ("ingest", "train"),
+            ("ingest", "test"),
+            ("ingest", "reference"),
+            ("train", "model"),
+        ]
+    }
+    metrics = {f"evaluate.{name}": value for name, value in scalars.items()}
+    return Run(folder, params, artifacts, metrics)
+
+
+@pytest.fixture(scope="module")
+def strong(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return train(tmp_path_factory.mktemp("strong"))
+
+
+@pytest.fixture(scope="module")
+def weak(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return train(tmp_path_factory.mktemp("weak"), **WEAK)
+
+
+def gates_and_promotion(
+    run: Run, uri: str, run_id: str, pipeline: Pipeline = PIPELINE
+) -> tuple[dict[str, bool], str | None]:
+    """The pipeline's gate steps and its `challenger` promotion step."""
+    verdicts, reports = {}, []
+    for gate in pipeline.gates:
+        report_path = str(run.folder / f"{run_id}-{gate.name}.json")
+        if gate.kind == "data":
+            checks = [data_check_args(c, run.params, run.artifacts) for c in gate.checks]
+            assert gate.dataset is not None
+            passed = data_gate_step(gate.name, run.artifacts[gate.dataset], checks, report_path)
+        else:
+            requirements = [requirement_args(r, run.params) for r in gate.requirements]
+            passed = model_gate_step(
+                gate.name,
+                run.metrics,
+                requirements,
+                report_path,
+                first_run=gate.first_run,
+                tracking_uri=uri,
+                model_name=MODEL,
+            )
+        verdicts[gate.name] = passed
+        reports.append(report_path)
+    rule = next(r for r in pipeline.registry.rules if r.alias == "challenger")  # type: ignore[union-attr]
+    version = promotion_step(
+        uri,
+        MODEL,
+        run.artifacts[OutputRef("train", "model")],
+        alias=rule.alias,
+        rule_gates=list(rule.gates),
+        report_paths=reports,
+        run_id=run_id,
+        spec_name=pipeline.name,
+        spec_version=pipeline.version,
+        metrics=run.metrics,
+    )
+    return verdicts, version
+
+
+def with_first_run(policy: str) -> Pipeline:
+    gates = tuple(replace(g, first_run=policy) if g.kind == "model" else g for g in PIPELINE.gates)
+    return replace(PIPELINE, gates=gates)
+
+
+def aliases(uri: str) -> dict[str, str]:
+    from mlflow import MlflowClient
+
+    model = MlflowClient(tracking_uri=uri, registry_uri=uri).get_registered_model(MODEL)
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def promote_cli(uri: str, *args: str):
+    return CliRunner().invoke(main, ["promote", str(SPEC), "--tracking-uri", uri, *args])
+
+
+def test_first_run_promotes_challenger_under_first_run_pass(uri: str, strong: Run) -> None:
+    verdicts, version = gates_and_promotion(strong, uri, "run-1")
+    assert verdicts == {"data_quality": True, "model_quality": True}
+    assert version == "1"
+    assert aliases(uri) == {"challenger": "1"}
+    assert champion_metrics(uri, MODEL) is None  # champion waits for the rollout
+
+
+def test_first_run_is_blocked_under_first_run_fail(uri: str, strong: Run) -> None:
+    verdicts, version = gates_and_promotion(strong, uri, "run-1", with_first_run("fail"))
+    assert verdicts == {"data_quality": True, "model_quality": False}
+    assert version is None
+    assert find_version_by_run(uri, MODEL, "run-1") is None
+    report = gate_report_from_json((strong.folder / "run-1-model_quality.json").read_text())
+    assert report.reason == "no champion yet; first_run: fail"
+
+
+def test_champion_after_the_rollout_is_applied_by_the_cli(uri: str, strong: Run) -> None:
+    assert gates_and_promotion(strong, uri, "run-1")[1] == "1"
+    refused = promote_cli(uri, "--alias", "champion", "--version", "1")
+    assert refused.exit_code == 2
+    assert "waits for the rollout" in refused.output
+    result = promote_cli(uri, "--alias", "champion", "--version", "1", "--rollout-passed")
+    assert result.exit_code == 0, result.output
+    assert aliases(uri) == {"challenger": "1", "champion": "1"}
+    assert champion_metrics(uri, MODEL) == pytest.approx(strong.metrics)
+
+
+def test_a_better_model_beats_the_champion(uri: str, weak: Run, strong: Run) -> None:
+    lenient = replace(
+        PIPELINE,
+        params=tuple(
+            replace(p, default=0.5) if p.name == "min_auc" else p for p in PIPELINE.params
+        ),
+    )
+    weak_run = replace(weak, params=weak.params | {"min_auc": 0.5})
+    assert gates_and_promotion(weak_run, uri, "run-1", lenient)[1] == "1"
+    assert (
+        promote_cli(uri, "--alias", "champion", "--run-id", "run-1", "--rollout-passed").exit_code
+        == 0
+    )
+    verdicts, version = gates_and_promotion(strong, uri, "run-2")
+    assert strong.metrics["evaluate.auc"] > weak.metrics["evaluate.auc"] + 0.005
+    assert verdicts["model_quality"] is True
+    assert version == "2"
+    assert aliases(uri) == {"challenger": "2", "champion": "1"}
+
+
+def test_a_worse_model_is_blocked_by_the_champion_comparison(
+    uri: str, weak: Run, strong: Run
+) -> None:
+    assert gates_and_promotion(strong, uri, "run-1")[1] == "1"
+    assert (
+        promote_cli(uri, "--alias", "champion", "--version", "1", "--rollout-passed").exit_code == 0
+    )
+    weak_run = replace(weak, params=weak.params | {"min_auc": 0.5})
+    verdicts, version = gates_and_promotion(weak_run, uri, "run-2")
+    assert verdicts == {"data_quality": True, "model_quality": False}
+    assert version is None
+    report = gate_report_from_json((weak.folder / "run-2-model_quality.json").read_text())
+    failed = [(c.check, c.subject) for c in report.checks if not c.passed]
+    assert failed == [("champion", "evaluate.auc")]  # the thresholds alone would have passed
+    assert aliases(uri) == {"challenger": "1", "champion": "1"}
+
+
+def test_a_retried_promotion_creates_no_second_version(uri: str, strong: Run) -> None:
+    first = gates_and_promotion(strong, uri, "run-1")[1]
+    again = gates_and_promotion(strong, uri, "run-1")[1]
+    assert first == again == "1"
+    from mlflow import MlflowClient
+
+    versions = MlflowClient(tracking_uri=uri, registry_uri=uri).search_model_versions(
+        f"name = '{MODEL}'"
+    )
+    assert len(versions) == 1
+
+
+def test_an_unreachable_registry_blocks_with_a_clear_message(strong: Run) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    model_gate = PIPELINE.gate("model_quality")
+    report_path = str(strong.folder / "unreachable.json")
+    passed = model_gate_step(
+        "model_quality",
+        strong.metrics,
+        [requirement_args(r, strong.params) for r in model_gate.requirements],
+        report_path,
+        first_run="pass",
+        tracking_uri=uri,
+        model_name=MODEL,
+    )
+    assert passed is False
+    report = json.loads(Path(report_path).read_text())
+    assert report["reason"].startswith("registry unreachable:")
+    assert f"127.0.0.1:{port}" in report["reason"]
+
+
+def test_cli_refuses_a_version_whose_gate_was_blocked(uri: str, strong: Run) -> None:
+    from mlspec.runtime.report import CheckResult, GateReport
+
+    blocked = GateReport(
+        "model_quality",
+        "model",
+        False,
+        [CheckResult("metric", "evaluate.auc", 0.5, ">= 0.95", False)],
+    )
+    passed = GateReport("data_quality", "data", True, [])
+    version = register_model_version(
+        uri,
+        MODEL,
+        strong.artifacts[OutputRef("train", "model")],
+        run_id="run-x",
+        spec_name=PIPELINE.name,
+        spec_version=PIPELINE.version,
+        gate_reports=[passed, blocked],
+        metrics=strong.metrics,
+    )
+    result = promote_cli(uri, "--alias", "challenger", "--version", version)
+    assert result.exit_code == 3
+    assert "model_quality" in result.output
+    assert aliases(uri) == {}
+
+
+def test_the_embedded_bundle_judges_the_data_like_the_runtime(strong: Run, tmp_path: Path) -> None:
+    namespace = embed_namespace()
+    gate = PIPELINE.gate("data_quality")
+    checks = [data_check_args(c, strong.params, strong.artifacts) for c in gate.checks]
+    dataset = strong.artifacts[OutputRef("ingest", "train")]
+    assert namespace.data_gate_step("d", dataset, checks, str(tmp_path / "a.json"))
+    data_gate_step("d", dataset, checks, str(tmp_path / "b.json"))
+    assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
+
+
+def embed_namespace():
+    import types
+
+    module = types.ModuleType("mlspec_runtime_flow")
+    sys.modules[module.__name__] = module
+    exec(compile(embed.bundle(), "<bundle>", "exec"), module.__dict__)
+    return module
