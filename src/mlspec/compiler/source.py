@@ -47,24 +47,29 @@ _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
 @dataclass
 class Source:
-    """A loaded spec: its text, its data and where each key and value stands in the text."""
+    """A loaded spec: its text, its data and where each key and value stands in the text.
+
+    `values` and `keys` map a path to its YAML node; spans are made from nodes only when asked
+    for (most never are: building them all was most of the loading time of a large spec).
+    """
 
     file: str
     text: str
     data: Any = None
-    values: dict[PathKey, Span] = field(default_factory=dict)
-    keys: dict[PathKey, Span] = field(default_factory=dict)
+    values: dict[PathKey, Node] = field(default_factory=dict)
+    keys: dict[PathKey, Node] = field(default_factory=dict)
 
     def span(self, path: PathKey, *, key: bool = False) -> Span:
         """The span of the value at `path` (or its key), else of its nearest existing ancestor."""
         path = tuple(path)
         if key and path in self.keys:
-            return self.keys[path]
+            return _span(self.file, self.keys[path])
         while path:
             if path in self.values:
-                return self.values[path]
+                return _span(self.file, self.values[path])
             path = path[:-1]
-        return self.values.get((), Span(self.file, 1, 1, 1, 1))
+        root = self.values.get(())
+        return _span(self.file, root) if root is not None else Span(self.file, 1, 1, 1, 1)
 
     def key_span(self, path: PathKey) -> Span:
         return self.span(path, key=True)
@@ -248,11 +253,11 @@ class _Builder:
             if self.nodes > MAX_NODES:
                 # Aliased content shares its anchor's position: name the entry that expanded it.
                 keyed = [path[:n] for n in range(len(path), 0, -1) if path[:n] in self.source.keys]
-                span = self.source.keys[keyed[0]] if keyed else span
+                span = self.source.key_span(keyed[0]) if keyed else span
             self.diagnostics.append(_diag(span, "MS006", message, hint))
             self.stopped = True
             return None
-        self.source.values.setdefault(path, _span(self.file, node))
+        self.source.values.setdefault(path, node)
         if node.tag != _DEFAULT_TAGS[type(node)]:
             self.diagnostics.append(
                 _diag(
@@ -303,7 +308,7 @@ class _Builder:
                 continue
             first_seen[key] = key_node
             child = (*path, key)
-            self.source.keys[child] = _span(self.file, key_node)
+            self.source.keys[child] = key_node
             result[key] = self.build(value_node, child, depth + 1)
         return result
 
