@@ -108,8 +108,9 @@ def test_targets() -> None:
     assert result.exit_code == 0
     lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
     assert list(lines)[:5] == ["ir", "kubeflow", "airflow", "prefect", "rollout"]
-    assert "(planned)" not in lines["ir"]
-    for planned in ("kubeflow", "airflow", "prefect", "rollout"):
+    for built in ("ir", "kubeflow"):
+        assert "(planned)" not in lines[built]
+    for planned in ("airflow", "prefect", "rollout"):
         assert lines[planned].endswith("(planned)"), lines[planned]
 
 
@@ -118,7 +119,8 @@ def test_targets_json() -> None:
     assert result.exit_code == 0
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert rows["ir"]["available"] is True
-    assert rows["kubeflow"]["available"] is False
+    assert rows["kubeflow"]["available"] is True
+    assert rows["airflow"]["available"] is False
     assert all(row["summary"] for row in rows.values())
 
 
@@ -252,12 +254,12 @@ def test_compile_unknown_target_without_a_close_match(tmp_path: Path) -> None:
     assert "did you mean" not in result.stderr.lower()
 
 
-@pytest.mark.parametrize("target", ["kubeflow", "airflow", "prefect", "rollout"])
+@pytest.mark.parametrize("target", ["airflow", "prefect", "rollout"])
 def test_compile_planned_target(tmp_path: Path, target: str) -> None:
     result = run("compile", BREAST_CANCER, "--target", target, "-o", tmp_path / "out")
     assert result.exit_code == 2
     assert f"target {target!r} is planned but not built yet" in result.stderr
-    assert "available now: ir" in result.stderr
+    assert "available now: ir, kubeflow" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

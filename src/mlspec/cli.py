@@ -143,7 +143,11 @@ def compile_(spec: str, target: str, out_dir: str, fmt: Format) -> None:
         problems = backend.check(analysis.pipeline)
         report.diagnostics += problems
         if not report.failed:
-            artifacts = backend.emit(analysis.pipeline)
+            try:
+                artifacts = backend.emit(analysis.pipeline)
+            except TargetUnavailable as exc:  # e.g. the target's optional extra is missing
+                report.emit()
+                raise click.UsageError(str(exc)) from None
             try:
                 written = write_tree(artifacts, Path(out_dir))
             except (OutputError, OSError) as exc:

@@ -1,7 +1,7 @@
 """Every diagnostic code mlspec emits, with a one-line title. Codes are stable: never reuse one.
 
 MS0xx: the file and its YAML. MS1xx: the shape of the spec and single values.
-MS2xx: references, types and the graph across the spec. MS3xx (reserved): limits of one
+MS2xx: references, types and the graph across the spec. MS3xx: limits of one
 target, reported by its back end.
 """
 
@@ -54,4 +54,8 @@ CODES: dict[str, str] = {
     "MS242": "inconsistent rollout settings",
     "MS243": "promotion and rollout wait for each other",
     "MS244": "a section that the spec relies on is missing",
+    "MS301": "not expressible on the target",
 }
+
+# Reported by a back end's `check`, not the front end: the back end's own tests cover each.
+BACKEND_CODES = frozenset(code for code in CODES if code.startswith("MS3"))

@@ -38,7 +38,11 @@ BUILTIN: dict[str, Target] = {
     t.name: t
     for t in (
         Target("ir", "the resolved pipeline IR as JSON", "mlspec.backends.ir_dump:IrBackend"),
-        Target("kubeflow", "Kubeflow Pipelines v2 IR (YAML) + rollout manifests", None),
+        Target(
+            "kubeflow",
+            "Kubeflow Pipelines v2 IR (YAML) + rollout manifests",
+            "mlspec.backends.kubeflow:KubeflowBackend",
+        ),
         Target("airflow", "an Airflow 3 DAG file + rollout manifests", None),
         Target("prefect", "a Prefect 3 flow and prefect.yaml + rollout manifests", None),
         Target("rollout", "Kubernetes rollout manifests only", None),

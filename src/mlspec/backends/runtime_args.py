@@ -2,19 +2,31 @@
 
 One translation for every back end, so that all targets hand the runtime the same checks.
 Parameters are resolved from `params` (their run-time values); artifact references from
-`artifacts` (where the run stored each output).
+`artifacts` (where the run stored each output). A back end that only learns those at run time
+passes `Slot`s instead: they are kept as they are, for the generated code to fill in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 from mlspec.compiler import ir
 
 
-def threshold(value: ir.Threshold | None, params: Mapping[str, object]) -> float | None:
+@dataclass(frozen=True)
+class Slot:
+    """A value that generated code fills in at run time: a parameter or an artifact's path."""
+
+    kind: Literal["param", "artifact"]
+    name: str
+
+
+def threshold(value: ir.Threshold | None, params: Mapping[str, object]) -> float | Slot | None:
     if isinstance(value, ir.ParamRef):
-        return float(params[value.name])  # type: ignore[arg-type]
+        resolved = params[value.name]
+        return resolved if isinstance(resolved, Slot) else float(resolved)  # type: ignore[arg-type]
     return value
 
 

@@ -1,0 +1,51 @@
+"""The kubeflow back end: check (no kfp needed) and emit (builds with kfp, compiles to YAML)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+from mlspec.backends.base import Artifact
+from mlspec.backends.kubeflow import sdk
+from mlspec.backends.kubeflow.layout import layout
+from mlspec.compiler import ir
+from mlspec.diagnostics import Diagnostic
+
+NOT_EXPRESSIBLE = "MS301"
+
+
+class KubeflowBackend:
+    name: ClassVar[str] = "kubeflow"
+    description: ClassVar[str] = "Kubeflow Pipelines v2 IR (YAML), built with the kfp SDK"
+    features: ClassVar[frozenset[str]] = frozenset({"*"})
+
+    def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
+        problems: list[Diagnostic] = []
+        for step in pipeline.steps:
+            for env in step.env:
+                if env.param is not None:
+                    problems.append(
+                        Diagnostic(
+                            env.span,
+                            NOT_EXPRESSIBLE,
+                            f"kubeflow cannot set env {env.name!r} of step {step.name!r} from "
+                            f"the run-time parameter {env.param!r}",
+                            "KFP sets environment values at compile time; pass the parameter "
+                            "to the step as an input instead",
+                        )
+                    )
+        for plan, why in layout(pipeline).problems:
+            problems.append(Diagnostic(plan.span, NOT_EXPRESSIBLE, why))
+        return problems
+
+    def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
+        kfp, kubernetes = sdk.load()
+        from mlspec.backends.kubeflow.graph import pipeline_func
+
+        func = pipeline_func(kfp, kubernetes, pipeline, layout(pipeline))
+        with tempfile.TemporaryDirectory(prefix="mlspec-kfp-") as folder:
+            path = Path(folder) / "pipeline.yaml"
+            kfp.compiler.Compiler().compile(func, str(path))
+            text = path.read_text(encoding="utf-8")
+        return [Artifact(f"{pipeline.name}.kfp.yaml", text)]

@@ -1,0 +1,90 @@
+"""Plans -> kfp components (needs kfp: called from `emit` only).
+
+Lightweight components: kfp reads the function's source with `inspect.getsource`, so the
+generated source is compiled under a file name registered in `linecache`, with nothing on disk.
+Container components: a function with a synthetic `__signature__` returning a ContainerSpec.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import re
+from types import ModuleType
+from typing import Any
+
+from mlspec.backends.kubeflow.plan import ARTIFACT_CLASSES, Plan
+
+# `${inputs.x}` / `${outputs.y}`; `$${` is a literal `${` (as the front end reads them).
+PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{(inputs|outputs)\.([a-z][a-z0-9_]*)\}")
+
+
+def _namespace(dsl: ModuleType) -> dict[str, Any]:
+    """What kfp puts before a lightweight component's source: `from kfp.dsl import *` etc."""
+    namespace: dict[str, Any] = {"__name__": "mlspec_kfp_components"}
+    exec("from kfp.dsl import *\nfrom typing import *\n", namespace)
+    return namespace
+
+
+def python_component(kfp: ModuleType, plan: Plan) -> Any:
+    assert plan.source is not None
+    filename = f"<mlspec-kfp-{plan.name}>"
+    lines = plan.source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(plan.source), None, lines, filename)
+    namespace = _namespace(kfp.dsl)
+    exec(compile(plan.source, filename, "exec", dont_inherit=True), namespace)
+    func = namespace[plan.name]
+    func.__doc__ = plan.description or None
+    return kfp.dsl.component(
+        func, base_image=plan.image, packages_to_install=list(plan.packages) or None
+    )
+
+
+def container_component(kfp: ModuleType, plan: Plan) -> Any:
+    dsl = kfp.dsl
+    step = plan.step
+    assert step is not None
+    namespace = _namespace(dsl)
+    parameters = [
+        inspect.Parameter(
+            p.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=eval(p.annotation, namespace),  # built from our own type names only
+        )
+        for p in plan.parameters
+    ]
+    artifacts = {p.name for p in plan.parameters if _is_artifact(p.annotation)}
+
+    def render(text: str, values: dict[str, Any]) -> str:
+        pieces: list[str] = []
+        last = 0
+        for match in PLACEHOLDER_RE.finditer(text):
+            pieces.append(text[last : match.start()].replace("$${", "${"))
+            value = values[match.group(2)]
+            pieces.append(str(value.path if match.group(2) in artifacts else value))
+            last = match.end()
+        pieces.append(text[last:].replace("$${", "${"))
+        return "".join(pieces)
+
+    def build(*args: Any) -> Any:
+        values = dict(zip([p.name for p in parameters], args, strict=True))
+        return dsl.ContainerSpec(
+            image=plan.image,
+            command=[render(c, values) for c in step.command] or None,
+            args=[render(a, values) for a in step.args] or None,
+        )
+
+    build.__name__ = build.__qualname__ = plan.name
+    build.__doc__ = plan.description or None
+    build.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return dsl.container_component(build)
+
+
+def _is_artifact(annotation: str) -> bool:
+    return any(annotation.endswith(f"[{cls}]") for cls in ARTIFACT_CLASSES.values())
+
+
+def component(kfp: ModuleType, plan: Plan) -> Any:
+    if plan.kind == "container":
+        return container_component(kfp, plan)
+    return python_component(kfp, plan)

@@ -1,0 +1,88 @@
+"""The pipeline function: typed parameters, tasks in their condition blocks (needs kfp)."""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+from typing import Any
+
+from mlspec.backends.kubeflow import settings
+from mlspec.backends.kubeflow.components import component
+from mlspec.backends.kubeflow.gates import PASSED
+from mlspec.backends.kubeflow.layout import Layout
+from mlspec.backends.kubeflow.plan import RunId
+from mlspec.compiler import ir
+
+PARAM_TYPES = {"float": float, "int": int, "str": str, "bool": bool}
+
+
+def pipeline_func(
+    kfp: ModuleType, kubernetes: ModuleType, pipeline: ir.Pipeline, layout: Layout
+) -> Any:
+    dsl = kfp.dsl
+    components = {t.plan.name: component(kfp, t.plan) for t in layout.tasks}
+    names = [p.name for p in pipeline.params]
+
+    def value(binding: Any, params: dict[str, Any], tasks: dict[str, Any]) -> Any:
+        if isinstance(binding, ir.ParamRef):
+            return params[binding.name]
+        if isinstance(binding, ir.OutputRef):
+            return tasks[binding.step].outputs[binding.output]
+        if isinstance(binding, RunId):
+            return dsl.PIPELINE_JOB_ID_PLACEHOLDER
+        return binding.value
+
+    def body(*args: Any) -> None:
+        params = dict(zip(names, args, strict=True))
+        tasks: dict[str, Any] = {}
+        blocks: list[tuple[str, Any]] = []  # the open dsl.If blocks, outermost first
+        for placed in layout.tasks:
+            # Close the blocks this task is not in, then open the ones it is in.
+            keep = 0
+            while keep < min(len(blocks), len(placed.gates)):
+                if blocks[keep][0] != placed.gates[keep]:
+                    break
+                keep += 1
+            while len(blocks) > keep:
+                blocks.pop()[1].__exit__(None, None, None)
+            for gate in placed.gates[keep:]:
+                condition = dsl.If(tasks[gate].outputs[PASSED] == True)  # noqa: E712
+                condition.__enter__()
+                blocks.append((gate, condition))
+            plan = placed.plan
+            arguments = {
+                p.name: value(p.binding, params, tasks)
+                for p in plan.parameters
+                if p.binding is not None
+            }
+            task = components[plan.name](**arguments)
+            task.set_display_name(plan.name)
+            for name in plan.after:
+                task.after(tasks[name])
+            settings.apply(kubernetes, task, plan.step)
+            tasks[plan.name] = task
+        while blocks:
+            blocks.pop()[1].__exit__(None, None, None)
+
+    body.__name__ = pipeline.name.replace("-", "_")
+    # kfp reads the parameters' descriptions from the docstring's Args section.
+    described = [p for p in pipeline.params if p.description]
+    if described:
+        args = "".join(f"\n    {p.name}: {' '.join(p.description.split())}" for p in described)
+        body.__doc__ = f"{pipeline.description or pipeline.name}\n\nArgs:{args}\n"
+    body.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                p.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=p.default,
+                annotation=PARAM_TYPES[p.type],
+            )
+            for p in pipeline.params
+        ]
+    )
+    return dsl.pipeline(
+        name=pipeline.name,
+        description=pipeline.description or None,
+        pipeline_root=pipeline.artifact_root,
+    )(body)

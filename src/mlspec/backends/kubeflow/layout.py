@@ -1,0 +1,98 @@
+"""Where each task sits: its order of creation and the `dsl.If` blocks around it.
+
+A task runs under the gates it waits for and every gate its inputs ran under. KFP nests
+condition blocks and forbids a task to depend on one inside a block it is not in, so each task's
+gates, in the order the gate tasks are created, must extend the gates of everything it reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlspec.backends.kubeflow.gates import gate_plan, promotion_plan
+from mlspec.backends.kubeflow.plan import Plan
+from mlspec.backends.kubeflow.steps import step_plan
+from mlspec.compiler import ir
+
+
+@dataclass(frozen=True)
+class Placed:
+    plan: Plan
+    gates: tuple[str, ...]  # the dsl.If blocks around it, outermost first
+
+
+@dataclass(frozen=True)
+class Layout:
+    tasks: tuple[Placed, ...]  # in creation order
+    problems: tuple[tuple[Plan, str], ...]  # (task, why it cannot be placed)
+
+
+def plans(pipeline: ir.Pipeline) -> list[tuple[Plan, tuple[str, ...]]]:
+    """Every task with the gates it waits for directly, in declaration order."""
+    out: list[tuple[Plan, tuple[str, ...]]] = [(step_plan(s), s.gates) for s in pipeline.steps]
+    out += [(gate_plan(pipeline, g), ()) for g in pipeline.gates]
+    if pipeline.registry is not None:
+        out += [
+            (promotion_plan(pipeline, rule), rule.gates)
+            for rule in pipeline.registry.rules
+            if not rule.after_rollout
+        ]
+    return out
+
+
+def upstream(plan: Plan, direct_gates: tuple[str, ...]) -> list[str]:
+    """Tasks it reads from or waits for: data, explicit `after` and its gates."""
+    found = [p.binding.step for p in plan.parameters if isinstance(p.binding, ir.OutputRef)]
+    return [*dict.fromkeys([*found, *plan.after, *direct_gates])]
+
+
+def layout(pipeline: ir.Pipeline) -> Layout:
+    items = plans(pipeline)
+    deps = {plan.name: upstream(plan, gates) for plan, gates in items}
+    order = _topological([plan.name for plan, _ in items], deps)
+    by_name = {plan.name: (plan, gates) for plan, gates in items}
+    gate_names = {g.name for g in pipeline.gates}
+    rank = {name: i for i, name in enumerate(order)}
+    conditions: dict[str, tuple[str, ...]] = {}
+    problems: list[tuple[Plan, str]] = []
+    placed: list[Placed] = []
+    for name in order:
+        plan, direct = by_name[name]
+        wanted = set(direct)
+        for dep in deps[name]:
+            wanted |= set(conditions[dep])
+        path = tuple(sorted(wanted, key=rank.__getitem__))
+        conditions[name] = path
+        for dep in deps[name]:
+            inner = conditions[dep]
+            if dep in gate_names and dep in wanted:
+                # The gate task must sit outside its own block, within the blocks before it.
+                before = path[: path.index(dep)]
+                if before[: len(inner)] != inner:
+                    problems.append((plan, _nesting(name, dep, inner, path)))
+            elif path[: len(inner)] != inner:
+                problems.append((plan, _nesting(name, dep, inner, path)))
+        placed.append(Placed(plan, path))
+    return Layout(tuple(placed), tuple(problems))
+
+
+def _nesting(name: str, dep: str, inner: tuple[str, ...], path: tuple[str, ...]) -> str:
+    return (
+        f"{name!r} reads {dep!r}, which runs under the gates {', '.join(inner) or 'none'}; "
+        f"{name!r} would run under {', '.join(path)}: KFP nests gate conditions, so one of "
+        "these gate orders must extend the other"
+    )
+
+
+def _topological(names: list[str], deps: dict[str, list[str]]) -> list[str]:
+    """Kahn's order; ties keep declaration order (steps, then gates, then promotions)."""
+    index = {n: i for i, n in enumerate(names)}
+    remaining = {n: set(deps[n]) for n in names}
+    out: list[str] = []
+    while remaining:
+        ready = min((n for n, d in remaining.items() if not d), key=index.__getitem__)
+        out.append(ready)
+        del remaining[ready]
+        for d in remaining.values():
+            d.discard(ready)
+    return out

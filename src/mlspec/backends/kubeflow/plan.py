@@ -1,0 +1,82 @@
+"""What each KFP component and task is, as plain data: built from the IR without kfp.
+
+A `Plan` is one task: the Python source of a lightweight component (or a container step), its
+parameters with their annotations, and where each input's value comes from. `components.py`
+turns a plan into a kfp component; `graph.py` wires the tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mlspec.compiler import ir
+from mlspec.diagnostics import Span
+
+# Python steps without an image of their own, and the gate and promotion steps, run on this.
+DEFAULT_PYTHON_IMAGE = "python:3.11-slim"
+# What the embedded runtime needs where it talks to the registry.
+REGISTRY_PACKAGES = ("mlflow-skinny>=3.17,<3.18",)
+
+ARTIFACT_CLASSES = {
+    "dataset": "Dataset",
+    "model": "Model",
+    "metrics": "Metrics",
+    "artifact": "Artifact",
+}
+SCALAR_TYPES = ("float", "int", "str", "bool")
+
+
+@dataclass(frozen=True)
+class RunId:
+    """The pipeline run's id, filled in by the orchestrator."""
+
+
+Binding = ir.ParamRef | ir.OutputRef | ir.Constant | RunId
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    annotation: str  # as written in the component's source: "float", "Input[Dataset]", ...
+    binding: Binding | None  # None: an output
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str  # task and component name, a Python identifier
+    kind: Literal["python", "container", "gate", "promotion"]
+    parameters: tuple[Parameter, ...]
+    scalar_outputs: tuple[tuple[str, str], ...]  # (name, type), returned as a NamedTuple
+    source: str | None  # a lightweight component's function source
+    image: str
+    packages: tuple[str, ...]
+    step: ir.Step | None  # for step settings (resources, env, retries...)
+    after: tuple[str, ...]  # tasks it waits for without taking their outputs
+    span: Span
+    description: str = ""
+
+
+def annotation(type_: str, direction: Literal["in", "out"]) -> str:
+    if type_ in ARTIFACT_CLASSES:
+        wrapper = "Input" if direction == "in" else "Output"
+        return f"{wrapper}[{ARTIFACT_CLASSES[type_]}]"
+    if direction == "out":
+        return f"OutputPath({type_})"
+    return type_
+
+
+def output_type(pipeline: ir.Pipeline, ref: ir.OutputRef) -> str:
+    step = pipeline.step(ref.step)
+    return next(o.type for o in step.outputs if o.name == ref.output)
+
+
+def signature(parameters: tuple[Parameter, ...]) -> str:
+    return ", ".join(f"{p.name}: {p.annotation}" for p in parameters)
+
+
+def returns(scalar_outputs: tuple[tuple[str, str], ...]) -> str:
+    if not scalar_outputs:
+        return ""
+    fields = ", ".join(f"({name!r}, {type_})" for name, type_ in scalar_outputs)
+    return f" -> NamedTuple('Outputs', [{fields}])"

@@ -1,0 +1,38 @@
+"""A step's task settings: caching, retries, resources, env, secrets, timeout."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from mlspec.compiler import ir
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def apply(kubernetes: ModuleType, task: Any, step: ir.Step | None) -> None:
+    """Set every setting explicitly: kfp's defaults depend on the environment (caching)."""
+    if step is None:  # gate and promotion tasks: they read live state, never cache them
+        task.set_caching_options(enable_caching=False)
+        return
+    task.set_caching_options(enable_caching=step.caching)
+    if step.retries:
+        task.set_retry(num_retries=step.retries)
+    resources = step.resources
+    if resources.cpu:
+        task.set_cpu_request(resources.cpu).set_cpu_limit(resources.cpu)
+    if resources.memory:
+        task.set_memory_request(resources.memory).set_memory_limit(resources.memory)
+    if resources.gpu:
+        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(resources.gpu)
+    secrets: dict[str, dict[str, str]] = {}
+    for env in step.env:
+        if env.value is not None:
+            task.set_env_variable(env.name, env.value)
+        elif env.secret is not None:
+            secrets.setdefault(env.secret.name, {})[env.secret.key] = env.name
+        # env.param: reported by `check` (MS301), never reaches emit
+    for name in sorted(secrets):
+        kubernetes.use_secret_as_env(task, secret_name=name, secret_key_to_env=secrets[name])
+    if step.timeout_seconds:
+        kubernetes.set_timeout(task, step.timeout_seconds)

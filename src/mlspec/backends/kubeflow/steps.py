@@ -1,0 +1,87 @@
+"""Plans for the spec's own steps: Python steps and container steps."""
+
+from __future__ import annotations
+
+from mlspec.backends.kubeflow.plan import (
+    DEFAULT_PYTHON_IMAGE,
+    Parameter,
+    Plan,
+    annotation,
+    returns,
+    signature,
+)
+from mlspec.compiler import ir
+
+
+def step_plan(step: ir.Step) -> Plan:
+    inputs = tuple(Parameter(i.name, annotation(i.type, "in"), i.source) for i in step.inputs)
+    data_upstream = {i.source.step for i in step.inputs if isinstance(i.source, ir.OutputRef)}
+    after = tuple(s for s in step.upstream if s not in data_upstream)
+    if step.kind == "container":
+        outputs = tuple(Parameter(o.name, annotation(o.type, "out"), None) for o in step.outputs)
+        return Plan(
+            name=step.name,
+            kind="container",
+            parameters=inputs + outputs,
+            scalar_outputs=(),
+            source=None,
+            image=step.image or "",
+            packages=(),
+            step=step,
+            after=after,
+            span=step.span,
+            description=step.description,
+        )
+    artifact_outputs = tuple(
+        Parameter(o.name, annotation(o.type, "out"), None) for o in step.outputs if o.is_artifact
+    )
+    scalars = tuple((o.name, o.type) for o in step.outputs if not o.is_artifact)
+    parameters = inputs + artifact_outputs
+    return Plan(
+        name=step.name,
+        kind="python",
+        parameters=parameters,
+        scalar_outputs=scalars,
+        source=python_step_source(step, parameters, scalars),
+        image=step.image or DEFAULT_PYTHON_IMAGE,
+        packages=step.packages,
+        step=step,
+        after=after,
+        span=step.span,
+        description=step.description,
+    )
+
+
+def python_step_source(
+    step: ir.Step, parameters: tuple[Parameter, ...], scalars: tuple[tuple[str, str], ...]
+) -> str:
+    """A function that imports the user's function and calls it by the calling convention."""
+    assert step.function is not None
+    module, _, function = step.function.partition(":")
+    artifacts = {i.name for i in step.inputs if i.is_artifact}
+    artifacts |= {o.name for o in step.outputs if o.is_artifact}
+    call = ", ".join(
+        f"{p.name}={p.name}.path" if p.name in artifacts else f"{p.name}={p.name}"
+        for p in parameters
+    )
+    lines = [
+        f"def {step.name}({signature(parameters)}){returns(scalars)}:",
+        "    import importlib",
+        "",
+        f"    _mlspec_function = getattr(importlib.import_module({module!r}), {function!r})",
+        f"    _mlspec_result = _mlspec_function({call})",
+    ]
+    if scalars:
+        names = tuple(name for name, _ in scalars)
+        lines += [
+            f"    _mlspec_names = {names!r}",
+            "    if not isinstance(_mlspec_result, dict) or any(",
+            "        n not in _mlspec_result for n in _mlspec_names",
+            "    ):",
+            "        raise TypeError(",
+            f"        {step.function + ' must return a dict with the keys '!r}",
+            "            + ', '.join(_mlspec_names) + f', not {_mlspec_result!r}'",
+            "        )",
+            "    return tuple(_mlspec_result[n] for n in _mlspec_names)",
+        ]
+    return "\n".join(lines) + "\n"
