@@ -58,19 +58,25 @@ def test_every_task_sets_caching_explicitly(compiled: tuple[Path, str]) -> None:
     dags = [spec["root"]["dag"]] + [c["dag"] for c in spec["components"].values() if "dag" in c]
     for dag in dags:
         for name, task in dag["tasks"].items():
-            if not name.startswith("condition-"):
+            if not name.startswith(("condition-", "exit-handler-")):
                 assert "cachingOptions" in task, name
 
 
 def test_gates_guard_what_follows_them() -> None:
     text = emit(ROOT / "examples" / "breast-cancer" / "pipeline.yaml")
     spec = next(yaml.safe_load_all(text))
-    root = spec["root"]["dag"]["tasks"]
-    assert set(root) == {"ingest", "data-quality", "condition-1"}
-    inner = spec["components"]["comp-condition-1"]["dag"]["tasks"]
-    assert set(inner) == {"train", "evaluate", "model-quality", "condition-2"}
-    assert "data-quality-Output'] == true" in root["condition-1"]["triggerPolicy"]["condition"]
-    innermost = spec["components"]["comp-condition-2"]["dag"]["tasks"]
+    top = spec["root"]["dag"]["tasks"]
+    assert set(top) == {"mlspec-outcome", "exit-handler-1"}
+    outcome = top["mlspec-outcome"]
+    assert outcome["dependentTasks"] == ["exit-handler-1"]
+    assert outcome["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    root = body(spec)
+    # kfp numbers groups in creation order: exit-handler-1, then condition-2 and -3.
+    assert set(root) == {"ingest", "data-quality", "condition-2"}
+    inner = spec["components"]["comp-condition-2"]["dag"]["tasks"]
+    assert set(inner) == {"train", "evaluate", "model-quality", "condition-3"}
+    assert "data-quality-Output'] == true" in root["condition-2"]["triggerPolicy"]["condition"]
+    innermost = spec["components"]["comp-condition-3"]["dag"]["tasks"]
     assert set(innermost) == {"promote-challenger"}
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert params["min_auc"] == {
@@ -91,11 +97,15 @@ def test_container_steps_map_their_settings() -> None:
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
     assert k8s["activeDeadlineSeconds"] == "10800"
     assert k8s["secretAsEnv"][0]["secretName"] == "warehouse-creds"
-    tasks = spec["root"]["dag"]["tasks"]
-    assert tasks["extract"]["retryPolicy"]["maxRetryCount"] == 2
+    assert body(spec)["extract"]["retryPolicy"]["maxRetryCount"] == 2
 
 
 # -- the validator itself catches broken files -----------------------------------------------
+
+
+def body(spec: dict) -> dict:
+    """The tasks inside the exit handler, which wraps the whole run."""
+    return spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
 
 
 def _broken(text: str, change) -> str:
@@ -107,20 +117,20 @@ def _broken(text: str, change) -> str:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d[0]["root"]["dag"]["tasks"]["ingest"].update(bogus=1), "bogus"),
+        (lambda d: body(d[0])["ingest"].update(bogus=1), "bogus"),
         (
-            lambda d: d[0]["root"]["dag"]["tasks"]["ingest"]["componentRef"].update(name="x"),
+            lambda d: body(d[0])["ingest"]["componentRef"].update(name="x"),
             "componentRef",
         ),
         (lambda d: d[0]["components"]["comp-ingest"].update(executorLabel="x"), "executorLabel"),
         (
-            lambda d: d[0]["root"]["dag"]["tasks"]["data-quality"].update(dependentTasks=["x"]),
+            lambda d: body(d[0])["data-quality"].update(dependentTasks=["x"]),
             "dependentTask",
         ),
         (
-            lambda d: d[0]["root"]["dag"]["tasks"]["data-quality"]["inputs"]["artifacts"][
-                "dataset"
-            ]["taskOutputArtifact"].update(producerTask="x"),
+            lambda d: body(d[0])["data-quality"]["inputs"]["artifacts"]["dataset"][
+                "taskOutputArtifact"
+            ].update(producerTask="x"),
             "producerTask",
         ),
         (

@@ -13,7 +13,7 @@ import re
 from types import ModuleType
 from typing import Any
 
-from mlspec.backends.kubeflow.plan import ARTIFACT_CLASSES, Plan
+from mlspec.backends.kubeflow.plan import ARTIFACT_CLASSES, DEFAULT_PYTHON_IMAGE, Plan
 
 # `${inputs.x}` / `${outputs.y}`; `$${` is a literal `${` (as the front end reads them).
 PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{(inputs|outputs)\.([a-z][a-z0-9_]*)\}")
@@ -28,15 +28,40 @@ def _namespace(dsl: ModuleType) -> dict[str, Any]:
 
 def python_component(kfp: ModuleType, plan: Plan) -> Any:
     assert plan.source is not None
-    filename = f"<mlspec-kfp-{plan.name}>"
-    lines = plan.source.splitlines(keepends=True)
-    linecache.cache[filename] = (len(plan.source), None, lines, filename)
+    return _lightweight(kfp, plan.name, plan.source, plan.description, plan.image, plan.packages)
+
+
+def _lightweight(
+    kfp: ModuleType,
+    name: str,
+    source: str,
+    description: str,
+    image: str,
+    packages: tuple[str, ...] = (),
+) -> Any:
+    filename = f"<mlspec-kfp-{name}>"
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
     namespace = _namespace(kfp.dsl)
-    exec(compile(plan.source, filename, "exec", dont_inherit=True), namespace)
-    func = namespace[plan.name]
-    func.__doc__ = plan.description or None
-    return kfp.dsl.component(
-        func, base_image=plan.image, packages_to_install=list(plan.packages) or None
+    exec(compile(source, filename, "exec", dont_inherit=True), namespace)
+    func = namespace[name]
+    func.__doc__ = description or None
+    return kfp.dsl.component(func, base_image=image, packages_to_install=list(packages) or None)
+
+
+OUTCOME_TASK = "mlspec_outcome"
+# The exit handler's task: it runs however the run ended and records the outcome in its log.
+# (An exit task may take no other task's output, so gate verdicts are in the gates' own logs.)
+_OUTCOME_SOURCE = f"""def {OUTCOME_TASK}(status: PipelineTaskFinalStatus):
+    print(f"mlspec: run {{status.pipeline_job_resource_name}} ended {{status.state}}")
+    if status.error_code or status.error_message:
+        print(f"mlspec: error {{status.error_code}}: {{status.error_message}}")
+"""
+
+
+def outcome_component(kfp: ModuleType) -> Any:
+    return _lightweight(
+        kfp, OUTCOME_TASK, _OUTCOME_SOURCE, "Records how the run ended.", DEFAULT_PYTHON_IMAGE
     )
 
 

@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import Any
 
 from mlspec.backends.kubeflow import settings
-from mlspec.backends.kubeflow.components import component
+from mlspec.backends.kubeflow.components import OUTCOME_TASK, component, outcome_component
 from mlspec.backends.kubeflow.gates import PASSED
 from mlspec.backends.kubeflow.layout import Layout
 from mlspec.backends.kubeflow.plan import RunId
@@ -32,8 +32,16 @@ def pipeline_func(
             return dsl.PIPELINE_JOB_ID_PLACEHOLDER
         return binding.value
 
+    outcome = outcome_component(kfp)
+
     def body(*args: Any) -> None:
-        params = dict(zip(names, args, strict=True))
+        exit_task = outcome()
+        exit_task.set_display_name(OUTCOME_TASK)
+        settings.apply(kubernetes, exit_task, None)
+        with dsl.ExitHandler(exit_task, name="mlspec-run"):
+            place_tasks(dict(zip(names, args, strict=True)))
+
+    def place_tasks(params: dict[str, Any]) -> None:
         tasks: dict[str, Any] = {}
         blocks: list[tuple[str, Any]] = []  # the open dsl.If blocks, outermost first
         for placed in layout.tasks:
