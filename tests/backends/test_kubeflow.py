@@ -248,3 +248,14 @@ def test_the_kfp_pin_is_the_one_the_backend_builds_with() -> None:
     assert f"kfp=={sdk.KFP_VERSION}" in extras["kubeflow"]
     assert f"kfp-kubernetes=={sdk.KFP_KUBERNETES_VERSION}" in extras["kubeflow"]
     assert f"sdkVersion: kfp-{sdk.KFP_VERSION}" in emit(EXAMPLES[0])
+
+
+def test_settings_errors_raised_in_the_worker_thread_reach_the_caller() -> None:
+    from mlspec.backends.kubeflow import settings
+
+    class Task:
+        def set_caching_options(self, enable_caching: bool) -> None:
+            raise ValueError("caching refused")
+
+    with pytest.raises(ValueError, match="caching refused"):
+        settings.apply_all(None, [(Task(), None)])  # type: ignore[arg-type]

@@ -34,12 +34,15 @@ def pipeline_func(
 
     outcome = outcome_component(kfp)
 
+    configured: list[tuple[Any, ir.Step | None]] = []
+
     def body(*args: Any) -> None:
         exit_task = outcome()
         exit_task.set_display_name(OUTCOME_TASK)
-        settings.apply(kubernetes, exit_task, None)
+        configured.append((exit_task, None))
         with dsl.ExitHandler(exit_task, name="mlspec-run"):
             place_tasks(dict(zip(names, args, strict=True)))
+        settings.apply_all(kubernetes, configured)
 
     def place_tasks(params: dict[str, Any]) -> None:
         tasks: dict[str, Any] = {}
@@ -67,7 +70,7 @@ def pipeline_func(
             task.set_display_name(plan.name)
             for name in plan.after:
                 task.after(tasks[name])
-            settings.apply(kubernetes, task, plan.step)
+            configured.append((task, plan.step))
             tasks[plan.name] = task
         while blocks:
             blocks.pop()[1].__exit__(None, None, None)

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import threading
 from types import ModuleType
 from typing import Any
 
 from mlspec.compiler import ir
 
 GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def apply_all(kubernetes: ModuleType, tasks: list[tuple[Any, ir.Step | None]]) -> None:
+    """Apply every task's settings from a fresh thread.
+
+    kfp's resource setters call `inspect.stack()`, whose cost grows with the depth of the
+    caller's stack (and the number of loaded modules); inside a pipeline build that stack is
+    ~40 frames deep, which made these setters most of a large compile. A new thread starts
+    with an almost empty stack. The setters only record values on their task, so where they
+    run changes nothing in the output.
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for task, step in tasks:
+                apply(kubernetes, task, step)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="mlspec-kfp-settings")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
 
 
 def apply(kubernetes: ModuleType, task: Any, step: ir.Step | None) -> None:
