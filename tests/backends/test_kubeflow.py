@@ -259,3 +259,56 @@ def test_settings_errors_raised_in_the_worker_thread_reach_the_caller() -> None:
 
     with pytest.raises(ValueError, match="caching refused"):
         settings.apply_all(None, [(Task(), None)])  # type: ignore[arg-type]
+
+
+NESTING_SPEC = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: nest, version: 1.0.0}
+steps:
+  ingest:
+    python: demo.steps:ingest
+    outputs: {left: dataset, right: dataset}
+  use_left:
+    python: demo.steps:use
+    inputs: {data: ingest.left}
+    outputs: {result: dataset}
+  use_right:
+    python: demo.steps:use
+    inputs: {data: ingest.right}
+    outputs: {result: dataset}
+  join:
+    python: demo.steps:join
+    inputs: {left: use_left.result, right: use_right.result}
+gates:
+  left_ok:
+    dataset: ingest.left
+    checks: [{row_count: {min: 1}}]
+  right_ok:
+    dataset: ingest.right
+    checks: [{row_count: {min: 1}}]
+"""
+
+
+def test_gates_that_cannot_nest_are_ms301() -> None:
+    from mlspec.compiler import analyze_text
+
+    pipeline = analyze_text(NESTING_SPEC, "nest.yaml").pipeline
+    (problem,) = BACKEND.check(pipeline)
+    assert (problem.code, problem.span.line, problem.span.col) == ("MS301", 16, 3)
+    assert "'join' reads 'use_right'" in problem.message
+    assert problem.hint and "after:" in problem.hint
+
+
+def test_the_ms301_hint_gives_a_spec_that_compiles() -> None:
+    """The hint's fix: the right branch also waits for left_ok; one nesting covers all."""
+    from mlspec.compiler import analyze_text
+
+    fixed = NESTING_SPEC.replace(
+        "    inputs: {data: ingest.right}\n",
+        "    inputs: {data: ingest.right}\n    after: [left_ok]\n",
+    )
+    pipeline = analyze_text(fixed, "nest.yaml").pipeline
+    assert BACKEND.check(pipeline) == []
+    (artifact,) = BACKEND.emit(pipeline)
+    validate(artifact.text)

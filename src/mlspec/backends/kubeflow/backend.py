@@ -36,7 +36,15 @@ class KubeflowBackend:
                         )
                     )
         for plan, why in layout(pipeline).problems:
-            problems.append(Diagnostic(plan.span, NOT_EXPRESSIBLE, why))
+            problems.append(
+                Diagnostic(
+                    plan.span,
+                    NOT_EXPRESSIBLE,
+                    why,
+                    "let the steps under one gate also wait for the other (`after: [GATE]` on "
+                    "a step), so that one order of the gates covers every input",
+                )
+            )
         return problems
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:

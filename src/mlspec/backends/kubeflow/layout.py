@@ -73,7 +73,75 @@ def layout(pipeline: ir.Pipeline) -> Layout:
             elif path[: len(inner)] != inner:
                 problems.append((plan, _nesting(name, dep, inner, path)))
         placed.append(Placed(plan, path))
-    return Layout(tuple(placed), tuple(problems))
+    ordered = _block_order(placed, deps)
+    if not problems:
+        problems += _reopened_blocks(ordered, deps, by_name)
+    return Layout(tuple(ordered), tuple(problems))
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _block_order(placed: list[Placed], deps: dict[str, list[str]]) -> list[Placed]:
+    """A dependency order that keeps each block's tasks together.
+
+    Closing a `dsl.If` block and opening one for the same gate again makes a second condition
+    group, and kfp refuses a task that reads across groups. So, among the tasks that are ready,
+    take one inside the open blocks (shallowest first) before closing any.
+    """
+    index = {p.plan.name: i for i, p in enumerate(placed)}
+    remaining = dict(index)
+    done: set[str] = set()
+    open_path: tuple[str, ...] = ()
+    out: list[Placed] = []
+    while remaining:
+        ready = [placed[i] for n, i in remaining.items() if done.issuperset(deps[n])]
+
+        def priority(p: Placed, here: tuple[str, ...] = open_path) -> tuple[int, int, int, int]:
+            common = _common(p.gates, here)
+            inside = common == len(here)
+            return (not inside, -common, len(p.gates), index[p.plan.name])
+
+        chosen = min(ready, key=priority)
+        out.append(chosen)
+        done.add(chosen.plan.name)
+        del remaining[chosen.plan.name]
+        open_path = chosen.gates
+    return out
+
+
+def _reopened_blocks(
+    ordered: list[Placed],
+    deps: dict[str, list[str]],
+    by_name: dict[str, tuple[Plan, tuple[str, ...]]],
+) -> list[tuple[Plan, str]]:
+    """Replay the block opening of `graph.place_tasks`; report reads across condition groups."""
+    opened = 0
+    stack: list[tuple[str, int]] = []
+    groups: dict[str, tuple[int, ...]] = {}
+    problems: list[tuple[Plan, str]] = []
+    for placed in ordered:
+        keep = _common(tuple(g for g, _ in stack), placed.gates)
+        del stack[keep:]
+        for gate in placed.gates[keep:]:
+            opened += 1
+            stack.append((gate, opened))
+        name = placed.plan.name
+        groups[name] = tuple(i for _, i in stack)
+        for dep in deps[name]:
+            if groups[dep] != groups[name][: len(groups[dep])]:
+                problems.append(
+                    (
+                        by_name[name][0],
+                        f"{name!r} reads {dep!r} across two separate condition groups of the "
+                        "same gates, which KFP cannot express",
+                    )
+                )
+    return problems
 
 
 def _nesting(name: str, dep: str, inner: tuple[str, ...], path: tuple[str, ...]) -> str:
