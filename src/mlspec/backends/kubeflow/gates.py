@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from typing import Literal
 
 from mlspec.backends.kubeflow.plan import (
     DEFAULT_PYTHON_IMAGE,
@@ -24,6 +25,7 @@ from mlspec.backends.kubeflow.plan import (
 )
 from mlspec.backends.runtime_args import Slot, data_check_args, requirement_args
 from mlspec.compiler import ir
+from mlspec.diagnostics import Span
 from mlspec.runtime import embed
 
 # A gate task's Bool output: its single return value. kfp.local resolves a condition's operand
@@ -134,7 +136,7 @@ def _data_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         "    )",
         *_finish(gate),
     ]
-    return _plan(gate, parameters, lines, packages=())
+    return _runtime_plan(gate.name, "gate", parameters, lines, (), gate.span, gate.description)
 
 
 def _tracking_uri(pipeline: ir.Pipeline) -> str:
@@ -201,24 +203,35 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         "    )",
         *_finish(gate),
     ]
-    return _plan(gate, parameters, lines, packages=REGISTRY_PACKAGES if champion else ())
+    packages = REGISTRY_PACKAGES if champion else ()
+    return _runtime_plan(
+        gate.name, "gate", parameters, lines, packages, gate.span, gate.description
+    )
 
 
-def _plan(
-    gate: ir.Gate, parameters: tuple[Parameter, ...], lines: list[str], packages: tuple[str, ...]
+def _runtime_plan(
+    name: str,
+    kind: Literal["gate", "promotion"],
+    parameters: tuple[Parameter, ...],
+    lines: list[str],
+    packages: tuple[str, ...],
+    span: Span,
+    description: str,
+    scalar_outputs: tuple[tuple[str, str], ...] = (),  # a gate returns PASSED, unnamed
 ) -> Plan:
+    """A lightweight component that runs the embedded runtime (a gate or a promotion)."""
     return Plan(
-        name=gate.name,
-        kind="gate",
+        name=name,
+        kind=kind,
         parameters=parameters,
-        scalar_outputs=(),  # PASSED, the return value
+        scalar_outputs=scalar_outputs,
         source="\n".join(lines) + "\n",
         image=DEFAULT_PYTHON_IMAGE,
         packages=packages,
         step=None,
         after=(),
-        span=gate.span,
-        description=gate.description,
+        span=span,
+        description=description,
     )
 
 
@@ -271,16 +284,13 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
         "    )",
         "    return (_mlspec_version or '',)",
     ]
-    return Plan(
-        name=name,
-        kind="promotion",
-        parameters=parameters,
+    return _runtime_plan(
+        name,
+        "promotion",
+        parameters,
+        lines,
+        REGISTRY_PACKAGES,
+        rule.span,
+        f"Promote the model to {rule.alias!r} once {', '.join(rule.gates)} passed.",
         scalar_outputs=(("version", "str"),),
-        source="\n".join(lines) + "\n",
-        image=DEFAULT_PYTHON_IMAGE,
-        packages=REGISTRY_PACKAGES,
-        step=None,
-        after=(),
-        span=rule.span,
-        description=f"Promote the model to {rule.alias!r} once {', '.join(rule.gates)} passed.",
     )
