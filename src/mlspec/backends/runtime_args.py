@@ -23,6 +23,11 @@ class Slot:
     name: str
 
 
+def promotion_task_name(alias: str) -> str:
+    """The task that applies a promotion rule, on every target (`promote_` is reserved)."""
+    return "promote_" + "".join(c if c.isalnum() else "_" for c in alias)
+
+
 def threshold(value: ir.Threshold | None, params: Mapping[str, object]) -> float | Slot | None:
     if isinstance(value, ir.ParamRef):
         resolved = params[value.name]

@@ -301,6 +301,7 @@ class Pipeline:
     owners: tuple[str, ...]
     labels: tuple[tuple[str, str], ...]
     artifact_root: str | None
+    artifact_root_span: Span | None
     params: tuple[Param, ...]
     steps: tuple[Step, ...]  # topological order; ties keep spec order
     gates: tuple[Gate, ...]  # in spec order

@@ -42,6 +42,7 @@ class _Lowering:
             owners=tuple(meta.owners),
             labels=tuple(meta.labels.items()),
             artifact_root=spec.artifact_root,
+            artifact_root_span=self.span("artifact_root") if spec.artifact_root else None,
             params=tuple(
                 ir.Param(n, p.type, p.default, p.description, self.key_span("params", n))
                 for n, p in spec.params.items()

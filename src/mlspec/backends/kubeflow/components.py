@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import inspect
 import linecache
-import re
 from types import ModuleType
 from typing import Any
 
+from mlspec.backends import placeholders
 from mlspec.backends.kubeflow.plan import ARTIFACT_CLASSES, DEFAULT_PYTHON_IMAGE, Plan
-
-# `${inputs.x}` / `${outputs.y}`; `$${` is a literal `${` (as the front end reads them).
-PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{(inputs|outputs)\.([a-z][a-z0-9_]*)\}")
 
 
 def _namespace(dsl: ModuleType) -> dict[str, Any]:
@@ -81,15 +78,14 @@ def container_component(kfp: ModuleType, plan: Plan) -> Any:
     artifacts = {p.name for p in plan.parameters if _is_artifact(p.annotation)}
 
     def render(text: str, values: dict[str, Any]) -> str:
-        pieces: list[str] = []
-        last = 0
-        for match in PLACEHOLDER_RE.finditer(text):
-            pieces.append(text[last : match.start()].replace("$${", "${"))
-            value = values[match.group(2)]
-            pieces.append(str(value.path if match.group(2) in artifacts else value))
-            last = match.end()
-        pieces.append(text[last:].replace("$${", "${"))
-        return "".join(pieces)
+        out: list[str] = []
+        for piece in placeholders.split(text):
+            if isinstance(piece, str):
+                out.append(piece)
+            else:
+                value = values[piece[1]]
+                out.append(str(value.path if piece[1] in artifacts else value))
+        return "".join(out)
 
     def build(*args: Any) -> Any:
         values = dict(zip([p.name for p in parameters], args, strict=True))

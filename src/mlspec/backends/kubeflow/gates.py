@@ -23,7 +23,12 @@ from mlspec.backends.kubeflow.plan import (
     returns,
     signature,
 )
-from mlspec.backends.runtime_args import Slot, data_check_args, requirement_args
+from mlspec.backends.runtime_args import (
+    Slot,
+    data_check_args,
+    promotion_task_name,
+    requirement_args,
+)
 from mlspec.compiler import ir
 from mlspec.diagnostics import Span
 from mlspec.runtime import embed
@@ -51,10 +56,6 @@ _FILL_SLOTS = """\
                     else _mlspec_artifacts[_mlspec_name]
                 )
 """
-
-
-def promotion_task_name(alias: str) -> str:
-    return "promote_" + "".join(c if c.isalnum() else "_" for c in alias)
 
 
 def _slots_json(items: list[dict]) -> str:
