@@ -108,9 +108,9 @@ def test_targets() -> None:
     assert result.exit_code == 0
     lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
     assert list(lines)[:5] == ["ir", "kubeflow", "airflow", "prefect", "rollout"]
-    for built in ("ir", "kubeflow"):
+    for built in ("ir", "kubeflow", "airflow"):
         assert "(planned)" not in lines[built]
-    for planned in ("airflow", "prefect", "rollout"):
+    for planned in ("prefect", "rollout"):
         assert lines[planned].endswith("(planned)"), lines[planned]
 
 
@@ -120,7 +120,8 @@ def test_targets_json() -> None:
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert rows["ir"]["available"] is True
     assert rows["kubeflow"]["available"] is True
-    assert rows["airflow"]["available"] is False
+    assert rows["airflow"]["available"] is True
+    assert rows["prefect"]["available"] is False
     assert all(row["summary"] for row in rows.values())
 
 
@@ -254,12 +255,12 @@ def test_compile_unknown_target_without_a_close_match(tmp_path: Path) -> None:
     assert "did you mean" not in result.stderr.lower()
 
 
-@pytest.mark.parametrize("target", ["airflow", "prefect", "rollout"])
+@pytest.mark.parametrize("target", ["prefect", "rollout"])
 def test_compile_planned_target(tmp_path: Path, target: str) -> None:
     result = run("compile", BREAST_CANCER, "--target", target, "-o", tmp_path / "out")
     assert result.exit_code == 2
     assert f"target {target!r} is planned but not built yet" in result.stderr
-    assert "available now: ir, kubeflow" in result.stderr
+    assert "available now: ir, kubeflow, airflow" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -55,6 +55,7 @@ CODES: dict[str, str] = {
     "MS243": "promotion and rollout wait for each other",
     "MS244": "a section that the spec relies on is missing",
     "MS301": "not expressible on the target",
+    "MS302": "works differently on the target (warning)",
 }
 
 # Reported by a back end's `check`, not the front end: the back end's own tests cover each.

@@ -43,7 +43,11 @@ BUILTIN: dict[str, Target] = {
             "Kubeflow Pipelines v2 IR (YAML) + rollout manifests",
             "mlspec.backends.kubeflow:KubeflowBackend",
         ),
-        Target("airflow", "an Airflow 3 DAG file + rollout manifests", None),
+        Target(
+            "airflow",
+            "an Airflow 3 DAG file + rollout manifests",
+            "mlspec.backends.airflow:AirflowBackend",
+        ),
         Target("prefect", "a Prefect 3 flow and prefect.yaml + rollout manifests", None),
         Target("rollout", "Kubernetes rollout manifests only", None),
     )

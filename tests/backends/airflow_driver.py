@@ -1,0 +1,112 @@
+"""Runs inside the separate Airflow environment (see airflow_env.py); prints one JSON document.
+
+    python airflow_driver.py dagbag FOLDER       load FOLDER as the DAG processor would
+    python airflow_driver.py render FOLDER       render every task's templated fields
+    python airflow_driver.py test FILE CONF      dag.test() the DAG in FILE with run conf CONF
+
+Needs AIRFLOW_HOME (and for `test`, a migrated database in it) from the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+
+
+def _dagbag(folder: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    # safe_mode: skip files without "airflow" and "dag", exactly as the DAG processor does.
+    return DagBag(dag_folder=folder, safe_mode=True, known_pools={"default_pool"})
+
+
+def _seconds(value: object) -> float | None:
+    return value.total_seconds() if isinstance(value, timedelta) else None
+
+
+def describe(folder: str) -> dict:
+    bag = _dagbag(folder)
+    dags = {}
+    for dag_id, dag in sorted(bag.dags.items()):
+        dags[dag_id] = {
+            "fileloc": dag.fileloc,
+            "timetable": type(dag.timetable).__name__,
+            "schedule": getattr(dag.timetable, "expression", None),
+            "timezone": str(getattr(dag.timetable, "timezone", "")),
+            "is_paused_upon_creation": dag.is_paused_upon_creation,
+            "tags": sorted(dag.tags),
+            "owner": dag.owner,
+            "params": {name: dag.params.get_param(name).resolve() for name in dag.params},
+            "tasks": {
+                task.task_id: {
+                    "operator": type(task).__name__,
+                    "upstream": sorted(task.upstream_task_ids),
+                    "retries": task.retries,
+                    "execution_timeout": _seconds(task.execution_timeout),
+                    "pool": task.pool,
+                }
+                for task in dag.tasks
+            },
+        }
+    return {
+        "import_errors": bag.import_errors,
+        "captured_warnings": {k: list(v) for k, v in bag.captured_warnings.items()},
+        "dag_warnings": sorted(str(w.message) for w in bag.dag_warnings),
+        "dags": dags,
+    }
+
+
+def run(path: str, conf: dict) -> dict:
+    bag = _dagbag(path)
+    if bag.import_errors:
+        return {"import_errors": bag.import_errors}
+    [dag] = bag.dags.values()
+    dag_run = dag.test(run_conf=conf)
+    tasks = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    return {"state": dag_run.state, "run_id": dag_run.run_id, "tasks": dict(sorted(tasks.items()))}
+
+
+def render(folder: str) -> dict:
+    """Every task's templated fields as Airflow renders them for a run (no database needed)."""
+    bag = _dagbag(folder)
+    out = {}
+    for dag in bag.dags.values():
+        params = {name: dag.params.get_param(name).resolve() for name in dag.params}
+        for task in dag.tasks:
+            context = {"params": params, "run_id": "manual__2026-01-01T00:00:00+00:00"}
+            context |= {"dag": dag, "task": task, "ti": None}
+            task.render_template_fields(context)
+            out[task.task_id] = {
+                field: _plain(getattr(task, field)) for field in task.template_fields
+            }
+    return out
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "to_dict"):  # kubernetes client models
+        return _plain(value.to_dict())
+    return repr(value)
+
+
+def main() -> None:
+    command, *args = sys.argv[1:]
+    if command == "dagbag":
+        result = describe(args[0])
+    elif command == "render":
+        result = render(args[0])
+    elif command == "test":
+        result = run(args[0], json.loads(args[1]))
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+    print("MLSPEC-RESULT " + json.dumps(result, default=str, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

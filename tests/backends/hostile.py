@@ -1,0 +1,83 @@
+"""A spec whose every free-text field holds a string built to break out of generated code.
+
+Quotes of every kind, backslashes, line breaks (also U+2028), Jinja expressions, statements and
+comments, and a Python call: if any of it became code in a generated file, the file's syntax
+tree would change, and Airflow's renderer would evaluate the Jinja. Tests of every target that
+writes Python feed this spec through and compare with the same spec made harmless.
+"""
+
+from __future__ import annotations
+
+import json
+
+HOSTILE = (
+    "x'\"\"\" ''' \\ \n{{ 7*7 }} {% if 1 %}y{% endif %} {# c #} "
+    "__import__('os').system('id') \u2028 }} {"
+)
+HARMLESS = "plain text"
+
+
+def spec(text: str = HOSTILE) -> str:
+    """The spec with `text` in every free-text field (labels are Kubernetes-checked: harmless)."""
+    document = {
+        "apiVersion": "mlspec/v1",
+        "kind": "Pipeline",
+        "metadata": {
+            "name": "hostile",
+            "version": "1.0.0",
+            "description": text,
+            "owners": [text],
+            "labels": {"team": "safe"},
+        },
+        "artifact_root": "/tmp/" + text,
+        "params": {
+            "p": {"type": "str", "default": text, "description": text},
+            "t": {"type": "float", "default": 0.5},
+        },
+        "steps": {
+            "make": {
+                "python": "hostile_steps:make",
+                "description": text,
+                "inputs": {"a": {"value": text}, "b": "params.p"},
+                "outputs": {"data": "dataset", "score": "float", "model": "model"},
+                "env": {"E": text},
+                "packages": [text],
+            },
+            "run": {
+                "image": "busybox:1.36",
+                "container": {
+                    "command": [text, "${inputs.a}"],
+                    "args": [text + "${inputs.s}" + text, "${outputs.o}", "$${inputs.a}"],
+                },
+                "inputs": {"a": {"value": text}, "s": "params.p", "d": "make.data"},
+                "outputs": {"o": "dataset"},
+                "env": {"F": text},
+            },
+        },
+        "gates": {
+            "g": {
+                "description": text,
+                "dataset": "make.data",
+                "checks": [
+                    {"columns": {text: "str"}},
+                    {"categories": {"column": text, "allowed": [text]}},
+                    {
+                        "drift": {
+                            "column": text,
+                            "reference_uri": "/tmp/" + text,
+                            "method": "psi",
+                            "max": 0.2,
+                        }
+                    },
+                ],
+            },
+            "m": {"require": [{"metric": "make.score", "min": "params.t"}]},
+        },
+        "registry": {
+            "mlflow": {"registered_model": "m", "tracking_uri": "http://" + text},
+            "model": "make.model",
+            "tags": {"k": text},
+            "promote": [{"alias": "a", "after": ["g", "m"]}],
+        },
+    }
+    return json.dumps(document, indent=1)  # JSON is YAML; the escapes keep it on safe lines

@@ -1,0 +1,242 @@
+"""Generated DAGs in real Airflow 3.3.2: the DagBag loads them, templates render, dag.test() runs.
+
+Starts: the separate Airflow environment (built once per machine by airflow_env.py with uv, a
+minute on a cold cache), a migrated Airflow metadata database (`airflow db migrate`, ~10 s), and
+one `dag.test()` per run test (~25 s each: the flagship trains a real model) against a real SQLite
+MLflow registry. Every Airflow process is a subprocess that ends with its test.
+
+A failed gate's outcome is the spec's `on_fail`: `block` (a ShortCircuitOperator) skips every
+task after the gate and the run succeeds; `fail` fails the gate task and with it the run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import airflow_env
+import hostile
+import pytest
+
+from mlspec.backends.airflow import AirflowBackend
+from mlspec.compiler import analyze_file, analyze_text, ir
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
+FLAGSHIP = ROOT / "examples" / "breast-cancer"
+MODEL = "breast-cancer-classifier"
+BACKEND = AirflowBackend()
+
+
+def write_dag(pipeline: ir.Pipeline, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    [artifact] = BACKEND.emit(pipeline)
+    path = folder / artifact.path
+    path.write_text(artifact.text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def airflow_python() -> Path:
+    print("\nstarting: the Airflow 3.3.2 test environment (tests/airflow/requirements.txt)")
+    return airflow_env.environment()
+
+
+@pytest.fixture(scope="session")
+def migrated_db(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("airflow-template")
+    print(f"\nstarting: airflow db migrate in {home}")
+    airflow_env.migrate(airflow_python, home)
+    return home / "airflow.db"
+
+
+# -- every example (and the hostile spec) in one dags folder ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def dags_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, ir.Pipeline]]:
+    folder = tmp_path_factory.mktemp("dags")
+    pipelines = {}
+    for spec in EXAMPLES:
+        pipeline = analyze_file(spec).pipeline
+        write_dag(pipeline, folder)
+        pipelines[pipeline.name] = pipeline
+    pipeline = analyze_text(hostile.spec(), "hostile.yaml").pipeline
+    write_dag(pipeline, folder)
+    pipelines[pipeline.name] = pipeline
+    return folder, pipelines
+
+
+@pytest.fixture(scope="module")
+def dagbag(
+    airflow_python: Path, dags_folder: tuple[Path, dict[str, ir.Pipeline]], tmp_path_factory
+) -> dict:
+    folder, _ = dags_folder
+    env = airflow_env.base_env(tmp_path_factory.mktemp("airflow-home"))
+    return airflow_env.drive(airflow_python, env, "dagbag", str(folder))
+
+
+def test_every_dag_loads_without_errors_or_warnings(
+    dagbag: dict, dags_folder: tuple[Path, dict[str, ir.Pipeline]]
+) -> None:
+    assert dagbag["import_errors"] == {}
+    assert dagbag["captured_warnings"] == {}
+    assert dagbag["dag_warnings"] == []  # pools are known, nothing deprecated
+    assert sorted(dagbag["dags"]) == sorted(dags_folder[1])
+
+
+def _expected_upstream(pipeline: ir.Pipeline) -> dict[str, set[str]]:
+    expected = {s.name: {*s.upstream, *s.gates} for s in pipeline.steps}
+    expected |= {g.name: set(g.upstream) for g in pipeline.gates}
+    if pipeline.registry is not None:
+        for rule in pipeline.registry.rules:
+            if rule.after_rollout:
+                continue
+            reads = {pipeline.registry.model.step, *rule.gates}
+            reads |= {r.metric.step for g in rule.gates for r in pipeline.gate(g).requirements}
+            expected["promote_" + rule.alias] = reads
+    return expected
+
+
+def test_dags_match_their_specs(
+    dagbag: dict, dags_folder: tuple[Path, dict[str, ir.Pipeline]]
+) -> None:
+    for name, pipeline in dags_folder[1].items():
+        dag = dagbag["dags"][name]
+        tasks = dag["tasks"]
+        upstream = {task: set(info["upstream"]) for task, info in tasks.items()}
+        assert upstream == _expected_upstream(pipeline), name
+        for step in pipeline.steps:
+            task = tasks[step.name]
+            operator = "PythonOperator" if step.kind == "python" else "KubernetesPodOperator"
+            assert task["operator"] == operator
+            assert task["retries"] == step.retries
+            assert task["execution_timeout"] == step.timeout_seconds
+            assert task["pool"] == "default_pool"
+        for gate in pipeline.gates:
+            blocking = gate.on_fail == "block"
+            expected = "ShortCircuitOperator" if blocking else "PythonOperator"
+            assert tasks[gate.name]["operator"] == expected
+        assert dag["params"] == {p.name: p.default for p in pipeline.params}
+        if pipeline.schedule:
+            assert dag["timetable"] == "CronTriggerTimetable"
+            assert dag["schedule"] == pipeline.schedule.cron
+            assert dag["timezone"] == pipeline.schedule.timezone
+            assert dag["is_paused_upon_creation"] == pipeline.schedule.paused
+        else:
+            assert dag["timetable"] == "NullTimetable"
+        assert dag["owner"] == ", ".join(pipeline.owners) or "airflow"
+        assert dag["tags"] == sorted(["mlspec", *(f"{k}:{v}" for k, v in pipeline.labels)])
+
+
+def test_templated_fields_render_spec_strings_as_text(
+    airflow_python: Path, dags_folder: tuple[Path, dict[str, ir.Pipeline]], tmp_path: Path
+) -> None:
+    env = airflow_env.base_env(tmp_path / "home")
+    env["MLSPEC_ARTIFACT_ROOT"] = str(tmp_path / "artifacts")
+    rendered = airflow_env.drive(airflow_python, env, "render", str(dags_folder[0]))
+    h = hostile.HOSTILE
+    run = rendered["run"]  # the hostile spec's container step
+    assert run["cmds"] == [h, h]
+    out = tmp_path / "artifacts" / "hostile" / "manual__2026-01-01T00_00_00_00_00" / "run" / "o"
+    assert run["arguments"] == [h + h + h, str(out), "${inputs.a}"]
+    assert run["env_vars"] == [{"name": "F", "value": h, "value_from": None}]
+    assert run["image"] == "busybox:1.36"
+    # The churn example's container arguments: parameter values and artifact paths.
+    extract = rendered["extract"]["arguments"]
+    assert extract[:2] == ["--snapshot", "latest-complete-week"]
+    assert extract[3].endswith("/churn-scorer/manual__2026-01-01T00_00_00_00_00/extract/events")
+
+
+# -- the flagship, run by dag.test() ----------------------------------------------------------
+
+
+def run_flagship(
+    airflow_python: Path, migrated_db: Path, uri: str, folder: Path, spec_text: str, conf: dict
+) -> dict:
+    home = folder / "home"
+    home.mkdir(parents=True)
+    shutil.copyfile(migrated_db, home / "airflow.db")
+    pipeline = analyze_text(spec_text, "pipeline.yaml").pipeline
+    dag_file = write_dag(pipeline, home / "dags")
+    env = airflow_env.base_env(home)
+    env |= {
+        "MLSPEC_ARTIFACT_ROOT": str(folder / "artifacts"),
+        "MLFLOW_TRACKING_URI": uri,
+        "PYTHONPATH": str(FLAGSHIP),
+    }
+    print(f"\nstarting: dag.test() of {pipeline.name} with conf {json.dumps(conf)} in {home}")
+    return airflow_env.drive(airflow_python, env, "test", str(dag_file), json.dumps(conf))
+
+
+def registry_state(uri: str) -> tuple[list[str], dict[str, str]]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if not client.search_registered_models():
+        return [], {}
+    versions = [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")]
+    aliases = client.get_registered_model(MODEL).aliases
+    return versions, {alias: str(version) for alias, version in aliases.items()}
+
+
+FLAGSHIP_TEXT = (FLAGSHIP / "pipeline.yaml").read_text()
+
+
+def test_flagship_runs_passes_its_gates_and_registers_a_challenger(
+    airflow_python: Path, migrated_db: Path, uri: str, tmp_path: Path
+) -> None:
+    result = run_flagship(airflow_python, migrated_db, uri, tmp_path, FLAGSHIP_TEXT, {})
+    assert result["state"] == "success", result["log"][-6000:]
+    assert set(result["tasks"].values()) == {"success"}
+    assert len(result["tasks"]) == 6
+    log = result["log"]
+    assert "gate data_quality (data): PASSED" in log
+    assert "gate model_quality (model): PASSED" in log
+    assert f"promotion to 'challenger': {MODEL} version 1" in log
+    assert registry_state(uri) == (["1"], {"challenger": "1"})
+    run_folder = (
+        tmp_path / "artifacts" / MODEL / result["run_id"].replace(":", "_").replace("+", "_")
+    )
+    assert {p.name for p in run_folder.iterdir()} == {
+        "ingest", "train", "evaluate", "data_quality", "model_quality"
+    }  # fmt: skip
+    report = json.loads((run_folder / "model_quality" / "report").read_text())
+    assert report["passed"] is True
+
+
+def test_a_blocking_gate_skips_everything_after_it(
+    airflow_python: Path, migrated_db: Path, uri: str, tmp_path: Path
+) -> None:
+    conf = {"min_auc": 0.999}
+    result = run_flagship(airflow_python, migrated_db, uri, tmp_path, FLAGSHIP_TEXT, conf)
+    assert result["state"] == "success", result["log"][-6000:]
+    assert result["tasks"] == {
+        "data_quality": "success",
+        "evaluate": "success",
+        "ingest": "success",
+        "model_quality": "success",  # it ran and said no: ShortCircuitOperator
+        "promote_challenger": "skipped",
+        "train": "success",
+    }
+    assert "gate model_quality (model): BLOCKED" in result["log"]
+    assert registry_state(uri) == ([], {})
+
+
+def test_a_failing_gate_fails_the_run(
+    airflow_python: Path, migrated_db: Path, uri: str, tmp_path: Path
+) -> None:
+    text = FLAGSHIP_TEXT.replace("on_fail: block", "on_fail: fail")
+    assert text != FLAGSHIP_TEXT
+    result = run_flagship(airflow_python, migrated_db, uri, tmp_path, text, {"min_auc": 0.999})
+    assert result["state"] == "failed", result["log"][-6000:]
+    assert result["tasks"]["model_quality"] == "failed"
+    assert result["tasks"]["promote_challenger"] == "upstream_failed"
+    assert "gate 'model_quality' did not pass (on_fail: fail)" in result["log"]
+    assert registry_state(uri) == ([], {})
