@@ -11,18 +11,11 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from mlspec import __version__
-from mlspec.backends import placeholders
+from mlspec.backends import placeholders, taskdata
 from mlspec.backends.pysource import Code, comment, identifier, jinja_text, literal, string_lines
-from mlspec.backends.runtime_args import (
-    Slot,
-    data_check_args,
-    promotion_task_name,
-    requirement_args,
-)
 from mlspec.compiler import ir
 from mlspec.runtime import embed
 
-GPU_RESOURCE = "nvidia.com/gpu"
 PARAM_TYPES = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
 REPORT = "report"  # a gate's report: an artifact beside the steps' outputs
 
@@ -55,111 +48,15 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "containers": bool(containers),
         "secrets": any(e.secret for s in containers for e in s.env),
         "schedule": pipeline.schedule is not None,
-        "steps": {s.name: _step_data(s) for s in pipeline.steps},
-        "gates": {g.name: _gate_data(g) for g in pipeline.gates},
-        "promotions": {r.alias: _promotion_data(pipeline, r) for r in _promotions(pipeline)},
+        "steps": {s.name: taskdata.step_data(s) for s in pipeline.steps},
+        "gates": {g.name: taskdata.gate_data(g) for g in pipeline.gates},
+        "promotions": {
+            r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
+        },
         "dag_args": _dag_args(pipeline),
         "tasks": tasks,
         "edges": edges,
         "runtime": string_lines(embed.bundle()),
-    }
-
-
-def _promotions(pipeline: ir.Pipeline) -> list[ir.PromotionRule]:
-    """Rules the run applies itself; those that wait for the rollout are applied by CI later."""
-    if pipeline.registry is None:
-        return []
-    return [r for r in pipeline.registry.rules if not r.after_rollout]
-
-
-# ---- task data -----------------------------------------------------------------------------
-
-
-def _input_data(item: ir.Input) -> dict[str, object]:
-    source = item.source
-    if isinstance(source, ir.ParamRef):
-        return {"param": source.name, "type": item.type}
-    if isinstance(source, ir.OutputRef):
-        kind = "artifact" if item.is_artifact else "output"
-        return {kind: [source.step, source.output]}
-    return {"value": source.value}
-
-
-def _step_data(step: ir.Step) -> dict[str, object]:
-    data: dict[str, object] = {"kind": step.kind}
-    if step.kind == "python":
-        data["function"] = step.function
-        data["inputs"] = {i.name: _input_data(i) for i in step.inputs}
-        data["env"] = {
-            e.name: e.value if e.value is not None else {"param": e.param}
-            for e in step.env
-            if e.secret is None  # refused by `check` for Python steps
-        }
-    data["outputs"] = {o.name: o.type for o in step.outputs}
-    return data
-
-
-def _slots_to_data(value: object) -> object:
-    if isinstance(value, Slot):
-        if value.kind == "param":
-            return {"param": value.name}
-        step, _, output = value.name.partition(".")
-        return {"artifact": [step, output]}
-    if isinstance(value, dict):
-        return {k: _slots_to_data(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_slots_to_data(v) for v in value]
-    return value
-
-
-def _param_slots(gate: ir.Gate) -> dict[str, Slot]:
-    values = [v for c in gate.checks for v in (c.min, c.max)]
-    values += [v for r in gate.requirements for v in (r.min, r.max)]
-    return {v.name: Slot("param", v.name) for v in values if isinstance(v, ir.ParamRef)}
-
-
-def _model_metrics(gate: ir.Gate) -> list[list[str]]:
-    return [
-        list(pair)
-        for pair in dict.fromkeys((r.metric.step, r.metric.output) for r in gate.requirements)
-    ]
-
-
-def _gate_data(gate: ir.Gate) -> dict[str, object]:
-    params = _param_slots(gate)
-    if gate.kind == "data":
-        assert gate.dataset is not None
-        references = {
-            c.reference: Slot("artifact", f"{c.reference.step}.{c.reference.output}")
-            for c in gate.checks
-            if c.reference is not None
-        }
-        return {
-            "kind": "data",
-            "on_fail": gate.on_fail,
-            "dataset": [gate.dataset.step, gate.dataset.output],
-            "checks": _slots_to_data([data_check_args(c, params, references) for c in gate.checks]),
-        }
-    return {
-        "kind": "model",
-        "on_fail": gate.on_fail,
-        "first_run": gate.first_run,
-        "metrics": _model_metrics(gate),
-        "requirements": _slots_to_data([requirement_args(r, params) for r in gate.requirements]),
-    }
-
-
-def _promotion_data(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> dict[str, object]:
-    registry = pipeline.registry
-    assert registry is not None
-    metrics: list[list[str]] = []
-    for gate in rule.gates:
-        metrics += [m for m in _model_metrics(pipeline.gate(gate)) if m not in metrics]
-    return {
-        "gates": list(rule.gates),
-        "model": [registry.model.step, registry.model.output],
-        "metrics": metrics,
-        "tags": dict(registry.tags),
     }
 
 
@@ -216,41 +113,42 @@ def _task(name: str, operator: Code, arguments: tuple[tuple[Code, Code], ...]) -
 
 def _tasks(pipeline: ir.Pipeline) -> tuple[list[Task], list[tuple[Code, Code]]]:
     tasks: list[Task] = []
-    upstream: dict[str, list[str]] = {}
-    for step in pipeline.steps:
-        tasks.append(
-            _container_task(pipeline, step) if step.kind == "container" else _python_task(step)
-        )
-        upstream[step.name] = [*step.upstream, *step.gates]
-    for gate in pipeline.gates:
-        operator = "ShortCircuitOperator" if gate.on_fail == "block" else "PythonOperator"
-        arguments = [
-            ("task_id", gate.name),
-            ("python_callable", Code("_mlspec_gate")),
-            ("op_kwargs", {"gate": gate.name}),
-        ]
-        if gate.description:
-            arguments.append(("doc_md", gate.description))
-        tasks.append(_task(gate.name, Code(operator), _arguments(arguments)))
-        upstream[gate.name] = list(gate.upstream)
-    for rule in _promotions(pipeline):
-        name = promotion_task_name(rule.alias)
-        arguments = [
-            ("task_id", name),
-            ("python_callable", Code("_mlspec_promote")),
-            ("op_kwargs", {"alias": rule.alias}),
-            ("doc_md", f"Promote the model to {rule.alias!r} once {', '.join(rule.gates)} passed."),
-        ]
-        tasks.append(_task(name, Code("PythonOperator"), _arguments(arguments)))
-        assert pipeline.registry is not None
-        reads = [pipeline.registry.model.step]
-        reads += [s for g in rule.gates for s, _ in _model_metrics(pipeline.gate(g))]
-        upstream[name] = [*dict.fromkeys([*reads, *rule.gates])]
     edges: list[tuple[Code, Code]] = []
-    for task in tasks:
-        for before in dict.fromkeys(upstream[task.name]):
+    for node in taskdata.task_graph(pipeline):
+        if node.kind == "step":
+            step = pipeline.step(node.subject)
+            python = step.kind == "python"
+            task = _python_task(step) if python else _container_task(pipeline, step)
+        elif node.kind == "gate":
+            task = _gate_task(pipeline.gate(node.subject))
+        else:
+            task = _promotion_task(node)
+        tasks.append(task)
+        for before in dict.fromkeys([*node.after, *node.gates]):
             edges.append((_variable(before), task.variable))
     return tasks, _grouped(edges)
+
+
+def _gate_task(gate: ir.Gate) -> Task:
+    operator = "ShortCircuitOperator" if gate.on_fail == "block" else "PythonOperator"
+    arguments = [
+        ("task_id", gate.name),
+        ("python_callable", Code("_mlspec_gate")),
+        ("op_kwargs", {"gate": gate.name}),
+    ]
+    if gate.description:
+        arguments.append(("doc_md", gate.description))
+    return _task(gate.name, Code(operator), _arguments(arguments))
+
+
+def _promotion_task(node: taskdata.TaskNode) -> Task:
+    arguments = [
+        ("task_id", node.name),
+        ("python_callable", Code("_mlspec_promote")),
+        ("op_kwargs", {"alias": node.subject}),
+        ("doc_md", f"Promote the model to {node.subject!r} once {', '.join(node.gates)} passed."),
+    ]
+    return _task(node.name, Code("PythonOperator"), _arguments(arguments))
 
 
 def _grouped(edges: list[tuple[Code, Code]]) -> list[tuple[Code, Code]]:
@@ -371,7 +269,7 @@ def _resources(resources: ir.Resources) -> Code | None:
         amounts["memory"] = resources.memory
     limits = dict(amounts)
     if resources.gpu:
-        limits[GPU_RESOURCE] = str(resources.gpu)
+        limits[taskdata.GPU_RESOURCE] = str(resources.gpu)
     if not limits:
         return None
     return Code(

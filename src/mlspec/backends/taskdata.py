@@ -1,0 +1,194 @@
+"""IR -> the plain data that generated Python files (Airflow, Prefect) keep about their tasks.
+
+Generated modules hold `STEPS`, `GATES` and `PROMOTIONS` as literals, and fixed helpers read
+them at run time. An input or threshold is `{'param': NAME}` (a run parameter), `{'value': V}`,
+`{'output': [STEP, NAME]}` (an upstream scalar) or `{'artifact': [STEP, NAME]}` (its path).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Literal
+
+from mlspec.backends import placeholders
+from mlspec.backends.runtime_args import (
+    Slot,
+    data_check_args,
+    promotion_task_name,
+    requirement_args,
+)
+from mlspec.compiler import ir
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def promotions(pipeline: ir.Pipeline) -> list[ir.PromotionRule]:
+    """Rules the run applies itself; those that wait for the rollout are applied by CI later."""
+    if pipeline.registry is None:
+        return []
+    return [r for r in pipeline.registry.rules if not r.after_rollout]
+
+
+def _input_data(item: ir.Input) -> dict[str, object]:
+    source = item.source
+    if isinstance(source, ir.ParamRef):
+        return {"param": source.name, "type": item.type}
+    if isinstance(source, ir.OutputRef):
+        kind = "artifact" if item.is_artifact else "output"
+        return {kind: [source.step, source.output]}
+    return {"value": source.value}
+
+
+def step_data(step: ir.Step) -> dict[str, object]:
+    data: dict[str, object] = {"kind": step.kind}
+    if step.kind == "python":
+        data["function"] = step.function
+        data["inputs"] = {i.name: _input_data(i) for i in step.inputs}
+        data["env"] = {
+            e.name: e.value if e.value is not None else {"param": e.param}
+            for e in step.env
+            if e.secret is None  # refused by `check` for Python steps
+        }
+    data["outputs"] = {o.name: o.type for o in step.outputs}
+    return data
+
+
+def _slots_to_data(value: object) -> object:
+    if isinstance(value, Slot):
+        if value.kind == "param":
+            return {"param": value.name}
+        step, _, output = value.name.partition(".")
+        return {"artifact": [step, output]}
+    if isinstance(value, dict):
+        return {k: _slots_to_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_slots_to_data(v) for v in value]
+    return value
+
+
+def _param_slots(gate: ir.Gate) -> dict[str, Slot]:
+    values = [v for c in gate.checks for v in (c.min, c.max)]
+    values += [v for r in gate.requirements for v in (r.min, r.max)]
+    return {v.name: Slot("param", v.name) for v in values if isinstance(v, ir.ParamRef)}
+
+
+def model_metrics(gate: ir.Gate) -> list[list[str]]:
+    return [
+        list(pair)
+        for pair in dict.fromkeys((r.metric.step, r.metric.output) for r in gate.requirements)
+    ]
+
+
+def gate_data(gate: ir.Gate) -> dict[str, object]:
+    params = _param_slots(gate)
+    if gate.kind == "data":
+        assert gate.dataset is not None
+        references = {
+            c.reference: Slot("artifact", f"{c.reference.step}.{c.reference.output}")
+            for c in gate.checks
+            if c.reference is not None
+        }
+        return {
+            "kind": "data",
+            "on_fail": gate.on_fail,
+            "dataset": [gate.dataset.step, gate.dataset.output],
+            "checks": _slots_to_data([data_check_args(c, params, references) for c in gate.checks]),
+        }
+    return {
+        "kind": "model",
+        "on_fail": gate.on_fail,
+        "first_run": gate.first_run,
+        "metrics": model_metrics(gate),
+        "requirements": _slots_to_data([requirement_args(r, params) for r in gate.requirements]),
+    }
+
+
+def promotion_data(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> dict[str, object]:
+    registry = pipeline.registry
+    assert registry is not None
+    metrics: list[list[str]] = []
+    for gate in rule.gates:
+        metrics += [m for m in model_metrics(pipeline.gate(gate)) if m not in metrics]
+    return {
+        "gates": list(rule.gates),
+        "model": [registry.model.step, registry.model.output],
+        "metrics": metrics,
+        "tags": dict(registry.tags),
+    }
+
+
+def container_data(step: ir.Step) -> dict[str, object]:
+    """A container step for targets that build its Kubernetes Job at run time (Prefect)."""
+
+    def parts(text: str) -> list[object]:
+        return [
+            piece if isinstance(piece, str) else {piece[0].removesuffix("s"): piece[1]}
+            for piece in placeholders.split(text)
+        ]
+
+    requests: dict[str, str] = {}
+    if step.resources.cpu:
+        requests["cpu"] = step.resources.cpu
+    if step.resources.memory:
+        requests["memory"] = step.resources.memory
+    limits = dict(requests)
+    if step.resources.gpu:
+        limits[GPU_RESOURCE] = str(step.resources.gpu)
+    return {
+        "kind": "container",
+        "image": step.image,
+        "command": [parts(c) for c in step.command],
+        "args": [parts(a) for a in step.args],
+        "inputs": {i.name: _input_data(i) for i in step.inputs},
+        "env": {
+            e.name: e.value if e.value is not None else {"param": e.param}
+            for e in step.env
+            if e.secret is None
+        },
+        "secrets": {e.name: [e.secret.name, e.secret.key] for e in step.env if e.secret},
+        "resources": {"requests": requests, "limits": limits},
+        "outputs": {o.name: o.type for o in step.outputs},
+    }
+
+
+@dataclass(frozen=True)
+class TaskNode:
+    """One task of a generated pipeline: a step, a gate or a promotion."""
+
+    name: str  # the task's id
+    kind: Literal["step", "gate", "promotion"]
+    subject: str  # the step or gate it runs, or the alias it promotes to
+    after: tuple[str, ...]  # tasks whose outputs it reads or that it waits for
+    gates: tuple[str, ...]  # gates that must pass before it runs
+
+
+def task_graph(pipeline: ir.Pipeline) -> list[TaskNode]:
+    """Every task in an order that runs each after what it needs; ties keep spec order."""
+    nodes = [TaskNode(s.name, "step", s.name, s.upstream, s.gates) for s in pipeline.steps]
+    nodes += [TaskNode(g.name, "gate", g.name, g.upstream, ()) for g in pipeline.gates]
+    registry = pipeline.registry
+    for rule in promotions(pipeline):
+        assert registry is not None
+        reads = [registry.model.step]
+        reads += [s for g in rule.gates for s, _ in model_metrics(pipeline.gate(g))]
+        name = promotion_task_name(rule.alias)
+        nodes.append(TaskNode(name, "promotion", rule.alias, (*dict.fromkeys(reads),), rule.gates))
+    position = {n.name: i for i, n in enumerate(nodes)}
+    waiting = {n.name: len({*n.after, *n.gates}) for n in nodes}
+    dependents: dict[str, list[str]] = {n.name: [] for n in nodes}
+    for node in nodes:
+        for before in {*node.after, *node.gates}:
+            dependents[before].append(node.name)
+    ready = [position[n.name] for n in nodes if waiting[n.name] == 0]
+    heapq.heapify(ready)
+    ordered: list[TaskNode] = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        ordered.append(node)
+        for name in dependents[node.name]:
+            waiting[name] -= 1
+            if waiting[name] == 0:
+                heapq.heappush(ready, position[name])
+    assert len(ordered) == len(nodes), "the front end refuses cycles"
+    return ordered
