@@ -48,7 +48,11 @@ BUILTIN: dict[str, Target] = {
             "an Airflow 3 DAG file + rollout manifests",
             "mlspec.backends.airflow:AirflowBackend",
         ),
-        Target("prefect", "a Prefect 3 flow and prefect.yaml + rollout manifests", None),
+        Target(
+            "prefect",
+            "a Prefect 3 flow and prefect.yaml + rollout manifests",
+            "mlspec.backends.prefect:PrefectBackend",
+        ),
         Target("rollout", "Kubernetes rollout manifests only", None),
     )
 }

@@ -1,0 +1,42 @@
+"""The prefect back end: what Prefect cannot express (check), the flow and prefect.yaml (emit)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from mlspec.backends import templating
+from mlspec.backends.base import Artifact
+from mlspec.backends.prefect import deployment
+from mlspec.backends.prefect.flow import context, file_name
+from mlspec.backends.worker_checks import NOT_EXPRESSIBLE, worker_problems
+from mlspec.compiler import ir
+from mlspec.diagnostics import Diagnostic
+
+
+class PrefectBackend:
+    name: ClassVar[str] = "prefect"
+    description: ClassVar[str] = "a Prefect 3 flow file and its prefect.yaml deployment"
+    features: ClassVar[frozenset[str]] = frozenset({"*"})
+
+    def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
+        problems = worker_problems(pipeline, "prefect", "flow run")
+        for param in deployment.placeholder_problem(pipeline):
+            problems.append(
+                Diagnostic(
+                    param.span,
+                    NOT_EXPRESSIBLE,
+                    f"the default of parameter {param.name!r} contains '{{{{', which Prefect "
+                    "would replace as a placeholder when deploying prefect.yaml",
+                    "Prefect has no escape for '{{' in prefect.yaml: change the default",
+                )
+            )
+        return problems
+
+    def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
+        flow = templating.render("mlspec.backends.prefect", "flow.py.j2", **context(pipeline))
+        return sorted(
+            [
+                Artifact(file_name(pipeline), flow),
+                Artifact("prefect.yaml", deployment.render(pipeline)),
+            ]
+        )

@@ -1,0 +1,105 @@
+"""IR -> the template context of a Prefect flow file: task data, the flow and its calls.
+
+As for Airflow, everything variable is a `Code` built here: spec values as literals. Nothing in
+a Prefect flow is rendered with Jinja at run time, so no string needs more than `repr`.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from mlspec import __version__
+from mlspec.backends import taskdata
+from mlspec.backends.pysource import Code, comment, identifier, literal, string_lines
+from mlspec.compiler import ir
+from mlspec.runtime import embed
+
+PARAM_TYPES = {"float": "float", "int": "int", "str": "str", "bool": "bool"}
+
+
+def module_name(pipeline: ir.Pipeline) -> str:
+    return pipeline.name.replace("-", "_")
+
+
+def function_name(pipeline: ir.Pipeline) -> str:
+    """The flow function: `<name>_flow`, which no module-level name of the file can shadow."""
+    name = f"{module_name(pipeline)}_flow"
+    return name if name[0].isalpha() else f"pipeline_{name}"
+
+
+def file_name(pipeline: ir.Pipeline) -> str:
+    return module_name(pipeline) + ".py"
+
+
+def context(pipeline: ir.Pipeline) -> dict[str, object]:
+    registry = pipeline.registry
+    return {
+        "version": comment(__version__),
+        "spec_file": comment(PurePath(pipeline.source_file).name),
+        "pipeline_name": comment(f"{pipeline.name} {pipeline.version}"),
+        "pipeline": pipeline.name,
+        "spec_version": pipeline.version,
+        "artifact_root": pipeline.artifact_root,
+        "tracking_uri": registry.tracking_uri if registry else None,
+        "registered_model": registry.registered_model if registry else None,
+        "containers": any(s.kind == "container" for s in pipeline.steps),
+        "steps": {
+            s.name: taskdata.step_data(s) if s.kind == "python" else taskdata.container_data(s)
+            for s in pipeline.steps
+        },
+        "gates": {g.name: taskdata.gate_data(g) for g in pipeline.gates},
+        "promotions": {
+            r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
+        },
+        "task_options": {s.name: _options(s) for s in pipeline.steps},
+        "flow_args": _flow_args(pipeline),
+        "function": identifier(function_name(pipeline)),
+        "signature": _signature(pipeline),
+        "params_dict": _params_dict(pipeline),
+        "calls": [_call(node) for node in taskdata.task_graph(pipeline)],
+        "runtime": string_lines(embed.bundle()),
+    }
+
+
+def _options(step: ir.Step) -> dict[str, object]:
+    options: dict[str, object] = {"retries": step.retries}
+    if step.timeout_seconds:
+        options["timeout_seconds"] = step.timeout_seconds
+    return options
+
+
+def _flow_args(pipeline: ir.Pipeline) -> list[tuple[Code, Code]]:
+    args: list[tuple[str, object]] = [("name", pipeline.name), ("version", pipeline.version)]
+    if pipeline.description:
+        args.append(("description", pipeline.description))
+    args += [("validate_parameters", True), ("log_prints", True)]
+    return [(Code(k), literal(v, 1, len(k) + 1)) for k, v in args]
+
+
+def _signature(pipeline: ir.Pipeline) -> Code:
+    if not pipeline.params:
+        return Code("")
+    items = [
+        f"    {identifier(p.name)}: {PARAM_TYPES[p.type]} = {literal(p.default)},"
+        for p in pipeline.params
+    ]
+    return Code("\n" + "\n".join(items) + "\n")
+
+
+def _params_dict(pipeline: ir.Pipeline) -> Code:
+    items = [f"{literal(p.name)}: {identifier(p.name)}" for p in pipeline.params]
+    flat = "{" + ", ".join(items) + "}"
+    if len(flat) <= 60:
+        return Code(flat)
+    return Code("{\n" + "".join(f"        {item},\n" for item in items) + "    }")
+
+
+def _call(node: taskdata.TaskNode) -> Code:
+    after = literal(list(node.after))
+    gates = literal(list(node.gates))
+    if node.kind == "step":
+        return Code(f"mlspec_run.step({literal(node.name)}, after={after}, gates={gates})")
+    if node.kind == "gate":
+        return Code(f"mlspec_run.gate({literal(node.name)}, after={after})")
+    subject, name = literal(node.subject), literal(node.name)
+    return Code(f"mlspec_run.promote({subject}, {name}, after={after}, gates={gates})")

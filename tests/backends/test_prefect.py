@@ -1,0 +1,219 @@
+"""The prefect target: snapshots, Prefect's own loaders, determinism, and hostile strings.
+
+Snapshots (flow file and prefect.yaml per example, found by glob) are in __snapshots__/:
+update them with `pytest --snapshot-update`, then read the diff. The flagship runs on the real
+Prefect engine in test_run.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import hostile
+import pytest
+import yaml
+
+from mlspec.backends.prefect import PrefectBackend, deployment
+from mlspec.backends.prefect.flow import function_name
+from mlspec.compiler import analyze_file, analyze_text
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
+BACKEND = PrefectBackend()
+
+
+def emit_text(text: str, name: str = "spec.yaml") -> dict[str, str]:
+    pipeline = analyze_text(text, name).pipeline
+    assert [d for d in BACKEND.check(pipeline) if d.severity == "error"] == []
+    return {a.path: a.text for a in BACKEND.emit(pipeline)}
+
+
+@pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.parent.name)
+def compiled(request: pytest.FixtureRequest, tmp_path_factory) -> tuple[Path, Path, dict]:
+    """(spec, the output folder, {file: text})."""
+    spec: Path = request.param
+    files = emit_text(spec.read_text(), spec.name)
+    folder = tmp_path_factory.mktemp("prefect")
+    for path, text in files.items():
+        (folder / path).write_text(text)
+    return spec, folder, files
+
+
+def test_example_snapshot(compiled: tuple[Path, Path, dict], snapshot: object) -> None:
+    assert compiled[2] == snapshot
+
+
+def test_flow_file_is_python_that_imports_prefect_only_from_its_api(
+    compiled: tuple[Path, Path, dict],
+) -> None:
+    files = compiled[2]
+    flow_file = next(text for path, text in files.items() if path.endswith(".py"))
+    modules = {
+        node.module
+        for node in ast.walk(ast.parse(flow_file))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert {m for m in modules if m.startswith("prefect")} <= {
+        "prefect", "prefect.runtime", "prefect.states", "prefect_kubernetes.jobs"
+    }  # fmt: skip
+
+
+def test_prefect_loads_the_flow_and_the_deployment(compiled: tuple[Path, Path, dict]) -> None:
+    """Prefect's own loaders: the flow from its entrypoint, prefect.yaml through its models."""
+    from prefect.cli.deploy._models import PrefectYamlModel
+    from prefect.flows import load_flow_from_entrypoint
+
+    spec, folder, files = compiled
+    pipeline = analyze_file(spec).pipeline
+    config = PrefectYamlModel.model_validate(yaml.safe_load(files["prefect.yaml"]))
+    [deploy] = config.deployments
+    assert deploy.name == pipeline.name and deploy.version == pipeline.version
+    assert deploy.entrypoint is not None
+    path, _, function = deploy.entrypoint.partition(":")
+    assert function == function_name(pipeline)
+    flow = load_flow_from_entrypoint(f"{folder / path}:{function}")
+    assert flow.name == pipeline.name and flow.version == pipeline.version
+    schema = flow.parameters.model_dump()
+    assert list(schema["properties"]) == [p.name for p in pipeline.params]
+    assert deploy.parameters == {p.name: p.default for p in pipeline.params}
+    if pipeline.schedule:
+        [schedule] = deploy.schedules or []
+        assert schedule.cron == pipeline.schedule.cron
+        assert schedule.timezone == pipeline.schedule.timezone
+    assert deploy.work_pool is not None and deploy.work_pool.name == deployment.WORK_POOL
+
+
+# -- prefect.yaml keys -----------------------------------------------------------------------
+
+
+def _model_keys(model: type) -> set[str]:
+    return {field.alias or name for name, field in model.model_fields.items()}
+
+
+def test_known_keys_are_exactly_what_prefect_reads() -> None:
+    """mlspec's key table against Prefect's own models, so the check cannot drift."""
+    from prefect.cli.deploy import _models as m
+
+    assert set(deployment.KEYS) == _model_keys(m.PrefectYamlModel)
+    [deploy] = deployment.KEYS["deployments"]  # type: ignore[misc]
+    assert set(deploy) == _model_keys(m.DeploymentConfig)
+    assert set(deploy["work_pool"]) == _model_keys(m.WorkPoolConfig)
+    assert set(deploy["concurrency_limit"]) == _model_keys(m.ConcurrencyLimitSpec)
+    assert set(deploy["schedules"][0]) == _model_keys(m.RawScheduleConfig)
+
+
+def test_misspelled_keys_are_found() -> None:
+    data = {
+        "name": "x",
+        "deployment": [],
+        "deployments": [
+            {"name": "d", "schedule": {"cron": "* * * * *", "timezone": "UTC"}},
+            {"name": "e", "workpool": {"name": "p"}, "schedules": [{"cron": "1", "tz": "x"}]},
+            {"work_pool": {"name": "p", "job_variable": {}}},
+        ],
+    }
+    assert deployment.check_keys(data) == [
+        "prefect.yaml.deployment",
+        "prefect.yaml.deployments[1].workpool",
+        "prefect.yaml.deployments[1].schedules[0].tz",
+        "prefect.yaml.deployments[2].work_pool.job_variable",
+    ]
+
+
+# -- determinism and imports -----------------------------------------------------------------
+
+COMPILE_ARGS = ("compile", "pipeline.yaml", "--target", "prefect", "-o", "out")
+
+
+def _compile_in(folder: Path, spec: Path, hash_seed: str) -> dict[str, bytes]:
+    folder.mkdir(parents=True)
+    (folder / "pipeline.yaml").write_bytes(spec.read_bytes())
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed, TZ="Pacific/Auckland", LC_ALL="C")
+    result = subprocess.run(
+        [sys.executable, "-m", "mlspec.cli", *COMPILE_ARGS],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = folder / "out"
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != ".mlspec-manifest"}
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
+def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
+    first = _compile_in(tmp_path / "a", spec, "0")
+    second = _compile_in(tmp_path / "b" / "elsewhere", spec, "4242")
+    assert first == second
+    assert {k: v.decode() for k, v in first.items()} == emit_text(spec.read_text(), spec.name)
+
+
+def test_compiling_imports_no_orchestrator(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from mlspec.cli import main\n"
+        f"r = CliRunner().invoke(main, ['compile', {str(EXAMPLES[0])!r}, '-t', 'prefect', "
+        f"'-o', {str(tmp_path / 'out')!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('airflow', 'kubernetes', 'kfp', 'prefect', 'prefect_kubernetes')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# -- spec strings stay data ------------------------------------------------------------------
+
+
+def _shape(text: str) -> str:
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = "S"
+    return ast.dump(tree)
+
+
+def _flow(files: dict[str, str]) -> str:
+    return next(text for path, text in files.items() if path.endswith(".py"))
+
+
+def _hostile_without_param_default(text: str) -> str:
+    # A `{{` in a string parameter's default cannot go into prefect.yaml (MS301, tested below).
+    return hostile.spec(text).replace('"default": ' + _json(text), '"default": "safe"', 1)
+
+
+def _json(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+def test_hostile_strings_add_no_code() -> None:
+    harmful = emit_text(_hostile_without_param_default(hostile.HOSTILE), "hostile.yaml")
+    harmless = emit_text(_hostile_without_param_default(hostile.HARMLESS), "hostile.yaml")
+    assert _shape(_flow(harmful)) == _shape(_flow(harmless))
+    strings = {
+        node.value
+        for node in ast.walk(ast.parse(_flow(harmful)))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    assert hostile.HOSTILE in strings  # verbatim: nothing in a flow is rendered by Jinja
+    assert "/tmp/" + hostile.HOSTILE in strings and "http://" + hostile.HOSTILE in strings
+    assert hostile.HOSTILE not in harmful["prefect.yaml"]
+
+
+def test_a_param_default_prefect_would_template_is_ms301() -> None:
+    pipeline = analyze_text(hostile.spec(), "hostile.yaml").pipeline
+    [problem] = [d for d in BACKEND.check(pipeline) if d.severity == "error"]
+    assert problem.code == "MS301"
+    assert "parameter 'p'" in problem.message and "placeholder" in problem.message
