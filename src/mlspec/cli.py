@@ -265,5 +265,79 @@ def list_targets(as_json: bool) -> None:
         click.echo(f"{t.name:<{width}}  {t.summary}{status}")
 
 
+@main.command("run")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--target",
+    "-t",
+    type=click.Choice(["prefect", "kubeflow", "airflow"]),
+    default="prefect",
+    show_default=True,
+    help="The engine to run on, locally.",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False),
+    help="Folder for runs, artifacts and the local registry [default: .mlspec/run/NAME].",
+)
+@click.option("--param", "-p", "params", multiple=True, help="NAME=VALUE; repeat for more.")
+@click.option(
+    "--airflow-python",
+    envvar="MLSPEC_AIRFLOW_PYTHON",
+    help="An interpreter with apache-airflow 3, for --target airflow [env MLSPEC_AIRFLOW_PYTHON].",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Stream everything the engine prints.")
+@click.option("--json", "as_json", is_flag=True, help="End with the summary as JSON.")
+def run(
+    spec: str,
+    target: str,
+    state_dir: str | None,
+    params: tuple[str, ...],
+    airflow_python: str | None,
+    verbose: bool,
+    as_json: bool,
+) -> None:
+    """Run SPEC locally on a real engine and summarise what it decided.
+
+    The run uses a SQLite MLflow registry and an artifact folder under the state folder (never
+    the spec's servers); the spec's folder is on the Python path for its step modules. Exit
+    code 0 when the run finished (gates passed, or one blocked), 3 when it failed.
+    """
+    from mlspec.run import EngineUnavailable, parse_params, run_pipeline
+    from mlspec.run.summary import render
+
+    report = _Report("text")
+    analysis = _analyze(spec, report)
+    report.emit()
+    if analysis is None:
+        sys.exit(EXIT_SPEC)
+    pipeline = analysis.pipeline
+    try:
+        values = parse_params(pipeline, params)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    folder = Path(state_dir) if state_dir else Path(".mlspec") / "run" / pipeline.name
+    try:
+        result = run_pipeline(
+            pipeline,
+            Path(spec),
+            engine=target,
+            state_folder=folder,
+            params=values,
+            echo=lambda line: click.echo(f"  | {line}" if not line.startswith("mlspec") else line),
+            verbose=verbose,
+            airflow_python=airflow_python,
+        )
+    except EngineUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(render(result), nl=False)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(result.as_json(), indent=2))
+    sys.exit(EXIT_REFUSED if result.outcome == "failed" else EXIT_OK)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

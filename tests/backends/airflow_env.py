@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "tests" / "airflow" / "requirements.txt"
-DRIVER = Path(__file__).with_name("airflow_driver.py")
+DRIVER = ROOT / "src" / "mlspec" / "run" / "airflow_driver.py"
 RESULT_PREFIX = "MLSPEC-RESULT "
 
 

@@ -1,4 +1,7 @@
-"""Runs inside the separate Airflow environment (see airflow_env.py); prints one JSON document.
+"""Runs inside an Airflow 3 environment, by file path; prints one `MLSPEC-RESULT {json}` line.
+
+`mlspec run --target airflow` and the tests run it with an Airflow interpreter (Airflow cannot
+share an environment with prefect, so it never imports mlspec: standard library and airflow).
 
     python airflow_driver.py dagbag FOLDER       load FOLDER as the DAG processor would
     python airflow_driver.py render FOLDER       render every task's templated fields

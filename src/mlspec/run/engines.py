@@ -1,0 +1,212 @@
+"""The three local engines `mlspec run` drives: each compiles, runs and reports the same way.
+
+Every engine runs in a subprocess whose output is streamed (the lines that say what happened,
+or everything with --verbose) and saved to the run's log; it ends with one JSON result line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import sysconfig
+import venv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlspec.backends.airflow import AirflowBackend
+from mlspec.backends.prefect import PrefectBackend
+from mlspec.backends.prefect.flow import function_name
+from mlspec.compiler import ir
+from mlspec.run.process import clean_env, stream
+from mlspec.run.state import RunState, localize
+
+HERE = Path(__file__).resolve().parent
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    ok: bool  # the run finished (all gates passed, or one blocked); False: it failed
+    run_id: str
+    tasks: dict[str, str]  # task -> final state, in the engine's words, lower case
+    detail: str  # the engine's final state or error, for the summary
+
+
+NO_AIRFLOW = (
+    "running on Airflow needs an interpreter with apache-airflow 3 (Airflow cannot share an "
+    "environment with prefect): pass --airflow-python PATH or set MLSPEC_AIRFLOW_PYTHON"
+)
+
+
+class EngineUnavailable(Exception):
+    """The engine cannot run here; the message says what to install or pass."""
+
+
+def _write(pipeline: ir.Pipeline, backend: object, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for artifact in backend.emit(pipeline):  # type: ignore[attr-defined]
+        (folder / artifact.path).write_text(artifact.text, encoding="utf-8")
+
+
+def _shown(patterns: tuple[str, ...], verbose: bool) -> Callable[[str], bool]:
+    pattern = re.compile("|".join(patterns))
+    return (lambda line: True) if verbose else (lambda line: bool(pattern.search(line)))
+
+
+_DAG_TEST_END = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
+
+
+def _airflow_echo(echo: Echo, verbose: bool) -> Echo:
+    """Airflow's structured log lines, shortened to what a reader follows."""
+    if verbose:
+        return echo
+
+    def short(line: str) -> None:
+        found = _DAG_TEST_END.search(line)
+        echo(f"task {found.group(1)} ended" if found else line)
+
+    return short
+
+
+# Lines worth showing from every engine: gate verdicts, promotions and errors.
+_COMMON = (r"gate \w+ \((data|model)\): ", r"promotion to ", r"Error\b", r"error:")
+
+
+def run_prefect(
+    pipeline: ir.Pipeline,
+    state: RunState,
+    params: dict,
+    code_path: Path,
+    echo: Echo,
+    verbose: bool,
+) -> EngineResult:
+    local = localize(pipeline, state.registry_uri, str(state.artifacts))
+    flow_folder = state.run_folder / "prefect"
+    _write(local, PrefectBackend(), flow_folder)
+    flow_file = flow_folder / f"{pipeline.name.replace('-', '_')}.py"
+    env = clean_env(
+        PREFECT_HOME=str(state.engine_folder("prefect")),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        PYTHONPATH=str(code_path),
+    )
+    shown = _shown((*_COMMON, r"Finished in state", r"temporary server"), verbose)
+    command = [sys.executable, str(HERE / "prefect_driver.py"), str(flow_file)]
+    command += [function_name(pipeline), json.dumps(params)]
+    code, result = stream(
+        command, env=env, cwd=state.run_folder, log=state.log, show=shown, echo=echo
+    )
+    if result is None:
+        return EngineResult(False, "", {}, f"the Prefect run ended with exit code {code}")
+    ok = result["state"] == "completed"
+    detail = result["state_name"] + (f": {result['message']}" if result["message"] else "")
+    return EngineResult(ok, result["run_id"], result["tasks"], detail)
+
+
+def run_airflow(
+    pipeline: ir.Pipeline,
+    state: RunState,
+    params: dict,
+    code_path: Path,
+    echo: Echo,
+    verbose: bool,
+    airflow_python: str | None,
+) -> EngineResult:
+    if not airflow_python:
+        raise EngineUnavailable(NO_AIRFLOW)
+    home = state.engine_folder("airflow")
+    dags = state.run_folder / "airflow"
+    local = localize(pipeline, state.registry_uri, str(state.artifacts))
+    _write(local, AirflowBackend(), dags)
+    env = clean_env(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+        PYTHONPATH=str(code_path),
+        MLSPEC_ARTIFACT_ROOT=str(state.artifacts),
+    )
+    if not (home / "airflow.db").exists():
+        echo(f"airflow: migrating a metadata database in {home} (once)")
+        done = subprocess.run(
+            [airflow_python, "-m", "airflow", "db", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise EngineUnavailable(f"airflow db migrate failed:\n{done.stderr[-3000:]}")
+    shown = _shown((*_COMMON, r"\[DAG TEST\] end task"), verbose)
+    [dag_file] = dags.glob("*.py")
+    command = [airflow_python, str(HERE / "airflow_driver.py"), "test", str(dag_file)]
+    command.append(json.dumps(params))
+    code, result = stream(
+        command,
+        env=env,
+        cwd=state.run_folder,
+        log=state.log,
+        show=shown,
+        echo=_airflow_echo(echo, verbose),
+    )
+    if result is None or "state" not in result:
+        errors = (result or {}).get("import_errors")
+        why = f"import errors: {errors}" if errors else f"exit code {code}"
+        return EngineResult(False, "", {}, f"the Airflow run did not finish ({why})")
+    return EngineResult(
+        result["state"] == "success", result["run_id"], result["tasks"], result["state"]
+    )
+
+
+_KFP_FINISHED = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
+
+
+def run_kubeflow(
+    pipeline: ir.Pipeline,
+    state: RunState,
+    params: dict,
+    code_path: Path,
+    echo: Echo,
+    verbose: bool,
+    spec_file: Path,
+) -> EngineResult:
+    python = _kfp_venv(state.engine_folder("kubeflow"), code_path)
+    env = clean_env(PYTHONPATH=str(code_path))
+    shown = _shown((*_COMMON, r"Task '[\w-]+' finished with status", r"Pipeline '"), verbose)
+    tasks: dict[str, str] = {}
+
+    def watch(line: str) -> bool:
+        found = _KFP_FINISHED.search(line)
+        if found:  # kfp names tasks with dashes; the spec's names have underscores
+            tasks[found.group(1).replace("-", "_")] = found.group(2).lower()
+        return shown(line)
+
+    command = [str(python), str(HERE / "kubeflow_driver.py"), str(spec_file)]
+    command += [state.registry_uri, str(state.artifacts), json.dumps(params)]
+    code, result = stream(
+        command, env=env, cwd=state.run_folder, log=state.log, show=watch, echo=echo
+    )
+    if result is None:
+        return EngineResult(False, "", tasks, f"the kfp local run ended with exit code {code}")
+    return EngineResult(result["state"] == "success", "", tasks, result["detail"])
+
+
+def _kfp_venv(folder: Path, code_path: Path) -> Path:
+    """A virtualenv with pip that sees this environment's packages (kfp.local runs `pip
+    install` with the driver's interpreter, which uv-made environments lack)."""
+    python = folder / "venv" / "bin" / "python"
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(folder / "venv")
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    import mlspec
+
+    paths = [sysconfig.get_paths()["purelib"], str(Path(mlspec.__file__).parents[1])]
+    (Path(purelib) / "mlspec-run.pth").write_text("\n".join(paths) + "\n")
+    return python

@@ -1,0 +1,41 @@
+"""Runs a spec's Kubeflow pipeline under kfp's local runner; prints one `MLSPEC-RESULT` line.
+
+    python kubeflow_driver.py SPEC REGISTRY_URI PIPELINE_ROOT PARAMS_JSON
+
+Run with an interpreter that has pip (kfp.local installs each component's packages with it)
+and sees mlspec and kfp. Lightweight components run as subprocesses; container steps cannot
+run locally, and kfp refuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main() -> None:
+    import kfp.local
+
+    from mlspec.backends.kubeflow import sdk
+    from mlspec.backends.kubeflow.graph import pipeline_func
+    from mlspec.backends.kubeflow.layout import layout
+    from mlspec.compiler import analyze_file
+    from mlspec.run.state import localize
+
+    spec, registry_uri, root, params = sys.argv[1:5]
+    pipeline = localize(analyze_file(spec).pipeline, registry_uri, root)
+    kfp_, kubernetes = sdk.load()
+    func = pipeline_func(kfp_, kubernetes, pipeline, layout(pipeline))
+    kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=root)
+    try:
+        func(**json.loads(params))
+        state, detail = "success", "SUCCEEDED"
+    except RuntimeError as exc:  # kfp.local raises when a task fails
+        state, detail = "failed", str(exc).splitlines()[0] if str(exc) else "FAILED"
+    # Task states are read from kfp's log by the caller, which sees every line.
+    result = {"state": state, "detail": detail, "run_id": "", "tasks": {}}
+    print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""`mlspec run` on the three real engines, and proof that they decide alike.
+
+Starts, per run, one `mlspec run` subprocess that drives its engine: Prefect with a temporary
+local server (PREFECT_HOME in the run's state folder), kfp's SubprocessRunner in a scratch
+virtualenv with pip, or Airflow's dag.test() in the separate Airflow environment
+(tests/backends/airflow_env.py). Each run has its own state folder with a fresh SQLite MLflow
+registry. Every engine process belongs to the `mlspec run` process group and ends with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import airflow_env
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
+CHURN = ROOT / "examples" / "churn-containers" / "pipeline.yaml"
+MODEL = "breast-cancer-classifier"
+
+
+def mlspec_run(state: Path, *args: str, timeout: float = 900) -> tuple[int, dict | None, str]:
+    """Run `mlspec run --json`; (exit code, the JSON summary, everything it printed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
+    print(f"\nstarting: mlspec run {' '.join(args)} (state {state})")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlspec.cli", "run", *args, "--state", str(state), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    start = done.stdout.find("\n{")
+    summary = json.loads(done.stdout[start:]) if start >= 0 else None
+    return done.returncode, summary, output
+
+
+def registry(state: Path) -> tuple[list[str], dict[str, str]]:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{state / 'registry.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if not client.search_registered_models():
+        return [], {}
+    versions = sorted(str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'"))
+    aliases = client.get_registered_model(MODEL).aliases
+    return versions, {alias: str(version) for alias, version in aliases.items()}
+
+
+# -- usage errors, before any engine starts ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--param", "min_auc=high"), "--param min_auc='high': expected a float"),
+        (("--param", "min_aux=0.9"), "the spec has no such parameter"),
+        (("--param", "min_auc"), "write NAME=VALUE"),
+        (("--target", "airflow"), "--airflow-python PATH"),
+    ],
+)
+def test_usage_errors_start_nothing(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MLSPEC_AIRFLOW_PYTHON"}
+    state = str(tmp_path / "state")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlspec.cli", "run", str(FLAGSHIP), *args, "--state", state],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert not (tmp_path / "state" / "registry.db").exists()
+
+
+KUBEFLOW = ("--target", "kubeflow", "--state")
+
+
+def test_kubeflow_refuses_container_steps_before_running(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mlspec.cli", "run", str(CHURN), *KUBEFLOW, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "cannot run container steps (extract, featurize, train, evaluate)" in done.stderr
+
+
+# -- Prefect: the default engine ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_prefect_run_passes_its_gates_and_promotes(tmp_path: Path) -> None:
+    code, summary, output = mlspec_run(tmp_path, str(FLAGSHIP))
+    assert code == 0, output[-6000:]
+    assert summary is not None
+    assert summary["outcome"] == "passed"
+    assert summary["gates"] == {
+        "data_quality": {"passed": True, "failed": []},
+        "model_quality": {"passed": True, "failed": []},
+    }
+    assert summary["promoted"] == {"challenger": "1"}
+    assert set(summary["tasks"].values()) == {"completed"}
+    assert "mlspec run: breast-cancer-classifier on prefect: PASSED" in output
+    assert "Task run 'train' - Finished in state Completed()" in output  # streamed progress
+    assert registry(tmp_path) == (["1"], {"challenger": "1"})
+
+
+@pytest.mark.slow
+def test_prefect_run_ends_blocked_and_leaves_the_registry_alone(tmp_path: Path) -> None:
+    code, summary, output = mlspec_run(tmp_path, str(FLAGSHIP), "--param", "min_auc=0.999")
+    assert code == 0, output[-6000:]
+    assert summary is not None
+    assert summary["outcome"] == "blocked"
+    assert summary["detail"] == (
+        "GateBlocked: blocked by model_quality; not run: promote_challenger"
+    )
+    assert summary["gates"]["model_quality"] == {"passed": False, "failed": ["metric evaluate.auc"]}
+    assert "promote_challenger" not in summary["tasks"]
+    assert summary["promoted"] == {}
+    assert registry(tmp_path) == ([], {})
+
+
+# -- one spec, three engines, the same decisions ----------------------------------------------
+
+# The flagship's model is a seeded random forest and every engine runs the same scikit-learn
+# (1.9.1, pinned in uv.lock and tests/airflow/requirements.txt), so metrics must agree exactly;
+# the tolerance only absorbs float formatting through JSON.
+METRIC_TOLERANCE = 1e-12
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, Path]]:
+    airflow_python = airflow_env.environment()
+    found = {}
+    for engine in ("prefect", "kubeflow", "airflow"):
+        state = tmp_path_factory.mktemp(f"run-{engine}")
+        extra = ("--airflow-python", str(airflow_python)) if engine == "airflow" else ()
+        code, summary, output = mlspec_run(state, str(FLAGSHIP), "--target", engine, *extra)
+        assert code == 0 and summary is not None, output[-6000:]
+        found[engine] = (summary, state)
+    return found
+
+
+@pytest.mark.slow
+def test_every_engine_runs_every_task(runs: dict[str, tuple[dict, Path]]) -> None:
+    expected = ["ingest", "data_quality", "train", "evaluate", "model_quality"]
+    expected.append("promote_challenger")
+    for engine, (summary, _) in runs.items():
+        assert summary["outcome"] == "passed", engine
+        assert [t for t in summary["tasks"] if t != "mlspec_outcome"] == expected, engine
+
+
+@pytest.mark.slow
+def test_every_engine_gives_the_same_verdicts_metrics_and_registry_outcome(
+    runs: dict[str, tuple[dict, Path]],
+) -> None:
+    (reference, reference_state), *others = [runs[e] for e in ("prefect", "kubeflow", "airflow")]
+    assert reference["metrics"].keys() == {"evaluate.auc", "evaluate.accuracy"}
+    for summary, state in others:
+        assert summary["gates"] == reference["gates"]
+        assert summary["metrics"].keys() == reference["metrics"].keys()
+        for name, value in summary["metrics"].items():
+            assert value == pytest.approx(reference["metrics"][name], abs=METRIC_TOLERANCE)
+        assert summary["promoted"] == reference["promoted"] == {"challenger": "1"}
+        assert registry(state) == registry(reference_state) == (["1"], {"challenger": "1"})
