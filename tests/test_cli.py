@@ -108,9 +108,9 @@ def test_targets() -> None:
     assert result.exit_code == 0
     lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
     assert list(lines)[:5] == ["ir", "kubeflow", "airflow", "prefect", "rollout"]
-    for built in ("ir", "kubeflow", "airflow"):
+    for built in ("ir", "kubeflow", "airflow", "prefect"):
         assert "(planned)" not in lines[built]
-    for planned in ("prefect", "rollout"):
+    for planned in ("rollout",):
         assert lines[planned].endswith("(planned)"), lines[planned]
 
 
@@ -121,7 +121,8 @@ def test_targets_json() -> None:
     assert rows["ir"]["available"] is True
     assert rows["kubeflow"]["available"] is True
     assert rows["airflow"]["available"] is True
-    assert rows["prefect"]["available"] is False
+    assert rows["prefect"]["available"] is True
+    assert rows["rollout"]["available"] is False
     assert all(row["summary"] for row in rows.values())
 
 
@@ -255,12 +256,12 @@ def test_compile_unknown_target_without_a_close_match(tmp_path: Path) -> None:
     assert "did you mean" not in result.stderr.lower()
 
 
-@pytest.mark.parametrize("target", ["prefect", "rollout"])
+@pytest.mark.parametrize("target", ["rollout"])
 def test_compile_planned_target(tmp_path: Path, target: str) -> None:
     result = run("compile", BREAST_CANCER, "--target", target, "-o", tmp_path / "out")
     assert result.exit_code == 2
     assert f"target {target!r} is planned but not built yet" in result.stderr
-    assert "available now: ir, kubeflow, airflow" in result.stderr
+    assert "available now: ir, kubeflow, airflow, prefect" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -15,7 +15,9 @@ from importlib import resources
 from mlspec import __version__
 
 # Dependency order: a module may use names of the modules before it.
-RUNTIME_MODULES = ("report", "datachecks", "gates", "registry", "steps")
+GATE_MODULES = ("report", "datachecks", "gates", "registry", "steps")
+# `tasks` holds the task bodies of targets whose tasks run in a Python worker (Airflow, Prefect).
+RUNTIME_MODULES = (*GATE_MODULES, "tasks")
 # What embedded code may import besides the standard library.
 ALLOWED_THIRD_PARTY = frozenset({"mlflow", "pyarrow"})
 
@@ -30,8 +32,9 @@ def module_source(name: str) -> str:
 
 def bundle(modules: tuple[str, ...] = RUNTIME_MODULES) -> str:
     """One self-contained module text: standard library, mlflow and pyarrow imports only."""
+    what = "task bodies, gates" if "tasks" in modules else "gates"
     parts = [
-        f'"""mlspec {__version__} runtime: gates, data checks and promotion, embedded by mlspec.'
+        f'"""mlspec {__version__} runtime: {what}, data checks and promotion, embedded by mlspec.'
         '\n\nGenerated; edit the spec, not this code."""\n',
         "from __future__ import annotations\n",
     ]

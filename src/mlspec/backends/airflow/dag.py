@@ -12,7 +12,7 @@ from pathlib import PurePath
 
 from mlspec import __version__
 from mlspec.backends import placeholders, taskdata
-from mlspec.backends.pysource import Code, comment, identifier, jinja_text, literal, string_lines
+from mlspec.backends.pysource import Code, comment, identifier, jinja_text, literal, text_block
 from mlspec.compiler import ir
 from mlspec.runtime import embed
 
@@ -56,7 +56,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "dag_args": _dag_args(pipeline),
         "tasks": tasks,
         "edges": edges,
-        "runtime": string_lines(embed.bundle()),
+        "runtime": text_block(embed.bundle()),
     }
 
 

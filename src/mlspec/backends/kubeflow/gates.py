@@ -80,7 +80,8 @@ def _threshold_params(values: list[ir.Threshold | None]) -> set[str]:
 
 
 def _runtime(entry: str, parameters: list[str]) -> str:
-    return textwrap.indent(embed.function_source("_mlspec_run", entry, parameters), "    ")
+    source = embed.function_source("_mlspec_run", entry, parameters, embed.GATE_MODULES)
+    return textwrap.indent(source, "    ")
 
 
 def _finish(gate: ir.Gate) -> list[str]:

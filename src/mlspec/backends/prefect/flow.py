@@ -10,7 +10,7 @@ from pathlib import PurePath
 
 from mlspec import __version__
 from mlspec.backends import taskdata
-from mlspec.backends.pysource import Code, comment, identifier, literal, string_lines
+from mlspec.backends.pysource import Code, comment, identifier, literal, text_block
 from mlspec.compiler import ir
 from mlspec.runtime import embed
 
@@ -57,7 +57,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "signature": _signature(pipeline),
         "params_dict": _params_dict(pipeline),
         "calls": [_call(node) for node in taskdata.task_graph(pipeline)],
-        "runtime": string_lines(embed.bundle()),
+        "runtime": text_block(embed.bundle()),
     }
 
 

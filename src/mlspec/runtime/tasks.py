@@ -1,0 +1,265 @@
+"""Task bodies for targets whose tasks run in a Python worker: Airflow and Prefect.
+
+Runtime module: embedded verbatim into generated pipelines (standard library, plus what the
+modules before it in the bundle define). A generated DAG or flow keeps its tasks as plain data
+(`STEPS`, `GATES`, `PROMOTIONS`) and hands them here with what the engine knows about the run
+(`TaskRun`): the run id, the run's parameters, and how to read an upstream task's result. The
+generated file stays small and quick to parse; this code is compiled only when a task runs.
+
+Artifacts live under `<root>/<pipeline>/<run>/<step>/<output>`. An input is `{'param': NAME}`,
+`{'value': V}`, `{'output': [STEP, NAME]}` (an upstream scalar) or `{'artifact': [STEP, NAME]}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mlspec.runtime.steps import data_gate_step, model_gate_step, promotion_step
+
+TASK_ARTIFACT_TYPES = frozenset({"dataset", "model", "metrics", "artifact"})
+
+
+class GateFailed(Exception):
+    """A gate with `on_fail: fail` said no; the target turns this into a failed run."""
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One task's view of its pipeline and run."""
+
+    pipeline: str
+    spec_version: str
+    artifact_root: str | None  # the spec's; MLSPEC_ARTIFACT_ROOT wins
+    tracking_uri: str | None  # the spec's; else MLFLOW_TRACKING_URI
+    registered_model: str | None
+    steps: dict
+    gates: dict
+    promotions: dict
+    run_id: str
+    params: dict
+    results: Callable[[str], Any]  # an upstream Python step's returned dict of scalars
+
+
+def artifact_path(root: str | None, pipeline: str, run_id: str, step: str, name: str) -> str:
+    """Where a run keeps one output of one step."""
+    root = os.environ.get("MLSPEC_ARTIFACT_ROOT") or root
+    if not root or "://" in root:
+        raise RuntimeError(
+            f"no artifact folder: the spec gives {root!r}; set MLSPEC_ARTIFACT_ROOT to a "
+            "filesystem path that every task of the run sees"
+        )
+    run = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+    return os.path.join(root, pipeline, run, step, name)
+
+
+def output_path(root: str | None, pipeline: str, run_id: str, step: str, name: str) -> str:
+    """An output's path, with its folder made, for the step that writes it."""
+    path = artifact_path(root, pipeline, run_id, step, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def cast_value(value: Any, kind: str) -> Any:
+    """A value as the spec's type says: numbers from text, strict booleans."""
+    if kind == "float":
+        return float(value)
+    if kind == "int":
+        return int(value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("true", "false", "1", "0"):
+            raise ValueError(f"{value!r} is not a bool")
+        return text in ("true", "1")
+    return value if kind in TASK_ARTIFACT_TYPES else str(value)
+
+
+def value_text(value: Any) -> str:
+    """A value as a container argument or an environment variable sees it."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def scalar_output(run: TaskRun, step: str, name: str) -> Any:
+    """An upstream step's scalar output: its task's result, or the file its container wrote."""
+    kind = run.steps[step]["outputs"][name]
+    if run.steps[step]["kind"] == "container":
+        path = artifact_path(run.artifact_root, run.pipeline, run.run_id, step, name)
+        with open(path, encoding="utf-8") as handle:
+            return cast_value(handle.read().strip(), kind)
+    return cast_value(run.results(step)[name], kind)
+
+
+def input_value(run: TaskRun, spec: dict) -> Any:
+    if "param" in spec:
+        return cast_value(run.params[spec["param"]], spec["type"])
+    if "output" in spec:
+        return scalar_output(run, *spec["output"])
+    if "artifact" in spec:
+        return artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["artifact"])
+    return spec["value"]
+
+
+def env_values(run: TaskRun, env: dict) -> dict[str, str]:
+    return {
+        name: value_text(run.params[value["param"]]) if isinstance(value, dict) else value
+        for name, value in env.items()
+    }
+
+
+@contextlib.contextmanager
+def _tk_environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_python_step(run: TaskRun, step: str) -> dict | None:
+    """Call the step's function by mlspec's calling convention; return its scalar outputs."""
+    spec = run.steps[step]
+    module, _, name = spec["function"].partition(":")
+    function = getattr(importlib.import_module(module), name)
+    kwargs = {key: input_value(run, value) for key, value in spec["inputs"].items()}
+    for output, kind in spec["outputs"].items():
+        if kind in TASK_ARTIFACT_TYPES:
+            kwargs[output] = output_path(run.artifact_root, run.pipeline, run.run_id, step, output)
+    with _tk_environment(env_values(run, spec["env"])):
+        result = function(**kwargs)
+    scalars = {n: kind for n, kind in spec["outputs"].items() if kind not in TASK_ARTIFACT_TYPES}
+    if not scalars:
+        return None
+    if not isinstance(result, dict) or any(n not in result for n in scalars):
+        raise TypeError(
+            f"{spec['function']} must return a dict with the keys {', '.join(scalars)}, "
+            f"not {result!r}"
+        )
+    return {n: cast_value(result[n], kind) for n, kind in scalars.items()}
+
+
+def container_text(run: TaskRun, step: str, parts: list) -> str:
+    """One command or argument of a container step, with its placeholders filled in."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif "output" in part:
+            out.append(
+                output_path(run.artifact_root, run.pipeline, run.run_id, step, part["output"])
+            )
+        else:
+            out.append(value_text(input_value(run, run.steps[step]["inputs"][part["input"]])))
+    return "".join(out)
+
+
+def _tk_tracking_uri(run: TaskRun) -> str | None:
+    return run.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+
+
+def _tk_fill(run: TaskRun, items: list) -> list:
+    """Checks and requirements with run parameters and artifact paths in place of references."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, dict) and "param" in value:
+            return float(run.params[value["param"]])
+        if isinstance(value, dict) and "artifact" in value:
+            return artifact_path(run.artifact_root, run.pipeline, run.run_id, *value["artifact"])
+        return value
+
+    return [{key: fill(value) for key, value in item.items()} for item in items]
+
+
+def judge_gate(run: TaskRun, gate: str) -> bool:
+    """Run a gate; its report is an artifact that promotions read. GateFailed: on_fail: fail."""
+    spec = run.gates[gate]
+    report = output_path(run.artifact_root, run.pipeline, run.run_id, gate, "report")
+    if spec["kind"] == "data":
+        passed = data_gate_step(
+            gate,
+            artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["dataset"]),
+            _tk_fill(run, spec["checks"]),
+            report,
+        )
+    else:
+        passed = model_gate_step(
+            gate,
+            {f"{s}.{o}": scalar_output(run, s, o) for s, o in spec["metrics"]},
+            _tk_fill(run, spec["requirements"]),
+            report,
+            first_run=spec["first_run"],
+            tracking_uri=_tk_tracking_uri(run),
+            model_name=run.registered_model,
+        )
+    if not passed and spec["on_fail"] == "fail":
+        raise GateFailed(f"gate {gate!r} did not pass (on_fail: fail)")
+    return bool(passed)
+
+
+def promote_model(run: TaskRun, alias: str) -> str | None:
+    """Register the model and set the alias, if every gate of the rule passed in this run."""
+    spec = run.promotions[alias]
+    tracking_uri = _tk_tracking_uri(run)
+    if not tracking_uri or not run.registered_model:
+        raise RuntimeError(
+            "no MLflow tracking URI: set registry.mlflow.tracking_uri in the spec or "
+            "MLFLOW_TRACKING_URI"
+        )
+
+    def path(step: str, name: str) -> str:
+        return artifact_path(run.artifact_root, run.pipeline, run.run_id, step, name)
+
+    return promotion_step(
+        tracking_uri,
+        run.registered_model,
+        path(*spec["model"]),
+        alias=alias,
+        rule_gates=spec["gates"],
+        report_paths=[path(gate, "report") for gate in spec["gates"]],
+        run_id=f"{run.pipeline}/{run.run_id}",
+        spec_name=run.pipeline,
+        spec_version=run.spec_version,
+        metrics={f"{s}.{o}": scalar_output(run, s, o) for s, o in spec["metrics"]},
+        tags=spec["tags"],
+    )
+
+
+def kubernetes_job(run: TaskRun, step: str, attempt: int) -> dict:
+    """A container step as a Kubernetes Job: named per attempt, never retried by Kubernetes."""
+    spec = run.steps[step]
+    short_run = re.sub(r"[^a-z0-9]", "", run.run_id.lower())[:8]
+    env: list[dict] = [{"name": k, "value": v} for k, v in env_values(run, spec["env"]).items()]
+    env += [
+        {"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+        for k, (secret, key) in spec["secrets"].items()
+    ]
+    container: dict = {"name": "step", "image": spec["image"], "env": env}
+    container["resources"] = spec["resources"]
+    if spec["command"]:
+        container["command"] = [container_text(run, step, c) for c in spec["command"]]
+    if spec["args"]:
+        container["args"] = [container_text(run, step, a) for a in spec["args"]]
+    pod: dict = {"restartPolicy": "Never", "containers": [container]}
+    claim = os.environ.get("MLSPEC_ARTIFACT_CLAIM")
+    if claim:  # step pods mount the artifact root from this PersistentVolumeClaim
+        root = os.environ.get("MLSPEC_ARTIFACT_ROOT") or run.artifact_root
+        pod["volumes"] = [{"name": "artifacts", "persistentVolumeClaim": {"claimName": claim}}]
+        container["volumeMounts"] = [{"name": "artifacts", "mountPath": root}]
+    labels = {"mlspec/pipeline": run.pipeline, "mlspec/step": step}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{step.replace('_', '-')}-{short_run}-{attempt}", "labels": labels},
+        "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": labels}, "spec": pod}},
+    }
