@@ -81,3 +81,45 @@ def spec(text: str = HOSTILE) -> str:
         },
     }
     return json.dumps(document, indent=1)  # JSON is YAML; the escapes keep it on safe lines
+
+
+def _json_strings(value: object) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set(value) | {s for v in value.values() for s in _json_strings(v)}
+    if isinstance(value, list):
+        return {s for v in value for s in _json_strings(v)}
+    return set()
+
+
+def module_strings(source: str) -> set[str]:
+    """Every string a generated module holds: its literals, and the strings in its JSON data."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+            if node.value.startswith("\n{"):
+                found |= _json_strings(json.loads(node.value))
+    return found
+
+
+def module_data(source: str) -> dict[str, object]:
+    """The module-level data assignments (literals, or `json.loads` of a literal), by name."""
+    import ast
+
+    data: dict[str, object] = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
+            continue
+        value = node.value
+        if isinstance(value, ast.Call) and ast.unparse(value.func) == "json.loads":
+            data[node.targets[0].id] = json.loads(ast.literal_eval(value.args[0]))
+        else:
+            try:
+                data[node.targets[0].id] = ast.literal_eval(value)
+            except ValueError:
+                continue
+    return data

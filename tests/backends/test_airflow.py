@@ -135,19 +135,11 @@ def _shape(text: str) -> str:
     return ast.dump(tree)
 
 
-def _strings(text: str) -> set[str]:
-    return {
-        node.value
-        for node in ast.walk(ast.parse(text))
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
-    }
-
-
 def test_hostile_strings_add_no_code() -> None:
     harmful = emit_text(hostile.spec(hostile.HOSTILE), "hostile.yaml")
     harmless = emit_text(hostile.spec(hostile.HARMLESS), "hostile.yaml")
     assert _shape(harmful) == _shape(harmless)
-    strings = _strings(harmful)
+    strings = hostile.module_strings(harmful)
     # Plain fields hold the text itself; fields Airflow renders hold its Jinja-escaped form.
     assert hostile.HOSTILE in strings
     assert jinja_text(hostile.HOSTILE) in strings
@@ -158,13 +150,7 @@ def test_hostile_strings_add_no_code() -> None:
 
 def test_hostile_strings_reach_every_field_they_were_put_in() -> None:
     text = emit_text(hostile.spec(hostile.HOSTILE), "hostile.yaml")
-    namespace: dict[str, object] = {}
-    tree = ast.parse(text)
-    for node in tree.body:  # the data section: plain literals, evaluated without running code
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            if name in ("STEPS", "GATES", "PROMOTIONS", "ARTIFACT_ROOT", "TRACKING_URI"):
-                namespace[name] = ast.literal_eval(node.value)
+    namespace = hostile.module_data(text)
     h = hostile.HOSTILE
     steps, gates = namespace["STEPS"], namespace["GATES"]
     assert steps["make"]["inputs"]["a"] == {"value": h}  # type: ignore[index]

@@ -202,11 +202,7 @@ def test_hostile_strings_add_no_code() -> None:
     harmful = emit_text(_hostile_without_param_default(hostile.HOSTILE), "hostile.yaml")
     harmless = emit_text(_hostile_without_param_default(hostile.HARMLESS), "hostile.yaml")
     assert _shape(_flow(harmful)) == _shape(_flow(harmless))
-    strings = {
-        node.value
-        for node in ast.walk(ast.parse(_flow(harmful)))
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
-    }
+    strings = hostile.module_strings(_flow(harmful))
     assert hostile.HOSTILE in strings  # verbatim: nothing in a flow is rendered by Jinja
     assert "/tmp/" + hostile.HOSTILE in strings and "http://" + hostile.HOSTILE in strings
     assert hostile.HOSTILE not in harmful["prefect.yaml"]

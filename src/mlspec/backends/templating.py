@@ -11,7 +11,7 @@ from functools import cache
 
 import jinja2
 
-from mlspec.backends.pysource import Code, identifier, literal
+from mlspec.backends.pysource import Code, identifier, json_block, literal
 
 
 def _only_code(value: object) -> Code:
@@ -36,6 +36,7 @@ def environment(package: str) -> jinja2.Environment:
     )
     env.filters["py"] = literal
     env.filters["ident"] = identifier
+    env.filters["json"] = json_block
     return env
 
 
