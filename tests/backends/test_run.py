@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import airflow_env
@@ -27,21 +28,25 @@ MODEL = "breast-cancer-classifier"
 
 
 def mlspec_run(state: Path, *args: str, timeout: float = 900) -> tuple[int, dict | None, str]:
-    """Run `mlspec run --json`; (exit code, the JSON summary, everything it printed)."""
+    """Run `mlspec run --json`; (exit code, the JSON summary, everything it printed).
+
+    On timeout it is sent SIGTERM, on which it stops its engine's whole process group.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
     print(f"\nstarting: mlspec run {' '.join(args)} (state {state})")
-    done = subprocess.run(
-        [sys.executable, "-m", "mlspec.cli", "run", *args, "--state", str(state), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+    command = [sys.executable, "-m", "mlspec.cli", "run", *args, "--state", str(state), "--json"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    output = done.stdout + done.stderr
-    start = done.stdout.find("\n{")
-    summary = json.loads(done.stdout[start:]) if start >= 0 else None
-    return done.returncode, summary, output
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        process.communicate(timeout=60)
+        raise
+    start = stdout.find("\n{")
+    summary = json.loads(stdout[start:]) if start >= 0 else None
+    return process.returncode, summary, stdout + stderr
 
 
 def registry(state: Path) -> tuple[list[str], dict[str, str]]:
@@ -177,3 +182,36 @@ def test_every_engine_gives_the_same_verdicts_metrics_and_registry_outcome(
             assert value == pytest.approx(reference["metrics"][name], abs=METRIC_TOLERANCE)
         assert summary["promoted"] == reference["promoted"] == {"challenger": "1"}
         assert registry(state) == registry(reference_state) == (["1"], {"challenger": "1"})
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Processes whose command line or environment mentions `text` (e.g. a state folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:  # it ended meanwhile, or is not ours to read
+            continue
+        if text.encode() in seen:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_terminated_run_leaves_no_engine_behind(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "mlspec.cli", "run", str(FLAGSHIP), "--state", str(tmp_path)]
+    print(f"\nstarting: mlspec run (state {tmp_path}), stopped once Prefect's server is up")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    deadline = time.monotonic() + 300
+    for line in process.stdout:
+        if "Starting temporary server" in line or time.monotonic() > deadline:
+            break
+    assert _processes_mentioning(str(tmp_path)), "the engine should be running now"
+    process.terminate()
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    time.sleep(1)
+    assert _processes_mentioning(str(tmp_path)) == []

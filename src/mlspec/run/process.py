@@ -9,7 +9,7 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 RESULT_PREFIX = "MLSPEC-RESULT "
@@ -24,14 +24,14 @@ def stream(
     log: Path,
     show: Callable[[str], bool],
     echo: Callable[[str], None],
-    timeout: float | None = None,
 ) -> tuple[int, dict | None]:
     """Run `command`; echo the lines `show` keeps, write all to `log`, return (code, result).
 
-    The engine runs in its own process group, which is killed on timeout or interruption,
-    so nothing it started outlives the command.
+    The engine runs in a process group of its own, which is killed when it ends, fails or is
+    interrupted (Ctrl-C or SIGTERM to mlspec), so nothing it started outlives the command:
+    not Prefect's temporary server, not a kfp task.
     """
-    with log.open("w", encoding="utf-8") as handle:
+    with log.open("w", encoding="utf-8") as handle, _terminate_as_exit():
         process = subprocess.Popen(
             command,
             env=env,
@@ -42,9 +42,6 @@ def stream(
             errors="replace",
             start_new_session=True,
         )
-        timer = threading.Timer(timeout, _kill, [process]) if timeout else None
-        if timer:
-            timer.start()
         result = None
         try:
             assert process.stdout is not None
@@ -57,16 +54,30 @@ def stream(
                     echo(text)
             process.wait()
         finally:
-            if timer:
-                timer.cancel()
-            if process.poll() is None:
-                _kill(process)
-                process.wait()
+            _kill_group(process)  # also what the engine left behind after it ended
+            process.wait()
     return process.returncode, result
 
 
-def _kill(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM raises SystemExit while an engine runs, so that `stream` cleans up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_now(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):  # nothing is left in the group
         os.killpg(process.pid, signal.SIGKILL)
 
 
