@@ -8,11 +8,9 @@ test_airflow_engine.py.
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import generated
 import hostile
 import jinja2
 import jinja2.sandbox
@@ -77,68 +75,26 @@ def test_header_names_the_spec_and_target_without_a_timestamp(
 # -- determinism -----------------------------------------------------------------------------
 
 
-COMPILE_ARGS = ("compile", "pipeline.yaml", "--target", "airflow", "-o", "out")
-
-
-def _compile_in(folder: Path, spec: Path, hash_seed: str) -> bytes:
-    folder.mkdir(parents=True)
-    (folder / "pipeline.yaml").write_bytes(spec.read_bytes())
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed, TZ="Pacific/Auckland", LC_ALL="C")
-    result = subprocess.run(
-        [sys.executable, "-m", "mlspec.cli", *COMPILE_ARGS],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    [path] = (folder / "out").glob("*.py")
-    return path.read_bytes()
-
-
 @pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
 def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
-    first = _compile_in(tmp_path / "a", spec, "0")
-    second = _compile_in(tmp_path / "b" / "elsewhere", spec, "4242")
+    first = generated.compile_in(tmp_path / "a", spec, "airflow", "0")
+    second = generated.compile_in(tmp_path / "b" / "elsewhere", spec, "airflow", "4242")
     assert first == second
-    assert first.decode() == emit_text(spec.read_text(), "pipeline.yaml")
+    [text] = first.values()
+    assert text.decode() == emit_text(spec.read_text(), "pipeline.yaml")
 
 
 def test_compiling_imports_no_orchestrator(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "from click.testing import CliRunner\n"
-        "from mlspec.cli import main\n"
-        f"r = CliRunner().invoke(main, ['compile', {str(EXAMPLES[0])!r}, '-t', 'airflow', "
-        f"'-o', {str(tmp_path / 'out')!r}])\n"
-        "assert r.exit_code == 0, r.output\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('airflow', 'kubernetes', 'kfp', 'prefect')))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    assert generated.orchestrators_imported_by_compile(EXAMPLES[0], "airflow", tmp_path) == []
 
 
 # -- spec strings stay data ------------------------------------------------------------------
 
 
-def _shape(text: str) -> str:
-    """The module's syntax tree with every string constant blanked: the code, without data."""
-    tree = ast.parse(text)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            node.value = "S"
-    return ast.dump(tree)
-
-
 def test_hostile_strings_add_no_code() -> None:
     harmful = emit_text(hostile.spec(hostile.HOSTILE), "hostile.yaml")
     harmless = emit_text(hostile.spec(hostile.HARMLESS), "hostile.yaml")
-    assert _shape(harmful) == _shape(harmless)
+    assert generated.shape(harmful) == generated.shape(harmless)
     strings = hostile.module_strings(harmful)
     # Plain fields hold the text itself; fields Airflow renders hold its Jinja-escaped form.
     assert hostile.HOSTILE in strings
@@ -166,7 +122,9 @@ def test_hostile_strings_reach_every_field_they_were_put_in() -> None:
 
 def test_a_file_name_cannot_end_the_header_comment() -> None:
     text = emit_text(hostile.spec(hostile.HARMLESS), "evil\nimport os\n.yaml")
-    assert _shape(text) == _shape(emit_text(hostile.spec(hostile.HARMLESS), "x.yaml"))
+    assert generated.shape(text) == generated.shape(
+        emit_text(hostile.spec(hostile.HARMLESS), "x.yaml")
+    )
     assert comment("a\nb") == "'a\\nb'"
 
 

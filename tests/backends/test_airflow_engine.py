@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import airflow_env
+import generated
 import hostile
 import pytest
 
@@ -175,17 +176,6 @@ def run_flagship(
     return airflow_env.drive(airflow_python, env, "test", str(dag_file), json.dumps(conf))
 
 
-def registry_state(uri: str) -> tuple[list[str], dict[str, str]]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if not client.search_registered_models():
-        return [], {}
-    versions = [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")]
-    aliases = client.get_registered_model(MODEL).aliases
-    return versions, {alias: str(version) for alias, version in aliases.items()}
-
-
 FLAGSHIP_TEXT = (FLAGSHIP / "pipeline.yaml").read_text()
 
 
@@ -200,7 +190,7 @@ def test_flagship_runs_passes_its_gates_and_registers_a_challenger(
     assert "gate data_quality (data): PASSED" in log
     assert "gate model_quality (model): PASSED" in log
     assert f"promotion to 'challenger': {MODEL} version 1" in log
-    assert registry_state(uri) == (["1"], {"challenger": "1"})
+    assert generated.registry_state(uri, MODEL) == (["1"], {"challenger": "1"})
     run_folder = (
         tmp_path / "artifacts" / MODEL / result["run_id"].replace(":", "_").replace("+", "_")
     )
@@ -226,7 +216,7 @@ def test_a_blocking_gate_skips_everything_after_it(
         "train": "success",
     }
     assert "gate model_quality (model): BLOCKED" in result["log"]
-    assert registry_state(uri) == ([], {})
+    assert generated.registry_state(uri, MODEL) == ([], {})
 
 
 def test_a_failing_gate_fails_the_run(
@@ -239,4 +229,4 @@ def test_a_failing_gate_fails_the_run(
     assert result["tasks"]["model_quality"] == "failed"
     assert result["tasks"]["promote_challenger"] == "upstream_failed"
     assert "gate 'model_quality' did not pass (on_fail: fail)" in result["log"]
-    assert registry_state(uri) == ([], {})
+    assert generated.registry_state(uri, MODEL) == ([], {})

@@ -15,6 +15,7 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
+import generated
 import pytest
 
 pytestmark = [
@@ -85,23 +86,12 @@ def run_pipeline(python: Path, folder: Path, min_auc: float) -> tuple[str, str]:
     return uri, log
 
 
-def registry_state(uri: str) -> tuple[list[str], dict[str, str]]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if not client.search_registered_models():
-        return [], {}
-    versions = [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")]
-    aliases = client.get_registered_model(MODEL).aliases
-    return versions, {alias: str(version) for alias, version in aliases.items()}
-
-
 def test_flagship_passes_its_gates_and_promotes_a_challenger(python: Path, tmp_path: Path) -> None:
     uri, log = run_pipeline(python, tmp_path, min_auc=0.95)
     assert "gate data_quality: passed" in log
     assert "gate model_quality: passed" in log
     assert f"promotion to 'challenger': {MODEL} version 1" in log
-    assert registry_state(uri) == (["1"], {"challenger": "1"})
+    assert generated.registry_state(uri, MODEL) == (["1"], {"challenger": "1"})
 
 
 def test_flagship_promotes_nothing_when_the_model_gate_blocks(python: Path, tmp_path: Path) -> None:
@@ -109,4 +99,4 @@ def test_flagship_promotes_nothing_when_the_model_gate_blocks(python: Path, tmp_
     assert "gate data_quality: passed" in log
     assert "gate model_quality: blocked" in log
     assert "promote-challenger" not in log
-    assert registry_state(uri) == ([], {})
+    assert generated.registry_state(uri, MODEL) == ([], {})

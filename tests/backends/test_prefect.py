@@ -8,11 +8,9 @@ Prefect engine in test_run.py.
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import generated
 import hostile
 import pytest
 import yaml
@@ -126,61 +124,20 @@ def test_misspelled_keys_are_found() -> None:
 
 # -- determinism and imports -----------------------------------------------------------------
 
-COMPILE_ARGS = ("compile", "pipeline.yaml", "--target", "prefect", "-o", "out")
-
-
-def _compile_in(folder: Path, spec: Path, hash_seed: str) -> dict[str, bytes]:
-    folder.mkdir(parents=True)
-    (folder / "pipeline.yaml").write_bytes(spec.read_bytes())
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed, TZ="Pacific/Auckland", LC_ALL="C")
-    result = subprocess.run(
-        [sys.executable, "-m", "mlspec.cli", *COMPILE_ARGS],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = folder / "out"
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != ".mlspec-manifest"}
-
 
 @pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
 def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
-    first = _compile_in(tmp_path / "a", spec, "0")
-    second = _compile_in(tmp_path / "b" / "elsewhere", spec, "4242")
+    first = generated.compile_in(tmp_path / "a", spec, "prefect", "0")
+    second = generated.compile_in(tmp_path / "b" / "elsewhere", spec, "prefect", "4242")
     assert first == second
     assert {k: v.decode() for k, v in first.items()} == emit_text(spec.read_text(), spec.name)
 
 
 def test_compiling_imports_no_orchestrator(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "from click.testing import CliRunner\n"
-        "from mlspec.cli import main\n"
-        f"r = CliRunner().invoke(main, ['compile', {str(EXAMPLES[0])!r}, '-t', 'prefect', "
-        f"'-o', {str(tmp_path / 'out')!r}])\n"
-        "assert r.exit_code == 0, r.output\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('airflow', 'kubernetes', 'kfp', 'prefect', 'prefect_kubernetes')))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    assert generated.orchestrators_imported_by_compile(EXAMPLES[0], "prefect", tmp_path) == []
 
 
 # -- spec strings stay data ------------------------------------------------------------------
-
-
-def _shape(text: str) -> str:
-    tree = ast.parse(text)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            node.value = "S"
-    return ast.dump(tree)
 
 
 def _flow(files: dict[str, str]) -> str:
@@ -201,7 +158,7 @@ def _json(text: str) -> str:
 def test_hostile_strings_add_no_code() -> None:
     harmful = emit_text(_hostile_without_param_default(hostile.HOSTILE), "hostile.yaml")
     harmless = emit_text(_hostile_without_param_default(hostile.HARMLESS), "hostile.yaml")
-    assert _shape(_flow(harmful)) == _shape(_flow(harmless))
+    assert generated.shape(_flow(harmful)) == generated.shape(_flow(harmless))
     strings = hostile.module_strings(_flow(harmful))
     assert hostile.HOSTILE in strings  # verbatim: nothing in a flow is rendered by Jinja
     assert "/tmp/" + hostile.HOSTILE in strings and "http://" + hostile.HOSTILE in strings

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import airflow_env
+import generated
 import pytest
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
@@ -50,15 +51,7 @@ def mlspec_run(state: Path, *args: str, timeout: float = 900) -> tuple[int, dict
 
 
 def registry(state: Path) -> tuple[list[str], dict[str, str]]:
-    from mlflow import MlflowClient
-
-    uri = f"sqlite:///{state / 'registry.db'}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if not client.search_registered_models():
-        return [], {}
-    versions = sorted(str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'"))
-    aliases = client.get_registered_model(MODEL).aliases
-    return versions, {alias: str(version) for alias, version in aliases.items()}
+    return generated.registry_state(f"sqlite:///{state / 'registry.db'}", MODEL)
 
 
 # -- usage errors, before any engine starts ---------------------------------------------------

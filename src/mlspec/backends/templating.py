@@ -8,10 +8,13 @@ mlspec's own tests instead of writing that string into code.
 from __future__ import annotations
 
 from functools import cache
+from pathlib import PurePath
 
 import jinja2
 
-from mlspec.backends.pysource import Code, identifier, json_block, literal
+from mlspec import __version__
+from mlspec.backends.pysource import Code, comment, identifier, json_block, literal
+from mlspec.compiler import ir
 
 
 def _only_code(value: object) -> Code:
@@ -42,3 +45,19 @@ def environment(package: str) -> jinja2.Environment:
 
 def render(package: str, template: str, **context: object) -> str:
     return environment(package).get_template(template).render(**context)
+
+
+def module_context(pipeline: ir.Pipeline) -> dict[str, object]:
+    """What every generated Python module starts with: its header and its settings."""
+    registry = pipeline.registry
+    return {
+        "version": comment(__version__),
+        "spec_file": comment(PurePath(pipeline.source_file).name),
+        "pipeline_name": comment(f"{pipeline.name} {pipeline.version}"),
+        "pipeline": pipeline.name,
+        "spec_version": pipeline.version,
+        "artifact_root": pipeline.artifact_root,
+        "tracking_uri": registry.tracking_uri if registry else None,
+        "registered_model": registry.registered_model if registry else None,
+        "containers": any(s.kind == "container" for s in pipeline.steps),
+    }

@@ -8,11 +8,9 @@ spec values as literals (`pysource.literal`); strings that Airflow renders with 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePath
 
-from mlspec import __version__
-from mlspec.backends import placeholders, taskdata
-from mlspec.backends.pysource import Code, comment, identifier, jinja_text, literal, text_block
+from mlspec.backends import placeholders, taskdata, templating
+from mlspec.backends.pysource import Code, identifier, jinja_text, literal, text_block
 from mlspec.compiler import ir
 from mlspec.runtime import embed
 
@@ -34,18 +32,9 @@ def file_name(pipeline: ir.Pipeline) -> str:
 
 def context(pipeline: ir.Pipeline) -> dict[str, object]:
     containers = [s for s in pipeline.steps if s.kind == "container"]
-    registry = pipeline.registry
     tasks, edges = _tasks(pipeline)
     return {
-        "version": comment(__version__),
-        "spec_file": comment(PurePath(pipeline.source_file).name),
-        "pipeline_name": comment(f"{pipeline.name} {pipeline.version}"),
-        "pipeline": pipeline.name,
-        "spec_version": pipeline.version,
-        "artifact_root": pipeline.artifact_root,
-        "tracking_uri": registry.tracking_uri if registry else None,
-        "registered_model": registry.registered_model if registry else None,
-        "containers": bool(containers),
+        **templating.module_context(pipeline),
         "secrets": any(e.secret for s in containers for e in s.env),
         "schedule": pipeline.schedule is not None,
         "steps": {s.name: taskdata.step_data(s) for s in pipeline.steps},

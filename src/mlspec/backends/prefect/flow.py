@@ -6,11 +6,8 @@ a Prefect flow is rendered with Jinja at run time, so no string needs more than 
 
 from __future__ import annotations
 
-from pathlib import PurePath
-
-from mlspec import __version__
-from mlspec.backends import taskdata
-from mlspec.backends.pysource import Code, comment, identifier, literal, text_block
+from mlspec.backends import taskdata, templating
+from mlspec.backends.pysource import Code, identifier, literal, text_block
 from mlspec.compiler import ir
 from mlspec.runtime import embed
 
@@ -32,17 +29,8 @@ def file_name(pipeline: ir.Pipeline) -> str:
 
 
 def context(pipeline: ir.Pipeline) -> dict[str, object]:
-    registry = pipeline.registry
     return {
-        "version": comment(__version__),
-        "spec_file": comment(PurePath(pipeline.source_file).name),
-        "pipeline_name": comment(f"{pipeline.name} {pipeline.version}"),
-        "pipeline": pipeline.name,
-        "spec_version": pipeline.version,
-        "artifact_root": pipeline.artifact_root,
-        "tracking_uri": registry.tracking_uri if registry else None,
-        "registered_model": registry.registered_model if registry else None,
-        "containers": any(s.kind == "container" for s in pipeline.steps),
+        **templating.module_context(pipeline),
         "steps": {
             s.name: taskdata.step_data(s) if s.kind == "python" else taskdata.container_data(s)
             for s in pipeline.steps

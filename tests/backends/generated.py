@@ -1,0 +1,69 @@
+"""Helpers for tests of generated files and of runs: compiling elsewhere, code shape, registry."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ORCHESTRATORS = ("airflow", "kubernetes", "kfp", "prefect", "prefect_kubernetes")
+
+
+def compile_in(folder: Path, spec: Path, target: str, hash_seed: str) -> dict[str, bytes]:
+    """`mlspec compile` of a copy of `spec` in `folder`, in a fresh process: {file: bytes}."""
+    folder.mkdir(parents=True)
+    (folder / "pipeline.yaml").write_bytes(spec.read_bytes())
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed, TZ="Pacific/Auckland", LC_ALL="C")
+    command = ["compile", "pipeline.yaml", "--target", target, "-o", "out"]
+    result = subprocess.run(
+        [sys.executable, "-m", "mlspec.cli", *command],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = folder / "out"
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != ".mlspec-manifest"}
+
+
+def orchestrators_imported_by_compile(spec: Path, target: str, out: Path) -> list[str]:
+    """The orchestrator modules a fresh process has imported after compiling `spec`."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from mlspec.cli import main\n"
+        f"r = CliRunner().invoke(main, ['compile', {str(spec)!r}, '-t', {target!r}, "
+        f"'-o', {str(out)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {ORCHESTRATORS!r}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return ast.literal_eval(result.stdout.strip())
+
+
+def shape(source: str) -> str:
+    """A module's syntax tree with every string constant blanked: the code, without data."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = "S"
+    return ast.dump(tree)
+
+
+def registry_state(uri: str, model: str) -> tuple[list[str], dict[str, str]]:
+    """A registered model's versions and aliases in a registry ([], {} when it has none)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if not client.search_registered_models():
+        return [], {}
+    versions = sorted(str(v.version) for v in client.search_model_versions(f"name = '{model}'"))
+    aliases = client.get_registered_model(model).aliases
+    return versions, {alias: str(version) for alias, version in aliases.items()}
