@@ -11,11 +11,14 @@ from pathlib import Path
 ORCHESTRATORS = ("airflow", "kubernetes", "kfp", "prefect", "prefect_kubernetes")
 
 
-def compile_in(folder: Path, spec: Path, target: str, hash_seed: str) -> dict[str, bytes]:
+def compile_in(
+    folder: Path, spec: Path, target: str, hash_seed: str, **env_extra: str
+) -> dict[str, bytes]:
     """`mlspec compile` of a copy of `spec` in `folder`, in a fresh process: {file: bytes}."""
     folder.mkdir(parents=True)
     (folder / "pipeline.yaml").write_bytes(spec.read_bytes())
     env = dict(os.environ, PYTHONHASHSEED=hash_seed, TZ="Pacific/Auckland", LC_ALL="C")
+    env.update(env_extra)
     command = ["compile", "pipeline.yaml", "--target", target, "-o", "out"]
     result = subprocess.run(
         [sys.executable, "-m", "mlspec.cli", *command],

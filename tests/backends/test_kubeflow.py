@@ -7,12 +7,11 @@ Snapshots (one per example, found by glob) under __snapshots__/: update them wit
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import generated
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -156,40 +155,19 @@ def test_validator_rejects_broken_ir(change, message: str) -> None:
 # -- determinism -----------------------------------------------------------------------------
 
 
-def _compile_in(folder: Path, spec: Path, env_extra: dict[str, str]) -> bytes:
-    folder.mkdir(parents=True)
-    (folder / "pipeline.yaml").write_bytes(spec.read_bytes())
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED",)}
-    env.update(env_extra)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlspec.cli",
-            *["compile", "pipeline.yaml", "-t", "kubeflow", "-o", "out"],
-        ],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    [path] = (folder / "out").glob("*.kfp.yaml")
-    return path.read_bytes()
-
-
 @pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
 def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
-    first = _compile_in(tmp_path / "a", spec, {"PYTHONHASHSEED": "0"})
-    second = _compile_in(
+    first = generated.compile_in(tmp_path / "a", spec, "kubeflow", "0")
+    second = generated.compile_in(
         tmp_path / "b" / "elsewhere",
         spec,
-        {"PYTHONHASHSEED": "4242", "KFP_DISABLE_EXECUTION_CACHING_BY_DEFAULT": "true"},
+        "kubeflow",
+        "4242",
+        KFP_DISABLE_EXECUTION_CACHING_BY_DEFAULT="true",  # kfp's default must not leak in
     )
     assert first == second
-    assert first.decode() == emit(spec)
+    [text] = first.values()
+    assert text.decode() == emit(spec)
 
 
 # -- what the target cannot express, and a missing SDK ---------------------------------------
