@@ -118,6 +118,19 @@ def promotion_data(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> dict[str, o
     }
 
 
+def resource_amounts(resources: ir.Resources) -> tuple[dict[str, str], dict[str, str]]:
+    """Kubernetes requests and limits: CPU and memory requested as much as limited, GPUs limited."""
+    requests: dict[str, str] = {}
+    if resources.cpu:
+        requests["cpu"] = resources.cpu
+    if resources.memory:
+        requests["memory"] = resources.memory
+    limits = dict(requests)
+    if resources.gpu:
+        limits[GPU_RESOURCE] = str(resources.gpu)
+    return requests, limits
+
+
 def container_data(step: ir.Step) -> dict[str, object]:
     """A container step for targets that build its Kubernetes Job at run time (Prefect)."""
 
@@ -127,14 +140,7 @@ def container_data(step: ir.Step) -> dict[str, object]:
             for piece in placeholders.split(text)
         ]
 
-    requests: dict[str, str] = {}
-    if step.resources.cpu:
-        requests["cpu"] = step.resources.cpu
-    if step.resources.memory:
-        requests["memory"] = step.resources.memory
-    limits = dict(requests)
-    if step.resources.gpu:
-        limits[GPU_RESOURCE] = str(step.resources.gpu)
+    requests, limits = resource_amounts(step.resources)
     return {
         "kind": "container",
         "image": step.image,

@@ -100,6 +100,7 @@ def run_pipeline(
         engine=engine,
         outcome=outcome,
         detail=result.detail,
+        engine_run_id=result.run_id,
         tasks=_in_run_order(pipeline, result.tasks),
         gates=gates,
         metrics=metrics(reports),

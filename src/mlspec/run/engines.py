@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.backends.prefect import PrefectBackend
-from mlspec.backends.prefect.flow import function_name
+from mlspec.backends.prefect.flow import file_name, function_name
 from mlspec.compiler import ir
 from mlspec.run.process import clean_env, stream
 from mlspec.run.state import RunState, localize
@@ -86,7 +86,7 @@ def run_prefect(
     local = localize(pipeline, state.registry_uri, str(state.artifacts))
     flow_folder = state.run_folder / "prefect"
     _write(local, PrefectBackend(), flow_folder)
-    flow_file = flow_folder / f"{pipeline.name.replace('-', '_')}.py"
+    flow_file = flow_folder / file_name(pipeline)
     env = clean_env(
         PREFECT_HOME=str(state.engine_folder("prefect")),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",

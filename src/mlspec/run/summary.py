@@ -26,6 +26,7 @@ class RunReport:
     engine: str
     outcome: str  # passed | blocked | failed
     detail: str
+    engine_run_id: str  # the engine's own id of the run ("" where it has none to give)
     tasks: dict[str, str]
     gates: dict[str, GateVerdict | None]  # None: the gate did not run
     metrics: dict[str, float]
@@ -41,6 +42,7 @@ class RunReport:
             "engine": self.engine,
             "outcome": self.outcome,
             "detail": self.detail,
+            "engine_run_id": self.engine_run_id,
             "tasks": self.tasks,
             "gates": {
                 name: None if v is None else {"passed": v.passed, "failed": list(v.failed_checks)}

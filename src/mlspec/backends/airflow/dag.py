@@ -15,7 +15,6 @@ from mlspec.compiler import ir
 from mlspec.runtime import embed
 
 PARAM_TYPES = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
-REPORT = "report"  # a gate's report: an artifact beside the steps' outputs
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,7 @@ def _python_task(step: ir.Step) -> Task:
 def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
     def render(text: str) -> str:
         return "".join(
-            jinja_text(piece) if isinstance(piece, str) else _placeholder(pipeline, step, *piece)
+            jinja_text(piece) if isinstance(piece, str) else _placeholder(step, *piece)
             for piece in placeholders.split(text)
         )
 
@@ -196,7 +195,7 @@ def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
     if step.args:
         arguments.append(("arguments", [render(a) for a in step.args]))
     env = {
-        e.name: jinja_text(e.value) if e.value is not None else _param_text(pipeline, e.param)
+        e.name: jinja_text(e.value) if e.value is not None else _param_text(e.param)
         for e in step.env
         if e.secret is None
     }
@@ -229,18 +228,18 @@ def _expression(code: str) -> str:
     return "{{ " + code + " }}"
 
 
-def _param_text(pipeline: ir.Pipeline, name: str | None) -> str:
+def _param_text(name: str | None) -> str:
     assert name is not None
     return _expression(f"mlspec_text(params.{identifier(name)})")
 
 
-def _placeholder(pipeline: ir.Pipeline, step: ir.Step, kind: str, name: str) -> str:
+def _placeholder(step: ir.Step, kind: str, name: str) -> str:
     if kind == "outputs":
         return _expression(f"mlspec_output(run_id, {literal(step.name)}, {literal(name)})")
     item = next(i for i in step.inputs if i.name == name)
     source = item.source
     if isinstance(source, ir.ParamRef):
-        return _param_text(pipeline, source.name)
+        return _param_text(source.name)
     if isinstance(source, ir.OutputRef):
         where = f"run_id, {literal(source.step)}, {literal(source.output)}"
         if item.is_artifact:
@@ -251,19 +250,12 @@ def _placeholder(pipeline: ir.Pipeline, step: ir.Step, kind: str, name: str) -> 
 
 
 def _resources(resources: ir.Resources) -> Code | None:
-    amounts: dict[str, str] = {}
-    if resources.cpu:
-        amounts["cpu"] = resources.cpu
-    if resources.memory:
-        amounts["memory"] = resources.memory
-    limits = dict(amounts)
-    if resources.gpu:
-        limits[taskdata.GPU_RESOURCE] = str(resources.gpu)
+    requests, limits = taskdata.resource_amounts(resources)
     if not limits:
         return None
     return Code(
         "k8s.V1ResourceRequirements(\n"
-        f"            requests={literal(amounts)},\n"
+        f"            requests={literal(requests)},\n"
         f"            limits={literal(limits)},\n"
         "        )"
     )
