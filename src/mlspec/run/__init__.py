@@ -69,20 +69,17 @@ def run_pipeline(
     if engine == "airflow" and not airflow_python:
         raise EngineUnavailable(engines.NO_AIRFLOW)
     state = new_run(state_folder, engine)
-    code_path = spec_file.resolve().parent  # where the spec's Python step modules live
     model = pipeline.registry.registered_model if pipeline.registry else None
     before = aliases(state.registry_uri, model) if model else {}
     echo(f"mlspec run: {pipeline.name} {pipeline.version} on {engine}, in {state.run_folder}")
+    run = engines.EngineRun(pipeline, state, params, spec_file.resolve().parent, echo, verbose)
     if engine == "prefect":
-        result = engines.run_prefect(pipeline, state, params, code_path, echo, verbose)
+        result = engines.run_prefect(run)
     elif engine == "airflow":
-        result = engines.run_airflow(
-            pipeline, state, params, code_path, echo, verbose, airflow_python
-        )
+        assert airflow_python is not None  # refused above
+        result = engines.run_airflow(run, airflow_python)
     else:
-        result = engines.run_kubeflow(
-            pipeline, state, params, code_path, echo, verbose, spec_file.resolve()
-        )
+        result = engines.run_kubeflow(run, spec_file.resolve())
     reports = gate_reports(pipeline, state.artifacts)
     gates = verdicts(reports)
     after = aliases(state.registry_uri, model) if model else {}

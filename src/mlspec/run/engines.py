@@ -45,6 +45,40 @@ class EngineUnavailable(Exception):
     """The engine cannot run here; the message says what to install or pass."""
 
 
+@dataclass(frozen=True)
+class EngineRun:
+    """What every engine is given: the pipeline, where the run lives, how to report."""
+
+    pipeline: ir.Pipeline
+    state: RunState
+    params: dict
+    code_path: Path  # where the spec's Python step modules live
+    echo: Echo
+    verbose: bool
+
+    @property
+    def local(self) -> ir.Pipeline:
+        """The pipeline with this run's artifact folder and the local registry."""
+        return localize(self.pipeline, self.state.registry_uri, str(self.state.artifacts))
+
+    def stream(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        show: Callable[[str], bool],
+        echo: Echo | None = None,
+    ) -> tuple[int, dict | None]:
+        state = self.state
+        return stream(
+            command,
+            env=env,
+            cwd=state.run_folder,
+            log=state.log,
+            show=show,
+            echo=echo or self.echo,
+        )
+
+
 def _write(pipeline: ir.Pipeline, backend: object, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for artifact in backend.emit(pipeline):  # type: ignore[attr-defined]
@@ -75,30 +109,19 @@ def _airflow_echo(echo: Echo, verbose: bool) -> Echo:
 _COMMON = (r"gate \w+ \((data|model)\): ", r"promotion to ", r"Error\b", r"error:")
 
 
-def run_prefect(
-    pipeline: ir.Pipeline,
-    state: RunState,
-    params: dict,
-    code_path: Path,
-    echo: Echo,
-    verbose: bool,
-) -> EngineResult:
-    local = localize(pipeline, state.registry_uri, str(state.artifacts))
-    flow_folder = state.run_folder / "prefect"
-    _write(local, PrefectBackend(), flow_folder)
-    flow_file = flow_folder / file_name(pipeline)
+def run_prefect(run: EngineRun) -> EngineResult:
+    flow_folder = run.state.run_folder / "prefect"
+    _write(run.local, PrefectBackend(), flow_folder)
     env = clean_env(
-        PREFECT_HOME=str(state.engine_folder("prefect")),
+        PREFECT_HOME=str(run.state.engine_folder("prefect")),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
-        PYTHONPATH=str(code_path),
+        PYTHONPATH=str(run.code_path),
     )
-    shown = _shown((*_COMMON, r"Finished in state", r"temporary server"), verbose)
-    command = [sys.executable, str(HERE / "prefect_driver.py"), str(flow_file)]
-    command += [function_name(pipeline), json.dumps(params)]
-    code, result = stream(
-        command, env=env, cwd=state.run_folder, log=state.log, show=shown, echo=echo
-    )
+    shown = _shown((*_COMMON, r"Finished in state", r"temporary server"), run.verbose)
+    command = [sys.executable, str(HERE / "prefect_driver.py")]
+    command += [str(flow_folder / file_name(run.pipeline)), function_name(run.pipeline)]
+    code, result = run.stream([*command, json.dumps(run.params)], env, shown)
     if result is None:
         return EngineResult(False, "", {}, f"the Prefect run ended with exit code {code}")
     ok = result["state"] == "completed"
@@ -106,30 +129,19 @@ def run_prefect(
     return EngineResult(ok, result["run_id"], result["tasks"], detail)
 
 
-def run_airflow(
-    pipeline: ir.Pipeline,
-    state: RunState,
-    params: dict,
-    code_path: Path,
-    echo: Echo,
-    verbose: bool,
-    airflow_python: str | None,
-) -> EngineResult:
-    if not airflow_python:
-        raise EngineUnavailable(NO_AIRFLOW)
-    home = state.engine_folder("airflow")
-    dags = state.run_folder / "airflow"
-    local = localize(pipeline, state.registry_uri, str(state.artifacts))
-    _write(local, AirflowBackend(), dags)
+def run_airflow(run: EngineRun, airflow_python: str) -> EngineResult:
+    home = run.state.engine_folder("airflow")
+    dags = run.state.run_folder / "airflow"
+    _write(run.local, AirflowBackend(), dags)
     env = clean_env(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
-        PYTHONPATH=str(code_path),
-        MLSPEC_ARTIFACT_ROOT=str(state.artifacts),
+        PYTHONPATH=str(run.code_path),
+        MLSPEC_ARTIFACT_ROOT=str(run.state.artifacts),
     )
     if not (home / "airflow.db").exists():
-        echo(f"airflow: migrating a metadata database in {home} (once)")
+        run.echo(f"airflow: migrating a metadata database in {home} (once)")
         done = subprocess.run(
             [airflow_python, "-m", "airflow", "db", "migrate"],
             env=env,
@@ -139,18 +151,11 @@ def run_airflow(
         )
         if done.returncode != 0:
             raise EngineUnavailable(f"airflow db migrate failed:\n{done.stderr[-3000:]}")
-    shown = _shown((*_COMMON, r"\[DAG TEST\] end task"), verbose)
+    shown = _shown((*_COMMON, r"\[DAG TEST\] end task"), run.verbose)
     [dag_file] = dags.glob("*.py")
     command = [airflow_python, str(HERE / "airflow_driver.py"), "test", str(dag_file)]
-    command.append(json.dumps(params))
-    code, result = stream(
-        command,
-        env=env,
-        cwd=state.run_folder,
-        log=state.log,
-        show=shown,
-        echo=_airflow_echo(echo, verbose),
-    )
+    command.append(json.dumps(run.params))
+    code, result = run.stream(command, env, shown, _airflow_echo(run.echo, run.verbose))
     if result is None or "state" not in result:
         errors = (result or {}).get("import_errors")
         why = f"import errors: {errors}" if errors else f"exit code {code}"
@@ -163,18 +168,11 @@ def run_airflow(
 _KFP_FINISHED = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
 
 
-def run_kubeflow(
-    pipeline: ir.Pipeline,
-    state: RunState,
-    params: dict,
-    code_path: Path,
-    echo: Echo,
-    verbose: bool,
-    spec_file: Path,
-) -> EngineResult:
-    python = _kfp_venv(state.engine_folder("kubeflow"), code_path)
-    env = clean_env(PYTHONPATH=str(code_path))
-    shown = _shown((*_COMMON, r"Task '[\w-]+' finished with status", r"Pipeline '"), verbose)
+def run_kubeflow(run: EngineRun, spec_file: Path) -> EngineResult:
+    python = _kfp_venv(run.state.engine_folder("kubeflow"))
+    env = clean_env(PYTHONPATH=str(run.code_path))
+    patterns = (*_COMMON, r"Task '[\w-]+' finished with status", r"Pipeline '")
+    shown = _shown(patterns, run.verbose)
     tasks: dict[str, str] = {}
 
     def watch(line: str) -> bool:
@@ -184,16 +182,14 @@ def run_kubeflow(
         return shown(line)
 
     command = [str(python), str(HERE / "kubeflow_driver.py"), str(spec_file)]
-    command += [state.registry_uri, str(state.artifacts), json.dumps(params)]
-    code, result = stream(
-        command, env=env, cwd=state.run_folder, log=state.log, show=watch, echo=echo
-    )
+    command += [run.state.registry_uri, str(run.state.artifacts), json.dumps(run.params)]
+    code, result = run.stream(command, env, watch)
     if result is None:
         return EngineResult(False, "", tasks, f"the kfp local run ended with exit code {code}")
     return EngineResult(result["state"] == "success", "", tasks, result["detail"])
 
 
-def _kfp_venv(folder: Path, code_path: Path) -> Path:
+def _kfp_venv(folder: Path) -> Path:
     """A virtualenv with pip that sees this environment's packages (kfp.local runs `pip
     install` with the driver's interpreter, which uv-made environments lack)."""
     python = folder / "venv" / "bin" / "python"
