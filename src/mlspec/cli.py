@@ -7,6 +7,7 @@ Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own i
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Literal
@@ -114,9 +115,28 @@ def _count(n: int, noun: str) -> str:
     type=click.Path(file_okay=False),
     help="Folder to write; replaced as a whole, only when everything succeeded.",
 )
+@click.option(
+    "--model-version",
+    metavar="N",
+    help="Roll out this registered model version (CI: the version the pipeline registered); "
+    "default: whatever the rollout's alias names when the pods start.",
+)
+@click.option(
+    "--model-uri",
+    metavar="URI",
+    help="Where the model version is stored (s3://, gs://, pvc://...): KServe loads it from there.",
+)
 @_format_option
-def compile_(spec: str, target: str, out_dir: str, fmt: Format) -> None:
-    """Check SPEC and generate the pipeline for TARGET into OUTPUT."""
+def compile_(
+    spec: str,
+    target: str,
+    out_dir: str,
+    model_version: str | None,
+    model_uri: str | None,
+    fmt: Format,
+) -> None:
+    """Check SPEC and generate the pipeline for TARGET into OUTPUT (with the rollout manifests
+    under OUTPUT/rollout/ when the spec has a rollout section)."""
     from mlspec.backends.registry import TargetUnavailable, find, targets
     from mlspec.output import OutputError, recover, write_tree
 
@@ -140,11 +160,12 @@ def compile_(spec: str, target: str, out_dir: str, fmt: Format) -> None:
     report = _Report(fmt)
     analysis = _analyze(spec, report)
     if analysis is not None:
-        problems = backend.check(analysis.pipeline)
+        pipeline = _pinned(analysis.pipeline, model_version, model_uri)
+        problems = backend.check(pipeline)
         report.diagnostics += problems
         if not report.failed:
             try:
-                artifacts = backend.emit(analysis.pipeline)
+                artifacts = backend.emit(pipeline)
             except TargetUnavailable as exc:  # e.g. the target's optional extra is missing
                 report.emit()
                 raise click.UsageError(str(exc)) from None
@@ -161,6 +182,16 @@ def compile_(spec: str, target: str, out_dir: str, fmt: Format) -> None:
             sys.exit(EXIT_OK)
     report.emit()
     sys.exit(EXIT_SPEC)
+
+
+def _pinned(pipeline, version: str | None, uri: str | None):  # type: ignore[no-untyped-def]
+    from mlspec.backends.rollout.release import pin
+
+    if version is not None and not re.fullmatch(r"[1-9][0-9]{0,18}", version):
+        raise click.UsageError(f"--model-version {version!r}: registry versions are numbers")
+    if (version or uri) and pipeline.rollout is None:
+        raise click.UsageError("--model-version and --model-uri apply to specs with a rollout")
+    return pin(pipeline, version, uri)
 
 
 @main.command()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlspec.backends.base import Artifact
+
 ORCHESTRATORS = ("airflow", "kubernetes", "kfp", "prefect", "prefect_kubernetes")
 
 
@@ -31,7 +33,16 @@ def compile_in(
     )
     assert result.returncode == 0, result.stderr
     out = folder / "out"
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != ".mlspec-manifest"}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != ".mlspec-manifest"
+    }
+
+
+def without_rollout(artifacts: list[Artifact]) -> list[Artifact]:
+    """A pipeline target's own files: not the rollout manifests it writes under rollout/."""
+    return [a for a in artifacts if not a.path.startswith("rollout/")]
 
 
 def orchestrators_imported_by_compile(spec: Path, target: str, out: Path) -> list[str]:

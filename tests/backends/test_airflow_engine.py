@@ -37,7 +37,7 @@ BACKEND = AirflowBackend()
 
 def write_dag(pipeline: ir.Pipeline, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    [artifact] = BACKEND.emit(pipeline)
+    [artifact] = generated.without_rollout(BACKEND.emit(pipeline))
     path = folder / artifact.path
     path.write_text(artifact.text, encoding="utf-8")
     return path

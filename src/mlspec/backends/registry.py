@@ -53,7 +53,11 @@ BUILTIN: dict[str, Target] = {
             "a Prefect 3 flow and prefect.yaml + rollout manifests",
             "mlspec.backends.prefect:PrefectBackend",
         ),
-        Target("rollout", "Kubernetes rollout manifests only", None),
+        Target(
+            "rollout",
+            "Kubernetes rollout manifests only",
+            "mlspec.backends.rollout:RolloutBackend",
+        ),
     )
 }
 

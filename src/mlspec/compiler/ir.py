@@ -283,6 +283,11 @@ class Rollout:
     strategy: Strategy
     analysis: tuple[AnalysisMetric, ...]
     span: Span
+    controller_span: Span
+    # Set by `mlspec compile --model-version/--model-uri` (CI, after the pipeline registered a
+    # version), never by the spec: which version to serve, and where KServe loads it from.
+    model_version: str | None = None
+    model_uri: str | None = None
 
 
 @dataclass(frozen=True)

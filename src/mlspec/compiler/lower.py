@@ -285,6 +285,7 @@ class _Lowering:
             self.strategy(ro.strategy, svc.name),
             analysis,
             self.key_span("rollout"),
+            self.span("rollout", "controller"),
         )
 
     def strategy(self, strategy: s.Strategy, service: str) -> ir.Strategy:

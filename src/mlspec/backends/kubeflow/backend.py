@@ -9,6 +9,7 @@ from typing import ClassVar
 from mlspec.backends.base import Artifact
 from mlspec.backends.kubeflow import sdk
 from mlspec.backends.kubeflow.layout import layout
+from mlspec.backends.rollout import backend as rollout
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
 
@@ -45,7 +46,7 @@ class KubeflowBackend:
                     "a step), so that one order of the gates covers every input",
                 )
             )
-        return problems
+        return problems + rollout.beside_pipeline_problems(pipeline)
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         kfp, kubernetes = sdk.load()
@@ -56,4 +57,6 @@ class KubeflowBackend:
             path = Path(folder) / "pipeline.yaml"
             kfp.compiler.Compiler().compile(func, str(path))
             text = path.read_text(encoding="utf-8")
-        return [Artifact(f"{pipeline.name}.kfp.yaml", text)]
+        return sorted(
+            [Artifact(f"{pipeline.name}.kfp.yaml", text), *rollout.beside_pipeline(pipeline)]
+        )

@@ -8,6 +8,7 @@ from mlspec.backends import templating
 from mlspec.backends.base import Artifact
 from mlspec.backends.prefect import deployment
 from mlspec.backends.prefect.flow import context, file_name
+from mlspec.backends.rollout import backend as rollout
 from mlspec.backends.worker_checks import NOT_EXPRESSIBLE, worker_problems
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
@@ -30,7 +31,7 @@ class PrefectBackend:
                     "Prefect has no escape for '{{' in prefect.yaml: change the default",
                 )
             )
-        return problems
+        return problems + rollout.beside_pipeline_problems(pipeline)
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         flow = templating.render("mlspec.backends.prefect", "flow.py.j2", **context(pipeline))
@@ -38,5 +39,6 @@ class PrefectBackend:
             [
                 Artifact(file_name(pipeline), flow),
                 Artifact("prefect.yaml", deployment.render(pipeline)),
+                *rollout.beside_pipeline(pipeline),
             ]
         )

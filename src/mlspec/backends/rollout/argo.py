@@ -1,0 +1,195 @@
+"""Argo Rollouts: a Rollout that replaces the Deployment, with Istio traffic routing.
+
+- canary: host-level splitting between the stable Service `<name>` and `<name>-canary`, through
+  the VirtualService `<name>`'s route `primary`; spec steps become setWeight / pause / analysis
+  steps, the strategy's `analysis` runs in the background.
+- A/B by weight: setWeight to the candidate's share, hold for the duration, then promote.
+- A/B by header or cookie: the candidate runs at full size (setCanaryScale) and gets only the
+  matching requests through a managed header route; the route is removed after the duration.
+  A cookie is matched as a regular expression on the `cookie` header.
+- shadow: the candidate gets a mirrored share of the requests (setMirrorRoute) for the duration
+  and answers nobody; then the mirror is removed.
+- blue/green: active Service `<name>`, preview Service, pre- and post-promotion analysis,
+  auto-promotion (after a delay) or manual, and a scale-down delay. No Istio objects.
+
+After the last step Argo Rollouts promotes the candidate; a failed analysis aborts and returns
+all traffic to the stable version. Host-level splitting needs no DestinationRule: each Service
+is a host of its own (the `istio` controller, which splits one host, emits one).
+"""
+
+from __future__ import annotations
+
+from mlspec.backends.rollout import analysis, workload
+from mlspec.backends.rollout.base import Manifests, ignore
+from mlspec.backends.rollout.k8s import Doc, document, duration
+from mlspec.backends.rollout.release import Release
+from mlspec.compiler import ir
+from mlspec.diagnostics import Diagnostic
+
+API = "argoproj.io/v1alpha1"
+PRIMARY_ROUTE = "primary"
+AB_ROUTE = "ab-test"
+MIRROR_ROUTE = "shadow"
+# Everything: a mirror route must match something, and an empty match would remove it.
+ALL_REQUESTS = [{"path": {"prefix": "/"}}]
+
+
+class ArgoRollouts:
+    def problems(self, release: Release) -> list[Diagnostic]:
+        return []  # every strategy in base.SUPPORT maps fully
+
+    def manifests(self, release: Release) -> Manifests:
+        rollout = release.rollout
+        name = release.name
+        out = Manifests()
+        out.resources += [analysis.analysis_template(release, m) for m in analysis.used(rollout)]
+        strategy = rollout.strategy
+        if isinstance(strategy, ir.BlueGreen):
+            out.resources += [
+                workload.service(release, name),
+                workload.service(release, strategy.preview_service),
+                _rollout(release, {"blueGreen": _blue_green(release, strategy)}),
+            ]
+            return out
+        canary, managed = _canary(release, strategy)
+        out.resources += [
+            workload.service(release, name),
+            workload.service(release, _canary_service(release)),
+            _virtual_service(release),
+            _rollout(release, {"canary": canary}),
+        ]
+        if managed:  # Argo inserts and removes whole routes: the route list is its own
+            out.ignore_differences.append(
+                ignore("networking.istio.io", "VirtualService", name, release.namespace,
+                       jsonPointers=["/spec/http"])
+            )  # fmt: skip
+        else:
+            out.ignore_differences.append(
+                ignore("networking.istio.io", "VirtualService", name, release.namespace,
+                       jqPathExpressions=[".spec.http[].route[].weight"])
+            )  # fmt: skip
+        return out
+
+
+def _canary_service(release: Release) -> str:
+    return f"{release.name}-canary"
+
+
+def _rollout(release: Release, strategy: Doc) -> Doc:
+    spec = workload.workload_spec(release, release.candidate)
+    spec["strategy"] = strategy
+    return document(API, "Rollout", release.name, release.namespace, labels=release.labels(),
+                    spec=spec)  # fmt: skip
+
+
+def _blue_green(release: Release, bg: ir.BlueGreen) -> Doc:
+    out: Doc = {
+        "activeService": release.name,
+        "previewService": bg.preview_service,
+        "autoPromotionEnabled": bg.auto_promote,
+    }
+    if bg.auto_promote_after_seconds is not None:
+        out["autoPromotionSeconds"] = bg.auto_promote_after_seconds
+    out["scaleDownDelaySeconds"] = bg.scale_down_delay_seconds
+    if bg.pre_promotion_analysis:
+        out["prePromotionAnalysis"] = analysis.templates(release, bg.pre_promotion_analysis)
+    if bg.post_promotion_analysis:
+        out["postPromotionAnalysis"] = analysis.templates(release, bg.post_promotion_analysis)
+    return out
+
+
+def _canary(release: Release, strategy: ir.Strategy) -> tuple[Doc, list[str]]:
+    """The canary strategy block and the names of the routes Argo manages in the VS."""
+    steps, background, managed = _steps(release, strategy)
+    out: Doc = {
+        "canaryService": _canary_service(release),
+        "stableService": release.name,
+        "trafficRouting": {},
+    }
+    if managed:
+        out["trafficRouting"]["managedRoutes"] = [{"name": route} for route in managed]
+    out["trafficRouting"]["istio"] = {
+        "virtualService": {"name": release.name, "routes": [PRIMARY_ROUTE]}
+    }
+    if background:
+        out["analysis"] = analysis.templates(release, background)
+    out["steps"] = steps
+    return out, managed
+
+
+def _steps(release: Release, strategy: ir.Strategy) -> tuple[list[Doc], tuple[str, ...], list[str]]:
+    """Canary steps, background analysis and managed routes for one strategy."""
+    full_size = {"setCanaryScale": {"replicas": release.service.replicas}}
+    if isinstance(strategy, ir.Canary):
+        return [_step(release, s) for s in strategy.steps], strategy.analysis, []
+    if isinstance(strategy, ir.Shadow):
+        mirror = {"name": MIRROR_ROUTE, "percentage": strategy.percent, "match": ALL_REQUESTS}
+        steps = [
+            full_size,
+            {"setMirrorRoute": mirror},
+            {"pause": {"duration": duration(strategy.duration_seconds)}},
+            {"setMirrorRoute": {"name": MIRROR_ROUTE}},  # no match: remove the route
+        ]
+        return steps, strategy.analysis, [MIRROR_ROUTE]
+    assert isinstance(strategy, ir.AbTest), f"unsupported strategy {strategy!r}"
+    hold = {"pause": {"duration": duration(strategy.duration_seconds)}}
+    if strategy.weight is not None:
+        return [{"setWeight": strategy.weight}, hold], strategy.analysis, []
+    match = {"name": AB_ROUTE, "match": [_header_match(strategy)]}
+    steps = [full_size, {"setHeaderRoute": match}, hold, {"setHeaderRoute": {"name": AB_ROUTE}}]
+    return steps, strategy.analysis, [AB_ROUTE]
+
+
+def _header_match(ab: ir.AbTest) -> Doc:
+    if ab.header is not None:
+        name, how, value = ab.header
+        return {"headerName": name.lower(), "headerValue": {how: value}}
+    assert ab.cookie is not None
+    return {"headerName": "cookie", "headerValue": {"regex": cookie_regex(*ab.cookie)}}
+
+
+def cookie_regex(name: str, value: str) -> str:
+    """RE2 for a Cookie header that carries NAME=VALUE among any other cookies."""
+    return f"^(.*?;)?( *){_re2_literal(name)}={_re2_literal(value)}(;.*)?$"
+
+
+def _re2_literal(text: str) -> str:
+    # Escape every character RE2 treats specially; letters, digits, '_' and '-' stay as they are.
+    return "".join(f"\\{c}" if c in r"\.+*?()|[]{}^$" else c for c in text)
+
+
+def _step(release: Release, step: ir.CanaryStep) -> Doc:
+    if step.action == "weight":
+        return {"setWeight": step.weight}
+    if step.action == "pause":
+        if step.pause_seconds is None:  # wait for `kubectl argo rollouts promote`
+            return {"pause": {}}
+        return {"pause": {"duration": duration(step.pause_seconds)}}
+    return {"analysis": analysis.templates(release, step.analysis)}
+
+
+def _virtual_service(release: Release) -> Doc:
+    """Routes all requests for the stable host; Argo moves the weights while it rolls out."""
+
+    def destination(host: str, weight: int) -> Doc:
+        return {"destination": {"host": host}, "weight": weight}
+
+    return document(
+        "networking.istio.io/v1",
+        "VirtualService",
+        release.name,
+        release.namespace,
+        labels=release.labels(),
+        spec={
+            "hosts": [release.name],
+            "http": [
+                {
+                    "name": PRIMARY_ROUTE,
+                    "route": [
+                        destination(release.name, 100),
+                        destination(_canary_service(release), 0),
+                    ],
+                }
+            ],
+        },
+    )

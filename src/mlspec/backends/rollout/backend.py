@@ -1,0 +1,158 @@
+"""The rollout back end: the Kubernetes manifests that take a registered model to users.
+
+Every pipeline target writes them under `rollout/` beside the pipeline file; `--target
+rollout` writes them alone. One file per object (`<kind>-<name>.yaml`), a kustomization.yaml
+listing them in apply order, and `argocd/ignore-differences.yaml`: the entries to merge into
+the Argo CD Application so that Argo CD and the controller do not fight over fields the
+controller changes at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import ClassVar
+
+from mlspec.backends.base import Artifact
+from mlspec.backends.rollout import base, gitops
+from mlspec.backends.rollout.k8s import file_name, to_yaml
+from mlspec.backends.rollout.release import Release
+from mlspec.compiler import ir
+from mlspec.diagnostics import Diagnostic, Span
+
+_IMPLEMENTATIONS = {
+    "argo-rollouts": "mlspec.backends.rollout.argo:ArgoRollouts",
+    "flagger": "mlspec.backends.rollout.flagger:Flagger",
+    "kserve": "mlspec.backends.rollout.kserve:KServe",
+    "istio": "mlspec.backends.rollout.istio:Istio",
+}
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def controller(name: str) -> base.Controller:
+    module, _, attr = _IMPLEMENTATIONS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)()
+
+
+def problems(pipeline: ir.Pipeline, *, alone: bool) -> list[Diagnostic]:
+    """Why the manifests cannot be written. Beside a pipeline (`alone` False), reasons that
+    only concern the rollout are warnings: the pipeline is still written, without `rollout/`."""
+    rollout = pipeline.rollout
+    if rollout is None:
+        if alone:
+            return [
+                base.error(
+                    _first_span(pipeline),
+                    "the spec has no rollout section, so there is nothing to roll out",
+                    "add a 'rollout:' section, or compile for a pipeline target",
+                )
+            ]
+        return []
+    found = _blocking(Release(pipeline, rollout))
+    if alone:
+        return found
+    return [_as_warning(d) for d in found]
+
+
+def _blocking(release: Release) -> list[Diagnostic]:
+    rollout = release.rollout
+    kind = base.variant(rollout)
+    if kind in ("bandit", "contextual_bandit"):
+        return [
+            base.error(
+                rollout.strategy.span,
+                f"{base.described(kind)} needs mlspec's bandit controller, which is not built yet "
+                "in this version of mlspec",
+                "no existing controller routes by bandit; use canary, ab_test or shadow for now",
+            )
+        ]
+    if kind not in base.SUPPORT[rollout.controller]:
+        able = base.controllers_for(kind)
+        return [
+            base.error(
+                rollout.strategy.span,
+                f"{rollout.controller} cannot run {base.described(kind)}",
+                f"controllers that can: {', '.join(able)}" if able else None,
+            )
+        ]
+    found = _label_problems(release)
+    found += controller(rollout.controller).problems(release)
+    return found
+
+
+def _label_problems(release: Release) -> list[Diagnostic]:
+    registry = release.pipeline.registry
+    if registry is None or release.candidate is None:
+        return []
+    if _LABEL_VALUE.match(registry.registered_model) and len(registry.registered_model) <= 63:
+        return []
+    return [
+        base.error(
+            registry.span,
+            f"registered model name {registry.registered_model!r} cannot be a Kubernetes label "
+            "value, which the serving pods carry",
+            "at most 63 characters: letters, digits, '-', '_' and '.', starting and ending "
+            "with a letter or digit",
+        )
+    ]
+
+
+def _as_warning(d: Diagnostic) -> Diagnostic:
+    if d.severity == "warning":
+        return d
+    return base.warning(
+        d.span,
+        f"{d.message}; the rollout manifests are not written",
+        d.hint,
+    )
+
+
+def _first_span(pipeline: ir.Pipeline) -> Span:
+    return Span(pipeline.source_file, 1, 1, 1, 1)
+
+
+def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
+    """The manifest files under `folder`; none if the spec has no rollout or it cannot be
+    written (then `problems` said why)."""
+    rollout = pipeline.rollout
+    if rollout is None or any(d.severity == "error" for d in _blocking(Release(pipeline, rollout))):
+        return []
+    release = Release(pipeline, rollout)
+    manifests = controller(rollout.controller).manifests(release)
+    docs = gitops.apply_order(manifests.resources)
+    files = [Artifact(folder + file_name(doc), to_yaml(doc)) for doc in docs]
+    files.append(
+        Artifact(folder + "kustomization.yaml", to_yaml(gitops.kustomization(release, docs)))
+    )
+    if manifests.ignore_differences:
+        files.append(
+            Artifact(
+                folder + gitops.IGNORE_DIFFERENCES_FILE,
+                gitops.ignore_differences_text(release, manifests.ignore_differences),
+            )
+        )
+    return sorted(files)
+
+
+FOLDER = "rollout/"
+
+
+def beside_pipeline(pipeline: ir.Pipeline) -> list[Artifact]:
+    """What a pipeline target adds to its output: the manifests under `rollout/`."""
+    return artifacts(pipeline, FOLDER)
+
+
+def beside_pipeline_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
+    return problems(pipeline, alone=False)
+
+
+class RolloutBackend:
+    name: ClassVar[str] = "rollout"
+    description: ClassVar[str] = "Kubernetes rollout manifests only"
+    features: ClassVar[frozenset[str]] = frozenset({"rollout"})
+
+    def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
+        return problems(pipeline, alone=True)
+
+    def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
+        return artifacts(pipeline)
