@@ -10,10 +10,11 @@ from __future__ import annotations
 from mlspec.backends.rollout.k8s import Doc, document, duration
 from mlspec.backends.rollout.release import Release
 from mlspec.compiler import ir
+from mlspec.compiler.checks import target_key
 
 
 def template_name(release: Release, metric: str) -> str:
-    return f"{release.name}-{metric.replace('_', '-')}"
+    return f"{release.name}-{target_key(metric)}"
 
 
 def number(value: float) -> str:
@@ -51,7 +52,7 @@ def analysis_template(release: Release, metric: ir.AnalysisMetric) -> Doc:
         spec={
             "metrics": [
                 {
-                    "name": metric.name.replace("_", "-"),
+                    "name": target_key(metric.name),
                     "interval": duration(metric.interval_seconds),
                     "count": metric.count,
                     "failureLimit": metric.failure_limit,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from mlspec.backends.rollout import analysis, workload
 from mlspec.backends.rollout.base import Manifests, ignore
 from mlspec.backends.rollout.k8s import Doc, document, duration
+from mlspec.backends.rollout.matching import cookie_regex, header_name
 from mlspec.backends.rollout.release import Release
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
@@ -143,19 +144,9 @@ def _steps(release: Release, strategy: ir.Strategy) -> tuple[list[Doc], tuple[st
 def _header_match(ab: ir.AbTest) -> Doc:
     if ab.header is not None:
         name, how, value = ab.header
-        return {"headerName": name.lower(), "headerValue": {how: value}}
+        return {"headerName": header_name(name), "headerValue": {how: value}}
     assert ab.cookie is not None
     return {"headerName": "cookie", "headerValue": {"regex": cookie_regex(*ab.cookie)}}
-
-
-def cookie_regex(name: str, value: str) -> str:
-    """RE2 for a Cookie header that carries NAME=VALUE among any other cookies."""
-    return f"^(.*?;)?( *){_re2_literal(name)}={_re2_literal(value)}(;.*)?$"
-
-
-def _re2_literal(text: str) -> str:
-    # Escape every character RE2 treats specially; letters, digits, '_' and '-' stay as they are.
-    return "".join(f"\\{c}" if c in r"\.+*?()|[]{}^$" else c for c in text)
 
 
 def _step(release: Release, step: ir.CanaryStep) -> Doc:

@@ -63,7 +63,8 @@ def _blocking(release: Release) -> list[Diagnostic]:
                 rollout.strategy.span,
                 f"{base.described(kind)} needs mlspec's bandit controller, which is not built yet "
                 "in this version of mlspec",
-                "no existing controller routes by bandit; use canary, ab_test or shadow for now",
+                "Argo Rollouts, Flagger, KServe and Istio have no bandit routing of their own; "
+                "use canary, ab_test or shadow until the bandit controller lands",
             )
         ]
     if kind not in base.SUPPORT[rollout.controller]:
@@ -71,7 +72,7 @@ def _blocking(release: Release) -> list[Diagnostic]:
         return [
             base.error(
                 rollout.strategy.span,
-                f"{rollout.controller} cannot run {base.described(kind)}",
+                f"rollout controller {rollout.controller!r} cannot run {base.described(kind)}",
                 f"controllers that can: {', '.join(able)}" if able else None,
             )
         ]

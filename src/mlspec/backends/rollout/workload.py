@@ -7,6 +7,7 @@ servers read exactly that. The model labels on the pod let analysis queries spli
 
 from __future__ import annotations
 
+from mlspec.backends.rollout import quantity
 from mlspec.backends.rollout.k8s import Doc, document
 from mlspec.backends.rollout.release import Model, Release
 from mlspec.compiler import ir
@@ -19,9 +20,9 @@ def resources(res: ir.Resources) -> Doc:
     surprises; a GPU is a limit only, as Kubernetes requires."""
     amounts: dict[str, str] = {}
     if res.cpu is not None:
-        amounts["cpu"] = res.cpu
+        amounts["cpu"] = quantity.cpu(res.cpu)
     if res.memory is not None:
-        amounts["memory"] = res.memory
+        amounts["memory"] = quantity.memory(res.memory)
     out: Doc = {}
     if amounts:
         out["limits"] = dict(amounts)
