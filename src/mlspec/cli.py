@@ -6,6 +6,7 @@ Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -241,13 +242,7 @@ def promote(
             f"the rule for {alias!r} waits for the rollout: pass --rollout-passed once it "
             "finished successfully"
         )
-    # The spec's own URI beats the ambient environment; an explicit flag beats both.
-    uri = tracking_uri or registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        raise click.UsageError(
-            "no tracking URI: set registry.mlflow.tracking_uri, "
-            "--tracking-uri or MLFLOW_TRACKING_URI"
-        )
+    uri = _tracking_uri(registry, tracking_uri)
     from mlspec.runtime import registry as runtime_registry
 
     model = registry.registered_model
@@ -264,6 +259,68 @@ def promote(
         sys.exit(EXIT_REFUSED)
     gates = ", ".join(rule.gates) or "no gates"
     click.echo(f"{model} version {version} is now {alias!r} ({gates} passed)")
+
+
+def _tracking_uri(registry, flag: str | None) -> str:  # type: ignore[no-untyped-def]
+    # The spec's own URI beats the ambient environment; an explicit flag beats both.
+    uri = flag or registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise click.UsageError(
+            "no tracking URI: set registry.mlflow.tracking_uri, "
+            "--tracking-uri or MLFLOW_TRACKING_URI"
+        )
+    return str(uri)
+
+
+@main.command("resolve-model")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--alias", help="The alias to resolve [default: the rollout's model_alias].")
+@click.option(
+    "--tracking-uri",
+    help="MLflow tracking URI [default: registry.mlflow.tracking_uri, then $MLFLOW_TRACKING_URI].",
+)
+@click.option(
+    "--print",
+    "field",
+    type=click.Choice(["version", "uri"]),
+    help="Print only this value (for `$(...)` in CI scripts).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def resolve_model(
+    spec: str, alias: str | None, tracking_uri: str | None, field: str | None, as_json: bool
+) -> None:
+    """Print the model version an alias names and where its files are stored.
+
+    CI pins a rollout with them: `compile --model-version` (and `--model-uri` for KServe,
+    which loads the files from storage and cannot read `models:/` URIs).
+    """
+    report = _Report("text")
+    analysis = _analyze(spec, report)
+    report.emit()
+    if analysis is None:
+        sys.exit(EXIT_SPEC)
+    pipeline = analysis.pipeline
+    if pipeline.registry is None:
+        raise click.UsageError(f"{spec} has no registry section")
+    alias = alias or (pipeline.rollout.model_alias if pipeline.rollout else None)
+    if alias is None:
+        raise click.UsageError("give --alias: the spec's rollout names no model_alias")
+    from mlspec.runtime import registry as runtime_registry
+
+    model = pipeline.registry.registered_model
+    uri = _tracking_uri(pipeline.registry, tracking_uri)
+    try:
+        version, storage = runtime_registry.resolve_alias(uri, model, alias)
+    except (runtime_registry.PromotionRefused, runtime_registry.RegistryError) as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+    found = {"model": model, "alias": alias, "version": version, "uri": storage}
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+    elif field is not None:
+        click.echo(found[field])
+    else:
+        click.echo(f"{model}@{alias} is version {version}, stored at {storage}")
 
 
 @main.command()

@@ -293,3 +293,34 @@ def embed_namespace():
     sys.modules[module.__name__] = module
     exec(compile(embed.bundle(), "<bundle>", "exec"), module.__dict__)
     return module
+
+
+def test_ci_pins_the_rollout_to_the_version_the_pipeline_promoted(
+    uri: str, strong: Run, tmp_path: Path
+) -> None:
+    """The documented CI flow: resolve the rollout's alias, compile the manifests pinned to it."""
+    import yaml
+
+    def resolve(*args: str):
+        return CliRunner().invoke(main, ["resolve-model", str(SPEC), "--tracking-uri", uri, *args])
+
+    missing = resolve()
+    assert missing.exit_code == 3
+    assert "has no alias 'challenger'" in missing.stderr
+    assert gates_and_promotion(strong, uri, "run-1")[1] == "1"
+    found = json.loads(resolve("--json").output)
+    assert found["version"] == "1"
+    assert found["uri"] == Path(strong.artifacts[OutputRef("train", "model")]).resolve().as_uri()
+    assert resolve("--print", "version").output == "1\n"
+    out = tmp_path / "manifests"
+    version, storage = found["version"], found["uri"]
+    pins = ["--model-version", version, "--model-uri", storage]
+    result = CliRunner().invoke(
+        main, ["compile", str(SPEC), "-t", "rollout", "-o", str(out), *pins]
+    )
+    assert result.exit_code == 0, result.output
+    rollout = yaml.safe_load((out / "rollout-breast-cancer-scorer.yaml").read_text())
+    pod = rollout["spec"]["template"]
+    assert pod["metadata"]["labels"]["mlspec.dev/model-version"] == "1"
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["MODEL_URI"] == f"models:/{MODEL}/1"

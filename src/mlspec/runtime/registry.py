@@ -190,6 +190,18 @@ def promote_after_gates(
     return version
 
 
+def resolve_alias(tracking_uri: str, model_name: str, alias: str) -> tuple[str, str]:
+    """The version `alias` names and the URI its files can be downloaded from."""
+    _reg_check_alias(alias)
+    with _reg_guard(tracking_uri, f"resolve alias {alias!r} of model {model_name!r}"):
+        client = _reg_client(tracking_uri)
+        found = _reg_get_or_none(lambda: client.get_model_version_by_alias(model_name, alias))
+        if found is None:
+            raise PromotionRefused(f"model {model_name!r} has no alias {alias!r}")
+        version = str(found.version)
+        return version, client.get_model_version_download_uri(model_name, version)
+
+
 def _reg_client(tracking_uri: str) -> MlflowClient:
     from mlflow import MlflowClient
 
