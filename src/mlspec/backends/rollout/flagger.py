@@ -31,8 +31,7 @@ when the failed checks reach `threshold`. The strategies map onto that loop as f
 - ab_test by header or cookie: `iterations` (duration / interval) with `match`: matching
   requests go to the candidate. A header name is lower-cased (Istio matches lower-case
   names); a cookie becomes a regular expression over the Cookie header: Flagger's documented
-  form, also allowing the space browsers put after ';', with name and value escaped to match
-  literally (RE2 reads Python's escapes of punctuation and spaces the same).
+  form, also allowing the space browsers put after ';' (`matching.cookie_regex`).
 - every strategy: the interval is written in minutes or seconds only (the CRD's pattern is
   `^[0-9]+(m|s)`); `threshold` is the smallest `failure_limit + 1` of the metrics used (the
   strictest metric decides, as it would in Argo Rollouts), or 1 with no metrics, when nothing
