@@ -1,0 +1,1 @@
+"""mlspec's bandit controller: policy (pure), the controller loop, and an offline simulator."""

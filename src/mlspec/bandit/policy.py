@@ -1,0 +1,176 @@
+"""The bandit's decisions, as pure functions shared by the controller and the simulator.
+
+Each interval: rewards so far -> target shares (the algorithm) -> whole-percent weights that keep
+every live arm at the exploration floor, move no arm by more than `max_step` points, and give a
+guardrail-breaching arm nothing. Randomness comes only from the `random.Random` passed in, so a
+seeded run repeats exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Algorithm = Literal["thompson", "epsilon_greedy", "ucb1"]
+DRAWS = 4000  # Monte Carlo draws for P(best): standard error below 0.8 percentage points
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Rewards of one arm so far: successes out of trials (a Bernoulli reward)."""
+
+    successes: float = 0.0
+    trials: float = 0.0
+
+    @property
+    def failures(self) -> float:
+        return max(self.trials - self.successes, 0.0)
+
+    @property
+    def mean(self) -> float:
+        """The posterior mean under a uniform Beta(1, 1) prior."""
+        return (1 + self.successes) / (2 + self.trials)
+
+    def add(self, successes: float, trials: float) -> Stats:
+        return Stats(self.successes + successes, self.trials + trials)
+
+
+def p_best(stats: Mapping[str, Stats], rng: random.Random, draws: int = DRAWS) -> dict[str, float]:
+    """The probability that each arm has the highest reward rate, under Beta(1+S, 1+F)."""
+    arms = sorted(stats)
+    wins = dict.fromkeys(arms, 0)
+    for _ in range(draws):
+        sample = {a: rng.betavariate(1 + stats[a].successes, 1 + stats[a].failures) for a in arms}
+        wins[max(arms, key=lambda a: (sample[a], a))] += 1
+    return {a: wins[a] / draws for a in arms}
+
+
+def target_shares(
+    algorithm: Algorithm,
+    stats: Mapping[str, Stats],
+    rng: random.Random,
+    epsilon: float | None = None,
+) -> dict[str, float]:
+    """The share of traffic each arm should get, before floors and step limits (sums to 1)."""
+    arms = sorted(stats)
+    if algorithm == "thompson":
+        # Probability matching: each request would go to the arm whose posterior sample is
+        # highest, so an arm's share is its probability of being best.
+        return p_best(stats, rng)
+    if algorithm == "epsilon_greedy":
+        assert epsilon is not None
+        best = _best(stats, {a: stats[a].mean for a in arms})
+        return {a: epsilon / len(arms) + (1 - epsilon if a == best else 0.0) for a in arms}
+    total = sum(stats[a].trials for a in arms)
+    untried = [a for a in arms if stats[a].trials == 0]
+    if untried:  # UCB1 plays every arm once before it trusts any index
+        return {a: (1 / len(untried) if a in untried else 0.0) for a in arms}
+    index = {
+        a: stats[a].successes / stats[a].trials + math.sqrt(2 * math.log(total) / stats[a].trials)
+        for a in arms
+    }
+    best = _best(stats, index)
+    return {a: 1.0 if a == best else 0.0 for a in arms}
+
+
+def _best(stats: Mapping[str, Stats], score: Mapping[str, float]) -> str:
+    # Ties go to the arm with more evidence, then to the name: deterministic.
+    return max(sorted(stats), key=lambda a: (score[a], stats[a].trials, a))
+
+
+def weights(
+    target: Mapping[str, float],
+    current: Mapping[str, int],
+    *,
+    floor: int,
+    max_step: int,
+    zeroed: frozenset[str] = frozenset(),
+) -> dict[str, int]:
+    """Whole-percent weights summing to 100: each live arm within `max_step` points of its
+    current weight and at least `floor`; zeroed arms (guardrail breached) get 0 at once."""
+    arms = sorted(target)
+    live = [a for a in arms if a not in zeroed]
+    if not live:
+        raise ValueError("every arm breached a guardrail: no arm can take the traffic")
+    low = {a: max(floor, current.get(a, 0) - max_step) for a in live}
+    high = {a: min(100, current.get(a, 0) + max_step) for a in live}
+    for a in live:  # the floor wins over the step limit (an arm below it is lifted at once)
+        high[a] = max(high[a], low[a])
+    # When the step limit cannot add up to 100 (a zeroed arm's traffic must go somewhere, or
+    # floors lift several arms at once), it gives way; the floor never does (the spec keeps
+    # floor x arms <= 100).
+    while sum(high.values()) < 100:  # widen every live arm's limit evenly, just enough
+        extra = math.ceil((100 - sum(high.values())) / len(live))
+        high = {a: min(100, high[a] + extra) for a in live}
+    if sum(low.values()) > 100:
+        low = dict.fromkeys(live, floor)
+    wanted = {a: 100 * target[a] for a in live}
+    share = _fit(wanted, low, high)
+    return {a: share.get(a, 0) for a in arms}
+
+
+def _fit(wanted: dict[str, float], low: dict[str, int], high: dict[str, int]) -> dict[str, int]:
+    """Integers within [low, high] summing to 100, as close to `wanted` as the bounds allow.
+
+    Water-filling: find the level t such that clamp(wanted + t) sums to 100, then round by
+    largest remainder within the bounds. The bounds must admit 100 (see `weights`).
+    """
+    arms = sorted(wanted)
+
+    def total(t: float) -> float:
+        return sum(min(high[a], max(low[a], wanted[a] + t)) for a in arms)
+
+    lo, hi = -200.0, 200.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if total(mid) < 100:
+            lo = mid
+        else:
+            hi = mid
+    exact = {a: min(high[a], max(low[a], wanted[a] + hi)) for a in arms}
+    out = {a: math.floor(exact[a] + 1e-9) for a in arms}
+    # Largest remainder first; ties by name, so the result is deterministic.
+    order = sorted(arms, key=lambda a: (-(exact[a] - out[a]), a))
+    short = 100 - sum(out.values())
+    for a in order:
+        if short <= 0:
+            break
+        if out[a] < high[a]:
+            out[a] += 1
+            short -= 1
+    for a in sorted(arms, key=lambda a: (out[a] - exact[a], a)):  # overshoot (rounding up)
+        while short < 0 and out[a] > low[a]:
+            out[a] -= 1
+            short += 1
+    return out
+
+
+def winner(
+    stats: Mapping[str, Stats],
+    rng: random.Random,
+    *,
+    p_best_threshold: float | None,
+    elapsed_seconds: float,
+    max_duration_seconds: float | None,
+    zeroed: frozenset[str] = frozenset(),
+) -> tuple[str, str] | None:
+    """(winning arm, why) once the stopping rule holds, else None."""
+    live = {a: s for a, s in stats.items() if a not in zeroed}
+    if len(live) == 1:
+        return next(iter(live)), "every other arm breached a guardrail"
+    probabilities = p_best(live, rng)
+    best = max(sorted(live), key=lambda a: (probabilities[a], live[a].mean, a))
+    if p_best_threshold is not None and probabilities[best] >= p_best_threshold:
+        return best, f"P(best) {probabilities[best]:.3f} >= {p_best_threshold}"
+    if max_duration_seconds is not None and elapsed_seconds >= max_duration_seconds:
+        return best, f"maximum duration reached; P(best) {probabilities[best]:.3f}"
+    return None
+
+
+def interval_rng(seed: int, interval: int, segment: str) -> random.Random:
+    """A generator fixed by the run's seed, the interval number and the segment: a restarted
+    controller draws the same numbers as the one it replaced."""
+    return random.Random(f"{seed}/{interval}/{segment}")
