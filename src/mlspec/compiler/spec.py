@@ -714,6 +714,19 @@ class ContextSegments(Model):
 class ContextualBandit(Bandit):
     context: ContextSegments
 
+    @model_validator(mode="after")
+    def _per_segment_rewards(self) -> ContextualBandit:
+        for text in (self.reward.successes, self.reward.trials):
+            if "$segment" not in text:
+                raise error(
+                    "MS104",
+                    "a contextual bandit's reward query must contain '$segment'",
+                    "each segment learns from its own rewards: '$segment' is replaced by the "
+                    'segment, e.g. {segment="$segment"}',
+                    at="reward",
+                )
+        return self
+
 
 class Strategy(Model):
     blue_green: BlueGreen | None = None

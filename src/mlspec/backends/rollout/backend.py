@@ -29,8 +29,12 @@ _IMPLEMENTATIONS = {
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
-def controller(name: str) -> base.Controller:
-    module, _, attr = _IMPLEMENTATIONS[name].partition(":")
+def controller(rollout: ir.Rollout) -> base.Controller:
+    if isinstance(rollout.strategy, ir.Bandit):  # only istio gets here (base.SUPPORT)
+        location = "mlspec.backends.rollout.bandit:BanditController"
+    else:
+        location = _IMPLEMENTATIONS[rollout.controller]
+    module, _, attr = location.partition(":")
     return getattr(importlib.import_module(module), attr)()
 
 
@@ -57,27 +61,18 @@ def problems(pipeline: ir.Pipeline, *, alone: bool) -> list[Diagnostic]:
 def _blocking(release: Release) -> list[Diagnostic]:
     rollout = release.rollout
     kind = base.variant(rollout)
-    if kind in ("bandit", "contextual_bandit"):
-        return [
-            base.error(
-                rollout.strategy.span,
-                f"{base.described(kind)} needs mlspec's bandit controller, which is not built yet "
-                "in this version of mlspec",
-                "Argo Rollouts, Flagger, KServe and Istio have no bandit routing of their own; "
-                "use canary, ab_test or shadow until the bandit controller lands",
-            )
-        ]
     if kind not in base.SUPPORT[rollout.controller]:
         able = base.controllers_for(kind)
         return [
             base.error(
                 rollout.strategy.span,
                 f"rollout controller {rollout.controller!r} cannot run {base.described(kind)}",
-                f"controllers that can: {', '.join(able)}" if able else None,
+                f"controllers that can: {', '.join(able)}"
+                + (" (steered by mlspec's bandit controller)" if "bandit" in kind else ""),
             )
         ]
     found = _label_problems(release)
-    found += controller(rollout.controller).problems(release)
+    found += controller(rollout).problems(release)
     return found
 
 
@@ -119,7 +114,7 @@ def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
     if rollout is None or any(d.severity == "error" for d in _blocking(Release(pipeline, rollout))):
         return []
     release = Release(pipeline, rollout)
-    manifests = controller(rollout.controller).manifests(release)
+    manifests = controller(rollout).manifests(release)
     docs = gitops.apply_order(manifests.resources)
     files = [Artifact(folder + file_name(doc), to_yaml(doc)) for doc in docs]
     files.append(

@@ -26,7 +26,11 @@ SUPPORT: dict[str, frozenset[str]] = {
     ),
     "flagger": frozenset({"canary", "blue_green", "shadow", "ab_test/header", "ab_test/cookie"}),
     "kserve": frozenset({"canary", "blue_green"}),
-    "istio": frozenset({"shadow", "ab_test/weight", "ab_test/header", "ab_test/cookie"}),
+    # Bandits: mlspec's own bandit controller steering a VirtualService (see bandit.py).
+    "istio": frozenset(
+        {"shadow", "ab_test/weight", "ab_test/header", "ab_test/cookie"}
+        | {"bandit", "contextual_bandit"}
+    ),
 }
 
 _DESCRIBED = {

@@ -51,6 +51,9 @@ class _Dumper(yaml.SafeDumper):
     """PyYAML's safe dumper resolves scalars as YAML 1.1, as Kubernetes (go-yaml) reads them:
     strings such as 'on', 'yes', '1:30' or '0755' are quoted, so they stay strings."""
 
+    def ignore_aliases(self, data: object) -> bool:
+        return True  # a dict used twice is written twice, never as a YAML anchor and alias
+
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         # Indent block sequences under their key, as kubectl and most linters do.
         super().increase_indent(flow, False)

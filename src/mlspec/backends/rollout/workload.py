@@ -47,14 +47,16 @@ def model_env(model: Model | None) -> list[Doc]:
     return env
 
 
-def container(release: Release, model: Model | None) -> Doc:
+def container(
+    release: Release, model: Model | None, env: list[Doc] | None = None, image: str | None = None
+) -> Doc:
     service = release.service
     out: Doc = {
         "name": "server",
-        "image": service.image,
+        "image": image or service.image,
         "ports": [{"name": PORT_NAME, "containerPort": service.port, "protocol": "TCP"}],
     }
-    env = model_env(model)
+    env = [*model_env(model), *(env or [])]
     if env:
         out["env"] = env
     amounts = resources(service.resources)
@@ -64,14 +66,19 @@ def container(release: Release, model: Model | None) -> Doc:
 
 
 def pod_template(
-    release: Release, model: Model | None, extra_labels: dict[str, str] | None = None
+    release: Release,
+    model: Model | None,
+    extra_labels: dict[str, str] | None = None,
+    *,
+    env: list[Doc] | None = None,
+    image: str | None = None,
 ) -> Doc:
     labels = {**release.selector(), **(extra_labels or {})}
     if model is not None:
         labels.update(model.labels())
     return {
         "metadata": {"labels": labels},
-        "spec": {"containers": [container(release, model)]},
+        "spec": {"containers": [container(release, model, env, image)]},
     }
 
 
@@ -81,13 +88,15 @@ def workload_spec(
     *,
     selector: dict[str, str] | None = None,
     extra_labels: dict[str, str] | None = None,
+    env: list[Doc] | None = None,
+    image: str | None = None,
 ) -> Doc:
     """The part a Deployment and an Argo Rollout share (replicas, selector, template)."""
     return {
         "replicas": release.service.replicas,
         "revisionHistoryLimit": 3,
         "selector": {"matchLabels": selector or release.selector()},
-        "template": pod_template(release, model, extra_labels),
+        "template": pod_template(release, model, extra_labels, env=env, image=image),
     }
 
 
@@ -98,14 +107,14 @@ def deployment(
     *,
     selector: dict[str, str] | None = None,
     extra_labels: dict[str, str] | None = None,
+    env: list[Doc] | None = None,
+    image: str | None = None,
 ) -> Doc:
+    spec = workload_spec(
+        release, model, selector=selector, extra_labels=extra_labels, env=env, image=image
+    )
     return document(
-        "apps/v1",
-        "Deployment",
-        name,
-        release.namespace,
-        labels=release.labels(),
-        spec=workload_spec(release, model, selector=selector, extra_labels=extra_labels),
+        "apps/v1", "Deployment", name, release.namespace, labels=release.labels(), spec=spec
     )
 
 
