@@ -19,6 +19,7 @@ from pathlib import Path
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.backends.prefect import PrefectBackend
 from mlspec.backends.prefect.flow import file_name, function_name
+from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
 from mlspec.compiler import ir
 from mlspec.run.process import clean_env, stream
 from mlspec.run.state import RunState, localize
@@ -80,9 +81,11 @@ class EngineRun:
 
 
 def _write(pipeline: ir.Pipeline, backend: object, folder: Path) -> None:
+    """The pipeline's own files; a local run rolls nothing out, so not the manifests."""
     folder.mkdir(parents=True, exist_ok=True)
     for artifact in backend.emit(pipeline):  # type: ignore[attr-defined]
-        (folder / artifact.path).write_text(artifact.text, encoding="utf-8")
+        if not artifact.path.startswith(ROLLOUT_FOLDER):
+            (folder / artifact.path).write_text(artifact.text, encoding="utf-8")
 
 
 def _shown(patterns: tuple[str, ...], verbose: bool) -> Callable[[str], bool]:
