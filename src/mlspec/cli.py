@@ -323,6 +323,126 @@ def resolve_model(
         click.echo(f"{model}@{alias} is version {version}, stored at {storage}")
 
 
+@main.command("bandit-controller")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The controller's config.json (the ConfigMap that `compile` writes).",
+)
+@click.option("--once", is_flag=True, help="Run one interval now and exit (e.g. from a CronJob).")
+def bandit_controller(config_path: str, once: bool) -> None:
+    """Steer a bandit rollout's VirtualService until its stopping rule holds.
+
+    Runs in the cluster (see docker/bandit-controller/Dockerfile): each interval it reads
+    rewards and guardrails from Prometheus and patches the route weights; it prints a JSON
+    report when it stops.
+    """
+    import logging
+
+    from mlspec.bandit.controller import ControllerError, run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        run(config_path, once=once)
+    except ControllerError as exc:
+        click.echo(f"failed: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+
+
+def _rates(values: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
+    """ARM=P or SEGMENT:ARM=P -> {arm: p} or {segment: {arm: p}}."""
+    flat: dict[str, float] = {}
+    nested: dict[str, dict[str, float]] = {}
+    for value in values:
+        key, sep, number = value.partition("=")
+        try:
+            rate = float(number)
+        except ValueError:
+            raise click.UsageError(f"--rate {value!r}: write ARM=P or SEGMENT:ARM=P") from None
+        if not sep:
+            raise click.UsageError(f"--rate {value!r}: write ARM=P or SEGMENT:ARM=P")
+        segment, colon, arm = key.rpartition(":")
+        if colon:
+            nested.setdefault(segment, {})[arm] = rate
+        else:
+            flat[arm] = rate
+    if flat and nested:
+        raise click.UsageError("--rate: use ARM=P for a bandit or SEGMENT:ARM=P, not both")
+    return nested or flat
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--rate",
+    "rate_values",
+    multiple=True,
+    required=True,
+    metavar="[SEGMENT:]ARM=P",
+    help="True reward rate of an arm (per segment for a contextual bandit); repeat for each.",
+)
+@click.option(
+    "--requests", default=1000, show_default=True, help="Requests per route per interval."
+)
+@click.option("--intervals", default=200, show_default=True, help="Intervals to simulate at most.")
+@click.option("--seed", type=int, help="Random seed [default: the controller's, from the spec].")
+@click.option("--compare", is_flag=True, help="Also run the other algorithms and a fixed split.")
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG of weights."
+)
+def simulate(
+    spec: str,
+    rate_values: tuple[str, ...],
+    requests: int,
+    intervals: int,
+    seed: int | None,
+    compare: bool,
+    plot_path: str | None,
+) -> None:
+    """Run SPEC's bandit offline against simulated arms and print weights, regret and the stop.
+
+    It makes the deployed controller's decisions (same policy, same seeding) on simulated
+    rewards: e.g. `--rate incumbent=0.05 --rate candidate=0.07`.
+    """
+    report = _Report("text")
+    analysis = _analyze(spec, report)
+    report.emit()
+    if analysis is None:
+        sys.exit(EXIT_SPEC)
+    from mlspec.backends.rollout.bandit import bandit_config
+    from mlspec.backends.rollout.release import Release
+    from mlspec.bandit import simulate as sim
+    from mlspec.compiler import ir
+
+    pipeline = analysis.pipeline
+    rollout = pipeline.rollout
+    if rollout is None or not isinstance(rollout.strategy, ir.Bandit):
+        raise click.UsageError(f"{spec} has no bandit or contextual_bandit rollout")
+    if rollout.prometheus is None:
+        raise click.UsageError(f"{spec}: set rollout.prometheus (`mlspec validate` says more)")
+    config = bandit_config(Release(pipeline, rollout))
+    rates = _rates(rate_values)
+    try:
+        result = sim.simulate(config, rates, requests=requests, max_intervals=intervals, seed=seed)
+        click.echo(sim.render_table(result))
+        if compare:
+            others = [a for a in ("thompson", "epsilon_greedy", "ucb1") if a != config.algorithm]
+            runs = sim.compare(
+                config, rates, [config.algorithm, *others],  # type: ignore[list-item]
+                requests=requests, max_intervals=intervals, seed=seed,
+            )  # fmt: skip
+            click.echo(sim.render_comparison(runs, intervals))
+        if plot_path is not None:
+            sim.plot(result, plot_path)
+            click.echo(f"wrote {plot_path}")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ImportError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of the spec language (for editors)."""

@@ -12,7 +12,10 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from mlspec.bandit.config import Config
 
 Algorithm = Literal["thompson", "epsilon_greedy", "ucb1"]
 DRAWS = 4000  # Monte Carlo draws for P(best): standard error below 0.8 percentage points
@@ -64,7 +67,9 @@ def target_shares(
         assert epsilon is not None
         best = _best(stats, {a: stats[a].mean for a in arms})
         return {a: epsilon / len(arms) + (1 - epsilon if a == best else 0.0) for a in arms}
-    total = sum(stats[a].trials for a in arms)
+    # Prometheus counts can be fractional (increase() extrapolates): below 1, log(total) would
+    # be negative and its square root undefined, so the bonus bottoms out at zero instead.
+    total = max(sum(stats[a].trials for a in arms), 1.0)
     untried = [a for a in arms if stats[a].trials == 0]
     if untried:  # UCB1 plays every arm once before it trusts any index
         return {a: (1 / len(untried) if a in untried else 0.0) for a in arms}
@@ -105,8 +110,9 @@ def weights(
     while sum(high.values()) < 100:  # widen every live arm's limit evenly, just enough
         extra = math.ceil((100 - sum(high.values())) / len(live))
         high = {a: min(100, high[a] + extra) for a in live}
-    if sum(low.values()) > 100:
-        low = dict.fromkeys(live, floor)
+    while sum(low.values()) > 100 and any(low[a] > floor for a in live):  # the same, downwards
+        extra = math.ceil((sum(low.values()) - 100) / len(live))
+        low = {a: max(floor, low[a] - extra) for a in live}
     wanted = {a: 100 * target[a] for a in live}
     share = _fit(wanted, low, high)
     return {a: share.get(a, 0) for a in arms}
@@ -174,3 +180,42 @@ def interval_rng(seed: int, interval: int, segment: str) -> random.Random:
     """A generator fixed by the run's seed, the interval number and the segment: a restarted
     controller draws the same numbers as the one it replaced."""
     return random.Random(f"{seed}/{interval}/{segment}")
+
+
+def decide(
+    config: Config,
+    stats: Mapping[str, Stats],
+    current: Mapping[str, int],
+    *,
+    seed: int,
+    interval: int,
+    segment: str,
+    elapsed_seconds: float,
+    zeroed: frozenset[str] = frozenset(),
+) -> tuple[dict[str, int], tuple[str, str] | None]:
+    """One route's decision at the end of an interval: its next weights, and (winner, why) if
+    its stopping rule holds, in which case the winner gets all of the route's traffic.
+
+    The controller and `mlspec simulate` both call this. One generator per (seed, interval,
+    segment) feeds the algorithm, then the stop rule, so a restarted controller repeats it.
+    """
+    rng = interval_rng(seed, interval, segment)
+    target = target_shares(config.algorithm, stats, rng, config.epsilon)
+    new = weights(
+        target, current, floor=config.exploration_floor, max_step=config.max_step, zeroed=zeroed
+    )
+    limit = config.stop_max_duration_seconds
+    live = len(set(stats) - zeroed)
+    if config.stop_p_best is None and (limit is None or elapsed_seconds < limit) and live > 1:
+        return new, None  # `winner` would say no: skip its P(best) draws (the last use of rng)
+    won = winner(
+        stats,
+        rng,
+        p_best_threshold=config.stop_p_best,
+        elapsed_seconds=elapsed_seconds,
+        max_duration_seconds=limit,
+        zeroed=zeroed,
+    )
+    if won is None:
+        return new, None
+    return {a: 100 if a == won[0] else 0 for a in new}, won
