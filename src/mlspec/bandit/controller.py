@@ -10,11 +10,12 @@ and a shorter one misses some. An interval that cannot be completed (a server do
 retries, the VirtualService changed twice while it worked) is skipped and its requests are
 never counted; the weights stay as they are.
 
-The stop rule is judged on the `default` route's evidence (pooled over the segments for a
-contextual bandit); when it holds, every route gives the winner 100 and the controller prints a
-one-line JSON report to stdout and ends. Each route's draws come from `policy.interval_rng(seed,
-n, segment)`, n the 1-based number of the interval, the stop rule drawing on from the `default`
-route's generator: as `simulate.decide` does, and the same again after a restart.
+Each route decides on its own (`policy.decide`, which `mlspec simulate` makes too): new
+weights from its evidence (a segment's, or for a contextual bandit's `default` route the pooled
+evidence of all segments), then its stopping rule. A route whose rule holds gives its winner 100
+and is final; when every route has stopped, the controller prints a one-line JSON report to
+stdout and ends. Each route's draws come from `policy.interval_rng(seed, n, segment)`, n the
+1-based number of the interval, so a restart repeats them.
 
 Only the standard library is used: the controller image needs nothing beyond mlspec itself.
 Kubernetes access is the pod's service account (the API server from KUBERNETES_SERVICE_HOST/PORT,
@@ -484,7 +485,7 @@ class Controller:
                 continue
             new_weights[segment], won = policy.decide(
                 c,
-                _route_stats(c, stats, segment),
+                policy.route_evidence(c, stats, segment),
                 current,
                 seed=c.seed,
                 interval=n,
@@ -539,19 +540,6 @@ def _accumulate(
             arm: known.get(arm, Stats()).add(*new.get(arm, (0.0, 0.0))) for arm in config.arms
         }
     return out
-
-
-def _route_stats(
-    config: Config, stats: Mapping[str, Mapping[str, Stats]], segment: str
-) -> dict[str, Stats]:
-    """A route's evidence: its segment's, or all segments' pooled for a contextual default."""
-    if segment in config.queried_segments:
-        return dict(stats[segment])
-    pooled = {arm: Stats() for arm in config.arms}
-    for arms in stats.values():
-        for arm, s in arms.items():
-            pooled[arm] = pooled[arm].add(s.successes, s.trials)
-    return pooled
 
 
 def _route(config: Config, http_routes: list[Doc], segment: str) -> Doc:

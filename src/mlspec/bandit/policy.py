@@ -219,3 +219,17 @@ def decide(
     if won is None:
         return new, None
     return {a: 100 if a == won[0] else 0 for a in new}, won
+
+
+def route_evidence(
+    config: Config, stats: Mapping[str, Mapping[str, Stats]], segment: str
+) -> dict[str, Stats]:
+    """What a route decides on: its segment's evidence, or, for the `default` route of a
+    contextual bandit (requests in no listed segment), the pooled evidence of every segment."""
+    if segment in config.queried_segments:
+        return dict(stats[segment])
+    pooled = dict.fromkeys(config.arms, Stats())
+    for arms in stats.values():
+        for arm, s in arms.items():
+            pooled[arm] = pooled[arm].add(s.successes, s.trials)
+    return pooled

@@ -30,7 +30,7 @@ import bisect
 import dataclasses
 import datetime
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,7 +240,7 @@ def _run(
             continue
         for route in config.routes:
             if route not in stops:
-                evidence = stats[route] if route in stats else _pooled(stats.values(), arms)
+                evidence = policy.route_evidence(config, stats, route)
                 current[route], stop = decide(
                     config, evidence, current[route], seed=seed, interval=number, segment=route
                 )
@@ -316,14 +316,6 @@ def _regret(requests: int, weights: Mapping[str, int], rates: Mapping[str, float
     """Expected reward lost against sending every request to the best arm."""
     best = max(rates.values())
     return requests * sum(w / 100 * (best - rates[arm]) for arm, w in weights.items())
-
-
-def _pooled(segments: Iterable[Mapping[str, Stats]], arms: Sequence[str]) -> dict[str, Stats]:
-    """The evidence of every listed segment together: what weights the default route."""
-    pooled = dict.fromkeys(arms, Stats())
-    for stats in segments:
-        pooled = {a: pooled[a].add(stats[a].successes, stats[a].trials) for a in arms}
-    return pooled
 
 
 def rate_table(config: Config, rates: Rates) -> dict[str, dict[str, float]]:
