@@ -82,6 +82,17 @@ def _analyze(path: str, report: _Report):  # type: ignore[no-untyped-def]
     return analysis
 
 
+def _checked(path: str):  # type: ignore[no-untyped-def]
+    """The analysis of a spec that commands other than validate and compile act on: its
+    problems are printed, and the command ends with exit code 1 if it has errors."""
+    report = _Report("text")
+    analysis = _analyze(path, report)
+    report.emit()
+    if analysis is None:
+        sys.exit(EXIT_SPEC)
+    return analysis
+
+
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_format_option
@@ -225,11 +236,7 @@ def promote(
     """
     if (version is None) == (run_id is None):
         raise click.UsageError("give exactly one of --version and --run-id")
-    report = _Report("text")
-    analysis = _analyze(spec, report)
-    report.emit()
-    if analysis is None:
-        sys.exit(EXIT_SPEC)
+    analysis = _checked(spec)
     registry = analysis.pipeline.registry
     if registry is None:
         raise click.UsageError(f"{spec} has no registry section")
@@ -294,11 +301,7 @@ def resolve_model(
     CI pins a rollout with them: `compile --model-version` (and `--model-uri` for KServe,
     which loads the files from storage and cannot read `models:/` URIs).
     """
-    report = _Report("text")
-    analysis = _analyze(spec, report)
-    report.emit()
-    if analysis is None:
-        sys.exit(EXIT_SPEC)
+    analysis = _checked(spec)
     pipeline = analysis.pipeline
     if pipeline.registry is None:
         raise click.UsageError(f"{spec} has no registry section")
@@ -406,11 +409,7 @@ def simulate(
     It makes the deployed controller's decisions (same policy, same seeding) on simulated
     rewards: e.g. `--rate incumbent=0.05 --rate candidate=0.07`.
     """
-    report = _Report("text")
-    analysis = _analyze(spec, report)
-    report.emit()
-    if analysis is None:
-        sys.exit(EXIT_SPEC)
+    analysis = _checked(spec)
     from mlspec.backends.rollout.bandit import bandit_config
     from mlspec.backends.rollout.release import Release
     from mlspec.bandit import simulate as sim
@@ -515,11 +514,7 @@ def run(
     from mlspec.run import EngineUnavailable, parse_params, run_pipeline
     from mlspec.run.summary import render
 
-    report = _Report("text")
-    analysis = _analyze(spec, report)
-    report.emit()
-    if analysis is None:
-        sys.exit(EXIT_SPEC)
+    analysis = _checked(spec)
     pipeline = analysis.pipeline
     try:
         values = parse_params(pipeline, params)
