@@ -326,6 +326,87 @@ def resolve_model(
         click.echo(f"{model}@{alias} is version {version}, stored at {storage}")
 
 
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid (GitHub renders it in markdown) or Graphviz DOT.",
+)
+def graph(spec: str, fmt: str) -> None:
+    """Print SPEC's steps, gates, promotions and rollout as a graph."""
+    from mlspec import graph as graphs
+
+    drawn = graphs.build(_checked(spec).pipeline)
+    click.echo(graphs.mermaid(drawn) if fmt == "mermaid" else graphs.dot(drawn), nl=False)
+
+
+@main.command("diff")
+@click.argument("sides", nargs=-1, metavar="[OLD NEW | PATHS]")
+@click.option(
+    "--base",
+    metavar="REV",
+    help="Compare every spec changed since REV (git), optionally under PATHS only.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="For terminals, a pull-request comment, or tools.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["risky", "any", "never"]),
+    default="never",
+    show_default=True,
+    help="Exit 1 when there is a risky change, any change, or never.",
+)
+def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> None:
+    """Say what a spec change does, in domain terms, with a risk level for each change.
+
+    OLD and NEW are files or REV:path read from git, e.g.
+    `mlspec diff origin/main:specs/fraud.yaml specs/fraud.yaml`; `--base REV [PATHS]` compares
+    every spec that changed since REV (under PATHS). Also checks that the version was bumped
+    enough for what changed.
+    """
+    from mlspec.diff import diff
+    from mlspec.diff import render as show
+    from mlspec.diff.sources import SourceError, changed_since, read
+
+    if base is None and len(sides) != 2:
+        raise click.UsageError("give OLD and NEW, or --base REV [PATHS]")
+    try:
+        pairs = changed_since(base, sides) if base else [(read(sides[0]), read(sides[1]))]
+    except SourceError as exc:
+        raise click.UsageError(str(exc)) from None
+    report = _Report("text")
+    diffs = []
+    for old, new in pairs:
+        try:
+            diffs.append(diff(old, new))
+        except SpecError as exc:
+            for side in (old, new):
+                report.add(
+                    [d for d in exc.diagnostics if d.span.file == side.label],
+                    side.label,
+                    (side.text or "").encode(),
+                )
+    report.emit()
+    if report.failed:
+        sys.exit(EXIT_SPEC)
+    click.echo(
+        {"text": show.text, "markdown": show.markdown, "json": show.as_json}[fmt](diffs), nl=False
+    )
+    changes = [c for d in diffs for c in d.changes]
+    failed = {"risky": any(c.risk == "risky" for c in changes), "any": bool(changes)}
+    sys.exit(EXIT_SPEC if failed.get(fail_on, False) else EXIT_OK)
+
+
 @main.command("bandit-controller")
 @click.option(
     "--config",
@@ -429,9 +510,13 @@ def simulate(
         if compare:
             others = [a for a in ("thompson", "epsilon_greedy", "ucb1") if a != config.algorithm]
             runs = sim.compare(
-                config, rates, [config.algorithm, *others],  # type: ignore[list-item]
-                requests=requests, max_intervals=intervals, seed=seed,
-            )  # fmt: skip
+                config,
+                rates,
+                [config.algorithm, *others],  # type: ignore[list-item]
+                requests=requests,
+                max_intervals=intervals,
+                seed=seed,
+            )
             click.echo(sim.render_comparison(runs, intervals))
         if plot_path is not None:
             sim.plot(result, plot_path)

@@ -1,0 +1,52 @@
+"""`mlspec diff`: what a spec change does to the pipeline, its gates, promotion and rollout.
+
+`compare` (changes.py) finds the changes, `version` checks the bump they need, `render` prints
+them for terminals, pull requests and tools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlspec.compiler import analyze_text
+from mlspec.compiler.ir import Pipeline
+from mlspec.diff import version
+from mlspec.diff.changes import compare
+from mlspec.diff.model import RISKS, Change, Risk
+from mlspec.diff.sources import Side
+
+
+@dataclass(frozen=True)
+class SpecDiff:
+    old_label: str
+    new_label: str
+    old: Pipeline | None  # None: the spec was added
+    new: Pipeline | None  # None: the spec was removed
+    changes: tuple[Change, ...]
+
+    @property
+    def risky(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.risk == "risky")
+
+    def ordered(self) -> list[Change]:
+        """Risky changes first, then those to review, then safe ones; spec order within."""
+        return sorted(self.changes, key=lambda c: RISKS.index(c.risk))
+
+    def count(self, risk: Risk) -> int:
+        return sum(1 for c in self.changes if c.risk == risk)
+
+
+def diff(old: Side, new: Side) -> SpecDiff:
+    """Raises SpecError (with diagnostics under the side's label) if a side is not valid."""
+    a = analyze_text(old.text, old.label).pipeline if old.text is not None else None
+    b = analyze_text(new.text, new.label).pipeline if new.text is not None else None
+    if a is None or b is None:
+        what = "added" if a is None else "removed"
+        reason = "a new pipeline" if a is None else "the pipeline is no longer deployed from here"
+        change = Change("spec", what, "review", reason, None)
+        return SpecDiff(old.label, new.label, a, b, (change,))
+    changes = compare(a, b)
+    bumped = version.check(a.version, b.version, changes)
+    if bumped is not None:
+        changes.append(bumped)
+    return SpecDiff(old.label, new.label, a, b, tuple(changes))

@@ -1,0 +1,406 @@
+"""The pipeline as a graph: steps, gates, promotion rules, the rollout and the schedule.
+
+`build` turns the IR into a small typed graph; `mermaid` and `dot` write it for Mermaid (which
+GitHub renders in a pull-request comment) and Graphviz. `merge` lays an old and a new graph over
+each other so a review can show what a change added, changed and removed.
+
+Spec text reaches the output only through node and edge labels, and every label is escaped for
+its consumer: nothing a spec says can end a quoted label early, add a node, a style or a
+directive, or turn into HTML. Parameters are left out: they are inputs, not stages, and drawing
+them would double the edges of a typical pipeline without showing anything a reviewer acts on.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from mlspec.compiler import ir
+
+Kind = Literal["step", "gate", "promotion", "rollout", "schedule"]
+Mark = Literal["added", "changed", "removed"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One box. `label` lines are separated by "\\n"; the renderers escape everything else."""
+
+    id: str  # [A-Za-z0-9_]+, safe unquoted in Mermaid and DOT
+    label: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+
+
+# Node ids are the keys of a mark; edges are their own keys (merge marks both).
+Marks = Mapping[str | Edge, Mark]
+
+_NO_MARKS: Marks = {}
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*")
+
+
+def node_id(prefix: str, name: str) -> str:
+    """`prefix_name`, or an injective encoding when the name is not a plain identifier.
+
+    Spec names are identifiers, but aliases may hold '-' and a caller may pass anything: the
+    encoded form starts with a double underscore, which a plain name never produces, and spells
+    every character outside [A-Za-z0-9] as _hex_, so two names never share an id.
+    """
+    if _PLAIN_NAME.fullmatch(name):
+        return f"{prefix}_{name}"
+    spelled = "".join(c if c.isascii() and c.isalnum() else f"_{ord(c):x}_" for c in name)
+    return f"{prefix}__{spelled}"
+
+
+# --- build -------------------------------------------------------------------------------------
+
+
+def build(pipeline: ir.Pipeline) -> Graph:
+    """The pipeline's stages in a fixed order: schedule, steps, gates, promotions, rollout."""
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    if pipeline.schedule is not None:
+        nodes.append(_schedule_node(pipeline.schedule))
+        edges += _schedule_edges(pipeline)
+    for step in pipeline.steps:
+        nodes.append(Node(node_id("step", step.name), _step_label(step), "step"))
+        edges += _step_edges(step)
+    for gate in pipeline.gates:
+        nodes.append(Node(node_id("gate", gate.name), _gate_label(gate), "gate"))
+        edges += _gate_edges(gate)
+    if pipeline.registry is not None:
+        for rule in pipeline.registry.rules:
+            nodes.append(Node(node_id("promote", rule.alias), f"promote {rule.alias}", "promotion"))
+            edges += _rule_edges(rule, pipeline.registry)
+    if pipeline.rollout is not None:
+        nodes.append(Node("rollout", _rollout_label(pipeline.rollout), "rollout"))
+        edges += _rollout_edges(pipeline.rollout, pipeline.registry)
+    return Graph(tuple(nodes), tuple(edges))
+
+
+def _text(value: str) -> str:
+    """Spec text on one line: any line break or run of white space becomes one space.
+
+    Line breaks in a label belong to the graph's layout, not to the spec (and U+2028 is a line
+    break to some renderers but not others).
+    """
+    return " ".join(value.split())
+
+
+def _short_image(image: str) -> str:
+    """An image with its digest cut to 12 hex digits: enough to tell two digests apart."""
+    name, at, digest = image.partition("@")
+    algorithm, _, hex_digits = digest.partition(":")
+    if at and len(hex_digits) > 12:
+        return f"{name}@{algorithm}:{hex_digits[:12]}..."
+    return image
+
+
+def _step_label(step: ir.Step) -> str:
+    if step.function is not None:
+        return f"{_text(step.name)}\npython: {_text(step.function)}"
+    return f"{_text(step.name)}\nimage: {_text(_short_image(step.image or ''))}"
+
+
+def _step_edges(step: ir.Step) -> list[Edge]:
+    """One edge per upstream step, labelled with the outputs it passes ('after': none)."""
+    passed: dict[str, list[str]] = {name: [] for name in step.upstream}
+    for item in step.inputs:
+        source = item.source
+        if isinstance(source, ir.OutputRef) and source.output not in passed.setdefault(
+            source.step, []
+        ):
+            passed[source.step].append(source.output)
+    edges = [
+        Edge(node_id("step", name), node_id("step", step.name), ", ".join(outputs) or "after")
+        for name, outputs in passed.items()
+    ]
+    edges += [Edge(node_id("gate", gate), node_id("step", step.name)) for gate in step.gates]
+    return edges
+
+
+def _gate_label(gate: ir.Gate) -> str:
+    count = len(gate.checks) if gate.kind == "data" else len(gate.requirements)
+    noun = "check" if gate.kind == "data" else "requirement"
+    plural = "" if count == 1 else "s"
+    return f"{_text(gate.name)}\n{gate.kind} gate, {count} {noun}{plural}, on fail: {gate.on_fail}"
+
+
+def _gate_reads(gate: ir.Gate) -> list[ir.OutputRef]:
+    """The outputs a gate checks: its dataset and drift references, or its metrics."""
+    refs = [gate.dataset] if gate.dataset is not None else []
+    refs += [check.reference for check in gate.checks if check.reference is not None]
+    refs += [requirement.metric for requirement in gate.requirements]
+    return refs
+
+
+def _gate_edges(gate: ir.Gate) -> list[Edge]:
+    read: dict[str, list[str]] = {name: [] for name in gate.upstream}
+    for ref in _gate_reads(gate):
+        outputs = read.setdefault(ref.step, [])
+        if ref.output not in outputs:
+            outputs.append(ref.output)
+    return [
+        Edge(node_id("step", name), node_id("gate", gate.name), ", ".join(outputs))
+        for name, outputs in read.items()
+    ]
+
+
+def _rule_edges(rule: ir.PromotionRule, registry: ir.Registry) -> list[Edge]:
+    """Gates into the rule; a rule that waits for nothing is fed by the registered model."""
+    target = node_id("promote", rule.alias)
+    edges = [Edge(node_id("gate", gate), target) for gate in rule.gates]
+    if not rule.gates and not rule.after_rollout:
+        model = registry.model
+        edges.append(Edge(node_id("step", model.step), target, model.output))
+    return edges
+
+
+def _rollout_label(rollout: ir.Rollout) -> str:
+    service = rollout.service
+    return (
+        f"rollout: {rollout.controller} {_text(rollout.strategy_kind)}\n"
+        f"service: {_text(service.namespace)}/{_text(service.name)}"
+    )
+
+
+def _served_aliases(rollout: ir.Rollout) -> list[str]:
+    """The aliases the rollout serves: its model alias, and each bandit arm's."""
+    aliases = [rollout.model_alias] if rollout.model_alias is not None else []
+    if isinstance(rollout.strategy, ir.Bandit):
+        aliases += [arm.model_alias for arm in rollout.strategy.arms if arm.model_alias]
+    return list(dict.fromkeys(aliases))
+
+
+def _rollout_edges(rollout: ir.Rollout, registry: ir.Registry | None) -> list[Edge]:
+    promoted = [rule.alias for rule in registry.rules] if registry is not None else []
+    edges = [
+        Edge(node_id("promote", alias), "rollout", "serves")
+        for alias in _served_aliases(rollout)
+        if alias in promoted
+    ]
+    rules = registry.rules if registry is not None else ()
+    edges += [
+        Edge("rollout", node_id("promote", rule.alias), "passed")
+        for rule in rules
+        if rule.after_rollout
+    ]
+    return edges
+
+
+def _schedule_node(schedule: ir.Schedule) -> Node:
+    paused = ", paused" if schedule.paused else ""
+    return Node(
+        "schedule",
+        f"schedule: {_text(schedule.cron)} {_text(schedule.timezone)}{paused}",
+        "schedule",
+    )
+
+
+def _schedule_edges(pipeline: ir.Pipeline) -> list[Edge]:
+    """The schedule starts the steps that wait for nothing."""
+    return [
+        Edge("schedule", node_id("step", step.name))
+        for step in pipeline.steps
+        if not step.upstream and not step.gates
+    ]
+
+
+# --- merge -------------------------------------------------------------------------------------
+
+
+def merge(old: Graph, new: Graph) -> tuple[Graph, dict[str | Edge, Mark]]:
+    """Both graphs in one, with what changed marked.
+
+    Nodes: only in new, added; only in old, removed; in both with another label or kind,
+    changed (drawn as in new). Edges are matched by their two ends: only in new, added; only in
+    old, removed (drawn dashed); in both with another label, changed. New items keep new's order,
+    removed ones follow in old's order, so the result is as deterministic as the inputs.
+    """
+    marks: dict[str | Edge, Mark] = {}
+    old_nodes = {node.id: node for node in old.nodes}
+    new_ids = {node.id for node in new.nodes}
+    for node in new.nodes:
+        before = old_nodes.get(node.id)
+        if before is None:
+            marks[node.id] = "added"
+        elif before != node:
+            marks[node.id] = "changed"
+    removed_nodes = [node for node in old.nodes if node.id not in new_ids]
+    marks.update({node.id: "removed" for node in removed_nodes})
+
+    old_edges = {(edge.source, edge.target): edge for edge in old.edges}
+    new_ends = {(edge.source, edge.target) for edge in new.edges}
+    for edge in new.edges:
+        before = old_edges.get((edge.source, edge.target))
+        if before is None:
+            marks[edge] = "added"
+        elif before.label != edge.label:
+            marks[edge] = "changed"
+    removed_edges = [edge for edge in old.edges if (edge.source, edge.target) not in new_ends]
+    marks.update(dict.fromkeys(removed_edges, "removed"))
+    merged = Graph(new.nodes + tuple(removed_nodes), new.edges + tuple(removed_edges))
+    return merged, marks
+
+
+# --- Mermaid -----------------------------------------------------------------------------------
+
+# Characters a Mermaid label keeps as they are: letters and digits of any script, and these.
+# Everything else (quotes, brackets, pipes, <, #, %, `, &, line breaks, controls, format
+# characters such as bidi overrides) is written as a numeric entity code, #<decimal>; which
+# Mermaid turns into &#<decimal>; in the rendered HTML: shown as the character, never parsed.
+_MERMAID_SAFE = frozenset(" _.,:/@+=-*'!?")
+
+_MERMAID_SHAPES: Mapping[Kind, tuple[str, str]] = {
+    "step": ('["', '"]'),  # rectangle
+    "gate": ('{{"', '"}}'),  # hexagon
+    "promotion": ('(["', '"])'),  # stadium
+    "rollout": ('[["', '"]]'),  # subroutine
+    "schedule": ('>"', '"]'),  # flag
+}
+
+# GitHub's Primer colours: green, amber, red (dashed) as in its own diffs.
+_MERMAID_CLASSES: Mapping[Mark, str] = {
+    "added": "fill:#dafbe1,stroke:#1a7f37,stroke-width:2px,color:#1f2328",
+    "changed": "fill:#fff8c5,stroke:#9a6700,stroke-width:2px,color:#1f2328",
+    "removed": "fill:#ffebe9,stroke:#cf222e,stroke-width:2px,stroke-dasharray:5 5,color:#1f2328",
+}
+_MERMAID_LINKS: Mapping[Mark, str] = {
+    "added": "stroke:#1a7f37,stroke-width:2px",
+    "changed": "stroke:#9a6700,stroke-width:2px",
+    "removed": "stroke:#cf222e,stroke-width:2px",
+}
+_ORDER: tuple[Mark, ...] = ("added", "changed", "removed")
+
+
+def _mermaid_keeps(c: str, at_end: bool) -> bool:
+    if c == " ":
+        return not at_end  # Mermaid trims a label's ends: a space there must be an entity
+    return c.isalnum() or c in _MERMAID_SAFE
+
+
+def mermaid_text(text: str) -> str:
+    """One label line for a Mermaid "..." string: only letters, digits and inert punctuation."""
+    last = len(text) - 1
+    return "".join(
+        c if _mermaid_keeps(c, i in (0, last)) else f"#{ord(c)};" for i, c in enumerate(text)
+    )
+
+
+def _mermaid_label(label: str) -> str:
+    """Lines joined with <br>; an empty label is one space (Mermaid rejects [""])."""
+    return "<br>".join(mermaid_text(line) for line in label.split("\n")) or "#32;"
+
+
+def mermaid(graph: Graph, marks: Marks = _NO_MARKS) -> str:
+    """A `flowchart TD`; marked nodes get a class, marked edges a colour (removed: dotted).
+
+    No line ends in ';': Mermaid reads `#abc123;` in a style as an entity code.
+    """
+    lines = ["flowchart TD"]
+    for node in graph.nodes:
+        opening, closing = _MERMAID_SHAPES[node.kind]
+        lines.append(f"    {node.id}{opening}{_mermaid_label(node.label)}{closing}")
+    for edge in graph.edges:
+        arrow = "-.->" if marks.get(edge) == "removed" else "-->"
+        label = f'|"{_mermaid_label(edge.label)}"|' if edge.label else ""
+        lines.append(f"    {edge.source} {arrow}{label} {edge.target}")
+    for mark in _ORDER:
+        ids = [node.id for node in graph.nodes if marks.get(node.id) == mark]
+        if ids:
+            lines.append(f"    classDef {mark} {_MERMAID_CLASSES[mark]}")
+            lines.append(f"    class {','.join(ids)} {mark}")
+    for mark in _ORDER:
+        numbers = [str(i) for i, edge in enumerate(graph.edges) if marks.get(edge) == mark]
+        if numbers:
+            lines.append(f"    linkStyle {','.join(numbers)} {_MERMAID_LINKS[mark]}")
+    return "\n".join(lines) + "\n"
+
+
+# --- DOT ---------------------------------------------------------------------------------------
+
+_DOT_SHAPES: Mapping[Kind, tuple[str, str]] = {  # shape, style
+    "step": ("box", "filled"),
+    "gate": ("hexagon", "filled"),
+    "promotion": ("box", "rounded,filled"),
+    "rollout": ("box3d", "filled"),
+    "schedule": ("cds", "filled"),
+}
+_DOT_NODE_COLOURS: Mapping[Mark, str] = {
+    "added": 'fillcolor="#dafbe1", color="#1a7f37", penwidth=2',
+    "changed": 'fillcolor="#fff8c5", color="#9a6700", penwidth=2',
+    "removed": 'fillcolor="#ffebe9", color="#cf222e", penwidth=2',
+}
+_DOT_EDGE_COLOURS: Mapping[Mark, str] = {
+    "added": 'color="#1a7f37", penwidth=2',
+    "changed": 'color="#9a6700", penwidth=2',
+    "removed": 'color="#cf222e", penwidth=2, style=dashed',
+}
+
+
+def dot_text(text: str) -> str:
+    """One label line for a DOT "..." string, shown as written.
+
+    Backslash and quote are escaped for the DOT lexer (a lone backslash would start an escape
+    such as \\N, the node's name), & for Graphviz's entity decoding; line breaks, controls and
+    format characters become numeric entities so one label line stays one line.
+    """
+    out = []
+    for c in text:
+        if c in '\\"':
+            out.append("\\" + c)
+        elif c == "&":
+            out.append("&amp;")
+        elif unicodedata.category(c)[0] in "CZ" and c != " ":
+            out.append(f"&#{ord(c)};")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _dot_label(label: str) -> str:
+    return "\\n".join(dot_text(line) for line in label.split("\n"))
+
+
+def _dot_style(node: Node, mark: Mark | None) -> str:
+    shape, style = _DOT_SHAPES[node.kind]
+    if mark == "removed":
+        style += ",dashed"
+    colours = _DOT_NODE_COLOURS[mark] if mark else 'fillcolor="white"'
+    return f'shape={shape}, style="{style}", {colours}'
+
+
+def dot(graph: Graph, marks: Marks = _NO_MARKS) -> str:
+    """A Graphviz `digraph`, top to bottom, marked nodes and edges coloured (removed: dashed)."""
+    lines = [
+        "digraph pipeline {",
+        "    rankdir=TB;",
+        '    node [fontname="Helvetica", fontsize=11];',
+        '    edge [fontname="Helvetica", fontsize=9];',
+    ]
+    for node in graph.nodes:
+        attributes = _dot_style(node, marks.get(node.id))
+        lines.append(f'    "{node.id}" [label="{_dot_label(node.label)}", {attributes}];')
+    for edge in graph.edges:
+        attributes = [f'label="{_dot_label(edge.label)}"'] if edge.label else []
+        mark = marks.get(edge)
+        if mark:
+            attributes.append(_DOT_EDGE_COLOURS[mark])
+        suffix = f" [{', '.join(attributes)}]" if attributes else ""
+        lines.append(f'    "{edge.source}" -> "{edge.target}"{suffix};')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
