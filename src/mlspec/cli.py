@@ -138,6 +138,12 @@ def _count(n: int, noun: str) -> str:
     metavar="URI",
     help="Where the model version is stored (s3://, gs://, pvc://...): KServe loads it from there.",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: compare OUTPUT with what would be generated; exit 0 if it is up to "
+    "date, 1 with a diff if it is stale.",
+)
 @_format_option
 def compile_(
     spec: str,
@@ -145,15 +151,21 @@ def compile_(
     out_dir: str,
     model_version: str | None,
     model_uri: str | None,
+    check: bool,
     fmt: Format,
 ) -> None:
     """Check SPEC and generate the pipeline for TARGET into OUTPUT (with the rollout manifests
-    under OUTPUT/rollout/ when the spec has a rollout section)."""
+    under OUTPUT/rollout/ when the spec has a rollout section).
+
+    With --check, for generated files committed to git: OUTPUT is compared with what would be
+    generated now, and nothing is written.
+    """
     from mlspec.backends.registry import TargetUnavailable, find, targets
     from mlspec.output import OutputError, recover, write_tree
 
     try:
-        recover(Path(out_dir))
+        if not check:  # --check writes nothing, not even a restored backup
+            recover(Path(out_dir))
     except OSError as exc:
         raise click.UsageError(f"cannot restore the previous {out_dir}: {exc}") from None
 
@@ -181,6 +193,12 @@ def compile_(
             except TargetUnavailable as exc:  # e.g. the target's optional extra is missing
                 report.emit()
                 raise click.UsageError(str(exc)) from None
+            if check:
+                report.emit()
+                pins = [("--model-version", model_version), ("--model-uri", model_uri)]
+                again = ["mlspec", "compile", spec, "--target", target, "-o", out_dir]
+                again += [part for flag, value in pins if value for part in (flag, value)]
+                sys.exit(_check_drift(artifacts, out_dir, fmt, again))
             try:
                 written = write_tree(artifacts, Path(out_dir))
             except (OutputError, OSError) as exc:
@@ -193,7 +211,32 @@ def compile_(
                     click.echo(f"  {path}")
             sys.exit(EXIT_OK)
     report.emit()
+    if check:
+        click.echo(f"{spec} has errors, so {out_dir} was not compared", err=True)
     sys.exit(EXIT_SPEC)
+
+
+def _check_drift(artifacts, out_dir: str, fmt: Format, again: list[str]) -> int:  # type: ignore[no-untyped-def]
+    """`compile --check`: print the verdict (and the diff) and return the exit code.
+
+    The report goes to stdout, except with --format json, whose stdout holds only the
+    diagnostics: there it goes to stderr, and exit 1 without errors means stale.
+    """
+    import shlex
+
+    from mlspec import drift
+    from mlspec.output import OutputError, check_replaceable
+
+    try:
+        check_replaceable(Path(out_dir))
+        found = drift.compare(artifacts, Path(out_dir), out_dir)
+    except (OutputError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    update = shlex.join(again)
+    if fmt == "github" and found.stale:
+        click.echo(drift.github_annotation(found, update), nl=False)
+    click.echo(drift.render(found, update), nl=False, err=fmt == "json")
+    return EXIT_SPEC if found.stale else EXIT_OK
 
 
 def _pinned(pipeline, version: str | None, uri: str | None):  # type: ignore[no-untyped-def]

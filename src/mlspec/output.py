@@ -37,11 +37,13 @@ def recover(out_dir: Path) -> None:
         backup.rename(out_dir)
 
 
-def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
-    files = sorted(artifacts)
-    _check_paths(files)
-    shown, out_dir = out_dir, _target(out_dir)
-    recover(out_dir)
+def check_replaceable(shown: Path) -> None:
+    """Raise OutputError if compile must not replace the folder; it changes nothing.
+
+    `compile --check` refuses the same folders, so it never calls "stale" a folder that
+    compile would then refuse to update.
+    """
+    out_dir = _target(shown)
     if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
         raise OutputError(
             f"{shown} is the working folder or one of its parents; choose a subfolder"
@@ -53,6 +55,20 @@ def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
             f"{shown} is not empty and was not written by mlspec; refusing to "
             "replace it (choose a new or empty folder)"
         )
+
+
+def manifest_text(paths: Iterable[str]) -> str:
+    """The manifest file's text; `compile --check` compares it like any generated file."""
+    header = "# Written by mlspec compile; this folder is replaced as a whole on each compile.\n"
+    return header + "".join(f"{path}\n" for path in paths)
+
+
+def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
+    files = sorted(artifacts)
+    check_paths(files)
+    shown, out_dir = out_dir, _target(out_dir)
+    recover(out_dir)
+    check_replaceable(shown)
     parent = out_dir.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(parent, out_dir.name)
@@ -63,12 +79,7 @@ def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
             target = tmp / artifact.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(artifact.text.encode("utf-8"))
-        manifest = "".join(f"{a.path}\n" for a in files)
-        (tmp / MANIFEST).write_text(
-            "# Written by mlspec compile; this folder is replaced as a "
-            "whole on each compile.\n" + manifest,
-            encoding="utf-8",
-        )
+        (tmp / MANIFEST).write_text(manifest_text(a.path for a in files), encoding="utf-8")
         _sync(tmp)
         if out_dir.exists():
             _exchange(tmp, out_dir)  # tmp now holds the previous output
@@ -95,7 +106,8 @@ def _umask() -> int:
     return mask
 
 
-def _check_paths(files: list[Artifact]) -> None:
+def check_paths(files: list[Artifact]) -> None:
+    """Raise OutputError for a path that would escape the folder or collide."""
     seen: set[str] = set()
     for artifact in files:
         path = PurePosixPath(artifact.path)
