@@ -450,6 +450,83 @@ def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> N
     sys.exit(EXIT_SPEC if failed.get(fail_on, False) else EXIT_OK)
 
 
+_DEPLOY_SETTINGS = {
+    # option name: (environment variable, help)
+    "prefect_api_url": ("PREFECT_API_URL", "Prefect API, e.g. http://127.0.0.1:4200/api."),
+    "prefect_work_pool": ("MLSPEC_PREFECT_WORK_POOL", "Prefect work pool [default: mlspec]."),
+    "airflow_url": ("AIRFLOW_API_URL", "Airflow API server, e.g. http://127.0.0.1:8080."),
+    "airflow_token": ("AIRFLOW_API_TOKEN", "Airflow API bearer token (or username/password)."),
+    "airflow_username": ("AIRFLOW_USERNAME", "Airflow user, to get a token."),
+    "airflow_password": ("AIRFLOW_PASSWORD", "Airflow password, to get a token."),
+    "airflow_dags_folder": ("MLSPEC_AIRFLOW_DAGS_FOLDER", "Folder the dag processor reads."),
+    "kfp_host": ("KF_PIPELINES_ENDPOINT", "Kubeflow Pipelines API host."),
+    "kfp_token": ("KF_PIPELINES_TOKEN", "Kubeflow Pipelines bearer token."),
+    "kfp_namespace": ("KF_PIPELINES_NAMESPACE", "Kubeflow namespace for recurring runs."),
+}
+
+
+def _deploy_options(command):  # type: ignore[no-untyped-def]
+    """One option per connection setting, read from its environment variable when not given."""
+    for name, (env, help_text) in reversed(_DEPLOY_SETTINGS.items()):
+        flag = "--" + name.replace("_", "-")
+        command = click.option(flag, name, envvar=env, show_envvar=True, help=help_text)(command)
+    return command
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--target", "-t", required=True, type=click.Choice(["prefect", "airflow", "kubeflow"])
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing on the server.")
+@click.option("--run", "run_after", is_flag=True, help="Trigger a run after deploying.")
+@click.option("--wait", is_flag=True, help="With --run: follow the run to its end.")
+@_deploy_options
+def deploy(
+    spec: str, target: str, dry_run: bool, run_after: bool, wait: bool, **settings: str | None
+) -> None:
+    """Deploy SPEC to a running orchestrator, safely and idempotently.
+
+    Everything is compiled and checked locally before the first remote call; what is uploaded
+    is named by a hash of the generated files, so deploying an unchanged spec changes nothing.
+    Connection settings come from the flags or the environment variables shown.
+    """
+    import importlib
+
+    from mlspec.backends.registry import find
+    from mlspec.deploy.common import DeployError, Request, content_version
+
+    if wait and not run_after:
+        raise click.UsageError("--wait follows a run: add --run")
+    analysis = _checked(spec)
+    backend = find(target).load()  # type: ignore[union-attr]
+    problems = backend.check(analysis.pipeline)
+    if any(d.severity == "error" for d in problems):
+        report = _Report("text")
+        report.add(problems, spec, Path(spec).read_bytes())
+        report.emit()
+        sys.exit(EXIT_SPEC)
+    artifacts = tuple(backend.emit(analysis.pipeline))
+    request = Request(
+        spec_path=spec,
+        pipeline=analysis.pipeline,
+        artifacts=artifacts,
+        version=content_version(artifacts),
+        settings=settings,
+        dry_run=dry_run,
+        run=run_after,
+        wait=wait,
+        echo=click.echo,
+    )
+    module = importlib.import_module(f"mlspec.deploy.{target}")
+    try:
+        plan = module.deploy(request)
+    except DeployError as exc:
+        click.echo(f"deploy failed: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+    click.echo(plan.render(), nl=False)
+
+
 @main.command("bandit-controller")
 @click.option(
     "--config",

@@ -1,0 +1,1 @@
+"""`mlspec deploy`: a compiled spec to a running orchestrator (see common.py)."""
