@@ -454,6 +454,10 @@ _DEPLOY_SETTINGS = {
     # option name: (environment variable, help)
     "prefect_api_url": ("PREFECT_API_URL", "Prefect API, e.g. http://127.0.0.1:4200/api."),
     "prefect_work_pool": ("MLSPEC_PREFECT_WORK_POOL", "Prefect work pool [default: mlspec]."),
+    "prefect_flow_dir": (
+        "MLSPEC_PREFECT_FLOW_DIR",
+        "Folder the Prefect workers load the flow from (a shared volume or checkout).",
+    ),
     "airflow_url": ("AIRFLOW_API_URL", "Airflow API server, e.g. http://127.0.0.1:8080."),
     "airflow_token": ("AIRFLOW_API_TOKEN", "Airflow API bearer token (or username/password)."),
     "airflow_username": ("AIRFLOW_USERNAME", "Airflow user, to get a token."),
