@@ -1,0 +1,667 @@
+"""`mlspec deploy --target prefect` against a real Prefect 3 server and process worker.
+
+The slow tests start, once for the module, a Prefect server on 127.0.0.1 (a free port, its own
+PREFECT_HOME and SQLite database under a temporary folder) and a process worker polling the
+work pool `mlspec`. The worker does not create the pool: the first deploy does. Flow runs use a
+SQLite MLflow registry copied from the migrated template and an artifact folder of the module.
+Both processes run in process groups of their own, which teardown ends (also when a test
+fails).
+
+The fast tests need no Prefect server: the plan, version names, redaction, settings errors, a
+stopped server, and a small stand-in HTTP server that answers what a failing server answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import types
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mlspec import cli
+from mlspec.backends.prefect import PrefectBackend
+from mlspec.compiler import analyze_bytes
+from mlspec.deploy import prefect as deploy_prefect
+from mlspec.deploy.common import DeployError, Request, content_version
+from mlspec.run.process import clean_env
+from mlspec.run.summary import GateVerdict, aliases
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "breast-cancer"
+FLAGSHIP = EXAMPLE / "pipeline.yaml"
+MODEL = NAME = "breast-cancer-classifier"
+FULL_NAME = f"{NAME}/{NAME}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def variant(folder: Path, **defaults: str) -> Path:
+    """A copy of the flagship spec with some parameter defaults changed."""
+    text = FLAGSHIP.read_text(encoding="utf-8")
+    for name, value in defaults.items():
+        text, count = re.subn(rf"({name}: \{{type: \w+, default: )[^,}}]+", rf"\g<1>{value}", text)
+        assert count == 1, name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pipeline.yaml").write_text(text, encoding="utf-8")
+    return folder / "pipeline.yaml"
+
+
+def request_for(spec: Path, flow_dir: Path) -> Request:
+    """What the CLI hands the deploy: the spec compiled for Prefect, with its content version."""
+    pipeline = analyze_bytes(spec.read_bytes(), str(spec)).pipeline
+    artifacts = tuple(PrefectBackend().emit(pipeline))
+    settings: dict[str, str | None] = {
+        "prefect_api_url": "http://127.0.0.1:4200/api",
+        "prefect_work_pool": None,
+        "prefect_flow_dir": str(flow_dir),
+    }
+    return Request(str(spec), pipeline, artifacts, content_version(artifacts), settings)
+
+
+def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    """`mlspec deploy` in this process (Click's runner), with no Prefect setting inherited."""
+    base: dict[str, str | None] = {
+        "PREFECT_API_URL": None,
+        "MLSPEC_PREFECT_FLOW_DIR": None,
+        "MLSPEC_PREFECT_WORK_POOL": None,
+    }
+    return CliRunner().invoke(cli.main, ["deploy", *args], env={**base, **(env or {})})
+
+
+# -- fast: plan, versions, redaction, settings -------------------------------------------------
+
+
+def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> None:
+    request = request_for(FLAGSHIP, tmp_path)
+    settings = deploy_prefect._settings(request)
+    [wanted] = deploy_prefect._wanted(request, settings)
+    found = deploy_prefect.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
+    plan, steps = deploy_prefect._plan(request, settings, [wanted], found)
+    folder = tmp_path / NAME / request.version
+    assert plan.render() == (
+        f"deploy to prefect at http://127.0.0.1:4200/api (server 3.9.1), "
+        f"version {request.version}:\n"
+        f"  create    flow file {folder}/breast_cancer_classifier.py\n"
+        "  create    work pool mlspec (type process)\n"
+        f"  create    flow {NAME}\n"
+        f"  create    deployment {FULL_NAME} (version {request.version}, work pool mlspec, "
+        "0 3 * * 1 Europe/Berlin)\n"
+    )
+    assert [step.done for step in steps] == [
+        f"flow file {folder}/breast_cancer_classifier.py written",
+        "work pool mlspec created",
+        f"flow {NAME} created",
+        f"deployment {FULL_NAME} created",
+    ]
+    assert wanted.pull_steps == [{deploy_prefect.PULL_STEP: {"directory": str(folder)}}]
+    assert wanted.parameters == {
+        "n_estimators": 200,
+        "max_depth": 6,
+        "test_fraction": 0.25,
+        "seed": 7,
+        "min_auc": 0.95,
+    }
+    assert wanted.parameter_schema["properties"]["min_auc"]["type"] == "number"
+    assert not any(tmp_path.iterdir())  # planning writes nothing
+
+
+def _as_server_has_it(wanted: deploy_prefect.Wanted, **changes: object) -> types.SimpleNamespace:
+    """A stand-in for the server's DeploymentResponse of `wanted`, with some fields changed."""
+    fields = wanted.fields()
+    schedules = [
+        types.SimpleNamespace(
+            schedule=types.SimpleNamespace(cron=s["cron"], timezone=s["timezone"]),
+            active=s["active"],
+        )
+        for s in fields.pop("schedules")
+    ]
+    return types.SimpleNamespace(**{**fields, "schedules": schedules, "id": "d1", **changes})
+
+
+def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path) -> None:
+    request = request_for(FLAGSHIP, tmp_path)
+    settings = deploy_prefect._settings(request)
+    [wanted] = deploy_prefect._wanted(request, settings)
+    same = _as_server_has_it(wanted)
+    step = deploy_prefect._deployment_step(wanted, same)
+    assert str(step.action) == f"unchanged deployment {FULL_NAME} (version {request.version})"
+
+    older = str(tmp_path / NAME / "mlspec-000000000000")
+    paused = [types.SimpleNamespace(schedule=same.schedules[0].schedule, active=False)]
+    drifted = _as_server_has_it(
+        wanted,
+        version="mlspec-000000000000",
+        path=older,
+        pull_steps=[{deploy_prefect.PULL_STEP: {"directory": older}}],
+        schedules=paused,
+        tags=["mlspec"],
+    )
+    step = deploy_prefect._deployment_step(wanted, drifted)
+    assert str(step.action) == (
+        f"update    deployment {FULL_NAME} "
+        f"(version mlspec-000000000000 -> {request.version}; tags, schedules)"
+    )
+
+
+def test_a_push_work_pool_is_refused_before_any_write(tmp_path: Path) -> None:
+    request = request_for(FLAGSHIP, tmp_path)
+    settings = deploy_prefect._settings(request)
+    pool = types.SimpleNamespace(type="ecs:push", is_paused=False)
+    with pytest.raises(DeployError, match="type ecs:push, whose jobs cannot load the flow"):
+        deploy_prefect._pool_step(settings, pool)
+    pool = types.SimpleNamespace(type="kubernetes", is_paused=True)
+    step = deploy_prefect._pool_step(settings, pool)
+    assert str(step.action) == (
+        f"unchanged work pool mlspec (type kubernetes; its jobs must see {tmp_path}; "
+        "paused: its runs wait until it is resumed)"
+    )
+
+
+def test_versions_are_named_by_the_generated_files(tmp_path: Path) -> None:
+    first = request_for(FLAGSHIP, tmp_path)
+    again = request_for(FLAGSHIP, tmp_path)
+    changed = request_for(variant(tmp_path / "spec", min_auc="0.96"), tmp_path)
+    assert re.fullmatch(r"mlspec-[0-9a-f]{12}", first.version)
+    assert first.version == again.version
+    assert changed.version != first.version
+    settings = deploy_prefect._settings(changed)
+    [wanted] = deploy_prefect._wanted(changed, settings)
+    assert wanted.version == changed.version
+    assert wanted.folder == tmp_path / NAME / changed.version  # one folder per version
+
+
+def test_urls_and_messages_never_show_credentials() -> None:
+    shown = deploy_prefect.shown_url
+    assert shown("https://ci:tok3n-x@prefect.example.com/api") == (
+        "https://***@prefect.example.com/api"
+    )
+    assert shown("http://127.0.0.1:4200/api") == "http://127.0.0.1:4200/api"
+    settings = deploy_prefect.Settings("https://ci:tok3n-x@h/api", "mlspec", Path("/f"))
+    assert {"tok3n-x", "ci:tok3n-x"} <= set(settings.secrets)
+
+
+def test_write_atomically_leaves_one_readable_file(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "flow.py"
+    deploy_prefect.write_atomically(target, "one\n")
+    deploy_prefect.write_atomically(target, "two\n")
+    assert target.read_text() == "two\n"
+    assert [p.name for p in target.parent.iterdir()] == ["flow.py"]
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_gate_verdicts_and_promotions_come_from_the_run_logs() -> None:
+    messages = [
+        "Downloading flow code",
+        "gate data_quality (data): PASSED\n  [ok  ] row_count  train  measured 298  >= 250",
+        "gate model_quality (model): BLOCKED\n"
+        "  [FAIL] metric         evaluate.auc                 measured 0.99   >= 0.999\n"
+        "  [FAIL] columns        mean_radius, target          measured 1      == 0 missing\n"
+        "  [ok  ] metric         evaluate.accuracy            measured 0.95   >= 0.9",
+        "promotion to 'challenger': breast-cancer-classifier version 3",
+        "promotion to 'champion': nothing promoted, a gate of the rule did not pass",
+    ]
+    verdicts, promoted = deploy_prefect.parse_logs(messages)
+    assert verdicts == {
+        "data_quality": GateVerdict(True, ()),
+        "model_quality": GateVerdict(False, ("metric evaluate.auc", "columns mean_radius, target")),
+    }
+    assert promoted == {"challenger": "breast-cancer-classifier version 3"}
+    lines = deploy_prefect.render_verdicts(["data_quality", "model_quality", "x"], verdicts, {})
+    assert lines == [
+        "gates",
+        "  data_quality   PASSED",
+        "  model_quality  BLOCKED: metric evaluate.auc, columns mean_radius, target",
+        "  x              did not run",
+        "promoted  nothing",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "needs the API URL: pass --prefect-api-url or set PREFECT_API_URL"),
+        (("--prefect-api-url", "ftp://h/api"), "is not an http(s) URL"),
+        (("--prefect-api-url", "http://127.0.0.1:9/api"), "needs the folder the workers load"),
+        (
+            ("--prefect-api-url", "http://127.0.0.1:9/api", "--prefect-flow-dir", "/nonexistent"),
+            "the Prefect flow folder /nonexistent does not exist",
+        ),
+    ],
+)
+def test_missing_settings_are_usage_errors(args: tuple[str, ...], message: str) -> None:
+    result = invoke(str(FLAGSHIP), "--target", "prefect", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_a_stopped_server_fails_within_the_retry_bound_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy_prefect, "RETRY_SECONDS", 3.0)
+    url = f"http://ci:s3cret-pw@127.0.0.1:{free_port()}/api"  # nothing listens there
+    print(f"\ndeploying to {deploy_prefect.shown_url(url)}, where nothing listens")
+    started = time.monotonic()
+    result = invoke(
+        str(FLAGSHIP),
+        "-t",
+        "prefect",
+        "--prefect-api-url",
+        url,
+        "--prefect-flow-dir",
+        str(tmp_path),
+    )
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 3, result.output
+    assert "did not answer within 3 s (ConnectError: [Errno 111] Connection refused)" in (
+        result.output
+    )
+    assert "Nothing was changed" in result.output
+    assert "s3cret-pw" not in result.output
+    assert elapsed < 3.0 + 10  # the bound, plus compiling and importing
+    assert not any(tmp_path.iterdir())
+
+
+# -- fast: a stand-in server that answers what a failing Prefect server answers ---------------
+
+
+@dataclass
+class StandIn:
+    url: str
+    routes: dict[tuple[str, str], tuple[int, object]]
+    seen: list[tuple[str, str]]
+
+
+@pytest.fixture
+def stand_in() -> Iterator[StandIn]:
+    """An HTTP server in a thread; unknown routes answer 404 like Prefect's API does."""
+    routes: dict[tuple[str, str], tuple[int, object]] = {}
+    seen: list[tuple[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            path = self.path.split("?")[0]
+            seen.append((self.command, path))
+            status, body = routes.get((self.command, path), (404, {"detail": "Not Found"}))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    print(f"\nstarted: a stand-in HTTP server on 127.0.0.1:{server.server_port} (a thread)")
+    try:
+        yield StandIn(f"http://127.0.0.1:{server.server_port}/api", routes, seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_auth_errors_fail_fast_with_the_servers_answer(stand_in: StandIn, tmp_path: Path) -> None:
+    stand_in.routes[("GET", "/api/admin/version")] = (401, {"detail": "bad token s3cret-pw"})
+    url = stand_in.url.replace("http://", "http://ci:s3cret-pw@")
+    started = time.monotonic()
+    result = invoke(
+        str(FLAGSHIP),
+        "-t",
+        "prefect",
+        "--prefect-api-url",
+        url,
+        "--prefect-flow-dir",
+        str(tmp_path),
+    )
+    assert result.exit_code == 3, result.output
+    assert "the server answered 401 Unauthorized: bad token ***" in result.output
+    assert "check PREFECT_API_KEY" in result.output
+    assert "s3cret-pw" not in result.output
+    assert stand_in.seen == [("GET", "/api/admin/version")]  # not retried
+    assert time.monotonic() - started < 10
+
+
+def test_server_errors_are_retried_within_the_bound(
+    stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prefect's client itself waits ~2 s after a 503 even with its retries off, so an attempt
+    # takes that long: the bound allows two.
+    monkeypatch.setattr(deploy_prefect, "RETRY_SECONDS", 3.0)
+    stand_in.routes[("GET", "/api/admin/version")] = (503, {"detail": "restarting"})
+    result = invoke(
+        str(FLAGSHIP), "-t", "prefect", "--prefect-api-url", stand_in.url,
+        "--prefect-flow-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "did not answer within 3 s (503 Service Unavailable: restarting)" in result.output
+    assert len(stand_in.seen) >= 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_refused_write_says_what_is_done_and_what_is_not(
+    stand_in: StandIn, tmp_path: Path
+) -> None:
+    pool = {"id": "2a8ba9d4-47a4-4bd7-9d0d-9a6c1bdcd0b8", "name": "mlspec", "type": "process"}
+    stand_in.routes.update(
+        {
+            ("GET", "/api/admin/version"): (200, "3.9.1"),
+            ("POST", "/api/work_pools/"): (201, pool),
+            ("POST", "/api/flows/"): (201, {"id": "0b1c4c39-5b6a-4d0b-a4a6-6f3c8e3f0a11"}),
+            ("POST", "/api/deployments/"): (
+                422,
+                {
+                    "exception_message": "Invalid request received.",
+                    "exception_detail": [
+                        {"loc": ["body", "job_variables", "env"], "msg": "not allowed"}
+                    ],
+                },
+            ),
+        }
+    )
+    result = invoke(
+        str(FLAGSHIP), "-t", "prefect", "--prefect-api-url", stand_in.url,
+        "--prefect-flow-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    version = request_for(FLAGSHIP, tmp_path).version
+    flow_file = tmp_path / NAME / version / "breast_cancer_classifier.py"
+    assert result.output == (
+        f"deploy failed: writing deployment {FULL_NAME}: the server answered "
+        "422 Unprocessable Entity: body.job_variables.env: not allowed\n"
+        f"  done before the failure: flow file {flow_file} written; work pool mlspec created; "
+        f"flow {NAME} created\n"
+        f"  not done: create deployment {FULL_NAME}\n"
+        "  deploying again finishes the job (what is done shows as unchanged)\n"
+    )
+    assert [seen for seen in stand_in.seen if seen[0] == "POST"] == [
+        ("POST", "/api/work_pools/"),
+        ("POST", "/api/flows/"),
+        ("POST", "/api/deployments/"),
+    ]
+
+
+# -- slow: a real Prefect server and process worker --------------------------------------------
+
+
+@dataclass
+class Prefect:
+    url: str
+    home: Path
+    flow_dir: Path
+    registry_uri: str
+    worker_log: Path
+
+    def client(self):  # type: ignore[no-untyped-def]
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: self.url}):
+            return get_client(sync_client=True)
+
+    def deployment(self):  # type: ignore[no-untyped-def]
+        from prefect.exceptions import ObjectNotFound
+
+        with self.client() as client:
+            try:
+                return client.read_deployment_by_name(FULL_NAME)
+            except ObjectNotFound:
+                return None
+
+    def flow_runs(self) -> int:
+        with self.client() as client:
+            return len(client.read_flow_runs())
+
+    def pools(self) -> dict[str, str]:
+        with self.client() as client:
+            return {pool.name: pool.type for pool in client.read_work_pools()}
+
+
+def start(command: list[str], env: dict[str, str], log: Path, what: str) -> subprocess.Popen:
+    print(f"\nstarting: {what}: {' '.join(command)} (log {log})")
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(process: subprocess.Popen, what: str) -> None:
+    """SIGTERM to the process group, then SIGKILL: what it started ends with it."""
+    print(f"\nstopping: {what} (process group {process.pid})")
+    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace)
+            break
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the Prefect server exited ({process.returncode}):\n{log.read_text()}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"the Prefect server did not answer within {timeout} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def prefect(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterator[Prefect]:
+    """A Prefect server and a process worker for the module; both stopped at its end."""
+    base = tmp_path_factory.mktemp("prefect")
+    home, flow_dir, artifacts = base / "home", base / "flows", base / "artifacts"
+    for folder in (home, flow_dir, artifacts):
+        folder.mkdir()
+    shutil.copyfile(template_db, base / "registry.db")
+    registry_uri = f"sqlite:///{base / 'registry.db'}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    server_env = clean_env(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+    )
+    prefect_cli = [sys.executable, "-m", "prefect"]
+    command = [*prefect_cli, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    server = start(command, server_env, base / "server.log", f"Prefect server at {url}")
+    worker = None
+    try:
+        wait_healthy(url, server, base / "server.log")
+        print(f"\nthe Prefect server answers at {url}")
+        worker_env = clean_env(
+            PREFECT_HOME=str(base / "worker-home"),
+            PREFECT_API_URL=url,
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_HEARTBEAT_SECONDS="5",  # it sees the pool soon after deploy makes it
+            MLFLOW_TRACKING_URI=registry_uri,
+            MLSPEC_ARTIFACT_ROOT=str(artifacts),
+            PYTHONPATH=str(EXAMPLE),
+        )
+        command = [*prefect_cli, "worker", "start", "--pool", "mlspec", "--type", "process"]
+        command.append("--no-create-pool-if-not-found")  # `mlspec deploy` creates it
+        worker = start(command, worker_env, base / "worker.log", "Prefect process worker")
+        yield Prefect(url, home, flow_dir, registry_uri, base / "worker.log")
+    finally:
+        if worker is not None:
+            stop(worker, "Prefect process worker")
+        stop(server, "Prefect server")
+
+
+def deploy_in_process(prefect: Prefect, spec: Path, *args: str) -> Result:
+    return invoke(
+        str(spec), "-t", "prefect", "--prefect-api-url", prefect.url,
+        "--prefect-flow-dir", str(prefect.flow_dir), *args,
+    )  # fmt: skip
+
+
+def deploy_and_wait(prefect: Prefect, spec: Path) -> tuple[int, str]:
+    """`mlspec deploy --run --wait` as CI runs it: a subprocess, bounded in time."""
+    command = [sys.executable, "-m", "mlspec.cli", "deploy", str(spec), "-t", "prefect"]
+    command += ["--run", "--wait"]
+    env = clean_env(
+        PREFECT_HOME=str(prefect.home.parent / "cli-home"),
+        PREFECT_API_URL=prefect.url,
+        MLSPEC_PREFECT_FLOW_DIR=str(prefect.flow_dir),
+    )
+    print(f"\nrunning: mlspec deploy {spec} -t prefect --run --wait")
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    output = done.stdout + done.stderr
+    print(output)
+    return done.returncode, output
+
+
+@pytest.fixture(scope="module")
+def first_deploy(prefect: Prefect) -> Result:
+    """The module's first deploy of the flagship: everything is created."""
+    return deploy_in_process(prefect, FLAGSHIP)
+
+
+@pytest.mark.slow
+def test_a_first_deploy_creates_pool_flow_file_and_deployment(
+    prefect: Prefect, first_deploy: Result
+) -> None:
+    assert first_deploy.exit_code == 0, first_deploy.output
+    version = request_for(FLAGSHIP, prefect.flow_dir).version
+    folder = prefect.flow_dir / NAME / version
+    assert first_deploy.output.splitlines()[1:] == [
+        f"  create    flow file {folder}/breast_cancer_classifier.py",
+        "  create    work pool mlspec (type process)",
+        f"  create    flow {NAME}",
+        f"  create    deployment {FULL_NAME} (version {version}, work pool mlspec, "
+        "0 3 * * 1 Europe/Berlin)",
+    ]
+    assert prefect.pools()["mlspec"] == "process"
+    deployment = prefect.deployment()
+    assert deployment.version == version
+    assert deployment.entrypoint == "breast_cancer_classifier.py:breast_cancer_classifier_flow"
+    assert deployment.pull_steps == [{deploy_prefect.PULL_STEP: {"directory": str(folder)}}]
+    assert deployment.parameters["min_auc"] == 0.95
+    assert deployment.enforce_parameter_schema
+    [schedule] = deployment.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
+        "0 3 * * 1",
+        "Europe/Berlin",
+        True,
+    )
+    assert (folder / "breast_cancer_classifier.py").is_file()
+
+
+@pytest.mark.slow
+def test_deploy_run_wait_completes_with_its_gate_verdicts(
+    prefect: Prefect, first_deploy: Result
+) -> None:
+    code, output = deploy_and_wait(prefect, FLAGSHIP)
+    assert code == 0, output + prefect.worker_log.read_text()[-4000:]
+    assert f"unchanged deployment {FULL_NAME}" in output
+    assert re.search(r"flow run [\w-]+: Running", output)
+    assert "  task train: Completed" in output
+    assert re.search(r"flow run [\w-]+: Completed\n", output)
+    assert "  data_quality   PASSED\n  model_quality  PASSED\n" in output
+    assert f"promoted  challenger: {MODEL} version 1" in output
+    assert re.search(r"create    flow run [\w-]+ \(Completed\)", output)
+    assert aliases(prefect.registry_uri, MODEL) == {"challenger": "1"}
+
+
+@pytest.mark.slow
+def test_a_second_deploy_changes_nothing(prefect: Prefect, first_deploy: Result) -> None:
+    deploy_in_process(prefect, FLAGSHIP)  # the flagship, whatever ran before
+    before, runs = prefect.deployment(), prefect.flow_runs()
+    result = deploy_in_process(prefect, FLAGSHIP)
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.splitlines()[1:5]] == ["unchanged"] * 4
+    assert result.output.endswith("  nothing to change\n")
+    after = prefect.deployment()
+    assert (after.updated, after.version) == (before.updated, before.version)
+    assert prefect.flow_runs() == runs
+
+
+@pytest.mark.slow
+def test_a_dry_run_against_the_live_server_writes_nothing(
+    prefect: Prefect, first_deploy: Result, tmp_path: Path
+) -> None:
+    spec = variant(tmp_path, min_auc="0.97")
+    version = request_for(spec, prefect.flow_dir).version
+    before, pools = prefect.deployment(), prefect.pools()
+    files = sorted(prefect.flow_dir.rglob("*"))
+    result = deploy_in_process(prefect, spec, "--dry-run", "--prefect-work-pool", "dry-pool")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("dry run: nothing was changed")
+    assert f"  create    flow file {prefect.flow_dir / NAME / version}/" in result.output
+    assert "  create    work pool dry-pool (type process)" in result.output
+    assert re.search(
+        rf"  update    deployment {FULL_NAME} \(version mlspec-\w+ -> {version}; "
+        r"work pool name, parameters, parameter openapi schema\)",
+        result.output,
+    )
+    after = prefect.deployment()
+    assert (after.updated, after.version) == (before.updated, before.version)
+    assert prefect.pools() == pools
+    assert sorted(prefect.flow_dir.rglob("*")) == files
+
+
+@pytest.mark.slow
+def test_a_changed_spec_updates_the_deployment_and_its_run_can_block(
+    prefect: Prefect, first_deploy: Result, tmp_path: Path
+) -> None:
+    spec = variant(tmp_path, min_auc="0.999")
+    registry_before = aliases(prefect.registry_uri, MODEL)
+    code, output = deploy_and_wait(prefect, spec)
+    assert code == 0, output + prefect.worker_log.read_text()[-4000:]
+    assert re.search(rf"update    deployment {FULL_NAME} \(version mlspec-\w+ -> ", output)
+    assert "Completed(GateBlocked): blocked by model_quality; not run: promote_challenger" in output
+    assert "  model_quality  BLOCKED: metric evaluate.auc\n" in output
+    assert "promoted  nothing" in output
+    assert prefect.deployment().parameters["min_auc"] == 0.999
+    assert aliases(prefect.registry_uri, MODEL) == registry_before
+
+
+@pytest.mark.slow
+def test_a_failed_run_exits_3_and_says_which_task_failed(
+    prefect: Prefect, first_deploy: Result, tmp_path: Path
+) -> None:
+    spec = variant(tmp_path, test_fraction="1.5")  # train_test_split refuses it
+    text = spec.read_text().replace("  retries: 1\n", "  retries: 0\n")
+    spec.write_text(text)
+    code, output = deploy_and_wait(prefect, spec)
+    assert code == 3, output
+    assert re.search(r"deploy failed: the flow run [\w-]+ \([\w-]+\) ended Failed", output)
+    assert "task ingest ended Failed: " in output
+    assert "test_size" in output
+    assert f"the deployment {FULL_NAME} version mlspec-" in output
