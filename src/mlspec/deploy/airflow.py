@@ -1,0 +1,768 @@
+"""`mlspec deploy --target airflow`: the DAG file into the dags folder, checked through the API.
+
+Airflow has no call that uploads a DAG: its dag processor imports the Python files of the folders
+it reads (its dag bundles; by default one, `dags-folder`, at `[core] dags_folder`). So the deploy
+writes the DAG file into such a folder itself, atomically, and then uses the REST API
+(apache-airflow-client) to have it parsed, to read the verdict and to set the rest.
+`airflow_dags_folder` is that folder as the machine running `mlspec deploy` sees it:
+
+- a shared volume (NFS, a PersistentVolumeClaim that the dag processor and the workers mount):
+  its mount point here. Subfolders work too: Airflow reads a bundle's folder recursively.
+- git-sync (or Airflow 3's GitDagBundle): the synced folder is replaced at every sync, so a
+  file written into it is lost, and this deploy never commits or pushes. Give the dag processor
+  a second bundle, a LocalDagBundle on a shared volume (`[dag_processor]
+  dag_bundle_config_list`), and deploy into that; the git-synced DAGs stay as they are. Or keep
+  committing `mlspec compile` output to the synced repository and do without this deploy.
+
+What a deploy does, in order; each remote call is retried on transient failures (connection
+refused, timeouts, 5xx) within RETRY_SECONDS, and 401/403 fail at once with the server's answer:
+
+1. Locally, before any remote call: check the settings, take the DAG file from the compiled
+   artifacts (the rollout manifests are for the cluster, not Airflow), read its dag_id and the
+   pools its tasks name from its syntax tree, and embed the version (`with_version`: a header
+   line, the DAG tag `mlspec-version:<version>` and a line in the DAG's docs).
+2. Read what is there: the file in the folder, the DAG (GET /api/v2/dags/{dag_id} and
+   .../details), the pools (GET /api/v2/pools/{name}). That is the plan; `--dry-run` stops here.
+3. Create missing pools (POST /api/v2/pools), write the file, and have it parsed: a known DAG's
+   file by PUT /api/v2/parseDagFile/{file_token} (the token is in the DAG's answer), a new file
+   by the dag processor's next scan of the folder (bounded by PARSE_TIMEOUT). Then either the
+   DAG shows the new version, in its tags (parsed) and its docs (serialized, what the scheduler
+   runs), or GET /api/v2/importErrors has a new error for the file: the deploy fails with it and
+   puts back the file that was there before (or removes the new one), so the folder holds
+   nothing broken.
+4. Pause or unpause the DAG as the spec's `schedule.paused` says (PATCH /api/v2/dags/{dag_id});
+   a DAG without a schedule is unpaused, so the runs that CI triggers start.
+5. `--run`: POST /api/v2/dags/{dag_id}/dagRuns with a logical date; `--wait`: follow it
+   (GET .../dagRuns/{run_id} and its taskInstances) and show the gates' verdicts from their
+   logs (GET .../taskInstances/{task_id}/logs/1).
+
+Credentials: a bearer token, or a username and password exchanged for one at the auth manager's
+POST /auth/token (the simple and FAB auth managers of Airflow 3). Neither is ever printed.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mlspec.deploy.common import Action, DeployError, Plan, Request, Transient, redact, retry
+
+T = TypeVar("T")
+
+VERSION_TAG = "mlspec-version:"
+# Bounded total time for retrying one call while the server is unreachable or answers 5xx.
+RETRY_SECONDS = 60.0
+# One request's connect-and-read limit: a server that hangs counts as a transient failure.
+REQUEST_TIMEOUT = 30.0
+# A new file waits for the dag processor's next scan of its folder: `[dag_processor]
+# refresh_interval` is 300 s by default. Re-parsing a known file on request takes seconds.
+PARSE_TIMEOUT = 330.0
+POLL_SECONDS = 1.0
+REPARSE_SECONDS = 10.0
+RUN_POLL_SECONDS = 2.0
+# A run still queued after this long is worth a hint: a paused DAG, or no scheduler.
+QUEUED_HINT_SECONDS = 60.0
+# A pool the DAG names but Airflow lacks gets default_pool's default size; resize it in Airflow.
+NEW_POOL_SLOTS = 128
+_DEPLOYED = re.compile(r"^# Deployed by `mlspec deploy` as (\S+)", re.MULTILINE)
+_GATE_VERDICT = re.compile(r"gate \S+ \(\w+\): (PASSED|BLOCKED)|did not pass \(on_fail")
+FINAL_RUN_STATES = ("success", "failed")
+
+
+# ---- settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str  # the API server's base URL, without /api/v2
+    token: str | None
+    username: str | None
+    password: str | None
+    dags_folder: Path
+
+    @property
+    def secrets(self) -> tuple[str | None, ...]:
+        return (self.token, self.password)
+
+
+def settings_from(request: Request) -> Settings:
+    """The connection settings, checked before anything is sent anywhere."""
+    given = request.settings
+    url = (given.get("airflow_url") or "").strip().rstrip("/")
+    if not url:
+        raise DeployError("no Airflow API server: pass --airflow-url or set AIRFLOW_API_URL")
+    if not url.startswith(("http://", "https://")):
+        raise DeployError(f"the Airflow API URL must start with http:// or https://: {url!r}")
+    url = url.removesuffix("/api/v2")
+    token = given.get("airflow_token") or None
+    username = given.get("airflow_username") or None
+    password = given.get("airflow_password") or None
+    if not token and not (username and password):
+        raise DeployError(
+            "no Airflow credentials: pass a token (--airflow-token or AIRFLOW_API_TOKEN) or a "
+            "username and password (AIRFLOW_USERNAME and AIRFLOW_PASSWORD)"
+        )
+    return Settings(url, token, username, password, _dags_folder(given.get("airflow_dags_folder")))
+
+
+def _dags_folder(value: str | None) -> Path:
+    if not value:
+        raise DeployError(
+            "no dags folder: pass --airflow-dags-folder or set MLSPEC_AIRFLOW_DAGS_FOLDER to the "
+            "folder the dag processor reads (a shared volume it mounts)"
+        )
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise DeployError(f"the dags folder {folder} does not exist or is not a folder")
+    if not os.access(folder, os.W_OK):
+        raise DeployError(f"the dags folder {folder} is not writable here")
+    return folder
+
+
+# ---- the DAG file, computed locally ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DagFile:
+    name: str  # file name in the dags folder
+    dag_id: str
+    text: str  # as written: the compiled DAG with the deployed version embedded
+    version: str
+    pools: tuple[str, ...]  # pools its tasks name, besides default_pool
+    paused: bool  # as the spec wants it
+
+    @property
+    def tag(self) -> str:
+        return VERSION_TAG + self.version
+
+
+def dag_file(request: Request) -> DagFile:
+    """The file to deploy and what it implies, from the compiled artifacts alone."""
+    dags = [a for a in request.artifacts if not a.path.startswith("rollout/")]
+    if len(dags) != 1 or "/" in dags[0].path or not dags[0].path.endswith(".py"):
+        names = ", ".join(a.path for a in dags) or "none"
+        raise DeployError(f"expected one DAG file among the compiled files, found: {names}")
+    artifact = dags[0]
+    try:
+        tree = ast.parse(artifact.text)
+    except SyntaxError as exc:
+        raise DeployError(f"the compiled DAG {artifact.path} is not valid Python: {exc}") from None
+    schedule = getattr(request.pipeline, "schedule", None)
+    return DagFile(
+        name=artifact.path,
+        dag_id=_dag_id(tree, artifact.path),
+        text=with_version(artifact.text, request.version),
+        version=request.version,
+        pools=_pools(tree),
+        paused=bool(schedule.paused) if schedule is not None else False,
+    )
+
+
+def _dag_id(tree: ast.AST, name: str) -> str:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DAG":
+            for keyword in node.keywords:
+                if keyword.arg == "dag_id" and isinstance(keyword.value, ast.Constant):
+                    return str(keyword.value.value)
+    raise DeployError(f"the compiled DAG {name} has no DAG(dag_id=...) that can be read")
+
+
+def _pools(tree: ast.AST) -> tuple[str, ...]:
+    """Pools named by literal `pool=` arguments: Airflow leaves tasks of a missing pool
+    `scheduled` forever without an error, so a deploy creates them."""
+    found = {
+        keyword.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for keyword in node.keywords
+        if keyword.arg == "pool"
+        and isinstance(keyword.value, ast.Constant)
+        and isinstance(keyword.value.value, str)
+    }
+    return tuple(sorted(found - {"default_pool"}))
+
+
+def with_version(text: str, version: str) -> str:
+    """`text` with the version in a header line, a DAG tag and the DAG's docs.
+
+    Airflow shows the tag in its DAG list and the docs on the DAG's page. They also tell the
+    deploy what Airflow has: the tag is stored at every parse, the docs only with the serialized
+    DAG the scheduler runs (which Airflow rewrites at most every `[core]
+    min_serialized_dag_update_interval`). Both are set after the `with DAG(...) as dag:` block,
+    so the compiled part of the file stays byte for byte what `mlspec compile` writes.
+    """
+    if "\n) as dag:\n" not in text:
+        raise DeployError("the compiled DAG does not bind its DAG to `dag`: cannot tag it")
+    lines = text.splitlines(keepends=True)
+    header = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    line = f"# Deployed by `mlspec deploy` as {version}: the DAG's tag {VERSION_TAG}{version}.\n"
+    docs = f"Deployed by `mlspec deploy` as {version}."
+    trailer = (
+        "\n\n# The deployed version (`mlspec deploy`): a tag in the DAG list, a line in the docs.\n"
+        f"dag.tags.add({VERSION_TAG + version!r})\n"
+        f"dag.doc_md = '\\n\\n'.join(filter(None, [dag.doc_md, {docs!r}]))\n"
+    )
+    return "".join([*lines[:header], line, *lines[header:]]).rstrip("\n") + trailer
+
+
+def deployed_version(text: str) -> str | None:
+    found = _DEPLOYED.search(text)
+    return found.group(1).rstrip(":") if found else None
+
+
+# ---- the API, with retries and clean errors -------------------------------------------------
+
+
+class Airflow:
+    """The calls a deploy makes through apache-airflow-client: transient failures retried within
+    RETRY_SECONDS, 401/403 turned into a DeployError naming the server's answer."""
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            from airflow_client import client
+        except ImportError:
+            raise DeployError(
+                "the Airflow deploy needs apache-airflow-client: pip install 'mlspec[airflow]'"
+            ) from None
+        self.settings = settings
+        self.client = client
+        configuration = client.Configuration(host=settings.url, retries=False)
+        self.api = client.ApiClient(configuration)
+        self.configuration = configuration
+
+    # -- plumbing --
+
+    def call(
+        self, what: str, call: Callable[[float], T], *, none_on: tuple[int, ...] = ()
+    ) -> T | None:
+        """`call(timeout)` retried on transient failures; None when the server answers with a
+        status in `none_on` (404: not there; 409: already there, e.g. from a retried POST)."""
+        return retry(lambda: self._attempt(what, call, none_on), what, total_seconds=RETRY_SECONDS)
+
+    def _attempt(self, what: str, call: Callable[[float], T], none_on: tuple[int, ...]) -> T | None:
+        import urllib3
+
+        try:
+            return call(REQUEST_TIMEOUT)
+        except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out
+            raise Transient(self._clean(str(exc))) from None
+        except self.client.ApiException as exc:
+            status = exc.status or 0
+            if status in none_on:
+                return None
+            if status == 0:  # the client's own failure, e.g. TLS
+                raise DeployError(f"{what}: {self._clean(str(exc.reason))}") from None
+            answer = self._clean(f"{status} {exc.reason or ''}".strip() + f": {_detail(exc.body)}")
+            if status >= 500 or status == 429:
+                raise Transient(answer) from None
+            if status in (401, 403):
+                raise DeployError(f"{what}: Airflow refused ({answer})") from None
+            raise DeployError(f"{what}: Airflow answered {answer}") from None
+
+    def _clean(self, text: str) -> str:
+        return redact(text, *self.settings.secrets)
+
+    # -- authentication --
+
+    def authenticate(self) -> None:
+        """Use the token, or exchange username and password for one (POST /auth/token)."""
+        token = self.settings.token
+        if not token:
+            what = f"logging in to {self.settings.url} as {self.settings.username!r}"
+            token = retry(self._login, what, total_seconds=RETRY_SECONDS)
+        self.configuration.access_token = token
+        self.settings = dataclasses.replace(self.settings, token=token)  # redacted from now on
+
+    def _login(self) -> str:
+        import urllib3
+
+        body = {"username": self.settings.username, "password": self.settings.password}
+        url = f"{self.settings.url}/auth/token"
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        try:
+            response = self.api.call_api(
+                "POST", url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT
+            )
+            response.read()
+        except urllib3.exceptions.HTTPError as exc:
+            raise Transient(self._clean(str(exc))) from None
+        status, text = response.status, (response.data or b"").decode("utf-8", "replace")
+        if status in (200, 201):
+            return str(json.loads(text)["access_token"])
+        answer = self._clean(f"{status}: {_detail(text)}")
+        if status >= 500:
+            raise Transient(answer)
+        if status == 404:
+            raise DeployError(
+                f"{url} has no token endpoint ({answer}): this auth manager does not take a "
+                "username and password here; pass a token (AIRFLOW_API_TOKEN) instead"
+            )
+        raise DeployError(f"Airflow refused the login of {self.settings.username!r} ({answer})")
+
+    # -- reads and writes --
+
+    def dag(self, dag_id: str) -> Any | None:
+        api = self.client.DAGApi(self.api)
+        return self.call(
+            f"reading DAG {dag_id}",
+            lambda t: api.get_dag(dag_id, _request_timeout=t),
+            none_on=(404,),
+        )
+
+    def docs(self, dag_id: str) -> str:
+        """The DAG's docs as the serialized DAG has them (GET /api/v2/dags/{dag_id}/details)."""
+        api = self.client.DAGApi(self.api)
+        found = self.call(
+            f"reading DAG {dag_id}'s details",
+            lambda t: api.get_dag_details(dag_id, _request_timeout=t),
+            none_on=(404,),
+        )
+        return str(getattr(found, "doc_md", None) or "")
+
+    def pool_exists(self, name: str) -> bool:
+        api = self.client.PoolApi(self.api)
+        found = self.call(
+            f"reading pool {name}", lambda t: api.get_pool(name, _request_timeout=t), none_on=(404,)
+        )
+        return found is not None
+
+    def create_pool(self, name: str) -> None:
+        api = self.client.PoolApi(self.api)
+        body = self.client.PoolBody(
+            name=name, slots=NEW_POOL_SLOTS, description="Created by mlspec deploy."
+        )
+        self.call(
+            f"creating pool {name}",
+            lambda t: api.post_pool(body, _request_timeout=t),
+            none_on=(409,),
+        )
+
+    def import_errors(self, file_name: str) -> list[Any]:
+        """Import errors of files named `file_name`, in any folder of any bundle."""
+        api = self.client.ImportErrorApi(self.api)
+        found = self.call(
+            f"reading the import errors of {file_name}",
+            lambda t: api.get_import_errors(
+                filename_pattern=file_name, limit=100, _request_timeout=t
+            ),
+        )
+        errors = found.import_errors if found is not None else []
+        return [
+            e for e in errors if e.filename == file_name or e.filename.endswith("/" + file_name)
+        ]
+
+    def reparse(self, dag_id: str, file_token: str) -> None:
+        api = self.client.DAGParsingApi(self.api)
+        self.call(
+            f"asking Airflow to parse DAG {dag_id}",
+            lambda t: api.reparse_dag_file(file_token, _request_timeout=t),
+        )
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        api = self.client.DAGApi(self.api)
+        body = self.client.DAGPatchBody(is_paused=paused)
+        verb = "pausing" if paused else "unpausing"
+        self.call(f"{verb} DAG {dag_id}", lambda t: api.patch_dag(dag_id, body, _request_timeout=t))
+
+    def trigger(self, dag_id: str, run_id: str) -> None:
+        """A run named `run_id`: a POST retried after a lost answer meets 409, and that is fine."""
+        api = self.client.DagRunApi(self.api)
+        body = self.client.TriggerDAGRunPostBody(
+            dag_run_id=run_id, logical_date=datetime.datetime.now(datetime.UTC), conf={}
+        )
+        self.call(
+            f"triggering a run of {dag_id}",
+            lambda t: api.trigger_dag_run(dag_id, body, _request_timeout=t),
+            none_on=(409,),
+        )
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        api = self.client.DagRunApi(self.api)
+        run = self.call(
+            f"reading run {run_id}", lambda t: api.get_dag_run(dag_id, run_id, _request_timeout=t)
+        )
+        return _value(getattr(run, "state", None))
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        api = self.client.TaskInstanceApi(self.api)
+        found = self.call(
+            f"reading the tasks of run {run_id}",
+            lambda t: api.get_task_instances(dag_id, run_id, _request_timeout=t),
+        )
+        tasks = found.task_instances if found is not None else []
+        return {t.task_id: _value(t.state) for t in tasks if t.state is not None}
+
+    def log_lines(self, dag_id: str, run_id: str, task_id: str) -> list[str]:
+        api = self.client.TaskInstanceApi(self.api)
+        found = self.call(
+            f"reading the log of {task_id}",
+            lambda t: api.get_log(
+                dag_id, run_id, task_id, 1, full_content=True, _request_timeout=t
+            ),
+            none_on=(404,),
+        )
+        items = getattr(getattr(found, "content", None), "actual_instance", None) or []
+        return [item if isinstance(item, str) else str(item.event) for item in items]
+
+
+def _value(state: Any) -> str:
+    """A state enum's value: the client's enums print as `DagRunState.SUCCESS`."""
+    return str(getattr(state, "value", state) or "")
+
+
+def _detail(body: str | bytes | None) -> str:
+    """The server's own message: FastAPI's `detail`, else the body, shortened."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    try:
+        detail = json.loads(text).get("detail", text)
+    except (ValueError, AttributeError):
+        detail = text
+    detail = detail if isinstance(detail, str) else json.dumps(detail)
+    return detail.strip()[:500] or "(no message)"
+
+
+# ---- the plan -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Current:
+    """What is there before the deploy: the file in the folder and Airflow's view."""
+
+    file_text: str | None
+    dag: Any | None  # the DAGResponse, or None when Airflow does not know the DAG
+    pools: dict[str, bool]  # pool name -> exists
+    docs: str = ""  # the serialized DAG's docs: they name the version the scheduler has
+
+
+def read_current(airflow: Airflow, dag: DagFile, folder: Path) -> Current:
+    path = folder / dag.name
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    server = airflow.dag(dag.dag_id)
+    docs = ""
+    if server is not None:
+        _check_same_file(server, dag)
+        docs = airflow.docs(dag.dag_id)
+    pools = {name: airflow.pool_exists(name) for name in dag.pools}
+    return Current(text, server, pools, docs)
+
+
+def _check_same_file(server: Any, dag: DagFile) -> None:
+    """Refuse to deploy a DAG whose id another file already defines: Airflow would flip
+    between the two files at every parse."""
+    where = str(server.relative_fileloc or server.fileloc or "")
+    elsewhere = where and where != dag.name and not where.endswith("/" + dag.name)
+    if elsewhere and not server.is_stale:  # stale: that file no longer defines it
+        raise DeployError(
+            f"Airflow already has DAG {dag.dag_id} from the file {where}, not {dag.name}: remove "
+            "that file (or rename the pipeline) first; nothing was changed"
+        )
+
+
+def plan_actions(dag: DagFile, folder: Path, current: Current, run: bool) -> list[Action]:
+    """What the deploy will do, in the order it does it."""
+    return [
+        *_pool_actions(dag, current),
+        _file_action(dag, folder, current),
+        _dag_action(dag, current),
+        *([Action("create", f"dag run of {dag.dag_id}", "--run, after the deploy")] if run else []),
+    ]
+
+
+def _pool_actions(dag: DagFile, current: Current) -> list[Action]:
+    if not dag.pools:
+        return [Action("unchanged", "pools", "the DAG names none: its tasks run in default_pool")]
+    return [
+        Action("unchanged", f"pool {name}")
+        if current.pools[name]
+        else Action("create", f"pool {name}", f"{NEW_POOL_SLOTS} slots")
+        for name in dag.pools
+    ]
+
+
+def _file_action(dag: DagFile, folder: Path, current: Current) -> Action:
+    what = f"dag file {folder / dag.name}"
+    if current.file_text is None:
+        return Action("create", what, dag.version)
+    if current.file_text == dag.text:
+        return Action("unchanged", what, dag.version)
+    before = deployed_version(current.file_text) or "a file mlspec did not deploy"
+    return Action("update", what, f"{before} -> {dag.version}")
+
+
+def _dag_action(dag: DagFile, current: Current) -> Action:
+    state = "paused" if dag.paused else "unpaused"
+    what = f"dag {dag.dag_id}"
+    if current.dag is None:
+        return Action("create", what, f"when the dag processor parses the file; then {state}")
+    if not _parsed(dag, current.dag, current.docs):
+        return Action("update", what, f"parse {dag.version}; then {state}")
+    if bool(current.dag.is_paused) != dag.paused:
+        return Action("update", what, f"{state} (schedule.paused: {str(dag.paused).lower()})")
+    return Action("unchanged", what, f"{dag.version}, {state}")
+
+
+def _parsed(dag: DagFile, server: Any, docs: str) -> bool:
+    """Airflow has this version: parsed (the tag), serialized (the docs), no import errors."""
+    return _clean_at(server, dag.version) and _docs_at(docs, dag.version)
+
+
+# ---- deploying ------------------------------------------------------------------------------
+
+
+def deploy(request: Request) -> Plan:
+    """Deploy the compiled DAG as the module docstring says; the plan of what it did."""
+    settings = settings_from(request)
+    dag = dag_file(request)
+    if request.run and dag.paused:
+        raise DeployError(
+            f"--run: the spec pauses {dag.dag_id} (schedule.paused: true), and a paused DAG's "
+            "run waits in the queue until someone unpauses it; nothing was changed"
+        )
+    _note_rollout(request)
+    airflow = Airflow(settings)
+    airflow.authenticate()
+    current = read_current(airflow, dag, settings.dags_folder)
+    actions = plan_actions(dag, settings.dags_folder, current, request.run and request.dry_run)
+    plan = Plan("airflow", request.version, actions)
+    if request.dry_run:
+        return plan
+    apply(airflow, dag, settings.dags_folder, current, request.echo)
+    if request.run:
+        run_id = run_dag(airflow, dag, request, request.echo)
+        plan.actions.append(Action("create", f"dag run {run_id}", "triggered"))
+    return plan
+
+
+def _note_rollout(request: Request) -> None:
+    rollout = [a.path for a in request.artifacts if a.path.startswith("rollout/")]
+    if rollout:
+        request.echo(
+            f"airflow: {len(rollout)} rollout manifest(s) under rollout/ are for the cluster, "
+            "not Airflow: apply them there (e.g. through the GitOps repository)"
+        )
+
+
+def apply(
+    airflow: Airflow, dag: DagFile, folder: Path, current: Current, echo: Callable[[str], None]
+) -> None:
+    """Pools, the file, its parse and its verdict, the paused state: in that order, so the
+    DAG never runs with a pool missing and a broken file never stays in the folder."""
+    for name, exists in current.pools.items():
+        if not exists:
+            airflow.create_pool(name)
+            echo(f"airflow: created pool {name} ({NEW_POOL_SLOTS} slots)")
+    if current.file_text == dag.text and current.dag and _parsed(dag, current.dag, current.docs):
+        server = current.dag
+    else:
+        server = publish(airflow, dag, folder, current, echo)
+    if bool(server.is_paused) != dag.paused:
+        airflow.set_paused(dag.dag_id, dag.paused)
+        echo(f"airflow: {'paused' if dag.paused else 'unpaused'} DAG {dag.dag_id}")
+
+
+def publish(
+    airflow: Airflow, dag: DagFile, folder: Path, current: Current, echo: Callable[[str], None]
+) -> Any:
+    """Write the file and wait for Airflow's verdict on it; undo the write on an import error."""
+    before = _error_keys(airflow.import_errors(dag.name))
+    path = folder / dag.name
+    if current.file_text != dag.text:
+        write_atomically(path, dag.text)
+        echo(f"airflow: wrote {path} ({dag.version})")
+    outcome = _parse(airflow, dag, current.dag, before, echo)
+    if isinstance(outcome, str):
+        left = _undo(airflow, dag, path, current, echo)
+        raise DeployError(
+            f"Airflow could not import {dag.name} ({dag.version}):\n{outcome.rstrip()}\n{left}"
+        )
+    echo(f"airflow: DAG {dag.dag_id} parsed at {dag.version}, no import errors")
+    return outcome
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the target under a name the dag processor skips (not *.py), then rename:
+    it never reads half a file."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(temporary).chmod(0o644)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _error_keys(errors: list[Any]) -> set[tuple[int, str]]:
+    """Import errors as (id, timestamp): Airflow updates an existing file's row in place."""
+    return {(e.import_error_id, str(e.timestamp)) for e in errors}
+
+
+def _parse(
+    airflow: Airflow,
+    dag: DagFile,
+    server: Any | None,
+    before: set[tuple[int, str]],
+    echo: Callable[[str], None],
+) -> Any:
+    """Have Airflow parse the file now: the DAG at the new version, or a new import error's
+    stack trace."""
+    if server is not None and server.file_token:
+        echo(f"airflow: asking Airflow to re-parse {dag.name}")
+    else:
+        echo(
+            f"airflow: waiting for the dag processor to find {dag.name} (up to {PARSE_TIMEOUT:g} s)"
+        )
+    return await_parse(airflow, dag.name, dag.dag_id, dag.version, before, PARSE_TIMEOUT)
+
+
+def await_parse(
+    airflow: Airflow,
+    name: str,
+    dag_id: str,
+    version: str | None,
+    before: set[tuple[int, str]],
+    timeout: float,
+) -> Any:
+    """Poll until Airflow has the DAG without import errors and at `version` (when given), in
+    its tags and in its serialized DAG: its DAGResponse; or until the file has an import error
+    not in `before`: its stack trace. A DeployError after `timeout` seconds.
+
+    Parsing is asked for again every REPARSE_SECONDS while the DAG is known: the dag processor
+    stores a changed serialized DAG at most every `min_serialized_dag_update_interval`.
+    """
+    deadline = time.monotonic() + timeout
+    asked = -REPARSE_SECONDS
+    while True:
+        fresh = [e for e in airflow.import_errors(name) if _error_keys([e]) - before]
+        if fresh:
+            return str(fresh[0].stack_trace)
+        server = airflow.dag(dag_id)
+        if server is not None and _arrived(airflow, server, version):
+            return server
+        if time.monotonic() > deadline:
+            raise DeployError(
+                f"Airflow did not parse {name} within {timeout:g} s: is the dags folder the one "
+                "the dag processor reads, and is a dag processor running? The file is left in "
+                "place; Airflow picks it up at its next scan"
+            )
+        if server is not None and server.file_token and time.monotonic() - asked > REPARSE_SECONDS:
+            airflow.reparse(dag_id, server.file_token)
+            asked = time.monotonic()
+        time.sleep(POLL_SECONDS)
+
+
+def _arrived(airflow: Airflow, server: Any, version: str | None) -> bool:
+    """No import errors, and `version` both parsed (tags) and serialized (docs)."""
+    if not _clean_at(server, version):
+        return False
+    return version is None or _docs_at(airflow.docs(server.dag_id), version)
+
+
+def _clean_at(server: Any, version: str | None) -> bool:
+    tags = {t.name for t in (server.tags or [])}
+    return not server.has_import_errors and (version is None or VERSION_TAG + version in tags)
+
+
+def _docs_at(docs: str, version: str) -> bool:
+    return f"Deployed by `mlspec deploy` as {version}." in docs
+
+
+def _undo(
+    airflow: Airflow, dag: DagFile, path: Path, current: Current, echo: Callable[[str], None]
+) -> str:
+    """Put back what was in the folder before; say what that leaves."""
+    if current.file_text is None:
+        path.unlink(missing_ok=True)
+        echo(f"airflow: removed {path}")
+        return (
+            f"The new file was removed from {path.parent}, so no DAG was created; Airflow drops "
+            "its import error at its next scan of the folder."
+        )
+    if current.file_text == dag.text:
+        return f"The file {path} was there before this deploy and is left as it was."
+    write_atomically(path, current.file_text)
+    echo(f"airflow: put the previous {path.name} back")
+    previous = deployed_version(current.file_text) or "not deployed by mlspec"
+    return f"The previous file ({previous}) is back in {path.parent}: " + _reparse_previous(
+        airflow, dag, current
+    )
+
+
+def _reparse_previous(airflow: Airflow, dag: DagFile, current: Current) -> str:
+    """Have Airflow parse the restored file, so its DAG is back and the error gone."""
+    if current.dag is None or not current.dag.file_token:
+        return "Airflow re-reads it at its next scan."
+    previous = deployed_version(current.file_text or "")
+    try:
+        before = _error_keys(airflow.import_errors(dag.name))
+        outcome = await_parse(airflow, dag.name, dag.dag_id, previous, before, PARSE_TIMEOUT)
+    except DeployError as exc:
+        return f"re-parsing it did not finish ({exc})."
+    if isinstance(outcome, str):
+        return "Airflow cannot import it either:\n" + outcome
+    return f"Airflow has re-parsed it, and DAG {dag.dag_id} is as it was, without import errors."
+
+
+# ---- running --------------------------------------------------------------------------------
+
+
+def run_dag(airflow: Airflow, dag: DagFile, request: Request, echo: Callable[[str], None]) -> str:
+    """Trigger a run; with --wait, follow it to its end. The run's id."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    run_id = f"mlspec__{dag.version}__{stamp}"
+    airflow.trigger(dag.dag_id, run_id)
+    echo(f"airflow: triggered run {run_id} of {dag.dag_id}")
+    if request.wait:
+        state = follow(airflow, dag.dag_id, run_id, echo)
+        gates = [g.name for g in getattr(request.pipeline, "gates", ())]
+        for line in gate_verdicts(airflow, dag.dag_id, run_id, gates):
+            echo(f"airflow: {line}")
+        if state != "success":
+            raise DeployError(
+                f"run {run_id} of {dag.dag_id} ended {state}; the DAG stays deployed at "
+                f"{dag.version}"
+            )
+        echo(f"airflow: run {run_id} succeeded")
+    return run_id
+
+
+def follow(airflow: Airflow, dag_id: str, run_id: str, echo: Callable[[str], None]) -> str:
+    """Echo each task's state as it changes until the run ends; its final state."""
+    seen: dict[str, str] = {}
+    started = time.monotonic()
+    hinted = False
+    while True:
+        state = airflow.run_state(dag_id, run_id)
+        for task, task_state in sorted(airflow.task_states(dag_id, run_id).items()):
+            if seen.get(task) != task_state:
+                seen[task] = task_state
+                echo(f"airflow:   {task}: {task_state}")
+        if state in FINAL_RUN_STATES:
+            return state
+        if state == "queued" and not hinted and time.monotonic() - started > QUEUED_HINT_SECONDS:
+            echo(f"airflow: run {run_id} is still queued: is a scheduler running?")
+            hinted = True
+        time.sleep(RUN_POLL_SECONDS)
+
+
+def gate_verdicts(airflow: Airflow, dag_id: str, run_id: str, gates: list[str]) -> list[str]:
+    """The gates' verdict lines from their task logs (the runtime prints them)."""
+    lines = []
+    for gate in gates:
+        for line in airflow.log_lines(dag_id, run_id, gate):
+            if _GATE_VERDICT.search(line):
+                lines.append(line.strip())
+    return lines

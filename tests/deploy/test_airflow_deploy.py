@@ -1,0 +1,668 @@
+"""`mlspec deploy --target airflow`: to a real Airflow 3.3.2 through apache-airflow-client.
+
+Starts, once for the slow tests of this module: the separate Airflow environment
+(tests/backends/airflow_env.py, built once per machine with uv), `airflow db migrate` in a
+temporary AIRFLOW_HOME (SQLite), then `airflow api-server`, `airflow scheduler` (LocalExecutor)
+and `airflow dag-processor` on 127.0.0.1 at a free port, with the simple auth manager and a
+pre-seeded password. Each is its own process group, stopped (SIGTERM, then SIGKILL) when the
+module's tests end, also when one fails. The fast tests use no Airflow: a closed port, or a tiny
+HTTP server in a thread that answers like the API server does.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import http.server
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from mlspec.backends.airflow import AirflowBackend
+from mlspec.backends.base import Artifact
+from mlspec.cli import EXIT_REFUSED, main
+from mlspec.compiler import analyze_text
+from mlspec.deploy import airflow as deploy_airflow
+from mlspec.deploy.common import DeployError, Request, content_version
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGSHIP = ROOT / "examples" / "breast-cancer"
+SPEC = FLAGSHIP / "pipeline.yaml"
+DAG_ID = "breast-cancer-classifier"
+DAG_FILE = "breast_cancer_classifier.py"
+PASSWORD = "not-admin-Pw-7f3a91"  # pre-seeded for the simple auth manager's user admin
+BROKEN_IMPORT = "import mlspec_no_such_module_for_the_test\n"
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+
+def _airflow_env() -> ModuleType:
+    """tests/backends/airflow_env.py (its folder is on sys.path only when its tests run)."""
+    if "airflow_env" in sys.modules:
+        return sys.modules["airflow_env"]
+    spec = importlib.util.spec_from_file_location(
+        "airflow_env", ROOT / "tests" / "backends" / "airflow_env.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["airflow_env"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def request_for(
+    spec_text: str,
+    settings: dict[str, str | None],
+    *,
+    edit=None,  # a function of the DAG artifact's text, to break it on purpose
+    name: str | None = None,  # another pipeline name: another DAG and file
+    **options: object,
+) -> Request:
+    """A Request as `mlspec deploy` builds it, optionally with the DAG file edited."""
+    if name:
+        spec_text = spec_text.replace(f"name: {DAG_ID}", f"name: {name}")
+    pipeline = analyze_text(spec_text, "pipeline.yaml").pipeline
+    artifacts = tuple(
+        Artifact(a.path, edit(a.text)) if edit and not a.path.startswith("rollout/") else a
+        for a in AirflowBackend().emit(pipeline)
+    )
+    lines: list[str] = []
+    return Request(
+        spec_path="pipeline.yaml",
+        pipeline=pipeline,
+        artifacts=artifacts,
+        version=content_version(artifacts),
+        settings=settings,
+        echo=lines.append,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def break_it(text: str) -> str:
+    """Valid Python that Airflow cannot import: a module that does not exist."""
+    return text.replace("import datetime\n", "import datetime\n" + BROKEN_IMPORT, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- fast: everything that needs no Airflow --------------------------------------------------
+
+
+FLAGSHIP_TEXT = SPEC.read_text()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    return dags
+
+
+def settings(folder: Path, url: str = "http://127.0.0.1:9", **extra: str | None) -> dict:
+    return {
+        "airflow_url": url,
+        "airflow_username": "admin",
+        "airflow_password": PASSWORD,
+        "airflow_dags_folder": str(folder),
+        **extra,
+    }
+
+
+def test_the_dag_file_carries_the_version_as_a_header_and_a_tag(folder: Path) -> None:
+    request = request_for(FLAGSHIP_TEXT, settings(folder))
+    dag = deploy_airflow.dag_file(request)
+    [compiled] = [a for a in request.artifacts if not a.path.startswith("rollout/")]
+    assert dag.name == DAG_FILE
+    assert dag.dag_id == DAG_ID
+    assert dag.pools == ()  # the generated DAG names no pool: default_pool
+    assert dag.paused is False  # the flagship's schedule is not paused
+    assert dag.version == request.version
+    assert deploy_airflow.deployed_version(dag.text) == request.version
+    assert f"dag.tags.add('mlspec-version:{request.version}')" in dag.text
+    assert f"Deployed by `mlspec deploy` as {request.version}.'" in dag.text  # the DAG's docs
+    ast.parse(dag.text)
+    # The compiled part is untouched: only the header line and the trailer are added.
+    line = f"# Deployed by `mlspec deploy` as {request.version}"
+    header, _, rest = dag.text.partition(line)
+    assert compiled.text.startswith(header)
+    assert rest.split("\n", 1)[1].startswith(compiled.text[len(header) :].rstrip("\n"))
+    # The same spec gives the same file: a re-deploy can be a no-op.
+    assert deploy_airflow.dag_file(request_for(FLAGSHIP_TEXT, settings(folder))).text == dag.text
+
+
+def test_pools_and_paused_state_come_from_the_dag_and_the_spec(folder: Path) -> None:
+    text = FLAGSHIP_TEXT.replace(
+        "timezone: Europe/Berlin}", "timezone: Europe/Berlin, paused: true}"
+    )
+    assert text != FLAGSHIP_TEXT
+
+    def with_pool(dag_text: str) -> str:
+        return dag_text.replace("task_id='train',", "task_id='train',\n        pool='gpu',", 1)
+
+    dag = deploy_airflow.dag_file(request_for(text, settings(folder), edit=with_pool))
+    assert dag.pools == ("gpu",)
+    assert dag.paused is True
+
+
+def _current(text: str | None, dag: object | None, pools: dict[str, bool], docs: str = ""):
+    return deploy_airflow.Current(text, dag, pools, docs)
+
+
+def _server_dag(tags: list[str], paused: bool, errors: bool = False) -> SimpleNamespace:
+    return SimpleNamespace(
+        tags=[SimpleNamespace(name=t) for t in tags],
+        is_paused=paused,
+        has_import_errors=errors,
+        file_token="t",
+        relative_fileloc=DAG_FILE,
+        fileloc="/x/" + DAG_FILE,
+    )
+
+
+def test_the_plan_says_what_is_created_updated_or_left_alone(folder: Path) -> None:
+    dag = deploy_airflow.dag_file(request_for(FLAGSHIP_TEXT, settings(folder)))
+    fresh = deploy_airflow.plan_actions(dag, folder, _current(None, None, {}), run=True)
+    plan = deploy_airflow.Plan("airflow", dag.version, fresh).render()
+    assert plan == (
+        f"deploy to airflow, version {dag.version}:\n"
+        "  unchanged pools (the DAG names none: its tasks run in default_pool)\n"
+        f"  create    dag file {folder / DAG_FILE} ({dag.version})\n"
+        f"  create    dag {DAG_ID} (when the dag processor parses the file; then unpaused)\n"
+        f"  create    dag run of {DAG_ID} (--run, after the deploy)\n"
+    )
+    old = dag.text.replace(dag.version, "mlspec-000000000000")
+    server = _server_dag(["mlspec", "mlspec-version:mlspec-000000000000"], paused=True)
+    update = deploy_airflow.plan_actions(dag, folder, _current(old, server, {}), run=False)
+    assert [str(a) for a in update[1:]] == [
+        f"update    dag file {folder / DAG_FILE} (mlspec-000000000000 -> {dag.version})",
+        f"update    dag {DAG_ID} (parse {dag.version}; then unpaused)",
+    ]
+    docs = f"Deployed by `mlspec deploy` as {dag.version}."
+    same = _current(dag.text, _server_dag(["mlspec", dag.tag], paused=False), {}, docs)
+    plan = deploy_airflow.Plan(
+        "airflow", dag.version, deploy_airflow.plan_actions(dag, folder, same, run=False)
+    )
+    assert not plan.changes
+    assert plan.render().endswith("  nothing to change\n")
+    # Parsed (the tag) but not yet serialized (the docs): Airflow must parse it again.
+    unserialized = replace(same, docs="Deployed by `mlspec deploy` as mlspec-000000000000.")
+    [*_, action] = deploy_airflow.plan_actions(dag, folder, unserialized, run=False)
+    assert str(action) == f"update    dag {DAG_ID} (parse {dag.version}; then unpaused)"
+    paused = replace(same, dag=_server_dag(["mlspec", dag.tag], paused=True))
+    [*_, action] = deploy_airflow.plan_actions(dag, folder, paused, run=False)
+    assert str(action) == f"update    dag {DAG_ID} (unpaused (schedule.paused: false))"
+
+
+def test_pools_the_dag_names_are_planned_for_creation(folder: Path) -> None:
+    def with_pools(text: str) -> str:
+        text = text.replace("task_id='train',", "task_id='train',\n        pool='gpu',", 1)
+        return text.replace("task_id='ingest',", "task_id='ingest',\n        pool='io',", 1)
+
+    dag = deploy_airflow.dag_file(request_for(FLAGSHIP_TEXT, settings(folder), edit=with_pools))
+    current = _current(None, None, {"gpu": False, "io": True})
+    actions = deploy_airflow.plan_actions(dag, folder, current, run=False)
+    assert [str(a) for a in actions[:2]] == ["create    pool gpu (128 slots)", "unchanged pool io"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"airflow_url": None}, "pass --airflow-url or set AIRFLOW_API_URL"),
+        ({"airflow_url": "127.0.0.1:8080"}, "must start with http:// or https://"),
+        ({"airflow_password": None}, "no Airflow credentials"),
+        ({"airflow_username": None, "airflow_password": None}, "AIRFLOW_API_TOKEN"),
+        ({"airflow_dags_folder": None}, "MLSPEC_AIRFLOW_DAGS_FOLDER"),
+        ({"airflow_dags_folder": "/nonexistent/dags"}, "does not exist"),
+    ],
+)
+def test_settings_are_checked_before_any_remote_call(
+    folder: Path, change: dict, message: str
+) -> None:
+    request = request_for(FLAGSHIP_TEXT, {**settings(folder), **change})
+    with pytest.raises(DeployError, match=re.escape(message)) as caught:
+        deploy_airflow.deploy(request)
+    assert PASSWORD not in str(caught.value)
+
+
+def test_a_token_alone_is_enough_and_a_url_with_api_v2_is_accepted(folder: Path) -> None:
+    given = settings(folder, "http://af:8080/api/v2/", airflow_token="tok")
+    given |= {"airflow_username": None, "airflow_password": None}
+    found = deploy_airflow.settings_from(request_for(FLAGSHIP_TEXT, given))
+    assert (found.url, found.token, found.dags_folder) == ("http://af:8080", "tok", folder)
+
+
+def test_run_of_a_paused_dag_is_refused_before_any_remote_call(folder: Path) -> None:
+    text = FLAGSHIP_TEXT.replace(
+        "timezone: Europe/Berlin}", "timezone: Europe/Berlin, paused: true}"
+    )
+    request = request_for(text, settings(folder), run=True)
+    with pytest.raises(DeployError, match=re.escape("schedule.paused: true")):
+        deploy_airflow.deploy(request)  # the URL is a closed port: no call was made
+
+
+def test_a_stopped_server_fails_cleanly_and_nothing_is_written(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy_airflow, "RETRY_SECONDS", 1.5)
+    port = free_port()  # nothing listens there: connection refused, retried, then given up
+    env = {
+        "AIRFLOW_API_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW_USERNAME": "admin",
+        "AIRFLOW_PASSWORD": PASSWORD,
+        "MLSPEC_AIRFLOW_DAGS_FOLDER": str(folder),
+    }
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["deploy", str(SPEC), "-t", "airflow"], env=env)
+    assert result.exit_code == EXIT_REFUSED, result.output
+    assert "deploy failed: logging in to" in result.output
+    assert "did not answer within 1.5 s" in result.output
+    assert "Connection refused" in result.output
+    assert PASSWORD not in result.output
+    assert list(folder.iterdir()) == []
+    assert time.monotonic() - started < 20
+
+
+# A stand-in for the API server's answers: (status, JSON body) per request, in order.
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    answers: list[tuple[int, dict]] = []
+    seen: list[tuple[str, str, str]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode()
+        self.seen.append((self.command, self.path, self.headers.get("Authorization") or ""))
+        status, payload = self.answers.pop(0) if self.answers else (500, {"detail": "script"})
+        data = json.dumps(payload).replace("$BODY", body.replace('"', "'")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, type[_Scripted]]]:
+    handler = type("Handler", (_Scripted,), {"answers": [], "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_refused_login_fails_fast_with_the_servers_answer_and_no_password(
+    folder: Path, scripted: tuple[str, type[_Scripted]]
+) -> None:
+    url, handler = scripted
+    # A careless server that echoes the request body: the password must still not show.
+    handler.answers = [(401, {"detail": "Invalid credentials for $BODY"})]
+    with pytest.raises(DeployError) as caught:
+        deploy_airflow.deploy(request_for(FLAGSHIP_TEXT, settings(folder, url)))
+    message = str(caught.value)
+    assert message.startswith("Airflow refused the login of 'admin' (401: Invalid credentials")
+    assert PASSWORD not in message and "***" in message
+    assert [s[:2] for s in handler.seen] == [("POST", "/auth/token")]  # no retry of a 401
+
+
+def test_a_token_the_server_rejects_is_redacted_from_its_answer(
+    folder: Path, scripted: tuple[str, type[_Scripted]]
+) -> None:
+    url, handler = scripted
+    token = "secret-token-abc123"
+    handler.answers = [(403, {"detail": f"token {token} may not read DAGs"})]
+    given = settings(folder, url, airflow_token=token) | {"airflow_password": None}
+    with pytest.raises(DeployError) as caught:
+        deploy_airflow.deploy(request_for(FLAGSHIP_TEXT, given))
+    assert str(caught.value) == (
+        f"reading DAG {DAG_ID}: Airflow refused (403 Forbidden: token *** may not read DAGs)"
+    )
+    assert handler.seen == [("GET", f"/api/v2/dags/{DAG_ID}", f"Bearer {token}")]
+
+
+def test_5xx_answers_are_retried_then_the_plan_is_made(
+    folder: Path, scripted: tuple[str, type[_Scripted]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy_airflow, "RETRY_SECONDS", 10.0)
+    url, handler = scripted
+    handler.answers = [
+        (503, {"detail": "starting"}),
+        (201, {"access_token": "jwt-from-login"}),
+        (502, {"detail": "proxy"}),
+        (404, {"detail": "Dag with id breast-cancer-classifier was not found"}),
+    ]
+    plan = deploy_airflow.deploy(request_for(FLAGSHIP_TEXT, settings(folder, url), dry_run=True))
+    assert [s[:2] for s in handler.seen] == [
+        ("POST", "/auth/token"),
+        ("POST", "/auth/token"),
+        ("GET", f"/api/v2/dags/{DAG_ID}"),
+        ("GET", f"/api/v2/dags/{DAG_ID}"),
+    ]
+    assert handler.seen[-1][2] == "Bearer jwt-from-login"
+    assert [a.verb for a in plan.actions] == ["unchanged", "create", "create"]
+    assert list(folder.iterdir()) == []  # a dry run writes nothing
+
+
+# ---- slow: a real Airflow 3.3.2 ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    home: Path
+    dags: Path
+    registry: str
+    settings: dict[str, str | None]
+
+    def cli_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLSPEC_"))}
+        env |= {
+            "AIRFLOW_API_URL": self.url,
+            "AIRFLOW_USERNAME": "admin",
+            "AIRFLOW_PASSWORD": PASSWORD,
+            "MLSPEC_AIRFLOW_DAGS_FOLDER": str(self.dags),
+        }
+        return env
+
+
+def _server_env(home: Path, port: int, registry: str) -> dict[str, str]:
+    env = _airflow_env().base_env(home)
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({"admin": PASSWORD}))
+    url = f"http://127.0.0.1:{port}"
+    env |= {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__SECRET_KEY": "mlspec-test-secret-key-" + "0" * 16,
+        "AIRFLOW__API_AUTH__JWT_SECRET": "mlspec-test-jwt-secret-" + "0" * 32,
+        # New files are found within a second or two; known files are re-parsed on request.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+        "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # What the flagship's tasks need on the workers (run_airflow sets the same for dag.test).
+        "MLFLOW_TRACKING_URI": registry,
+        "MLSPEC_ARTIFACT_ROOT": str(home / "artifacts"),
+        "PYTHONPATH": str(FLAGSHIP),
+    }
+    return env
+
+
+def _start(python: Path, home: Path, env: dict[str, str], *command: str) -> subprocess.Popen:
+    log = (home / f"{command[0]}.log").open("w")
+    argv = [str(python), "-m", "airflow", *command]
+    print(f"starting: airflow {' '.join(command)} (log {log.name})")
+    return subprocess.Popen(
+        argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each process group, SIGKILL what is left after 20 s."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the group: LocalExecutor workers too
+        process.wait()
+        print(f"stopped: process group {process.pid} ({' '.join(process.args[3:4])})")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as answer:
+            health = json.load(answer)
+    except OSError:
+        return False
+    parts = ("metadatabase", "scheduler", "dag_processor")
+    return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+
+def _wait_healthy(url: str, home: Path, processes: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + 180
+    while not _healthy(url):
+        dead = [p for p in processes if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            logs = "\n".join(
+                f"--- {log.name} ---\n{log.read_text()[-3000:]}" for log in home.glob("*.log")
+            )
+            raise AssertionError(f"Airflow did not become healthy at {url}\n{logs}")
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def airflow_server(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterator[Server]:
+    airflow_env = _airflow_env()
+    print("\nstarting: the Airflow 3.3.2 environment (tests/airflow/requirements.txt)")
+    python = airflow_env.environment()
+    home = tmp_path_factory.mktemp("airflow-server")
+    (home / "dags").mkdir()
+    shutil.copyfile(template_db, home / "registry.db")
+    registry = f"sqlite:///{home / 'registry.db'}"
+    port = free_port()
+    env = _server_env(home, port, registry)
+    print(f"starting: airflow db migrate in {home}")
+    subprocess.run(
+        [str(python), "-m", "airflow", "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    processes: list[subprocess.Popen] = []
+    try:
+        for command in (("api-server", "--port", str(port)), ("scheduler",), ("dag-processor",)):
+            processes.append(_start(python, home, env, *command))
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, home, processes)
+        print(f"Airflow is up at {url}")
+        yield Server(url, home, home / "dags", registry, settings(home / "dags", url))
+    finally:
+        _stop(processes)
+
+
+def deploy_cli(
+    server: Server, *args: str, spec: Path = SPEC, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """`mlspec deploy SPEC --target airflow ARGS` in a fresh process, settings from the env."""
+    command = [sys.executable, "-m", "mlspec.cli", "deploy", str(spec), "-t", "airflow", *args]
+    print(f"starting: mlspec deploy {spec.name} {' '.join(args)}")
+    try:
+        return subprocess.run(
+            command, env=server.cli_env(), capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stdout or b"").decode() + (exc.stderr or b"").decode()
+        pytest.fail(f"mlspec deploy did not finish within {timeout:g} s:\n{output[-6000:]}")
+
+
+def api(server: Server) -> deploy_airflow.Airflow:
+    """The module's own API wrapper, logged in: to look at what Airflow says."""
+    request = Request("pipeline.yaml", None, (), "", server.settings)
+    airflow = deploy_airflow.Airflow(deploy_airflow.settings_from(request))
+    airflow.authenticate()
+    return airflow
+
+
+@pytest.mark.slow
+def test_the_flagship_deploys_without_import_errors_and_its_run_succeeds(
+    airflow_server: Server,
+) -> None:
+    started = time.monotonic()
+    result = deploy_cli(airflow_server, "--run", "--wait")
+    print(f"deploy --run --wait took {time.monotonic() - started:.0f} s")
+    output = result.stdout + result.stderr
+    print(output)
+    assert result.returncode == 0, output
+    version = deploy_airflow.deployed_version((airflow_server.dags / DAG_FILE).read_text())
+    assert f"airflow: DAG {DAG_ID} parsed at {version}, no import errors" in output
+    assert "gate data_quality (data): PASSED" in output
+    assert "gate model_quality (model): PASSED" in output
+    assert "succeeded" in output
+    for task in ("ingest", "train", "evaluate", "data_quality", "model_quality"):
+        assert f"airflow:   {task}: success" in output
+    assert "airflow:   promote_challenger: success" in output
+    assert PASSWORD not in output
+    assert f"  create    dag file {airflow_server.dags / DAG_FILE} ({version})" in output
+    # What Airflow says, through the API: the DAG at this version, no import errors, unpaused.
+    airflow = api(airflow_server)
+    dag = airflow.dag(DAG_ID)
+    assert f"mlspec-version:{version}" in {t.name for t in dag.tags}
+    assert dag.is_paused is False
+    assert airflow.import_errors(DAG_FILE) == []
+    assert f"Deployed by `mlspec deploy` as {version}." in airflow.docs(DAG_ID)
+    # The run trained a model and promoted it: the registry has a challenger. (Unpausing the
+    # weekly DAG also makes Airflow 3 start the most recent scheduled run at once, catchup=False
+    # or not, which promotes a version too: so no particular version number is asserted.)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=airflow_server.registry)
+    assert client.get_model_version_by_alias(DAG_ID, "challenger").version
+
+
+@pytest.mark.slow
+def test_a_second_deploy_of_the_same_spec_is_a_no_op(airflow_server: Server) -> None:
+    path = airflow_server.dags / DAG_FILE
+    before = path.stat().st_mtime_ns
+    result = deploy_cli(airflow_server)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "  nothing to change\n" in result.stdout
+    assert f"  unchanged dag file {path}" in result.stdout
+    assert "wrote" not in result.stdout
+    assert path.stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_a_dry_run_shows_the_update_and_writes_nothing(
+    airflow_server: Server, tmp_path: Path
+) -> None:
+    changed = tmp_path / "pipeline.yaml"
+    changed.write_text(FLAGSHIP_TEXT.replace("default: 200", "default: 150"))
+    path = airflow_server.dags / DAG_FILE
+    before = path.read_bytes()
+    result = deploy_cli(airflow_server, "--dry-run", spec=changed)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"  update    dag file {path} (mlspec-" in result.stdout
+    assert f"  update    dag {DAG_ID} (parse mlspec-" in result.stdout
+    assert path.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_an_import_error_is_shown_and_the_previous_file_is_put_back(
+    airflow_server: Server,
+) -> None:
+    path = airflow_server.dags / DAG_FILE
+    before = path.read_bytes()
+    previous = deploy_airflow.deployed_version(before.decode())
+    request = request_for(FLAGSHIP_TEXT, airflow_server.settings, edit=break_it)
+    with pytest.raises(DeployError) as caught:
+        deploy_airflow.deploy(request)
+    message = str(caught.value)
+    print(message)
+    assert message.startswith(f"Airflow could not import {DAG_FILE} ({request.version}):")
+    assert "ModuleNotFoundError: No module named 'mlspec_no_such_module_for_the_test'" in message
+    assert f"The previous file ({previous}) is back in {airflow_server.dags}" in message
+    assert "Airflow has re-parsed it" in message
+    assert path.read_bytes() == before
+    assert [p.name for p in airflow_server.dags.iterdir()] == [DAG_FILE]  # no temporary left
+    airflow = api(airflow_server)
+    assert airflow.import_errors(DAG_FILE) == []
+    dag = airflow.dag(DAG_ID)
+    assert f"mlspec-version:{previous}" in {t.name for t in dag.tags}
+    assert not dag.has_import_errors
+
+
+@pytest.mark.slow
+def test_a_new_dag_with_an_import_error_is_rejected_and_removed(airflow_server: Server) -> None:
+    request = request_for(
+        FLAGSHIP_TEXT, airflow_server.settings, edit=break_it, name="broken-classifier"
+    )
+    with pytest.raises(DeployError) as caught:
+        deploy_airflow.deploy(request)
+    message = str(caught.value)
+    print(message)
+    assert message.startswith(f"Airflow could not import broken_classifier.py ({request.version})")
+    assert "No module named 'mlspec_no_such_module_for_the_test'" in message
+    assert "The new file was removed" in message
+    assert [p.name for p in airflow_server.dags.iterdir()] == [DAG_FILE]
+    assert api(airflow_server).dag("broken-classifier") is None
+
+
+@pytest.mark.slow
+def test_an_update_reaches_the_scheduler_and_a_quick_second_one_too(
+    airflow_server: Server, tmp_path: Path
+) -> None:
+    """Airflow stores a changed serialized DAG at most every 30 s: the second deploy, seconds
+    after the first, waits until the scheduler's copy is at its version too."""
+    changed = tmp_path / "pipeline.yaml"
+    changed.write_text(FLAGSHIP_TEXT.replace("default: 200", "default: 150"))
+    airflow = api(airflow_server)
+    for spec in (changed, SPEC):
+        started = time.monotonic()
+        result = deploy_cli(airflow_server, spec=spec)
+        print(f"deploy of {spec} took {time.monotonic() - started:.0f} s")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"  update    dag file {airflow_server.dags / DAG_FILE} (mlspec-" in result.stdout
+        version = deploy_airflow.deployed_version((airflow_server.dags / DAG_FILE).read_text())
+        assert f"DAG {DAG_ID} parsed at {version}, no import errors" in result.stdout
+        assert f"Deployed by `mlspec deploy` as {version}." in airflow.docs(DAG_ID)
+        params = airflow.client.DAGApi(airflow.api).get_dag_details(DAG_ID).params
+        assert params["n_estimators"]["value"] == (150 if spec == changed else 200)
+
+
+@pytest.mark.slow
+def test_a_wrong_password_fails_fast_with_the_servers_answer(airflow_server: Server) -> None:
+    env = airflow_server.cli_env() | {"AIRFLOW_PASSWORD": "wrong-" + PASSWORD}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "mlspec.cli", "deploy", str(SPEC), "-t", "airflow"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == EXIT_REFUSED
+    assert "Airflow refused the login of 'admin' (401: Invalid credentials)" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+    assert time.monotonic() - started < 30
