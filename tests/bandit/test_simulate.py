@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from mlspec.bandit.config import Config
+from mlspec.bandit.policy import initial_weights
 from mlspec.bandit.simulate import (
     FIXED,
     Result,
     compare,
     fixed_split,
-    initial_weights,
     plot,
     rate_table,
     render_comparison,

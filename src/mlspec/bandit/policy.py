@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -84,6 +84,16 @@ def target_shares(
 def _best(stats: Mapping[str, Stats], score: Mapping[str, float]) -> str:
     # Ties go to the arm with more evidence, then to the name: deterministic.
     return max(sorted(stats), key=lambda a: (score[a], stats[a].trials, a))
+
+
+def initial_weights(arms: Iterable[str], floor: int) -> dict[str, int]:
+    """Where every route starts, in the manifests and in a simulation: an equal split, the
+    remainder one point each to the first arms by name."""
+    names = sorted(arms)
+    base, rest = divmod(100, len(names))
+    if base < floor:
+        raise ValueError(f"{len(names)} arms cannot all get the exploration floor {floor}%")
+    return {arm: base + (1 if i < rest else 0) for i, arm in enumerate(names)}
 
 
 def weights(

@@ -177,15 +177,6 @@ def compare(
     return out
 
 
-def initial_weights(arms: Sequence[str], floor: int) -> Weights:
-    """An equal split; the remainder goes one point each to the first arms by name."""
-    names = sorted(arms)
-    base, rest = divmod(100, len(names))
-    if base < floor:
-        raise ValueError(f"{len(names)} arms cannot all get the exploration floor {floor}%")
-    return {arm: base + (1 if i < rest else 0) for i, arm in enumerate(names)}
-
-
 def decide(
     config: Config,
     stats: Mapping[str, Stats],
@@ -224,7 +215,7 @@ def _run(
     arms = tuple(sorted(config.arms))
     table = rate_table(config, rates)
     traffic = _traffic(config, requests)
-    current = {r: initial_weights(arms, config.exploration_floor) for r in config.routes}
+    current = {r: policy.initial_weights(arms, config.exploration_floor) for r in config.routes}
     stats = {s: dict.fromkeys(arms, Stats()) for s in config.queried_segments}
     stops: dict[str, Stop] = {}
     rows: list[Interval] = []

@@ -32,6 +32,7 @@ from mlspec.backends.rollout.base import Manifests
 from mlspec.backends.rollout.k8s import Doc, document
 from mlspec.backends.rollout.matching import header_name
 from mlspec.backends.rollout.release import Model, Release
+from mlspec.bandit import policy
 from mlspec.bandit.config import DEFAULT_SEGMENT, STATE_ANNOTATION, Config, Guardrail
 from mlspec.compiler import ir
 from mlspec.compiler.checks import target_key
@@ -173,14 +174,8 @@ def _arm_service(release: Release, arm: ir.Arm) -> Doc:
     )
 
 
-def equal_split(arms: list[str]) -> dict[str, int]:
-    """100 in whole percent, the remainder to the first arms by name."""
-    share, extra = divmod(100, len(arms))
-    return {a: share + (1 if i < extra else 0) for i, a in enumerate(sorted(arms))}
-
-
 def _virtual_service(release: Release, config: Config) -> Doc:
-    start = equal_split(list(config.arms))
+    start = policy.initial_weights(config.arms, config.exploration_floor)
     destinations = [
         {"destination": {"host": host}, "weight": start[arm]} for arm, host in config.arms.items()
     ]
