@@ -1,4 +1,4 @@
-"""Argo Rollouts' own rules, which its CRD schema does not enforce (see ../shared/crds/SOURCES.md).
+"""Argo Rollouts' own rules, which its CRD schema does not enforce (see schemas/crds/SOURCES.md).
 
 `argo_rules(docs)` checks a whole output folder, since most rules cross objects: the services,
 VirtualService and AnalysisTemplates that a Rollout names must exist and fit together.

@@ -1,7 +1,7 @@
 """Strict offline validation of Kubernetes manifests, for the rollout back end's tests.
 
 Custom resources (Argo Rollouts, Flagger, KServe, Istio) are validated against the
-`openAPIV3Schema` of the published CRDs in `../shared/crds/` (see SOURCES.md there), converted
+`openAPIV3Schema` of the published CRDs vendored in `schemas/crds/` (see SOURCES.md there), converted
 to strict JSON Schema draft 4:
 
 - `nullable: true` admits null; `x-kubernetes-int-or-string: true` admits an integer or a string;
@@ -41,8 +41,8 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 ROOT = Path(__file__).resolve().parents[2]
-# The repository is /work/main (or CI's clone): shared/ sits beside it, not inside it.
-CRD_DIR = ROOT.parent / "shared" / "crds"
+# Vendored into the repository (see schemas/crds/SOURCES.md): nothing outside it is read.
+CRD_DIR = ROOT / "schemas" / "crds"
 CRD_DIR_ENV = "MLSPEC_CRDS"
 
 # API groups whose objects are custom resources with a CRD in CRD_DIR; all others are core.
@@ -72,8 +72,8 @@ def crd_dir() -> Path:
     directory = Path(override) if override else CRD_DIR
     if not directory.is_dir():
         raise FileNotFoundError(
-            f"CRD folder {directory} not found: the published CRDs live in shared/crds/ beside "
-            f"the repository (see shared/crds/SOURCES.md); set {CRD_DIR_ENV} to point elsewhere"
+            f"CRD folder {directory} not found: the published CRDs are vendored in schemas/crds/ "
+            f"(see SOURCES.md there); set {CRD_DIR_ENV} to point elsewhere"
         )
     return directory
 
