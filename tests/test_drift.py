@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BREAST_CANCER = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
 CHURN = ROOT / "examples" / "churn-containers" / "pipeline.yaml"
 KUSTOMIZATION = "rollout/kustomization.yaml"
+
+
+def update_command(out: Path) -> str:
+    """The command the report suggests, quoted for a shell: a clone's path may hold a space."""
+    return shlex.join(
+        ["mlspec", "compile", str(BREAST_CANCER), "--target", "airflow", "-o", str(out)]
+    )
 
 
 def run(*args: str | Path) -> Result:
@@ -105,7 +113,7 @@ def test_a_changed_file_is_stale_with_a_diff(out: Path) -> None:
     assert f"+++ b/{shown}/{KUSTOMIZATION}" in lines
     assert "-  - rollout-renamed-by-hand.yaml" in lines
     assert f"+{old}" in lines
-    assert lines[-1] == (f"to update it: mlspec compile {BREAST_CANCER} --target airflow -o {out}")
+    assert lines[-1] == "to update it: " + update_command(out)
     assert result.stderr == ""
 
 
@@ -257,7 +265,7 @@ def test_github_format_annotates_a_stale_folder(out: Path) -> None:
     assert result.exit_code == 1
     first = result.stdout.splitlines()[0]
     assert first.startswith(f"::error title=mlspec compile --check::{out} is stale (0 changed,")
-    assert f"run: mlspec compile {BREAST_CANCER} --target airflow -o {out}" in first
+    assert f"run: {update_command(out)}" in first
     assert f"\n{out} is stale: 0 changed, 0 missing, 1 extra\n" in result.stdout
     up_to_date = check(out.parent / "fresh", "--format", "github")
     assert up_to_date.exit_code == 1  # missing: annotated too

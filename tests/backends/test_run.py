@@ -145,7 +145,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, Path
     airflow_python = airflow_env.environment()
     found = {}
     for engine in ("prefect", "kubeflow", "airflow"):
-        state = tmp_path_factory.mktemp(f"run-{engine}")
+        # A space in the run's path: kfp's local runner pastes the interpreter path into `sh -c`.
+        state = tmp_path_factory.mktemp(f"run {engine}")
         extra = ("--airflow-python", str(airflow_python)) if engine == "airflow" else ()
         code, summary, output = mlspec_run(state, str(FLAGSHIP), "--target", engine, *extra)
         assert code == 0 and summary is not None, output[-6000:]

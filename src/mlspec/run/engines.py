@@ -6,13 +6,16 @@ or everything with --verbose) and saved to the run's log; it ends with one JSON 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import venv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,12 +187,37 @@ def run_kubeflow(run: EngineRun, spec_file: Path) -> EngineResult:
             tasks[found.group(1).replace("-", "_")] = found.group(2).lower()
         return shown(line)
 
-    command = [str(python), str(HERE / "kubeflow_driver.py"), str(spec_file)]
-    command += [run.state.registry_uri, str(run.state.artifacts), json.dumps(run.params)]
-    code, result = run.stream(command, env, watch)
+    with _shell_safe(python) as safe_python:
+        command = [str(safe_python), str(HERE / "kubeflow_driver.py"), str(spec_file)]
+        command += [run.state.registry_uri, str(run.state.artifacts), json.dumps(run.params)]
+        code, result = run.stream(command, env, watch)
     if result is None:
         return EngineResult(False, "", tasks, f"the kfp local run ended with exit code {code}")
     return EngineResult(result["state"] == "success", "", tasks, result["detail"])
+
+
+@contextlib.contextmanager
+def _shell_safe(python: Path) -> Iterator[Path]:
+    """The interpreter under a path that needs no shell quoting.
+
+    kfp's local runner pastes the interpreter's path into `sh -c` unquoted, so a run folder with
+    a space in its path fails (`sh: .../my: not found`). There the virtualenv is reached through
+    a symbolic link in a temporary folder: Python finds its pyvenv.cfg through the link.
+    """
+    if shlex.quote(str(python)) == str(python):
+        yield python
+        return
+    with tempfile.TemporaryDirectory(prefix="mlspec-kfp-") as folder:
+        if shlex.quote(folder) != folder:
+            raise EngineUnavailable(
+                f"kfp's local runner cannot run an interpreter whose path needs shell quoting "
+                f"({python}), and the temporary folder {folder} needs it too: set TMPDIR to a "
+                "folder whose path has no spaces or shell characters"
+            )
+        environment = python.parent.parent  # <venv>/bin/python
+        link = Path(folder) / "venv"
+        link.symlink_to(environment, target_is_directory=True)
+        yield link / python.relative_to(environment)
 
 
 def _kfp_venv(folder: Path) -> Path:
