@@ -208,13 +208,13 @@ def test_env_from_a_runtime_parameter_fails_the_compile(tmp_path: Path) -> None:
 
 def test_missing_kfp_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "kfp", None)
-    with pytest.raises(sdk.KfpUnavailable, match=r"pip install 'mlspec\[kubeflow\]'"):
+    with pytest.raises(sdk.KfpUnavailable, match=r"pip install 'mlspec-gitops\[kubeflow\]'"):
         sdk.load()
     result = CliRunner().invoke(
         main, ["compile", str(EXAMPLES[0]), "-t", "kubeflow", "-o", str(tmp_path / "out")]
     )
     assert result.exit_code == 2
-    assert "pip install 'mlspec[kubeflow]'" in result.output
+    assert "pip install 'mlspec-gitops[kubeflow]'" in result.output
 
 
 def test_the_kfp_pin_is_the_one_the_backend_builds_with() -> None:

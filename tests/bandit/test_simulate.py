@@ -233,7 +233,7 @@ def test_plot_without_matplotlib_names_the_extra(
     for name in ("matplotlib", "matplotlib.figure"):
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     result = fixed_split(config(), RATES, requests=10, max_intervals=2, seed=0)
-    with pytest.raises(ImportError, match=r"pip install 'mlspec\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'mlspec-gitops\[plot\]'"):
         plot(result, tmp_path / "weights.png")
     assert not (tmp_path / "weights.png").exists()
 

@@ -61,7 +61,7 @@ def test_plot_needs_the_plot_extra(tmp_path: Path) -> None:
     result = simulate(PLAIN, *RATES, "--intervals", 5, "--plot", out)
     if importlib.util.find_spec("matplotlib") is None:
         assert result.exit_code == 2
-        assert "mlspec[plot]" in result.stderr
+        assert "mlspec-gitops[plot]" in result.stderr
         assert not out.exists()
     else:
         assert result.exit_code == 0, result.output

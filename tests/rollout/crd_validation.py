@@ -1,8 +1,8 @@
 """Strict offline validation of Kubernetes manifests, for the rollout back end's tests.
 
 Custom resources (Argo Rollouts, Flagger, KServe, Istio) are validated against the
-`openAPIV3Schema` of the published CRDs vendored in `schemas/crds/` (see SOURCES.md there), converted
-to strict JSON Schema draft 4:
+`openAPIV3Schema` of the published CRDs vendored in `schemas/crds/` (see SOURCES.md there),
+converted to strict JSON Schema draft 4:
 
 - `nullable: true` admits null; `x-kubernetes-int-or-string: true` admits an integer or a string;
 - an object that lists `properties`, or lists neither `properties` nor `additionalProperties`,

@@ -37,9 +37,10 @@ from pathlib import Path
 from mlspec.bandit import policy
 from mlspec.bandit.config import DEFAULT_SEGMENT, Config
 from mlspec.bandit.policy import Algorithm, Stats
+from mlspec.extras import DISTRIBUTION
 
 FIXED = "fixed split"  # the label of the baseline that never adapts
-PLOT_EXTRA = "mlspec[plot]"
+PLOT_EXTRA = f"{DISTRIBUTION}[plot]"
 
 Weights = dict[str, int]  # arm -> percent
 Rates = Mapping[str, float] | Mapping[str, Mapping[str, float]]

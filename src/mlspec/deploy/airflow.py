@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlspec.deploy.common import Action, DeployError, Plan, Request, Transient, redact, retry
+from mlspec.extras import install_hint
 
 T = TypeVar("T")
 
@@ -232,7 +233,7 @@ class Airflow:
             from airflow_client import client
         except ImportError:
             raise DeployError(
-                "the Airflow deploy needs apache-airflow-client: pip install 'mlspec[airflow]'"
+                f"the Airflow deploy needs apache-airflow-client: {install_hint('airflow')}"
             ) from None
         self.settings = settings
         self.client = client

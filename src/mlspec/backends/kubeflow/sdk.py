@@ -5,12 +5,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from mlspec.backends.registry import TargetUnavailable
+from mlspec.extras import install_hint
 
 # The IR embeds the SDK version (`sdkVersion`, `kfp==...` install lines): output is reproducible
 # only with this exact version. pyproject's `kubeflow` extra pins the same.
 KFP_VERSION = "2.17.3"
 KFP_KUBERNETES_VERSION = "2.17.3"
-INSTALL_HINT = "pip install 'mlspec[kubeflow]'"
+INSTALL_HINT = install_hint("kubeflow")
 
 
 class KfpUnavailable(TargetUnavailable):
