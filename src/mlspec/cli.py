@@ -112,6 +112,16 @@ def validate(specs: tuple[str, ...], fmt: Format) -> None:
     sys.exit(EXIT_SPEC if report.failed else EXIT_OK)
 
 
+def _require(*extras: str, why: str) -> None:
+    """Exit 2 with the install command when an optional extra the command needs is missing."""
+    from mlspec.extras import ExtraMissing, require
+
+    try:
+        require(*extras, why=why)
+    except ExtraMissing as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -279,6 +289,7 @@ def promote(
     """
     if (version is None) == (run_id is None):
         raise click.UsageError("give exactly one of --version and --run-id")
+    _require("mlflow", why="mlspec promote")
     analysis = _checked(spec)
     registry = analysis.pipeline.registry
     if registry is None:
@@ -344,6 +355,7 @@ def resolve_model(
     CI pins a rollout with them: `compile --model-version` (and `--model-uri` for KServe,
     which loads the files from storage and cannot read `models:/` URIs).
     """
+    _require("mlflow", why="mlspec resolve-model")
     analysis = _checked(spec)
     pipeline = analysis.pipeline
     if pipeline.registry is None:
@@ -502,6 +514,7 @@ def deploy(
 
     if wait and not run_after:
         raise click.UsageError("--wait follows a run: add --run")
+    _require(target, why=f"mlspec deploy --target {target}")
     analysis = _checked(spec)
     backend = find(target).load()  # type: ignore[union-attr]
     problems = backend.check(analysis.pipeline)
@@ -614,6 +627,8 @@ def simulate(
     It makes the deployed controller's decisions (same policy, same seeding) on simulated
     rewards: e.g. `--rate incumbent=0.05 --rate candidate=0.07`.
     """
+    if plot_path is not None:
+        _require("plot", why="mlspec simulate --plot")
     analysis = _checked(spec)
     from mlspec.backends.rollout.bandit import bandit_config
     from mlspec.backends.rollout.release import Release
@@ -720,6 +735,8 @@ def run(
     the spec's servers); the spec's folder is on the Python path for its step modules. Exit
     code 0 when the run finished (gates passed, or one blocked), 3 when it failed.
     """
+    engine_extras = {"prefect": ("prefect",), "kubeflow": ("kubeflow",), "airflow": ()}
+    _require("mlflow", *engine_extras[target], why=f"mlspec run --target {target}")
     from mlspec.run import EngineUnavailable, parse_params, run_pipeline
     from mlspec.run.summary import render
 
