@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import click
+import click.shell_completion
 
 from mlspec import __version__
 
@@ -35,7 +36,34 @@ _format_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Lists each command with its whole first sentence (Click's default cuts it with "...")."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _complete_targets(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    """Shell completion of --target: every known target, plug-ins included."""
+    from mlspec.backends.registry import targets
+
+    return [
+        click.shell_completion.CompletionItem(t.name, help=t.summary)
+        for t in targets().values()
+        if t.name.startswith(incomplete)
+    ]
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mlspec")
 def main() -> None:
     """Check ML pipeline specs and compile them for Kubeflow, Airflow and Prefect."""
@@ -128,7 +156,13 @@ def _count(n: int, noun: str) -> str:
 
 @main.command("compile")
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--target", "-t", required=True, help="What to generate; see `mlspec targets`.")
+@click.option(
+    "--target",
+    "-t",
+    required=True,
+    shell_complete=_complete_targets,
+    help="What to generate; see `mlspec targets`.",
+)
 @click.option(
     "--output",
     "-o",
