@@ -79,6 +79,7 @@ def _invocations(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
             ([flagship, "--target", "kubeflow", "-o", str(tmp / "kubeflow")], "kubeflow"),
         ],
         "targets": [([], "ok")],
+        "init": [([str(tmp / "new project")], "ok")],
         "schema": [([], "ok")],
         "graph": [([flagship], "ok")],
         "diff": [([flagship, flagship], "ok")],

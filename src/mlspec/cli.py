@@ -701,6 +701,28 @@ def simulate(
 
 
 @main.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+def init(folder: str) -> None:
+    """Create a new project in FOLDER (new or empty): a spec, its steps, a test and CI.
+
+    `mlspec validate` and `mlspec run` accept what it writes as it is; the step module uses the
+    standard library only.
+    """
+    import shlex
+
+    from mlspec.scaffold import InitError, create
+
+    try:
+        written = create(Path(folder))
+    except (InitError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {Path(folder) / path}")
+    spec = shlex.quote(str(Path(folder) / "pipeline.yaml"))
+    click.echo(f"next: mlspec validate {spec}  (then `mlspec run {spec}` to run it locally)")
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of the spec language (for editors)."""
     from mlspec.schema import json_schema
