@@ -31,8 +31,9 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert ci.rstrip().splitlines()[-1] == command
 
 
-# Tour commands that need a server, a registry or a git history of their own.
-_NOT_OFFLINE = {"run", "deploy", "promote", "resolve-model", "diff"}
+# Tour commands that need a server, a registry or a git history of their own, or that write
+# into the checkout (init has tests of its own).
+_NOT_OFFLINE = {"run", "deploy", "promote", "resolve-model", "diff", "init"}
 
 
 def _tour_commands() -> list[list[str]]:
