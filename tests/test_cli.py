@@ -113,7 +113,7 @@ def test_targets() -> None:
 
 
 def test_targets_json() -> None:
-    result = run("targets", "--json")
+    result = run("targets", "--format", "json")
     assert result.exit_code == 0
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert rows["ir"]["available"] is True

@@ -65,7 +65,7 @@ def test_mlspec_run_accepts_the_new_project(project: Path) -> None:
     print(f"\nstarting: mlspec run (Prefect, temporary server) in {project}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
     done = subprocess.run(
-        [sys.executable, "-m", "mlspec.cli", "run", "pipeline.yaml", "--json"],
+        [sys.executable, "-m", "mlspec.cli", "run", "pipeline.yaml", "--format", "json"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -73,6 +73,6 @@ def test_mlspec_run_accepts_the_new_project(project: Path) -> None:
         env=env,
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    summary = json.loads(done.stdout[done.stdout.index("\n{") :])
+    summary = json.loads(done.stdout)  # with --format json, stdout holds only the JSON
     assert summary["outcome"] == "passed"
     assert summary["promoted"] == {"champion": "1"}

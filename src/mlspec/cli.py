@@ -63,6 +63,18 @@ def _complete_targets(
     ]
 
 
+def _result_format(help_text: str):  # type: ignore[no-untyped-def]
+    """`--format text|json` for a command that prints a result: one convention everywhere."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mlspec")
 def main() -> None:
@@ -380,9 +392,9 @@ def _tracking_uri(registry, flag: str | None) -> str:  # type: ignore[no-untyped
     type=click.Choice(["version", "uri"]),
     help="Print only this value (for `$(...)` in CI scripts).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@_result_format("For people, or JSON for tools.")
 def resolve_model(
-    spec: str, alias: str | None, tracking_uri: str | None, field: str | None, as_json: bool
+    spec: str, alias: str | None, tracking_uri: str | None, field: str | None, fmt: str
 ) -> None:
     """Print the model version an alias names and where its files are stored.
 
@@ -407,7 +419,7 @@ def resolve_model(
         click.echo(f"refused: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
     found = {"model": model, "alias": alias, "version": version, "uri": storage}
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps(found, indent=2))
     elif field is not None:
         click.echo(found[field])
@@ -731,15 +743,13 @@ def schema() -> None:
 
 
 @main.command("targets")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def list_targets(as_json: bool) -> None:
+@_result_format("For people, or JSON for tools.")
+def list_targets(fmt: str) -> None:
     """List the compile targets and whether they are available."""
     from mlspec.backends.registry import targets
 
     found = targets()
-    if as_json:
-        import json
-
+    if fmt == "json":
         rows = [
             {"name": t.name, "summary": t.summary, "available": t.location is not None}
             for t in found.values()
@@ -775,7 +785,7 @@ def list_targets(as_json: bool) -> None:
     help="An interpreter with apache-airflow 3, for --target airflow [env MLSPEC_AIRFLOW_PYTHON].",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Stream everything the engine prints.")
-@click.option("--json", "as_json", is_flag=True, help="End with the summary as JSON.")
+@_result_format("The summary for people, or as JSON on stdout (progress goes to stderr).")
 def run(
     spec: str,
     target: str,
@@ -783,7 +793,7 @@ def run(
     params: tuple[str, ...],
     airflow_python: str | None,
     verbose: bool,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """Run SPEC locally on a real engine and summarise what it decided.
 
@@ -810,16 +820,16 @@ def run(
             engine=target,
             state_folder=folder,
             params=values,
-            echo=lambda line: click.echo(f"  | {line}" if not line.startswith("mlspec") else line),
+            echo=lambda line: click.echo(
+                f"  | {line}" if not line.startswith("mlspec") else line, err=fmt == "json"
+            ),
             verbose=verbose,
             airflow_python=airflow_python,
         )
     except EngineUnavailable as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(render(result), nl=False)
-    if as_json:
-        import json
-
+    click.echo(render(result), nl=False, err=fmt == "json")
+    if fmt == "json":
         click.echo(json.dumps(result.as_json(), indent=2))
     sys.exit(EXIT_REFUSED if result.outcome == "failed" else EXIT_OK)
 

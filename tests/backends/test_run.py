@@ -29,13 +29,14 @@ MODEL = "breast-cancer-classifier"
 
 
 def mlspec_run(state: Path, *args: str, timeout: float = 900) -> tuple[int, dict | None, str]:
-    """Run `mlspec run --json`; (exit code, the JSON summary, everything it printed).
+    """Run `mlspec run --format json`; (exit code, the JSON summary, everything it printed).
 
     On timeout it is sent SIGTERM, on which it stops its engine's whole process group.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
     print(f"\nstarting: mlspec run {' '.join(args)} (state {state})")
-    command = [sys.executable, "-m", "mlspec.cli", "run", *args, "--state", str(state), "--json"]
+    command = [sys.executable, "-m", "mlspec.cli", "run", *args, "--state", str(state)]
+    command += ["--format", "json"]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -45,9 +46,9 @@ def mlspec_run(state: Path, *args: str, timeout: float = 900) -> tuple[int, dict
         process.terminate()
         process.communicate(timeout=60)
         raise
-    start = stdout.find("\n{")
-    summary = json.loads(stdout[start:]) if start >= 0 else None
-    return process.returncode, summary, stdout + stderr
+    # stdout holds only the JSON summary, or nothing when the run ended before one existed.
+    summary = json.loads(stdout) if stdout.strip() else None
+    return process.returncode, summary, stderr + stdout
 
 
 def registry(state: Path) -> tuple[list[str], dict[str, str]]:

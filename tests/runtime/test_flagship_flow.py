@@ -308,7 +308,7 @@ def test_ci_pins_the_rollout_to_the_version_the_pipeline_promoted(
     assert missing.exit_code == 3
     assert "has no alias 'challenger'" in missing.stderr
     assert gates_and_promotion(strong, uri, "run-1")[1] == "1"
-    found = json.loads(resolve("--json").output)
+    found = json.loads(resolve("--format", "json").output)
     assert found["version"] == "1"
     assert found["uri"] == Path(strong.artifacts[OutputRef("train", "model")]).resolve().as_uri()
     assert resolve("--print", "version").output == "1\n"
