@@ -46,6 +46,19 @@ def test_scalars_follow_the_yaml_1_2_core_schema(text: str, value: object) -> No
     assert load_text(f"k: {text}\n", "s.yaml").data == {"k": value}
 
 
+def test_a_colon_inside_a_flow_plain_scalar_is_text() -> None:
+    """YAML 1.2 allows `:` not followed by a space in a flow plain scalar (libyaml 0.2.5)."""
+    data = load_text("d: {image: ghcr.io/acme/x:1.0.0, python: demo.steps:train}\n", "s.yaml").data
+    assert data == {"d": {"image": "ghcr.io/acme/x:1.0.0", "python": "demo.steps:train"}}
+
+
+def test_a_multibyte_character_counts_as_one_column() -> None:
+    source = load_text("k: 'ä€😀'\nj: [x, 1]\n", "s.yaml")
+    assert str(source.span(("k",))) == "s.yaml:1:4"
+    text = "a: 'ä€😀' \nj: {x: 1}\n"
+    assert str(load_text(text, "s.yaml").span(("j", "x"))) == "s.yaml:2:8"
+
+
 def test_nan_is_a_float() -> None:
     assert math.isnan(load_text("k: .nan\n", "s.yaml").data["k"])
 
