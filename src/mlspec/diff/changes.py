@@ -12,12 +12,31 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from mlspec.compiler import ir
-from mlspec.diff.model import Bounds, Bump, Change, Risk, T, duration, keyed, show
+from mlspec.diff import fields
+from mlspec.diff.model import (
+    Bounds,
+    Bump,
+    Change,
+    Path,
+    Risk,
+    at,
+    duration,
+    keyed,
+    numbered,
+    show,
+)
 from mlspec.diff.rollout import compare_rollouts
 
 
 def compare(old: ir.Pipeline, new: ir.Pipeline) -> list[Change]:
-    """Every semantic difference between two pipelines, in the order a spec reads."""
+    """Every semantic difference between two pipelines: what the rules below say, in the order
+    a spec reads, then every other IR field that differs (fields.py)."""
+    reported = rules(old, new)
+    return reported + fields.remaining(old, new, reported, KEYS)
+
+
+def rules(old: ir.Pipeline, new: ir.Pipeline) -> list[Change]:
+    """The changes the hand-written rules know the meaning (and risk) of."""
     c = _Comparison(old, new)
     return [
         *c.metadata(),
@@ -46,9 +65,18 @@ class _Comparison:
                 "review",
                 "deployed DAGs, flows and pipelines are named after it",
                 "pipeline",
+                covers=(("name",),),
             )
-        if (old.owners, old.labels) != (new.owners, new.labels):
-            yield Change("pipeline", "owners or labels changed", "safe", "bookkeeping only", None)
+        # Neither order means anything: owners are a list of people, labels a mapping.
+        if (sorted(old.owners), dict(old.labels)) != (sorted(new.owners), dict(new.labels)):
+            yield Change(
+                "pipeline",
+                "owners or labels changed",
+                "safe",
+                "bookkeeping only",
+                None,
+                covers=(("owners",), ("labels",)),
+            )
         if old.artifact_root != new.artifact_root:
             yield Change(
                 "pipeline",
@@ -56,17 +84,19 @@ class _Comparison:
                 "review",
                 "runs read and write artifacts elsewhere",
                 "pipeline",
+                covers=(("artifact_root",),),
             )
 
     def params(self) -> Iterator[Change]:
         old, new = keyed(self.old.params, _name), keyed(self.new.params, _name)
-        for name in old.keys() - new.keys():
+        for name in sorted(old.keys() - new.keys()):
             yield Change(
                 f"param {name}",
                 "removed",
                 "review",
                 "runs or schedules that pass it will fail",
                 "pipeline",
+                covers=(("params", at(name)),),
             )
         for name in sorted(new.keys() - old.keys()):
             yield Change(
@@ -75,6 +105,7 @@ class _Comparison:
                 "safe",
                 "a new parameter with a default changes no existing run",
                 "pipeline",
+                covers=(("params", at(name)),),
             )
         for name in sorted(old.keys() & new.keys()):
             a, b = old[name], new[name]
@@ -85,6 +116,7 @@ class _Comparison:
                     "review",
                     "callers must pass the new type",
                     "pipeline",
+                    covers=(("params", at(name), "type"),),
                 )
             if a.default != b.default and not self._feeds_threshold(name):
                 bump: Bump = "minor" if name in self._model_params() else "pipeline"
@@ -94,6 +126,7 @@ class _Comparison:
                     "review",
                     "scheduled runs use the new default",
                     bump,
+                    covers=(("params", at(name), "default"),),
                 )
 
     def _feeds_threshold(self, name: str) -> bool:
@@ -130,6 +163,7 @@ class _Comparison:
                 "the pipeline no longer runs it",
                 "pipeline",
                 f"step_{name}",
+                (("steps", at(name)),),
             )
         for name in sorted(new.keys() - old.keys()):
             yield Change(
@@ -139,60 +173,95 @@ class _Comparison:
                 "the pipeline runs new code",
                 "pipeline",
                 f"step_{name}",
+                (("steps", at(name)),),
             )
         model_steps = self._model_steps(self.old) | self._model_steps(self.new)
         for name in sorted(old.keys() & new.keys()):
             yield from self._step(old[name], new[name], name in model_steps)
 
     def _step(self, a: ir.Step, b: ir.Step, trains_model: bool) -> Iterator[Change]:
-        subject, node = f"step {a.name}", f"step_{a.name}"
+        subject, node, base = f"step {a.name}", f"step_{a.name}", ("steps", at(a.name))
         code_bump: Bump = "minor" if trains_model else "pipeline"
         why_code = "the model is trained differently" if trains_model else "it runs other code"
 
-        def change(summary: str, risk: Risk, reason: str, bump: Bump | None = "pipeline") -> Change:
-            return Change(subject, summary, risk, reason, bump, node)
+        def change(
+            summary: str, risk: Risk, reason: str, bump: Bump | None, *covers: Path
+        ) -> Change:
+            return Change(subject, summary, risk, reason, bump, node, covers)
 
-        for field, label in (("function", "function"), ("image", "image")):
+        for field in ("function", "image"):
             if getattr(a, field) != getattr(b, field):
                 yield change(
-                    f"{label} {show(getattr(a, field))} -> {show(getattr(b, field))}",
+                    f"{field} {show(getattr(a, field))} -> {show(getattr(b, field))}",
                     "review",
                     why_code,
                     code_bump,
+                    (*base, field),
                 )
         if (a.command, a.args) != (b.command, b.args):
-            yield change("command or arguments changed", "review", why_code, code_bump)
+            yield change(
+                "command or arguments changed",
+                "review",
+                why_code,
+                code_bump,
+                (*base, "command"),
+                (*base, "args"),
+            )
         if a.packages != b.packages:
             yield change(
                 f"packages {show(a.packages)} -> {show(b.packages)}",
                 "review",
                 "it runs with other libraries",
                 code_bump,
+                (*base, "packages"),
             )
-        yield from self._wiring(a, b, change)
-        yield from self._limits(a, b, change)
+        yield from self._wiring(a, b, change, base)
+        yield from self._limits(a, b, change, base)
         if set(a.gates) - set(b.gates):
             lost = ", ".join(sorted(set(a.gates) - set(b.gates)))
             yield change(
                 f"no longer waits for gate {lost}",
                 "risky",
                 "it now runs even when that gate says no",
+                "pipeline",
+                (*base, "gates"),
+            )
+        if set(b.gates) - set(a.gates):
+            gained = ", ".join(sorted(set(b.gates) - set(a.gates)))
+            yield change(
+                f"now waits for gate {gained}",
+                "safe",
+                "it runs only when that gate says yes",
+                "pipeline",
+                (*base, "gates"),
             )
         if {(e.name, e.value, e.secret, e.param) for e in a.env} != {
             (e.name, e.value, e.secret, e.param) for e in b.env
         }:
-            yield change("environment changed", "review", "the step's configuration differs")
+            yield change(
+                "environment changed",
+                "review",
+                "the step's configuration differs",
+                "pipeline",
+                (*base, "env"),
+            )
 
-    def _wiring(self, a: ir.Step, b: ir.Step, change: Callable[..., Change]) -> Iterator[Change]:
+    def _wiring(
+        self, a: ir.Step, b: ir.Step, change: Callable[..., Change], base: Path
+    ) -> Iterator[Change]:
         old_in, new_in = keyed(a.inputs, _name), keyed(b.inputs, _name)
         for name in sorted(old_in.keys() | new_in.keys()):
             before = show(old_in[name].source) if name in old_in else None
             after = show(new_in[name].source) if name in new_in else None
             if before != after:
+                # The steps it waits for follow from what it reads.
                 yield change(
                     f"input {name}: {show(before)} -> {show(after)} (rewired)",
                     "review",
                     "it reads different data",
+                    "pipeline",
+                    (*base, "inputs", at(name)),
+                    (*base, "upstream"),
                 )
         old_out = {o.name: o.type for o in a.outputs}
         new_out = {o.name: o.type for o in b.outputs}
@@ -204,6 +273,7 @@ class _Comparison:
                 "review",
                 "what downstream steps and gates can read changed",
                 bump,
+                (*base, "outputs"),
             )
         after_a, after_b = _explicit_after(a), _explicit_after(b)
         if after_a != after_b:
@@ -211,14 +281,20 @@ class _Comparison:
                 f"waits for {show(tuple(sorted(after_a)))} -> {show(tuple(sorted(after_b)))}",
                 "review",
                 "the order of the run changes",
+                "pipeline",
+                (*base, "upstream"),
             )
 
-    def _limits(self, a: ir.Step, b: ir.Step, change: Callable[..., Change]) -> Iterator[Change]:
+    def _limits(
+        self, a: ir.Step, b: ir.Step, change: Callable[..., Change], base: Path
+    ) -> Iterator[Change]:
         if a.resources != b.resources:
             yield change(
                 f"resources {_resources(a.resources)} -> {_resources(b.resources)}",
                 "review",
                 "pods get other CPU, memory or GPUs",
+                "pipeline",
+                (*base, "resources"),
             )
         if a.retries != b.retries:
             fewer = b.retries < a.retries
@@ -228,6 +304,8 @@ class _Comparison:
                 "a transient failure now fails the run"
                 if fewer
                 else "more transient failures are ridden out",
+                "pipeline",
+                (*base, "retries"),
             )
         if a.timeout_seconds != b.timeout_seconds:
             shorter = b.timeout_seconds is not None and (
@@ -239,6 +317,8 @@ class _Comparison:
                 "slow runs are cut off sooner"
                 if shorter
                 else "a hung step holds its worker longer",
+                "pipeline",
+                (*base, "timeout_seconds"),
             )
         if a.caching != b.caching:
             yield change(
@@ -247,6 +327,8 @@ class _Comparison:
                 "results may be reused from an earlier run"
                 if b.caching
                 else "it always runs afresh",
+                "pipeline",
+                (*base, "caching"),
             )
 
     def gates(self) -> Iterator[Change]:
@@ -259,6 +341,7 @@ class _Comparison:
                 "nothing checks what it checked",
                 "pipeline",
                 f"gate_{name}",
+                (("gates", at(name)),),
             )
         for name in sorted(new.keys() - old.keys()):
             yield Change(
@@ -268,12 +351,15 @@ class _Comparison:
                 "one more check before promotion",
                 "pipeline",
                 f"gate_{name}",
+                (("gates", at(name)),),
             )
         for name in sorted(old.keys() & new.keys()):
             yield from self._gate(old[name], new[name])
 
     def _gate(self, a: ir.Gate, b: ir.Gate) -> Iterator[Change]:
-        subject, node = f"gate {a.name}", f"gate_{a.name}"
+        subject, node, base = f"gate {a.name}", f"gate_{a.name}", ("gates", at(a.name))
+        # The steps a gate waits for follow from what it reads: its dataset, metrics, references.
+        upstream = (*base, "upstream")
         if a.dataset != b.dataset:
             yield Change(
                 subject,
@@ -282,9 +368,10 @@ class _Comparison:
                 "it judges other data",
                 "pipeline",
                 node,
+                ((*base, "dataset"), upstream),
             )
-        yield from self._data_checks(a, b, subject, node)
-        yield from self._requirements(a, b, subject, node)
+        yield from self._data_checks(a, b, subject, node, base)
+        yield from self._requirements(a, b, subject, node, base)
         if a.first_run != b.first_run:
             risky = b.first_run == "pass"
             yield Change(
@@ -296,6 +383,7 @@ class _Comparison:
                 else "a first model must now be promoted by hand",
                 "pipeline",
                 node,
+                ((*base, "first_run"),),
             )
         if a.on_fail != b.on_fail:
             yield Change(
@@ -306,11 +394,14 @@ class _Comparison:
                 + ("only skips what follows" if b.on_fail == "block" else "fails the run"),
                 "pipeline",
                 node,
+                ((*base, "on_fail"),),
             )
 
-    def _data_checks(self, a: ir.Gate, b: ir.Gate, subject: str, node: str) -> Iterator[Change]:
-        old = _numbered(a.checks, _check_key)
-        new = _numbered(b.checks, _check_key)
+    def _data_checks(
+        self, a: ir.Gate, b: ir.Gate, subject: str, node: str, base: Path
+    ) -> Iterator[Change]:
+        old = numbered(a.checks, _check_key)
+        new = numbered(b.checks, _check_key)
         for key in sorted(old.keys() - new.keys()):
             yield Change(
                 subject,
@@ -319,6 +410,7 @@ class _Comparison:
                 "that data is no longer checked",
                 "major" if key.startswith("columns") else "pipeline",
                 node,
+                ((*base, "checks", at(key)), (*base, "upstream")),
             )
         for key in sorted(new.keys() - old.keys()):
             yield Change(
@@ -328,11 +420,13 @@ class _Comparison:
                 "the data is checked more",
                 "major" if key.startswith("columns") else "pipeline",
                 node,
+                ((*base, "checks", at(key)), (*base, "upstream")),
             )
         for key in sorted(old.keys() & new.keys()):
-            x, y = old[key], new[key]
-            yield from self.bounds.compare(subject, f"check {key}", "min", x.min, y.min, node)
-            yield from self.bounds.compare(subject, f"check {key}", "max", x.max, y.max, node)
+            x, y, check = old[key], new[key], (*base, "checks", at(key))
+            what = f"check {key}"
+            yield from self.bounds.compare(subject, what, "min", x.min, y.min, node, check)
+            yield from self.bounds.compare(subject, what, "max", x.max, y.max, node, check)
             if x.columns != y.columns:
                 yield Change(
                     subject,
@@ -341,6 +435,7 @@ class _Comparison:
                     "the dataset's schema changed",
                     "major",
                     node,
+                    ((*check, "columns"),),
                 )
             if set(y.allowed) > set(x.allowed):
                 yield Change(
@@ -350,6 +445,7 @@ class _Comparison:
                     "values that failed before now pass",
                     "pipeline",
                     node,
+                    ((*check, "allowed"),),
                 )
             elif set(y.allowed) != set(x.allowed):
                 yield Change(
@@ -359,20 +455,31 @@ class _Comparison:
                     "other values pass",
                     "pipeline",
                     node,
+                    ((*check, "allowed"),),
                 )
-            if (x.reference, x.reference_uri, x.bins) != (y.reference, y.reference_uri, y.bins):
+            drift = ("method", "reference", "reference_uri", "bins")
+            if any(getattr(x, f) != getattr(y, f) for f in drift):
                 yield Change(
                     subject,
-                    f"check {key}: drift reference or bins changed",
+                    f"check {key}: drift method, reference or bins changed",
                     "review",
-                    "drift is measured against something else",
+                    "drift is measured differently, or against something else",
                     "pipeline",
                     node,
+                    (
+                        (*check, "method"),
+                        (*check, "reference"),
+                        (*check, "reference_uri"),
+                        (*check, "bins"),
+                        (*base, "upstream"),
+                    ),
                 )
 
-    def _requirements(self, a: ir.Gate, b: ir.Gate, subject: str, node: str) -> Iterator[Change]:
-        old = _numbered(a.requirements, _requirement_key)
-        new = _numbered(b.requirements, _requirement_key)
+    def _requirements(
+        self, a: ir.Gate, b: ir.Gate, subject: str, node: str, base: Path
+    ) -> Iterator[Change]:
+        old = numbered(a.requirements, _requirement_key)
+        new = numbered(b.requirements, _requirement_key)
         for key in sorted(old.keys() - new.keys()):
             yield Change(
                 subject,
@@ -381,6 +488,7 @@ class _Comparison:
                 "models are no longer held to it",
                 "pipeline",
                 node,
+                ((*base, "requirements", at(key)), (*base, "upstream")),
             )
         for key in sorted(new.keys() - old.keys()):
             yield Change(
@@ -390,11 +498,12 @@ class _Comparison:
                 "models must meet one more requirement",
                 "pipeline",
                 node,
+                ((*base, "requirements", at(key)), (*base, "upstream")),
             )
         for key in sorted(old.keys() & new.keys()):
-            x, y = old[key], new[key]
-            yield from self.bounds.compare(subject, key, "min", x.min, y.min, node)
-            yield from self.bounds.compare(subject, key, "max", x.max, y.max, node)
+            x, y, req = old[key], new[key], (*base, "requirements", at(key))
+            yield from self.bounds.compare(subject, key, "min", x.min, y.min, node, req)
+            yield from self.bounds.compare(subject, key, "max", x.max, y.max, node, req)
             if x.tolerance != y.tolerance:
                 wider = y.tolerance > x.tolerance
                 yield Change(
@@ -406,6 +515,7 @@ class _Comparison:
                     else "a model may trail the champion by less",
                     "pipeline",
                     node,
+                    ((*req, "tolerance"),),
                 )
             if x.better != y.better:
                 yield Change(
@@ -415,6 +525,7 @@ class _Comparison:
                     "the comparison with the champion is reversed",
                     "pipeline",
                     node,
+                    ((*req, "better"),),
                 )
 
     def registry(self) -> Iterator[Change]:
@@ -427,6 +538,7 @@ class _Comparison:
                     "review",
                     "models are " + ("now" if b else "no longer") + " registered",
                     "pipeline",
+                    covers=(("registry",),),
                 )
             return
         if a.registered_model != b.registered_model:
@@ -436,6 +548,7 @@ class _Comparison:
                 "review",
                 "versions go to another model: a new target",
                 "major",
+                covers=(("registry", "registered_model"),),
             )
         if a.model != b.model:
             yield Change(
@@ -444,6 +557,7 @@ class _Comparison:
                 "review",
                 "another artifact becomes the model",
                 "minor",
+                covers=(("registry", "model"),),
             )
         if a.tracking_uri != b.tracking_uri:
             yield Change(
@@ -452,6 +566,7 @@ class _Comparison:
                 "review",
                 "another registry",
                 "pipeline",
+                covers=(("registry", "tracking_uri"),),
             )
         yield from self._rules(a, b)
 
@@ -465,6 +580,7 @@ class _Comparison:
                 "nothing sets that alias now",
                 "pipeline",
                 f"promote_{alias}",
+                (("registry", "rules", at(alias)),),
             )
         for alias in sorted(new.keys() - old.keys()):
             yield Change(
@@ -474,9 +590,11 @@ class _Comparison:
                 "a new alias is set",
                 "pipeline",
                 f"promote_{alias}",
+                (("registry", "rules", at(alias)),),
             )
         for alias in sorted(old.keys() & new.keys()):
             x, y, node = old[alias], new[alias], f"promote_{alias}"
+            rule = ("registry", "rules", at(alias))
             for gate in sorted(set(x.gates) - set(y.gates)):
                 yield Change(
                     f"promotion {alias}",
@@ -485,6 +603,7 @@ class _Comparison:
                     "a model that fails it can now be promoted",
                     "pipeline",
                     node,
+                    ((*rule, "gates"),),
                 )
             for gate in sorted(set(y.gates) - set(x.gates)):
                 yield Change(
@@ -494,6 +613,7 @@ class _Comparison:
                     "one more gate must pass",
                     "pipeline",
                     node,
+                    ((*rule, "gates"),),
                 )
             if x.after_rollout != y.after_rollout:
                 yield Change(
@@ -507,6 +627,7 @@ class _Comparison:
                     else "promoted before serving has proven it",
                     "pipeline",
                     node,
+                    ((*rule, "after_rollout"),),
                 )
 
     def rollout(self) -> Iterator[Change]:
@@ -521,6 +642,7 @@ class _Comparison:
                 "review",
                 "the pipeline runs at other times",
                 "pipeline",
+                covers=(("schedule",),),
             )
 
 
@@ -544,17 +666,6 @@ def _alias(rule: ir.PromotionRule) -> str:
     return rule.alias
 
 
-def _numbered(items: tuple[T, ...], key: Callable[[T], str]) -> dict[str, T]:
-    """Keyed by `key`; a second item with the same key is `key #2`, and so on."""
-    out: dict[str, T] = {}
-    for item in items:
-        name, n = key(item), 1
-        while (name if n == 1 else f"{name} #{n}") in out:
-            n += 1
-        out[name if n == 1 else f"{name} #{n}"] = item
-    return out
-
-
 def _check_key(check: ir.DataCheck) -> str:
     return f"{check.kind}({check.column})" if check.column else check.kind
 
@@ -562,6 +673,10 @@ def _check_key(check: ir.DataCheck) -> str:
 def _requirement_key(req: ir.Requirement) -> str:
     metric = show(req.metric)
     return f"{metric} vs champion" if req.vs_champion else metric
+
+
+# How the rules key a gate's checks and requirements; the generic comparison keys them alike.
+KEYS: fields.Keys = {ir.DataCheck: _check_key, ir.Requirement: _requirement_key}
 
 
 def _resources(res: ir.Resources) -> str:

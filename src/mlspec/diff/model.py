@@ -10,6 +10,10 @@ from typing import Literal, TypeVar
 from mlspec.compiler import ir
 
 Risk = Literal["risky", "review", "safe"]
+# An IR field: field names and `[key]` components, e.g. ("gates", "[quality]", "description");
+# a key is an element's name (or alias, or the key `numbered` gives it), or a sequence index.
+Path = tuple[str, ...]
+ANY = "[*]"  # in a path a change covers: any key
 Bump = Literal["major", "minor", "pipeline"]
 RISKS: tuple[Risk, ...] = ("risky", "review", "safe")
 BUMPS: tuple[Bump, ...] = ("major", "minor", "pipeline")
@@ -23,6 +27,9 @@ class Change:
     reason: str  # why it carries that risk
     bump: Bump | None  # the smallest version bump it requires
     node: str | None = None  # the graph node it touches (mlspec.graph ids)
+    # The IR fields it reports on (a path covers everything under it): the generic comparison
+    # (fields.py) reports only differences no change covers.
+    covers: tuple[Path, ...] = ()
 
 
 T = TypeVar("T")
@@ -30,6 +37,22 @@ T = TypeVar("T")
 
 def keyed(items: tuple[T, ...], key: Callable[[T], str]) -> dict[str, T]:
     return {key(item): item for item in items}
+
+
+def numbered(items: tuple[T, ...], key: Callable[[T], str]) -> dict[str, T]:
+    """Keyed by `key`; a second item with the same key is `key #2`, and so on."""
+    out: dict[str, T] = {}
+    for item in items:
+        name, n = key(item), 1
+        while (name if n == 1 else f"{name} #{n}") in out:
+            n += 1
+        out[name if n == 1 else f"{name} #{n}"] = item
+    return out
+
+
+def at(key: str) -> str:
+    """A path component for the element with that key."""
+    return f"[{key}]"
 
 
 def show(value: object) -> str:
@@ -73,14 +96,25 @@ class Bounds:
         return threshold
 
     def compare(
-        self, subject: str, what: str, side: str, old: object, new: object, node: str | None
+        self,
+        subject: str,
+        what: str,
+        side: str,
+        old: object,
+        new: object,
+        node: str | None,
+        owner: Path,
     ) -> Iterator[Change]:
-        """A min (side 'min') or max bound of a check that decides what passes."""
+        """A min (side 'min') or max bound of a check that decides what passes; `owner` is the
+        path of the check, requirement or analysis the bound belongs to."""
         old_value = self.value(self.old, old)  # type: ignore[arg-type]
         new_value = self.value(self.new, new)  # type: ignore[arg-type]
         shown = f"{show(old)} -> {show(new)}"
         if show(old) == show(new) and old_value == new_value:
             return
+        # A bound that names a parameter reports that parameter's default too.
+        refs = {ref.name for ref in (old, new) if isinstance(ref, ir.ParamRef)}
+        covers = ((*owner, side), *(("params", at(name), "default") for name in sorted(refs)))
         if isinstance(old, ir.ParamRef) and show(old) == show(new):
             shown = f"{show(old)} default {show(old_value)} -> {show(new_value)}"
         if old_value is not None and new_value is None:
@@ -91,6 +125,7 @@ class Bounds:
                 "a bound that was checked no longer is",
                 "pipeline",
                 node,
+                covers,
             )
             return
         if old_value is None and new_value is not None:
@@ -101,6 +136,7 @@ class Bounds:
                 "one more bound is checked",
                 "pipeline",
                 node,
+                covers,
             )
             return
         assert old_value is not None and new_value is not None
@@ -113,6 +149,7 @@ class Bounds:
                 "the same value, written differently",
                 None,
                 node,
+                covers,
             )
         elif looser:
             verb = "lowered" if side == "min" else "raised"
@@ -123,6 +160,7 @@ class Bounds:
                 "a looser bound lets worse results through",
                 "pipeline",
                 node,
+                covers,
             )
         else:
             verb = "raised" if side == "min" else "lowered"
@@ -133,4 +171,5 @@ class Bounds:
                 "a tighter bound",
                 "pipeline",
                 node,
+                covers,
             )
