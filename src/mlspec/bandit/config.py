@@ -14,6 +14,7 @@ from mlspec.bandit.policy import Algorithm
 
 DEFAULT_SEGMENT = "default"  # the route for requests outside every listed segment
 STATE_ANNOTATION = "mlspec.dev/bandit-state"
+NO_DATA_PAUSE_INTERVALS = 3  # the default: 15 minutes blind at the default interval of 5m
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Config:
     context_header: str | None = None  # contextual bandits: the header that picks the segment
     segments: tuple[str, ...] = ()
     seed: int = 0
+    # Consecutive intervals an arm may have a guardrail without data before the controller
+    # pauses (no weight rises, no route stops) until the data is back: see policy.paused.
+    no_data_pause_intervals: int = NO_DATA_PAUSE_INTERVALS
 
     def route(self, segment: str) -> str:
         """The VirtualService route name that carries a segment's weights."""

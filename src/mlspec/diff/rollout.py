@@ -246,6 +246,13 @@ def _bandit(a: ir.Bandit, b: ir.Bandit) -> Iterator[Change]:
     if {x.name for x in a.arms} != {x.name for x in b.arms}:
         yield _change("bandit arms changed", "review", "other models compete for traffic")
     yield from _lists("guardrail", list(a.guardrails), list(b.guardrails))
+    if b.no_data_pause_intervals > a.no_data_pause_intervals:
+        yield _change(
+            f"bandit no-data pause {a.no_data_pause_intervals} -> "
+            f"{b.no_data_pause_intervals} intervals",
+            "risky",
+            "the controller steers longer without guardrail data",
+        )
     if (b.stop_p_best or 1) < (a.stop_p_best or 1):
         yield _change(
             f"stop at P(best) {show(a.stop_p_best)} -> {show(b.stop_p_best)}",
