@@ -549,11 +549,14 @@ def bandit_controller(config_path: str, once: bool) -> None:
     """
     import logging
 
+    from mlspec.bandit.config import ConfigError
     from mlspec.bandit.controller import ControllerError, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         run(config_path, once=once)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--config'") from None
     except ControllerError as exc:
         click.echo(f"failed: {exc}", err=True)
         sys.exit(EXIT_REFUSED)

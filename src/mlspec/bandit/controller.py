@@ -672,8 +672,9 @@ def run(
     sleep: Sleep = time.sleep,
     environ: Mapping[str, str] | None = None,
 ) -> State | None:
-    """`mlspec bandit-controller --config FILE [--once]`: see Controller.run."""
-    config = Config.from_json(Path(config_path).read_text(encoding="utf-8"))
+    """`mlspec bandit-controller --config FILE [--once]`: see Controller.run. A file that is
+    not a configuration raises ConfigError before anything is contacted."""
+    config = Config.load(config_path)
     kube = Kube.from_environment(os.environ if environ is None else environ, sleep)
     prometheus = Prometheus(config.prometheus, sleep)
     return Controller(config, kube, prometheus, clock=clock, sleep=sleep).run(once=once)
