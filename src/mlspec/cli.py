@@ -575,10 +575,10 @@ def _rates(values: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
         if not sep:
             raise click.UsageError(f"--rate {value!r}: write ARM=P or SEGMENT:ARM=P")
         segment, colon, arm = key.rpartition(":")
-        if colon:
-            nested.setdefault(segment, {})[arm] = rate
-        else:
-            flat[arm] = rate
+        into = nested.setdefault(segment, {}) if colon else flat
+        if arm in into:
+            raise click.UsageError(f"--rate {value!r}: {key} has a rate already")
+        into[arm] = rate
     if flat and nested:
         raise click.UsageError("--rate: use ARM=P for a bandit or SEGMENT:ARM=P, not both")
     return nested or flat

@@ -370,6 +370,10 @@ def rate_table(config: Config, rates: Rates) -> dict[str, dict[str, float]]:
     for the default route of a contextual bandit)."""
     arms = set(config.arms)
     if not config.contextual:
+        if any(isinstance(rate, Mapping) for rate in rates.values()):
+            raise ValueError(
+                f"this bandit has no segments: give {{arm: rate}} for the arms {sorted(arms)}"
+            )
         return {DEFAULT_SEGMENT: _arm_rates(rates, arms, DEFAULT_SEGMENT)}
     if set(rates) - {DEFAULT_SEGMENT} != set(config.segments):
         raise ValueError(
