@@ -608,11 +608,14 @@ def bandit_controller(config_path: str, once: bool) -> None:
     """
     import logging
 
+    from mlspec.bandit.config import ConfigError
     from mlspec.bandit.controller import ControllerError, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         run(config_path, once=once)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--config'") from None
     except ControllerError as exc:
         click.echo(f"failed: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
@@ -631,13 +634,31 @@ def _rates(values: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
         if not sep:
             raise click.UsageError(f"--rate {value!r}: write ARM=P or SEGMENT:ARM=P")
         segment, colon, arm = key.rpartition(":")
-        if colon:
-            nested.setdefault(segment, {})[arm] = rate
-        else:
-            flat[arm] = rate
+        into = nested.setdefault(segment, {}) if colon else flat
+        if arm in into:
+            raise click.UsageError(f"--rate {value!r}: {key} has a rate already")
+        into[arm] = rate
     if flat and nested:
         raise click.UsageError("--rate: use ARM=P for a bandit or SEGMENT:ARM=P, not both")
     return nested or flat
+
+
+def _no_data(values: tuple[str, ...], intervals: int) -> dict[str, set[int]]:
+    """ARM=FIRST[-LAST] -> {arm: {FIRST, ..., LAST}}, up to the last simulated interval."""
+    out: dict[str, set[int]] = {}
+    for value in values:
+        arm, sep, span = value.partition("=")
+        first, _, last = span.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            low = high = 0
+        if not sep or not arm or low < 1 or high < low:
+            raise click.UsageError(
+                f"--no-data {value!r}: write ARM=FIRST or ARM=FIRST-LAST, intervals from 1"
+            )
+        out.setdefault(arm, set()).update(range(low, min(high, intervals) + 1))
+    return out
 
 
 @main.command()
@@ -655,6 +676,13 @@ def _rates(values: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
 )
 @click.option("--intervals", default=200, show_default=True, help="Intervals to simulate at most.")
 @click.option("--seed", type=int, help="Random seed [default: the controller's, from the spec].")
+@click.option(
+    "--no-data",
+    "no_data_values",
+    multiple=True,
+    metavar="ARM=FIRST[-LAST]",
+    help="The arm's metrics are missing in these intervals (1-based); repeat for more.",
+)
 @click.option("--compare", is_flag=True, help="Also run the other algorithms and a fixed split.")
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG of weights."
@@ -665,6 +693,7 @@ def simulate(
     requests: int,
     intervals: int,
     seed: int | None,
+    no_data_values: tuple[str, ...],
     compare: bool,
     plot_path: str | None,
 ) -> None:
@@ -689,8 +718,11 @@ def simulate(
         raise click.UsageError(f"{spec}: set rollout.prometheus (`mlspec validate` says more)")
     config = bandit_config(Release(pipeline, rollout))
     rates = _rates(rate_values)
+    gaps = _no_data(no_data_values, intervals)
     try:
-        result = sim.simulate(config, rates, requests=requests, max_intervals=intervals, seed=seed)
+        result = sim.simulate(
+            config, rates, requests=requests, max_intervals=intervals, seed=seed, no_data=gaps
+        )
         click.echo(sim.render_table(result))
         if compare:
             others = [a for a in ("thompson", "epsilon_greedy", "ucb1") if a != config.algorithm]
@@ -701,6 +733,7 @@ def simulate(
                 requests=requests,
                 max_intervals=intervals,
                 seed=seed,
+                no_data=gaps,
             )
             click.echo(sim.render_comparison(runs, intervals))
         if plot_path is not None:

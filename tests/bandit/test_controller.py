@@ -631,7 +631,7 @@ def test_prometheus_answers(rig: MakeRig) -> None:
     prometheus = Prometheus(r.config.prometheus, r.clock.sleep)
     r.prometheus.table.update({"several": [1.5, 2.5], "empty": None, "ratio": [1.0, math.nan]})
     assert prometheus.value("several") == 4.0
-    assert prometheus.value("empty") == 0.0
+    assert prometheus.value("empty") is None  # no series matched: no data, not zero
     assert prometheus.value("ratio") is None
     with pytest.raises(ControllerError, match="HTTP 400: unknown: typo"):
         prometheus.value("typo")

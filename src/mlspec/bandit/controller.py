@@ -10,6 +10,13 @@ and a shorter one misses some. An interval that cannot be completed (a server do
 retries, the VirtualService changed twice while it worked) is skipped and its requests are
 never counted; the weights stay as they are.
 
+No data is never evidence. An answer without a number (an empty vector, NaN, +-Inf) and reward
+numbers that cannot be counts (negative, more successes than trials) count for nothing, and
+the arm they concern is held: its weight may fall but does not rise, and it cannot win. An arm
+with a guardrail without data for `no_data_pause_intervals` intervals in a row pauses the
+experiment (`policy.paused`): no weight rises and no route stops until the data is back; only a
+breach still zeroes an arm.
+
 Each route decides on its own (`policy.decide`, which `mlspec simulate` makes too): new
 weights from its evidence (a segment's, or for a contextual bandit's `default` route the pooled
 evidence of all segments), then its stopping rule. A route whose rule holds gives its winner 100
@@ -44,7 +51,7 @@ from typing import Any
 
 from mlspec.bandit import policy
 from mlspec.bandit.config import DEFAULT_SEGMENT, STATE_ANNOTATION, Config
-from mlspec.bandit.policy import Stats
+from mlspec.bandit.policy import Missing, Stats
 
 log = logging.getLogger(__name__)
 
@@ -138,27 +145,38 @@ class Prometheus:
     sleep: Sleep = time.sleep
 
     def value(self, query: str) -> float | None:
-        """The sum of an instant query's samples: 0 when the vector is empty (nothing happened),
-        None when a sample is NaN or infinite (e.g. a ratio over no requests: no data)."""
+        """The sum of an instant query's samples, or None for no data: an empty vector (no
+        series matched), or a sample that is NaN or infinite (e.g. a ratio over no requests)."""
         what = f"Prometheus query {query!r}"
         address = f"{self.url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
         request = urllib.request.Request(address, headers={"Accept": "application/json"})
         body = _json(_send(request, what, self.sleep), what)
         if body.get("status") != "success":
             raise ControllerError(f"{what}: {body.get('errorType')}: {body.get('error')}")
-        return _sum(body.get("data") or {}, what)
+        try:
+            return _sum(body["data"], what)
+        except (KeyError, IndexError, TypeError, ValueError):  # not the API's shape
+            shown = json.dumps(body.get("data"))[:200]
+            raise ControllerError(
+                f"{what}: not a Prometheus query result: data {shown}; is {self.url} the "
+                "Prometheus HTTP API?"
+            ) from None
 
 
 def _sum(data: Doc, what: str) -> float | None:
-    kind, result = data.get("resultType"), data.get("result")
+    kind, result = data["resultType"], data["result"]
     if kind == "scalar":
         texts = [result[1]]
-    elif kind == "vector":
+    elif kind == "vector" and isinstance(result, list):
         texts = [sample["value"][1] for sample in result]
+    elif kind == "vector":
+        raise ValueError(result)
     else:
         raise ControllerError(f"{what}: a {kind} result; the controller needs a vector or scalar")
-    values = [float(text) for text in texts]
-    return math.fsum(values) if all(math.isfinite(v) for v in values) else None
+    values = [float(text) for text in texts if isinstance(text, str)]
+    if len(values) != len(texts):  # Prometheus writes sample values as strings
+        raise ValueError(texts)
+    return math.fsum(values) if values and all(math.isfinite(v) for v in values) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,6 +261,9 @@ class State:
     stops: dict[str, tuple[str, str]] = field(default_factory=dict)
     stopped: bool = False  # every route has stopped: the experiment is over
     weights: dict[str, dict[str, int]] = field(default_factory=dict)  # route segment -> arm
+    # Live arm -> consecutive intervals with a guardrail without data (policy.no_data_streaks).
+    no_data: dict[str, int] = field(default_factory=dict)
+    paused: bool = False  # policy.paused held at the last interval: shown for people
 
     @property
     def winner(self) -> str | None:
@@ -263,6 +284,8 @@ class State:
             "stops": {r: {"winner": w, "reason": why} for r, (w, why) in self.stops.items()},
             "stopped": self.stopped,
             "weights": self.weights,
+            "no_data": self.no_data,
+            "paused": self.paused,
         }
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -294,6 +317,8 @@ class State:
             stops={r: (v["winner"], v["reason"]) for r, v in data["stops"].items()},
             stopped=data["stopped"],
             weights=data["weights"],
+            no_data=dict(data.get("no_data", {})),  # absent from states written before them
+            paused=bool(data.get("paused", False)),
         )
 
 
@@ -328,6 +353,7 @@ class Observation:
 
     rewards: dict[str, dict[str, tuple[float, float]]]  # segment -> arm -> (successes, trials)
     breached: frozenset[str]
+    missing: Missing
 
 
 class Controller:
@@ -424,19 +450,36 @@ class Controller:
     def _observe(self, zeroed: frozenset[str]) -> Observation:
         c, prometheus = self.config, self.prometheus
         rewards: dict[str, dict[str, tuple[float, float]]] = {}
+        unrewarded: dict[str, frozenset[str]] = {}
         for segment in c.queried_segments:
+            missing = set()
             for arm in sorted(c.arms):
                 successes = prometheus.value(c.query(c.successes, arm, segment))
                 trials = prometheus.value(c.query(c.trials, arm, segment))
-                if successes is None or trials is None:
-                    log.info("no reward data for arm %s in segment %s this interval", arm, segment)
+                counted = _counts(successes, trials)
+                if counted is None and arm in zeroed:  # it gets no traffic: no series is normal
                     continue
-                rewards.setdefault(segment, {})[arm] = (successes, trials)
-        breached = set()
+                if counted is None:
+                    log.warning(
+                        "arm %s in segment %s: no reward data this interval (successes %s, "
+                        "trials %s): nothing is counted and its weight does not rise",
+                        arm,
+                        segment,
+                        _shown(successes),
+                        _shown(trials),
+                    )
+                    missing.add(arm)
+                    continue
+                rewards.setdefault(segment, {})[arm] = counted
+            unrewarded[segment] = frozenset(missing)
+        breached, blind = set(), {}
         for arm in sorted(set(c.arms) - zeroed):
+            unknown = []
             for guardrail in c.guardrails:
                 value = prometheus.value(c.query(guardrail.query, arm, ""))
-                if value is not None and guardrail.breached(value):
+                if value is None:
+                    unknown.append(guardrail.name)
+                elif guardrail.breached(value):
                     log.warning(
                         "arm %s breached guardrail %s (%g, allowed min %s max %s): "
                         "it gets no traffic from now on",
@@ -448,7 +491,9 @@ class Controller:
                     )
                     breached.add(arm)
                     break
-        return Observation(rewards, frozenset(breached))
+            else:
+                blind[arm] = tuple(unknown)
+        return Observation(rewards, frozenset(breached), Missing(blind, unrewarded))
 
     def _commit(self, vs: Doc, state: State, observed: Observation) -> State:
         new, http_routes = self._decide(vs, state, observed)
@@ -472,6 +517,9 @@ class Controller:
                 "the traffic; the VirtualService was left as it was"
             )
         stats = _accumulate(c, state.stats, observed.rewards)
+        streaks = policy.no_data_streaks(state.no_data, observed.missing, set(c.arms) - zeroed)
+        pause = policy.paused(c, streaks)
+        self._report_no_data(observed.missing, streaks, pause, state.paused)
         http_routes = copy.deepcopy(vs.get("spec", {}).get("http") or [])
         destinations = {s: _destinations(c, _route(c, http_routes, s)) for s in c.routes}
         n = state.interval + 1  # this interval's number seeds its draws: a restart repeats them
@@ -492,6 +540,7 @@ class Controller:
                 segment=segment,
                 elapsed_seconds=elapsed,
                 zeroed=zeroed,
+                held=policy.route_held(c, segment, observed.missing, pause=pause),
             )
             if won is not None:
                 stops[segment] = won
@@ -506,8 +555,37 @@ class Controller:
             stops=stops,
             stopped=set(stops) >= set(c.routes),
             weights=new_weights,
+            no_data={arm: n for arm, n in streaks.items() if n},
+            paused=pause,
         )
         return new, http_routes
+
+    def _report_no_data(
+        self, missing: Missing, streaks: Mapping[str, int], pause: bool, was_paused: bool
+    ) -> None:
+        limit = self.config.no_data_pause_intervals
+        for arm, names in sorted(missing.guardrails.items()):
+            if names:
+                log.warning(
+                    "arm %s: no data from guardrail %s (%d interval(s) in a row; the experiment "
+                    "pauses at %d): its weight does not rise and it cannot win",
+                    arm,
+                    ", ".join(names),
+                    streaks[arm],
+                    limit,
+                )
+        if pause:
+            blind = sorted(arm for arm, n in streaks.items() if n >= limit)
+            log.warning(
+                "experiment paused: arm(s) %s had a guardrail without data for %d intervals "
+                "in a row; no weight rises and no route stops until their guardrails answer "
+                "again (a breach still zeroes an arm). Check the guardrail queries and that "
+                "Prometheus scrapes the arms",
+                ", ".join(blind),
+                limit,
+            )
+        elif was_paused:
+            log.warning("experiment resumed: every live arm's guardrails answer again")
 
     def _log(self, state: State) -> None:
         for segment in self.config.routes:
@@ -540,6 +618,22 @@ def _accumulate(
             arm: known.get(arm, Stats()).add(*new.get(arm, (0.0, 0.0))) for arm in config.arms
         }
     return out
+
+
+def _counts(successes: float | None, trials: float | None) -> tuple[float, float] | None:
+    """(successes, trials) if they can be one interval's counts of a Bernoulli reward, else
+    None. Successes may exceed trials by rounding only (e.g. sums of the same series)."""
+    if successes is None or trials is None or successes < 0 or trials < 0:
+        return None
+    if successes > trials:
+        if not math.isclose(successes, trials, rel_tol=1e-9):
+            return None
+        successes = trials
+    return successes, trials
+
+
+def _shown(value: float | None) -> str:
+    return "no data" if value is None else f"{value:g}"
 
 
 def _route(config: Config, http_routes: list[Doc], segment: str) -> Doc:
@@ -578,8 +672,9 @@ def run(
     sleep: Sleep = time.sleep,
     environ: Mapping[str, str] | None = None,
 ) -> State | None:
-    """`mlspec bandit-controller --config FILE [--once]`: see Controller.run."""
-    config = Config.from_json(Path(config_path).read_text(encoding="utf-8"))
+    """`mlspec bandit-controller --config FILE [--once]`: see Controller.run. A file that is
+    not a configuration raises ConfigError before anything is contacted."""
+    config = Config.load(config_path)
     kube = Kube.from_environment(os.environ if environ is None else environ, sleep)
     prometheus = Prometheus(config.prometheus, sleep)
     return Controller(config, kube, prometheus, clock=clock, sleep=sleep).run(once=once)

@@ -1,8 +1,9 @@
 """The bandit's decisions, as pure functions shared by the controller and the simulator.
 
 Each interval: rewards so far -> target shares (the algorithm) -> whole-percent weights that keep
-every live arm at the exploration floor, move no arm by more than `max_step` points, and give a
-guardrail-breaching arm nothing. Randomness comes only from the `random.Random` passed in, so a
+every live arm at the exploration floor, move no arm by more than `max_step` points, give a
+guardrail-breaching arm nothing, and never raise a held arm (one whose data is missing: no data
+is never evidence of health). Randomness comes only from the `random.Random` passed in, so a
 seeded run repeats exactly.
 """
 
@@ -103,23 +104,27 @@ def weights(
     floor: int,
     max_step: int,
     zeroed: frozenset[str] = frozenset(),
+    held: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Whole-percent weights summing to 100: each live arm within `max_step` points of its
-    current weight and at least `floor`; zeroed arms (guardrail breached) get 0 at once."""
+    current weight and at least `floor`; zeroed arms (guardrail breached) get 0 at once; held
+    arms (data missing) may fall but never rise above their current weight."""
     arms = sorted(target)
     live = [a for a in arms if a not in zeroed]
     if not live:
         raise ValueError("every arm breached a guardrail: no arm can take the traffic")
     low = {a: max(floor, current.get(a, 0) - max_step) for a in live}
-    high = {a: min(100, current.get(a, 0) + max_step) for a in live}
+    high = {a: min(100, current.get(a, 0) + (0 if a in held else max_step)) for a in live}
     for a in live:  # the floor wins over the step limit (an arm below it is lifted at once)
         high[a] = max(high[a], low[a])
     # When the step limit cannot add up to 100 (a zeroed arm's traffic must go somewhere, or
     # floors lift several arms at once), it gives way; the floor never does (the spec keeps
-    # floor x arms <= 100).
-    while sum(high.values()) < 100:  # widen every live arm's limit evenly, just enough
-        extra = math.ceil((100 - sum(high.values())) / len(live))
-        high = {a: min(100, high[a] + extra) for a in live}
+    # floor x arms <= 100). The traffic goes to arms that are not held; to held ones only
+    # when every live arm is held (a breached arm's traffic must still go somewhere).
+    wider = [a for a in live if a not in held] or live
+    while sum(high.values()) < 100:  # widen those arms' limits evenly, just enough
+        extra = math.ceil((100 - sum(high.values())) / len(wider))
+        high = {a: min(100, high[a] + extra) if a in wider else high[a] for a in live}
     while sum(low.values()) > 100 and any(low[a] > floor for a in live):  # the same, downwards
         extra = math.ceil((sum(low.values()) - 100) / len(live))
         low = {a: max(floor, low[a] - extra) for a in live}
@@ -172,13 +177,18 @@ def winner(
     elapsed_seconds: float,
     max_duration_seconds: float | None,
     zeroed: frozenset[str] = frozenset(),
+    held: frozenset[str] = frozenset(),
 ) -> tuple[str, str] | None:
-    """(winning arm, why) once the stopping rule holds, else None."""
+    """(winning arm, why) once the stopping rule holds, else None. A held arm (data missing)
+    does not win now: winning would raise it to 100%; the rule is asked again next interval."""
     live = {a: s for a, s in stats.items() if a not in zeroed}
     if len(live) == 1:
-        return next(iter(live)), "every other arm breached a guardrail"
+        lone = next(iter(live))
+        return None if lone in held else (lone, "every other arm breached a guardrail")
     probabilities = p_best(live, rng)
     best = max(sorted(live), key=lambda a: (probabilities[a], live[a].mean, a))
+    if best in held:
+        return None
     if p_best_threshold is not None and probabilities[best] >= p_best_threshold:
         return best, f"P(best) {probabilities[best]:.3f} >= {p_best_threshold}"
     if max_duration_seconds is not None and elapsed_seconds >= max_duration_seconds:
@@ -202,9 +212,11 @@ def decide(
     segment: str,
     elapsed_seconds: float,
     zeroed: frozenset[str] = frozenset(),
+    held: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, int], tuple[str, str] | None]:
     """One route's decision at the end of an interval: its next weights, and (winner, why) if
-    its stopping rule holds, in which case the winner gets all of the route's traffic.
+    its stopping rule holds, in which case the winner gets all of the route's traffic. Held
+    arms (`route_held`) are never raised and never win.
 
     The controller and `mlspec simulate` both call this. One generator per (seed, interval,
     segment) feeds the algorithm, then the stop rule, so a restarted controller repeats it.
@@ -212,7 +224,12 @@ def decide(
     rng = interval_rng(seed, interval, segment)
     target = target_shares(config.algorithm, stats, rng, config.epsilon)
     new = weights(
-        target, current, floor=config.exploration_floor, max_step=config.max_step, zeroed=zeroed
+        target,
+        current,
+        floor=config.exploration_floor,
+        max_step=config.max_step,
+        zeroed=zeroed,
+        held=held,
     )
     limit = config.stop_max_duration_seconds
     live = len(set(stats) - zeroed)
@@ -225,6 +242,7 @@ def decide(
         elapsed_seconds=elapsed_seconds,
         max_duration_seconds=limit,
         zeroed=zeroed,
+        held=held,
     )
     if won is None:
         return new, None
@@ -243,3 +261,40 @@ def route_evidence(
         for arm, s in arms.items():
             pooled[arm] = pooled[arm].add(s.successes, s.trials)
     return pooled
+
+
+@dataclass(frozen=True)
+class Missing:
+    """One interval's missing data: an answer without a number (an empty vector, NaN, +-Inf),
+    or reward numbers that cannot be counts (negative, more successes than trials)."""
+
+    guardrails: Mapping[str, tuple[str, ...]]  # live arm -> its guardrails that had no data
+    rewards: Mapping[str, frozenset[str]]  # queried segment -> arms without valid rewards
+
+
+def no_data_streaks(
+    before: Mapping[str, int], missing: Missing, live: Iterable[str]
+) -> dict[str, int]:
+    """Each live arm's count of consecutive intervals with a guardrail that had no data."""
+    return {a: before.get(a, 0) + 1 if missing.guardrails.get(a) else 0 for a in sorted(live)}
+
+
+def paused(config: Config, streaks: Mapping[str, int]) -> bool:
+    """Some arm has had a guardrail without data for `no_data_pause_intervals` intervals in a
+    row: nobody can tell whether it is healthy, so no weight rises and no route stops."""
+    return any(n >= config.no_data_pause_intervals for n in streaks.values())
+
+
+def route_held(config: Config, segment: str, missing: Missing, *, pause: bool) -> frozenset[str]:
+    """The arms a route must not raise this interval: every arm while paused; else those with a
+    guardrail without data (in every route) or without valid rewards in the route's segment
+    (for the pooled `default` route of a contextual bandit: in any segment)."""
+    if pause:
+        return frozenset(config.arms)
+    held = {a for a, names in missing.guardrails.items() if names}
+    if segment in config.queried_segments:
+        held |= missing.rewards.get(segment, frozenset())
+    else:
+        for arms in missing.rewards.values():
+            held |= arms
+    return frozenset(held)

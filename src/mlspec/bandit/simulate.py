@@ -9,7 +9,11 @@ What is simulated, and what is not:
 - Each request's reward is a Bernoulli draw with the arm's true rate (per segment for a
   contextual bandit). Istio routes each request independently by weight, so an interval's
   requests are split among the arms by a multinomial draw on the current weights.
-- Guardrails are not simulated: no arm is ever zeroed.
+- Guardrails are not simulated: no arm is ever zeroed. Missing metrics are, when asked for
+  (`no_data`: arm -> interval numbers): in those intervals the arm's reward and guardrail
+  queries answer no data, so its requests count for nothing, it is held (its weight does not
+  rise, it cannot win), and the experiment pauses as the controller's does (`policy.paused`,
+  which needs guardrails: without any, missing metrics only hold the arm).
 - A contextual bandit's `default` route (requests in no listed segment) is weighted by the pooled
   evidence of the listed segments, as in the controller, and its own outcomes are never observed
   (the controller queries listed segments only). Its requests draw rewards from `rates["default"]`
@@ -30,13 +34,13 @@ import bisect
 import dataclasses
 import datetime
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlspec.bandit import policy
 from mlspec.bandit.config import DEFAULT_SEGMENT, Config
-from mlspec.bandit.policy import Algorithm, Stats
+from mlspec.bandit.policy import Algorithm, Missing, Stats
 from mlspec.extras import DISTRIBUTION
 
 FIXED = "fixed split"  # the label of the baseline that never adapts
@@ -44,6 +48,7 @@ PLOT_EXTRA = f"{DISTRIBUTION}[plot]"
 
 Weights = dict[str, int]  # arm -> percent
 Rates = Mapping[str, float] | Mapping[str, Mapping[str, float]]
+NoData = Mapping[str, Collection[int]]  # arm -> the intervals (1, 2, ...) its metrics are missing
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class Result:
     intervals: tuple[Interval, ...]
     stops: dict[str, Stop]  # the routes whose stopping rule held
     weights: dict[str, Weights]  # route -> weights after the last interval
+    paused: tuple[int, ...] = ()  # intervals at whose end the experiment was paused (no data)
 
     @property
     def routes(self) -> tuple[str, ...]:
@@ -122,15 +128,17 @@ def simulate(
     requests: int | Mapping[str, int],
     max_intervals: int,
     seed: int | None = None,
+    no_data: NoData | None = None,
 ) -> Result:
     """Run the configured bandit for up to `max_intervals` intervals.
 
     `rates` is {arm: rate} for a plain bandit, {segment: {arm: rate}} for a contextual one (with
     an optional "default" entry for the default route's traffic); `requests` is the number of
     requests per interval, on every route or per route; `seed` overrides `config.seed`, for the
-    controller's draws and the simulated arms alike.
+    controller's draws and the simulated arms alike; `no_data` names the intervals in which an
+    arm's metrics are missing (see the module docstring).
     """
-    return _run(config, rates, requests, max_intervals, seed, adaptive=True)
+    return _run(config, rates, requests, max_intervals, seed, no_data or {}, adaptive=True)
 
 
 def fixed_split(
@@ -142,7 +150,7 @@ def fixed_split(
     seed: int | None = None,
 ) -> Result:
     """The baseline: the initial equal split forever, on the same draws as `simulate`."""
-    return _run(config, rates, requests, max_intervals, seed, adaptive=False)
+    return _run(config, rates, requests, max_intervals, seed, {}, adaptive=False)
 
 
 def with_algorithm(config: Config, algorithm: Algorithm, epsilon: float | None = None) -> Config:
@@ -162,15 +170,22 @@ def compare(
     max_intervals: int,
     seed: int | None = None,
     epsilon: float = 0.1,
+    no_data: NoData | None = None,
 ) -> dict[str, Result]:
     """Each algorithm, then the fixed split, on the same arms and draws, keyed by label.
-    `epsilon` applies when epsilon-greedy is listed and the config names none."""
+    `epsilon` applies when epsilon-greedy is listed and the config names none; `no_data`
+    applies to the algorithms (the fixed split never changes anyway)."""
     out = {}
     own = config.epsilon if config.epsilon is not None else epsilon
     for algorithm in algorithms:
         variant = with_algorithm(config, algorithm, own if algorithm == "epsilon_greedy" else None)
         out[algorithm] = simulate(
-            variant, rates, requests=requests, max_intervals=max_intervals, seed=seed
+            variant,
+            rates,
+            requests=requests,
+            max_intervals=max_intervals,
+            seed=seed,
+            no_data=no_data,
         )
     out[FIXED] = fixed_split(
         config, rates, requests=requests, max_intervals=max_intervals, seed=seed
@@ -186,6 +201,7 @@ def decide(
     seed: int,
     interval: int,
     segment: str,
+    held: frozenset[str] = frozenset(),
 ) -> tuple[Weights, Stop | None]:
     """One route's decision at the end of an interval, exactly as the controller makes it
     (`policy.decide`), with the elapsed time of a run that started at interval 0."""
@@ -197,6 +213,7 @@ def decide(
         interval=interval,
         segment=segment,
         elapsed_seconds=interval * config.interval_seconds,
+        held=held,
     )
     return new, (Stop(interval, *won) if won is not None else None)
 
@@ -207,6 +224,7 @@ def _run(
     requests: int | Mapping[str, int],
     max_intervals: int,
     seed: int | None,
+    no_data: NoData,
     *,
     adaptive: bool,
 ) -> Result:
@@ -216,25 +234,47 @@ def _run(
     arms = tuple(sorted(config.arms))
     table = rate_table(config, rates)
     traffic = _traffic(config, requests)
+    gaps = _gaps(config, no_data)
     current = {r: policy.initial_weights(arms, config.exploration_floor) for r in config.routes}
     stats = {s: dict.fromkeys(arms, Stats()) for s in config.queried_segments}
     stops: dict[str, Stop] = {}
     rows: list[Interval] = []
+    streaks: dict[str, int] = {}
+    paused: list[int] = []
     for number in range(1, max_intervals + 1):
         row = _interval(config, number, seed, current, table, traffic, rows)
         rows.append(row)
+        blind = frozenset(a for a in arms if number in gaps.get(a, ()))
         for segment in stats:  # the controller queries these segments' rewards only
             stats[segment] = {
                 a: stats[segment][a].add(row.successes[segment][a], row.requests[segment][a])
+                if a not in blind
+                else stats[segment][a]
                 for a in arms
             }
         if not adaptive:
             continue
+        names = tuple(g.name for g in config.guardrails)
+        missing = Missing(
+            {a: names if a in blind else () for a in arms},
+            dict.fromkeys(config.queried_segments, blind),
+        )
+        streaks = policy.no_data_streaks(streaks, missing, arms)
+        pause = policy.paused(config, streaks)
+        if pause:
+            paused.append(number)
         for route in config.routes:
             if route not in stops:
                 evidence = policy.route_evidence(config, stats, route)
+                held = policy.route_held(config, route, missing, pause=pause)
                 current[route], stop = decide(
-                    config, evidence, current[route], seed=seed, interval=number, segment=route
+                    config,
+                    evidence,
+                    current[route],
+                    seed=seed,
+                    interval=number,
+                    segment=route,
+                    held=held,
                 )
                 if stop is not None:
                     stops[route] = stop
@@ -251,7 +291,23 @@ def _run(
         intervals=tuple(rows),
         stops=stops,
         weights=current,
+        paused=tuple(paused),
     )
+
+
+def _gaps(config: Config, no_data: NoData) -> dict[str, frozenset[int]]:
+    """`no_data`, checked: known arms, interval numbers from 1."""
+    out = {}
+    for arm, numbers in no_data.items():
+        if arm not in config.arms:
+            raise ValueError(f"no data for {arm!r}: not an arm; the arms are {sorted(config.arms)}")
+        wrong = [n for n in numbers if isinstance(n, bool) or not isinstance(n, int) or n < 1]
+        if wrong:
+            raise ValueError(
+                f"no data for {arm!r}: intervals are numbered from 1, not {wrong[0]!r}"
+            )
+        out[arm] = frozenset(numbers)
+    return out
 
 
 def _interval(
@@ -315,6 +371,10 @@ def rate_table(config: Config, rates: Rates) -> dict[str, dict[str, float]]:
     for the default route of a contextual bandit)."""
     arms = set(config.arms)
     if not config.contextual:
+        if any(isinstance(rate, Mapping) for rate in rates.values()):
+            raise ValueError(
+                f"this bandit has no segments: give {{arm: rate}} for the arms {sorted(arms)}"
+            )
         return {DEFAULT_SEGMENT: _arm_rates(rates, arms, DEFAULT_SEGMENT)}
     if set(rates) - {DEFAULT_SEGMENT} != set(config.segments):
         raise ValueError(
@@ -440,8 +500,24 @@ def _ending(result: Result) -> list[str]:
                 f"{where}winner {stop.winner} at interval {stop.interval} ({elapsed}): "
                 f"{stop.reason}"
             )
+    if result.paused:
+        out.append(
+            f"paused (an arm's guardrails without data) at the end of intervals "
+            f"{_spans(result.paused)}: no weight rose, no route stopped"
+        )
     out.append(f"cumulative regret {result.cumulative_regret:.1f}")
     return out
+
+
+def _spans(numbers: Sequence[int]) -> str:
+    """1, 2, 3, 7 -> '1-3, 7'."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _duration(seconds: int) -> str:

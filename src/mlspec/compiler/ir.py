@@ -251,6 +251,7 @@ class Bandit:
     max_step: int
     epsilon: float | None
     guardrails: tuple[str, ...]
+    no_data_pause_intervals: int
     stop_p_best: float | None
     stop_max_duration_seconds: int | None
     context_header: str | None  # contextual bandits only

@@ -352,6 +352,7 @@ class _Lowering:
             max_step=bandit.max_step,
             epsilon=bandit.epsilon,
             guardrails=tuple(bandit.guardrails),
+            no_data_pause_intervals=bandit.no_data_pause,
             stop_p_best=bandit.stop.p_best,
             stop_max_duration_seconds=bandit.stop.max_duration,
             context_header=context.header if context else None,

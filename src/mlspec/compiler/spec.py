@@ -675,6 +675,7 @@ class Bandit(Model):
     max_step: Annotated[int, Field(ge=1, le=100)] = 10
     epsilon: Annotated[float, Field(gt=0, lt=1)] | None = None
     guardrails: list[Name] = Field(default_factory=list)
+    no_data_pause: Annotated[int, Field(ge=1, le=1000)] = 3  # intervals: see docs/targets/bandit.md
     stop: StopRule
 
     @model_validator(mode="after")

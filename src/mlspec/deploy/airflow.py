@@ -55,7 +55,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mlspec.deploy.common import Action, DeployError, Plan, Request, Transient, redact, retry
+from mlspec.deploy.common import (
+    Action,
+    DeployError,
+    Plan,
+    Request,
+    Transient,
+    UnexpectedAnswer,
+    answer_problem,
+    redact,
+    retry,
+    unexpected_answer,
+)
 from mlspec.extras import install_hint
 
 T = TypeVar("T")
@@ -238,7 +249,7 @@ class Airflow:
         self.settings = settings
         self.client = client
         configuration = client.Configuration(host=settings.url, retries=False)
-        self.api = client.ApiClient(configuration)
+        self.api = _checked_api_client(client)(configuration)
         self.configuration = configuration
 
     # -- plumbing --
@@ -257,6 +268,8 @@ class Airflow:
             return call(REQUEST_TIMEOUT)
         except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out
             raise Transient(self._clean(str(exc))) from None
+        except UnexpectedAnswer as exc:
+            raise unexpected_answer(what, self.server, self._clean(str(exc))) from None
         except self.client.ApiException as exc:
             status = exc.status or 0
             if status in none_on:
@@ -272,6 +285,10 @@ class Airflow:
 
     def _clean(self, text: str) -> str:
         return redact(text, *self.settings.secrets)
+
+    @property
+    def server(self) -> str:
+        return f"the Airflow API at {self.settings.url}"
 
     # -- authentication --
 
@@ -299,7 +316,7 @@ class Airflow:
             raise Transient(self._clean(str(exc))) from None
         status, text = response.status, (response.data or b"").decode("utf-8", "replace")
         if status in (200, 201):
-            return str(json.loads(text)["access_token"])
+            return self._token(text)
         answer = self._clean(f"{status}: {_detail(text)}")
         if status >= 500:
             raise Transient(answer)
@@ -309,6 +326,18 @@ class Airflow:
                 "username and password here; pass a token (AIRFLOW_API_TOKEN) instead"
             )
         raise DeployError(f"Airflow refused the login of {self.settings.username!r} ({answer})")
+
+    def _token(self, text: str) -> str:
+        """The access token of the auth manager's answer: {"access_token": "..."}."""
+        what = f"logging in to {self.settings.url}"
+        try:
+            token = json.loads(text).get("access_token")
+        except (ValueError, AttributeError) as exc:  # not JSON, or not an object
+            problem = answer_problem(exc) if isinstance(exc, ValueError) else "not an object"
+            raise unexpected_answer(what, self.server, problem) from None
+        if not isinstance(token, str) or not token:
+            raise unexpected_answer(what, self.server, "no access_token")
+        return token
 
     # -- reads and writes --
 
@@ -414,6 +443,23 @@ class Airflow:
         )
         items = getattr(getattr(found, "content", None), "actual_instance", None) or []
         return [item if isinstance(item, str) else str(item.event) for item in items]
+
+
+def _checked_api_client(client: Any) -> type:
+    """apache-airflow-client's ApiClient, with an answer it cannot read (not JSON, or JSON that
+    does not validate as the documented response) raised as UnexpectedAnswer: a ValueError or
+    pydantic's ValidationError out of the generated code would end the command in a traceback."""
+
+    class Checked(client.ApiClient):  # type: ignore[misc, name-defined]
+        def response_deserialize(self, response_data: Any, response_types_map: Any = None) -> Any:
+            try:
+                return super().response_deserialize(response_data, response_types_map)
+            except client.ApiException:
+                raise
+            except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+                raise UnexpectedAnswer(answer_problem(exc)) from None
+
+    return Checked
 
 
 def _value(state: Any) -> str:

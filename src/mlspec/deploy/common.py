@@ -9,6 +9,7 @@ and fails fast on authentication and validation errors with the server's own ans
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,37 @@ class DeployError(Exception):
 
 class Transient(Exception):
     """A failure worth retrying: the server is unreachable, overloaded or restarting."""
+
+
+class UnexpectedAnswer(Exception):
+    """The server answered, but not what its API answers there (not JSON, a JSON value of the
+    wrong shape): a wrong URL, a proxy's or a login page, an incompatible server version."""
+
+
+def unexpected_answer(what: str, server: str, problem: object) -> DeployError:
+    """The DeployError for an answer no such API sends: it names the server and what was
+    wrong, and is never retried (the same URL would answer the same)."""
+    who = "it" if server in what else server  # "reaching <server>: it answered ..."
+    return DeployError(
+        f"{what}: {who} answered with something its API does not send ({problem}); check "
+        "that the URL is the API's, not a proxy's or a login page"
+    )
+
+
+def answer_problem(exc: Exception) -> str:
+    """One line on why an answer could not be read: pydantic's first complaint (a whole
+    ValidationError runs to dozens of lines), or the start of a body that is not JSON."""
+    import pydantic
+
+    if isinstance(exc, pydantic.ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the answer"
+        count = exc.error_count()
+        problems = f"{count} problem{'s' if count > 1 else ''}"
+        return f"{problems} as {exc.title}, the first at {where}: {first['msg']}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {' '.join(exc.doc.split())[:80]!r}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,18 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from mlspec.compiler import ir
-from mlspec.deploy.common import Action, DeployError, Plan, Request, Transient, redact, retry
+from mlspec.deploy.common import (
+    Action,
+    DeployError,
+    Plan,
+    Request,
+    Transient,
+    UnexpectedAnswer,
+    answer_problem,
+    redact,
+    retry,
+    unexpected_answer,
+)
 
 T = TypeVar("T")
 
@@ -207,12 +218,37 @@ def _open_client(settings: _Settings) -> Any:
     # The generated client has no default timeout; every service shares this one pool manager.
     # (Internals of kfp_server_api: if they move, requests just keep urllib3's defaults.)
     with contextlib.suppress(AttributeError):
-        pool = client._run_api.api_client.rest_client.pool_manager
+        api_client = client._run_api.api_client
+        pool = api_client.rest_client.pool_manager
         connect, read = REQUEST_SECONDS
         pool.connection_pool_kw["timeout"] = urllib3.Timeout(connect=connect, read=read)
         pool.clear()
+        api_client.deserialize = _checked_deserialize(api_client.deserialize)
     client.get_kfp_healthz()
     return client
+
+
+def _checked_deserialize(deserialize: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """The generated client's `deserialize`, refusing what KFP never answers. It reads a body
+    that is not JSON as a string and a JSON list as an empty object, so a proxy's or a login
+    page would read as a server without pipelines (a plan to create everything), and a value
+    of the wrong type ends in a TypeError. Each of these is an UnexpectedAnswer instead."""
+
+    def checked(response: Any, response_type: str) -> Any:
+        if response_type == "file":
+            return deserialize(response, response_type)
+        try:
+            data = json.loads(response.data)
+        except ValueError as exc:
+            raise UnexpectedAnswer(answer_problem(exc)) from None
+        if response_type != "object" and not isinstance(data, dict):  # every v2beta1 model
+            raise UnexpectedAnswer(f"a JSON {type(data).__name__} for a {response_type}")
+        try:
+            return deserialize(response, response_type)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise UnexpectedAnswer(f"a {response_type} it cannot read: {exc}") from None
+
+    return checked
 
 
 def _server_message(exc: Any) -> str:
@@ -292,6 +328,20 @@ class _Server:
             raise DeployError(f"{what}: {shown}") from None
         except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
             raise Transient(redact(_network_message(exc), *secrets)) from None
+        except UnexpectedAnswer as exc:
+            raise unexpected_answer(what, self.name, redact(str(exc), *secrets)) from None
+
+    @property
+    def name(self) -> str:
+        return f"Kubeflow Pipelines at {self.settings.shown_host}"
+
+    def id_of(self, found: Any, key: str, what: str) -> str:
+        """`found.<key>`, an id the server must give; its absence is an unexpected answer
+        (a server answering `{}` to everything reads as one without pipelines until then)."""
+        value = getattr(found, key, None)
+        if not isinstance(value, str) or not value:
+            raise unexpected_answer(what, self.name, f"no {key}")
+        return value
 
     # Reads ------------------------------------------------------------------------------
 
@@ -435,7 +485,7 @@ class _Deploy:
         pipeline = self.server.find_pipeline(name)
         what = f"pipeline {name}"
         if pipeline is not None:
-            self.ids.pipeline = pipeline.pipeline_id
+            self.ids.pipeline = self.server.id_of(pipeline, "pipeline_id", f"looking up {what}")
             self.steps.append(_Step(Action("unchanged", what, self._where())))
         else:
             self.steps.append(_Step(Action("create", what, self._where()), self._create_pipeline))
@@ -445,7 +495,9 @@ class _Deploy:
         if self.ids.pipeline is not None:
             version = self.server.find_version(self.ids.pipeline, self.target.version)
         if version is not None:
-            self.ids.version = version.pipeline_version_id
+            self.ids.version = self.server.id_of(
+                version, "pipeline_version_id", f"looking up {self.version_label}"
+            )
             self.steps.append(_Step(Action("unchanged", self.version_label)))
             return
         detail = f"upload {self.target.name}.kfp.yaml"
@@ -464,7 +516,7 @@ class _Deploy:
                 f"experiment {name} ({experiment.experiment_id}) is archived: runs cannot start "
                 "in it; restore it in the Kubeflow Pipelines UI, or delete it, and deploy again"
             )
-        self.ids.experiment = experiment.experiment_id
+        self.ids.experiment = self.server.id_of(experiment, "experiment_id", f"looking up {what}")
         self.steps.append(_Step(Action("unchanged", what, self._where())))
         return self.server.find_schedules(experiment.experiment_id, name)
 
@@ -566,7 +618,9 @@ class _Deploy:
             lambda: self.server.find_pipeline(target.name),
             lambda: self.server.client.pipelines.pipeline_service_create_pipeline(body),
         )
-        self.ids.pipeline = pipeline.pipeline_id
+        self.ids.pipeline = self.server.id_of(
+            pipeline, "pipeline_id", f"creating pipeline {target.name}"
+        )
 
     def _upload(self) -> None:
         target, pipeline_id = self.target, _known(self.ids.pipeline)
@@ -584,7 +638,9 @@ class _Deploy:
                     description=f"{target.name} {target.spec_version}, deployed by mlspec",
                 ),
             )
-        self.ids.version = version.pipeline_version_id
+        self.ids.version = self.server.id_of(
+            version, "pipeline_version_id", f"uploading {self.version_label}"
+        )
 
     def _create_experiment(self) -> None:
         name, namespace = self.target.name, self.server.namespace
@@ -595,7 +651,9 @@ class _Deploy:
                 name, description=f"Runs of the mlspec pipeline {name}", namespace=namespace
             ),
         )
-        self.ids.experiment = experiment.experiment_id
+        self.ids.experiment = self.server.id_of(
+            experiment, "experiment_id", f"creating experiment {name}"
+        )
 
     def _create_schedule(self) -> None:
         target = self.target
@@ -663,9 +721,10 @@ class _Deploy:
                 version_id=_known(self.ids.version),
             ),
         )
-        self.echo(f"run {run.run_id} started ({run.state or 'PENDING'})")
+        run_id = self.server.id_of(run, "run_id", f"starting a run of {self.version_label}")
+        self.echo(f"run {run_id} started ({run.state or 'PENDING'})")
         if wait:
-            self._follow(run.run_id, run.state)
+            self._follow(run_id, run.state)
 
     def _follow(self, run_id: str, state: str | None) -> None:
         """Polls the run, echoing each state change, until it ends; a run that did not

@@ -35,7 +35,17 @@ from ruamel.yaml import YAML
 
 from mlspec.backends.base import Artifact
 from mlspec.backends.prefect.deployment import WORK_POOL
-from mlspec.deploy.common import Action, DeployError, Plan, Request, Transient, redact, retry
+from mlspec.deploy.common import (
+    Action,
+    DeployError,
+    Plan,
+    Request,
+    Transient,
+    answer_problem,
+    redact,
+    retry,
+    unexpected_answer,
+)
 from mlspec.run.summary import GateVerdict
 
 T = TypeVar("T")
@@ -345,7 +355,7 @@ class Api:
             except (DeployError, Transient):
                 raise
             except Exception as exc:
-                classified = _classify(exc, what, secrets)
+                classified = _classify(exc, what, self.settings)
                 if classified is None:
                     raise  # not the server's doing: a bug, shown with its traceback
                 raise classified from None
@@ -356,12 +366,13 @@ class Api:
             raise DeployError(redact(str(exc), *secrets)) from None
 
 
-def _classify(exc: Exception, what: str, secrets: tuple[str, ...]) -> Exception | None:
+def _classify(exc: Exception, what: str, settings: Settings) -> Exception | None:
     """Transient for what may pass (no connection, timeouts, 5xx, 408, 429), DeployError for
     the server's refusals and malformed answers, None for anything else."""
     import httpx
     import pydantic
 
+    secrets = settings.secrets
     http = getattr(exc, "http_exc", None)  # prefect's ObjectNotFound and friends wrap it
     if isinstance(http, httpx.HTTPStatusError):
         exc = http
@@ -384,7 +395,10 @@ def _classify(exc: Exception, what: str, secrets: tuple[str, ...]) -> Exception 
         return DeployError(f"{what}: {redact(str(exc), *secrets)}")
     if isinstance(exc, httpx.TransportError):
         return Transient(redact(f"{type(exc).__name__}: {exc}", *secrets))
-    if isinstance(exc, httpx.HTTPError | pydantic.ValidationError):  # e.g. a malformed answer
+    if isinstance(exc, pydantic.ValidationError | json.JSONDecodeError):  # e.g. a login page
+        problem = redact(answer_problem(exc), *secrets)
+        return unexpected_answer(what, f"the Prefect API at {settings.shown_url}", problem)
+    if isinstance(exc, httpx.HTTPError):
         return DeployError(f"{what}: {type(exc).__name__}: {redact(str(exc), *secrets)}")
     return None
 
@@ -434,6 +448,9 @@ def _read(api: Api, settings: Settings, wanted: list[Wanted]) -> Found:
     try:
         reached = f"reaching the Prefect API at {settings.shown_url}"
         version = api.call(reached, lambda c: c.request("GET", "/admin/version").json())
+        if not isinstance(version, str):  # Prefect answers its version as a JSON string
+            problem = f"a server version of {json.dumps(version)[:80]}"
+            raise unexpected_answer(reached, f"the Prefect API at {settings.shown_url}", problem)
         pool = api.call(
             f"reading work pool {settings.work_pool}",
             _missing_is_none(lambda c: c.read_work_pool(settings.work_pool)),

@@ -334,6 +334,14 @@ def _bandit(a: ir.Bandit, b: ir.Bandit) -> Iterator[Change]:
             *(_field("arms", at(name)) for name in sorted(arms)),
         )
     yield from _lists("guardrail", list(a.guardrails), list(b.guardrails), _field("guardrails"))
+    if b.no_data_pause_intervals > a.no_data_pause_intervals:
+        yield _change(
+            f"bandit no-data pause {a.no_data_pause_intervals} -> "
+            f"{b.no_data_pause_intervals} intervals",
+            "risky",
+            "the controller steers longer without guardrail data",
+            _field("no_data_pause_intervals"),
+        )
     if (b.stop_p_best or 1) < (a.stop_p_best or 1):
         yield _change(
             f"stop at P(best) {show(a.stop_p_best)} -> {show(b.stop_p_best)}",

@@ -133,6 +133,7 @@ def bandit_config(release: Release) -> Config:
         ),
         stop_p_best=bandit.stop_p_best,
         stop_max_duration_seconds=bandit.stop_max_duration_seconds,
+        no_data_pause_intervals=bandit.no_data_pause_intervals,
         context_header=header_name(bandit.context_header) if bandit.context_header else None,
         segments=bandit.segments,
         # Fixed per service: a restarted controller, and `mlspec simulate`, draw the same numbers.
