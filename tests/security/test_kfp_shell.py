@@ -83,6 +83,7 @@ SHELL_TEXT = hostile.HOSTILE + (
 )
 # Valid requirements holding every shell character that PEP 508 and MS121 leave in.
 PACKAGES = [
+    hostile.PACKAGE,
     'hostile-pkg[extra]>=1.0; platform_machine != "x;touch PWNED-p1|touch PWNED-p2&&'
     'touch PWNED-p3>PWNED-p4 (y)*?~#"',
     "other-pkg @ https://example.com/o.whl#x;touch|PWNED-p5&(y)*?~<>",
