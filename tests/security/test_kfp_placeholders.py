@@ -111,6 +111,17 @@ def test_the_compile_fails_and_writes_nothing(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_a_local_kubeflow_run_refuses_it_before_starting(tmp_path: Path) -> None:
+    """`mlspec run --target kubeflow` runs kfp.local, which substitutes the same placeholders."""
+    path = tmp_path / "literal.yaml"
+    path.write_text(spec(constant="{{$.pipeline_job_name}}"), encoding="utf-8")
+    state = tmp_path / "state"
+    result = CliRunner().invoke(main, ["run", str(path), "-t", "kubeflow", "--state", str(state)])
+    assert result.exit_code == 1, result.output
+    assert f"{path}:15:25: error[MS301]: " in result.stderr
+    assert not state.exists()
+
+
 # Braces that are not KFP placeholders, next to mlspec's own placeholders.
 BRACES = hostile.HOSTILE + (
     ' {{${inputs.a}}} {{ $.pipeline_root }} {{$x}} {{$$}} {{$${inputs.a}}} x {"Concat": 1}'

@@ -47,6 +47,7 @@ class KubeflowBackend:
                 )
             )
         problems += checks.placeholder_problems(pipeline)
+        problems += checks.code_delivery_problems(pipeline)
         return problems + rollout.beside_pipeline_problems(pipeline)
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:

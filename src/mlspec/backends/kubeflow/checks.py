@@ -1,4 +1,4 @@
-"""What KFP would do differently from the spec: text it interprets as its placeholders.
+"""What KFP would do differently from the spec: text it interprets, code it cannot import.
 
 KFP placeholders: the driver, the launcher and kfp.local substitute `{{$}}` and `{{$.…}}`
 (`{{$.pipeline_job_name}}`, `{{$.inputs.parameters['x']}}`, `{{$.pipeline_root}}`, …) in
@@ -8,16 +8,24 @@ no escape for them. The driver and kfp.local also read a command or args item th
 `{"IfPresent":` (kfp.local also `{"Concat":`) as a JSON placeholder. mlspec's own
 `${inputs.x}` become such placeholders on purpose; spec text must stay text, so any of it that
 goes into the IR and holds one of these is refused where it stands.
+
+Code delivery: a Python step's component imports the user's module, which a public Python base
+image does not contain; until mlspec ships code to the cluster, that is a warning at the step.
 """
 
 from __future__ import annotations
 
 import re
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from mlspec.backends.kubeflow.plan import DEFAULT_PYTHON_IMAGE
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
 
 NOT_EXPRESSIBLE = "MS301"
+CHANGED_ON_TARGET = "MS302"
 
 # `{{$}}` or `{{$.` begins every placeholder KFP substitutes.
 _PLACEHOLDER_RE = re.compile(r"\{\{\$(?:\}\}|\.[^}]*\}\}|\.)")
@@ -31,6 +39,10 @@ _NOT_IN_IR = (
     ("metadata", "labels"),
     ("steps", "*", "description"),
     ("gates", "*", "description"),
+)
+# The official Python image on Docker Hub, in any of its spellings: no user code in it.
+_PUBLIC_PYTHON_RE = re.compile(
+    r"^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)/)?(?:library/)?python(?:[:@]|$)"
 )
 
 
@@ -76,3 +88,34 @@ def _under(path: tuple[str | int, ...], prefix: tuple[str, ...]) -> bool:
 def _is_command_item(path: tuple[str | int, ...]) -> bool:
     """steps.NAME.container.command[i] or steps.NAME.container.args[i]."""
     return len(path) == 5 and path[0] == "steps" and path[2:4] in _COMMAND_PARTS
+
+
+def code_delivery_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
+    """A Python step on a public Python image, with no package named after its module."""
+    problems: list[Diagnostic] = []
+    for step in pipeline.steps:
+        if step.kind != "python" or step.function is None:
+            continue
+        image = step.image or DEFAULT_PYTHON_IMAGE
+        if not _PUBLIC_PYTHON_RE.match(image):
+            continue
+        module = step.function.partition(":")[0]
+        top = module.partition(".")[0]
+        names = {canonicalize_name(Requirement(p).name) for p in step.packages}
+        if canonicalize_name(top) in names:
+            continue
+        where = "the default image" if step.image is None else "the public image"
+        problems.append(
+            Diagnostic(
+                step.span,
+                CHANGED_ON_TARGET,
+                f"kubeflow runs Python step {step.name!r} in {where} {image!r}, which does not "
+                f"contain your module {module!r}: the step will fail to import it on the "
+                "cluster (local runs with `mlspec run` import it from this checkout)",
+                f"set `image:` to an image that contains {top!r} (e.g. built from this "
+                f"repository), or list the distribution that provides it, named {top!r}, in "
+                "`packages:` (from your package index, or an https URL of its wheel)",
+                severity="warning",
+            )
+        )
+    return problems
