@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 import click.shell_completion
@@ -22,6 +22,10 @@ from mlspec import __version__
 # every start); mlspec uses none. A user can still opt in by setting the variable.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from mlspec.diagnostics import Diagnostic, SpecError, render
+
+if TYPE_CHECKING:
+    from mlspec.backends.base import Backend
+    from mlspec.compiler.ir import Pipeline
 
 Format = Literal["text", "json", "github"]
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -120,6 +124,18 @@ def _analyze(path: str, report: _Report):  # type: ignore[no-untyped-def]
         return None
     report.add(list(analysis.warnings), path, raw)
     return analysis
+
+
+def _target_checked(spec: str, backend: Backend, pipeline: Pipeline) -> None:
+    """Print what the target's back end says about the pipeline (warnings too: a step that
+    will fail there is worth saying before it runs); exit with code 1 on an error."""
+    problems = backend.check(pipeline)
+    if problems:
+        report = _Report("text")
+        report.add(problems, spec, Path(spec).read_bytes())
+        report.emit()
+        if report.failed:
+            sys.exit(EXIT_SPEC)
 
 
 def _checked(path: str):  # type: ignore[no-untyped-def]
@@ -563,12 +579,7 @@ def deploy(
     _require(target, why=f"mlspec deploy --target {target}")
     analysis = _checked(spec)
     backend = find(target).load()  # type: ignore[union-attr]
-    problems = backend.check(analysis.pipeline)
-    if any(d.severity == "error" for d in problems):
-        report = _Report("text")
-        report.add(problems, spec, Path(spec).read_bytes())
-        report.emit()
-        sys.exit(EXIT_SPEC)
+    _target_checked(spec, backend, analysis.pipeline)
     artifacts = tuple(backend.emit(analysis.pipeline))
     request = Request(
         spec_path=spec,
@@ -836,6 +847,7 @@ def run(
     """
     engine_extras = {"prefect": ("prefect",), "kubeflow": ("kubeflow",), "airflow": ()}
     _require("mlflow", *engine_extras[target], why=f"mlspec run --target {target}")
+    from mlspec.backends.registry import TargetUnavailable, find
     from mlspec.run import EngineUnavailable, parse_params, run_pipeline
     from mlspec.run.summary import render
 
@@ -843,8 +855,10 @@ def run(
     pipeline = analysis.pipeline
     try:
         values = parse_params(pipeline, params)
-    except ValueError as exc:
+        backend = find(target).load()  # type: ignore[union-attr]
+    except (ValueError, TargetUnavailable) as exc:
         raise click.UsageError(str(exc)) from None
+    _target_checked(spec, backend, pipeline)  # e.g. text kfp.local would read as placeholders
     folder = Path(state_dir) if state_dir else Path(".mlspec") / "run" / pipeline.name
     try:
         result = run_pipeline(

@@ -32,6 +32,7 @@ CODES: dict[str, str] = {
     "MS118": "invalid registry alias",
     "MS119": "invalid image reference",
     "MS120": "malformed reference",
+    "MS121": "invalid package requirement",
     "MS201": "unknown step or output",
     "MS202": "unknown parameter",
     "MS203": "unknown gate",

@@ -15,10 +15,14 @@ HOSTILE = (
     "__import__('os').system('id') \u2028 }} {"
 )
 HARMLESS = "plain text"
+# `packages` take PEP 508 requirements only (MS121): this one carries markup and shell
+# characters in its marker, where PEP 508 and mlspec allow them.
+PACKAGE = 'hostile-steps; platform_machine != "{{ 7*7 }} {% if 1 %} x;y|z&&w (v)*?~#<>"'
 
 
 def spec(text: str = HOSTILE) -> str:
-    """The spec with `text` in every free-text field (labels are Kubernetes-checked: harmless)."""
+    """The spec with `text` in every free-text field (labels are Kubernetes-checked: harmless;
+    packages are requirements: PACKAGE)."""
     document = {
         "apiVersion": "mlspec/v1",
         "kind": "Pipeline",
@@ -41,7 +45,7 @@ def spec(text: str = HOSTILE) -> str:
                 "inputs": {"a": {"value": text}, "b": "params.p"},
                 "outputs": {"data": "dataset", "score": "float", "model": "model"},
                 "env": {"E": text},
-                "packages": [text],
+                "packages": [PACKAGE],
             },
             "run": {
                 "image": "busybox:1.36",

@@ -27,9 +27,13 @@ EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
 BACKEND = KubeflowBackend()
 
 
+def errors(pipeline: object) -> list:
+    return [p for p in BACKEND.check(pipeline) if p.severity == "error"]  # type: ignore[arg-type]
+
+
 def emit(spec: Path) -> str:
     pipeline = analyze_file(spec).pipeline
-    assert BACKEND.check(pipeline) == []
+    assert errors(pipeline) == []
     [artifact] = generated.without_rollout(BACKEND.emit(pipeline))
     assert artifact.path == f"{pipeline.name}.kfp.yaml"
     return artifact.text
@@ -273,7 +277,7 @@ def test_gates_that_cannot_nest_are_ms301() -> None:
     from mlspec.compiler import analyze_text
 
     pipeline = analyze_text(NESTING_SPEC, "nest.yaml").pipeline
-    (problem,) = BACKEND.check(pipeline)
+    (problem,) = errors(pipeline)
     assert (problem.code, problem.span.line, problem.span.col) == ("MS301", 16, 3)
     assert "'join' reads 'use_right'" in problem.message
     assert problem.hint and "after:" in problem.hint
@@ -288,6 +292,64 @@ def test_the_ms301_hint_gives_a_spec_that_compiles() -> None:
         "    inputs: {data: ingest.right}\n    after: [left_ok]\n",
     )
     pipeline = analyze_text(fixed, "nest.yaml").pipeline
-    assert BACKEND.check(pipeline) == []
+    assert errors(pipeline) == []
     (artifact,) = generated.without_rollout(BACKEND.emit(pipeline))
     validate(artifact.text)
+
+
+# -- code delivery: a Python step on a public Python image (MS302) ----------------------------
+
+FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
+DELIVERY_SPEC = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {{name: delivery, version: 1.0.0}}
+steps:
+  work:
+    python: fraud.steps:work
+{settings}"""
+
+
+def test_python_steps_on_the_flagships_public_image_are_warned_about_at_each_step() -> None:
+    problems = BACKEND.check(analyze_file(FLAGSHIP).pipeline)
+    assert [(p.code, p.severity, p.span.line, p.span.col) for p in problems] == [
+        ("MS302", "warning", 30, 3),
+        ("MS302", "warning", 34, 3),
+        ("MS302", "warning", 44, 3),
+    ]
+    first = problems[0]
+    assert "'python:3.11-slim'" in first.message and "'breast_cancer.steps'" in first.message
+    assert first.hint and "`image:`" in first.hint and "`packages:`" in first.hint
+
+
+@pytest.mark.parametrize(
+    ("settings", "warned"),
+    [
+        ("", True),  # the default image
+        ("    image: python:3.12\n", True),
+        ("    image: docker.io/library/python:3.12-slim@sha256:" + "a" * 64 + "\n", True),
+        ("    packages: [scikit-learn]\n", True),
+        ("    image: ghcr.io/acme/fraud:1.4.0\n", False),  # the team's own image
+        ("    image: ghcr.io/acme/python:3.12\n", False),
+        ("    packages: [Fraud==1.4.0]\n", False),  # the module's own distribution
+        ('    packages: ["fraud @ https://wheels.example/fraud-1.4.0-py3-none-any.whl"]\n', False),
+    ],
+)
+def test_a_python_step_is_warned_about_unless_its_code_can_be_there(
+    settings: str, warned: bool
+) -> None:
+    from mlspec.compiler import analyze_text
+
+    pipeline = analyze_text(DELIVERY_SPEC.format(settings=settings), "delivery.yaml").pipeline
+    found = [(p.code, p.span.line) for p in BACKEND.check(pipeline)]
+    assert found == ([("MS302", 5)] if warned else [])
+
+
+def test_the_readme_compile_still_writes_the_pipeline_and_says_why_it_warns(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compile", str(FLAGSHIP), "-t", "kubeflow", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "breast-cancer-classifier.kfp.yaml").is_file()
+    assert result.stderr.count("warning[MS302]") == 3

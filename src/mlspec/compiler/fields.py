@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
@@ -27,10 +28,13 @@ SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 REGISTERED_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$")
 REFERENCE_RE = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
-# An image reference: [host[:port]/]path[:tag][@digest], as the distribution spec defines it.
+# An image reference: [host[:port]/]path[:tag][@digest], as the distribution spec defines it
+# (ASCII only: the spec's `\w` is [A-Za-z0-9_]). Used with `fullmatch`: `$` alone also matches
+# before a final newline.
 IMAGE_RE = re.compile(
     r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$",
+    re.ASCII,
 )
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _CPU_RE = re.compile(r"^(?:\d+(?:\.\d{1,3})?|\d+m)$")
@@ -338,7 +342,7 @@ PythonTarget = Annotated[str, _check_python_target]
 @_validator(str)
 def _check_image(value: Any) -> str:
     value = _require_str(value, "an image")
-    if not IMAGE_RE.match(value):
+    if not IMAGE_RE.fullmatch(value):
         raise error(
             "MS119",
             f"invalid image reference {value!r}",
@@ -348,6 +352,69 @@ def _check_image(value: Any) -> str:
 
 
 Image = Annotated[str, _check_image]
+
+# kfp hands each requirement to pip as `repr(requirement)` inside `sh -c`: a single-quoted shell
+# word only while the text has no `'` (else repr switches to double quotes, where `$` and "`"
+# run commands); repr doubles `\` and escapes other characters. PEP 508 allows all of these in
+# markers and URLs; real requirements need none of them, so they are refused on every target.
+_REQUIREMENT_UNSAFE = re.compile(r"[^\x20-\x7e]|['\\`$]")
+# Direct references (`name @ URL`) fetched over TLS, from where the step runs.
+_DIRECT_URL_SCHEMES = ("https", "git+https")
+_REQUIREMENT_EXAMPLE = "e.g. 'scikit-learn>=1.5' or 'pandas[parquet]==2.2.2'"
+_MARKER_QUOTES_HINT = (
+    """write an environment marker's strings in double quotes: 'pkg; os_name == "nt"'"""
+)
+
+
+@_validator(str)
+def _check_requirement(value: Any) -> str:
+    # Imported here: ~30 ms that specs without packages never need.
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    value = _require_str(value, "a package requirement")
+    unsafe = _REQUIREMENT_UNSAFE.search(value)
+    if unsafe:
+        in_marker = unsafe.group() == "'" and ";" in value
+        raise error(
+            "MS121",
+            f"package requirement {value!r} contains {unsafe.group()!r}, which pip's command "
+            "line in the generated pipeline would not keep as text",
+            _MARKER_QUOTES_HINT
+            if in_marker
+            else f"write a plain PEP 508 requirement, {_REQUIREMENT_EXAMPLE}",
+        )
+    try:
+        requirement = Requirement(value)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]
+        raise error(
+            "MS121",
+            f"{value!r} is not a PEP 508 package requirement: {reason}",
+            "pip options are not allowed here; write a requirement, " + _REQUIREMENT_EXAMPLE
+            if value.lstrip().startswith("-")
+            else f"write a requirement, {_REQUIREMENT_EXAMPLE}",
+        ) from None
+    if requirement.url is not None and not _plain_https(requirement.url):
+        raise error(
+            "MS121",
+            f"package requirement {value!r} installs from {requirement.url!r}: direct "
+            "references must be https:// (or git+https://) URLs with a host and no credentials",
+            "publish the package to an index and pin its version, put it in the step's "
+            "image, or use an https URL; credentials belong in the image's pip "
+            "configuration, never in a spec",
+        )
+    return value
+
+
+def _plain_https(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return False
+    return parts.scheme in _DIRECT_URL_SCHEMES and bool(parts.hostname) and "@" not in parts.netloc
+
+
+Requirement = Annotated[str, _check_requirement]
 
 
 @_validator(str)

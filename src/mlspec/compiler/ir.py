@@ -6,7 +6,7 @@ node carries the span of the spec text it came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
 from mlspec.diagnostics import Span
@@ -299,6 +299,21 @@ class Schedule:
     span: Span
 
 
+def has_markup_braces(text: str) -> bool:
+    """`{{` (KFP placeholders, Jinja, Argo expressions) or a leading `{` (JSON, which KFP reads
+    as a structured placeholder)."""
+    return "{" in text and ("{{" in text or text.lstrip().startswith("{"))
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string the spec holds (a value, or a key of a mapping), where it stands."""
+
+    path: tuple[str | int, ...]
+    value: str
+    span: Span
+
+
 @dataclass(frozen=True)
 class Pipeline:
     name: str
@@ -315,6 +330,10 @@ class Pipeline:
     rollout: Rollout | None
     schedule: Schedule | None
     source_file: str
+    # Every string of the spec that `has_markup_braces`: a target that cannot escape such text
+    # refuses it where it stands. An index of the spec's text rather than part of the pipeline:
+    # `to_data` leaves it out.
+    texts_with_braces: tuple[Text, ...] = field(default=(), metadata={"dump": False})
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
@@ -332,7 +351,7 @@ def to_data(node: Any, *, spans: bool = True) -> Any:
         if isinstance(node, ParamRef | OutputRef | Constant):
             out["ref"] = type(node).__name__
         for f in fields(node):
-            if f.name == "span" and not spans:
+            if (f.name == "span" and not spans) or f.metadata.get("dump") is False:
                 continue
             out[f.name] = to_data(getattr(node, f.name), spans=spans)
         return out

@@ -59,7 +59,11 @@ class _Lowering:
                 self.span("schedule"),
             ),
             source_file=self.source.file,
+            texts_with_braces=self.texts_with_braces(),
         )
+
+    def texts_with_braces(self) -> tuple[ir.Text, ...]:
+        return tuple(ir.Text(*found) for found in self.source.strings(ir.has_markup_braces))
 
     def step_order(self) -> list[str]:
         """Kahn's algorithm over step dependencies; among ready steps, spec order wins."""

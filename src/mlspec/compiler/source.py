@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,20 @@ class Source:
 
     def has(self, path: PathKey) -> bool:
         return tuple(path) in self.values
+
+    def strings(self, keep: Callable[[str], bool]) -> list[tuple[PathKey, str, Span]]:
+        """The strings (values and keys) that `keep` accepts, with path and span, in order.
+
+        Only string scalars are offered: `keep` must refuse every text that reads as a null,
+        boolean or number (e.g. by requiring a character such as `{`).
+        """
+        found = [
+            (path, node.value, _span(self.file, node))
+            for nodes in (self.keys, self.values)
+            for path, node in nodes.items()
+            if isinstance(node, ScalarNode) and keep(node.value)
+        ]
+        return sorted(found, key=lambda item: (item[2].line, item[2].col))
 
 
 def read(path: str | Path, display_name: str | None = None) -> Source:

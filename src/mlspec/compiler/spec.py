@@ -28,6 +28,7 @@ from mlspec.compiler.fields import (
     PythonTarget,
     Reference,
     RegisteredModel,
+    Requirement,
     RolloutThreshold,
     SecretKey,
     SecretName,
@@ -171,7 +172,7 @@ class Resources(Model):
 
 class Defaults(Model):
     image: Image | None = None
-    packages: list[str] = Field(default_factory=list)
+    packages: list[Requirement] = Field(default_factory=list)
     retries: Annotated[int, Field(ge=0, le=20)] | None = None
     timeout: Duration | None = None
     caching: bool | None = None
@@ -231,7 +232,7 @@ class Step(Model):
     python: PythonTarget | None = Field(default=None, description="module:function to call.")
     container: Container | None = None
     image: Image | None = None
-    packages: list[str] = Field(default_factory=list)
+    packages: list[Requirement] = Field(default_factory=list)
     inputs: dict[Name, InputEntry] = Field(default_factory=dict)
     outputs: dict[Name, IOType] = Field(default_factory=dict)
     after: list[Name] = Field(default_factory=list)

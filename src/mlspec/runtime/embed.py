@@ -12,8 +12,6 @@ import ast
 import sys
 from importlib import resources
 
-from mlspec import __version__
-
 # Dependency order: a module may use names of the modules before it.
 GATE_MODULES = ("report", "datachecks", "gates", "registry", "steps")
 # `tasks` holds the task bodies of targets whose tasks run in a Python worker (Airflow, Prefect).
@@ -33,8 +31,10 @@ def module_source(name: str) -> str:
 def bundle(modules: tuple[str, ...] = RUNTIME_MODULES) -> str:
     """One self-contained module text: standard library, mlflow and pyarrow imports only."""
     what = "task bodies, gates" if "tasks" in modules else "gates"
+    # No version here: a generated file names its generator once, in its header, so that a
+    # release changes one line of it (the KFP IR embeds this text once per gate).
     parts = [
-        f'"""mlspec {__version__} runtime: {what}, data checks and promotion, embedded by mlspec.'
+        f'"""mlspec runtime: {what}, data checks and promotion, embedded by mlspec.'
         '\n\nGenerated; edit the spec, not this code."""\n',
         "from __future__ import annotations\n",
     ]

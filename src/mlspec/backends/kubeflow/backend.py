@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from mlspec.backends.base import Artifact
-from mlspec.backends.kubeflow import sdk
+from mlspec.backends.kubeflow import checks, sdk
 from mlspec.backends.kubeflow.layout import layout
 from mlspec.backends.rollout import backend as rollout
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
 
-NOT_EXPRESSIBLE = "MS301"
+NOT_EXPRESSIBLE = checks.NOT_EXPRESSIBLE
 
 
 class KubeflowBackend:
@@ -46,6 +46,8 @@ class KubeflowBackend:
                     "a step), so that one order of the gates covers every input",
                 )
             )
+        problems += checks.placeholder_problems(pipeline)
+        problems += checks.code_delivery_problems(pipeline)
         return problems + rollout.beside_pipeline_problems(pipeline)
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
