@@ -101,7 +101,8 @@ def test_kubeflow_dry_run_against_a_server_that_is_not_kfp(
     with answering(BODIES[body]) as url:
         result = deploy("kubeflow", "--dry-run", env={**kfp_isolated, "KF_PIPELINES_ENDPOINT": url})
     assert result.exit_code == EXIT_REFUSED, result.output
-    assert result.stderr.startswith("deploy failed: looking up pipeline breast-cancer-classifier: ")
+    # The target's warnings (MS302 for the flagship's Python steps) come first.
+    assert "\ndeploy failed: looking up pipeline breast-cancer-classifier: " in result.stderr
     assert f"Kubeflow Pipelines at {url} {UNEXPECTED}" in result.stderr
     problem = "a JSON list for a V2beta1ListPipelinesResponse" if body == "[]" else PROBLEMS[body]
     assert problem in result.stderr
@@ -121,8 +122,8 @@ def test_kubeflow_answering_empty_objects_fails_at_the_first_id_it_needs(
     assert planned.exit_code == 0, planned.output
     assert "create    pipeline breast-cancer-classifier" in planned.stdout
     assert result.exit_code == EXIT_REFUSED, result.output
-    assert result.stderr.startswith(
-        "deploy failed: create pipeline breast-cancer-classifier failed: creating pipeline "
+    assert (
+        "\ndeploy failed: create pipeline breast-cancer-classifier failed: creating pipeline "
         f"breast-cancer-classifier: Kubeflow Pipelines at {url} {UNEXPECTED} (no pipeline_id)"
-    )
+    ) in result.stderr
     assert "changed on the server before the failure: nothing" in result.stderr
