@@ -264,7 +264,7 @@ class Checker:
         step = self.spec.steps[step_name]
         for match in PLACEHOLDER_RE.finditer(text):
             inner = match.group(1)
-            ok = PLACEHOLDER_OK.match(inner)
+            ok = PLACEHOLDER_OK.fullmatch(inner)
             if not ok:
                 self.error(
                     path,
@@ -622,7 +622,7 @@ _TIMEZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
 
 
 def _known_timezone(name: str) -> bool:
-    if len(name) > 64 or not _TIMEZONE_RE.match(name):
+    if len(name) > 64 or not _TIMEZONE_RE.fullmatch(name):
         return False
     try:
         zoneinfo.ZoneInfo(name)

@@ -96,7 +96,7 @@ def _check_name(value: Any) -> str:
             "'<<' is not a name: YAML merge keys are YAML 1.1, and mlspec reads YAML 1.2",
             "use `defaults:` for settings shared by steps",
         )
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
         if suggestion and not suggestion[0].isalpha():
             suggestion = "x_" + suggestion
@@ -129,7 +129,7 @@ def _dns_label(what: str) -> Any:
 
     def check(value: Any) -> str:
         value = _require_str(value, what)
-        if len(value) > 63 or not DNS_LABEL_RE.match(value):
+        if len(value) > 63 or not DNS_LABEL_RE.fullmatch(value):
             suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63]
             raise error(
                 "MS111",
@@ -156,7 +156,7 @@ def _check_version(value: Any) -> str:
             'write all three parts, quoted: "1.0.0" (MAJOR.MINOR.PIPELINE)',
         )
     value = _require_str(value, "the version")
-    if not VERSION_RE.match(value):
+    if not VERSION_RE.fullmatch(value):
         raise error(
             "MS112",
             f"invalid version {value!r}: it must be MAJOR.MINOR.PIPELINE",
@@ -176,7 +176,7 @@ def parse_duration(value: Any) -> int:
             "MS113", f"duration {value!r} has no unit", f"write e.g. '{value}s' or '{value}m'"
         )
     value = _require_str(value, "a duration")
-    match = _DURATION_RE.match(value)
+    match = _DURATION_RE.fullmatch(value)
     if not value or not match:
         raise error(
             "MS113",
@@ -282,7 +282,7 @@ def _check_cpu(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     value = _require_str(value, "cpu")
-    if not _CPU_RE.match(value) or float(value.rstrip("m") or 0) == 0:
+    if not _CPU_RE.fullmatch(value) or float(value.rstrip("m") or 0) == 0:
         raise error(
             "MS115",
             f"invalid cpu quantity {value!r}",
@@ -305,7 +305,7 @@ def _check_memory(value: Any) -> str:
             f"write a unit, e.g. '{value}Mi'",
         )
     value = _require_str(value, "memory")
-    match = _MEMORY_RE.match(value)
+    match = _MEMORY_RE.fullmatch(value)
     if not match or float(match.group(1)) == 0:
         raise error(
             "MS115",
@@ -327,7 +327,7 @@ Memory = Annotated[str, _check_memory]
 @_validator(str)
 def _check_python_target(value: Any) -> str:
     value = _require_str(value, "a Python step")
-    if not PYTHON_TARGET_RE.match(value):
+    if not PYTHON_TARGET_RE.fullmatch(value):
         hint = "write module:function, e.g. 'fraud.steps:train'"
         if ":" not in value and "." in value:
             module, _, func = value.rpartition(".")
@@ -420,7 +420,7 @@ Requirement = Annotated[str, _check_requirement]
 @_validator(str)
 def _check_alias(value: Any) -> str:
     value = _require_str(value, "an alias")
-    if not ALIAS_RE.match(value):
+    if not ALIAS_RE.fullmatch(value):
         raise error(
             "MS118", f"invalid registry alias {value!r}", "aliases use letters, digits, '_' and '-'"
         )
@@ -439,7 +439,7 @@ Alias = Annotated[str, _check_alias]
 @_validator(str)
 def _check_registered_model(value: Any) -> str:
     value = _require_str(value, "a registered model name")
-    if not REGISTERED_MODEL_RE.match(value):
+    if not REGISTERED_MODEL_RE.fullmatch(value):
         raise error(
             "MS104",
             f"invalid registered model name {value!r}",
@@ -454,9 +454,9 @@ RegisteredModel = Annotated[str, _check_registered_model]
 @_validator(str)
 def _check_reference(value: Any) -> str:
     value = _require_str(value, "a reference")
-    if not REFERENCE_RE.match(value):
+    if not REFERENCE_RE.fullmatch(value):
         bare = value.strip("${} ")
-        if value != bare and REFERENCE_RE.match(bare):
+        if value != bare and REFERENCE_RE.fullmatch(bare):
             raise error("MS120", f"{value!r} is not a reference", f"write it bare: {bare}")
         raise error(
             "MS120",
@@ -476,7 +476,7 @@ def _check_threshold(value: Any) -> float | str:
             "MS103", f"a threshold must be a number or 'params.NAME', not {type_name(value)}"
         )
     if isinstance(value, str):
-        if not REFERENCE_RE.match(value) or not value.startswith("params."):
+        if not REFERENCE_RE.fullmatch(value) or not value.startswith("params."):
             raise error(
                 "MS120",
                 f"threshold {value!r} is neither a number nor a parameter",
@@ -511,7 +511,7 @@ RolloutThreshold = Annotated[float, _check_rollout_threshold]
 @_validator(str)
 def _check_env_name(value: Any) -> str:
     value = _require_str(value, "an environment variable name")
-    if not ENV_NAME_RE.match(value):
+    if not ENV_NAME_RE.fullmatch(value):
         raise error(
             "MS110",
             f"invalid environment variable name {value!r}",
@@ -526,7 +526,7 @@ EnvName = Annotated[str, _check_env_name]
 @_validator(str)
 def _check_secret_name(value: Any) -> str:
     value = _require_str(value, "a secret name")
-    if len(value) > 253 or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", value):
+    if len(value) > 253 or not re.fullmatch(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", value):
         raise error(
             "MS111",
             f"invalid Kubernetes secret name {value!r}",
@@ -541,7 +541,7 @@ SecretName = Annotated[str, _check_secret_name]
 @_validator(str)
 def _check_secret_key(value: Any) -> str:
     value = _require_str(value, "a secret key")
-    if not SECRET_KEY_RE.match(value):
+    if not SECRET_KEY_RE.fullmatch(value):
         raise error("MS104", f"invalid secret key {value!r}", "use letters, digits, '-', '_', '.'")
     return value
 

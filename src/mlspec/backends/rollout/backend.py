@@ -80,7 +80,7 @@ def _label_problems(release: Release) -> list[Diagnostic]:
     registry = release.pipeline.registry
     if registry is None or release.candidate is None:
         return []
-    if _LABEL_VALUE.match(registry.registered_model) and len(registry.registered_model) <= 63:
+    if _LABEL_VALUE.fullmatch(registry.registered_model) and len(registry.registered_model) <= 63:
         return []
     return [
         base.error(
