@@ -561,7 +561,7 @@ def _check_key(check: ir.DataCheck) -> str:
 
 def _requirement_key(req: ir.Requirement) -> str:
     metric = show(req.metric)
-    return f"{metric} vs champion" if req.vs_champion else metric
+    return f"{metric} vs {req.vs}" if req.vs is not None else metric
 
 
 def _resources(res: ir.Resources) -> str:
