@@ -4,8 +4,10 @@ Runtime module: embedded verbatim into generated pipelines, so it uses the stand
 (plus pyarrow, imported when a Parquet file is read). Private names carry a `_dc_` prefix: the
 bundle concatenates the runtime modules into one namespace.
 
-Tables. `load_table` returns column name -> values. A CSV file (any extension but .parquet and
-.pq) keeps its raw strings, an empty field becoming None; a Parquet file gives Python objects.
+Tables. `load_table` returns column name -> values. The content decides the format, not the
+name (step outputs have none): a file that starts and ends with the bytes PAR1 is Parquet,
+anything else CSV (but a file named .parquet or .pq that is not Parquet is refused). A CSV file
+keeps its raw strings, an empty field becoming None; a Parquet file gives Python objects.
 None is null everywhere. A CSV row with more or fewer fields than the header, or a duplicate
 column name, makes the file unreadable.
 
@@ -67,6 +69,11 @@ _DC_BOOL_TEXT = frozenset({"true", "false", "0", "1"})
 _DC_EXAMPLES = 5  # offending values named in a detail
 _DC_EXTRA_FIELDS = object()  # csv.DictReader restkey/restval markers of a ragged row
 _DC_MISSING_FIELD = object()
+_DC_PARQUET_MAGIC = b"PAR1"  # the first and last 4 bytes of every Parquet file
+
+
+class _DcUnreadable(ValueError):
+    """A table file that cannot be read; the message names the format it was read as."""
 
 
 class _DcFail(Exception):
@@ -77,10 +84,29 @@ class _DcFail(Exception):
 
 
 def load_table(path: str) -> dict[str, list]:
-    """Column name -> values (None is null). Raises OSError, ValueError or ImportError."""
-    if path.lower().endswith((".parquet", ".pq")):
-        return _dc_read_parquet(path)
-    return _dc_read_csv(path)
+    """Column name -> values (None is null). Raises OSError, ImportError or _DcUnreadable."""
+    kind = _dc_format(path)
+    try:
+        return _dc_read_parquet(path) if kind == "Parquet" else _dc_read_csv(path)
+    except ImportError:
+        raise
+    except Exception as exc:
+        raise _DcUnreadable(f"not readable as {kind}: {_dc_error(exc)}") from exc
+
+
+def _dc_format(path: str) -> str:
+    """The format by content, as step outputs have no file extension: Parquet when the file
+    starts and ends with Parquet's magic bytes, else CSV."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(size - 4, 0))
+        tail = handle.read(4)
+    if head == _DC_PARQUET_MAGIC and tail == _DC_PARQUET_MAGIC and size >= 12:
+        return "Parquet"
+    if path.lower().endswith((".parquet", ".pq")):  # a broken file must not be read as text
+        raise _DcUnreadable("named like Parquet, but not a Parquet file (no PAR1 magic bytes)")
+    return "CSV"
 
 
 def _dc_read_csv(path: str) -> dict[str, list]:
@@ -554,7 +580,7 @@ _DC_CHECKS = {
 
 
 def _dc_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, _DcUnreadable) else f"{type(exc).__name__}: {exc}"
 
 
 def _dc_run_check(
