@@ -844,7 +844,11 @@ def test_imports_are_standard_library_pyarrow_and_report_only() -> None:
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0
             if node.module == "mlspec.runtime.report":
-                assert sorted(a.name for a in node.names) == ["CheckResult", "GateReport"]
+                assert sorted(a.name for a in node.names) == [
+                    "CheckResult",
+                    "GateReport",
+                    "number_text",
+                ]
                 assert all(a.asname is None for a in node.names)
             else:
                 assert node.module is not None

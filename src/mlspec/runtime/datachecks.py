@@ -60,7 +60,7 @@ import re
 from collections import Counter
 from decimal import Decimal
 
-from mlspec.runtime.report import CheckResult, GateReport
+from mlspec.runtime.report import CheckResult, GateReport, number_text
 
 _DC_EPSILON = 1e-4  # floor of a bin's proportion in PSI: an empty bin must not give ln(0)
 _DC_TYPES = ("int", "float", "str", "bool")
@@ -241,12 +241,6 @@ def _dc_numbers(values: list, what: str) -> list[float]:
 # ---- check fields and thresholds ------------------------------------------------------------
 
 
-def _dc_fmt(number: float) -> str:
-    if math.isfinite(number) and number.is_integer() and abs(number) < 1e16:
-        return str(int(number))
-    return repr(number)
-
-
 def _dc_bound(check: dict, key: str) -> float | None:
     value = check.get(key)
     if value is None:
@@ -273,8 +267,8 @@ def _dc_text(check: dict, key: str) -> str:
 
 def _dc_interval(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
-        return f"in [{_dc_fmt(low)}, {_dc_fmt(high)}]"
-    return f">= {_dc_fmt(low)}" if low is not None else f"<= {_dc_fmt(high)}"
+        return f"in [{number_text(low)}, {number_text(high)}]"
+    return f">= {number_text(low)}" if low is not None else f"<= {number_text(high)}"
 
 
 def _dc_within(value: float, low: float | None, high: float | None) -> bool:
@@ -299,14 +293,14 @@ def _dc_describe(check: dict, dataset: str) -> tuple[str, str]:
     if kind == "columns":
         return ", ".join(_dc_column_types(check)), "== 0 missing or mistyped"
     if kind == "null_fraction":
-        return _dc_text(check, "column"), f"<= {_dc_fmt(_dc_max(check))}"
+        return _dc_text(check, "column"), f"<= {number_text(_dc_max(check))}"
     if kind == "range":
         return _dc_text(check, "column"), _dc_interval(*_dc_bounds(check))
     if kind == "categories":
         allowed = ", ".join(_dc_fmt_category(a) for a in _dc_allowed(check))
         return _dc_text(check, "column"), f"in {{{allowed}}}"
     if kind == "drift":
-        method, limit = _dc_method(check), _dc_fmt(_dc_max(check))
+        method, limit = _dc_method(check), number_text(_dc_max(check))
         extra = f", {_dc_bins(check)} bins" if method == "psi" else ""
         return _dc_text(check, "column"), f"<= {limit} ({method}{extra})"
     raise _DcFail(f"invalid check: unknown kind {kind!r}")
@@ -350,7 +344,7 @@ def _dc_fmt_category(item: object) -> str:
     if isinstance(item, bool):
         return "true" if item else "false"
     if isinstance(item, float):
-        return _dc_fmt(item)
+        return number_text(item)
     return repr(item) if isinstance(item, str) else str(item)
 
 
@@ -414,7 +408,7 @@ def _dc_check_range(check: dict, table: dict[str, list], _refs: object) -> tuple
         measured = largest
     else:
         measured = smallest if low is not None else largest
-    return measured, passed, f"observed [{_dc_fmt(smallest)}, {_dc_fmt(largest)}]"
+    return measured, passed, f"observed [{number_text(smallest)}, {number_text(largest)}]"
 
 
 def _dc_check_categories(check: dict, table: dict[str, list], _refs: object) -> tuple:
@@ -513,7 +507,7 @@ def _dc_psi_numeric(reference: list[float], current: list[float], bins: int) -> 
     if not cuts:  # constant reference: one quantile bin would hide any change
         same = sum(1 for x in current if x == ordered[0])
         actual = [same / len(current), 1 - same / len(current)]
-        detail = f"constant reference {_dc_fmt(ordered[0])}: bins == and != it"
+        detail = f"constant reference {number_text(ordered[0])}: bins == and != it"
         return _dc_psi_sum([1.0, 0.0], actual), detail
     expected = _dc_proportions([bisect.bisect_right(cuts, x) for x in ordered], len(cuts) + 1)
     actual = _dc_proportions([bisect.bisect_right(cuts, x) for x in current], len(cuts) + 1)
