@@ -75,7 +75,7 @@ def _gate_number(
         return None, f"{what} {name} is too large for a float: {_gate_short(value)}"
     except (TypeError, ValueError):
         return None, f"{what} {name} is not a number: {_gate_short(value)}"
-    if not math.isfinite(number):  # NaN passes no comparison, inf every one of one side
+    if not math.isfinite(number):  # NaN fails every bound, inf passes all on one side
         return None, f"{what} {name} is {number}"
     return number, ""
 
