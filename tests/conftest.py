@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +41,15 @@ def uri(template_db: Path, tmp_path: Path) -> str:
     copy = tmp_path / "registry.db"
     shutil.copyfile(template_db, copy)
     return f"sqlite:///{copy}"
+
+
+@pytest.fixture(scope="session")
+def create_model(mlflow_env: None) -> Callable[[str, str], None]:
+    """Creates an empty registered model: how an operator starts a model's first run (a gate
+    does not take a registered model that does not exist for one). Call it with (uri, name)."""
+    from mlflow import MlflowClient
+
+    def create(uri: str, name: str) -> None:
+        MlflowClient(tracking_uri=uri, registry_uri=uri).create_registered_model(name)
+
+    return create

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import airflow_env
@@ -177,6 +178,13 @@ def run_flagship(
 
 
 FLAGSHIP_TEXT = (FLAGSHIP / "pipeline.yaml").read_text()
+
+
+@pytest.fixture
+def uri(uri: str, create_model: Callable[[str, str], None]) -> str:
+    """The registry, with the example's registered model created for its first run."""
+    create_model(uri, MODEL)
+    return uri
 
 
 def test_flagship_runs_passes_its_gates_and_registers_a_challenger(

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import generated
@@ -65,9 +66,8 @@ def python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return exe
 
 
-def run_pipeline(python: Path, folder: Path, min_auc: float) -> tuple[str, str]:
-    """One local run; returns the tracking URI and the run's log."""
-    uri = f"sqlite:///{folder / 'registry.db'}"
+def run_pipeline(python: Path, uri: str, folder: Path, min_auc: float) -> str:
+    """One local run against the registry `uri`; returns the run's log."""
     (folder / "driver.py").write_text(DRIVER)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "KFP_"))}
     env |= {"MLFLOW_TRACKING_URI": uri, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
@@ -83,19 +83,30 @@ def run_pipeline(python: Path, folder: Path, min_auc: float) -> tuple[str, str]:
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
-    return uri, log
+    return log
 
 
-def test_flagship_passes_its_gates_and_promotes_a_challenger(python: Path, tmp_path: Path) -> None:
-    uri, log = run_pipeline(python, tmp_path, min_auc=0.95)
+@pytest.fixture
+def uri(uri: str, create_model: Callable[[str, str], None]) -> str:
+    """The registry, with the example's registered model created for its first run."""
+    create_model(uri, MODEL)
+    return uri
+
+
+def test_flagship_passes_its_gates_and_promotes_a_challenger(
+    python: Path, uri: str, tmp_path: Path
+) -> None:
+    log = run_pipeline(python, uri, tmp_path, min_auc=0.95)
     assert "gate data_quality: passed" in log
     assert "gate model_quality: passed" in log
     assert f"promotion to 'challenger': {MODEL} version 1" in log
     assert generated.registry_state(uri, MODEL) == (["1"], {"challenger": "1"})
 
 
-def test_flagship_promotes_nothing_when_the_model_gate_blocks(python: Path, tmp_path: Path) -> None:
-    uri, log = run_pipeline(python, tmp_path, min_auc=0.999)
+def test_flagship_promotes_nothing_when_the_model_gate_blocks(
+    python: Path, uri: str, tmp_path: Path
+) -> None:
+    log = run_pipeline(python, uri, tmp_path, min_auc=0.999)
     assert "gate data_quality: passed" in log
     assert "gate model_quality: blocked" in log
     assert "promote-challenger" not in log

@@ -20,6 +20,9 @@ import airflow_env
 import generated
 import pytest
 
+from mlspec.run.state import start_registered_model
+from mlspec.runtime.registry import alias_metrics
+
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +99,16 @@ def test_kubeflow_refuses_container_steps_before_running(tmp_path: Path) -> None
     )
     assert done.returncode == 2
     assert "cannot run container steps (extract, featurize, train, evaluate)" in done.stderr
+
+
+def test_the_local_registry_starts_the_models_first_run(tmp_path: Path, mlflow_env: None) -> None:
+    # A gate takes only an existing, empty registered model for a first run; the runner owns
+    # its registry, so it creates the model there (once) before the run.
+    uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    start_registered_model(uri, MODEL)
+    start_registered_model(uri, MODEL)
+    assert registry(tmp_path) == ([], {})
+    assert alias_metrics(uri, MODEL, "champion") is None
 
 
 # -- Prefect: the default engine ---------------------------------------------------------------

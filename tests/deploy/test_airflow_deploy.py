@@ -40,6 +40,7 @@ from mlspec.cli import EXIT_REFUSED, main
 from mlspec.compiler import analyze_text
 from mlspec.deploy import airflow as deploy_airflow
 from mlspec.deploy.common import DeployError, Request, content_version
+from mlspec.runtime.registry import promote_after_gates
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGSHIP = ROOT / "examples" / "breast-cancer"
@@ -479,6 +480,22 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory, template_db: Path) 
     (home / "dags").mkdir()
     shutil.copyfile(template_db, home / "registry.db")
     registry = f"sqlite:///{home / 'registry.db'}"
+    # Two runs start at once (see the flagship's test): in an empty registered model the later
+    # one would block (a version, but no champion yet). A weak champion gives both a comparison.
+    weak = home / "weak-model"
+    weak.write_text("a stand-in for an earlier, weak model\n")
+    promote_after_gates(
+        registry,
+        DAG_ID,
+        str(weak),
+        alias="champion",
+        rule_gates=[],
+        gate_reports=[],
+        run_id="seed",
+        spec_name=DAG_ID,
+        spec_version="0",
+        metrics={"evaluate.auc": 0.5},
+    )
     port = free_port()
     env = _server_env(home, port, registry)
     print(f"starting: airflow db migrate in {home}")

@@ -625,6 +625,33 @@ def test_parquet_empty_table(tmp_path: Path) -> None:
     assert report.checks[0].detail == "the dataset is empty (0 rows)"
 
 
+def test_parquet_is_recognised_by_content_not_by_name(tmp_path: Path) -> None:
+    # Step outputs have no extension: a Parquet dataset was read as CSV (UnicodeDecodeError).
+    path = write_parquet(tmp_path / "train", PARQUET_DATA)
+    assert load_table(path) == PARQUET_DATA
+    report = run_data_gate("pq", path, [{"kind": "row_count", "min": 4}])
+    assert report.passed, report.reason
+
+
+def test_a_read_error_names_the_format(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"  # Parquet's magic bytes around garbage
+    broken.write_bytes(b"PAR1" + b"\x00" * 16 + b"PAR1")
+    report = run_data_gate("pq", str(broken), [{"kind": "row_count", "min": 1}])
+    assert report.reason.startswith(f"cannot read the dataset {broken}: not readable as Parquet: ")
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe\x00a,b\n")
+    report = run_data_gate("csv", str(binary), [{"kind": "row_count", "min": 1}])
+    assert report.reason.startswith(
+        f"cannot read the dataset {binary}: not readable as CSV: UnicodeDecodeError: "
+    )
+    named = write_csv(tmp_path / "t.parquet", {"x": ["1"]})  # a name is no reason to read it so
+    report = run_data_gate("csv", named, [{"kind": "row_count", "min": 1}])
+    assert report.reason == (
+        f"cannot read the dataset {named}: named like Parquet, but not a Parquet file "
+        "(no PAR1 magic bytes)"
+    )
+
+
 def test_missing_pyarrow_is_a_clear_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -817,7 +844,11 @@ def test_imports_are_standard_library_pyarrow_and_report_only() -> None:
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0
             if node.module == "mlspec.runtime.report":
-                assert sorted(a.name for a in node.names) == ["CheckResult", "GateReport"]
+                assert sorted(a.name for a in node.names) == [
+                    "CheckResult",
+                    "GateReport",
+                    "number_text",
+                ]
                 assert all(a.asname is None for a in node.names)
             else:
                 assert node.module is not None

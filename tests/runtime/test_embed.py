@@ -11,7 +11,7 @@ import types
 import pytest
 
 from mlspec.runtime import embed
-from mlspec.runtime.gates import evaluate_model_gate
+from mlspec.runtime.gates import Baseline, evaluate_model_gate
 
 REQUIREMENTS = [
     {"metric": "evaluate.auc", "min": 0.9},
@@ -45,12 +45,25 @@ def test_bundle_holds_every_runtime_module_and_is_deterministic() -> None:
 def test_bundle_decides_like_the_modules_it_embeds() -> None:
     runtime = load(embed.bundle())
     metrics = {"evaluate.auc": 0.95}
-    for champion in (None, {"evaluate.auc": 0.97}, {"evaluate.auc": 0.95}):
+    for champion in (
+        {"first_run": "registered model 'm' has no versions yet"},
+        {"problem": "registry sqlite:///r.db: the SQLite database file r.db does not exist"},
+        {"metrics": {"evaluate.auc": 0.97}},
+        {"metrics": {"evaluate.auc": 0.95}},
+    ):
         direct = evaluate_model_gate(
-            "g", metrics, REQUIREMENTS, first_run="fail", champion=champion
+            "g",
+            metrics,
+            REQUIREMENTS,
+            first_run="fail",
+            baselines={"champion": Baseline(**champion)},
         )
         embedded = runtime.evaluate_model_gate(
-            "g", metrics, REQUIREMENTS, first_run="fail", champion=champion
+            "g",
+            metrics,
+            REQUIREMENTS,
+            first_run="fail",
+            baselines={"champion": runtime.Baseline(**champion)},
         )
         assert embedded.to_json() == direct.to_json()
 

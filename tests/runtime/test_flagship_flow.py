@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from mlspec.compiler import analyze_file
 from mlspec.compiler.ir import OutputRef, Pipeline
 from mlspec.runtime import embed
 from mlspec.runtime.registry import (
-    champion_metrics,
+    NoBaseline,
+    alias_metrics,
     find_version_by_run,
     register_model_version,
 )
@@ -95,10 +97,23 @@ def weak(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return train(tmp_path_factory.mktemp("weak"), **WEAK)
 
 
+@pytest.fixture
+def uri(uri: str, create_model: Callable[[str, str], None]) -> str:
+    """The registry, with the example's registered model created for its first run."""
+    create_model(uri, MODEL)
+    return uri
+
+
 def gates_and_promotion(
     run: Run, uri: str, run_id: str, pipeline: Pipeline = PIPELINE
 ) -> tuple[dict[str, bool], str | None]:
     """The pipeline's gate steps and its `challenger` promotion step."""
+    verdicts, reports = gates(run, uri, run_id, pipeline)
+    return verdicts, promotion(run, uri, run_id, reports, pipeline)
+
+
+def gates(run: Run, uri: str, run_id: str, pipeline: Pipeline) -> tuple[dict[str, bool], list[str]]:
+    """The pipeline's gate steps: their verdicts and report files."""
     verdicts, reports = {}, []
     for gate in pipeline.gates:
         report_path = str(run.folder / f"{run_id}-{gate.name}.json")
@@ -119,8 +134,15 @@ def gates_and_promotion(
             )
         verdicts[gate.name] = passed
         reports.append(report_path)
+    return verdicts, reports
+
+
+def promotion(
+    run: Run, uri: str, run_id: str, reports: list[str], pipeline: Pipeline
+) -> str | None:
+    """The pipeline's `challenger` promotion step."""
     rule = next(r for r in pipeline.registry.rules if r.alias == "challenger")  # type: ignore[union-attr]
-    version = promotion_step(
+    return promotion_step(
         uri,
         MODEL,
         run.artifacts[OutputRef("train", "model")],
@@ -132,7 +154,6 @@ def gates_and_promotion(
         spec_version=pipeline.version,
         metrics=run.metrics,
     )
-    return verdicts, version
 
 
 def with_first_run(policy: str) -> Pipeline:
@@ -156,7 +177,9 @@ def test_first_run_promotes_challenger_under_first_run_pass(uri: str, strong: Ru
     assert verdicts == {"data_quality": True, "model_quality": True}
     assert version == "1"
     assert aliases(uri) == {"challenger": "1"}
-    assert champion_metrics(uri, MODEL) is None  # champion waits for the rollout
+    # Until the rollout sets champion, a second run's comparison blocks: nothing to compare with.
+    with pytest.raises(NoBaseline, match="has versions, but none holds alias 'champion'"):
+        alias_metrics(uri, MODEL, "champion")
 
 
 def test_first_run_is_blocked_under_first_run_fail(uri: str, strong: Run) -> None:
@@ -165,7 +188,9 @@ def test_first_run_is_blocked_under_first_run_fail(uri: str, strong: Run) -> Non
     assert version is None
     assert find_version_by_run(uri, MODEL, "run-1") is None
     report = gate_report_from_json((strong.folder / "run-1-model_quality.json").read_text())
-    assert report.reason == "no champion yet; first_run: fail"
+    assert report.reason == (
+        f"first run: registered model {MODEL!r} has no versions yet; first_run: fail"
+    )
 
 
 def test_champion_after_the_rollout_is_applied_by_the_cli(uri: str, strong: Run) -> None:
@@ -176,7 +201,7 @@ def test_champion_after_the_rollout_is_applied_by_the_cli(uri: str, strong: Run)
     result = promote_cli(uri, "--alias", "champion", "--version", "1", "--rollout-passed")
     assert result.exit_code == 0, result.output
     assert aliases(uri) == {"challenger": "1", "champion": "1"}
-    assert champion_metrics(uri, MODEL) == pytest.approx(strong.metrics)
+    assert alias_metrics(uri, MODEL, "champion") == pytest.approx(strong.metrics)
 
 
 def test_a_better_model_beats_the_champion(uri: str, weak: Run, strong: Run) -> None:
@@ -217,8 +242,9 @@ def test_a_worse_model_is_blocked_by_the_champion_comparison(
 
 
 def test_a_retried_promotion_creates_no_second_version(uri: str, strong: Run) -> None:
-    first = gates_and_promotion(strong, uri, "run-1")[1]
-    again = gates_and_promotion(strong, uri, "run-1")[1]
+    reports = gates(strong, uri, "run-1", PIPELINE)[1]
+    first = promotion(strong, uri, "run-1", reports, PIPELINE)
+    again = promotion(strong, uri, "run-1", reports, PIPELINE)  # the step retried
     assert first == again == "1"
     from mlflow import MlflowClient
 
@@ -246,8 +272,9 @@ def test_an_unreachable_registry_blocks_with_a_clear_message(strong: Run) -> Non
     )
     assert passed is False
     report = json.loads(Path(report_path).read_text())
-    assert report["reason"].startswith("registry unreachable:")
-    assert f"127.0.0.1:{port}" in report["reason"]
+    assert report["reason"].startswith(
+        f"registry {uri}: could not read alias 'champion' of model {MODEL!r}: "
+    )
 
 
 def test_cli_refuses_a_version_whose_gate_was_blocked(uri: str, strong: Run) -> None:

@@ -15,9 +15,10 @@ import pytest
 
 from mlspec.runtime import registry
 from mlspec.runtime.registry import (
+    NoBaseline,
     PromotionRefused,
     RegistryError,
-    champion_metrics,
+    alias_metrics,
     find_version_by_run,
     promote,
     promote_after_gates,
@@ -78,10 +79,14 @@ def promote_gated(uri: str, model_path: str, reports: list[GateReport], **overri
     return promote_after_gates(uri, MODEL, model_path, **(arguments | overrides))
 
 
-def test_first_run_has_no_champion(uri: str, model_path: str) -> None:
-    assert champion_metrics(uri, MODEL) is None  # no registered model
+def test_only_an_empty_registered_model_is_a_first_run(uri: str, model_path: str) -> None:
+    with pytest.raises(NoBaseline, match="'churn' does not exist in registry sqlite:///"):
+        alias_metrics(uri, MODEL, "champion")  # a wrong name, or a deleted model, looks so
+    client(uri).create_registered_model(MODEL)
+    assert alias_metrics(uri, MODEL, "champion") is None
     register(uri, model_path)
-    assert champion_metrics(uri, MODEL) is None  # a model, but nothing holds the alias
+    with pytest.raises(NoBaseline, match="has versions, but none holds alias 'champion'"):
+        alias_metrics(uri, MODEL, "champion")
 
 
 def test_register_and_promote_challenger_records_every_tag(uri: str, model_path: str) -> None:
@@ -111,6 +116,8 @@ def test_register_and_promote_challenger_records_every_tag(uri: str, model_path:
     assert stored.source == Path(model_path).resolve().as_uri()
     assert stored.source.startswith("file:///")
     assert aliases(uri) == {"challenger": "1"}
+    # The mark that the model had versions: once all are deleted, it is no first run again.
+    assert client(uri).get_registered_model(MODEL).tags == {"mlspec.spec": "churn-pipeline"}
     promote(uri, MODEL, version, "challenger", ["data_quality"])  # idempotent
     assert aliases(uri) == {"challenger": "1"}
 
@@ -153,10 +160,11 @@ def test_champion_metrics_are_the_promoted_versions_metric_tags(uri: str, model_
     metrics = {"evaluate.auc": 0.9731, "evaluate.loss": 1e-05, "train.rows": 300}
     version = register(uri, model_path, metrics=metrics)
     promote(uri, MODEL, version, "champion", ["data_quality", "model_quality"])
-    found = champion_metrics(uri, MODEL)
+    found = alias_metrics(uri, MODEL, "champion")
     assert found == {"evaluate.auc": 0.9731, "evaluate.loss": 1e-05, "train.rows": 300.0}
     assert all(type(value) is float for value in found.values())
-    assert champion_metrics(uri, MODEL, alias="challenger") is None
+    with pytest.raises(NoBaseline, match="none holds alias 'challenger'"):
+        alias_metrics(uri, MODEL, "challenger")
 
 
 def test_a_better_second_model_becomes_version_2_and_champion(uri: str, model_path: str) -> None:
@@ -165,7 +173,7 @@ def test_a_better_second_model_becomes_version_2_and_champion(uri: str, model_pa
     assert second == "2"
     assert version_count(uri) == 2
     assert aliases(uri) == {"champion": "2"}
-    assert champion_metrics(uri, MODEL) == {"evaluate.auc": 0.99}
+    assert alias_metrics(uri, MODEL, "champion") == {"evaluate.auc": 0.99}
     # The pipeline step retried after success: same version, still two versions.
     assert promote_gated(uri, model_path, PASSING, run_id="run-2") == "2"
     assert version_count(uri) == 2
@@ -198,7 +206,7 @@ def test_reserved_aliases_are_refused_before_registering(uri: str, model_path: s
         with pytest.raises(ValueError, match="invalid alias"):
             promote_gated(uri, model_path, PASSING, alias=alias)
         with pytest.raises(ValueError, match="invalid alias"):
-            champion_metrics(uri, MODEL, alias=alias)
+            alias_metrics(uri, MODEL, alias)
     assert client(uri).search_registered_models() == []
 
 
@@ -218,7 +226,7 @@ def test_a_non_numeric_champion_metric_fails_closed(uri: str, model_path: str) -
     promote(uri, MODEL, version, "champion", [])
     client(uri).set_model_version_tag(MODEL, version, "mlspec.metric.evaluate.auc", "high")
     with pytest.raises(RegistryError, match="non-numeric metric tag"):
-        champion_metrics(uri, MODEL)
+        alias_metrics(uri, MODEL, "champion")
 
 
 def test_an_unreachable_server_fails_fast_without_credentials(mlflow_env: None) -> None:
@@ -228,7 +236,7 @@ def test_an_unreachable_server_fails_fast_without_credentials(mlflow_env: None) 
     secret_uri = f"http://alice:s3cret@127.0.0.1:{port}"
     start = time.monotonic()
     with pytest.raises(RegistryError) as failed:
-        champion_metrics(secret_uri, MODEL)
+        alias_metrics(secret_uri, MODEL, "champion")
     assert time.monotonic() - start < 15
     assert f"registry http://127.0.0.1:{port}: could not read" in str(failed.value)
     printed = "".join(traceback.format_exception(failed.value))  # chained errors included
@@ -239,8 +247,8 @@ def test_an_unreachable_server_fails_fast_without_credentials(mlflow_env: None) 
 def test_a_sqlite_registry_in_a_missing_folder_is_unreachable(tmp_path: Path) -> None:
     # MLflow would create the folder and an empty registry: every run would look like the first.
     folder = tmp_path / "typo"
-    with pytest.raises(RegistryError, match="folder of the SQLite database does not exist"):
-        champion_metrics(f"sqlite:///{folder}/registry.db", MODEL)
+    with pytest.raises(RegistryError, match=r"the SQLite database file .* does not exist"):
+        alias_metrics(f"sqlite:///{folder}/registry.db", MODEL, "champion")
     assert not folder.exists()
 
 

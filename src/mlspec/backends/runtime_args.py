@@ -59,10 +59,10 @@ def data_check_args(
 
 def requirement_args(req: ir.Requirement, params: Mapping[str, object]) -> dict:
     metric = f"{req.metric.step}.{req.metric.output}"
-    if req.vs_champion:
+    if req.vs is not None:
         return {
             "metric": metric,
-            "vs": "champion",
+            "vs": req.vs,
             "better": req.better,
             "tolerance": req.tolerance,
         }

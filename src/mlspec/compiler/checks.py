@@ -316,7 +316,9 @@ class Checker:
                 self.numeric(req.metric, (*path, "metric"), f"metric of gate {name!r}")
             self.numeric(req.min, (*path, "min"), f"min threshold of gate {name!r}")
             self.numeric(req.max, (*path, "max"), f"max threshold of gate {name!r}")
-            compares = compares or req.vs == "champion"
+            if req.vs is not None:
+                compares = True
+                self.compared_alias(req.vs, (*path, "vs"), name)
         if not compares and gate.first_run is not None:
             self.error(
                 (*base, "first_run"),
@@ -341,6 +343,24 @@ class Checker:
                 "add a 'registry' section naming the MLflow model",
                 key=True,
             )
+
+    def compared_alias(self, alias: str, path: PathKey, gate: str) -> None:
+        """A gate compares with an alias: some process must set it, or the gate would always see
+        a first run (an alias nobody sets never has a version)."""
+        registry = self.spec.registry
+        if registry is None:
+            return  # MS244, reported for the gate
+        promoted = [rule.alias for rule in registry.promote]
+        if alias in promoted or alias in registry.external_aliases:
+            return
+        self.error(
+            path,
+            "MS205",
+            f"gate {gate!r} compares with alias {alias!r}, which no promotion rule sets",
+            suggest(alias, [*promoted, *registry.external_aliases])
+            or "compare with an alias under registry.promote, or list it in "
+            "registry.external_aliases if another process sets it",
+        )
 
     def dataset_ref(self, ref: str, path: PathKey, what: str) -> None:
         kind = self.output_type(ref, path, what)
@@ -377,6 +397,16 @@ class Checker:
                 f"registry.model {registry.model!r} is a {kind}",
                 "register an output of type model",
             )
+        promoted = {rule.alias for rule in registry.promote}
+        for i, alias in enumerate(registry.external_aliases):
+            if alias in promoted or alias in registry.external_aliases[:i]:
+                self.error(
+                    ("registry", "external_aliases", i),
+                    "MS240",
+                    f"alias {alias!r} is listed twice, or also has a promotion rule",
+                    "an alias is set by this spec's promotion rule or by another process, "
+                    "not both: list it once",
+                )
         seen: dict[str, int] = {}
         for i, rule in enumerate(registry.promote):
             path = ("registry", "promote", i)

@@ -133,7 +133,7 @@ class Requirement:
     metric: OutputRef
     min: Threshold | None
     max: Threshold | None
-    vs_champion: bool
+    vs: str | None  # the registry alias to compare with, e.g. champion
     better: Literal["higher", "lower"] | None
     tolerance: float
     span: Span

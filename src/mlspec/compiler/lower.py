@@ -182,7 +182,7 @@ class _Lowering:
                 metric=self.ref(r.metric),  # type: ignore[arg-type]
                 min=self.threshold(r.min),
                 max=self.threshold(r.max),
-                vs_champion=r.vs == "champion",
+                vs=r.vs,
                 better=r.better,
                 tolerance=r.tolerance or 0.0,
                 span=self.span(*base, "require", i),

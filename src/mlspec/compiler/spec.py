@@ -391,7 +391,9 @@ class ModelRequirement(Model):
     metric: Reference
     min: Threshold | None = None
     max: Threshold | None = None
-    vs: Literal["champion"] | None = None
+    vs: Alias | None = Field(
+        default=None, description="Compare with the version holding this alias, e.g. champion."
+    )
     better: Literal["higher", "lower"] | None = None
     tolerance: Annotated[float, Field(ge=0)] | None = None
 
@@ -498,6 +500,10 @@ class Registry(Model):
     model: Reference = Field(description="The model artifact to register, e.g. train.model.")
     tags: dict[str, str] = Field(default_factory=dict)
     promote: list[PromotionRule] = Field(default_factory=list)
+    external_aliases: list[Alias] = Field(
+        default_factory=list,
+        description="Aliases that a process outside this spec sets; gates may compare with them.",
+    )
 
 
 # --- rollout --------------------------------------------------------------------------------

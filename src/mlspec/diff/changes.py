@@ -672,7 +672,7 @@ def _check_key(check: ir.DataCheck) -> str:
 
 def _requirement_key(req: ir.Requirement) -> str:
     metric = show(req.metric)
-    return f"{metric} vs champion" if req.vs_champion else metric
+    return f"{metric} vs {req.vs}" if req.vs is not None else metric
 
 
 # How the rules key a gate's checks and requirements; the generic comparison keys them alike.

@@ -14,7 +14,7 @@ from mlspec.backends.taskdata import task_graph
 from mlspec.compiler import ir
 from mlspec.run import engines
 from mlspec.run.engines import EngineUnavailable
-from mlspec.run.state import new_run
+from mlspec.run.state import new_run, start_registered_model
 from mlspec.run.summary import RunReport, aliases, gate_reports, metrics, verdicts
 
 ENGINES = ("prefect", "kubeflow", "airflow")
@@ -70,6 +70,8 @@ def run_pipeline(
         raise EngineUnavailable(engines.NO_AIRFLOW)
     state = new_run(state_folder, engine)
     model = pipeline.registry.registered_model if pipeline.registry else None
+    if model:
+        start_registered_model(state.registry_uri, model)
     before = aliases(state.registry_uri, model) if model else {}
     echo(f"mlspec run: {pipeline.name} {pipeline.version} on {engine}, in {state.run_folder}")
     run = engines.EngineRun(pipeline, state, params, spec_file.resolve().parent, echo, verbose)

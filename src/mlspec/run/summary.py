@@ -7,7 +7,6 @@ so the summary is built the same way whichever engine ran: that is what makes ru
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,8 +99,6 @@ def aliases(registry_uri: str, model: str) -> dict[str, str]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    for name in ("mlflow", "alembic"):  # a new registry logs its migrations at INFO
-        logging.getLogger(name).setLevel(logging.WARNING)
     client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
     try:
         found = client.get_registered_model(model).aliases

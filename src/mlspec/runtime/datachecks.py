@@ -4,8 +4,10 @@ Runtime module: embedded verbatim into generated pipelines, so it uses the stand
 (plus pyarrow, imported when a Parquet file is read). Private names carry a `_dc_` prefix: the
 bundle concatenates the runtime modules into one namespace.
 
-Tables. `load_table` returns column name -> values. A CSV file (any extension but .parquet and
-.pq) keeps its raw strings, an empty field becoming None; a Parquet file gives Python objects.
+Tables. `load_table` returns column name -> values. The content decides the format, not the
+name (step outputs have none): a file that starts and ends with the bytes PAR1 is Parquet,
+anything else CSV (but a file named .parquet or .pq that is not Parquet is refused). A CSV file
+keeps its raw strings, an empty field becoming None; a Parquet file gives Python objects.
 None is null everywhere. A CSV row with more or fewer fields than the header, or a duplicate
 column name, makes the file unreadable.
 
@@ -58,7 +60,7 @@ import re
 from collections import Counter
 from decimal import Decimal
 
-from mlspec.runtime.report import CheckResult, GateReport
+from mlspec.runtime.report import CheckResult, GateReport, number_text
 
 _DC_EPSILON = 1e-4  # floor of a bin's proportion in PSI: an empty bin must not give ln(0)
 _DC_TYPES = ("int", "float", "str", "bool")
@@ -67,6 +69,11 @@ _DC_BOOL_TEXT = frozenset({"true", "false", "0", "1"})
 _DC_EXAMPLES = 5  # offending values named in a detail
 _DC_EXTRA_FIELDS = object()  # csv.DictReader restkey/restval markers of a ragged row
 _DC_MISSING_FIELD = object()
+_DC_PARQUET_MAGIC = b"PAR1"  # the first and last 4 bytes of every Parquet file
+
+
+class _DcUnreadable(ValueError):
+    """A table file that cannot be read; the message names the format it was read as."""
 
 
 class _DcFail(Exception):
@@ -77,10 +84,29 @@ class _DcFail(Exception):
 
 
 def load_table(path: str) -> dict[str, list]:
-    """Column name -> values (None is null). Raises OSError, ValueError or ImportError."""
-    if path.lower().endswith((".parquet", ".pq")):
-        return _dc_read_parquet(path)
-    return _dc_read_csv(path)
+    """Column name -> values (None is null). Raises OSError, ImportError or _DcUnreadable."""
+    kind = _dc_format(path)
+    try:
+        return _dc_read_parquet(path) if kind == "Parquet" else _dc_read_csv(path)
+    except ImportError:
+        raise
+    except Exception as exc:
+        raise _DcUnreadable(f"not readable as {kind}: {_dc_error(exc)}") from exc
+
+
+def _dc_format(path: str) -> str:
+    """The format by content, as step outputs have no file extension: Parquet when the file
+    starts and ends with Parquet's magic bytes, else CSV."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(size - 4, 0))
+        tail = handle.read(4)
+    if head == _DC_PARQUET_MAGIC and tail == _DC_PARQUET_MAGIC and size >= 12:
+        return "Parquet"
+    if path.lower().endswith((".parquet", ".pq")):  # a broken file must not be read as text
+        raise _DcUnreadable("named like Parquet, but not a Parquet file (no PAR1 magic bytes)")
+    return "CSV"
 
 
 def _dc_read_csv(path: str) -> dict[str, list]:
@@ -215,12 +241,6 @@ def _dc_numbers(values: list, what: str) -> list[float]:
 # ---- check fields and thresholds ------------------------------------------------------------
 
 
-def _dc_fmt(number: float) -> str:
-    if math.isfinite(number) and number.is_integer() and abs(number) < 1e16:
-        return str(int(number))
-    return repr(number)
-
-
 def _dc_bound(check: dict, key: str) -> float | None:
     value = check.get(key)
     if value is None:
@@ -247,8 +267,8 @@ def _dc_text(check: dict, key: str) -> str:
 
 def _dc_interval(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
-        return f"in [{_dc_fmt(low)}, {_dc_fmt(high)}]"
-    return f">= {_dc_fmt(low)}" if low is not None else f"<= {_dc_fmt(high)}"
+        return f"in [{number_text(low)}, {number_text(high)}]"
+    return f">= {number_text(low)}" if low is not None else f"<= {number_text(high)}"
 
 
 def _dc_within(value: float, low: float | None, high: float | None) -> bool:
@@ -273,14 +293,14 @@ def _dc_describe(check: dict, dataset: str) -> tuple[str, str]:
     if kind == "columns":
         return ", ".join(_dc_column_types(check)), "== 0 missing or mistyped"
     if kind == "null_fraction":
-        return _dc_text(check, "column"), f"<= {_dc_fmt(_dc_max(check))}"
+        return _dc_text(check, "column"), f"<= {number_text(_dc_max(check))}"
     if kind == "range":
         return _dc_text(check, "column"), _dc_interval(*_dc_bounds(check))
     if kind == "categories":
         allowed = ", ".join(_dc_fmt_category(a) for a in _dc_allowed(check))
         return _dc_text(check, "column"), f"in {{{allowed}}}"
     if kind == "drift":
-        method, limit = _dc_method(check), _dc_fmt(_dc_max(check))
+        method, limit = _dc_method(check), number_text(_dc_max(check))
         extra = f", {_dc_bins(check)} bins" if method == "psi" else ""
         return _dc_text(check, "column"), f"<= {limit} ({method}{extra})"
     raise _DcFail(f"invalid check: unknown kind {kind!r}")
@@ -324,7 +344,7 @@ def _dc_fmt_category(item: object) -> str:
     if isinstance(item, bool):
         return "true" if item else "false"
     if isinstance(item, float):
-        return _dc_fmt(item)
+        return number_text(item)
     return repr(item) if isinstance(item, str) else str(item)
 
 
@@ -388,7 +408,7 @@ def _dc_check_range(check: dict, table: dict[str, list], _refs: object) -> tuple
         measured = largest
     else:
         measured = smallest if low is not None else largest
-    return measured, passed, f"observed [{_dc_fmt(smallest)}, {_dc_fmt(largest)}]"
+    return measured, passed, f"observed [{number_text(smallest)}, {number_text(largest)}]"
 
 
 def _dc_check_categories(check: dict, table: dict[str, list], _refs: object) -> tuple:
@@ -487,7 +507,7 @@ def _dc_psi_numeric(reference: list[float], current: list[float], bins: int) -> 
     if not cuts:  # constant reference: one quantile bin would hide any change
         same = sum(1 for x in current if x == ordered[0])
         actual = [same / len(current), 1 - same / len(current)]
-        detail = f"constant reference {_dc_fmt(ordered[0])}: bins == and != it"
+        detail = f"constant reference {number_text(ordered[0])}: bins == and != it"
         return _dc_psi_sum([1.0, 0.0], actual), detail
     expected = _dc_proportions([bisect.bisect_right(cuts, x) for x in ordered], len(cuts) + 1)
     actual = _dc_proportions([bisect.bisect_right(cuts, x) for x in current], len(cuts) + 1)
@@ -554,7 +574,7 @@ _DC_CHECKS = {
 
 
 def _dc_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, _DcUnreadable) else f"{type(exc).__name__}: {exc}"
 
 
 def _dc_run_check(

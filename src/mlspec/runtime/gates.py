@@ -1,18 +1,35 @@
-"""Model gates: metric thresholds and the comparison with the registry's champion.
+"""Model gates: metric thresholds and the comparison with a registry alias (e.g. the champion).
 
 Runtime module: embedded verbatim into generated pipelines, so it uses the standard library only.
-Gates fail closed: a missing or non-numeric metric, an unreachable registry, or no champion under
-`first_run: fail` blocks, and the report says which and why.
+Gates fail closed: a missing, non-numeric or non-finite metric or threshold, a registry that
+cannot be read or holds nothing to compare with, or a first run under `first_run: fail` blocks,
+and the report says which and why.
+
+Comparisons are exact: the only slack is the declared tolerance. A comparison with an alias
+computes its bound in decimal from the numbers as written (their shortest repr), so champion
+1.1 with tolerance 0.2 admits exactly 0.9 and up, where float arithmetic would give
+0.9000000000000001.
 """
 
 from __future__ import annotations
 
+import decimal
 import math
+from dataclasses import dataclass
 
-from mlspec.runtime.report import CheckResult, GateReport
+from mlspec.runtime.report import CheckResult, GateReport, number_text
 
-# Thresholds are inclusive; this absorbs float noise such as 0.97 - 0.005 = 0.9649999999999999.
-_GATE_REL_TOL = 1e-9
+# Wide enough for the exact sum of any two finite floats; Inexact is a trap, never a rounding.
+_GATE_EXACT = decimal.Context(prec=1000, traps=[decimal.Inexact, decimal.Rounded])
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the registry holds for an alias that a gate compares with. Exactly one is set."""
+
+    metrics: dict[str, float] | None = None  # the metric tags of the version holding the alias
+    first_run: str = ""  # nothing registered yet: what the registry showed
+    problem: str = ""  # why nothing can be compared although it is no first run
 
 
 def evaluate_model_gate(
@@ -21,16 +38,15 @@ def evaluate_model_gate(
     requirements: list[dict],
     *,
     first_run: str | None = None,
-    champion: dict[str, float] | None = None,
-    champion_error: str | None = None,
+    baselines: dict[str, Baseline] | None = None,
 ) -> GateReport:
     """Judge `metrics` ({"evaluate.auc": 0.97}) against `requirements`:
-    {"metric": m, "min": x, "max": y} or {"metric": m, "vs": "champion", "better": "higher" |
-    "lower", "tolerance": t}. `champion` holds the champion's metrics, None when there is no
-    champion yet; `champion_error` says why the registry could not be read."""
+    {"metric": m, "min": x, "max": y} or {"metric": m, "vs": alias, "better": "higher" |
+    "lower", "tolerance": t}. `baselines` holds, per alias compared with, what the registry
+    holds for it; an alias missing there blocks its comparison."""
     results = [
-        _gate_compare(r, metrics, first_run, champion, champion_error)
-        if r.get("vs") == "champion"
+        _gate_compare(r, metrics, first_run, (baselines or {}).get(r["vs"]))
+        if r.get("vs")
         else _gate_threshold(r, metrics)
         for r in requirements
     ]
@@ -44,74 +60,99 @@ def evaluate_model_gate(
     )
 
 
-def _gate_number(metrics: dict[str, object], name: str) -> tuple[float | None, str]:
-    """The metric as a finite float, or None and why not."""
-    if name not in metrics or metrics[name] is None:
-        return None, f"metric {name} was not reported"
-    value = metrics[name]
+def _gate_number(
+    values: dict[str, object], name: str, what: str = "metric"
+) -> tuple[float | None, str]:
+    """The value as a finite float, or None and why not."""
+    if name not in values or values[name] is None:
+        return None, f"{what} {name} was not reported"
+    value = values[name]
     if isinstance(value, bool):
-        return None, f"metric {name} is not a number: {value!r}"
-    if not isinstance(value, int | float):
-        try:
-            value = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return None, f"metric {name} is not a number: {metrics[name]!r}"
-    if not math.isfinite(value):
-        return None, f"metric {name} is {value}"
-    return float(value), ""
+        return None, f"{what} {name} is not a number: {value!r}"
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond the float range, e.g. 10**400
+        return None, f"{what} {name} is too large for a float: {_gate_short(value)}"
+    except (TypeError, ValueError):
+        return None, f"{what} {name} is not a number: {_gate_short(value)}"
+    if not math.isfinite(number):  # NaN fails every bound, inf passes all on one side
+        return None, f"{what} {name} is {number}"
+    return number, ""
 
 
-def _gate_at_least(value: float, bound: float) -> bool:
-    return value >= bound or math.isclose(value, bound, rel_tol=_GATE_REL_TOL, abs_tol=1e-12)
+def _gate_short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _gate_bound(req: dict, key: str) -> tuple[float | None, str]:
+    """A threshold of the requirement (None when absent), or why it is unusable."""
+    if req.get(key) is None:
+        return None, ""
+    return _gate_number(req, key, "threshold")
 
 
 def _gate_threshold(req: dict, metrics: dict[str, object]) -> CheckResult:
     name = req["metric"]
-    low, high = req.get("min"), req.get("max")
-    parts = ([f">= {low:g}"] if low is not None else []) + (
-        [f"<= {high:g}"] if high is not None else []
-    )
-    threshold = " and ".join(parts)
+    (low, low_problem), (high, high_problem) = _gate_bound(req, "min"), _gate_bound(req, "max")
+    parts = [f">= {number_text(low)}"] if low is not None else []
+    parts += [f"<= {number_text(high)}"] if high is not None else []
+    threshold = " and ".join(parts) or "?"
     value, problem = _gate_number(metrics, name)
-    if value is None:
-        return CheckResult("metric", name, None, threshold, False, problem)
-    passed = (low is None or _gate_at_least(value, low)) and (
-        high is None or _gate_at_least(high, value)
-    )
+    problem = low_problem or high_problem or problem or ("" if parts else "no min or max")
+    if value is None or problem:
+        return CheckResult("metric", name, value, threshold, False, problem)
+    passed = (low is None or value >= low) and (high is None or value <= high)
     return CheckResult("metric", name, value, threshold, passed)
 
 
 def _gate_compare(
-    req: dict,
-    metrics: dict[str, object],
-    first_run: str | None,
-    champion: dict[str, float] | None,
-    champion_error: str | None,
+    req: dict, metrics: dict[str, object], first_run: str | None, baseline: Baseline | None
 ) -> CheckResult:
-    name, better = req["metric"], req["better"]
-    tolerance = float(req.get("tolerance") or 0.0)
+    name, alias, better = req["metric"], req["vs"], req.get("better")
     value, problem = _gate_number(metrics, name)
     if value is None:
-        return CheckResult("champion", name, None, "vs champion", False, problem)
-    if champion_error:
-        return CheckResult(
-            "champion", name, None, "vs champion", False, f"registry unreachable: {champion_error}"
-        )
-    if champion is None:
-        passed = first_run == "pass"
-        policy = first_run or "fail"
-        detail = f"no champion yet; first_run: {policy}"
-        return CheckResult("champion", name, value, "vs champion", passed, detail)
-    baseline, problem = _gate_number(champion, name)
+        return CheckResult(alias, name, None, f"vs {alias}", False, problem)
+    tolerance, problem = _gate_bound(req, "tolerance")
+    if problem or better not in ("higher", "lower"):
+        detail = problem or f"invalid comparison: better must be higher or lower, not {better!r}"
+        return CheckResult(alias, name, value, f"vs {alias}", False, detail)
     if baseline is None:
-        detail = f"the champion has no usable value: {problem}"
-        return CheckResult("champion", name, None, "vs champion", False, detail)
+        baseline = Baseline(problem=f"alias {alias!r} was not read from the registry")
+    if baseline.problem:
+        return CheckResult(alias, name, value, f"vs {alias}", False, baseline.problem)
+    if baseline.metrics is None:
+        policy = first_run or "fail"
+        detail = f"first run: {baseline.first_run}; first_run: {policy}"
+        return CheckResult(alias, name, value, f"vs {alias}", policy == "pass", detail)
+    reference, problem = _gate_number(baseline.metrics, name)
+    if reference is None:
+        detail = f"the {alias} version has no usable value: {problem}"
+        return CheckResult(alias, name, value, f"vs {alias}", False, detail)
+    slack = _gate_decimal(tolerance or 0.0)
     if better == "higher":
-        bound = baseline - tolerance
-        passed = _gate_at_least(value, bound)
-        threshold = f">= {bound:g} (champion {baseline:g} - {tolerance:g})"
+        bound = _GATE_EXACT.subtract(_gate_decimal(reference), slack)
+        passed = _gate_decimal(value) >= bound
+        sign, relation = "-", ">="
     else:
-        bound = baseline + tolerance
-        passed = _gate_at_least(bound, value)
-        threshold = f"<= {bound:g} (champion {baseline:g} + {tolerance:g})"
-    return CheckResult("champion", name, value, threshold, passed)
+        bound = _GATE_EXACT.add(_gate_decimal(reference), slack)
+        passed = _gate_decimal(value) <= bound
+        sign, relation = "+", "<="
+    threshold = (
+        f"{relation} {_gate_decimal_text(bound)} "
+        f"({alias} {number_text(reference)} {sign} {number_text(tolerance or 0.0)})"
+    )
+    return CheckResult(alias, name, value, threshold, passed)
+
+
+def _gate_decimal(number: float) -> decimal.Decimal:
+    """The float as the decimal it is written as (its shortest repr), exactly."""
+    return decimal.Decimal(repr(float(number)))
+
+
+def _gate_decimal_text(bound: decimal.Decimal) -> str:
+    """The bound as a float's shortest repr when that is exact, else every digit it has."""
+    as_float = float(bound)
+    if math.isfinite(as_float) and _gate_decimal(as_float) == bound:
+        return number_text(as_float)
+    return str(bound)

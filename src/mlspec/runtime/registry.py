@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from mlspec.runtime.report import CheckResult, GateReport
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities.model_registry import RegisteredModel
 
 REGISTRY_TAG_SPEC = "mlspec.spec"
 REGISTRY_TAG_SPEC_VERSION = "mlspec.spec_version"
@@ -58,24 +60,44 @@ class PromotionRefused(Exception):
     """A required gate is missing or did not pass on the version to promote."""
 
 
-def champion_metrics(
-    tracking_uri: str, model_name: str, alias: str = "champion"
-) -> dict[str, float] | None:
+class NoBaseline(Exception):
+    """The registry answered, but holds no version to compare with, and it is no first run."""
+
+
+def alias_metrics(tracking_uri: str, model_name: str, alias: str) -> dict[str, float] | None:
     """The `mlspec.metric.*` tags of the version holding `alias`, e.g. {"evaluate.auc": 0.97}.
 
-    None when the registered model or the alias does not exist (first run). A champion registered
-    without mlspec metric tags gives {}, not None: the caller's comparison must then fail closed.
+    None only on a first run: the registered model exists, has no versions, and mlspec never
+    registered one into it. A registered model that does not exist is no first run: a wrong name
+    or tracking URI, or a deleted model, looks exactly like that, so the model must be created
+    (empty) before its first run. NoBaseline for that, for versions none of which holds the
+    alias, and for a model whose versions were all deleted; RegistryError when the registry is
+    unreachable or does not answer like an MLflow registry. A version without mlspec metric tags
+    gives {}: the caller's comparison then fails closed.
     """
-    _reg_check_alias(alias)  # a reserved alias can never exist: that would look like a first run
-    with _reg_guard(tracking_uri, f"read the {alias!r} version of model {model_name!r}"):
+    _reg_check_alias(alias)  # a reserved alias can never exist
+    where = f"registry {_reg_redact(tracking_uri)}"
+    with _reg_guard(tracking_uri, f"read alias {alias!r} of model {model_name!r}"):
         client = _reg_client(tracking_uri)
         model = _reg_get_or_none(lambda: client.get_registered_model(model_name))
+        if model is None:
+            raise NoBaseline(
+                f"registered model {model_name!r} does not exist in {where}: a wrong name or "
+                "tracking URI, or a deleted model; for a first run, create it (empty) first"
+            )
+        _reg_expect(model.name, model_name, where)
         # Aliases come from the registered model: search_model_versions returns them empty.
-        version = None if model is None else model.aliases.get(alias)
+        version = model.aliases.get(alias)
         if version is None:
-            return None
-        tags = client.get_model_version(model_name, str(version)).tags
-    return _reg_parse_metrics(tracking_uri, model_name, str(version), tags)
+            return _reg_first_run(client, model, alias)
+        found = _reg_get_or_none(lambda: client.get_model_version(model_name, str(version)))
+        if found is None:
+            raise NoBaseline(
+                f"alias {alias!r} of model {model_name!r} names version {version}, "
+                "which does not exist"
+            )
+        _reg_expect(f"{found.name} v{found.version}", f"{model_name} v{version}", where)
+    return _reg_parse_metrics(tracking_uri, model_name, str(version), found.tags)
 
 
 def find_version_by_run(tracking_uri: str, model_name: str, run_id: str) -> str | None:
@@ -127,6 +149,8 @@ def register_model_version(
             tags=version_tags,
             description=f"mlspec spec {spec_name} {spec_version}, run {run_id}",
         )
+        # Marks the model as having had versions: if all are deleted, it is no first run again.
+        client.set_registered_model_tag(model_name, REGISTRY_TAG_SPEC, spec_name)
         return str(created.version)  # int from a SQL store, str over REST
 
 
@@ -195,31 +219,44 @@ def resolve_alias(tracking_uri: str, model_name: str, alias: str) -> tuple[str, 
     _reg_check_alias(alias)
     with _reg_guard(tracking_uri, f"resolve alias {alias!r} of model {model_name!r}"):
         client = _reg_client(tracking_uri)
-        found = _reg_get_or_none(lambda: client.get_model_version_by_alias(model_name, alias))
-        if found is None:
+        # From the registered model: a SQL store reports a missing alias as an invalid parameter.
+        model = _reg_get_or_none(lambda: client.get_registered_model(model_name))
+        version = None if model is None else model.aliases.get(alias)
+        if model is None or version is None:
             raise PromotionRefused(f"model {model_name!r} has no alias {alias!r}")
-        version = str(found.version)
-        return version, client.get_model_version_download_uri(model_name, version)
+        _reg_expect(model.name, model_name, f"registry {_reg_redact(tracking_uri)}")
+        return str(version), client.get_model_version_download_uri(model_name, str(version))
 
 
 def _reg_client(tracking_uri: str) -> MlflowClient:
     from mlflow import MlflowClient
 
-    _reg_check_sqlite_folder(tracking_uri)
+    _reg_check_sqlite(tracking_uri)
     # An explicit registry URI: MLFLOW_REGISTRY_URI must not send versions somewhere else.
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def _reg_check_sqlite_folder(tracking_uri: str) -> None:
-    # MLflow creates missing parent folders and a fresh, empty registry for a SQLite URI, so a
-    # mistyped path would silently look like a first run (no champion).
-    if not tracking_uri.startswith("sqlite:///"):
+def _reg_check_sqlite(tracking_uri: str) -> None:
+    """Refuse a SQLite registry that is not there: MLflow would create the file (and folders)
+    or its tables, and a mistyped path would silently be a new, empty registry."""
+    if not tracking_uri.startswith("sqlite:"):
         return
-    path = tracking_uri.removeprefix("sqlite:///").split("?", 1)[0]
-    if path and path != ":memory:" and not os.path.isdir(os.path.dirname(path) or "."):
+    where = f"registry {_reg_redact(tracking_uri)}"
+    path = tracking_uri.removeprefix("sqlite:").removeprefix("///").split("?", 1)[0]
+    if path in ("", "//", ":memory:"):
+        raise RegistryError(f"{where}: an in-memory SQLite registry is empty in every process")
+    if not os.path.isfile(path):
+        raise RegistryError(f"{where}: the SQLite database file {path} does not exist")
+    try:  # read-only: this check must not create or change anything either
+        with contextlib.closing(
+            sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error as exc:
+        raise RegistryError(f"{where}: {path} is not a readable SQLite database: {exc}") from None
+    if "registered_models" not in tables:
         raise RegistryError(
-            f"registry {_reg_redact(tracking_uri)}: the folder of the SQLite database "
-            "does not exist"
+            f"{where}: {path} holds no MLflow model registry (no registered_models table)"
         )
 
 
@@ -242,7 +279,7 @@ def _reg_guard(tracking_uri: str, action: str) -> Iterator[None]:
     with _reg_http_limits():
         try:
             yield
-        except (RegistryError, PromotionRefused, ImportError):  # ImportError: mlflow is missing
+        except (RegistryError, PromotionRefused, NoBaseline, ImportError):  # ImportError: no mlflow
             raise
         except Exception as exc:
             error = RegistryError(
@@ -271,6 +308,32 @@ def _reg_get_or_none(call: Callable[[], _RegT]) -> _RegT | None:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
         raise
+
+
+def _reg_first_run(client: MlflowClient, model: RegisteredModel, alias: str) -> None:
+    """None when the model, which no version of holds `alias`, is a first run; else NoBaseline."""
+    name = model.name
+    if client.search_model_versions(f"name = {_reg_quote(name)}", max_results=1):
+        raise NoBaseline(
+            f"registered model {name!r} has versions, but none holds alias {alias!r}: it was "
+            "never set, or its version was deleted"
+        )
+    spec = model.tags.get(REGISTRY_TAG_SPEC)
+    if spec is not None:
+        raise NoBaseline(
+            f"registered model {name!r} has no versions, but mlspec registered versions of "
+            f"spec {spec!r} into it before: they were deleted"
+        )
+    return None
+
+
+def _reg_expect(answered: str, asked: str, where: str) -> None:
+    # A proxy or a stub that answers 200 `{}` to everything yields empty objects, not errors.
+    if answered != asked:
+        raise RegistryError(
+            f"{where}: asked for {asked!r}, the answer is about {answered!r}: "
+            "this does not answer like an MLflow model registry"
+        )
 
 
 def _reg_ensure_model(client: MlflowClient, model_name: str) -> None:

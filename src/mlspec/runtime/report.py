@@ -39,6 +39,14 @@ class GateReport:
         return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
+def number_text(number: float) -> str:
+    """A threshold as written: integral values without ".0", others as Python's shortest repr,
+    which reads back as exactly the same float (0.8999999999, not a rounded 0.9)."""
+    if math.isfinite(number) and number.is_integer() and abs(number) < 1e16:
+        return str(int(number))
+    return repr(float(number))
+
+
 def gate_report_from_json(text: str) -> GateReport:
     data = json.loads(text)
     checks = [CheckResult(**c) for c in data.pop("checks")]

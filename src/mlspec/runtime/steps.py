@@ -8,10 +8,11 @@ a readable summary, and returns whether the gate passed.
 from __future__ import annotations
 
 from mlspec.runtime.datachecks import run_data_gate
-from mlspec.runtime.gates import evaluate_model_gate
+from mlspec.runtime.gates import Baseline, evaluate_model_gate
 from mlspec.runtime.registry import (
+    NoBaseline,
     RegistryError,
-    champion_metrics,
+    alias_metrics,
     promote_after_gates,
 )
 from mlspec.runtime.report import GateReport, gate_report_from_json, summarize, write_gate_report
@@ -32,23 +33,14 @@ def model_gate_step(
     tracking_uri: str | None = None,
     model_name: str | None = None,
 ) -> bool:
-    """Fetch the champion's metrics when a requirement compares with it, then judge."""
-    champion, error = None, None
-    if any(r.get("vs") == "champion" for r in requirements):
-        if not tracking_uri or not model_name:
-            error = "no tracking URI or registered model to read the champion from"
-        else:
-            try:
-                champion = champion_metrics(tracking_uri, model_name)
-            except RegistryError as exc:
-                error = str(exc)
+    """Read what the registry holds for each alias a requirement compares with, then judge."""
+    aliases = sorted({r["vs"] for r in requirements if r.get("vs")})
     report = evaluate_model_gate(
         gate,
         metrics,
         requirements,
         first_run=first_run,
-        champion=champion,
-        champion_error=error,
+        baselines={a: _steps_baseline(tracking_uri, model_name, a) for a in aliases},
     )
     return _steps_finish(report, report_path)
 
@@ -92,6 +84,18 @@ def promotion_step(
     else:
         print(f"promotion to {alias!r}: {model_name} version {version}")
     return version
+
+
+def _steps_baseline(tracking_uri: str | None, model_name: str | None, alias: str) -> Baseline:
+    if not tracking_uri or not model_name:
+        return Baseline(problem=f"no tracking URI or registered model to read {alias!r} from")
+    try:
+        found = alias_metrics(tracking_uri, model_name, alias)
+    except (RegistryError, NoBaseline, ValueError) as exc:  # ValueError: an invalid alias
+        return Baseline(problem=str(exc))
+    if found is None:
+        return Baseline(first_run=f"registered model {model_name!r} has no versions yet")
+    return Baseline(metrics=found)
 
 
 def _steps_finish(report: GateReport, report_path: str) -> bool:

@@ -170,7 +170,7 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
     params = ", ".join(f"{n!r}: param_{n}" for n in sorted(param_names))
     values = ", ".join(f"{f'{r.step}.{r.output}'!r}: metric_{i}" for i, r in enumerate(metrics))
     model_name = pipeline.registry.registered_model if pipeline.registry else None
-    champion = any(r.vs_champion for r in gate.requirements)
+    champion = any(r.vs is not None for r in gate.requirements)
     lines = [
         f"def {gate.name}({signature(parameters)}) -> bool:",
         "    import json",
