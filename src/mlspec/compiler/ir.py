@@ -314,6 +314,7 @@ class Pipeline:
     rollout: Rollout | None
     schedule: Schedule | None
     source_file: str
+    span: Span  # the spec's first key: where diagnostics about the whole spec point
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
