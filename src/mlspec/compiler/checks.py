@@ -14,9 +14,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from mlspec.compiler import credentials
 from mlspec.compiler.fields import RESERVED_PREFIXES
 from mlspec.compiler.source import PathKey, Source
-from mlspec.compiler.spec import CREDENTIAL_NAME, CREDENTIAL_VALUE, Gate, Spec
+from mlspec.compiler.spec import Gate, Spec
 from mlspec.diagnostics import Diagnostic, Span
 
 NUMERIC = ("float", "int")
@@ -589,17 +590,7 @@ class Checker:
             )
 
     def check_values(self) -> None:
-        """Every value: no NaN or infinity; no secret pasted anywhere (env values are checked
-        while parsing)."""
-        for name, param in self.spec.params.items():
-            if isinstance(param.default, str) and param.default and CREDENTIAL_NAME.search(name):
-                self.error(
-                    ("params", name, "default"),
-                    "MS117",
-                    f"parameter {name!r} has a default that looks like a credential",
-                    "pipeline parameters are visible in every run: read secrets from a "
-                    "Kubernetes secret in a step's env",
-                )
+        """Every value: no NaN or infinity, no literal secret (MS117, see credentials.py)."""
         stack: list[tuple[PathKey, object]] = [((), self.source.data)]
         while stack:
             path, value = stack.pop()
@@ -614,14 +605,7 @@ class Checker:
                     f"{value} is not a finite number",
                     "no setting takes NaN or infinity; write a number",
                 )
-            elif isinstance(value, str) and CREDENTIAL_VALUE.search(value):
-                self.error(
-                    path,
-                    "MS117",
-                    "this value looks like a credential",
-                    "never put secrets in a spec: keep them in a Kubernetes secret (or your "
-                    "registry's own credential store) and reference it",
-                )
+        self.found += credentials.check(self.spec, self.source)
 
     def check_unguarded_gates(self) -> None:
         used = {dep for step in self.spec.steps.values() for dep in step.after}
