@@ -271,7 +271,7 @@ def test_a_whole_spec_problem_points_at_its_first_key_not_a_comment(tmp_path: Pa
     spec.write_text(
         "# A pipeline without a rollout section:\n# nothing to roll out.\n\n"
         "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: x, version: 1.0.0}\n"
-        "steps:\n  a: {python: \"m:f\", outputs: {n: int}}\n",
+        'steps:\n  a: {python: "m:f", outputs: {n: int}}\n',
         encoding="utf-8",
     )
     result = run("compile", spec, "--target", "rollout", "-o", tmp_path / "out")
