@@ -718,7 +718,8 @@ def run(
 
     The run uses a SQLite MLflow registry and an artifact folder under the state folder (never
     the spec's servers); the spec's folder is on the Python path for its step modules. Exit
-    code 0 when the run finished (gates passed, or one blocked), 3 when it failed.
+    code 0 when the run finished (gates passed, or one blocked), 3 when it failed, 2 when it is
+    refused before anything starts (e.g. container steps and no Kubernetes cluster configured).
     """
     from mlspec.run import EngineUnavailable, parse_params, run_pipeline
     from mlspec.run.summary import render
