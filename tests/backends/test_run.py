@@ -218,6 +218,40 @@ def test_prefect_failure_shows_the_root_cause_and_the_step_names(tmp_path: Path)
     assert "UnfinishedRun" not in output
 
 
+@pytest.mark.slow
+def test_prefect_container_step_on_an_unreachable_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kubeconfig is there, its cluster is not (a closed port): the run starts, the Job cannot
+    be created, and the summary says so, and where the step was sent, without claiming it ran."""
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: local, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: me, user: {token: t}}]\n"
+        "contexts: [{name: kind-dev, context: {cluster: local, user: me}}]\n"
+        "current-context: kind-dev\n",
+        encoding="utf-8",
+    )
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(
+        "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: unreachable, version: 1.0.0}\n"
+        "steps:\n  fetch:\n    image: busybox:1.36\n"
+        "    container: {command: [sh, -c, 'echo hi > ${outputs.rows}']}\n"
+        "    outputs: {rows: dataset}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    code, summary, output = mlspec_run(tmp_path / "state", str(spec))
+    assert code == 3, output[-6000:]
+    assert summary is not None
+    assert summary["tasks"] == {"fetch": "failed"}
+    assert summary["detail"].startswith("Failed: task fetch failed: ClientConnectorError: ")
+    assert "Cannot connect to host 127.0.0.1:1" in summary["detail"]
+    assert f"container steps run on Kubernetes, in context 'kind-dev' of {config}: fetch" in output
+
+
 # -- one spec, three engines, the same decisions ----------------------------------------------
 
 # The flagship's model is a seeded random forest and every engine runs the same scikit-learn

@@ -82,9 +82,8 @@ def run_pipeline(
     notes = []
     if pipeline.registry and any(r.after_rollout for r in pipeline.registry.rules):
         notes.append("rules that wait for the rollout are applied later by `mlspec promote`")
-    started = [c for c in containers if result.tasks.get(c, "none") not in _NOT_STARTED]
-    if started:
-        notes.append(f"container steps ran on Kubernetes, in {cluster}: {', '.join(started)}")
+    if containers:  # where they go; the tasks above say how far they got
+        notes.append(f"container steps run on Kubernetes, in {cluster}: {', '.join(containers)}")
     return RunReport(
         pipeline=pipeline.name,
         engine=engine,
@@ -100,10 +99,6 @@ def run_pipeline(
         log=state.log,
         notes=notes,
     )
-
-
-# Task states, in each engine's words, of a task that never started.
-_NOT_STARTED = frozenset({"none", "pending", "scheduled", "queued", "upstream_failed", "skipped"})
 
 
 def _refuse_what_cannot_run(
