@@ -63,17 +63,18 @@ _PLAIN = re.compile(r"^(\d+(\.\d+)?|true|false|yes|no|on|off|none|null)$", re.IG
 _REFERENCE = re.compile(r"^\$(\{[^}]*\}|\([^)]*\)|[A-Za-z_]\w*)$")
 
 _START = r"(?<![A-Za-z0-9_-])"  # a token starts a word: 'risk-adjusted-...' is no 'sk-' key
-_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern))
-    for kind, pattern in (
-        ("an AWS access key id", _START + r"(AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"),
-        ("a GitHub token", _START + r"(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,})"),
-        ("a Slack token", _START + r"xox[abpors]-[A-Za-z0-9-]{10,}"),
-        ("an API key (sk-...)", _START + r"sk-[A-Za-z0-9_-]{20,}"),
-        ("a Google API key", _START + r"AIza[0-9A-Za-z_-]{35}"),
-        ("a private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*-----|\Z)"),
-        ("a JSON web token", _START + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}"),
-    )
+_TOKEN_KINDS = (
+    ("an AWS access key id", _START + r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"),
+    ("a GitHub token", _START + r"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,})"),
+    ("a Slack token", _START + r"xox[abpors]-[A-Za-z0-9-]{10,}"),
+    ("an API key (sk-...)", _START + r"sk-[A-Za-z0-9_-]{20,}"),
+    ("a Google API key", _START + r"AIza[0-9A-Za-z_-]{35}"),
+    ("a private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*-----|\Z)"),
+    ("a JSON web token", _START + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}"),
+)
+# One search per value (a large spec has thousands): group tN is the N-th kind.
+_TOKENS = re.compile(
+    "|".join(f"(?P<t{i}>{pattern})" for i, (_, pattern) in enumerate(_TOKEN_KINDS))
 )
 # scheme://user:PASSWORD@host (the user may be empty: redis://:PASSWORD@host).
 _URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:([^/\s@]+)@")
@@ -113,20 +114,19 @@ def literal_secret(name: str, value: object) -> bool:
 
 def find(value: str) -> Finding | None:
     """The first credential-shaped part of a value, if any."""
-    for kind, pattern in _TOKENS:
-        match = pattern.search(value)
-        if match:
-            return _finding(kind, value, match, 0)
-    for match in _URL_PASSWORD.finditer(value):
+    match = _TOKENS.search(value)
+    if match and match.lastgroup:
+        return _finding(_TOKEN_KINDS[int(match.lastgroup[1:])][0], value, match, match.lastgroup)
+    for match in _URL_PASSWORD.finditer(value) if "@" in value else ():
         if not _REFERENCE.match(match.group(1)):
             return _finding("a password in a URL", value, match, 1)
-    for match in _PAIR.finditer(value):
+    for match in _PAIR.finditer(value) if "=" in value else ():
         if literal_secret(match.group(1), match.group(2)):
             return _finding(f"a literal {match.group(1)}", value, match, 2)
     return None
 
 
-def _finding(kind: str, value: str, match: re.Match[str], group: int) -> Finding:
+def _finding(kind: str, value: str, match: re.Match[str], group: int | str) -> Finding:
     start, end = match.span(group)
     shown = value[:start] + "****" + value[end:]
     if "\n" in shown or shown.strip() == "****":  # nothing to show around the secret
