@@ -266,6 +266,20 @@ def test_compile_planned_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert not (tmp_path / "out").exists()
 
 
+def test_a_whole_spec_problem_points_at_its_first_key_not_a_comment(tmp_path: Path) -> None:
+    spec = tmp_path / "no-rollout.yaml"
+    spec.write_text(
+        "# A pipeline without a rollout section:\n# nothing to roll out.\n\n"
+        "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: x, version: 1.0.0}\n"
+        'steps:\n  a: {python: "m:f", outputs: {n: int}}\n',
+        encoding="utf-8",
+    )
+    result = run("compile", spec, "--target", "rollout", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert f"{spec}:4:1: error[MS301]: the spec has no rollout section" in result.stderr
+    assert "4 | apiVersion: mlspec/v1\n  | ^^^^^^^^^^\n" in result.stderr
+
+
 # -- compile: the output folder -------------------------------------------------------------
 
 

@@ -843,7 +843,8 @@ def run(
 
     The run uses a SQLite MLflow registry and an artifact folder under the state folder (never
     the spec's servers); the spec's folder is on the Python path for its step modules. Exit
-    code 0 when the run finished (gates passed, or one blocked), 3 when it failed.
+    code 0 when the run finished (gates passed, or one blocked), 3 when it failed, 2 when it is
+    refused before anything starts (e.g. container steps and no Kubernetes cluster configured).
     """
     engine_extras = {"prefect": ("prefect",), "kubeflow": ("kubeflow",), "airflow": ()}
     _require("mlflow", *engine_extras[target], why=f"mlspec run --target {target}")

@@ -28,7 +28,7 @@ CODES: dict[str, str] = {
     "MS114": "invalid cron expression",
     "MS115": "invalid resource quantity",
     "MS116": "invalid Python function (module:function)",
-    "MS117": "literal credential in env",
+    "MS117": "literal credential in the spec",
     "MS118": "invalid registry alias",
     "MS119": "invalid image reference",
     "MS120": "malformed reference",

@@ -30,6 +30,7 @@ class Diagnostic:
     message: str
     hint: str | None = None
     severity: Severity = "error"
+    redact: str | None = None  # a secret in the spec text, which the excerpt masks
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.span.file, self.span.line, self.span.col, self.code, self.message)
@@ -57,6 +58,10 @@ def render(
     if fmt == "github":
         return "".join(_as_github(d) + "\n" for d in items)
     lines_of = {name: text.splitlines() for name, text in sources.items()}
+    for d in items:  # a secret is masked in every excerpt, also in another diagnostic's
+        if d.redact and 1 <= d.span.line <= len(lines_of.get(d.span.file, [])):
+            lines = lines_of[d.span.file]
+            lines[d.span.line - 1] = _masked(lines[d.span.line - 1], d)
     return "".join(_as_text(d, lines_of.get(d.span.file, [])) for d in items)
 
 
@@ -89,6 +94,20 @@ def _as_text(d: Diagnostic, lines: list[str]) -> str:
     elif d.hint:
         out.append(f"  = hint: {d.hint}\n")
     return "".join(out)
+
+
+def _masked(line: str, d: Diagnostic) -> str:
+    """The line with the diagnostic's secret masked by as many '*' within its span (so that
+    the caret still lines up, and text around the span stays readable)."""
+    if not d.redact:
+        return line
+    s = d.span
+    start, end = s.col - 1, s.end_col - 1 if s.end_line == s.line else len(line)
+    part = line[start:end]
+    for secret in d.redact.splitlines():
+        if secret.strip():
+            part = part.replace(secret, "*" * len(secret))
+    return line[:start] + part + line[end:]
 
 
 def _visible(line: str) -> str:

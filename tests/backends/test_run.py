@@ -111,6 +111,53 @@ def test_the_local_registry_starts_the_models_first_run(tmp_path: Path, mlflow_e
     assert alias_metrics(uri, MODEL, "champion") is None
 
 
+# Container steps run as Kubernetes Jobs (Prefect) or pods (Airflow): without a cluster they are
+# refused before any engine starts, not failed later with the engine's own error.
+@pytest.mark.parametrize("engine", ["prefect", "airflow"])
+def test_container_steps_without_a_cluster_are_refused_before_running(
+    tmp_path: Path, engine: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
+    env["KUBECONFIG"] = str(tmp_path / "no-kubeconfig")
+    command = [sys.executable, "-m", "mlspec.cli", "run", str(CHURN), "--target", engine]
+    command += ["--airflow-python", sys.executable, "--state", str(tmp_path / "state")]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "container steps (extract, featurize, train, evaluate) run on Kubernetes, but no "
+        f"cluster is configured (no kubeconfig at {tmp_path / 'no-kubeconfig'};"
+    ) in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_the_cluster_is_the_kubeconfigs_current_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlspec.run.engines import EngineUnavailable, kubernetes_cluster
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: local, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "users: [{name: me, user: {token: t}}]\n"
+        "contexts: [{name: kind-dev, context: {cluster: local, user: me}}]\n"
+        "current-context: kind-dev\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}{os.pathsep}{config}")
+    assert kubernetes_cluster(["train"]) == f"context 'kind-dev' of {os.environ['KUBECONFIG']}"
+    config.write_text("apiVersion: v1\nkind: Config\nclusters: []\n", encoding="utf-8")
+    with pytest.raises(EngineUnavailable, match="Expected key current-context"):
+        kubernetes_cluster(["train"])
+    config.write_text("clusters: [local\n", encoding="utf-8")
+    with pytest.raises(EngineUnavailable, match=r"no cluster is configured \(while parsing"):
+        kubernetes_cluster(["train"])
+
+
 # -- Prefect: the default engine ---------------------------------------------------------------
 
 
@@ -144,6 +191,79 @@ def test_prefect_run_ends_blocked_and_leaves_the_registry_alone(tmp_path: Path) 
     assert "promote_challenger" not in summary["tasks"]
     assert summary["promoted"] == {}
     assert registry(tmp_path) == ([], {})
+
+
+FAILING = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: failing, version: 1.0.0}
+steps:
+  prepare:
+    python: no_such_module:prepare
+    outputs: {rows: int}
+  score:
+    python: no_such_module:score
+    inputs: {rows: prepare.rows}
+    outputs: {auc: float}
+  publish:
+    python: no_such_module:publish
+    after: [quality]
+gates:
+  quality:
+    require:
+      - {metric: score.auc, min: 0.5}
+"""
+
+
+@pytest.mark.slow
+def test_prefect_failure_shows_the_root_cause_and_the_step_names(tmp_path: Path) -> None:
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(FAILING, encoding="utf-8")
+    code, summary, output = mlspec_run(tmp_path / "state", str(spec))
+    assert code == 3, output[-6000:]
+    assert summary is not None
+    assert summary["outcome"] == "failed"
+    assert summary["detail"] == (
+        "Failed: task prepare failed: ModuleNotFoundError: No module named 'no_such_module'"
+    )
+    # Tasks by their names, not Prefect's `score-4d3`; publish waits for a gate that never ran.
+    assert summary["tasks"] == {"prepare": "failed", "score": "pending", "quality": "pending"}
+    assert summary["gates"] == {"quality": None}
+    assert "UnfinishedRun" not in output
+
+
+@pytest.mark.slow
+def test_prefect_container_step_on_an_unreachable_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kubeconfig is there, its cluster is not (a closed port): the run starts, the Job cannot
+    be created, and the summary says so, and where the step was sent, without claiming it ran."""
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: local, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: me, user: {token: t}}]\n"
+        "contexts: [{name: kind-dev, context: {cluster: local, user: me}}]\n"
+        "current-context: kind-dev\n",
+        encoding="utf-8",
+    )
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(
+        "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: unreachable, version: 1.0.0}\n"
+        "steps:\n  fetch:\n    image: busybox:1.36\n"
+        "    container: {command: [sh, -c, 'echo hi > ${outputs.rows}']}\n"
+        "    outputs: {rows: dataset}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    code, summary, output = mlspec_run(tmp_path / "state", str(spec))
+    assert code == 3, output[-6000:]
+    assert summary is not None
+    assert summary["tasks"] == {"fetch": "failed"}
+    assert summary["detail"].startswith("Failed: task fetch failed: ClientConnectorError: ")
+    assert "Cannot connect to host 127.0.0.1:1" in summary["detail"]
+    assert f"container steps run on Kubernetes, in context 'kind-dev' of {config}: fetch" in output
 
 
 # -- one spec, three engines, the same decisions ----------------------------------------------

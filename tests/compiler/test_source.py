@@ -7,7 +7,7 @@ import math
 import pytest
 
 from mlspec.compiler.source import load_bytes, load_text
-from mlspec.diagnostics import SpecError
+from mlspec.diagnostics import Span, SpecError
 
 
 def _codes(text: str) -> list[tuple[str, int, int]]:
@@ -70,6 +70,13 @@ def test_source_map_records_keys_and_values() -> None:
     assert str(source.span(("a", "b", 0))) == "s.yaml:2:7"
     # A path that does not exist falls back to its nearest ancestor.
     assert str(source.span(("a", "b", 1, "missing"))) == "s.yaml:2:10"
+
+
+def test_the_whole_document_is_its_first_key() -> None:
+    """Diagnostics about the whole spec point there, not at line 1, which may be a comment."""
+    source = load_text("# a comment\n\nkind: Pipeline\nsteps: {}\n", "s.yaml")
+    assert source.document_span() == Span("s.yaml", 3, 1, 3, 5)
+    assert source.span(()) == source.span(("nothing", "here")) == source.document_span()
 
 
 def test_every_duplicate_and_non_string_key_is_reported() -> None:

@@ -12,16 +12,23 @@ import re
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 
+from mlspec.compiler import credentials
 from mlspec.compiler.fields import RESERVED_PREFIXES
 from mlspec.compiler.source import PathKey, Source
-from mlspec.compiler.spec import CREDENTIAL_NAME, CREDENTIAL_VALUE, Gate, Spec
-from mlspec.diagnostics import Diagnostic
+from mlspec.compiler.spec import Gate, Spec
+from mlspec.diagnostics import Diagnostic, Span
 
 NUMERIC = ("float", "int")
 # ${inputs.x} and ${outputs.y}; $${...} stands for a literal ${...}.
 PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{([^}]*)\}")
 PLACEHOLDER_OK = re.compile(r"^(inputs|outputs)\.([a-z][a-z0-9_]*)$")
+NO_LOOPS = (
+    "loops are not part of the language: a pipeline runs each step once, in dependency order. "
+    "Remove this dependency; to repeat work, re-run the pipeline, on a `schedule` or triggered "
+    "from outside (CI, the engine's API)"
+)
 
 
 def target_key(name: str) -> str:
@@ -216,7 +223,7 @@ class Checker:
                         ref_path,
                         "MS220",
                         f"step {name!r} reads its own output in {what}",
-                        "a step cannot depend on itself",
+                        NO_LOOPS,
                     )
                     continue
                 actual = self.output_type(binding.from_, ref_path, what)
@@ -242,7 +249,9 @@ class Checker:
                     suggest(dep, [*self.spec.steps, *self.spec.gates]),
                 )
             elif dep == name:
-                self.error((*base, "after", i), "MS220", f"step {name!r} waits for itself")
+                self.error(
+                    (*base, "after", i), "MS220", f"step {name!r} waits for itself", NO_LOOPS
+                )
         for env_name, entry in step.env.items():
             if entry.param is not None:
                 self.param_type(entry.param, (*base, "env", env_name), f"env {env_name}")
@@ -373,16 +382,28 @@ class Checker:
             )
 
     def check_cycles(self) -> None:
+        edges = dependency_edges(self.spec)
         graph = dependency_graph(self.spec)
+
+        def place(node: str) -> Span:
+            return self.source.key_span(("steps" if node in self.spec.steps else "gates", node))
+
         for cycle in find_cycles(graph):
-            first = cycle[0]
-            kind = "steps" if first in self.spec.steps else "gates"
+            # Every cycle has a node that waits for one written below it: that reference closes
+            # the cycle for a reader going down the file (the first such one, if several).
+            hops = list(pairwise(cycle))
+            waiter, waited = min(
+                ((a, b) for a, b in hops if place(b) > place(a)), key=lambda hop: place(hop[0])
+            )
+            start = cycle.index(waiter)
+            path = [*cycle[start:-1], *cycle[:start], waiter]
+            ref = next(p for dep, p in edges[waiter] if dep == waited)
             self.error(
-                (kind, first),
+                ref,
                 "MS220",
-                "dependency cycle: " + " -> ".join(cycle),
-                "each name waits for the next; remove one of these dependencies",
-                key=True,
+                f"dependency cycle: {' -> '.join(path)} (each waits for the next); this "
+                f"reference makes {waiter!r} wait for {waited!r}",
+                NO_LOOPS,
             )
 
     def check_registry(self) -> None:
@@ -599,17 +620,7 @@ class Checker:
             )
 
     def check_values(self) -> None:
-        """Every value: no NaN or infinity; no secret pasted anywhere (env values are checked
-        while parsing)."""
-        for name, param in self.spec.params.items():
-            if isinstance(param.default, str) and param.default and CREDENTIAL_NAME.search(name):
-                self.error(
-                    ("params", name, "default"),
-                    "MS117",
-                    f"parameter {name!r} has a default that looks like a credential",
-                    "pipeline parameters are visible in every run: read secrets from a "
-                    "Kubernetes secret in a step's env",
-                )
+        """Every value: no NaN or infinity, no literal secret (MS117, see credentials.py)."""
         stack: list[tuple[PathKey, object]] = [((), self.source.data)]
         while stack:
             path, value = stack.pop()
@@ -624,14 +635,7 @@ class Checker:
                     f"{value} is not a finite number",
                     "no setting takes NaN or infinity; write a number",
                 )
-            elif isinstance(value, str) and CREDENTIAL_VALUE.search(value):
-                self.error(
-                    path,
-                    "MS117",
-                    "this value looks like a credential",
-                    "never put secrets in a spec: keep them in a Kubernetes secret (or your "
-                    "registry's own credential store) and reference it",
-                )
+        self.found += credentials.check(self.spec, self.source)
 
     def check_unguarded_gates(self) -> None:
         used = {dep for step in self.spec.steps.values() for dep in step.after}
@@ -679,30 +683,49 @@ def _accepts(declared: str, actual: str) -> bool:
     )
 
 
-def dependency_graph(spec: Spec) -> dict[str, list[str]]:
-    """Node -> the nodes it waits for; nodes are step and gate names, in spec order."""
-    graph: dict[str, list[str]] = {}
+def dependency_edges(spec: Spec) -> dict[str, list[tuple[str, PathKey]]]:
+    """Node -> (a node it waits for, the reference that makes it wait), in spec order.
+
+    Nodes are step and gate names. A reference's path may end in a key the spec does not have
+    (`from` of a shorthand input): `Source.span` then falls back to the value that is there.
+    """
+    edges: dict[str, list[tuple[str, PathKey]]] = {}
     gated = {g.dataset: n for n, g in spec.gates.items() if g.dataset is not None}
     for name, step in spec.steps.items():
-        deps: list[str] = []
-        for binding in step.inputs.values():
+        base: PathKey = ("steps", name)
+        found: list[tuple[str, PathKey]] = []
+        for input_name, binding in step.inputs.items():
             if binding.from_ and not binding.from_.startswith("params."):
-                deps.append(binding.from_.split(".")[0])
+                path = (*base, "inputs", input_name, "from")
+                found.append((binding.from_.split(".")[0], path))
                 if binding.from_ in gated:
-                    deps.append(gated[binding.from_])
-        deps += step.after
-        graph[name] = deps
+                    found.append((gated[binding.from_], path))
+        found += [(dep, (*base, "after", i)) for i, dep in enumerate(step.after)]
+        edges[name] = found
     for name, gate in spec.gates.items():
-        refs = [gate.dataset] if gate.dataset else []
-        refs += [c.drift.reference for c in gate.checks or () if c.drift and c.drift.reference]
-        refs += [r.metric for r in gate.require or ()]
-        refs += [r.min for r in gate.require or () if isinstance(r.min, str)]
-        refs += [r.max for r in gate.require or () if isinstance(r.max, str)]
-        graph[name] = [r.split(".")[0] for r in refs if r and not r.startswith("params.")]
-    known = set(graph)
+        base = ("gates", name)
+        refs: list[tuple[object, PathKey]] = [(gate.dataset, (*base, "dataset"))]
+        for i, check in enumerate(gate.checks or ()):
+            if check.drift is not None:
+                refs.append((check.drift.reference, (*base, "checks", i, "drift", "reference")))
+        for i, req in enumerate(gate.require or ()):
+            refs += [(getattr(req, f), (*base, "require", i, f)) for f in ("metric", "min", "max")]
+        edges[name] = [
+            (ref.split(".")[0], path)
+            for ref, path in refs
+            if isinstance(ref, str) and ref and not ref.startswith("params.")
+        ]
     return {
-        n: list(dict.fromkeys(d for d in deps if d in known and d != n))
-        for n, deps in graph.items()
+        node: [(dep, path) for dep, path in found if dep in edges and dep != node]
+        for node, found in edges.items()
+    }
+
+
+def dependency_graph(spec: Spec) -> dict[str, list[str]]:
+    """Node -> the nodes it waits for; nodes are step and gate names, in spec order."""
+    return {
+        node: list(dict.fromkeys(dep for dep, _ in found))
+        for node, found in dependency_edges(spec).items()
     }
 
 

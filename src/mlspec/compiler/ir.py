@@ -330,6 +330,7 @@ class Pipeline:
     rollout: Rollout | None
     schedule: Schedule | None
     source_file: str
+    span: Span  # the spec's first key: where diagnostics about the whole spec point
     # Every string of the spec that `has_markup_braces`: a target that cannot escape such text
     # refuses it where it stands. An index of the spec's text rather than part of the pipeline:
     # `to_data` leaves it out.

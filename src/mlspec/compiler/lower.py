@@ -59,6 +59,7 @@ class _Lowering:
                 self.span("schedule"),
             ),
             source_file=self.source.file,
+            span=self.source.document_span(),
             texts_with_braces=self.texts_with_braces(),
         )
 

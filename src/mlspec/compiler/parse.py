@@ -90,7 +90,7 @@ def _diagnose(
     err = errs[0]
     kind = err["type"]
     ctx = err.get("ctx") or {}
-    where = _describe(path)
+    where = describe_path(path)
     value = err.get("input")
     if kind == "extra_forbidden" and field is not None:
         span = source.key_span((*path, field))
@@ -155,7 +155,7 @@ def _diagnose(
     return Diagnostic(span, "MS104", f"{where}: {message}", None)
 
 
-def _describe(path: PathKey) -> str:
+def describe_path(path: PathKey) -> str:
     if not path:
         return "the spec"
     text = ""

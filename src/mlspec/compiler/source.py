@@ -76,8 +76,13 @@ class Source:
             if path in self.values:
                 return _span(self.file, self.values[path])
             path = path[:-1]
-        root = self.values.get(())
-        return _span(self.file, root) if root is not None else Span(self.file, 1, 1, 1, 1)
+        return self.document_span()
+
+    def document_span(self) -> Span:
+        """Where a diagnostic about the whole spec points: its first key, not line 1, which
+        may be a comment. The builder records keys in document order, the first one first."""
+        first = next(iter(self.keys.values()), None) or self.values.get(())
+        return _span(self.file, first) if first is not None else Span(self.file, 1, 1, 1, 1)
 
     def key_span(self, path: PathKey) -> Span:
         return self.span(path, key=True)

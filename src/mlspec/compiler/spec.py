@@ -97,23 +97,6 @@ class SecretRef(Model):
     key: SecretKey
 
 
-CREDENTIAL_NAME = re.compile(
-    r"(?:^|_)(PASSWORD|PASSWD|PASSPHRASE|SECRET|SECRET_KEY|TOKEN|API_KEY|APIKEY|ACCESS_KEY|"
-    r"PRIVATE_KEY|CREDENTIALS?)$",
-    re.IGNORECASE,
-)
-CREDENTIAL_VALUE = re.compile(
-    r"AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,}"
-    r"|xox[abpors]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{35}"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}"
-    r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"
-)
-
-
-# Values that a credential-sounding name may hold without being one (MAX_TOKENS: "4096").
-_PLAIN_SETTING = re.compile(r"^(\d+(\.\d+)?|true|false|yes|no|on|off|none)$", re.IGNORECASE)
-
-
 class EnvValue(Model):
     """One env value: a literal string, a Kubernetes secret, or a pipeline parameter."""
 
@@ -144,23 +127,6 @@ EnvEntry = Annotated[
 ]
 
 
-def _check_env(env: dict[str, EnvValue]) -> dict[str, EnvValue]:
-    for name, entry in env.items():
-        literal = entry.value
-        if not literal:
-            continue
-        named = CREDENTIAL_NAME.search(name) and not _PLAIN_SETTING.match(literal)
-        if named or CREDENTIAL_VALUE.search(literal):
-            raise error(
-                "MS117",
-                f"env {name} holds a literal value that looks like a credential",
-                "never put secrets in a spec: use {secret: {name: SECRET, key: KEY}} to "
-                "read it from a Kubernetes secret",
-                at=("env", name),
-            )
-    return env
-
-
 Env = Annotated[dict[EnvName, EnvEntry], Field(default_factory=dict)]
 
 
@@ -178,11 +144,6 @@ class Defaults(Model):
     caching: bool | None = None
     resources: Resources = Field(default_factory=Resources)
     env: Env
-
-    @model_validator(mode="after")
-    def _no_credentials(self) -> Defaults:
-        _check_env(self.env)
-        return self
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -250,7 +211,6 @@ class Step(Model):
 
     @model_validator(mode="after")
     def _rules(self) -> Step:
-        _check_env(self.env)
         if self.container is not None and self.packages:
             raise error(
                 "MS105",

@@ -61,13 +61,7 @@ def run_pipeline(
     airflow_python: str | None = None,
 ) -> RunReport:
     containers = [s.name for s in pipeline.steps if s.kind == "container"]
-    # Refuse what cannot run before anything is created or started.
-    if engine == "kubeflow" and containers:
-        raise EngineUnavailable(
-            f"kfp's local subprocess runner cannot run container steps ({', '.join(containers)})"
-        )
-    if engine == "airflow" and not airflow_python:
-        raise EngineUnavailable(engines.NO_AIRFLOW)
+    cluster = _refuse_what_cannot_run(engine, containers, airflow_python)
     state = new_run(state_folder, engine)
     model = pipeline.registry.registered_model if pipeline.registry else None
     if model:
@@ -90,10 +84,8 @@ def run_pipeline(
     notes = []
     if pipeline.registry and any(r.after_rollout for r in pipeline.registry.rules):
         notes.append("rules that wait for the rollout are applied later by `mlspec promote`")
-    if containers:
-        notes.append(
-            f"container steps ran against your Kubernetes cluster: {', '.join(containers)}"
-        )
+    if containers:  # where they go; the tasks above say how far they got
+        notes.append(f"container steps run on Kubernetes, in {cluster}: {', '.join(containers)}")
     return RunReport(
         pipeline=pipeline.name,
         engine=engine,
@@ -109,6 +101,20 @@ def run_pipeline(
         log=state.log,
         notes=notes,
     )
+
+
+def _refuse_what_cannot_run(
+    engine: str, containers: list[str], airflow_python: str | None
+) -> str | None:
+    """Raise EngineUnavailable, before anything is created or started, for what the engine
+    cannot run here; else the cluster that the container steps will run in, if any."""
+    if engine == "kubeflow" and containers:
+        raise EngineUnavailable(
+            f"kfp's local subprocess runner cannot run container steps ({', '.join(containers)})"
+        )
+    if engine == "airflow" and not airflow_python:
+        raise EngineUnavailable(engines.NO_AIRFLOW)
+    return engines.kubernetes_cluster(containers) if containers else None
 
 
 def _in_run_order(pipeline: ir.Pipeline, tasks: dict[str, str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -47,6 +48,41 @@ NO_AIRFLOW = (
 
 class EngineUnavailable(Exception):
     """The engine cannot run here; the message says what to install or pass."""
+
+
+def kubernetes_cluster(steps: list[str]) -> str:
+    """The cluster container steps would run in (as Jobs, or pods), found as prefect-kubernetes and
+    Airflow's KubernetesPodOperator find it: the pod's service account inside a cluster, else
+    the kubeconfig's current context. Only the configuration is read; nothing is contacted."""
+    try:
+        from kubernetes_asyncio.client import Configuration
+        from kubernetes_asyncio.config import ConfigException, incluster_config, kube_config
+        from yaml import YAMLError  # kubernetes_asyncio reads kubeconfigs with PyYAML
+    except ImportError:
+        raise EngineUnavailable(
+            "container steps run on Kubernetes, and finding the cluster needs "
+            "kubernetes-asyncio: install mlspec[prefect]"
+        ) from None
+    try:
+        incluster_config.load_incluster_config(Configuration(), try_refresh_token=False)
+        return "this pod's cluster"
+    except ConfigException:
+        pass
+    # Read at each call, not when kubernetes_asyncio was imported.
+    path = os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+    try:
+        if not any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p):
+            raise ConfigException(f"no kubeconfig at {path}")
+        _, current = kube_config.list_kube_config_contexts(path)
+    except (ConfigException, OSError, ValueError, YAMLError) as exc:
+        why = " ".join(str(exc).split())
+        raise EngineUnavailable(
+            f"container steps ({', '.join(steps)}) run on Kubernetes, but no cluster is "
+            f"configured ({why}; and this is not a pod in a cluster): set KUBECONFIG to a "
+            "kubeconfig whose current context is the cluster to use (kind or minikube make a "
+            "local one)"
+        ) from None
+    return f"context {current['name']!r} of {path}"
 
 
 @dataclass(frozen=True)
@@ -131,7 +167,9 @@ def run_prefect(run: EngineRun) -> EngineResult:
     if result is None:
         return EngineResult(False, "", {}, f"the Prefect run ended with exit code {code}")
     ok = result["state"] == "completed"
-    detail = result["state_name"] + (f": {result['message']}" if result["message"] else "")
+    failure = result["failure"]
+    why = f"task {failure['task']} failed: {failure['error']}" if failure else result["message"]
+    detail = result["state_name"] + (f": {why}" if why else "")
     return EngineResult(ok, result["run_id"], result["tasks"], detail)
 
 

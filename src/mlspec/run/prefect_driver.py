@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import runpy
 import sys
+from typing import Any
 
 
 def main() -> None:
     path, function, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     flow = runpy.run_path(path, run_name="mlspec_flow")[function]
     state = flow(**params, return_state=True)
-    tasks = {}
+    runs = []
     flow_run_id = state.state_details.flow_run_id
     if flow_run_id is not None:
         from prefect.client.orchestration import get_client
@@ -27,15 +28,34 @@ def main() -> None:
             runs = client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
-        tasks = {run.name: run.state.type.value.lower() for run in runs if run.state}
+    runs = [run for run in runs if run.state]
     result = {
         "state": state.type.value.lower(),
         "state_name": state.name,
         "message": state.message,
         "run_id": str(flow_run_id),
-        "tasks": dict(sorted(tasks.items())),
+        "tasks": dict(sorted((_step(run), run.state.type.value.lower()) for run in runs)),
+        "failure": _first_failure(runs),
     }
     print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+
+
+def _step(run: Any) -> str:
+    """The task's step, gate or promotion name. A task run is renamed to it when it starts; one
+    that never started (its upstream failed) keeps Prefect's `NAME-<3 characters of its
+    dynamic key>`."""
+    return run.name.removesuffix(f"-{run.dynamic_key[:3]}")
+
+
+def _first_failure(runs: list[Any]) -> dict[str, str] | None:
+    """The task that failed first and its error: the run's root cause, where the flow's own
+    state may only say that something after it could not run."""
+    failed = [r for r in runs if r.state.is_failed() or r.state.is_crashed()]
+    if not failed:
+        return None
+    first = min(failed, key=lambda r: (r.start_time or r.expected_start_time, r.name))
+    error = first.state.message or first.state.name
+    return {"task": _step(first), "error": error.removeprefix("Task run encountered an exception ")}
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from mlspec.backends.rollout import base, gitops
 from mlspec.backends.rollout.k8s import file_name, to_yaml
 from mlspec.backends.rollout.release import Release
 from mlspec.compiler import ir
-from mlspec.diagnostics import Diagnostic, Span
+from mlspec.diagnostics import Diagnostic
 
 _IMPLEMENTATIONS = {
     "argo-rollouts": "mlspec.backends.rollout.argo:ArgoRollouts",
@@ -46,7 +46,7 @@ def problems(pipeline: ir.Pipeline, *, alone: bool) -> list[Diagnostic]:
         if alone:
             return [
                 base.error(
-                    _first_span(pipeline),
+                    pipeline.span,
                     "the spec has no rollout section, so there is nothing to roll out",
                     "add a 'rollout:' section, or compile for a pipeline target",
                 )
@@ -101,10 +101,6 @@ def _as_warning(d: Diagnostic) -> Diagnostic:
         f"{d.message}; the rollout manifests are not written",
         d.hint,
     )
-
-
-def _first_span(pipeline: ir.Pipeline) -> Span:
-    return Span(pipeline.source_file, 1, 1, 1, 1)
 
 
 def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
