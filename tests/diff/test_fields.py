@@ -123,11 +123,15 @@ def test_the_issue_s_examples_are_reported(tmp_path: Path, name: str) -> None:
 # Not mutated, the same list as `fields.SKIPPED` plus spans: a span is where the text sits and
 # moves with every inserted line; `source_file` is each side's label (old.yaml vs new.yaml);
 # `version` names the change and is held to the bump the changes need (tests in test_diff.py).
+# `texts_with_braces` is an index of the spec's text (metadata dump=False): each of its texts is
+# also in its own field, where the change is reported.
 NOT_MUTATED = {"source_file", "version"}
+INDEXES = {"texts_with_braces"}
 
 
 def test_the_excluded_fields_are_these_few() -> None:
     assert generic.SKIPPED == NOT_MUTATED
+    assert {f.name for f in fields(ir.Pipeline) if not f.metadata.get("dump", True)} == INDEXES
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -169,7 +173,7 @@ def mutations(value: Any, hint: Any) -> Iterator[tuple[str, Any]]:
     if is_dataclass(value):
         hints = _hints(type(value))
         for f in fields(value):
-            if f.name in NOT_MUTATED and isinstance(value, ir.Pipeline):
+            if f.name in NOT_MUTATED | INDEXES and isinstance(value, ir.Pipeline):
                 continue
             for where, mutated in mutations(getattr(value, f.name), hints[f.name]):
                 yield f"{f.name}.{where}", replace(value, **{f.name: mutated})

@@ -12,8 +12,9 @@ dataclasses themselves, so a field added to the IR is compared without a line he
   multiset (lists of names, packages, categories), except `command` and `args`, whose order is
   what runs.
 
-Not compared: spans (where the text sits), the pipeline's `source_file` (each side's label) and
-`version` (the version check's subject, not a change).
+Not compared: spans (where the text sits), the pipeline's `source_file` (each side's label),
+`version` (the version check's subject, not a change) and fields that are an index of the spec
+rather than part of the pipeline (`metadata={"dump": False}`, such as `texts_with_braces`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def remaining(
 
 def differences(old: ir.Pipeline, new: ir.Pipeline, keys: Keys) -> Iterator[Difference]:
     for f in fields(old):
-        if f.name not in SKIPPED:
+        if f.name not in SKIPPED and f.metadata.get("dump", True):
             yield from _value(getattr(old, f.name), getattr(new, f.name), (f.name,), keys)
 
 
