@@ -13,15 +13,19 @@ import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from mlspec.compiler.fields import RESERVED_PREFIXES
+from mlspec.compiler.fields import (
+    PLACEHOLDER_OK,
+    PLACEHOLDER_RE,
+    RESERVED_NAMES,
+    RESERVED_PREFIXES,
+    TIMEZONE_MAX,
+    TIMEZONE_RE,
+)
 from mlspec.compiler.source import PathKey, Source
 from mlspec.compiler.spec import CREDENTIAL_NAME, CREDENTIAL_VALUE, Gate, Spec
 from mlspec.diagnostics import Diagnostic
 
 NUMERIC = ("float", "int")
-# ${inputs.x} and ${outputs.y}; $${...} stands for a literal ${...}.
-PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{([^}]*)\}")
-PLACEHOLDER_OK = re.compile(r"^(inputs|outputs)\.([a-z][a-z0-9_]*)$")
 
 
 def target_key(name: str) -> str:
@@ -126,7 +130,7 @@ class Checker:
         tasks += [(("gates", n), n, "gate") for n in self.spec.gates]
         self.collisions(tasks, "as task names on Kubeflow and Kubernetes")
         for path, name, kind in tasks:
-            if name.startswith(RESERVED_PREFIXES) or name in ("params", "rollout"):
+            if name.startswith(RESERVED_PREFIXES) or name in RESERVED_NAMES:
                 self.error(
                     path,
                     "MS222",
@@ -264,7 +268,7 @@ class Checker:
         step = self.spec.steps[step_name]
         for match in PLACEHOLDER_RE.finditer(text):
             inner = match.group(1)
-            ok = PLACEHOLDER_OK.match(inner)
+            ok = PLACEHOLDER_OK.fullmatch(inner)
             if not ok:
                 self.error(
                     path,
@@ -618,11 +622,8 @@ class Checker:
                 )
 
 
-_TIMEZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
-
-
 def _known_timezone(name: str) -> bool:
-    if len(name) > 64 or not _TIMEZONE_RE.match(name):
+    if len(name) > TIMEZONE_MAX or not TIMEZONE_RE.fullmatch(name):
         return False
     try:
         zoneinfo.ZoneInfo(name)
