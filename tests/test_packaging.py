@@ -142,6 +142,17 @@ def test_the_wheel_carries_no_tests_and_the_licence(dist: Path) -> None:
     assert any(n.endswith("licenses/LICENSE") for n in names)
 
 
+def test_the_wheel_ships_the_json_schema(dist: Path) -> None:
+    """Editors and validators can point at the installed copy; it is what `mlspec schema` prints."""
+    import zipfile
+
+    from mlspec.schema import json_schema
+
+    (wheel,) = dist.glob("*.whl")
+    shipped = zipfile.ZipFile(wheel).read("mlspec/schemas/mlspec.schema.json").decode()
+    assert shipped == json_schema()
+
+
 def test_the_sdist_ships_sources_and_no_local_state(dist: Path) -> None:
     (sdist,) = dist.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:

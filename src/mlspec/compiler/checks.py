@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from mlspec.compiler import credentials
-from mlspec.compiler.fields import RESERVED_PREFIXES
+from mlspec.compiler.fields import (
+    PLACEHOLDER_OK,
+    PLACEHOLDER_RE,
+    RESERVED_NAMES,
+    RESERVED_PREFIXES,
+    TIMEZONE_MAX,
+    TIMEZONE_RE,
+)
 from mlspec.compiler.source import PathKey, Source
 from mlspec.compiler.spec import Gate, Spec
 from mlspec.diagnostics import Diagnostic, Span
 
 NUMERIC = ("float", "int")
-# ${inputs.x} and ${outputs.y}; $${...} stands for a literal ${...}.
-PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{([^}]*)\}")
-PLACEHOLDER_OK = re.compile(r"^(inputs|outputs)\.([a-z][a-z0-9_]*)$")
 NO_LOOPS = (
     "loops are not part of the language: a pipeline runs each step once, in dependency order. "
     "Remove this dependency; to repeat work, re-run the pipeline, on a `schedule` or triggered "
@@ -133,7 +137,7 @@ class Checker:
         tasks += [(("gates", n), n, "gate") for n in self.spec.gates]
         self.collisions(tasks, "as task names on Kubeflow and Kubernetes")
         for path, name, kind in tasks:
-            if name.startswith(RESERVED_PREFIXES) or name in ("params", "rollout"):
+            if name.startswith(RESERVED_PREFIXES) or name in RESERVED_NAMES:
                 self.error(
                     path,
                     "MS222",
@@ -652,11 +656,8 @@ class Checker:
                 )
 
 
-_TIMEZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
-
-
 def _known_timezone(name: str) -> bool:
-    if len(name) > 64 or not _TIMEZONE_RE.fullmatch(name):
+    if len(name) > TIMEZONE_MAX or not TIMEZONE_RE.fullmatch(name):
         return False
     try:
         zoneinfo.ZoneInfo(name)

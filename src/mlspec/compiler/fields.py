@@ -1,7 +1,10 @@
 """Scalar field types of the spec: names, versions, durations, cron, quantities, references.
 
 Each type validates one kind of value and raises a `PydanticCustomError` whose type names the
-diagnostic code (see `codes.py`) and whose context may carry a `hint`.
+diagnostic code (see `codes.py`) and whose context may carry a `hint`. Each also declares its
+JSON Schema (`mlspec schema`), built from the same pattern the validator matches, so that an
+editor and `mlspec validate` agree. Patterns are written in the syntax that Python's `re` and
+ECMAScript (ajv, yaml-language-server) share: `[0-9]`, not `\\d`; no inline flags.
 """
 
 from __future__ import annotations
@@ -13,34 +16,62 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
+
+from mlspec.compiler.schema_rules import ignore_case
 
 # Names of steps, outputs, inputs, params, gates, analyses, arms: safe as Python identifiers,
 # Airflow task ids, Prefect task names and (after `_` -> `-`) KFP and Kubernetes names.
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = r"[a-z][a-z0-9_]*"
+NAME_RE = re.compile(rf"^{_NAME}$")
 NAME_MAX = 40
+# Python keywords a lower-case name could spell (soft keywords are legal keyword arguments).
+_KEYWORDS = "|".join(k for k in keyword.kwlist if k.islower())
+NAME_PATTERN = rf"^(?!(?:{_KEYWORDS})$){_NAME}$"
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-PYTHON_TARGET_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+PYTHON_TARGET_RE = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})*:{_IDENTIFIER}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
-ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_ALIAS = r"[A-Za-z0-9_-]{1,255}"
+ALIAS_RE = re.compile(rf"^{_ALIAS}$")
+# MLflow refuses 'latest' (any case) and 'v<digits>' as aliases.
+_RESERVED_ALIAS = r"[lL][aA][tT][eE][sS][tT]|[vV][0-9]+"
+RESERVED_ALIAS_RE = re.compile(rf"^(?:{_RESERVED_ALIAS})$")
+ALIAS_PATTERN = rf"^(?!(?:{_RESERVED_ALIAS})$){_ALIAS}$"
 REGISTERED_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$")
-REFERENCE_RE = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
-# An image reference: [host[:port]/]path[:tag][@digest], as the distribution spec defines it
-# (ASCII only: the spec's `\w` is [A-Za-z0-9_]). Used with `fullmatch`: `$` alone also matches
-# before a final newline.
+REFERENCE_RE = re.compile(rf"^({_NAME})\.({_NAME})$")
+PARAM_REFERENCE_RE = re.compile(rf"^params\.{_NAME}$")
+# An image reference: [host[:port]/]path[:tag][@digest], as the distribution spec defines it.
+_IMAGE_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_RE = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$",
-    re.ASCII,
+    rf"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?{_IMAGE_PATH}(?:/{_IMAGE_PATH})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
 )
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_CPU_RE = re.compile(r"^(?:\d+(?:\.\d{1,3})?|\d+m)$")
-_MEMORY_RE = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+# Lookahead: some digit is not 0, so the value is above zero.
+_NOT_ZERO = r"(?=[^1-9]*[1-9])"
+_DURATION = r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?"
+_DURATION_RE = re.compile(rf"^{_DURATION}$")
+DURATION_PATTERN = rf"^{_NOT_ZERO}{_DURATION}$"
+CPU_RE = re.compile(rf"^{_NOT_ZERO}(?:[0-9]+(?:\.[0-9]{{1,3}})?|[0-9]+m)$")
+_MEMORY_UNITS = "Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E"
+_MEMORY_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+_MEMORY_RE = re.compile(rf"^({_MEMORY_NUMBER})({_MEMORY_UNITS})?$")
+MEMORY_PATTERN = rf"^{_NOT_ZERO}{_MEMORY_NUMBER}(?:{_MEMORY_UNITS})$"
+# Placeholders of container commands: `${inputs.x}`, `${outputs.y}`; `$${` is a literal `${`.
+PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{([^}]*)\}")
+PLACEHOLDER_OK = re.compile(rf"(inputs|outputs)\.({_NAME})")
+# A `${...}` that is not one of them: for the schema, which can only match text.
+MALFORMED_PLACEHOLDER_PATTERN = rf"(?<!\$)\$\{{(?!{PLACEHOLDER_OK.pattern}\}})[^}}]*\}}"
+TIMEZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
+TIMEZONE_MAX = 64
 
 RESERVED_PREFIXES = ("mlspec_", "promote_")
+# Step and gate names that read as keywords: `params.x` references, `rollout` in `after`.
+RESERVED_NAMES = ("params", "rollout")
 
 
 def error(
@@ -56,13 +87,17 @@ def error(
     return PydanticCustomError(code, "{message}", ctx)
 
 
-def _validator(schema_type: Any) -> Callable[[Callable[[Any], Any]], Any]:
-    """Wrap a check function as a field type whose JSON Schema input is `schema_type`."""
+def _validator(schema: dict[str, Any]) -> Callable[[Callable[[Any], Any]], Any]:
+    """Wrap a check function as a field type whose JSON Schema is `schema`."""
 
     def wrap(func: Callable[[Any], Any]) -> Any:
-        return BeforeValidator(func, json_schema_input_type=schema_type)
+        return BeforeValidator(func, json_schema_input_type=Annotated[Any, WithJsonSchema(schema)])
 
     return wrap
+
+
+def _string(pattern: str, **more: Any) -> dict[str, Any]:
+    return {"type": "string", "pattern": pattern, **more}
 
 
 def _require_str(value: Any, what: str) -> str:
@@ -87,7 +122,7 @@ def type_name(value: Any) -> str:
     }.get(type(value), "a value")
 
 
-@_validator(str)
+@_validator(_string(NAME_PATTERN, maxLength=NAME_MAX))
 def _check_name(value: Any) -> str:
     value = _require_str(value, "a name")
     if value == "<<":
@@ -127,6 +162,7 @@ Name = Annotated[str, _check_name]
 def _dns_label(what: str) -> Any:
     """A DNS-1123 label type whose errors name what it labels."""
 
+    @_validator(_string(DNS_LABEL_RE.pattern, maxLength=63))
     def check(value: Any) -> str:
         value = _require_str(value, what)
         if len(value) > 63 or not DNS_LABEL_RE.fullmatch(value):
@@ -139,7 +175,7 @@ def _dns_label(what: str) -> Any:
             )
         return value
 
-    return Annotated[str, _validator(str)(check)]
+    return Annotated[str, check]
 
 
 DnsName = _dns_label("pipeline name")
@@ -147,7 +183,7 @@ ServiceName = _dns_label("service name")
 Namespace = _dns_label("namespace")
 
 
-@_validator(str)
+@_validator(_string(VERSION_RE.pattern))
 def _check_version(value: Any) -> str:
     if isinstance(value, float | int) and not isinstance(value, bool):
         raise error(
@@ -194,11 +230,14 @@ def positive_duration(value: Any) -> int:
     return seconds
 
 
-Duration = Annotated[int, _validator(str)(positive_duration)]
+_DURATION_SCHEMA = _string(DURATION_PATTERN)
+Duration = Annotated[int, _validator(_DURATION_SCHEMA)(positive_duration)]
 # A canary pause: a duration, or 'manual' to wait for a person to promote.
 Pause = Annotated[
     int | Literal["manual"],
-    _validator(str)(lambda value: value if value == "manual" else positive_duration(value)),
+    _validator({"anyOf": [_DURATION_SCHEMA, {"const": "manual"}]})(
+        lambda value: value if value == "manual" else positive_duration(value)
+    ),
 ]
 
 
@@ -226,9 +265,46 @@ _CRON_FIELDS = (
     ),
 )
 _CRON_MACROS = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+_DIGITS = re.compile(r"[0-9]+")
 
 
-@_validator(str)
+def _number_pattern(low: int, high: int) -> str:
+    """Whole numbers low..high (low below 10, high below 100), leading zeros allowed, as `int()`
+    reads them."""
+
+    def digits(first: int, last: int) -> str:
+        return str(first) if first == last else f"[{first}-{last}]"
+
+    low_ten, high_ten = low // 10, high // 10
+    if low_ten == high_ten:
+        parts = [digits(low % 10, high % 10)]
+    else:
+        parts = [digits(low % 10, 9)]
+        if high % 10 == 9:
+            high_ten += 1
+        if high_ten > low_ten + 1:
+            parts.append(digits(low_ten + 1, high_ten - 1) + "[0-9]")
+        if high % 10 != 9:
+            parts.append(f"{high_ten}{digits(0, high % 10)}")
+    return f"0*(?:{'|'.join(parts)})"
+
+
+def _cron_pattern() -> str:
+    """The cron syntax `_check_cron` accepts, with each field's range; ranges that run
+    backwards ('5-1') are the one rule it cannot say."""
+    fields = []
+    for _, low, high, names in _CRON_FIELDS:
+        bound = _number_pattern(low, high)
+        if names:
+            bound = f"(?:{bound}|{ignore_case('|'.join(names))})"
+        item = rf"(?:\*|{bound}(?:-{bound})?)(?:/0*[1-9][0-9]*)?"
+        fields.append(f"{item}(?:,{item})*")
+    macros = "|".join(sorted(_CRON_MACROS))
+    separated = r"\s+".join(fields)
+    return rf"^(?:{macros}|\s*{separated}\s*)$"
+
+
+@_validator(_string(_cron_pattern()))
 def _check_cron(value: Any) -> str:
     value = _require_str(value, "a cron expression")
     if value in _CRON_MACROS:
@@ -254,7 +330,7 @@ def _check_cron(value: Any) -> str:
 def _cron_field_problem(part: str, low: int, high: int, names: dict[str, int]) -> str | None:
     for item in part.split(","):
         base, _, step = item.partition("/")
-        if step and (not step.isdigit() or int(step) == 0):
+        if step and (not _DIGITS.fullmatch(step) or int(step) == 0):
             return "has an invalid step"
         if base == "*":
             continue
@@ -263,7 +339,7 @@ def _cron_field_problem(part: str, low: int, high: int, names: dict[str, int]) -
             return "has an invalid range"
         numbers = []
         for bound in bounds:
-            number = names.get(bound.lower()) if not bound.isdigit() else int(bound)
+            number = int(bound) if _DIGITS.fullmatch(bound) else names.get(bound.lower())
             if number is None:
                 return "is not a number"
             if not low <= number <= high:
@@ -277,12 +353,13 @@ def _cron_field_problem(part: str, low: int, high: int, names: dict[str, int]) -
 Cron = Annotated[str, _check_cron]
 
 
-@_validator(str)
+# A YAML number is read as cores. The schema cannot limit a number to three decimals.
+@_validator({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, _string(CPU_RE.pattern)]})
 def _check_cpu(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     value = _require_str(value, "cpu")
-    if not _CPU_RE.fullmatch(value) or float(value.rstrip("m") or 0) == 0:
+    if not CPU_RE.fullmatch(value):
         raise error(
             "MS115",
             f"invalid cpu quantity {value!r}",
@@ -294,7 +371,7 @@ def _check_cpu(value: Any) -> str:
 Cpu = Annotated[str, _check_cpu]
 
 
-@_validator(str)
+@_validator(_string(MEMORY_PATTERN))
 def _check_memory(value: Any) -> str:
     if isinstance(value, float):
         raise error("MS115", f"memory {value} has no unit", f"write e.g. '{value}Gi'")
@@ -324,7 +401,7 @@ def _check_memory(value: Any) -> str:
 Memory = Annotated[str, _check_memory]
 
 
-@_validator(str)
+@_validator(_string(PYTHON_TARGET_RE.pattern))
 def _check_python_target(value: Any) -> str:
     value = _require_str(value, "a Python step")
     if not PYTHON_TARGET_RE.fullmatch(value):
@@ -339,7 +416,7 @@ def _check_python_target(value: Any) -> str:
 PythonTarget = Annotated[str, _check_python_target]
 
 
-@_validator(str)
+@_validator(_string(IMAGE_RE.pattern))
 def _check_image(value: Any) -> str:
     value = _require_str(value, "an image")
     if not IMAGE_RE.fullmatch(value):
@@ -366,7 +443,14 @@ _MARKER_QUOTES_HINT = (
 )
 
 
-@_validator(str)
+# What the schema can say of a requirement: printable ASCII without the characters that are
+# refused even where PEP 508 allows them (' \ ` $); the PEP 508 grammar itself is the check's.
+_REQUIREMENT_TEXT = r"^[ -#%&(-\[\]-_a-~]+$"
+
+
+@_validator(
+    _string(_REQUIREMENT_TEXT, description="A PEP 508 requirement, e.g. scikit-learn>=1.5.")
+)
 def _check_requirement(value: Any) -> str:
     # Imported here: ~30 ms that specs without packages never need.
     from packaging.requirements import InvalidRequirement, Requirement
@@ -417,14 +501,14 @@ def _plain_https(url: str) -> bool:
 Requirement = Annotated[str, _check_requirement]
 
 
-@_validator(str)
+@_validator(_string(ALIAS_PATTERN))
 def _check_alias(value: Any) -> str:
     value = _require_str(value, "an alias")
     if not ALIAS_RE.fullmatch(value):
         raise error(
             "MS118", f"invalid registry alias {value!r}", "aliases use letters, digits, '_' and '-'"
         )
-    if value.lower() == "latest" or re.fullmatch(r"[vV]\d+", value):
+    if RESERVED_ALIAS_RE.fullmatch(value):
         raise error(
             "MS118",
             f"{value!r} is reserved by the MLflow registry",
@@ -436,7 +520,7 @@ def _check_alias(value: Any) -> str:
 Alias = Annotated[str, _check_alias]
 
 
-@_validator(str)
+@_validator(_string(REGISTERED_MODEL_RE.pattern))
 def _check_registered_model(value: Any) -> str:
     value = _require_str(value, "a registered model name")
     if not REGISTERED_MODEL_RE.fullmatch(value):
@@ -451,7 +535,7 @@ def _check_registered_model(value: Any) -> str:
 RegisteredModel = Annotated[str, _check_registered_model]
 
 
-@_validator(str)
+@_validator(_string(REFERENCE_RE.pattern))
 def _check_reference(value: Any) -> str:
     value = _require_str(value, "a reference")
     if not REFERENCE_RE.fullmatch(value):
@@ -469,14 +553,14 @@ def _check_reference(value: Any) -> str:
 Reference = Annotated[str, _check_reference]
 
 
-@_validator(float | str)
+@_validator({"anyOf": [{"type": "number"}, _string(PARAM_REFERENCE_RE.pattern)]})
 def _check_threshold(value: Any) -> float | str:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise error(
             "MS103", f"a threshold must be a number or 'params.NAME', not {type_name(value)}"
         )
     if isinstance(value, str):
-        if not REFERENCE_RE.fullmatch(value) or not value.startswith("params."):
+        if not PARAM_REFERENCE_RE.fullmatch(value):
             raise error(
                 "MS120",
                 f"threshold {value!r} is neither a number nor a parameter",
@@ -493,7 +577,7 @@ def _check_threshold(value: Any) -> float | str:
 Threshold = Annotated[Any, _check_threshold]
 
 
-@_validator(float)
+@_validator({"type": "number"})
 def _check_rollout_threshold(value: Any) -> float:
     if isinstance(value, str) and value.startswith("params."):
         raise error(
@@ -508,7 +592,7 @@ def _check_rollout_threshold(value: Any) -> float:
 RolloutThreshold = Annotated[float, _check_rollout_threshold]
 
 
-@_validator(str)
+@_validator(_string(ENV_NAME_RE.pattern))
 def _check_env_name(value: Any) -> str:
     value = _require_str(value, "an environment variable name")
     if not ENV_NAME_RE.fullmatch(value):
@@ -523,10 +607,10 @@ def _check_env_name(value: Any) -> str:
 EnvName = Annotated[str, _check_env_name]
 
 
-@_validator(str)
+@_validator(_string(SECRET_NAME_RE.pattern, maxLength=253))
 def _check_secret_name(value: Any) -> str:
     value = _require_str(value, "a secret name")
-    if len(value) > 253 or not re.fullmatch(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", value):
+    if len(value) > 253 or not SECRET_NAME_RE.fullmatch(value):
         raise error(
             "MS111",
             f"invalid Kubernetes secret name {value!r}",
@@ -538,7 +622,7 @@ def _check_secret_name(value: Any) -> str:
 SecretName = Annotated[str, _check_secret_name]
 
 
-@_validator(str)
+@_validator(_string(SECRET_KEY_RE.pattern))
 def _check_secret_key(value: Any) -> str:
     value = _require_str(value, "a secret key")
     if not SECRET_KEY_RE.fullmatch(value):

@@ -4,6 +4,10 @@ Rules that need more than one field of one mapping live in model validators here
 follow references across the spec live in `checks.py`. Shorthands (`train.model` for an input,
 a plain string for an env value) are expanded by before-validators so that each model has one
 canonical shape and pydantic reports one clear error per mistake.
+
+The docstring under each field is its description in the JSON Schema (`mlspec schema`), shown
+by editors on hover; each model's `json_schema_extra` says its validators' rules as far as JSON
+Schema can (see `schema_rules.py`). Keep both in step with specs/README.md.
 """
 
 from __future__ import annotations
@@ -14,6 +18,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from mlspec.compiler.fields import (
+    MALFORMED_PLACEHOLDER_PATTERN,
+    PARAM_REFERENCE_RE,
+    RESERVED_NAMES,
+    RESERVED_PREFIXES,
+    TIMEZONE_MAX,
+    TIMEZONE_RE,
     Alias,
     Cpu,
     Cron,
@@ -38,6 +48,23 @@ from mlspec.compiler.fields import (
     error,
     type_name,
 )
+from mlspec.compiler.schema_rules import (
+    Schema,
+    at_least_one,
+    each_value,
+    exactly_one,
+    field,
+    has,
+    has_item,
+    is_empty,
+    is_set,
+    is_unset,
+    not_matching,
+    rules,
+    some_value,
+    unless,
+    when,
+)
 
 API_VERSION = "mlspec/v1"
 
@@ -48,7 +75,9 @@ ColumnType = Literal["int", "float", "str", "bool"]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True
+    )
 
 
 def _exactly_one(model: BaseModel, keys: tuple[str, ...], what: str) -> None:
@@ -69,14 +98,26 @@ def _exactly_one(model: BaseModel, keys: tuple[str, ...], what: str) -> None:
         raise error("MS105", f"{what} needs one of {options}", f"add exactly one of {options}")
 
 
+def _equals(key: str, value: Any) -> Schema:
+    return {"required": [key], "properties": {key: {"const": value}}}
+
+
 # --- metadata, params, defaults -------------------------------------------------------------
 
 
 class Metadata(Model):
-    name: DnsName = Field(description="DNS-1123 label; names the pipeline, DAG, flow, deployment.")
-    version: Version = Field(description="MAJOR.MINOR.PIPELINE.")
+    """Who and what the pipeline is."""
+
+    name: DnsName
+    """The pipeline's name (a DNS-1123 label); it names the pipeline, DAG, flow and deployment
+    on every target. Example: fraud-detector."""
+    version: Version
+    """MAJOR.MINOR.PIPELINE, e.g. 2.3.1: MAJOR when the data or target became incompatible,
+    MINOR when the model improved, PIPELINE when the pipeline changed."""
     description: str = ""
+    """Free text about the pipeline."""
     owners: list[str] = Field(default_factory=list)
+    """Who answers for the pipeline, e.g. e-mail addresses."""
     labels: dict[
         Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$", max_length=63)],
         # Kubernetes label values: empty, or alphanumeric at both ends, at most 63 characters.
@@ -84,25 +125,54 @@ class Metadata(Model):
             str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", max_length=63)
         ],
     ] = Field(default_factory=dict)
+    """Kubernetes-style labels set on what the targets create, e.g. {team: risk}."""
+
+
+# A parameter's JSON type for each declared type (an int default is fine for a float).
+_PARAM_JSON_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "str": "string"}
 
 
 class Param(Model):
+    """A run-time parameter: set when a run starts, read as `params.NAME`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            *(
+                when(_equals("type", kind), field("default", {"type": json_type}))
+                for kind, json_type in _PARAM_JSON_TYPES.items()
+            )
+        )
+    )
+
     type: ScalarType
+    """The parameter's type: float, int, str or bool."""
     default: bool | int | float | str
+    """The value when a run does not set one; must match `type` (quote a str default that
+    looks like a number or boolean)."""
     description: str = ""
+    """Shown in the orchestrator's run form."""
 
 
 class SecretRef(Model):
+    """A key of a Kubernetes secret in the namespace the step runs in."""
+
     name: SecretName
+    """The Kubernetes secret's name (a DNS-1123 subdomain), e.g. warehouse-creds."""
     key: SecretKey
+    """The key within the secret, e.g. password."""
 
 
 class EnvValue(Model):
     """One env value: a literal string, a Kubernetes secret, or a pipeline parameter."""
 
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one("value", "secret", "param")))
+
     value: str | None = None
+    """A literal string (numbers and booleans must be quoted: "4"). Never a credential."""
     secret: SecretRef | None = None
+    """Read the value from a Kubernetes secret: {name: SECRET, key: KEY}."""
     param: Name | None = None
+    """Use the run's value of this pipeline parameter."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Any:
@@ -131,19 +201,37 @@ Env = Annotated[dict[EnvName, EnvEntry], Field(default_factory=dict)]
 
 
 class Resources(Model):
+    """Resource requests of a step or a serving pod."""
+
     cpu: Cpu | None = None
+    """CPU request: cores ("1", "0.5", at most 3 decimals; a YAML number is fine) or millicores
+    ("500m"); not zero."""
     memory: Memory | None = None
+    """Memory request, a number with a unit: 512Mi, 2Gi, 1.5Gi (binary Ki..Ei) or 2G (decimal
+    k..E). A bare number is refused."""
     gpu: Annotated[int, Field(ge=0, le=16)] | None = None
+    """Number of GPUs, 0-16."""
 
 
 class Defaults(Model):
+    """Settings every step inherits; a step's own value wins."""
+
     image: Image | None = None
+    """Image for steps without one, e.g. ghcr.io/acme/fraud:2.3.1. Python steps without any
+    image run on the target's default Python image."""
     packages: list[Requirement] = Field(default_factory=list)
+    """pip requirements installed for Python steps, e.g. scikit-learn>=1.5."""
     retries: Annotated[int, Field(ge=0, le=20)] | None = None
+    """How often a failed step is retried, 0-20 (default 0)."""
     timeout: Duration | None = None
+    """Longest run time of one attempt, e.g. 30m, 1h30m (default: no limit)."""
     caching: bool | None = None
+    """Whether a step may reuse the outputs of an earlier run with the same inputs (default
+    false)."""
     resources: Resources = Field(default_factory=Resources)
+    """CPU, memory and GPUs of every step, per field."""
     env: Env
+    """Environment variables of every step: NAME: text, {secret: {name, key}} or {param: P}."""
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -152,11 +240,21 @@ class Defaults(Model):
 class InputBinding(Model):
     """Where an input comes from: a reference (`train.model`, `params.lr`) or a constant."""
 
-    from_: Reference | None = Field(default=None, alias="from")
-    value: bool | int | float | str | None = None
-    type: IOType | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra=rules(exactly_one("from", "value")),
+    )
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+    from_: Reference | None = Field(default=None, alias="from")
+    """A reference: step.output or params.NAME."""
+    value: bool | int | float | str | None = None
+    """A constant; the only way to pass a constant string."""
+    type: IOType | None = None
+    """The type the step expects; it must accept the source's type (float accepts int,
+    artifact accepts any artifact)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Any:
@@ -180,29 +278,70 @@ def _expand_input(value: Any) -> Any:
 
 InputEntry = Annotated[
     InputBinding,
-    BeforeValidator(_expand_input, json_schema_input_type=str | int | float | bool | InputBinding),
+    BeforeValidator(
+        _expand_input, json_schema_input_type=Reference | int | float | bool | InputBinding
+    ),
 ]
 
 
 class Container(Model):
+    """The command of a container step. In its texts, ${inputs.NAME} and ${outputs.NAME} are
+    replaced by the input's value (or path) and the output's path; $${ is a literal ${."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            *(
+                field(part, {"items": not_matching(MALFORMED_PLACEHOLDER_PATTERN)})
+                for part in ("command", "args")
+            )
+        )
+    )
+
     command: list[str] = Field(min_length=1)
+    """The entrypoint and its first arguments, e.g. [python, -m, fraud.evaluate]."""
     args: list[str] = Field(default_factory=list)
+    """Further arguments."""
 
 
 class Step(Model):
-    python: PythonTarget | None = Field(default=None, description="module:function to call.")
+    """A unit of work: a Python function (`python`) or a container (`container`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            exactly_one("python", "container"), when(is_set("container"), is_empty("packages"))
+        )
+    )
+
+    python: PythonTarget | None = None
+    """The function to call, module:function (e.g. fraud.steps:train); it receives each input
+    and output as a keyword argument. Exactly one of python, container."""
     container: Container | None = None
+    """Run a container: its command and args. Exactly one of python, container."""
     image: Image | None = None
+    """The image to run in (default: defaults.image). Container steps need one or the other."""
     packages: list[Requirement] = Field(default_factory=list)
+    """Extra pip requirements, added after defaults.packages. Python steps only."""
     inputs: dict[Name, InputEntry] = Field(default_factory=dict)
+    """What the step reads: a reference (ingest.data, params.lr), a number or boolean, or
+    {value: ...} for a constant string."""
     outputs: dict[Name, IOType] = Field(default_factory=dict)
+    """What the step produces, by type: dataset, model, metrics, artifact (files) or float,
+    int, str, bool (values)."""
     after: list[Name] = Field(default_factory=list)
+    """Steps or gates to wait for besides those the step reads from."""
     env: Env
+    """Environment variables, merged over defaults.env: NAME: text, {secret: {name, key}} or
+    {param: P}."""
     resources: Resources = Field(default_factory=Resources)
+    """CPU, memory and GPUs, merged field by field over defaults.resources."""
     retries: Annotated[int, Field(ge=0, le=20)] | None = None
+    """Retries after a failure, 0-20 (default: defaults.retries, else 0)."""
     timeout: Duration | None = None
+    """Limit per attempt, e.g. 2h (default: defaults.timeout, else none)."""
     caching: bool | None = None
+    """Reuse the results of an identical earlier run (default: defaults.caching, else false)."""
     description: str = ""
+    """Free text about the step."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Any:
@@ -225,8 +364,14 @@ class Step(Model):
 
 
 class Bounds(Model):
+    """Inclusive bounds: min, max or both."""
+
+    model_config = ConfigDict(json_schema_extra=rules(at_least_one("min", "max")))
+
     min: Threshold | None = None
+    """The lowest value that passes: a number or params.NAME."""
     max: Threshold | None = None
+    """The highest value that passes: a number or params.NAME."""
 
     @model_validator(mode="after")
     def _some_bound(self) -> Bounds:
@@ -247,9 +392,16 @@ def _ordered(low: Any, high: Any) -> None:
 
 
 class ColumnBounds(Model):
+    """The values of a column lie within inclusive bounds."""
+
+    model_config = ConfigDict(json_schema_extra=rules(at_least_one("min", "max")))
+
     column: str = Field(min_length=1)
+    """The column to check."""
     min: Threshold | None = None
+    """The lowest value that passes: a number or params.NAME."""
     max: Threshold | None = None
+    """The highest value that passes: a number or params.NAME."""
 
     @model_validator(mode="after")
     def _some_bound(self) -> ColumnBounds:
@@ -260,8 +412,14 @@ class ColumnBounds(Model):
 
 
 class NullFraction(Model):
+    """The fraction of nulls in a column is at most `max`."""
+
+    model_config = ConfigDict(json_schema_extra=rules(field("max", {"minimum": 0, "maximum": 1})))
+
     column: str = Field(min_length=1)
-    max: Threshold = Field(description="A fraction in 0..1, or params.NAME.")
+    """The column to check."""
+    max: Threshold
+    """The largest fraction of nulls that passes, 0-1 (e.g. 0.01), or params.NAME."""
 
     @model_validator(mode="after")
     def _fraction(self) -> NullFraction:
@@ -273,19 +431,40 @@ class NullFraction(Model):
 
 
 class Categories(Model):
+    """Every value of a column is one of `allowed`."""
+
     column: str = Field(min_length=1)
+    """The column to check."""
     allowed: list[str | int | bool] = Field(min_length=1)
+    """The values allowed: strings, integers or booleans."""
 
 
 class Drift(Model):
-    column: str = Field(min_length=1)
-    reference: Reference | None = Field(default=None, description="An upstream dataset output.")
-    reference_uri: str | None = Field(default=None, description="A dataset file or URI.")
-    method: Literal["psi", "ks"]
-    max: Threshold = Field(description="PSI value or KS statistic above which drift fails.")
-    bins: Annotated[int, Field(ge=2, le=100)] | None = Field(
-        default=None, description="PSI only: equal-frequency bins of the reference (default 10)."
+    """A column's drift from a reference, as PSI or the KS statistic, is at most `max`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            exactly_one("reference", "reference_uri"),
+            field("max", {"exclusiveMinimum": 0}),
+            when(_equals("method", "psi"), field("max", {"exclusiveMaximum": 10})),
+            when(_equals("method", "ks"), rules(is_unset("bins"), field("max", {"maximum": 1}))),
+        )
     )
+
+    column: str = Field(min_length=1)
+    """The column to compare."""
+    reference: Reference | None = None
+    """An upstream dataset output to compare with, e.g. ingest.reference. Exactly one of
+    reference, reference_uri."""
+    reference_uri: str | None = None
+    """A dataset file or URI to compare with. Exactly one of reference, reference_uri."""
+    method: Literal["psi", "ks"]
+    """psi: population stability index; ks: Kolmogorov-Smirnov statistic."""
+    max: Threshold
+    """The largest drift that passes, above 0: PSI below 10 (0.25 is usually a major shift),
+    KS at most 1; or params.NAME."""
+    bins: Annotated[int, Field(ge=2, le=100)] | None = None
+    """PSI only: equal-frequency bins of the reference, 2-100 (default 10)."""
 
     @model_validator(mode="after")
     def _one_reference(self) -> Any:
@@ -325,14 +504,23 @@ _CHECK_KINDS = ("row_count", "columns", "null_fraction", "range", "categories", 
 class DataCheck(Model):
     """One data check; exactly one of its fields is set."""
 
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one(*_CHECK_KINDS)))
+
     row_count: Bounds | None = None
+    """The number of rows lies within {min, max}."""
     columns: dict[Annotated[str, Field(min_length=1)], ColumnType] | None = Field(
         default=None, min_length=1
     )
+    """Each listed column is present with its type (int, float, str, bool), e.g.
+    {amount: float}."""
     null_fraction: NullFraction | None = None
+    """The fraction of nulls in a column is at most max: {column, max}."""
     range: ColumnBounds | None = None
+    """A column's values lie within bounds: {column, min, max}."""
     categories: Categories | None = None
+    """Every value of a column is allowed: {column, allowed}."""
     drift: Drift | None = None
+    """A column has not drifted from a reference: {column, reference, method, max}."""
 
     @model_validator(mode="after")
     def _one_check(self) -> Any:
@@ -348,14 +536,34 @@ OnFail = Literal["block", "fail"]
 
 
 class ModelRequirement(Model):
-    metric: Reference
-    min: Threshold | None = None
-    max: Threshold | None = None
-    vs: Alias | None = Field(
-        default=None, description="Compare with the version holding this alias, e.g. champion."
+    """A requirement on a metric: absolute bounds, or a comparison with the champion."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            field("metric", not_matching(PARAM_REFERENCE_RE.pattern)),
+            unless(
+                is_set("vs"),
+                rules(is_unset("better"), is_unset("tolerance"), at_least_one("min", "max")),
+            ),
+            when(is_set("vs"), rules(is_unset("min"), is_unset("max"), is_set("better"))),
+        )
     )
+
+    metric: Reference
+    """A float or int output of a step, e.g. evaluate.auc (not a parameter)."""
+    min: Threshold | None = None
+    """Passes when the metric is at least this: a number or params.NAME."""
+    max: Threshold | None = None
+    """Passes when the metric is at most this: a number or params.NAME."""
+    vs: Alias | None = None
+    """Compare with the same metric of the model version holding this registry alias, e.g.
+    champion or production (set by a promotion rule or listed in registry.external_aliases).
+    Needs `better`, and a registry; not combinable with min or max."""
     better: Literal["higher", "lower"] | None = None
+    """With vs: which direction is an improvement."""
     tolerance: Annotated[float, Field(ge=0)] | None = None
+    """With vs: how much worse than the champion the candidate may be, in the metric's units
+    (default 0)."""
 
     @model_validator(mode="after")
     def _shape(self) -> ModelRequirement:
@@ -394,15 +602,37 @@ class ModelRequirement(Model):
         return self
 
 
+# A model gate that compares with the champion.
+_COMPARES = has_item("require", is_set("vs"))
+
+
 class Gate(Model):
     """A data gate (`dataset` + `checks`) or a model gate (`require`)."""
 
-    dataset: Reference | None = Field(default=None, description="Data gate: the dataset output.")
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            exactly_one("dataset", "require"),
+            when(is_set("dataset"), rules(is_set("checks"), is_unset("first_run"))),
+            when(is_set("checks"), is_set("dataset")),
+            when(_COMPARES, is_set("first_run")),
+            when(is_set("first_run"), _COMPARES),
+        )
+    )
+
+    dataset: Reference | None = None
+    """Data gate: the dataset output to check, e.g. ingest.transactions."""
     checks: list[DataCheck] | None = Field(default=None, min_length=1)
+    """Data gate: the checks, each with one kind: row_count, columns, null_fraction, range,
+    categories or drift."""
     require: list[ModelRequirement] | None = Field(default=None, min_length=1)
+    """Model gate: requirements on metrics, e.g. {metric: evaluate.auc, min: 0.9}."""
     first_run: Literal["pass", "fail"] | None = None
+    """Model gates that compare with the champion (and only they) say what happens while the
+    registry has no champion yet: pass or fail."""
     on_fail: OnFail = "block"
+    """block: what waits for the gate does not run, the run succeeds; fail: the run fails."""
     description: str = ""
+    """Free text about the gate."""
 
     @model_validator(mode="after")
     def _shape(self) -> Gate:
@@ -446,48 +676,84 @@ class Gate(Model):
 
 
 class Mlflow(Model):
+    """The MLflow model registry."""
+
     registered_model: RegisteredModel
+    """The registered model: letters, digits, '.', '_', '-', e.g. fraud-detector."""
     tracking_uri: str | None = None
+    """The MLflow server, e.g. http://mlflow:5000 (default: the tracking URI of the
+    environment the pipeline runs in). Never with a password in it."""
 
 
 class PromotionRule(Model):
+    """Point an alias at the new model version once everything in `after` passed."""
+
     alias: Alias
-    after: list[Name] = Field(min_length=1, description="Gates (or 'rollout') that must pass.")
+    """The alias to set, e.g. challenger; not latest or v<digits>, which MLflow reserves."""
+    after: list[Name] = Field(min_length=1)
+    """The gates that must pass, and rollout to wait for a successful rollout."""
 
 
 class Registry(Model):
+    """Registration of the model in MLflow and its promotion by alias."""
+
     mlflow: Mlflow
-    model: Reference = Field(description="The model artifact to register, e.g. train.model.")
+    """The MLflow registry and registered model."""
+    model: Reference
+    """The model output to register, e.g. train.model."""
     tags: dict[str, str] = Field(default_factory=dict)
+    """Tags set on the new model version."""
     promote: list[PromotionRule] = Field(default_factory=list)
-    external_aliases: list[Alias] = Field(
-        default_factory=list,
-        description="Aliases that a process outside this spec sets; gates may compare with them.",
-    )
+    """Aliases to set, and what each waits for, e.g. {alias: challenger, after: [quality]}."""
+    external_aliases: list[Alias] = Field(default_factory=list)
+    """Aliases a process outside this spec sets (another pipeline, a person); model gates may
+    compare with them (`vs:`)."""
 
 
 # --- rollout --------------------------------------------------------------------------------
 
 
 class PrometheusQuery(Model):
+    """A Prometheus query."""
+
     query: str = Field(min_length=1)
+    """A PromQL query, e.g. sum(rate(http_errors_total[5m]))."""
     address: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """The Prometheus to ask (default: rollout.prometheus)."""
 
 
 class WebCheck(Model):
+    """An HTTP endpoint returning JSON."""
+
     url: str = Field(pattern=r"^https?://\S+$")
-    json_path: str = Field(min_length=1, description="e.g. '{$.data.error_rate}'")
+    """The endpoint, http(s)://..."""
+    json_path: str = Field(min_length=1)
+    """Where the value is in the response, e.g. '{$.data.error_rate}'."""
 
 
 class AnalysisMetric(Model):
+    """A health check: measured `count` times every `interval`; fails when more than
+    `failure_limit` measurements lie outside `min`/`max`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(exactly_one("prometheus", "web"), at_least_one("min", "max"))
+    )
+
     prometheus: PrometheusQuery | None = None
+    """Measure with a Prometheus query. Exactly one of prometheus, web."""
     web: WebCheck | None = None
+    """Measure with an HTTP endpoint returning JSON. Exactly one of prometheus, web."""
     # Numbers only: the manifests are applied outside any pipeline run, with no parameters.
     min: RolloutThreshold | None = None
+    """A measurement passes when at least this (a number, not a parameter)."""
     max: RolloutThreshold | None = None
-    interval: Duration = 60
+    """A measurement passes when at most this (a number, not a parameter), e.g. 0.01."""
+    interval: Duration = Field(60, json_schema_extra={"default": "1m"})
+    """Time between measurements."""
     count: Annotated[int, Field(ge=1, le=1000)] = 5
+    """Number of measurements, 1-1000."""
     failure_limit: Annotated[int, Field(ge=0)] = 1
+    """Failed measurements tolerated; below count."""
 
     @model_validator(mode="after")
     def _one_provider(self) -> Any:
@@ -514,9 +780,16 @@ class AnalysisMetric(Model):
 
 
 class CanaryStep(Model):
+    """One canary action: exactly one of weight, pause, analysis."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one("weight", "pause", "analysis")))
+
     weight: Annotated[int, Field(ge=1, le=100)] | None = None
-    pause: Pause | None = Field(default=None, description="A duration, or 'manual'.")
+    """Percent of traffic to the new version, 1-100; weights rise step by step."""
+    pause: Pause | None = None
+    """Wait: a duration (10m), or manual to wait until a person promotes."""
     analysis: list[Name] | None = Field(default=None, min_length=1)
+    """Run these analyses; the rollout aborts if one fails."""
 
     @model_validator(mode="after")
     def _one_action(self) -> Any:
@@ -525,17 +798,39 @@ class CanaryStep(Model):
 
 
 class Canary(Model):
+    """Traffic moves to the new version step by step."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(field("steps", {"contains": is_set("weight")}))
+    )
+
     steps: list[CanaryStep] = Field(min_length=1)
-    analysis: list[Name] = Field(default_factory=list, description="Background analysis.")
+    """The actions in order: {weight: W}, {pause: P} or {analysis: [names]}; at least one
+    weight."""
+    analysis: list[Name] = Field(default_factory=list)
+    """Background analyses that run throughout the canary."""
 
 
 class BlueGreen(Model):
+    """The new version runs beside the old behind a preview service; traffic switches at once."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(when(is_set("auto_promote_after"), _equals("auto_promote", True)))
+    )
+
     preview_service: ServiceName | None = None
+    """The service in front of the new version (default: <service.name>-preview); not the
+    active service."""
     auto_promote: bool = False
+    """Switch without a person's approval."""
     auto_promote_after: Duration | None = None
-    scale_down_delay: Duration = 30
+    """With auto_promote: wait this long before switching, e.g. 30m."""
+    scale_down_delay: Duration = Field(30, json_schema_extra={"default": "30s"})
+    """How long the old version keeps running after the switch."""
     pre_promotion_analysis: list[Name] = Field(default_factory=list)
+    """Analyses against the preview before the switch."""
     post_promotion_analysis: list[Name] = Field(default_factory=list)
+    """Analyses after the switch."""
 
     @model_validator(mode="after")
     def _auto(self) -> BlueGreen:
@@ -547,16 +842,39 @@ class BlueGreen(Model):
 
 
 class Shadow(Model):
+    """A copy of live traffic is mirrored to the new version; its answers are not served."""
+
     percent: Annotated[int, Field(ge=1, le=100)]
+    """Percent of traffic mirrored, 1-100."""
     duration: Duration
+    """How long to shadow, e.g. 2h."""
     analysis: list[Name] = Field(default_factory=list)
+    """Analyses during the shadow period."""
+
+
+# Regex features that RE2 (Istio, Envoy) lacks: lookaround and backreferences.
+_RE2_UNSUPPORTED = r"\(\?<?[=!]|\\[1-9]"
 
 
 class HeaderMatch(Model):
+    """Requests whose header matches: exactly one of exact, prefix, regex."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            exactly_one("exact", "prefix", "regex"),
+            field("regex", not_matching(_RE2_UNSUPPORTED)),
+        )
+    )
+
     name: str = Field(pattern=r"^[A-Za-z0-9-]+$")
+    """The header's name: letters, digits, '-'."""
     exact: str | None = None
+    """The header's value equals this."""
     prefix: str | None = None
+    """The header's value starts with this."""
     regex: str | None = None
+    """The header's value matches this RE2 regular expression (no lookaround or
+    backreference)."""
 
     @model_validator(mode="after")
     def _one_match(self) -> Any:
@@ -570,7 +888,7 @@ class HeaderMatch(Model):
                 re.compile(self.regex)
             except re.error as exc:
                 raise error("MS104", f"invalid regular expression: {exc}", at="regex") from None
-            if re.search(r"\(\?<?[=!]|\\[1-9]", self.regex):
+            if re.search(_RE2_UNSUPPORTED, self.regex):
                 raise error(
                     "MS104",
                     "the regular expression uses a lookaround or a backreference",
@@ -581,18 +899,30 @@ class HeaderMatch(Model):
 
 
 class CookieMatch(Model):
+    """Requests carrying a cookie with a value."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    """The cookie's name: letters, digits, '_', '-'."""
     value: str = Field(min_length=1)
+    """The cookie's value."""
 
 
 class AbTest(Model):
-    weight: Annotated[int, Field(ge=1, le=99)] | None = Field(
-        default=None, description="Percent of traffic sent to the candidate."
-    )
+    """A fixed split between the current and the new version for a fixed time."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one("weight", "header", "cookie")))
+
+    weight: Annotated[int, Field(ge=1, le=99)] | None = None
+    """Percent of traffic sent to the new version, 1-99. Exactly one of weight, header,
+    cookie."""
     header: HeaderMatch | None = None
+    """Send requests whose header matches to the new version: {name, exact|prefix|regex}."""
     cookie: CookieMatch | None = None
+    """Send requests carrying this cookie to the new version: {name, value}."""
     duration: Duration
+    """How long the test runs, e.g. 7d."""
     analysis: list[Name] = Field(default_factory=list)
+    """Analyses during the test."""
 
     @model_validator(mode="after")
     def _one_split(self) -> Any:
@@ -601,8 +931,14 @@ class AbTest(Model):
 
 
 class Arm(Model):
+    """What a bandit arm serves: an image, a registry alias or both."""
+
+    model_config = ConfigDict(json_schema_extra=rules(at_least_one("image", "model_alias")))
+
     image: Image | None = None
+    """The serving image of this arm."""
     model_alias: Alias | None = None
+    """The registry alias this arm serves, e.g. champion; a promotion rule must set it."""
 
     @model_validator(mode="after")
     def _something(self) -> Arm:
@@ -614,13 +950,23 @@ class Arm(Model):
 
 
 class Reward(Model):
-    successes: str = Field(min_length=1, description="PromQL; '$arm' is replaced by the arm.")
-    trials: str = Field(min_length=1, description="PromQL; '$arm' is replaced by the arm.")
+    """A bandit's reward: successes out of trials, per arm, over one interval."""
+
+    successes: str = Field(min_length=1)
+    """PromQL counting successes over one interval; '$arm' is replaced by the arm's name."""
+    trials: str = Field(min_length=1)
+    """PromQL counting trials over one interval; '$arm' is replaced by the arm's name."""
 
 
 class StopRule(Model):
+    """When a bandit stops: p_best, max_duration or both."""
+
+    model_config = ConfigDict(json_schema_extra=rules(at_least_one("p_best", "max_duration")))
+
     p_best: Annotated[float, Field(gt=0.5, lt=1)] | None = None
+    """Stop when one arm is the best with this probability, 0.5 < p < 1, e.g. 0.95."""
     max_duration: Duration | None = None
+    """Stop after this long, e.g. 14d."""
 
     @model_validator(mode="after")
     def _some_rule(self) -> StopRule:
@@ -633,17 +979,48 @@ class StopRule(Model):
         return self
 
 
+def _reward_mentions(word: str) -> Schema:
+    """Both reward queries contain `word`."""
+    mention = {"pattern": re.escape(word)}
+    return field("reward", {"properties": {"successes": mention, "trials": mention}})
+
+
+_BANDIT_RULES = (
+    when(is_set("epsilon"), _equals("algorithm", "epsilon_greedy")),
+    when(_equals("algorithm", "epsilon_greedy"), is_set("epsilon")),
+    _reward_mentions("$arm"),
+)
+
+
 class Bandit(Model):
+    """Traffic shares of two or more arms adapt to a measured reward."""
+
+    model_config = ConfigDict(json_schema_extra=rules(*_BANDIT_RULES))
+
     arms: dict[Name, Arm] = Field(min_length=2)
+    """The arms, at least two, e.g. {current: {model_alias: champion}, candidate:
+    {model_alias: challenger}}."""
     algorithm: Literal["thompson", "epsilon_greedy", "ucb1"]
+    """How shares are chosen: thompson, epsilon_greedy (needs epsilon) or ucb1."""
     reward: Reward
-    interval: Duration = 300
+    """The reward queries; each contains '$arm'."""
+    interval: Duration = Field(300, json_schema_extra={"default": "5m"})
+    """How often shares are recomputed."""
     exploration_floor: Annotated[int, Field(ge=0, le=50)] = 5
+    """Minimum percent of traffic every arm keeps, 0-50; times the number of arms at most
+    100."""
     max_step: Annotated[int, Field(ge=1, le=100)] = 10
+    """Largest change of an arm's share per interval, in percentage points, 1-100."""
     epsilon: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """epsilon_greedy only: the exploration rate, 0 < epsilon < 1, e.g. 0.1."""
     guardrails: list[Name] = Field(default_factory=list)
-    no_data_pause: Annotated[int, Field(ge=1, le=1000)] = 3  # intervals: see docs/targets/bandit.md
+    """Analyses checked per arm every interval; an arm that breaches one gets no more
+    traffic."""
+    no_data_pause: Annotated[int, Field(ge=1, le=1000)] = 3
+    """Intervals in a row in which a guardrail answers no data before the experiment pauses
+    (no weight rises, no route stops) until data returns, 1-1000. See docs/targets/bandit.md."""
     stop: StopRule
+    """When to stop: {p_best, max_duration}."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Bandit:
@@ -675,12 +1052,21 @@ class Bandit(Model):
 
 
 class ContextSegments(Model):
+    """Where a contextual bandit reads the segment of a request."""
+
     header: str = Field(pattern=r"^[A-Za-z0-9-]+$")
+    """The request header that carries the segment, e.g. x-client-segment."""
     segments: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]] = Field(min_length=1)
+    """The segments, e.g. [mobile, web, partner]."""
 
 
 class ContextualBandit(Bandit):
+    """A bandit that learns one allocation per segment of traffic."""
+
+    model_config = ConfigDict(json_schema_extra=rules(*_BANDIT_RULES, _reward_mentions("$segment")))
+
     context: ContextSegments
+    """The header that carries the segment, and the segments."""
 
     @model_validator(mode="after")
     def _per_segment_rewards(self) -> ContextualBandit:
@@ -696,21 +1082,30 @@ class ContextualBandit(Bandit):
         return self
 
 
+_STRATEGIES = ("blue_green", "canary", "shadow", "ab_test", "bandit", "contextual_bandit")
+
+
 class Strategy(Model):
+    """How traffic moves to the new version: exactly one strategy."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one(*_STRATEGIES)))
+
     blue_green: BlueGreen | None = None
+    """Run the new version behind a preview service, then switch all traffic at once."""
     canary: Canary | None = None
+    """Move traffic to the new version step by step."""
     shadow: Shadow | None = None
+    """Mirror a copy of live traffic to the new version."""
     ab_test: AbTest | None = None
+    """Split traffic by weight, header or cookie for a fixed time."""
     bandit: Bandit | None = None
+    """Adapt the traffic shares of two or more arms to a measured reward (istio)."""
     contextual_bandit: ContextualBandit | None = None
+    """A bandit with one allocation per segment of traffic (istio)."""
 
     @model_validator(mode="after")
     def _one_strategy(self) -> Any:
-        _exactly_one(
-            self,
-            ("blue_green", "canary", "shadow", "ab_test", "bandit", "contextual_bandit"),
-            "a rollout strategy",
-        )
+        _exactly_one(self, _STRATEGIES, "a rollout strategy")
         return self
 
     @property
@@ -719,48 +1114,139 @@ class Strategy(Model):
 
 
 class Service(Model):
+    """The serving deployment."""
+
     name: ServiceName
+    """The Kubernetes service (a DNS-1123 label), e.g. fraud-scorer."""
     namespace: Namespace
+    """Its namespace (a DNS-1123 label)."""
     port: Annotated[int, Field(ge=1, le=65535)]
+    """The serving port, 1-65535."""
     image: Image | None = None
-    model_format: str | None = Field(default=None, description="KServe model format.")
+    """The serving image; required unless the controller is kserve."""
+    model_format: str | None = None
+    """KServe model format, e.g. sklearn; required with kserve."""
     replicas: Annotated[int, Field(ge=1, le=1000)] = 2
+    """Pods of the serving deployment, 1-1000."""
     resources: Resources = Field(default_factory=Resources)
+    """CPU, memory and GPUs per pod."""
 
 
 class Rollout(Model):
+    """Progressive delivery of the new version to serving."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            when(
+                _equals("controller", "kserve"),
+                rules(has("service", is_set("model_format")), is_set("model_alias")),
+            ),
+            unless(_equals("controller", "kserve"), has("service", is_set("image"))),
+            when(
+                has("strategy", at_least_one("bandit", "contextual_bandit")), is_set("prometheus")
+            ),
+            unless(
+                is_set("prometheus"),
+                field(
+                    "analysis",
+                    each_value(when(is_set("prometheus"), field("prometheus", is_set("address")))),
+                ),
+            ),
+        )
+    )
+
     controller: Literal["argo-rollouts", "flagger", "kserve", "istio"]
+    """What runs the rollout: argo-rollouts, flagger, kserve or istio."""
     service: Service
-    model_alias: Alias | None = Field(default=None, description="Registry alias rolled out.")
+    """The Kubernetes service and deployment that serve the model: name, namespace, port,
+    image."""
+    model_alias: Alias | None = None
+    """The registry alias this rollout serves, e.g. challenger; a promotion rule that does
+    not wait for the rollout must set it. Required with kserve."""
     prometheus: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """The Prometheus address for analyses without their own, and for bandit rewards."""
     strategy: Strategy
+    """How traffic moves: blue_green, canary, shadow, ab_test, bandit or contextual_bandit."""
     analysis: dict[Name, AnalysisMetric] = Field(default_factory=dict)
+    """Health checks the strategy names, e.g. error_rate: {prometheus: {query: ...}, max:
+    0.01}."""
 
 
 class Schedule(Model):
+    """When the pipeline runs."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            field("timezone", {"pattern": TIMEZONE_RE.pattern, "maxLength": TIMEZONE_MAX})
+        )
+    )
+
     cron: Cron
+    """Five fields, minute hour day-of-month month day-of-week, e.g. '0 3 * * 1'; or @hourly,
+    @daily, @weekly, @monthly, @yearly."""
     timezone: str = "UTC"
+    """The IANA time zone cron is read in, e.g. Europe/Berlin."""
     paused: bool = False
+    """Deploy the schedule paused."""
 
 
 # --- the pipeline ---------------------------------------------------------------------------
+
+
+def _spec_rules(schema: Schema) -> None:
+    """The rules of `checks.py` that JSON Schema can say: reserved names (MS222), a container
+    step's image (MS225), a champion comparison's registry and a promotion's rollout (MS244).
+    (Literal credentials, MS117, are not among them: credentials.py judges a name by its last
+    word and a value by token shapes that no schema pattern matches alike.)"""
+    reserved = "|".join(
+        [*(f"^{p}" for p in RESERVED_PREFIXES), *(f"^{n}$" for n in RESERVED_NAMES)]
+    )
+    task_names = {"propertyNames": not_matching(reserved)}
+    waits_for_rollout = has_item("promote", has_item("after", {"const": "rollout"}))
+    schema["allOf"] = [
+        field("steps", task_names),
+        field("gates", task_names),
+        unless(
+            has("defaults", is_set("image")),
+            field("steps", each_value(when(is_set("container"), is_set("image")))),
+        ),
+        when(has("gates", some_value(_COMPARES)), is_set("registry")),
+        when(has("registry", waits_for_rollout), is_set("rollout")),
+    ]
 
 
 class Spec(Model):
     """An mlspec pipeline spec."""
 
     model_config = ConfigDict(
-        extra="forbid", strict=True, frozen=True, title="mlspec pipeline spec (mlspec/v1)"
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        title="mlspec pipeline spec (mlspec/v1)",
+        json_schema_extra=_spec_rules,
     )
 
     api_version: Literal["mlspec/v1"] = Field(alias="apiVersion")
+    """The language version: mlspec/v1."""
     kind: Literal["Pipeline"]
+    """The only kind: Pipeline."""
     metadata: Metadata
+    """The pipeline's name, version, owners and labels."""
     params: dict[Name, Param] = Field(default_factory=dict)
+    """Run-time parameters, e.g. learning_rate: {type: float, default: 0.05}."""
     defaults: Defaults = Field(default_factory=Defaults)
-    artifact_root: str | None = Field(default=None, description="Where artifacts are stored.")
+    """Settings every step inherits: image, packages, retries, timeout, caching, resources,
+    env."""
+    artifact_root: str | None = None
+    """Where artifacts are stored, one folder per run, step and output, e.g.
+    s3://acme-ml-artifacts/fraud (default: the target's own location)."""
     steps: dict[Name, Step] = Field(min_length=1)
+    """The work, at least one step: each a Python function or a container."""
     gates: dict[Name, Gate] = Field(default_factory=dict)
+    """Data and model validation: data gates check a dataset, model gates check metrics."""
     registry: Registry | None = None
+    """Registration of the model in MLflow and promotion by alias."""
     rollout: Rollout | None = None
+    """Progressive delivery to serving."""
     schedule: Schedule | None = None
+    """When the pipeline runs: {cron, timezone, paused}."""
