@@ -97,6 +97,10 @@ def _validator(schema: dict[str, Any]) -> Callable[[Callable[[Any], Any]], Any]:
 
 
 def _string(pattern: str, **more: Any) -> dict[str, Any]:
+    # Python's `$` (check-jsonschema) also matches before a final line break, ECMAScript's does
+    # not; the lookahead makes both refuse "name\n", as the validators' fullmatch does.
+    if pattern.endswith("$"):
+        pattern += r"(?!\n)"
     return {"type": "string", "pattern": pattern, **more}
 
 
