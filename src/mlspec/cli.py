@@ -166,8 +166,10 @@ def compile_(
     try:
         if not check:  # --check writes nothing, not even a restored backup
             recover(Path(out_dir))
+    except OutputError as exc:
+        raise click.UsageError(str(exc)) from None
     except OSError as exc:
-        raise click.UsageError(f"cannot restore the previous {out_dir}: {exc}") from None
+        raise click.UsageError(f"cannot restore the previous {out_dir}: {_why(exc)}") from None
 
     found = find(target)
     if found is None:
@@ -201,9 +203,12 @@ def compile_(
                 sys.exit(_check_drift(artifacts, out_dir, fmt, again))
             try:
                 written = write_tree(artifacts, Path(out_dir))
-            except (OutputError, OSError) as exc:
+            except OutputError as exc:
                 report.emit()
                 raise click.UsageError(str(exc)) from None
+            except OSError as exc:
+                report.emit()
+                raise click.UsageError(f"cannot write {out_dir}: {_why(exc)}") from None
             report.emit()
             if fmt == "text":
                 click.echo(f"{spec}: wrote {len(written)} file(s) to {out_dir} ({target})")
@@ -216,6 +221,12 @@ def compile_(
     sys.exit(EXIT_SPEC)
 
 
+def _why(exc: OSError) -> str:
+    """An OSError for people: the reason, and the path it concerns."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
 def _check_drift(artifacts, out_dir: str, fmt: Format, again: list[str]) -> int:  # type: ignore[no-untyped-def]
     """`compile --check`: print the verdict (and the diff) and return the exit code.
 
@@ -225,13 +236,15 @@ def _check_drift(artifacts, out_dir: str, fmt: Format, again: list[str]) -> int:
     import shlex
 
     from mlspec import drift
-    from mlspec.output import OutputError, check_replaceable
+    from mlspec.output import OutputError, check_replaceable, read_whole
 
     try:
         check_replaceable(Path(out_dir))
-        found = drift.compare(artifacts, Path(out_dir), out_dir)
-    except (OutputError, OSError) as exc:
+        found = read_whole(Path(out_dir), lambda: drift.compare(artifacts, Path(out_dir), out_dir))
+    except OutputError as exc:
         raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {out_dir}: {_why(exc)}") from None
     update = shlex.join(again)
     if fmt == "github" and found.stale:
         click.echo(drift.github_annotation(found, update), nl=False)
