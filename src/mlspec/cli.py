@@ -68,13 +68,14 @@ class _Report:
 def _analyze(path: str, report: _Report):  # type: ignore[no-untyped-def]
     """Run the front end on one file; None (and diagnostics in the report) if it failed."""
     from mlspec.compiler import analyze_bytes
+    from mlspec.compiler.source import read_bytes
 
+    raw = b""
     try:
-        raw = Path(path).read_bytes()
+        raw = read_bytes(path)
+        analysis = analyze_bytes(raw, path)
     except OSError as exc:
         raise click.UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        analysis = analyze_bytes(raw, path)
     except SpecError as exc:
         report.add(exc.diagnostics, path, raw)
         return None
@@ -436,11 +437,15 @@ def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> N
 
     if base is None and len(sides) != 2:
         raise click.UsageError("give OLD and NEW, or --base REV [PATHS]")
+    report = _Report("text")
     try:
         pairs = changed_since(base, sides) if base else [(read(sides[0]), read(sides[1]))]
     except SourceError as exc:
         raise click.UsageError(str(exc)) from None
-    report = _Report("text")
+    except SpecError as exc:  # a side too large or not UTF-8
+        report.add(exc.diagnostics, exc.diagnostics[0].span.file, b"")
+        report.emit()
+        sys.exit(EXIT_SPEC)
     diffs = []
     for old, new in pairs:
         try:
@@ -520,7 +525,7 @@ def deploy(
     problems = backend.check(analysis.pipeline)
     if any(d.severity == "error" for d in problems):
         report = _Report("text")
-        report.add(problems, spec, Path(spec).read_bytes())
+        report.add(problems, spec, analysis.source.text.encode())
         report.emit()
         sys.exit(EXIT_SPEC)
     artifacts = tuple(backend.emit(analysis.pipeline))

@@ -8,8 +8,11 @@ unique, only one document is allowed, and alias expansion is bounded in nodes an
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,21 +83,59 @@ class Source:
 
 def read(path: str | Path, display_name: str | None = None) -> Source:
     """Read and load a spec file. Raises OSError when it cannot be read, SpecError when invalid."""
-    name = display_name or str(path)
-    raw = Path(path).read_bytes()
-    return load_bytes(raw, name)
+    return load_bytes(read_bytes(path), display_name or str(path))
+
+
+_OPEN_FLAGS = os.O_RDONLY | sum(
+    getattr(os, flag, 0) for flag in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY")
+)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A spec file's bytes, read within bounds: every command reads specs through here.
+
+    Only a regular file is read: a folder, named pipe, device or socket raises OSError before
+    it is opened (and again if one was swapped in meanwhile; the open does not block, so a pipe
+    nobody writes to cannot hang the command). At most MAX_BYTES + 1 bytes are read: enough
+    for `decode` to refuse a larger file (MS007) that was never read whole.
+    """
+    _regular(Path(path).stat(), path)
+    fd = os.open(path, _OPEN_FLAGS)
+    with os.fdopen(fd, "rb") as handle:
+        _regular(os.fstat(fd), path)
+        return handle.read(MAX_BYTES + 1)  # reads until that many bytes or the end
+
+
+def _regular(found: os.stat_result, path: str | Path) -> None:
+    if not stat.S_ISREG(found.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(found.st_mode), "not a regular file")
+        raise OSError(errno.EINVAL, f"{kind}, not a regular file", str(path))
+
+
+_FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def load_bytes(raw: bytes, file: str) -> Source:
+    return load_text(decode(raw, file), file)
+
+
+def decode(raw: bytes, file: str) -> str:
+    """A spec's text; MS007 if it is larger than MAX_BYTES or not UTF-8."""
     if len(raw) > MAX_BYTES:
         raise _fail(
             _point(file, 1, 1),
             "MS007",
-            f"the file is {len(raw):,} bytes; specs are limited to {MAX_BYTES:,}",
+            f"the file is larger than {MAX_BYTES:,} bytes, the limit for a spec",
             "split the pipeline or remove generated data",
         )
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -104,7 +145,6 @@ def load_bytes(raw: bytes, file: str) -> Source:
             "the file is not valid UTF-8",
             "save the spec as UTF-8",
         ) from None
-    return load_text(text, file)
 
 
 def load_text(text: str, file: str) -> Source:
