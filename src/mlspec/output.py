@@ -75,6 +75,12 @@ def check_replaceable(shown: Path) -> None:
         raise OutputError(
             f"{shown} is the working folder or one of its parents; choose a subfolder"
         )
+    above = out_dir.absolute().parent
+    while not above.exists() and not above.is_symlink():  # the root exists: this ends
+        above = above.parent
+    if not above.is_dir():
+        what = "not a folder" if above.exists() else "a symbolic link to nothing"
+        raise OutputError(f"cannot write {shown}: {above} is {what}")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{shown} exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
@@ -94,6 +100,7 @@ def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
     files = sorted(artifacts)
     check_paths(files)
     shown, out_dir = out_dir, _target(out_dir)
+    check_replaceable(shown)  # before anything is created; again once the folder is ours
     parent = out_dir.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
     with _locked(out_dir):

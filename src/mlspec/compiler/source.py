@@ -309,7 +309,11 @@ class _Builder:
             )
             return None
         if isinstance(node, ScalarNode):
-            return _scalar(node)
+            value = _scalar(node)
+            if isinstance(value, _OutOfRange):
+                self.diagnostics.append(value.diagnostic(self.file, node))
+                return None
+            return value
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         return self._mapping(node, path, depth)
@@ -353,6 +357,42 @@ class _Builder:
         return result
 
 
+@dataclass(frozen=True)
+class _OutOfRange:
+    """A plain number that no Python int or float may hold: reported as MS011, never loaded."""
+
+    literal: str
+    integer: bool
+
+    def diagnostic(self, file: str, node: Node) -> Diagnostic:
+        shown = self.literal if len(self.literal) <= 24 else f"{self.literal[:20]}\u2026"
+        if self.integer:
+            message = f"the integer {shown} has more than {MAX_INT_DIGITS:,} digits"
+            hint = "no setting takes a number that large"
+        else:
+            message = f"the number {shown} is out of range (beyond \u00b11.8e308)"
+            hint = "write a smaller number; no setting takes infinity"
+        return _diag(_span(file, node), "MS011", message, hint)
+
+
+# Python's own limit for int <-> str conversion (sys.get_int_max_str_digits): a longer integer
+# could not even be shown in a message. As bits, for hexadecimal and octal literals.
+MAX_INT_DIGITS = 4_300
+_MAX_INT_BITS = int(MAX_INT_DIGITS * math.log2(10))  # 2**bits < 10**digits
+
+
+def _integer(text: str, base: int) -> int | _OutOfRange:
+    digits = text.lstrip("+-")
+    try:
+        if base == 10 and len(digits) <= MAX_INT_DIGITS:
+            return int(text)
+        if base != 10 and (number := int(text[2:], base)).bit_length() <= _MAX_INT_BITS:
+            return number
+    except ValueError:  # an interpreter with a lower limit than Python's default
+        pass
+    return _OutOfRange(text, integer=True)
+
+
 def _scalar(node: ScalarNode) -> Any:
     value = node.value
     if node.style not in (None, ""):  # quoted or block scalar: always a string
@@ -362,13 +402,14 @@ def _scalar(node: ScalarNode) -> Any:
     if _BOOL.match(value):
         return value in ("true", "True", "TRUE")
     if _INT10.match(value):
-        return int(value)
+        return _integer(value, 10)
     if _INT8.match(value):
-        return int(value[2:], 8)
+        return _integer(value, 8)
     if _INT16.match(value):
-        return int(value[2:], 16)
+        return _integer(value, 16)
     if _FLOAT.match(value):
-        return float(value)
+        number = float(value)  # 1e400 is infinity to Python, not to the spec's author
+        return number if math.isfinite(number) else _OutOfRange(value, integer=False)
     if _INF.match(value):
         return -math.inf if value.startswith("-") else math.inf
     if _NAN.match(value):
@@ -383,6 +424,8 @@ def _kind(node: Node) -> str:
     if isinstance(node, SequenceNode):
         return "a list"
     value = _scalar(node)  # type: ignore[arg-type]
+    if isinstance(value, _OutOfRange):
+        return "an integer" if value.integer else "a number"
     return {bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}.get(
         type(value), "a string"
     )
