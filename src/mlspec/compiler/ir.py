@@ -313,7 +313,8 @@ class Pipeline:
     registry: Registry | None
     rollout: Rollout | None
     schedule: Schedule | None
-    source_file: str
+    source_file: str  # as the user named it, for diagnostics
+    spec_path: str  # as generated files name it: the same in every clone (portable_path)
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)

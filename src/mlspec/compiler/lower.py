@@ -8,7 +8,7 @@ from typing import Any
 from mlspec.compiler import ir
 from mlspec.compiler import spec as s
 from mlspec.compiler.checks import dependency_graph
-from mlspec.compiler.source import PathKey, Source
+from mlspec.compiler.source import PathKey, Source, portable_path
 
 
 def lower(spec: s.Spec, source: Source) -> ir.Pipeline:
@@ -59,6 +59,7 @@ class _Lowering:
                 self.span("schedule"),
             ),
             source_file=self.source.file,
+            spec_path=portable_path(self.source.file),
         )
 
     def step_order(self) -> list[str]:

@@ -86,6 +86,18 @@ def read(path: str | Path, display_name: str | None = None) -> Source:
     return load_bytes(read_bytes(path), display_name or str(path))
 
 
+def portable_path(file: str) -> str:
+    """Where a spec is, as generated files record it: relative to the git repository that
+    holds it, else to the working folder if it is in there, else its name alone. So two clones
+    (or two working folders in one) generate the same bytes. POSIX form."""
+    path = Path(file).resolve()
+    for folder in path.parents:
+        if (folder / ".git").exists():
+            return path.relative_to(folder).as_posix()
+    here = Path.cwd()
+    return path.relative_to(here).as_posix() if path.is_relative_to(here) else path.name
+
+
 _OPEN_FLAGS = os.O_RDONLY | sum(
     getattr(os, flag, 0) for flag in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY")
 )
