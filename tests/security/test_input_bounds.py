@@ -158,3 +158,17 @@ def test_the_caret_points_into_the_window() -> None:
     long = Diagnostic(Span("f.yaml", 1, 4, 1, 4_000), "MS104", "invalid value")
     shown = render([long], "text", {"f.yaml": line}).splitlines()
     assert shown[3] == "  |    " + "^" * (EXCERPT_WIDTH - 2)
+
+
+def test_check_does_not_read_a_huge_file_in_the_folder(tmp_path: Path) -> None:
+    # The folder is committed content (a pull request's): --check reads a file whole only if it
+    # has the size of the file compile writes there, and shows no diff of a huge one.
+    out = tmp_path / "out"
+    assert_bounded(run_mlspec("compile", CHURN, "-t", "ir", "-o", out), 0)
+    sparse(out / "churn-scorer.ir.json", 300 << 20)
+    sparse(out / "extra.bin", 300 << 20)
+    result = run_mlspec("compile", CHURN, "-t", "ir", "-o", out, "--check")
+    assert_bounded(result, 1)
+    assert "is stale: 1 changed, 0 missing, 1 extra" in result.stdout
+    assert f"{out}/extra.bin is 314,572,800 bytes, too large to show" in result.stdout
+    assert f"{out}/churn-scorer.ir.json is 314,572,800 bytes, too large" in result.stdout
