@@ -140,6 +140,8 @@ def read_whole(shown: Path, read: Callable[[], T]) -> T:
             found = read()
             if _identity(out_dir) == before:
                 return found
+        if time.monotonic() > deadline:
+            raise OutputError(f"{shown} kept being replaced by other compiles; try again")
 
 
 @contextmanager
