@@ -4,6 +4,8 @@ The valid examples are loaded into plain data, mutated (deleted keys, wrong type
 keys, broken references, cycles, renamed steps) and written back as YAML; the raw text is also
 mutated (spliced bytes, truncation, random unicode). Whatever the input, `analyze_bytes` must
 return an Analysis or raise SpecError with well-formed diagnostics: nothing else may escape.
+Extremes are fed too: numbers no int or float holds, every kind of line break, astral
+characters and lines of a hundred thousand characters (whose excerpts must stay short).
 
 Besides the random searches, every key and value of the examples is deleted, given a value of
 another kind, a special number or a long string, one at a time; inputs that once broke the
@@ -13,6 +15,7 @@ property (NaN and infinity, huge integers, deep nesting, long time zones) have t
 from __future__ import annotations
 
 import copy
+import datetime
 import io
 import json
 import math
@@ -35,7 +38,7 @@ from mlspec.cli import main
 from mlspec.codes import CODES
 from mlspec.compiler import analyze_bytes
 from mlspec.compiler.source import load_text
-from mlspec.diagnostics import Diagnostic, SpecError, render
+from mlspec.diagnostics import EXCERPT_WIDTH, Diagnostic, SpecError, render
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
@@ -73,6 +76,10 @@ def _check_diagnostics(diagnostics: list[Diagnostic], text: str) -> None:
     for fmt in ("text", "json", "github"):
         out = render(diagnostics, fmt, {NAME: text})
         assert isinstance(out, str)
+        if fmt == "text":  # an excerpt is a window of the line, however long the line is
+            for line in out.split("\n"):
+                if re.match(r"^\d+ \| ", line):
+                    assert len(line.split(" | ", 1)[1]) <= EXCERPT_WIDTH + 2, line[:300]
         if fmt == "json":
             rows = json.loads(out)
             assert len(rows) == len(diagnostics)
@@ -114,8 +121,14 @@ def check_compiles(raw: bytes) -> None:
 # -- writing data back as YAML --------------------------------------------------------------
 
 
+class Raw(str):
+    """A YAML literal written as it is in flow style: a number Python could not even print."""
+
+
 def _flow(value: Any, ascii_only: bool = False) -> str:
     """YAML flow style (JSON plus YAML's spellings of nan/inf and non-string keys)."""
+    if isinstance(value, Raw):
+        return str(value)
     if isinstance(value, dict):
         items = ", ".join(
             f"{_flow_key(k, ascii_only)}: {_flow(v, ascii_only)}" for k, v in value.items()
@@ -144,6 +157,8 @@ def _escape_non_ascii(text: str) -> str:
 
 def _flow_key(key: Any, ascii_only: bool) -> str:
     # Non-string keys are written plain so that they load as ints, bools, nulls (MS003).
+    if isinstance(key, Raw):
+        return f"? {key}"  # an explicit key: a plain one may not exceed 1,024 characters
     if isinstance(key, str):
         return _flow(key, ascii_only)
     return "null" if key is None else str(key)
@@ -425,6 +440,81 @@ def raw_mutation(draw: Any) -> bytes:
     return _encode(text)
 
 
+# -- extremes ------------------------------------------------------------------------------
+
+# Plain numbers at and beyond what Python holds: more than 4,300 digits (int() refuses them),
+# hexadecimal and octal as large, floats beyond the largest double (Python reads them as
+# infinity), the smallest ones, negative zero.
+EXTREME_NUMBERS = [
+    "9" * 4_301,
+    "-" + "9" * 5_000,
+    "0" * 4_300 + "1",
+    "9" * 4_300,
+    "0x" + "f" * 3_600,
+    "0o" + "7" * 4_800,
+    "18446744073709551616",
+    "-9223372036854775809",
+    "1e309",
+    "-1e309",
+    "1e400",
+    "1.8e308",
+    "1.7976931348623157e308",
+    "4.9e-324",
+    "1e-400",
+    "-0.0",
+    "+0",
+    ".nan",
+    "-.inf",
+    "1" * 1_000 + ".5",
+]
+# Every line break some reader counts (YAML 1.1, str.splitlines, CRLF), and the other controls
+# a terminal treats specially.
+LINE_BREAKS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\r\n", "\r", "\n", "\x1c", "\x1e"]
+LONG_LINES = ["x" * 100_000, "\u00e9" * 40_000, "\U0001f600" * 30_000, "a, " * 30_000]
+astral = st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF)  # no surrogates there
+extreme_strings = st.one_of(
+    st.lists(
+        st.one_of(astral, st.sampled_from(LINE_BREAKS), st.characters()), min_size=1, max_size=12
+    ).map("".join),
+    st.sampled_from(LONG_LINES),
+)
+extreme_values = st.one_of(
+    st.sampled_from(EXTREME_NUMBERS).map(Raw),
+    extreme_strings,
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+# Bounded for CI: each example takes milliseconds, the slowest (a 100,000-character line in
+# every style) well under a second; 80 examples a test stay far below 30 s.
+EXTREME = settings(FAST, max_examples=80, deadline=datetime.timedelta(seconds=5))
+
+
+@st.composite
+def with_extremes(draw: Any) -> bytes:
+    """An example with one to three values (or keys) replaced by extremes, in any style."""
+    data = copy.deepcopy(DATA[draw(example_names)])
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        container, key = _pick(draw, list(slots(data)))
+        value = draw(extreme_values)
+        if isinstance(container, dict) and draw(st.booleans()):
+            container[value if isinstance(value, str) else str(value)] = container.pop(key)
+        else:
+            container[key] = value
+    return _encode(serialise(data, draw(st.sampled_from(["flow", "flow-ascii", "json", "block"]))))
+
+
+@st.composite
+def extreme_text(draw: Any) -> bytes:
+    """An example's text with a value, or a line break, replaced by an extreme in block style."""
+    lines = TEXTS[draw(example_names)].split("\n")
+    i = draw(st.integers(min_value=0, max_value=len(lines) - 1))
+    head, sep, _ = lines[i].partition(": ")
+    if draw(st.booleans()):
+        value = draw(st.sampled_from(EXTREME_NUMBERS + LONG_LINES))
+        lines[i] = (head + sep if sep else lines[i] + ": ") + value
+        return _encode("\n".join(lines))
+    return _encode(draw(st.sampled_from(LINE_BREAKS)).join(lines))
+
+
 # -- the properties -------------------------------------------------------------------------
 
 
@@ -467,6 +557,20 @@ def test_arbitrary_input(raw: bytes) -> None:
 @given(value=wrong_values, style=styles)
 def test_any_document(value: Any, style: str) -> None:
     check_front_end(_encode(serialise(value, style)))
+
+
+@settings(EXTREME)
+@given(raw=with_extremes())
+def test_extreme_values(raw: bytes) -> None:
+    check_front_end(raw)
+    check_compiles(raw)
+
+
+@settings(EXTREME)
+@given(raw=extreme_text())
+def test_extreme_text(raw: bytes) -> None:
+    check_front_end(raw)
+    check_compiles(raw)
 
 
 # -- every slot, deterministically ------------------------------------------------------------
@@ -656,7 +760,9 @@ def _invoke(args: list[str]) -> tuple[int, str, str]:
 
 @settings(FAST, max_examples=60)
 @given(
-    raw=st.one_of(mutated_data_spec(tuple(DATA_MUTATIONS)), raw_mutation()),
+    raw=st.one_of(
+        mutated_data_spec(tuple(DATA_MUTATIONS)), raw_mutation(), with_extremes(), extreme_text()
+    ),
     fmt=st.sampled_from(["text", "json", "github"]),
 )
 def test_cli_validate_over_mutations(workdir: Path, raw: bytes, fmt: str) -> None:

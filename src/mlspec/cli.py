@@ -25,7 +25,7 @@ from mlspec.diagnostics import Diagnostic, SpecError, render
 
 if TYPE_CHECKING:
     from mlspec.backends.base import Backend
-    from mlspec.compiler.ir import Pipeline
+    from mlspec.compiler import Analysis
 
 Format = Literal["text", "json", "github"]
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -112,13 +112,14 @@ class _Report:
 def _analyze(path: str, report: _Report):  # type: ignore[no-untyped-def]
     """Run the front end on one file; None (and diagnostics in the report) if it failed."""
     from mlspec.compiler import analyze_bytes
+    from mlspec.compiler.source import read_bytes
 
+    raw = b""
     try:
-        raw = Path(path).read_bytes()
+        raw = read_bytes(path)
+        analysis = analyze_bytes(raw, path)
     except OSError as exc:
         raise click.UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        analysis = analyze_bytes(raw, path)
     except SpecError as exc:
         report.add(exc.diagnostics, path, raw)
         return None
@@ -126,13 +127,13 @@ def _analyze(path: str, report: _Report):  # type: ignore[no-untyped-def]
     return analysis
 
 
-def _target_checked(spec: str, backend: Backend, pipeline: Pipeline) -> None:
+def _target_checked(spec: str, backend: Backend, analysis: Analysis) -> None:
     """Print what the target's back end says about the pipeline (warnings too: a step that
     will fail there is worth saying before it runs); exit with code 1 on an error."""
-    problems = backend.check(pipeline)
+    problems = backend.check(analysis.pipeline)
     if problems:
         report = _Report("text")
-        report.add(problems, spec, Path(spec).read_bytes())
+        report.add(problems, spec, analysis.source.text.encode())
         report.emit()
         if report.failed:
             sys.exit(EXIT_SPEC)
@@ -238,8 +239,10 @@ def compile_(
     try:
         if not check:  # --check writes nothing, not even a restored backup
             recover(Path(out_dir))
+    except OutputError as exc:
+        raise click.UsageError(str(exc)) from None
     except OSError as exc:
-        raise click.UsageError(f"cannot restore the previous {out_dir}: {exc}") from None
+        raise click.UsageError(f"cannot restore the previous {out_dir}: {_why(exc)}") from None
 
     found = find(target)
     if found is None:
@@ -273,9 +276,12 @@ def compile_(
                 sys.exit(_check_drift(artifacts, out_dir, fmt, again))
             try:
                 written = write_tree(artifacts, Path(out_dir))
-            except (OutputError, OSError) as exc:
+            except OutputError as exc:
                 report.emit()
                 raise click.UsageError(str(exc)) from None
+            except OSError as exc:
+                report.emit()
+                raise click.UsageError(f"cannot write {out_dir}: {_why(exc)}") from None
             report.emit()
             if fmt == "text":
                 click.echo(f"{spec}: wrote {len(written)} file(s) to {out_dir} ({target})")
@@ -288,6 +294,12 @@ def compile_(
     sys.exit(EXIT_SPEC)
 
 
+def _why(exc: OSError) -> str:
+    """An OSError for people: the reason, and the path it concerns."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
 def _check_drift(artifacts, out_dir: str, fmt: Format, again: list[str]) -> int:  # type: ignore[no-untyped-def]
     """`compile --check`: print the verdict (and the diff) and return the exit code.
 
@@ -297,13 +309,15 @@ def _check_drift(artifacts, out_dir: str, fmt: Format, again: list[str]) -> int:
     import shlex
 
     from mlspec import drift
-    from mlspec.output import OutputError, check_replaceable
+    from mlspec.output import OutputError, check_replaceable, read_whole
 
     try:
         check_replaceable(Path(out_dir))
-        found = drift.compare(artifacts, Path(out_dir), out_dir)
-    except (OutputError, OSError) as exc:
+        found = read_whole(Path(out_dir), lambda: drift.compare(artifacts, Path(out_dir), out_dir))
+    except OutputError as exc:
         raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {out_dir}: {_why(exc)}") from None
     update = shlex.join(again)
     if fmt == "github" and found.stale:
         click.echo(drift.github_annotation(found, update), nl=False)
@@ -497,11 +511,15 @@ def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> N
 
     if base is None and len(sides) != 2:
         raise click.UsageError("give OLD and NEW, or --base REV [PATHS]")
+    report = _Report("text")
     try:
         pairs = changed_since(base, sides) if base else [(read(sides[0]), read(sides[1]))]
     except SourceError as exc:
         raise click.UsageError(str(exc)) from None
-    report = _Report("text")
+    except SpecError as exc:  # a side too large or not UTF-8
+        report.add(exc.diagnostics, exc.diagnostics[0].span.file, b"")
+        report.emit()
+        sys.exit(EXIT_SPEC)
     diffs = []
     for old, new in pairs:
         try:
@@ -579,7 +597,7 @@ def deploy(
     _require(target, why=f"mlspec deploy --target {target}")
     analysis = _checked(spec)
     backend = find(target).load()  # type: ignore[union-attr]
-    _target_checked(spec, backend, analysis.pipeline)
+    _target_checked(spec, backend, analysis)
     artifacts = tuple(backend.emit(analysis.pipeline))
     request = Request(
         spec_path=spec,
@@ -859,7 +877,7 @@ def run(
         backend = find(target).load()  # type: ignore[union-attr]
     except (ValueError, TargetUnavailable) as exc:
         raise click.UsageError(str(exc)) from None
-    _target_checked(spec, backend, pipeline)  # e.g. text kfp.local would read as placeholders
+    _target_checked(spec, backend, analysis)  # e.g. text kfp.local would read as placeholders
     folder = Path(state_dir) if state_dir else Path(".mlspec") / "run" / pipeline.name
     try:
         result = run_pipeline(

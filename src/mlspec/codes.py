@@ -16,6 +16,7 @@ CODES: dict[str, str] = {
     "MS008": "the spec is empty",
     "MS009": "YAML tags are not supported",
     "MS010": "unsupported apiVersion or kind",
+    "MS011": "a number out of range (no integer or float holds it)",
     "MS101": "unknown field",
     "MS102": "missing required field",
     "MS103": "wrong type",

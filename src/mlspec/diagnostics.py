@@ -80,14 +80,20 @@ def _as_json(d: Diagnostic) -> dict[str, object]:
     }
 
 
+# Columns of a source line shown in an excerpt: a longer line (a minified spec, a file of NUL
+# bytes) is shown as this window around the caret, cut with an ellipsis on either side.
+EXCERPT_WIDTH = 200
+_CUT = "\u2026"
+
+
 def _as_text(d: Diagnostic, lines: list[str]) -> str:
     s = d.span
     out = [f"{s}: {d.severity}[{d.code}]: {d.message}\n"]
     if 1 <= s.line <= len(lines):
-        text = _visible(lines[s.line - 1])
+        line = lines[s.line - 1]
+        end = s.end_col if s.end_line == s.line else len(line) + 1
+        text, caret = _excerpt(line, s.col - 1, max(s.col, end) - 1)
         gutter = " " * len(str(s.line))
-        width = (s.end_col - s.col) if s.end_line == s.line else len(text) - s.col + 1
-        caret = " " * (s.col - 1) + "^" * max(1, width)
         out.append(f"{gutter} |\n{s.line} | {text}\n{gutter} | {caret}\n")
         if d.hint:
             out.append(f"{gutter} = hint: {d.hint}\n")
@@ -108,6 +114,21 @@ def _masked(line: str, d: Diagnostic) -> str:
         if secret.strip():
             part = part.replace(secret, "*" * len(secret))
     return line[:start] + part + line[end:]
+
+
+def _excerpt(line: str, start: int, end: int) -> tuple[str, str]:
+    """The line as shown (at most EXCERPT_WIDTH columns plus the ellipses) and its caret line,
+    marking columns start..end (0-based, end exclusive)."""
+    first, last = 0, len(line)
+    if len(line) > EXCERPT_WIDTH:
+        first = max(0, min(start - EXCERPT_WIDTH // 4, len(line) - EXCERPT_WIDTH))
+        last = first + EXCERPT_WIDTH
+    before = _CUT if first > 0 else ""
+    text = before + _visible(line[first:last]) + (_CUT if last < len(line) else "")
+    if last < len(line):  # the caret stops at the ellipsis
+        end = min(end, last + 1)
+    marked = max(1, end - start)
+    return text, " " * (len(before) + start - first) + "^" * marked
 
 
 def _visible(line: str) -> str:

@@ -19,6 +19,21 @@ from mlspec.backends.base import Artifact
 from mlspec.output import MANIFEST, check_paths, manifest_text
 
 _NOT_A_FILE = None  # a folder entry that is no regular file (a link, a pipe): never read
+# A file is read whole only if it has the size of the file compile would write there; any other
+# is read (for its diff) only up to SHOWN_BYTES, and all of those together up to _SHOWN_TOTAL.
+# So a committed folder holding a huge file cannot make --check read it, or print it.
+SHOWN_BYTES = 1 << 20
+_SHOWN_TOTAL = 16 << 20
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A regular file too large to read for a diff; it differs from what compile would write."""
+
+    size: int
+
+
+Entry = bytes | Unread | None  # None: _NOT_A_FILE
 
 
 @dataclass(frozen=True)
@@ -47,23 +62,34 @@ def expected_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
     return found
 
 
-def read_folder(folder: Path) -> dict[str, bytes | None] | None:
+def read_folder(folder: Path, want: dict[str, bytes]) -> dict[str, Entry] | None:
     """Every entry under folder, by relative POSIX path; None if there is no folder.
 
     Empty subfolders are left out (git cannot commit them, and compile would remove them
     without a trace). Links and other special entries are listed but not read: a link is no
-    file that compile writes, and reading a named pipe would block.
+    file that compile writes, and reading a named pipe would block. Files are read within the
+    bounds above (`want` holds what compile would write): a larger one is `Unread`.
     """
     if not folder.is_dir():
         return None
-    found: dict[str, bytes | None] = {}
+    found: dict[str, Entry] = {}
+    budget = _SHOWN_TOTAL
     for parent, dirs, names in os.walk(folder):
         here = Path(parent)
         for name in [d for d in dirs if (here / d).is_symlink()] + names:
             path = here / name
             rel = path.relative_to(folder).as_posix()
-            regular = path.is_file() and not path.is_symlink()
-            found[rel] = path.read_bytes() if regular else _NOT_A_FILE
+            if not path.is_file() or path.is_symlink():
+                found[rel] = _NOT_A_FILE
+                continue
+            size = path.stat().st_size
+            expected = rel in want and len(want[rel]) == size
+            if not expected and size > min(SHOWN_BYTES, budget):
+                found[rel] = Unread(size)
+                continue
+            with path.open("rb") as handle:
+                found[rel] = handle.read(size + 1)  # + 1: a file that grew is no longer equal
+            budget -= 0 if expected else size
     return found
 
 
@@ -71,7 +97,7 @@ def compare(artifacts: Iterable[Artifact], folder: Path, shown: str | None = Non
     """Compare folder with the files compile would write for artifacts; it only reads."""
     label = Path(shown if shown is not None else folder).as_posix()
     want = expected_files(artifacts)
-    have = read_folder(folder)
+    have = read_folder(folder, want)
     current = have or {}
     changed = [p for p in sorted(want) if p in current and current[p] != want[p]]
     missing = [p for p in sorted(want) if p not in current]
@@ -83,13 +109,15 @@ def compare(artifacts: Iterable[Artifact], folder: Path, shown: str | None = Non
     return Drift(label, have is not None, (*changed,), (*missing,), (*extra,), diff, len(want))
 
 
-def _file_diff(folder: str, path: str, old: bytes | None, new: bytes | None, had: bool) -> str:
+def _file_diff(folder: str, path: str, old: Entry, new: bytes | None, had: bool) -> str:
     """One file's part of the diff, labelled as git does: a/DIR/path, b/DIR/path, /dev/null."""
     where = f"{folder.lstrip('/')}/{path}"
     a = f"a/{where}" if had else "/dev/null"
     b = f"b/{where}" if new is not None else "/dev/null"
     if old is None:  # _NOT_A_FILE: a link or a special file, not read
         return f"{a} is not a regular file (a link or a special file); compile writes files\n"
+    if isinstance(old, Unread):
+        return f"{a} is {old.size:,} bytes, too large to show; it differs from {b}\n"
     try:
         old_text, new_text = old.decode("utf-8"), (new or b"").decode("utf-8")
     except UnicodeDecodeError:

@@ -152,4 +152,5 @@ def test_revisions_from_git_and_base(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert by_base.output.startswith("specs/fraud.yaml: 1 change (1 risky)")
     assert "notes.yaml" not in by_base.output
     missing = CliRunner().invoke(main, ["diff", "HEAD:specs/nope.yaml", "specs/fraud.yaml"])
-    assert missing.exit_code == 2 and "git show" in missing.stderr
+    assert missing.exit_code == 2, missing.output
+    assert "path 'specs/nope.yaml' does not exist in 'HEAD'" in missing.stderr

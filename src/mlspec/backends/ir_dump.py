@@ -20,5 +20,6 @@ class IrBackend:
 
     def emit(self, pipeline: Pipeline) -> list[Artifact]:
         data = to_data(pipeline, spans=False)
+        del data["source_file"]  # as typed (an absolute path differs between clones): spec_path
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         return [Artifact(f"{pipeline.name}.ir.json", text)]

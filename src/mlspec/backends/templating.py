@@ -8,7 +8,6 @@ mlspec's own tests instead of writing that string into code.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import PurePath
 
 import jinja2
 
@@ -52,7 +51,7 @@ def module_context(pipeline: ir.Pipeline) -> dict[str, object]:
     registry = pipeline.registry
     return {
         "version": comment(__version__),
-        "spec_file": comment(PurePath(pipeline.source_file).name),
+        "spec_file": comment(pipeline.spec_path),
         "pipeline_name": comment(f"{pipeline.name} {pipeline.version}"),
         "pipeline": pipeline.name,
         "spec_version": pipeline.version,

@@ -41,7 +41,7 @@ def analyze_bytes(raw: bytes, file: str) -> Analysis:
 
 def analyze_file(path: str | Path, display_name: str | None = None) -> Analysis:
     """Raises OSError if the file cannot be read, else as `analyze_bytes`."""
-    return analyze_bytes(Path(path).read_bytes(), display_name or str(path))
+    return _analyze(source.read(path, display_name))
 
 
 def _analyze(src: source.Source) -> Analysis:

@@ -329,7 +329,8 @@ class Pipeline:
     registry: Registry | None
     rollout: Rollout | None
     schedule: Schedule | None
-    source_file: str
+    source_file: str  # as the user named it, for diagnostics
+    spec_path: str  # as generated files name it: the same in every clone (portable_path)
     span: Span  # the spec's first key: where diagnostics about the whole spec point
     # Every string of the spec that `has_markup_braces`: a target that cannot escape such text
     # refuses it where it stands. An index of the spec's text rather than part of the pipeline:

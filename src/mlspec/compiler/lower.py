@@ -8,7 +8,7 @@ from typing import Any
 from mlspec.compiler import ir
 from mlspec.compiler import spec as s
 from mlspec.compiler.checks import dependency_graph
-from mlspec.compiler.source import PathKey, Source
+from mlspec.compiler.source import PathKey, Source, portable_path
 
 
 def lower(spec: s.Spec, source: Source) -> ir.Pipeline:
@@ -61,6 +61,7 @@ class _Lowering:
             source_file=self.source.file,
             span=self.source.document_span(),
             texts_with_braces=self.texts_with_braces(),
+            spec_path=portable_path(self.source.file),
         )
 
     def texts_with_braces(self) -> tuple[ir.Text, ...]:

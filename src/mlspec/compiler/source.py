@@ -8,8 +8,11 @@ unique, only one document is allowed, and alias expansion is bounded in nodes an
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,21 +110,71 @@ class Source:
 
 def read(path: str | Path, display_name: str | None = None) -> Source:
     """Read and load a spec file. Raises OSError when it cannot be read, SpecError when invalid."""
-    name = display_name or str(path)
-    raw = Path(path).read_bytes()
-    return load_bytes(raw, name)
+    return load_bytes(read_bytes(path), display_name or str(path))
+
+
+def portable_path(file: str) -> str:
+    """Where a spec is, as generated files record it: relative to the git repository that
+    holds it, else to the working folder if it is in there, else its name alone. So two clones
+    (or two working folders in one) generate the same bytes. POSIX form."""
+    path = Path(file).resolve()
+    for folder in path.parents:
+        if (folder / ".git").exists():
+            return path.relative_to(folder).as_posix()
+    here = Path.cwd()
+    return path.relative_to(here).as_posix() if path.is_relative_to(here) else path.name
+
+
+_OPEN_FLAGS = os.O_RDONLY | sum(
+    getattr(os, flag, 0) for flag in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY")
+)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A spec file's bytes, read within bounds: every command reads specs through here.
+
+    Only a regular file is read: a folder, named pipe, device or socket raises OSError before
+    it is opened (and again if one was swapped in meanwhile; the open does not block, so a pipe
+    nobody writes to cannot hang the command). At most MAX_BYTES + 1 bytes are read: enough
+    for `decode` to refuse a larger file (MS007) that was never read whole.
+    """
+    _regular(Path(path).stat(), path)
+    fd = os.open(path, _OPEN_FLAGS)
+    with os.fdopen(fd, "rb") as handle:
+        _regular(os.fstat(fd), path)
+        return handle.read(MAX_BYTES + 1)  # reads until that many bytes or the end
+
+
+def _regular(found: os.stat_result, path: str | Path) -> None:
+    if not stat.S_ISREG(found.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(found.st_mode), "not a regular file")
+        raise OSError(errno.EINVAL, f"{kind}, not a regular file", str(path))
+
+
+_FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def load_bytes(raw: bytes, file: str) -> Source:
+    return load_text(decode(raw, file), file)
+
+
+def decode(raw: bytes, file: str) -> str:
+    """A spec's text; MS007 if it is larger than MAX_BYTES or not UTF-8."""
     if len(raw) > MAX_BYTES:
         raise _fail(
             _point(file, 1, 1),
             "MS007",
-            f"the file is {len(raw):,} bytes; specs are limited to {MAX_BYTES:,}",
+            f"the file is larger than {MAX_BYTES:,} bytes, the limit for a spec",
             "split the pipeline or remove generated data",
         )
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -131,7 +184,6 @@ def load_bytes(raw: bytes, file: str) -> Source:
             "the file is not valid UTF-8",
             "save the spec as UTF-8",
         ) from None
-    return load_text(text, file)
 
 
 def load_text(text: str, file: str) -> Source:
@@ -296,7 +348,11 @@ class _Builder:
             )
             return None
         if isinstance(node, ScalarNode):
-            return _scalar(node)
+            value = _scalar(node)
+            if isinstance(value, _OutOfRange):
+                self.diagnostics.append(value.diagnostic(self.file, node))
+                return None
+            return value
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         return self._mapping(node, path, depth)
@@ -340,6 +396,42 @@ class _Builder:
         return result
 
 
+@dataclass(frozen=True)
+class _OutOfRange:
+    """A plain number that no Python int or float may hold: reported as MS011, never loaded."""
+
+    literal: str
+    integer: bool
+
+    def diagnostic(self, file: str, node: Node) -> Diagnostic:
+        shown = self.literal if len(self.literal) <= 24 else f"{self.literal[:20]}\u2026"
+        if self.integer:
+            message = f"the integer {shown} has more than {MAX_INT_DIGITS:,} digits"
+            hint = "no setting takes a number that large"
+        else:
+            message = f"the number {shown} is out of range (beyond \u00b11.8e308)"
+            hint = "write a smaller number; no setting takes infinity"
+        return _diag(_span(file, node), "MS011", message, hint)
+
+
+# Python's own limit for int <-> str conversion (sys.get_int_max_str_digits): a longer integer
+# could not even be shown in a message. As bits, for hexadecimal and octal literals.
+MAX_INT_DIGITS = 4_300
+_MAX_INT_BITS = int(MAX_INT_DIGITS * math.log2(10))  # 2**bits < 10**digits
+
+
+def _integer(text: str, base: int) -> int | _OutOfRange:
+    digits = text.lstrip("+-")
+    try:
+        if base == 10 and len(digits) <= MAX_INT_DIGITS:
+            return int(text)
+        if base != 10 and (number := int(text[2:], base)).bit_length() <= _MAX_INT_BITS:
+            return number
+    except ValueError:  # an interpreter with a lower limit than Python's default
+        pass
+    return _OutOfRange(text, integer=True)
+
+
 def _scalar(node: ScalarNode) -> Any:
     value = node.value
     if node.style not in (None, ""):  # quoted or block scalar: always a string
@@ -349,13 +441,14 @@ def _scalar(node: ScalarNode) -> Any:
     if _BOOL.match(value):
         return value in ("true", "True", "TRUE")
     if _INT10.match(value):
-        return int(value)
+        return _integer(value, 10)
     if _INT8.match(value):
-        return int(value[2:], 8)
+        return _integer(value, 8)
     if _INT16.match(value):
-        return int(value[2:], 16)
+        return _integer(value, 16)
     if _FLOAT.match(value):
-        return float(value)
+        number = float(value)  # 1e400 is infinity to Python, not to the spec's author
+        return number if math.isfinite(number) else _OutOfRange(value, integer=False)
     if _INF.match(value):
         return -math.inf if value.startswith("-") else math.inf
     if _NAN.match(value):
@@ -370,6 +463,8 @@ def _kind(node: Node) -> str:
     if isinstance(node, SequenceNode):
         return "a list"
     value = _scalar(node)  # type: ignore[arg-type]
+    if isinstance(value, _OutOfRange):
+        return "an integer" if value.integer else "a number"
     return {bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}.get(
         type(value), "a string"
     )

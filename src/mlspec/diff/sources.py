@@ -1,5 +1,6 @@
 """Where the two sides of a diff come from: a file, `REV:path` read from git, or every spec that
-changed since a revision (`--base REV`)."""
+changed since a revision (`--base REV`). Each side is read within the bounds of a spec file
+(compiler.source): a file or blob is never read whole when it is too large to be a spec."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-SPEC_RE = re.compile(r"^apiVersion:\s*['\"]?mlspec/v1['\"]?\s*$", re.MULTILINE)
+from mlspec.compiler.source import MAX_BYTES, decode, read_bytes
+
+SPEC_RE = re.compile(rb"^apiVersion:\s*['\"]?mlspec/v1['\"]?\s*$", re.MULTILINE)
 
 
 class SourceError(Exception):
@@ -22,13 +25,16 @@ class Side:
 
 
 def read(arg: str) -> Side:
-    """A file path, or REV:path (e.g. origin/main:specs/fraud.yaml) read with `git show`."""
+    """A file path, or REV:path (e.g. origin/main:specs/fraud.yaml) read with git.
+
+    Raises SourceError when the side cannot be read, SpecError (MS007) when it is too large
+    or not UTF-8."""
     path = Path(arg)
-    if path.is_file():
-        return Side(arg, path.read_text(encoding="utf-8"))
+    if path.exists() or path.is_symlink():
+        return Side(arg, decode(_file(path, arg), arg))
     rev, sep, inside = arg.partition(":")
     if sep and rev and inside:
-        return Side(arg, _git("show", f"{rev}:{inside}"))
+        return Side(arg, decode(_blob(f"{rev}:{inside}"), arg))
     raise SourceError(f"{arg}: no such file (for a file in git, write REV:path)")
 
 
@@ -37,34 +43,68 @@ def changed_since(base: str, paths: tuple[str, ...] = ()) -> list[tuple[Side, Si
     `paths`, if given). A spec is a YAML file with `apiVersion: mlspec/v1` on either side."""
     patterns = [f"{p.rstrip('/')}/**" if Path(p).is_dir() else p for p in paths]
     globs = [f":(glob){pattern}" for pattern in patterns] if patterns else ["*.yaml", "*.yml"]
-    names = _git("diff", "--name-only", "--no-renames", base, "--", *globs)
-    root = Path(_git("rev-parse", "--show-toplevel").strip())
+    names = _git("diff", "--name-only", "--no-renames", base, "--", *globs).decode()
+    root = Path(_git("rev-parse", "--show-toplevel").decode().strip())
     pairs = []
     for name in sorted(filter(None, names.splitlines())):
         if not name.endswith((".yaml", ".yml")):
             continue
         old = _optional(f"{base}:{name}")
         current = root / name
-        new = current.read_text(encoding="utf-8") if current.is_file() else None
-        if any(text is not None and SPEC_RE.search(text) for text in (old, new)):
-            pairs.append((Side(f"{base}:{name}", old), Side(name, new)))
+        new = _file(current, name) if current.is_file() else None
+        if any(raw is not None and SPEC_RE.search(raw) for raw in (old, new)):
+            pairs.append(
+                (Side(f"{base}:{name}", _text(old, f"{base}:{name}")), Side(name, _text(new, name)))
+            )
     return pairs
 
 
-def _optional(spec: str) -> str | None:
+def _text(raw: bytes | None, label: str) -> str | None:
+    return None if raw is None else decode(raw, label)
+
+
+def _file(path: Path, label: str) -> bytes:
     try:
-        return _git("show", spec)
+        return read_bytes(path)
+    except OSError as exc:
+        raise SourceError(f"cannot read {label}: {exc.strerror or exc}") from None
+
+
+def _optional(spec: str) -> bytes | None:
+    try:
+        return _blob(spec)
     except SourceError:
         return None  # the file does not exist at that revision: an added spec
 
 
-def _git(*args: str) -> str:
+def _blob(spec: str) -> bytes:
+    """At most MAX_BYTES + 1 bytes of a file in git (like `read_bytes`), streamed."""
+    kind = _git("cat-file", "-t", spec).strip()  # SourceError if there is no such path
+    if kind != b"blob":
+        raise SourceError(f"cannot read {spec} from git: it is a {kind.decode()}, not a file")
     try:
-        done = subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=False, timeout=60
+        process = subprocess.Popen(
+            ["git", "cat-file", "blob", spec], stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
     except FileNotFoundError:
         raise SourceError("git is not installed") from None
+    with process:
+        assert process.stdout is not None
+        raw = process.stdout.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            process.kill()  # the rest is not needed: the spec is too large either way
+            return raw
+        _, err = process.communicate(timeout=60)
+    if process.returncode != 0:
+        raise SourceError(f"git cat-file blob {spec}: {err.decode(errors='replace').strip()}")
+    return raw
+
+
+def _git(*args: str) -> bytes:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, check=False, timeout=60)
+    except FileNotFoundError:
+        raise SourceError("git is not installed") from None
     if done.returncode != 0:
-        raise SourceError(f"git {' '.join(args)}: {done.stderr.strip()}")
+        raise SourceError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
     return done.stdout
