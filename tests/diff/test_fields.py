@@ -121,11 +121,11 @@ def test_the_issue_s_examples_are_reported(tmp_path: Path, name: str) -> None:
 # -- every single-leaf mutation of the IR ---------------------------------------------------
 
 # Not mutated, the same list as `fields.SKIPPED` plus spans: a span is where the text sits and
-# moves with every inserted line; `source_file` is each side's label (old.yaml vs new.yaml);
-# `version` names the change and is held to the bump the changes need (tests in test_diff.py).
+# moves with every inserted line; `source_file` and `spec_path` are each side's label (old.yaml
+# vs new.yaml); `version` names the change and is held to the bump the changes need (tests in test_diff.py).
 # `texts_with_braces` is an index of the spec's text (metadata dump=False): each of its texts is
 # also in its own field, where the change is reported.
-NOT_MUTATED = {"source_file", "version"}
+NOT_MUTATED = {"source_file", "spec_path", "version"}
 INDEXES = {"texts_with_braces"}
 
 

@@ -12,7 +12,8 @@ dataclasses themselves, so a field added to the IR is compared without a line he
   multiset (lists of names, packages, categories), except `command` and `args`, whose order is
   what runs.
 
-Not compared: spans (where the text sits), the pipeline's `source_file` (each side's label),
+Not compared: spans (where the text sits), the pipeline's `source_file` and `spec_path` (each
+side's label),
 `version` (the version check's subject, not a change) and fields that are an index of the spec
 rather than part of the pipeline (`metadata={"dump": False}`, such as `texts_with_braces`).
 """
@@ -32,7 +33,7 @@ from mlspec.graph import node_id
 
 Keys = Mapping[type, Callable[[Any], str]]
 
-SKIPPED = frozenset({"source_file", "version"})  # fields of the pipeline itself
+SKIPPED = frozenset({"source_file", "spec_path", "version"})  # fields of the pipeline itself
 ORDERED = frozenset({"command", "args"})  # tuples of values whose order matters
 # Where a subject starts, named as the rules name it: (path prefix, noun, graph node prefix).
 SUBJECTS: tuple[tuple[Path, str, str | None], ...] = (
