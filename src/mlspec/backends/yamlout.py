@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import yaml
 from ruamel.yaml.nodes import ScalarNode as Yaml12Node
@@ -75,6 +75,7 @@ def _go_yaml_v2_string(text: str) -> bool:
     return not (_GO_NUMBER.fullmatch(text.replace("_", "")) or _GO_DATE_OR_BASE60.fullmatch(text))
 
 
+@lru_cache(maxsize=1 << 14)  # an IR repeats its keys thousands of times
 def plain_is_safe(text: str) -> bool:
     """Whether YAML 1.2 readers and go-yaml v2 read `text` unquoted as this string (YAML 1.1
     is the dumper's own resolver)."""
