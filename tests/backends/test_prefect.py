@@ -14,6 +14,9 @@ import generated
 import hostile
 import pytest
 import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from yaml_readers import assert_reads_back, yaml_string
 
 from mlspec.backends.prefect import PrefectBackend, deployment
 from mlspec.backends.prefect.flow import function_name
@@ -171,3 +174,69 @@ def test_a_param_default_prefect_would_template_is_ms301() -> None:
     [problem] = [d for d in BACKEND.check(pipeline) if d.severity == "error"]
     assert problem.code == "MS301"
     assert "parameter 'p'" in problem.message and "placeholder" in problem.message
+
+
+# -- prefect.yaml reads back as written ------------------------------------------------------
+
+SPEC = """apiVersion: mlspec/v1
+kind: Pipeline
+metadata:
+  name: texts
+  version: 1.0.0
+  labels: {LABELS}
+params:
+PARAMS
+steps:
+  make:
+    python: steps:make
+    outputs: {score: float}
+"""
+
+
+def text_spec(defaults: dict[str, str], labels: dict[str, str] | None = None) -> str:
+    params = "".join(
+        f"  {k}: {{type: str, default: {yaml_string(v)}}}\n" for k, v in defaults.items()
+    )
+    pairs = ", ".join(f"{yaml_string(k)}: {yaml_string(v)}" for k, v in (labels or {}).items())
+    return SPEC.replace("PARAMS\n", params).replace("{LABELS}", "{" + pairs + "}")
+
+
+ISSUE_DEFAULTS = {
+    "country": "no",  # YAML 1.2's dumper wrote `country: no`, which Prefect read as False
+    "when": "1:30",  # ... `when: 1:30`, read as 90
+    "name": "yes",
+    "at": "12:30:00",
+    "flag": "y",
+    "big": "1e3",
+    "mode": "0o17",
+    "day": "2001-12-14",
+}
+
+
+def test_string_defaults_reach_prefect_as_strings() -> None:
+    """#16 item 1: Prefect reads prefect.yaml with PyYAML (YAML 1.1)."""
+    from prefect.cli.deploy._models import PrefectYamlModel
+
+    pipeline = analyze_text(text_spec(ISSUE_DEFAULTS, {"1": "30"}), "texts.yaml").pipeline
+    text = deployment.render(pipeline)
+    [deploy] = PrefectYamlModel.model_validate(yaml.safe_load(text)).deployments
+    assert deploy.parameters == ISSUE_DEFAULTS
+    assert deploy.tags == ["mlspec", "1:30"]
+    assert_reads_back(text, [deployment.prefect_yaml(pipeline)])
+
+
+# Label keys and values are Kubernetes-checked; a tag `1:30` (`1: "30"`) is still sexagesimal.
+LABEL_KEY = st.from_regex(r"[a-z0-9]([a-z0-9._-]{0,6}[a-z0-9])?", fullmatch=True)
+LABEL_VALUE = st.from_regex(r"([A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?)?", fullmatch=True)
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30) | st.sampled_from(
+    [*ISSUE_DEFAULTS.values(), "Y", "N", "0b101", "1_000", "\r\n", "\u2028", "\x85", "\x0b"]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(TEXT, min_size=1, max_size=4), st.dictionaries(LABEL_KEY, LABEL_VALUE, max_size=2))
+def test_any_default_and_label_reads_back_under_every_reader(texts: list, labels: dict) -> None:
+    assume(not any("{{" in t for t in texts))  # refused with MS301 (tested above)
+    defaults = {f"p{i}": text for i, text in enumerate(texts)}
+    pipeline = analyze_text(text_spec(defaults, labels), "texts.yaml").pipeline
+    assert_reads_back(deployment.render(pipeline), [deployment.prefect_yaml(pipeline)])

@@ -27,7 +27,7 @@ import time
 import types
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -125,6 +125,25 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
     }
     assert wanted.parameter_schema["properties"]["min_auc"]["type"] == "number"
     assert not any(tmp_path.iterdir())  # planning writes nothing
+
+
+def test_prefect_yaml_is_read_as_prefect_reads_it(tmp_path: Path) -> None:
+    """`prefect deploy` reads prefect.yaml with PyYAML (YAML 1.1), so the deploy does too: in
+    a hand-edited `seed: 1:30` Prefect sees 90, where a YAML 1.2 reader sees a string."""
+    from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+    from rich.console import Console
+
+    request = request_for(FLAGSHIP, tmp_path)
+    [original] = [a for a in request.artifacts if a.path == "prefect.yaml"]
+    edited = replace(original, text=original.text.replace("seed: 7", "seed: 1:30"))
+    request = replace(
+        request, artifacts=tuple(edited if a is original else a for a in request.artifacts)
+    )
+    (tmp_path / "prefect.yaml").write_text(edited.text, encoding="utf-8")
+    [config], _ = _load_deploy_configs_and_actions(tmp_path / "prefect.yaml", console=Console())
+    [wanted] = deploy_prefect._wanted(request, deploy_prefect._settings(request))
+    assert wanted.parameters == config["parameters"]
+    assert wanted.parameters["seed"] == 90
 
 
 def _as_server_has_it(wanted: deploy_prefect.Wanted, **changes: object) -> types.SimpleNamespace:

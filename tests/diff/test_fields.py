@@ -122,7 +122,8 @@ def test_the_issue_s_examples_are_reported(tmp_path: Path, name: str) -> None:
 
 # Not mutated, the same list as `fields.SKIPPED` plus spans: a span is where the text sits and
 # moves with every inserted line; `source_file` and `spec_path` are each side's label (old.yaml
-# vs new.yaml); `version` names the change and is held to the bump the changes need (tests in test_diff.py).
+# vs new.yaml); `version` names the change and is held to the bump the changes need (tests in
+# test_diff.py).
 # `texts_with_braces` is an index of the spec's text (metadata dump=False): each of its texts is
 # also in its own field, where the change is reported.
 NOT_MUTATED = {"source_file", "spec_path", "version"}

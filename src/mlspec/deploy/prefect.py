@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import click
-from ruamel.yaml import YAML
+import yaml
 
 from mlspec.backends.base import Artifact
 from mlspec.backends.prefect.deployment import WORK_POOL
@@ -234,7 +234,8 @@ def _wanted(request: Request, settings: Settings) -> list[Wanted]:
     files = {artifact.path: artifact for artifact in request.artifacts}
     if "prefect.yaml" not in files:
         raise DeployError("the compiled pipeline has no prefect.yaml: nothing to deploy")
-    data = YAML(typ="safe", pure=True).load(files["prefect.yaml"].text)
+    # PyYAML (YAML 1.1), as `prefect deploy` reads the file: what Prefect would deploy.
+    data = yaml.safe_load(files["prefect.yaml"].text)
     pipeline = request.pipeline
     found = [
         _one(entry, files, request.version, settings, pipeline)

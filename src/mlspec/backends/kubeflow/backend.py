@@ -1,9 +1,7 @@
-"""The kubeflow back end: check (no kfp needed) and emit (builds with kfp, compiles to YAML)."""
+"""The kubeflow back end: check (no kfp needed) and emit (builds with kfp, writes the IR file)."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import ClassVar
 
 from mlspec.backends.base import Artifact
@@ -52,13 +50,10 @@ class KubeflowBackend:
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         kfp, kubernetes = sdk.load()
+        from mlspec.backends.kubeflow import irfile
         from mlspec.backends.kubeflow.graph import pipeline_func
 
-        func = pipeline_func(kfp, kubernetes, pipeline, layout(pipeline))
-        with tempfile.TemporaryDirectory(prefix="mlspec-kfp-") as folder:
-            path = Path(folder) / "pipeline.yaml"
-            kfp.compiler.Compiler().compile(func, str(path))
-            text = path.read_text(encoding="utf-8")
+        text = irfile.render(pipeline_func(kfp, kubernetes, pipeline, layout(pipeline)))
         return sorted(
             [Artifact(f"{pipeline.name}.kfp.yaml", text), *rollout.beside_pipeline(pipeline)]
         )

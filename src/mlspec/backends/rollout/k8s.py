@@ -1,15 +1,15 @@
 """Kubernetes documents as plain dicts, in Kubernetes key order, and their YAML text.
 
 Documents are built with keys already in the conventional order (apiVersion, kind, metadata,
-spec; name, namespace, labels, annotations), and the dumper keeps insertion order, so the
-output reads like a hand-written manifest and is the same bytes on every run.
+spec; name, namespace, labels, annotations), and mlspec's YAML emitter keeps insertion order, so
+the output reads like a hand-written manifest and is the same bytes on every run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import yaml
+from mlspec.backends import yamlout
 
 Doc = dict[str, Any]
 
@@ -47,35 +47,8 @@ def duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-class _Dumper(yaml.SafeDumper):
-    """PyYAML's safe dumper resolves scalars as YAML 1.1, as Kubernetes (go-yaml) reads them:
-    strings such as 'on', 'yes', '1:30' or '0755' are quoted, so they stay strings."""
-
-    def ignore_aliases(self, data: object) -> bool:
-        return True  # a dict used twice is written twice, never as a YAML anchor and alias
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        # Indent block sequences under their key, as kubectl and most linters do.
-        super().increase_indent(flow, False)
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def to_yaml(doc: Doc) -> str:
-    return yaml.dump(
-        doc,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1 << 16,  # one line per value: long PromQL stays greppable and diffs by line
-    )
+    return yamlout.dump(doc)
 
 
 def file_name(doc: Doc) -> str:
