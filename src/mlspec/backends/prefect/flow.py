@@ -40,12 +40,13 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
             r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
         },
         "task_options": {s.name: _options(s) for s in pipeline.steps},
+        "cached": [s.name for s in pipeline.steps if s.caching],
         "flow_args": _flow_args(pipeline),
         "function": identifier(function_name(pipeline)),
         "signature": _signature(pipeline),
         "params_dict": _params_dict(pipeline),
         "calls": [_call(node) for node in taskdata.task_graph(pipeline)],
-        "runtime": text_block(embed.bundle()),
+        "runtime": text_block(embed.bundle(_runtime_modules(pipeline))),
     }
 
 
@@ -54,6 +55,12 @@ def _options(step: ir.Step) -> dict[str, object]:
     if step.timeout_seconds:
         options["timeout_seconds"] = step.timeout_seconds
     return options
+
+
+def _runtime_modules(pipeline: ir.Pipeline) -> tuple[str, ...]:
+    """The runtime, with its caching module when a step caches."""
+    cached = any(s.caching for s in pipeline.steps)
+    return (*embed.RUNTIME_MODULES, "cache") if cached else embed.RUNTIME_MODULES
 
 
 def _flow_args(pipeline: ir.Pipeline) -> list[tuple[Code, Code]]:
