@@ -73,11 +73,18 @@ def placeholder_problem(pipeline: ir.Pipeline) -> list[ir.Param]:
     return [p for p in pipeline.params if isinstance(p.default, str) and "{{" in p.default]
 
 
+def tags(pipeline: ir.Pipeline) -> list[str]:
+    """The deployment's tags: `mlspec`, each label as KEY:VALUE and each owner as owner:NAME
+    (Prefect has neither labels nor owners, and filters runs by tag)."""
+    labels = [f"{k}:{v}" for k, v in pipeline.labels]
+    return ["mlspec", *labels, *(f"owner:{owner}" for owner in pipeline.owners)]
+
+
 def prefect_yaml(pipeline: ir.Pipeline) -> dict[str, object]:
     deployment: dict[str, object] = {
         "name": pipeline.name,
         "version": pipeline.version,
-        "tags": ["mlspec", *(f"{k}:{v}" for k, v in pipeline.labels)],
+        "tags": tags(pipeline),
         "entrypoint": f"{file_name(pipeline)}:{function_name(pipeline)}",
         "parameters": {p.name: p.default for p in pipeline.params},
         "enforce_parameter_schema": True,

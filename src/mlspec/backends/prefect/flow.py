@@ -7,7 +7,7 @@ a Prefect flow is rendered with Jinja at run time, so no string needs more than 
 from __future__ import annotations
 
 from mlspec.backends import taskdata, templating
-from mlspec.backends.pysource import Code, identifier, literal, text_block
+from mlspec.backends.pysource import Code, google_docstring, identifier, literal, text_block
 from mlspec.compiler import ir
 from mlspec.runtime import embed
 
@@ -44,6 +44,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "flow_args": _flow_args(pipeline),
         "function": identifier(function_name(pipeline)),
         "signature": _signature(pipeline),
+        "docstring": _docstring(pipeline),
         "params_dict": _params_dict(pipeline),
         "calls": [_call(node) for node in taskdata.task_graph(pipeline)],
         "runtime": text_block(embed.bundle(_runtime_modules(pipeline))),
@@ -79,6 +80,14 @@ def _signature(pipeline: ir.Pipeline) -> Code:
         for p in pipeline.params
     ]
     return Code("\n" + "\n".join(items) + "\n")
+
+
+def _docstring(pipeline: ir.Pipeline) -> Code | None:
+    """The flow's docstring, whose Args section Prefect reads as the parameters' descriptions."""
+    described = [(p.name, p.description) for p in pipeline.params if p.description]
+    if not described:
+        return None
+    return literal(google_docstring(pipeline.description or pipeline.name, described))
 
 
 def _params_dict(pipeline: ir.Pipeline) -> Code:
