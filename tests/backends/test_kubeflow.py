@@ -29,7 +29,7 @@ BACKEND = KubeflowBackend()
 
 def emit(spec: Path) -> str:
     pipeline = analyze_file(spec).pipeline
-    assert BACKEND.check(pipeline) == []
+    assert [d for d in BACKEND.check(pipeline) if d.severity == "error"] == []
     [artifact] = generated.without_rollout(BACKEND.emit(pipeline))
     assert artifact.path == f"{pipeline.name}.kfp.yaml"
     return artifact.text

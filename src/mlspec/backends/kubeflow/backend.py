@@ -6,14 +6,13 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
+from mlspec.backends import support
 from mlspec.backends.base import Artifact
 from mlspec.backends.kubeflow import sdk
 from mlspec.backends.kubeflow.layout import layout
 from mlspec.backends.rollout import backend as rollout
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
-
-NOT_EXPRESSIBLE = "MS301"
 
 
 class KubeflowBackend:
@@ -22,31 +21,7 @@ class KubeflowBackend:
     features: ClassVar[frozenset[str]] = frozenset({"*"})
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
-        problems: list[Diagnostic] = []
-        for step in pipeline.steps:
-            for env in step.env:
-                if env.param is not None:
-                    problems.append(
-                        Diagnostic(
-                            env.span,
-                            NOT_EXPRESSIBLE,
-                            f"kubeflow cannot set env {env.name!r} of step {step.name!r} from "
-                            f"the run-time parameter {env.param!r}",
-                            "KFP sets environment values at compile time; pass the parameter "
-                            "to the step as an input instead",
-                        )
-                    )
-        for plan, why in layout(pipeline).problems:
-            problems.append(
-                Diagnostic(
-                    plan.span,
-                    NOT_EXPRESSIBLE,
-                    why,
-                    "let the steps under one gate also wait for the other (`after: [GATE]` on "
-                    "a step), so that one order of the gates covers every input",
-                )
-            )
-        return problems + rollout.beside_pipeline_problems(pipeline)
+        return support.problems(self.name, pipeline) + rollout.beside_pipeline_problems(pipeline)
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         kfp, kubernetes = sdk.load()

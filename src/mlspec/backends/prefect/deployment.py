@@ -6,7 +6,7 @@ the ones Prefect 3.9 reads (`KEYS`; a test keeps it equal to Prefect's own model
 
 Prefect also substitutes `{{ ... }}` placeholders (`{{ $HOME }}`, `{{ prefect.variables.x }}`)
 anywhere in the file at deploy time and has no escape for them, so spec text that contains
-`{{` may not go into it: `placeholder_problem` finds such text, and the back end reports it.
+`{{` may not go into it: the back end refuses such parameter defaults (backends/support.py).
 """
 
 from __future__ import annotations
@@ -66,11 +66,6 @@ def check_keys(data: object, keys: object = KEYS, where: str = "prefect.yaml") -
         else:
             problems += check_keys(value, keys[key], f"{where}.{key}")
     return problems
-
-
-def placeholder_problem(pipeline: ir.Pipeline) -> list[ir.Param]:
-    """Parameters whose default Prefect would treat as a placeholder in prefect.yaml."""
-    return [p for p in pipeline.params if isinstance(p.default, str) and "{{" in p.default]
 
 
 def tags(pipeline: ir.Pipeline) -> list[str]:
