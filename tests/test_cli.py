@@ -236,6 +236,77 @@ def test_validate_github_ok_prints_nothing() -> None:
     assert result.stdout == ""
 
 
+# -- validate --target: what compile would report, without compiling ------------------------
+
+KSERVE_CANARY = ROOT / "tests" / "rollout" / "matrix" / "kserve--canary.yaml"
+
+
+@pytest.fixture
+def kserve_two_weights(tmp_path: Path) -> Path:
+    """A KServe canary with two weights: a valid spec that KServe cannot run (MS301)."""
+    text = KSERVE_CANARY.read_text(encoding="utf-8")
+    assert text.count("        - weight: 10\n") == 1
+    path = tmp_path / "kserve.yaml"
+    second = "        - weight: 10\n        - weight: 30\n"
+    path.write_text(text.replace("        - weight: 10\n", second), encoding="utf-8")
+    return path
+
+
+def _weight_line(path: Path) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if "30" in line)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github"])
+def test_validate_runs_a_targets_checks_in_every_format(kserve_two_weights: Path, fmt: str) -> None:
+    assert run("validate", kserve_two_weights, "--format", fmt).exit_code == 0  # the spec is fine
+    result = run("validate", kserve_two_weights, "--target", "rollout", "--format", fmt)
+    assert result.exit_code == 1, result.output
+    line = _weight_line(kserve_two_weights)
+    message = "KServe holds one canary percentage: a second weight step cannot run"
+    if fmt == "json":
+        [row] = json.loads(result.stdout)
+        assert (row["code"], row["line"], row["severity"]) == ("MS301", line, "error")
+        assert row["message"] == message
+    elif fmt == "github":
+        assert result.stdout.startswith(f"::error file={kserve_two_weights},line={line},")
+        assert f"title=MS301::{message}" in result.stdout
+    else:
+        assert f"{kserve_two_weights}:{line}:11: error[MS301]: {message}" in result.stderr
+        assert "ok (" not in result.stdout
+
+
+def test_validate_targets_repeat_or_take_commas(kserve_two_weights: Path) -> None:
+    """Beside a pipeline the same problem is a warning: the pipeline is still written."""
+    result = run("validate", kserve_two_weights, "-t", "prefect,airflow", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["message"] for r in rows if r["line"] == _weight_line(kserve_two_weights)] == [
+        "KServe holds one canary percentage: a second weight step cannot run; the rollout "
+        "manifests are not written"
+    ]  # reported once, though both targets write the manifests
+    assert {r["severity"] for r in rows} == {"warning"}
+    result = run("validate", CHURN, "-t", "kubeflow", "--target", "rollout,kubeflow")
+    assert result.exit_code == 0, result.output
+    assert f"{CHURN}: ok (4 steps, 2 gates; kubeflow, rollout checked)" in result.stdout
+
+
+def test_validate_needs_no_model_pin_for_kserve() -> None:
+    """KServe's --model-uri is compile's business: validate checks the spec."""
+    result = run("validate", KSERVE_CANARY, "--target", "rollout")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("rollot", "unknown target 'rollot'. Did you mean 'rollout'?"), (",", "an empty target")],
+)
+def test_validate_unknown_target_is_a_usage_error(target: str, message: str) -> None:
+    result = run("validate", BREAST_CANCER, "--target", target)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
 # -- compile: targets -----------------------------------------------------------------------
 
 
@@ -544,6 +615,8 @@ def test_validate_imports_no_orchestrator(tmp_path: Path, broken: Path) -> None:
         ["validate", "--format", "json", str(broken)],
         ["targets"],
         ["compile", str(CHURN), "--target", "ir", "-o", str(tmp_path / "out")],
+        # A target's checks need its back end, never its orchestrator (nor kfp).
+        ["validate", "-t", "kubeflow,airflow,prefect,rollout", *map(str, EXAMPLES)],
     ]
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_PROBE, json.dumps(commands)],
@@ -555,7 +628,7 @@ def test_validate_imports_no_orchestrator(tmp_path: Path, broken: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["codes"] == [0, 1, 0, 0]
+    assert report["codes"] == [0, 1, 0, 0, 0]
     assert report["loaded"] == []
     assert report["attempted"] == []
 

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
 CHURN = ROOT / "examples" / "churn-containers" / "pipeline.yaml"
+KSERVE_CANARY = ROOT / "tests" / "rollout" / "matrix" / "kserve--canary.yaml"
 # What pre-commit reads from the hook repository: its hook file and what `pip install .` builds.
 PACKAGE = (".pre-commit-hooks.yaml", "pyproject.toml", "README.md", "src")
 CACHE = ROOT / ".cache"
@@ -207,6 +208,28 @@ def test_validate_hook_passes_valid_specs(hook_repo: tuple[Path, str, Path], scr
     assert done.returncode == 0, output
     assert re.search(r"^mlspec validate\.+Passed$", output, re.MULTILINE), output
     assert "pipeline.yaml: ok (4 steps, 2 gates)" in output
+
+
+@pytest.mark.slow
+def test_validate_hook_with_a_target(hook_repo: tuple[Path, str, Path], scratch: Path) -> None:
+    """`args: [--target, rollout]`: what compiling for the target would refuse fails the hook."""
+    repo, rev, home = hook_repo
+    kserve = KSERVE_CANARY.read_text(encoding="utf-8").replace(
+        "        - weight: 10\n", "        - weight: 10\n        - weight: 30\n"
+    )
+    (scratch / "specs" / "serving.mlspec.yaml").write_text(kserve, encoding="utf-8")
+    hook = {"id": "mlspec-validate", "args": ["--target", "rollout"]}
+    config = {"repos": [{"repo": str(repo), "rev": rev, "hooks": [hook]}]}
+    (scratch / "targets.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    _git(scratch, "add", "-A")
+    files = ("pipeline.yaml", "specs/serving.mlspec.yaml")
+    done = pre_commit(scratch, home, "run", "-c", "targets.yaml", "--files", *files)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert re.search(r"^mlspec validate\.+Failed$", output, re.MULTILINE), output
+    line = _line_of(kserve, "weight: 30")
+    assert f"specs/serving.mlspec.yaml:{line}:11: error[MS301]: KServe holds one canary" in output
+    assert "pipeline.yaml: ok (4 steps, 2 gates; rollout checked)" in output
 
 
 @pytest.mark.slow

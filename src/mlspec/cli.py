@@ -152,16 +152,33 @@ def _checked(path: str):  # type: ignore[no-untyped-def]
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--target",
+    "-t",
+    "target_names",
+    multiple=True,
+    metavar="T[,T...]",
+    help="Also report what compiling for these targets would (their MS3xx limits), without "
+    "compiling. Repeat it or separate names with commas.",
+)
 @_format_option
-def validate(specs: tuple[str, ...], fmt: Format) -> None:
+def validate(specs: tuple[str, ...], target_names: tuple[str, ...], fmt: Format) -> None:
     """Check SPECS and report every problem at its line and column."""
+    backends = [_backend(name) for name in _names(target_names)]
     report = _Report(fmt)
     summaries = []
     for path in specs:
         analysis = _analyze(path, report)
-        if analysis is not None:
-            steps, gates = len(analysis.spec.steps), len(analysis.spec.gates)
-            summaries.append(f"{path}: ok ({_count(steps, 'step')}, {_count(gates, 'gate')})")
+        if analysis is None:
+            continue
+        problems = _target_problems(analysis.pipeline, backends)
+        report.diagnostics += problems
+        if any(d.severity == "error" for d in problems):
+            continue
+        steps, gates = len(analysis.spec.steps), len(analysis.spec.gates)
+        checked = f"; {', '.join(b.name for b in backends)} checked" if backends else ""
+        counts = f"{_count(steps, 'step')}, {_count(gates, 'gate')}{checked}"
+        summaries.append(f"{path}: ok ({counts})")
     report.emit()
     if fmt == "text":
         for line in summaries:
@@ -181,6 +198,49 @@ def _require(*extras: str, why: str) -> None:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _names(values: tuple[str, ...]) -> list[str]:
+    """Target names from repeated and comma-separated options, each once, in order."""
+    names = [n.strip() for value in values for n in value.split(",")]
+    if any(not n for n in names):
+        raise click.UsageError("--target: an empty target name")
+    return list(dict.fromkeys(names))
+
+
+def _backend(name: str):  # type: ignore[no-untyped-def]
+    """The back end of a target; unknown or unavailable targets are usage errors."""
+    from mlspec.backends.registry import TargetUnavailable, find, targets
+
+    found = find(name)
+    if found is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(targets()), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise click.UsageError(f"unknown target {name!r}.{hint} See `mlspec targets`.")
+    try:
+        return found.load()
+    except TargetUnavailable as exc:
+        ready = ", ".join(n for n, t in targets().items() if t.location)
+        raise click.UsageError(f"{exc}; available now: {ready}") from None
+
+
+# `validate --target` checks the spec as CI compiles it, with the model pinned: KServe needs
+# `compile --model-uri`, which is not part of the spec (compile reports it if it is missing).
+_PINNED_FOR_CHECKS = "s3://pinned-by-mlspec-compile/model"
+
+
+def _target_problems(pipeline, backends: list) -> list[Diagnostic]:  # type: ignore[no-untyped-def]
+    """What `compile --target` would report for each back end, each problem once."""
+    if not backends:
+        return []
+    from mlspec.backends.rollout.release import pin
+
+    if pipeline.rollout is not None and pipeline.rollout.model_uri is None:
+        pipeline = pin(pipeline, None, _PINNED_FOR_CHECKS)
+    found = [d for backend in backends for d in backend.check(pipeline)]
+    return list(dict.fromkeys(found))
 
 
 @main.command("compile")
@@ -233,7 +293,7 @@ def compile_(
     With --check, for generated files committed to git: OUTPUT is compared with what would be
     generated now, and nothing is written.
     """
-    from mlspec.backends.registry import TargetUnavailable, find, targets
+    from mlspec.backends.registry import TargetUnavailable
     from mlspec.output import OutputError, recover, write_tree
 
     try:
@@ -244,18 +304,7 @@ def compile_(
     except OSError as exc:
         raise click.UsageError(f"cannot restore the previous {out_dir}: {_why(exc)}") from None
 
-    found = find(target)
-    if found is None:
-        import difflib
-
-        close = difflib.get_close_matches(target, list(targets()), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise click.UsageError(f"unknown target {target!r}.{hint} See `mlspec targets`.")
-    try:
-        backend = found.load()
-    except TargetUnavailable as exc:
-        ready = ", ".join(n for n, t in targets().items() if t.location)
-        raise click.UsageError(f"{exc}; available now: {ready}") from None
+    backend = _backend(target)
     report = _Report(fmt)
     analysis = _analyze(spec, report)
     if analysis is not None:

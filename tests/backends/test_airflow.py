@@ -190,13 +190,18 @@ def test_a_secret_for_a_python_step_is_ms301() -> None:
     assert "container step" in (problem.hint or "")
 
 
-def test_an_object_store_artifact_root_is_a_warning_at_its_line() -> None:
-    spec = ROOT / "examples" / "churn-containers" / "pipeline.yaml"
-    [problem] = BACKEND.check(analyze_file(spec).pipeline)
-    assert (problem.code, problem.severity) == ("MS302", "warning")
-    assert problem.span.line == next(
-        n
-        for n, line in enumerate(spec.read_text().splitlines(), 1)
-        if line.startswith("artifact_root:")
+def _line(spec: Path, start: str) -> int:
+    return next(
+        n for n, line in enumerate(spec.read_text().splitlines(), 1) if line.startswith(start)
     )
-    assert "MLSPEC_ARTIFACT_ROOT" in (problem.hint or "")
+
+
+def test_an_object_store_artifact_root_and_caching_are_warnings_at_their_lines() -> None:
+    spec = ROOT / "examples" / "churn-containers" / "pipeline.yaml"
+    root, caching = sorted(BACKEND.check(analyze_file(spec).pipeline), key=lambda d: d.span)
+    assert {(d.code, d.severity) for d in (root, caching)} == {("MS302", "warning")}
+    assert root.span.line == _line(spec, "artifact_root:")
+    assert "MLSPEC_ARTIFACT_ROOT" in (root.hint or "")
+    # Airflow has no task caching: the step that asks for it is named, not silently rerun.
+    assert caching.span.line == _line(spec, "  featurize:")
+    assert "no task caching: step 'featurize' (caching: true)" in caching.message

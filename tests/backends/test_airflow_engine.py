@@ -69,10 +69,26 @@ def dags_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
         pipeline = analyze_file(spec).pipeline
         write_dag(pipeline, folder)
         pipelines[pipeline.name] = pipeline
-    pipeline = analyze_text(hostile.spec(), "hostile.yaml").pipeline
-    write_dag(pipeline, folder)
-    pipelines[pipeline.name] = pipeline
+    for text, name in ((hostile.spec(), "hostile.yaml"), (WIDENED, "widened.yaml")):
+        pipeline = analyze_text(text, name).pipeline
+        write_dag(pipeline, folder)
+        pipelines[pipeline.name] = pipeline
     return folder, pipelines
+
+
+# A container step that reads an int parameter as a float input: it sees 10.0, as on KFP.
+WIDENED = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: widened, version: 1.0.0}
+params:
+  n: {type: int, default: 10}
+steps:
+  widen:
+    image: busybox:1.36
+    container: {command: [echo], args: ["${inputs.n}", "${inputs.m}"]}
+    inputs: {n: {from: params.n, type: float}, m: params.n}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +166,7 @@ def test_templated_fields_render_spec_strings_as_text(
     assert run["arguments"] == [h + h + h, str(out), "${inputs.a}"]
     assert run["env_vars"] == [{"name": "F", "value": h, "value_from": None}]
     assert run["image"] == "busybox:1.36"
+    assert rendered["widen"]["arguments"] == ["10.0", "10"]  # declared float, and as is
     # The churn example's container arguments: parameter values and artifact paths.
     extract = rendered["extract"]["arguments"]
     assert extract[:2] == ["--snapshot", "latest-complete-week"]

@@ -65,6 +65,20 @@ def test_every_task_sets_caching_explicitly(compiled: tuple[Path, str]) -> None:
                 assert "cachingOptions" in task, name
 
 
+def test_every_pod_carries_the_spec_labels_and_owners(compiled: tuple[Path, str]) -> None:
+    from mlspec.backends.kubeflow.settings import OWNERS_ANNOTATION
+
+    pipeline = analyze_file(compiled[0]).pipeline
+    assert pipeline.labels and pipeline.owners
+    spec, platform = yaml.safe_load_all(compiled[1])
+    pods = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(pods) == set(spec["deploymentSpec"]["executors"])
+    for pod in pods.values():
+        assert pod["podMetadata"]["labels"] == dict(pipeline.labels)
+        owners = ", ".join(pipeline.owners)
+        assert pod["podMetadata"]["annotations"] == {OWNERS_ANNOTATION: owners}
+
+
 def test_gates_guard_what_follows_them() -> None:
     text = emit(ROOT / "examples" / "breast-cancer" / "pipeline.yaml")
     spec = next(yaml.safe_load_all(text))
@@ -241,7 +255,7 @@ def test_settings_errors_raised_in_the_worker_thread_reach_the_caller() -> None:
             raise ValueError("caching refused")
 
     with pytest.raises(ValueError, match="caching refused"):
-        settings.apply_all(None, [(Task(), None)])  # type: ignore[arg-type]
+        settings.apply_all(None, [(Task(), None)], None)  # type: ignore[arg-type]
 
 
 NESTING_SPEC = """\

@@ -59,7 +59,8 @@ def test_flow_file_is_python_that_imports_prefect_only_from_its_api(
         if isinstance(node, ast.ImportFrom) and node.module
     }
     assert {m for m in modules if m.startswith("prefect")} <= {
-        "prefect", "prefect.runtime", "prefect.states", "prefect_kubernetes.jobs"
+        "prefect", "prefect.cache_policies", "prefect.runtime", "prefect.states",
+        "prefect_kubernetes.jobs",
     }  # fmt: skip
 
 
@@ -80,12 +81,16 @@ def test_prefect_loads_the_flow_and_the_deployment(compiled: tuple[Path, Path, d
     assert flow.name == pipeline.name and flow.version == pipeline.version
     schema = flow.parameters.model_dump()
     assert list(schema["properties"]) == [p.name for p in pipeline.params]
+    described = {n: p.get("description") for n, p in schema["properties"].items()}
+    assert described == {p.name: p.description or None for p in pipeline.params}
     assert deploy.parameters == {p.name: p.default for p in pipeline.params}
     if pipeline.schedule:
         [schedule] = deploy.schedules or []
         assert schedule.cron == pipeline.schedule.cron
         assert schedule.timezone == pipeline.schedule.timezone
     assert deploy.work_pool is not None and deploy.work_pool.name == deployment.WORK_POOL
+    labels = [f"{k}:{v}" for k, v in pipeline.labels]
+    assert deploy.tags == ["mlspec", *labels, *(f"owner:{o}" for o in pipeline.owners)]
 
 
 # -- prefect.yaml keys -----------------------------------------------------------------------

@@ -119,6 +119,15 @@ def test_canary_holds_its_one_weight() -> None:
     assert TAG_ROUTING not in doc["metadata"]["annotations"]
 
 
+def test_the_service_port_is_the_predictor_container_port() -> None:
+    spec = text("canary", **{"    port: 8080\n": "    port: 9000\n"})
+    [doc] = KServe().manifests(release(spec)).resources
+    assert doc["spec"]["predictor"]["model"]["ports"] == [
+        {"containerPort": 9000, "protocol": "TCP"}
+    ]
+    assert validate_documents([doc]) == []  # KServe's CRD takes a container's ports here
+
+
 def test_blue_green_preview_waits_at_zero_percent_behind_a_tag() -> None:
     doc = isvc(text("blue_green"))
     assert doc["spec"]["predictor"]["canaryTrafficPercent"] == 0

@@ -125,6 +125,13 @@ def jinja_text(text: str) -> str:
     return "{{ '" + escaped + "' }}"
 
 
+def google_docstring(summary: str, args: list[tuple[str, str]]) -> str:
+    """A docstring's text with an Args section, one line per argument: where kfp and Prefect
+    read parameter descriptions from."""
+    lines = "".join(f"\n    {name}: {' '.join(text.split())}" for name, text in args)
+    return f"{summary}\n\nArgs:{lines}\n"
+
+
 def comment(text: str) -> Code:
     """Text for a `#` comment: a line break or other unprintable character would end it."""
     return Code(text if text.isprintable() else ascii(text))

@@ -46,16 +46,21 @@ class TaskRun:
     results: Callable[[str], Any]  # an upstream Python step's returned dict of scalars
 
 
-def artifact_path(root: str | None, pipeline: str, run_id: str, step: str, name: str) -> str:
-    """Where a run keeps one output of one step."""
+def pipeline_folder(root: str | None, pipeline: str) -> str:
+    """The folder that holds a pipeline's runs: `<root>/<pipeline>`."""
     root = os.environ.get("MLSPEC_ARTIFACT_ROOT") or root
     if not root or "://" in root:
         raise RuntimeError(
             f"no artifact folder: the spec gives {root!r}; set MLSPEC_ARTIFACT_ROOT to a "
             "filesystem path that every task of the run sees"
         )
+    return os.path.join(root, pipeline)
+
+
+def artifact_path(root: str | None, pipeline: str, run_id: str, step: str, name: str) -> str:
+    """Where a run keeps one output of one step."""
     run = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
-    return os.path.join(root, pipeline, run, step, name)
+    return os.path.join(pipeline_folder(root, pipeline), run, step, name)
 
 
 def output_path(root: str | None, pipeline: str, run_id: str, step: str, name: str) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from mlspec.backends import templating
+from mlspec.backends import support, templating
 from mlspec.backends.airflow.dag import context, file_name
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import backend as rollout
-from mlspec.backends.worker_checks import worker_problems
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
 
@@ -19,9 +18,7 @@ class AirflowBackend:
     features: ClassVar[frozenset[str]] = frozenset({"*"})
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
-        return worker_problems(pipeline, "airflow", "Airflow workers") + (
-            rollout.beside_pipeline_problems(pipeline)
-        )
+        return support.problems(self.name, pipeline) + rollout.beside_pipeline_problems(pipeline)
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         text = templating.render("mlspec.backends.airflow", "dag.py.j2", **context(pipeline))

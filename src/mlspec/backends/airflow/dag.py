@@ -181,7 +181,7 @@ def _python_task(step: ir.Step) -> Task:
 def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
     def render(text: str) -> str:
         return "".join(
-            jinja_text(piece) if isinstance(piece, str) else _placeholder(step, *piece)
+            jinja_text(piece) if isinstance(piece, str) else _placeholder(pipeline, step, *piece)
             for piece in placeholders.split(text)
         )
 
@@ -228,23 +228,35 @@ def _expression(code: str) -> str:
     return "{{ " + code + " }}"
 
 
-def _param_text(name: str | None) -> str:
+def _param_text(name: str | None, cast: str = "") -> str:
     assert name is not None
-    return _expression(f"mlspec_text(params.{identifier(name)})")
+    return _expression(f"mlspec_text(params.{identifier(name)}{cast})")
 
 
-def _placeholder(step: ir.Step, kind: str, name: str) -> str:
+def _cast(pipeline: ir.Pipeline, item: ir.Input) -> str:
+    """`, 'float'` where the input declares a wider type than its source's (an int read as a
+    float), so that the container sees `10.0` as on the other targets; else nothing."""
+    source = item.source
+    if isinstance(source, ir.ParamRef):
+        kind = next(p.type for p in pipeline.params if p.name == source.name)
+    else:
+        assert isinstance(source, ir.OutputRef)
+        kind = next(o.type for o in pipeline.step(source.step).outputs if o.name == source.output)
+    return "" if kind == item.type else f", {literal(item.type)}"
+
+
+def _placeholder(pipeline: ir.Pipeline, step: ir.Step, kind: str, name: str) -> str:
     if kind == "outputs":
         return _expression(f"mlspec_output(run_id, {literal(step.name)}, {literal(name)})")
     item = next(i for i in step.inputs if i.name == name)
     source = item.source
     if isinstance(source, ir.ParamRef):
-        return _param_text(source.name)
+        return _param_text(source.name, _cast(pipeline, item))
     if isinstance(source, ir.OutputRef):
         where = f"run_id, {literal(source.step)}, {literal(source.output)}"
         if item.is_artifact:
             return _expression(f"mlspec_artifact({where})")
-        return _expression(f"mlspec_text(mlspec_value(ti, {where}))")
+        return _expression(f"mlspec_text(mlspec_value(ti, {where}){_cast(pipeline, item)})")
     value = source.value
     return jinja_text(("true" if value else "false") if isinstance(value, bool) else str(value))
 

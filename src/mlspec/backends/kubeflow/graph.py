@@ -11,6 +11,7 @@ from mlspec.backends.kubeflow.components import OUTCOME_TASK, component, outcome
 from mlspec.backends.kubeflow.gates import PASSED
 from mlspec.backends.kubeflow.layout import Layout
 from mlspec.backends.kubeflow.plan import RunId
+from mlspec.backends.pysource import google_docstring
 from mlspec.compiler import ir
 
 PARAM_TYPES = {"float": float, "int": int, "str": str, "bool": bool}
@@ -42,7 +43,7 @@ def pipeline_func(
         configured.append((exit_task, None))
         with dsl.ExitHandler(exit_task, name="mlspec-run"):
             place_tasks(dict(zip(names, args, strict=True)))
-        settings.apply_all(kubernetes, configured)
+        settings.apply_all(kubernetes, configured, pipeline)
 
     def place_tasks(params: dict[str, Any]) -> None:
         tasks: dict[str, Any] = {}
@@ -77,10 +78,9 @@ def pipeline_func(
 
     body.__name__ = pipeline.name.replace("-", "_")
     # kfp reads the parameters' descriptions from the docstring's Args section.
-    described = [p for p in pipeline.params if p.description]
+    described = [(p.name, p.description) for p in pipeline.params if p.description]
     if described:
-        args = "".join(f"\n    {p.name}: {' '.join(p.description.split())}" for p in described)
-        body.__doc__ = f"{pipeline.description or pipeline.name}\n\nArgs:{args}\n"
+        body.__doc__ = google_docstring(pipeline.description or pipeline.name, described)
     body.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter(

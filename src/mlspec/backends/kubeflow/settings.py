@@ -1,4 +1,4 @@
-"""A step's task settings: caching, retries, resources, env, secrets, timeout."""
+"""A task's settings: caching, retries, resources, env, secrets, timeout, pod labels."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from typing import Any
 from mlspec.compiler import ir
 
 GPU_RESOURCE = "nvidia.com/gpu"
+OWNERS_ANNOTATION = "mlspec.dev/owners"  # KFP has no pipeline owner; the pods carry it
 
 
-def apply_all(kubernetes: ModuleType, tasks: list[tuple[Any, ir.Step | None]]) -> None:
+def apply_all(
+    kubernetes: ModuleType, tasks: list[tuple[Any, ir.Step | None]], pipeline: ir.Pipeline
+) -> None:
     """Apply every task's settings from a fresh thread.
 
     kfp's resource setters call `inspect.stack()`, whose cost grows with the depth of the
@@ -26,6 +29,7 @@ def apply_all(kubernetes: ModuleType, tasks: list[tuple[Any, ir.Step | None]]) -
         try:
             for task, step in tasks:
                 apply(kubernetes, task, step)
+                pod_metadata(kubernetes, task, pipeline)
         except BaseException as exc:  # re-raised in the caller's thread
             failure.append(exc)
 
@@ -34,6 +38,14 @@ def apply_all(kubernetes: ModuleType, tasks: list[tuple[Any, ir.Step | None]]) -
     worker.join()
     if failure:
         raise failure[0]
+
+
+def pod_metadata(kubernetes: ModuleType, task: Any, pipeline: ir.Pipeline) -> None:
+    """The spec's labels on every task's pod, and its owners in an annotation."""
+    for key, value in pipeline.labels:
+        kubernetes.add_pod_label(task, key, value)
+    if pipeline.owners:
+        kubernetes.add_pod_annotation(task, OWNERS_ANNOTATION, ", ".join(pipeline.owners))
 
 
 def apply(kubernetes: ModuleType, task: Any, step: ir.Step | None) -> None:

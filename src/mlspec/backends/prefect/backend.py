@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from mlspec.backends import templating
+from mlspec.backends import support, templating
 from mlspec.backends.base import Artifact
 from mlspec.backends.prefect import deployment
 from mlspec.backends.prefect.flow import context, file_name
 from mlspec.backends.rollout import backend as rollout
-from mlspec.backends.worker_checks import NOT_EXPRESSIBLE, worker_problems
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
 
@@ -20,18 +19,7 @@ class PrefectBackend:
     features: ClassVar[frozenset[str]] = frozenset({"*"})
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
-        problems = worker_problems(pipeline, "prefect", "flow run")
-        for param in deployment.placeholder_problem(pipeline):
-            problems.append(
-                Diagnostic(
-                    param.span,
-                    NOT_EXPRESSIBLE,
-                    f"the default of parameter {param.name!r} contains '{{{{', which Prefect "
-                    "would replace as a placeholder when deploying prefect.yaml",
-                    "Prefect has no escape for '{{' in prefect.yaml: change the default",
-                )
-            )
-        return problems + rollout.beside_pipeline_problems(pipeline)
+        return support.problems(self.name, pipeline) + rollout.beside_pipeline_problems(pipeline)
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         flow = templating.render("mlspec.backends.prefect", "flow.py.j2", **context(pipeline))

@@ -6,7 +6,7 @@ the ones Prefect 3.9 reads (`KEYS`; a test keeps it equal to Prefect's own model
 
 Prefect also substitutes `{{ ... }}` placeholders (`{{ $HOME }}`, `{{ prefect.variables.x }}`)
 anywhere in the file at deploy time and has no escape for them, so spec text that contains
-`{{` may not go into it: `placeholder_problem` finds such text, and the back end reports it.
+`{{` may not go into it: the back end refuses such parameter defaults (backends/support.py).
 """
 
 from __future__ import annotations
@@ -65,16 +65,18 @@ def check_keys(data: object, keys: object = KEYS, where: str = "prefect.yaml") -
     return problems
 
 
-def placeholder_problem(pipeline: ir.Pipeline) -> list[ir.Param]:
-    """Parameters whose default Prefect would treat as a placeholder in prefect.yaml."""
-    return [p for p in pipeline.params if isinstance(p.default, str) and "{{" in p.default]
+def tags(pipeline: ir.Pipeline) -> list[str]:
+    """The deployment's tags: `mlspec`, each label as KEY:VALUE and each owner as owner:NAME
+    (Prefect has neither labels nor owners, and filters runs by tag)."""
+    labels = [f"{k}:{v}" for k, v in pipeline.labels]
+    return ["mlspec", *labels, *(f"owner:{owner}" for owner in pipeline.owners)]
 
 
 def prefect_yaml(pipeline: ir.Pipeline) -> dict[str, object]:
     deployment: dict[str, object] = {
         "name": pipeline.name,
         "version": pipeline.version,
-        "tags": ["mlspec", *(f"{k}:{v}" for k, v in pipeline.labels)],
+        "tags": tags(pipeline),
         "entrypoint": f"{file_name(pipeline)}:{function_name(pipeline)}",
         "parameters": {p.name: p.default for p in pipeline.params},
         "enforce_parameter_schema": True,

@@ -7,7 +7,7 @@ a Prefect flow is rendered with Jinja at run time, so no string needs more than 
 from __future__ import annotations
 
 from mlspec.backends import taskdata, templating
-from mlspec.backends.pysource import Code, identifier, literal, text_block
+from mlspec.backends.pysource import Code, google_docstring, identifier, literal, text_block
 from mlspec.compiler import ir
 from mlspec.runtime import embed
 
@@ -40,12 +40,14 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
             r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
         },
         "task_options": {s.name: _options(s) for s in pipeline.steps},
+        "cached": [s.name for s in pipeline.steps if s.caching],
         "flow_args": _flow_args(pipeline),
         "function": identifier(function_name(pipeline)),
         "signature": _signature(pipeline),
+        "docstring": _docstring(pipeline),
         "params_dict": _params_dict(pipeline),
         "calls": [_call(node) for node in taskdata.task_graph(pipeline)],
-        "runtime": text_block(embed.bundle()),
+        "runtime": text_block(embed.bundle(_runtime_modules(pipeline))),
     }
 
 
@@ -54,6 +56,12 @@ def _options(step: ir.Step) -> dict[str, object]:
     if step.timeout_seconds:
         options["timeout_seconds"] = step.timeout_seconds
     return options
+
+
+def _runtime_modules(pipeline: ir.Pipeline) -> tuple[str, ...]:
+    """The runtime, with its caching module when a step caches."""
+    cached = any(s.caching for s in pipeline.steps)
+    return (*embed.RUNTIME_MODULES, "cache") if cached else embed.RUNTIME_MODULES
 
 
 def _flow_args(pipeline: ir.Pipeline) -> list[tuple[Code, Code]]:
@@ -72,6 +80,14 @@ def _signature(pipeline: ir.Pipeline) -> Code:
         for p in pipeline.params
     ]
     return Code("\n" + "\n".join(items) + "\n")
+
+
+def _docstring(pipeline: ir.Pipeline) -> Code | None:
+    """The flow's docstring, whose Args section Prefect reads as the parameters' descriptions."""
+    described = [(p.name, p.description) for p in pipeline.params if p.description]
+    if not described:
+        return None
+    return literal(google_docstring(pipeline.description or pipeline.name, described))
 
 
 def _params_dict(pipeline: ir.Pipeline) -> Code:

@@ -13,6 +13,7 @@ import importlib
 import re
 from typing import ClassVar
 
+from mlspec.backends import support
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import base, gitops
 from mlspec.backends.rollout.k8s import file_name, to_yaml
@@ -73,6 +74,7 @@ def _blocking(release: Release) -> list[Diagnostic]:
         ]
     found = _label_problems(release)
     found += controller(rollout).problems(release)
+    found += support.problems(rollout.controller, release.pipeline)
     return found
 
 

@@ -22,6 +22,10 @@ The deployment mode is `Knative`, the name since KServe 0.16. Its old alias `Ser
 fight Argo CD: the defaulting webhook rewrites it to `Knative` (kserve#5025), and the validating
 webhook rejects unchanged updates of objects that carry it (kserve#5885).
 
+The port: `service.port` is the predictor's container port, the one the ServingRuntime's server
+listens on (8080 for KServe's own runtimes); KServe merges it into the runtime's container and
+Knative routes requests to it.
+
 The model: KServe's storage initializer cannot read `models:/` registry URIs, so `storageUri` is
 the storage location that CI resolved from the registry alias (`mlspec compile --model-uri`).
 The serving image is the ServingRuntime's for `service.model_format`. The predictor `labels`,
@@ -104,6 +108,9 @@ def model(release: Release) -> Doc:
     out: Doc = {
         "modelFormat": {"name": release.service.model_format},
         "storageUri": release.rollout.model_uri,
+        # The port the runtime's server listens on: Knative routes requests there. Unnamed, as
+        # Knative allows only `http1` or `h2c` as a name.
+        "ports": [{"containerPort": release.service.port, "protocol": "TCP"}],
     }
     amounts = resources(release.service.resources)
     if amounts:

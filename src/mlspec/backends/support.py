@@ -1,0 +1,492 @@
+"""Every spec field, per target: honoured, warned about (MS302) or refused (MS301). One table.
+
+`TABLE` maps each field of the spec models (`compiler/spec.py`), by path (`steps.*.caching`;
+`*` stands for a name or a list position), to an entry per column. The pipeline targets'
+columns are `kubeflow`, `airflow`, `prefect` and `rollout` (fields outside `rollout:` that the
+manifests also use); `rollout.*` fields have one column per controller, since every target
+writes the same manifests under `rollout/` (or alone, with `--target rollout`).
+
+- honoured: the output follows the field; the note says how where that is not obvious.
+- warn: in the cases the note names, the target does something else and says so (MS302).
+- refuse: in the cases the note names, the target cannot express it (MS301).
+- n/a: the column writes nothing the field is about (the rollout target and a step).
+
+A warn or refuse entry with a `find` function (field_checks.py) is reported from here, by
+`problems`, which every back end's `check` calls; the others are reported by the controller's
+own checks (rollout/*.py), which the note describes. Tests keep
+the table complete (every field of the models, every column), check that each warn and refuse
+entry produces its diagnostic and that each honoured field changes the output, and keep
+docs/targets/support.md equal to `markdown()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mlspec.backends.field_checks import (
+    Finder,
+    artifact_root_uri,
+    blue_green_extras,
+    caching_without_cache,
+    env_params,
+    flagger_analysis_steps,
+    flagger_counts,
+    guardrail_settings,
+    kfp_gate_layout,
+    model_format_unused,
+    prefect_placeholders,
+    prometheus_unused,
+    python_step_secrets,
+    python_step_settings,
+    schedule_zone,
+    task_descriptions,
+    unused_analysis,
+)
+from mlspec.backends.rollout.base import CHANGED_ON_TARGET, CONTROLLERS, NOT_EXPRESSIBLE, SUPPORT
+from mlspec.compiler import ir
+from mlspec.diagnostics import Diagnostic
+
+Status = Literal["honoured", "warn", "refuse", "n/a"]
+CODES = {"warn": CHANGED_ON_TARGET, "refuse": NOT_EXPRESSIBLE}
+PIPELINE_COLUMNS = ("kubeflow", "airflow", "prefect", "rollout")
+
+
+@dataclass(frozen=True)
+class Entry:
+    status: Status
+    note: str = ""
+    find: Finder | None = None  # reports the uses; None: the controller's own checks do
+
+
+def ok(note: str = "") -> Entry:
+    return Entry("honoured", note)
+
+
+def warn(note: str, find: Finder | None = None) -> Entry:
+    return Entry("warn", note, find)
+
+
+def refuse(note: str, find: Finder | None = None) -> Entry:
+    return Entry("refuse", note, find)
+
+
+NA = Entry("n/a")
+
+
+def columns(path: str) -> tuple[str, ...]:
+    return CONTROLLERS if path.startswith("rollout") else PIPELINE_COLUMNS
+
+
+def problems(column: str, pipeline: ir.Pipeline) -> list[Diagnostic]:
+    """The diagnostics this table's finders report for `column` (a target or a controller)."""
+    found: list[Diagnostic] = []
+    seen: set[Finder] = set()
+    for entries in TABLE.values():
+        entry = entries.get(column)
+        if entry is None or entry.find is None or entry.find in seen:
+            continue
+        seen.add(entry.find)
+        severity = "warning" if entry.status == "warn" else "error"
+        for span, message, hint in entry.find(pipeline, column):
+            found.append(Diagnostic(span, CODES[entry.status], message, hint, severity=severity))
+    return found
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+def _each(paths: str) -> list[str]:
+    """Field paths written in one string, separated by spaces."""
+    return paths.split()
+
+
+def pipelines(
+    kubeflow: Entry, airflow: Entry, prefect: Entry, rollout: Entry = NA
+) -> dict[str, Entry]:
+    return {"kubeflow": kubeflow, "airflow": airflow, "prefect": prefect, "rollout": rollout}
+
+
+def everywhere(entry: Entry, rollout: Entry = NA) -> dict[str, Entry]:
+    """The same on every pipeline target."""
+    return pipelines(entry, entry, entry, rollout)
+
+
+def controllers(
+    argo: Entry,
+    flagger: Entry | None = None,
+    kserve: Entry | None = None,
+    istio: Entry | None = None,
+) -> dict[str, Entry]:
+    """Per controller; an omitted one is as argo-rollouts."""
+    return {
+        "argo-rollouts": argo,
+        "flagger": flagger or argo,
+        "kserve": kserve or argo,
+        "istio": istio or argo,
+    }
+
+
+_WORKER_SETTING = warn(
+    "Python steps run in the worker (not applied); container steps: honoured",
+    python_step_settings,
+)
+_SECRET = refuse(
+    "Python steps run in the worker, which cannot read a Kubernetes secret; container steps: "
+    "honoured",
+    python_step_secrets,
+)
+_KFP_ENV_PARAM = refuse("KFP sets env values at compile time", env_params)
+
+
+def _step_settings(prefix: str) -> dict[str, dict[str, Entry]]:
+    """Fields that `defaults` and each step share."""
+    setting = pipelines(ok("on the step's pod"), _WORKER_SETTING, _WORKER_SETTING)
+    return {
+        f"{prefix}.image": setting,
+        f"{prefix}.packages": pipelines(
+            ok("installed before the step runs"), _WORKER_SETTING, _WORKER_SETTING
+        ),
+        f"{prefix}.retries": everywhere(ok()),
+        f"{prefix}.timeout": pipelines(
+            ok("the pod's active deadline"),
+            ok("execution_timeout"),
+            ok("the task's timeout; it interrupts a Python step between instructions"),
+        ),
+        f"{prefix}.caching": pipelines(
+            ok("enableCache"),
+            warn("Airflow has no task caching", caching_without_cache),
+            ok(
+                "a cache policy on the step, its inputs (artifacts by content), env and code; "
+                "results under the artifact root"
+            ),
+        ),
+        f"{prefix}.resources": setting,
+        f"{prefix}.resources.cpu": setting,
+        f"{prefix}.resources.memory": setting,
+        f"{prefix}.resources.gpu": setting,
+        f"{prefix}.env": everywhere(ok()),
+        f"{prefix}.env.*.value": everywhere(ok()),
+        f"{prefix}.env.*.secret": pipelines(ok(), _SECRET, _SECRET),
+        f"{prefix}.env.*.secret.name": pipelines(ok(), _SECRET, _SECRET),
+        f"{prefix}.env.*.secret.key": pipelines(ok(), _SECRET, _SECRET),
+        f"{prefix}.env.*.param": pipelines(_KFP_ENV_PARAM, ok(), ok()),
+    }
+
+
+_CHECKED = ok("checked by `mlspec validate`")
+_ARTIFACT_ROOT_WARNING = warn(
+    "a URI (not a filesystem path): tasks need MLSPEC_ARTIFACT_ROOT", artifact_root_uri
+)
+_DESCRIBED = pipelines(
+    warn("KFP's IR has no description per task", task_descriptions),
+    ok("doc_md"),
+    warn("Prefect keeps no description per task run", task_descriptions),
+)
+_CHECK_FIELD = everywhere(ok("by mlspec's gate runtime"))
+
+PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
+    "apiVersion": everywhere(_CHECKED, _CHECKED),
+    "kind": everywhere(_CHECKED, _CHECKED),
+    "metadata": everywhere(ok(), ok()),
+    "metadata.name": everywhere(ok(), ok("label app.kubernetes.io/part-of")),
+    "metadata.version": everywhere(ok(), ok("label app.kubernetes.io/version")),
+    "metadata.description": everywhere(ok()),
+    "metadata.owners": pipelines(
+        ok("pod annotation mlspec.dev/owners"), ok("the DAG's owner"), ok("tags owner:NAME")
+    ),
+    "metadata.labels": pipelines(ok("pod labels"), ok("DAG tags KEY:VALUE"), ok("tags KEY:VALUE")),
+    "params": everywhere(ok()),
+    "params.*.type": everywhere(ok()),
+    "params.*.default": pipelines(
+        ok(),
+        ok(),
+        refuse("a default containing '{{' (prefect.yaml placeholders)", prefect_placeholders),
+    ),
+    "params.*.description": pipelines(
+        ok("the pipeline's parameter docs"), ok("Param description"), ok("the flow's docstring")
+    ),
+    "defaults": everywhere(ok()),
+    **_step_settings("defaults"),
+    "artifact_root": pipelines(ok("pipeline_root"), _ARTIFACT_ROOT_WARNING, _ARTIFACT_ROOT_WARNING),
+    "steps": everywhere(ok()),
+    "steps.*.python": everywhere(ok()),
+    "steps.*.container": everywhere(ok()),
+    "steps.*.container.command": everywhere(ok()),
+    "steps.*.container.args": everywhere(ok()),
+    **_step_settings("steps.*"),
+    "steps.*.inputs": everywhere(ok()),
+    "steps.*.inputs.*.from": everywhere(ok()),
+    "steps.*.inputs.*.value": everywhere(ok()),
+    "steps.*.inputs.*.type": everywhere(ok("the input's declared type")),
+    "steps.*.outputs": everywhere(ok()),
+    "steps.*.after": everywhere(ok()),
+    "steps.*.description": _DESCRIBED,
+    "gates": pipelines(
+        refuse("gates whose conditions cannot nest in KFP's condition blocks", kfp_gate_layout),
+        ok(),
+        ok(),
+    ),
+    "gates.*.dataset": everywhere(ok()),
+    "gates.*.checks": _CHECK_FIELD,
+    **{
+        f"gates.*.checks.*.{path}": _CHECK_FIELD
+        for path in _each(
+            "row_count row_count.min row_count.max columns null_fraction null_fraction.column "
+            "null_fraction.max range range.column range.min range.max categories "
+            "categories.column categories.allowed drift drift.column drift.reference "
+            "drift.reference_uri drift.method drift.max drift.bins"
+        )
+    },
+    "gates.*.require": _CHECK_FIELD,
+    **{
+        f"gates.*.require.*.{path}": _CHECK_FIELD
+        for path in ("metric", "min", "max", "vs", "better", "tolerance")
+    },
+    "gates.*.first_run": _CHECK_FIELD,
+    "gates.*.on_fail": everywhere(ok()),
+    "gates.*.description": _DESCRIBED,
+    "registry": everywhere(ok(), ok()),
+    "registry.mlflow": everywhere(ok(), ok()),
+    "registry.mlflow.registered_model": everywhere(ok(), ok("MODEL_NAME and labels")),
+    "registry.mlflow.tracking_uri": everywhere(
+        ok(), ok("MLFLOW_TRACKING_URI of the serving pods (KServe loads from storage)")
+    ),
+    "registry.model": everywhere(ok()),
+    "registry.tags": everywhere(ok("tags of the new version")),
+    "registry.promote": everywhere(ok(), ok()),
+    "registry.promote.*.alias": everywhere(ok(), ok("the aliases the serving pods load")),
+    "registry.promote.*.after": everywhere(
+        ok(), ok("the rule that waits for the rollout names the stable alias")
+    ),
+    "schedule": pipelines(ok("a recurring run, by `mlspec deploy`"), ok(), ok()),
+    "schedule.cron": pipelines(ok("a recurring run, by `mlspec deploy`"), ok(), ok()),
+    "schedule.timezone": pipelines(
+        warn("a zone other than UTC: KFP crons have no time zone", schedule_zone), ok(), ok()
+    ),
+    "schedule.paused": pipelines(ok("the recurring run disabled, by `mlspec deploy`"), ok(), ok()),
+}
+
+# --- rollout fields, per controller -----------------------------------------------------------
+
+_KSERVE_STEPPING = refuse("KServe holds one canary percentage and has no metric gate")
+_NO_GATE = refuse("KServe has no metric gate")
+_UNEVALUATED = warn("plain Istio does not end the split or run analyses")
+_STRATEGY = ok("the workload's rollout")
+_ANALYSIS = {
+    "kserve": refuse("KServe has no metric gate: a strategy naming an analysis"),
+    "istio": warn(
+        "bandit guardrails: honoured; shadow and A/B tests: not evaluated (MS302)",
+    ),
+}
+_GUARDRAIL_UNUSED = warn(
+    "bandit guardrails: not used (the bandit's interval and rollout.prometheus); shadow and A/B "
+    "tests: not evaluated",
+    guardrail_settings,
+)
+_FLAGGER_UNUSED = warn("Flagger names its own Services and scales down itself", blue_green_extras)
+_KSERVE_UNUSED = warn("KServe previews at a tag URL and scales down itself", blue_green_extras)
+
+ROLLOUT_TABLE: dict[str, dict[str, Entry]] = {
+    "rollout": controllers(ok()),
+    "rollout.controller": controllers(ok()),
+    "rollout.service": controllers(ok()),
+    "rollout.service.name": controllers(ok()),
+    "rollout.service.namespace": controllers(ok()),
+    "rollout.service.port": controllers(
+        ok("container and Service port"), kserve=ok("the predictor's container port")
+    ),
+    "rollout.service.image": controllers(
+        ok(), kserve=warn("KServe serves with the ServingRuntime of model_format")
+    ),
+    "rollout.service.model_format": controllers(
+        warn("KServe's field: not used", model_format_unused),
+        kserve=ok("the predictor's modelFormat"),
+    ),
+    "rollout.service.replicas": controllers(ok(), kserve=ok("minReplicas")),
+    "rollout.service.resources": controllers(ok()),
+    "rollout.service.resources.cpu": controllers(ok()),
+    "rollout.service.resources.memory": controllers(ok()),
+    "rollout.service.resources.gpu": controllers(ok()),
+    "rollout.model_alias": controllers(ok("the model the serving pods load")),
+    "rollout.prometheus": controllers(
+        ok("the address of Prometheus analyses (and bandit rewards)"),
+        kserve=warn("KServe runs no analysis", prometheus_unused),
+    ),
+    "rollout.strategy": controllers(ok()),
+    "rollout.strategy.blue_green": controllers(_STRATEGY),
+    "rollout.strategy.blue_green.preview_service": controllers(
+        ok(), flagger=_FLAGGER_UNUSED, kserve=_KSERVE_UNUSED
+    ),
+    "rollout.strategy.blue_green.auto_promote": controllers(
+        ok(),
+        flagger=refuse("false: Flagger promotes by itself"),
+        kserve=ok("false: a preview at the latest- tag URL"),
+    ),
+    "rollout.strategy.blue_green.auto_promote_after": controllers(
+        ok(), flagger=ok("iterations"), kserve=refuse("KServe switches when ready")
+    ),
+    "rollout.strategy.blue_green.scale_down_delay": controllers(
+        ok(), flagger=_FLAGGER_UNUSED, kserve=_KSERVE_UNUSED
+    ),
+    "rollout.strategy.blue_green.pre_promotion_analysis": controllers(ok(), kserve=_NO_GATE),
+    "rollout.strategy.blue_green.post_promotion_analysis": controllers(
+        ok(), flagger=refuse("Flagger analyses before promotion only"), kserve=_NO_GATE
+    ),
+    "rollout.strategy.canary": controllers(_STRATEGY, kserve=ok("canaryTrafficPercent")),
+    "rollout.strategy.canary.steps": controllers(ok()),
+    "rollout.strategy.canary.steps.*.weight": controllers(
+        ok(),
+        flagger=ok("stepWeights"),
+        kserve=refuse("a second weight, or weight 100: KServe holds one percentage"),
+    ),
+    "rollout.strategy.canary.steps.*.pause": controllers(
+        ok(),
+        flagger=refuse("a manual pause, or pauses of different lengths: Flagger has one interval"),
+        kserve=_KSERVE_STEPPING,
+    ),
+    "rollout.strategy.canary.steps.*.analysis": controllers(
+        ok(),
+        flagger=warn("checked every interval from the first weight on", flagger_analysis_steps),
+        kserve=_KSERVE_STEPPING,
+    ),
+    "rollout.strategy.canary.analysis": controllers(ok(), kserve=_NO_GATE),
+    "rollout.strategy.shadow": controllers(_STRATEGY, istio=ok("a mirroring VirtualService")),
+    "rollout.strategy.shadow.percent": controllers(ok()),
+    "rollout.strategy.shadow.duration": controllers(ok(), istio=_UNEVALUATED),
+    "rollout.strategy.shadow.analysis": controllers(ok(), istio=_UNEVALUATED),
+    "rollout.strategy.ab_test": controllers(
+        _STRATEGY, flagger=refuse("by weight: Flagger matches requests only"), istio=ok()
+    ),
+    "rollout.strategy.ab_test.weight": controllers(
+        ok(), flagger=refuse("Flagger matches requests only")
+    ),
+    **{
+        f"rollout.strategy.ab_test.{path}": controllers(ok())
+        for path in _each(
+            "header header.name header.exact header.prefix header.regex cookie cookie.name "
+            "cookie.value"
+        )
+    },
+    "rollout.strategy.ab_test.duration": controllers(ok(), istio=_UNEVALUATED),
+    "rollout.strategy.ab_test.analysis": controllers(ok(), istio=_UNEVALUATED),
+    **{
+        f"rollout.strategy.{kind}{path}": controllers(ok("by mlspec's bandit controller"))
+        for kind in ("bandit", "contextual_bandit")
+        for path in (
+            "",
+            *(
+                f".{p}"
+                for p in _each(
+                    "arms arms.*.image arms.*.model_alias algorithm reward "
+                    "reward.successes reward.trials interval exploration_floor max_step epsilon "
+                    "guardrails stop stop.p_best stop.max_duration"
+                )
+            ),
+        )
+    },
+    **{
+        f"rollout.strategy.contextual_bandit.context{path}": controllers(
+            ok("by mlspec's bandit controller")
+        )
+        for path in ("", ".header", ".segments")
+    },
+    "rollout.analysis": controllers(
+        warn("a metric that nothing in the strategy names is not written", unused_analysis)
+    ),
+    "rollout.analysis.*.prometheus": controllers(ok(), **_ANALYSIS),
+    "rollout.analysis.*.prometheus.query": controllers(ok(), **_ANALYSIS),
+    "rollout.analysis.*.prometheus.address": controllers(
+        ok(), kserve=_ANALYSIS["kserve"], istio=_GUARDRAIL_UNUSED
+    ),
+    "rollout.analysis.*.web": controllers(
+        ok(),
+        flagger=refuse("Flagger has no web provider"),
+        kserve=_ANALYSIS["kserve"],
+        istio=refuse("a bandit guardrail must be a Prometheus query"),
+    ),
+    "rollout.analysis.*.min": controllers(ok(), **_ANALYSIS),
+    "rollout.analysis.*.max": controllers(ok(), **_ANALYSIS),
+    "rollout.analysis.*.interval": controllers(
+        ok(), kserve=_ANALYSIS["kserve"], istio=_GUARDRAIL_UNUSED
+    ),
+    "rollout.analysis.*.count": controllers(
+        ok(),
+        flagger=warn("outside blue_green: Flagger checks until the end", flagger_counts),
+        kserve=_ANALYSIS["kserve"],
+        istio=_GUARDRAIL_UNUSED,
+    ),
+    "rollout.analysis.*.failure_limit": controllers(
+        ok(), flagger=ok("threshold"), kserve=_ANALYSIS["kserve"], istio=_GUARDRAIL_UNUSED
+    ),
+}
+ROLLOUT_TABLE["rollout.analysis.*.web.url"] = ROLLOUT_TABLE["rollout.analysis.*.web"]
+ROLLOUT_TABLE["rollout.analysis.*.web.json_path"] = ROLLOUT_TABLE["rollout.analysis.*.web"]
+
+
+def _strategies_they_cannot_run() -> None:
+    """Every field of a strategy is refused, with it, by a controller that cannot run it."""
+    for path, entries in ROLLOUT_TABLE.items():
+        parts = path.split(".")
+        if len(parts) < 3 or parts[1] != "strategy":
+            continue
+        kind = parts[2]
+        for controller in CONTROLLERS:
+            if not any(v.split("/")[0] == kind for v in SUPPORT[controller]):
+                entries[controller] = refuse(f"{controller} cannot run {kind} (with the strategy)")
+
+
+_strategies_they_cannot_run()
+
+TABLE: dict[str, dict[str, Entry]] = {**PIPELINE_TABLE, **ROLLOUT_TABLE}
+
+
+# --- the documentation ------------------------------------------------------------------------
+
+_SHOWN = {"honoured": "yes", "warn": "warns (MS302)", "refuse": "refused (MS301)", "n/a": "n/a"}
+
+
+def _cell(entry: Entry) -> str:
+    text = _SHOWN[entry.status] + (f": {entry.note}" if entry.note else "")
+    return text.replace("|", "\\|")
+
+
+def _table(paths: list[str], heads: tuple[str, ...]) -> str:
+    lines = [
+        "| Field | " + " | ".join(f"`{h}`" for h in heads) + " |",
+        "|---" * (len(heads) + 1) + "|",
+    ]
+    for path in paths:
+        cells = " | ".join(_cell(TABLE[path][h]) for h in heads)
+        lines.append(f"| `{path}` | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown() -> str:
+    """docs/targets/support.md: generated from `TABLE` (a test keeps the file equal)."""
+    pipeline = [p for p in TABLE if not p.startswith("rollout")]
+    rollout = [p for p in TABLE if p.startswith("rollout")]
+    return (
+        "# What each target does with each field\n\n"
+        "<!-- Generated from src/mlspec/backends/support.py by "
+        "`python -m mlspec.backends.support`; edit the table there. -->\n\n"
+        "Every field of the spec, per target: **yes** (the output follows it), **warns "
+        "(MS302)** (in the cases named, the target does something else and `compile` says "
+        "so), **refused (MS301)** (in the cases named, the target cannot express it and "
+        "`compile` fails), or **n/a** (the target writes nothing the field is about). `mlspec "
+        "validate --target T` reports the same warnings and refusals without compiling. `*` "
+        "stands for a name or a list position.\n\n"
+        "## Pipeline targets\n\n"
+        "`rollout` is `--target rollout`, which writes the serving manifests alone; the "
+        "fields it uses appear in the manifests of every target.\n\n"
+        + _table(pipeline, PIPELINE_COLUMNS)
+        + "\n## Rollout manifests, per controller\n\n"
+        "Every target writes them (under `rollout/` beside a pipeline, or alone with `--target "
+        "rollout`). A refusal blocks `--target rollout`; beside a pipeline it is a warning, and "
+        "the pipeline is written without `rollout/`. How each controller maps the strategies: "
+        "[rollout.md](rollout.md).\n\n" + _table(rollout, CONTROLLERS)
+    )
+
+
+if __name__ == "__main__":  # python -m mlspec.backends.support > docs/targets/support.md
+    print(markdown(), end="")
