@@ -484,6 +484,10 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
     ("rollout.strategy.bandit.arms.*.model_alias", "istio"): (
         "another alias needs its own promotion rule (MS205); tests/rollout/test_bandit_manifests.py"
     ),
+    ("registry.external_aliases", "*"): (
+        "it only lets a model gate compare with an alias something else sets (MS205 without it); "
+        "the comparison: tests/runtime/test_first_run.py"
+    ),
     ("rollout.strategy.canary.analysis", "flagger"): (
         "Flagger checks a canary's metrics alike whether the strategy or a step names them: "
         "removing one that a step also names changes nothing (MS302 for the step)"

@@ -216,7 +216,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(kfp: FakeKfp) -> None:
     assert "cron '0 0 3 * * 1'" in plan
     assert kfp.pipelines == kfp.recurring_runs == {}
     # The flagship's Python steps run on a public image here: said before anything is sent.
-    assert result.stderr.count("warning[MS302]") == 3
+    assert result.stderr.count("which does not contain your module") == 3
 
 
 # --- running -------------------------------------------------------------------------------

@@ -256,6 +256,9 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     "registry.tags": everywhere(ok("tags of the new version")),
     "registry.promote": everywhere(ok(), ok()),
     "registry.promote.*.alias": everywhere(ok(), ok("the aliases the serving pods load")),
+    "registry.external_aliases": everywhere(
+        ok("the model gates compare with them (`vs:`); nothing here sets them")
+    ),
     "registry.promote.*.after": everywhere(
         ok(), ok("the rule that waits for the rollout names the stable alias")
     ),
@@ -380,7 +383,7 @@ ROLLOUT_TABLE: dict[str, dict[str, Entry]] = {
                 for p in _each(
                     "arms arms.*.image arms.*.model_alias algorithm reward "
                     "reward.successes reward.trials interval exploration_floor max_step epsilon "
-                    "guardrails stop stop.p_best stop.max_duration"
+                    "guardrails no_data_pause stop stop.p_best stop.max_duration"
                 )
             ),
         )
