@@ -162,6 +162,11 @@ def _require(*extras: str, why: str) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+def _to_stderr(line: str) -> None:
+    """Progress, where --format json keeps stdout for the JSON."""
+    click.echo(line, err=True)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -540,26 +545,54 @@ def _deploy_options(command):  # type: ignore[no-untyped-def]
 @click.option(
     "--target", "-t", required=True, type=click.Choice(["prefect", "airflow", "kubeflow"])
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing on the server.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan from the server's state; change nothing."
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="With --dry-run: plan from the compiled files alone, without contacting the server.",
+)
 @click.option("--run", "run_after", is_flag=True, help="Trigger a run after deploying.")
 @click.option("--wait", is_flag=True, help="With --run: follow the run to its end.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stop waiting after this long in all: retries, parsing, --wait (exit 3). "
+    "[default: each call retries for up to 60 s, --wait waits for the run's end]",
+)
+@_result_format("The plan for people, or as JSON on stdout (progress goes to stderr).")
 @_deploy_options
 def deploy(
-    spec: str, target: str, dry_run: bool, run_after: bool, wait: bool, **settings: str | None
+    spec: str,
+    target: str,
+    dry_run: bool,
+    offline: bool,
+    run_after: bool,
+    wait: bool,
+    timeout: float | None,
+    fmt: str,
+    **settings: str | None,
 ) -> None:
     """Deploy SPEC to a running orchestrator, safely and idempotently.
 
     Everything is compiled and checked locally before the first remote call; what is uploaded
     is named by a hash of the generated files, so deploying an unchanged spec changes nothing.
-    Connection settings come from the flags or the environment variables shown.
+    Connection settings come from the flags or the environment variables shown. Retries are
+    reported on stderr; a refused connection fails after a few seconds.
     """
     import importlib
 
     from mlspec.backends.registry import find
-    from mlspec.deploy.common import DeployError, Request, content_version
+    from mlspec.deploy.common import Deadline, DeployError, Request, SettingsError, content_version
 
     if wait and not run_after:
         raise click.UsageError("--wait follows a run: add --run")
+    if offline and not dry_run:
+        raise click.UsageError("--offline plans without changing anything: add --dry-run")
+    if offline and run_after:
+        raise click.UsageError("--run needs the server: drop --offline")
     _require(target, why=f"mlspec deploy --target {target}")
     analysis = _checked(spec)
     backend = find(target).load()  # type: ignore[union-attr]
@@ -579,15 +612,21 @@ def deploy(
         dry_run=dry_run,
         run=run_after,
         wait=wait,
-        echo=click.echo,
+        echo=_to_stderr if fmt == "json" else click.echo,
+        deadline=Deadline(timeout, notice=_to_stderr),
     )
     module = importlib.import_module(f"mlspec.deploy.{target}")
     try:
-        plan = module.deploy(request)
+        plan = module.offline_plan(request) if offline else module.deploy(request)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
     except DeployError as exc:
         click.echo(f"deploy failed: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
-    click.echo(plan.render(), nl=False)
+    if fmt == "json":
+        click.echo(json.dumps({**plan.as_json(), "dry_run": dry_run}, indent=2))
+    else:
+        click.echo(plan.render(), nl=False)
 
 
 @main.command("bandit-controller")
