@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 import click
 import click.shell_completion
@@ -324,6 +324,7 @@ def _pinned(pipeline, version: str | None, uri: str | None):  # type: ignore[no-
     is_flag=True,
     help="Confirm that the rollout finished successfully (for rules that wait for it).",
 )
+@_result_format("What was promoted (or why not) for people, or as JSON on stdout.")
 def promote(
     spec: str,
     alias: str,
@@ -331,6 +332,7 @@ def promote(
     run_id: str | None,
     tracking_uri: str | None,
     rollout_passed: bool,
+    fmt: str,
 ) -> None:
     """Set ALIAS on a model version if the spec's promotion rule for it is met.
 
@@ -358,17 +360,26 @@ def promote(
     from mlspec.runtime import registry as runtime_registry
 
     model = registry.registered_model
+    outcome = {"model": model, "alias": alias, "version": version, "gates": list(rule.gates)}
+
+    def refuse(reason: str) -> NoReturn:
+        click.echo(f"refused: {reason}", err=True)
+        if fmt == "json":
+            click.echo(json.dumps({**outcome, "promoted": False, "reason": reason}, indent=2))
+        sys.exit(EXIT_REFUSED)
+
     try:
         if run_id is not None:
-            version = runtime_registry.find_version_by_run(uri, model, run_id)
+            version = outcome["version"] = runtime_registry.find_version_by_run(uri, model, run_id)
             if version is None:
-                click.echo(f"no version of {model} was registered by run {run_id}", err=True)
-                sys.exit(EXIT_REFUSED)
+                refuse(f"no version of {model} was registered by run {run_id}")
         assert version is not None
         runtime_registry.promote(uri, model, version, alias, list(rule.gates))
     except (runtime_registry.PromotionRefused, runtime_registry.RegistryError) as exc:
-        click.echo(f"refused: {exc}", err=True)
-        sys.exit(EXIT_REFUSED)
+        refuse(str(exc))
+    if fmt == "json":
+        click.echo(json.dumps({**outcome, "promoted": True, "reason": None}, indent=2))
+        return
     gates = ", ".join(rule.gates) or "no gates"
     click.echo(f"{model} version {version} is now {alias!r} ({gates} passed)")
 
@@ -437,17 +448,18 @@ def resolve_model(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["mermaid", "dot"]),
+    type=click.Choice(["mermaid", "dot", "json"]),
     default="mermaid",
     show_default=True,
-    help="Mermaid (GitHub renders it in markdown) or Graphviz DOT.",
+    help="Mermaid (GitHub renders it in markdown), Graphviz DOT, or JSON for tools.",
 )
 def graph(spec: str, fmt: str) -> None:
     """Print SPEC's steps, gates, promotions and rollout as a graph."""
     from mlspec import graph as graphs
 
     drawn = graphs.build(_checked(spec).pipeline)
-    click.echo(graphs.mermaid(drawn) if fmt == "mermaid" else graphs.dot(drawn), nl=False)
+    render = {"mermaid": graphs.mermaid, "dot": graphs.dot, "json": graphs.as_json}[fmt]
+    click.echo(render(drawn), nl=False)
 
 
 @main.command("diff")
@@ -726,6 +738,7 @@ def _no_data(values: tuple[str, ...], intervals: int) -> dict[str, set[int]]:
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG of weights."
 )
+@_result_format("Tables for people, or every interval and the comparison as JSON.")
 def simulate(
     spec: str,
     rate_values: tuple[str, ...],
@@ -735,6 +748,7 @@ def simulate(
     no_data_values: tuple[str, ...],
     compare: bool,
     plot_path: str | None,
+    fmt: str,
 ) -> None:
     """Run SPEC's bandit offline against simulated arms and print weights, regret and the stop.
 
@@ -758,11 +772,14 @@ def simulate(
     config = bandit_config(Release(pipeline, rollout))
     rates = _rates(rate_values)
     gaps = _no_data(no_data_values, intervals)
+    found: dict[str, object] = {"run": None, "comparison": None}
     try:
         result = sim.simulate(
             config, rates, requests=requests, max_intervals=intervals, seed=seed, no_data=gaps
         )
-        click.echo(sim.render_table(result))
+        found["run"] = sim.as_json(result)
+        if fmt == "text":
+            click.echo(sim.render_table(result))
         if compare:
             others = [a for a in ("thompson", "epsilon_greedy", "ucb1") if a != config.algorithm]
             runs = sim.compare(
@@ -774,14 +791,18 @@ def simulate(
                 seed=seed,
                 no_data=gaps,
             )
-            click.echo(sim.render_comparison(runs, intervals))
+            found["comparison"] = sim.comparison_json(runs, intervals)
+            if fmt == "text":
+                click.echo(sim.render_comparison(runs, intervals))
         if plot_path is not None:
             sim.plot(result, plot_path)
-            click.echo(f"wrote {plot_path}")
+            click.echo(f"wrote {plot_path}", err=fmt == "json")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except ImportError as exc:
         raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2))
 
 
 @main.command()
