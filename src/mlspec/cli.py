@@ -490,7 +490,8 @@ def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> N
     OLD and NEW are files or REV:path read from git, e.g.
     `mlspec diff origin/main:specs/fraud.yaml specs/fraud.yaml`; `--base REV [PATHS]` compares
     every spec that changed since REV (under PATHS). Also checks that the version was bumped
-    enough for what changed.
+    enough for what changed. When no spec changed, it says so on stderr and prints nothing
+    (JSON: no files), so CI can skip its comment.
     """
     from mlspec.diff import diff
     from mlspec.diff import render as show
@@ -502,6 +503,12 @@ def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> N
         pairs = changed_since(base, sides) if base else [(read(sides[0]), read(sides[1]))]
     except SourceError as exc:
         raise click.UsageError(str(exc)) from None
+    if not pairs:  # --base, and no spec changed: stdout stays empty (JSON: no files)
+        under = f" under {' '.join(sides)}" if sides else ""
+        click.echo(f"no spec changed since {base}{under}", err=True)
+        if fmt == "json":
+            click.echo(show.as_json([]), nl=False)
+        sys.exit(EXIT_OK)
     report = _Report("text")
     diffs = []
     for old, new in pairs:
