@@ -66,8 +66,10 @@ def run_pipeline(
         raise EngineUnavailable(
             f"kfp's local subprocess runner cannot run container steps ({', '.join(containers)})"
         )
-    if engine == "airflow" and not airflow_python:
-        raise EngineUnavailable(engines.NO_AIRFLOW)
+    if engine == "airflow":
+        if not airflow_python:
+            raise EngineUnavailable(engines.NO_AIRFLOW)
+        engines.check_airflow_python(airflow_python)
     state = new_run(state_folder, engine)
     model = pipeline.registry.registered_model if pipeline.registry else None
     before = aliases(state.registry_uri, model) if model else {}
