@@ -103,7 +103,6 @@ def test_a_wrong_airflow_python_is_a_usage_error_and_creates_no_run(tmp_path: Pa
     from click.testing import CliRunner
 
     from mlspec.cli import main
-    from mlspec.run.engines import check_airflow_python
 
     not_executable = tmp_path / "python.txt"
     not_executable.write_text("print('hi')\n")
@@ -121,6 +120,8 @@ def test_a_wrong_airflow_python_is_a_usage_error_and_creates_no_run(tmp_path: Pa
         assert result.exit_code == 2, (python, result.output)
         assert f"--airflow-python {python} {message}" in result.stderr
         assert not state.exists()  # no run folder, no registry
+    from mlspec.run.engines import check_airflow_python
+
     check_airflow_python(str(_python_with_airflow(tmp_path / "three", "3.1.0")))  # accepted
 
 

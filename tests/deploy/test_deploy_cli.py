@@ -161,7 +161,7 @@ def test_an_offline_plan_needs_no_settings_and_contacts_nothing(
     [
         (("--offline",), "--offline plans without changing anything: add --dry-run"),
         (("--dry-run", "--offline", "--run"), "--run needs the server: drop --offline"),
-        (("--timeout", "0"), "--timeout"),
+        (("--timeout", "0"), "is not in the range x>0"),
     ],
 )
 def test_offline_and_timeout_misuse_are_usage_errors(args: tuple[str, ...], message: str) -> None:
