@@ -14,8 +14,9 @@ writes the DAG file into such a folder itself, atomically, and then uses the RES
   dag_bundle_config_list`), and deploy into that; the git-synced DAGs stay as they are. Or keep
   committing `mlspec compile` output to the synced repository and do without this deploy.
 
-What a deploy does, in order; each remote call is retried on transient failures (connection
-refused, timeouts, 5xx) within RETRY_SECONDS, and 401/403 fail at once with the server's answer:
+What a deploy does, in order; each remote call is retried on transient failures (timeouts, 5xx
+within RETRY_SECONDS, a refused connection briefly), and 401/403 fail at once with the server's
+answer:
 
 1. Locally, before any remote call: check the settings, take the DAG file from the compiled
    artifacts (the rollout manifests are for the cluster, not Airflow), read its dag_id and the
@@ -77,7 +78,8 @@ from mlspec.extras import install_hint
 T = TypeVar("T")
 
 VERSION_TAG = "mlspec-version:"
-# Bounded total time for retrying one call while the server is unreachable or answers 5xx.
+# Bounded total time for retrying one call while the server times out or answers 5xx (a
+# refused connection: common.REFUSED_SECONDS only).
 RETRY_SECONDS = 60.0
 # One request's connect-and-read limit: a server that hangs counts as a transient failure.
 REQUEST_TIMEOUT = 30.0

@@ -66,7 +66,8 @@ from mlspec.deploy.common import (
 
 T = TypeVar("T")
 
-# Total time spent retrying one call on transient failures (connection refused, 5xx, timeouts).
+# Total time spent retrying one call on transient failures (5xx, timeouts); a refused
+# connection is retried for common.REFUSED_SECONDS only.
 RETRY_SECONDS = 60.0
 FIRST_WAIT = 0.5
 # One HTTP request: (connect, read) seconds. A server that accepts and never answers is transient.

@@ -54,7 +54,8 @@ from mlspec.run.summary import GateVerdict
 
 T = TypeVar("T")
 
-# Total time spent retrying one call on transient failures (connection refused, 5xx, timeouts).
+# Total time spent retrying one call on transient failures (5xx, timeouts); a refused
+# connection is retried for common.REFUSED_SECONDS only.
 RETRY_SECONDS = 60.0
 # One HTTP request's timeout: a server that accepts connections but never answers is transient.
 REQUEST_SECONDS = 15.0
