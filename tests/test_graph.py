@@ -39,6 +39,7 @@ from mlspec.graph import Edge, Graph, Node
 ROOT = Path(__file__).resolve().parents[1]
 MERMAID_DIR = ROOT / "tests" / "mermaid"
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
+FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
 SPECS = EXAMPLES + sorted((ROOT / "specs" / "valid").glob("*.yaml"))
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -438,6 +439,28 @@ def test_broken_dot_is_rejected(text: str, render_dot: Callable[..., Any]) -> No
 
 def test_dot_label_escaping() -> None:
     assert graph.dot_text('a "b" \\N & c\u2028d') == 'a \\"b\\" \\\\N &amp; c&#8232;d'
+
+
+# --- JSON --------------------------------------------------------------------------------------
+
+
+def test_graph_json_from_the_command_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mlspec.cli import main
+
+    spec = tmp_path / "hostile.yaml"
+    spec.write_text(hostile.spec(hostile.HOSTILE), encoding="utf-8")
+    for path, expected in ((FLAGSHIP, spec_graph(FLAGSHIP)), (spec, hostile_spec_graph())):
+        result = CliRunner().invoke(main, ["graph", str(path), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)  # stdout holds the JSON and nothing else
+        assert set(data) == {"nodes", "edges"}
+        nodes = [Node(n["id"], n["label"], n["kind"]) for n in data["nodes"]]
+        edges = [Edge(e["source"], e["target"], e["label"]) for e in data["edges"]]
+        assert Graph(tuple(nodes), tuple(edges)) == expected  # spec text round-trips exactly
+    kinds = {n["kind"] for n in json.loads(graph.as_json(spec_graph(FLAGSHIP)))["nodes"]}
+    assert kinds == {"schedule", "step", "gate", "promotion", "rollout"}
 
 
 # --- build, merge, ids -------------------------------------------------------------------------

@@ -377,3 +377,95 @@ def test_workflow_commands_exist_with_their_options() -> None:
             assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", result.output), (
                 f"`mlspec {sub}` has no option {option}"
             )
+
+
+# A stand-in for the GitHub CLI: it logs each call, and lists the comment EXISTING as the one
+# with the marker (none when unset). GitHub cannot be reached from a test.
+_GH = """#!/bin/sh
+echo "$*" >> "$GH_LOG"
+case "$*" in *--paginate*) if [ -n "$EXISTING" ]; then echo "$EXISTING"; fi ;; esac
+"""
+
+
+def _review_steps() -> tuple[dict, dict]:  # type: ignore[type-arg]
+    steps = {step.get("name"): step for step in _workflow()["jobs"]["review"]["steps"]}
+    return steps["Semantic diff of the changed specs"], steps[
+        "Post or update the pull-request comment"
+    ]
+
+
+def _run_step(step: dict, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """The step's script as Actions runs it (`bash -eo pipefail`), its `env:` from `env`."""
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("earlier_comment", ["", "4242"])
+def test_the_review_job_comments_only_when_a_spec_changed(
+    tmp_path: Path, earlier_comment: str
+) -> None:
+    repo, bin_dir = tmp_path / "repo", tmp_path / "bin"
+    (repo / "specs").mkdir(parents=True)
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(_GH)
+    (bin_dir / "gh").chmod(0o755)
+    spec = repo / "specs" / "fraud.yaml"
+    spec.write_text(CHURN.read_text())
+    (repo / "README.md").write_text("one\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "base")
+    _git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")  # what checkout fetches
+    outputs, log = tmp_path / "outputs", tmp_path / "gh.log"
+    env = _clean_env() | {
+        # gh first, then the mlspec of this environment (the workflow pip-installs it)
+        "PATH": os.pathsep.join(
+            [str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
+        "BASE_REF": "main",
+        "GITHUB_OUTPUT": str(outputs),
+        "GH_LOG": str(log),
+        "EXISTING": earlier_comment,
+        "PR": "7",
+        "REPO": "acme/models",
+    }
+    diff_step, post_step = _review_steps()
+
+    (repo / "README.md").write_text("two\n")  # the pull request changes no spec
+    done = _run_step(diff_step, repo, env)
+    assert done.returncode == 0, done.stderr
+    assert "no spec changed since origin/main" in done.stderr
+    assert outputs.read_text() == "changed=false\n"
+    assert not (repo / "comment.md").exists()
+    posted = _run_step(post_step, repo, env | {"CHANGED": "false"})
+    assert posted.returncode == 0, posted.stderr
+    first, *writes = log.read_text().splitlines()
+    assert "--paginate" in first  # it looked for an earlier comment
+    if earlier_comment:  # ... which from now on says that no spec changed
+        assert [w.split()[2] for w in writes] == ["PATCH"]
+        assert (repo / "comment.md").read_text().startswith("<!-- mlspec-diff -->\n")
+        assert "No spec changed." in (repo / "comment.md").read_text()
+    else:  # no comment at all
+        assert writes == []
+        assert not (repo / "comment.md").exists()
+    log.unlink()
+
+    spec.write_text(CHURN.read_text().replace("default: 20}", "default: 30}", 1))
+    outputs.unlink()
+    done = _run_step(diff_step, repo, env)
+    assert done.returncode == 0, done.stderr
+    assert outputs.read_text() == "changed=true\n"
+    comment = (repo / "comment.md").read_text()
+    assert comment.startswith("<!-- mlspec-diff -->\n## mlspec diff\n")
+    assert "specs/fraud.yaml" in comment
+    posted = _run_step(post_step, repo, env | {"CHANGED": "true"})
+    assert posted.returncode == 0, posted.stderr
+    verbs = [line.split()[2] for line in log.read_text().splitlines() if "--method" in line]
+    assert verbs == ["PATCH" if earlier_comment else "POST"]

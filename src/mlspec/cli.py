@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import click
 import click.shell_completion
@@ -194,6 +194,11 @@ def _require(*extras: str, why: str) -> None:
         require(*extras, why=why)
     except ExtraMissing as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _to_stderr(line: str) -> None:
+    """Progress, where --format json keeps stdout for the JSON."""
+    click.echo(line, err=True)
 
 
 def _count(n: int, noun: str) -> str:
@@ -398,6 +403,7 @@ def _pinned(pipeline, version: str | None, uri: str | None):  # type: ignore[no-
     is_flag=True,
     help="Confirm that the rollout finished successfully (for rules that wait for it).",
 )
+@_result_format("What was promoted (or why not) for people, or as JSON on stdout.")
 def promote(
     spec: str,
     alias: str,
@@ -405,6 +411,7 @@ def promote(
     run_id: str | None,
     tracking_uri: str | None,
     rollout_passed: bool,
+    fmt: str,
 ) -> None:
     """Set ALIAS on a model version if the spec's promotion rule for it is met.
 
@@ -432,17 +439,26 @@ def promote(
     from mlspec.runtime import registry as runtime_registry
 
     model = registry.registered_model
+    outcome = {"model": model, "alias": alias, "version": version, "gates": list(rule.gates)}
+
+    def refuse(reason: str) -> NoReturn:
+        click.echo(f"refused: {reason}", err=True)
+        if fmt == "json":
+            click.echo(json.dumps({**outcome, "promoted": False, "reason": reason}, indent=2))
+        sys.exit(EXIT_REFUSED)
+
     try:
         if run_id is not None:
-            version = runtime_registry.find_version_by_run(uri, model, run_id)
+            version = outcome["version"] = runtime_registry.find_version_by_run(uri, model, run_id)
             if version is None:
-                click.echo(f"no version of {model} was registered by run {run_id}", err=True)
-                sys.exit(EXIT_REFUSED)
+                refuse(f"no version of {model} was registered by run {run_id}")
         assert version is not None
         runtime_registry.promote(uri, model, version, alias, list(rule.gates))
     except (runtime_registry.PromotionRefused, runtime_registry.RegistryError) as exc:
-        click.echo(f"refused: {exc}", err=True)
-        sys.exit(EXIT_REFUSED)
+        refuse(str(exc))
+    if fmt == "json":
+        click.echo(json.dumps({**outcome, "promoted": True, "reason": None}, indent=2))
+        return
     gates = ", ".join(rule.gates) or "no gates"
     click.echo(f"{model} version {version} is now {alias!r} ({gates} passed)")
 
@@ -511,17 +527,18 @@ def resolve_model(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["mermaid", "dot"]),
+    type=click.Choice(["mermaid", "dot", "json"]),
     default="mermaid",
     show_default=True,
-    help="Mermaid (GitHub renders it in markdown) or Graphviz DOT.",
+    help="Mermaid (GitHub renders it in markdown), Graphviz DOT, or JSON for tools.",
 )
 def graph(spec: str, fmt: str) -> None:
     """Print SPEC's steps, gates, promotions and rollout as a graph."""
     from mlspec import graph as graphs
 
     drawn = graphs.build(_checked(spec).pipeline)
-    click.echo(graphs.mermaid(drawn) if fmt == "mermaid" else graphs.dot(drawn), nl=False)
+    render = {"mermaid": graphs.mermaid, "dot": graphs.dot, "json": graphs.as_json}[fmt]
+    click.echo(render(drawn), nl=False)
 
 
 @main.command("diff")
@@ -552,7 +569,8 @@ def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> N
     OLD and NEW are files or REV:path read from git, e.g.
     `mlspec diff origin/main:specs/fraud.yaml specs/fraud.yaml`; `--base REV [PATHS]` compares
     every spec that changed since REV (under PATHS). Also checks that the version was bumped
-    enough for what changed.
+    enough for what changed. When no spec changed, it says so on stderr and prints nothing
+    (JSON: no files), so CI can skip its comment.
     """
     from mlspec.diff import diff
     from mlspec.diff import render as show
@@ -569,6 +587,12 @@ def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> N
         report.add(exc.diagnostics, exc.diagnostics[0].span.file, b"")
         report.emit()
         sys.exit(EXIT_SPEC)
+    if not pairs:  # --base, and no spec changed: stdout stays empty (JSON: no files)
+        under = f" under {' '.join(sides)}" if sides else ""
+        click.echo(f"no spec changed since {base}{under}", err=True)
+        if fmt == "json":
+            click.echo(show.as_json([]), nl=False)
+        sys.exit(EXIT_OK)
     diffs = []
     for old, new in pairs:
         try:
@@ -623,26 +647,54 @@ def _deploy_options(command):  # type: ignore[no-untyped-def]
 @click.option(
     "--target", "-t", required=True, type=click.Choice(["prefect", "airflow", "kubeflow"])
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing on the server.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan from the server's state; change nothing."
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="With --dry-run: plan from the compiled files alone, without contacting the server.",
+)
 @click.option("--run", "run_after", is_flag=True, help="Trigger a run after deploying.")
 @click.option("--wait", is_flag=True, help="With --run: follow the run to its end.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stop waiting after this long in all: retries, parsing, --wait (exit 3). "
+    "[default: each call retries for up to 60 s, --wait waits for the run's end]",
+)
+@_result_format("The plan for people, or as JSON on stdout (progress goes to stderr).")
 @_deploy_options
 def deploy(
-    spec: str, target: str, dry_run: bool, run_after: bool, wait: bool, **settings: str | None
+    spec: str,
+    target: str,
+    dry_run: bool,
+    offline: bool,
+    run_after: bool,
+    wait: bool,
+    timeout: float | None,
+    fmt: str,
+    **settings: str | None,
 ) -> None:
     """Deploy SPEC to a running orchestrator, safely and idempotently.
 
     Everything is compiled and checked locally before the first remote call; what is uploaded
     is named by a hash of the generated files, so deploying an unchanged spec changes nothing.
-    Connection settings come from the flags or the environment variables shown.
+    Connection settings come from the flags or the environment variables shown. Retries are
+    reported on stderr; a refused connection fails after a few seconds.
     """
     import importlib
 
     from mlspec.backends.registry import find
-    from mlspec.deploy.common import DeployError, Request, content_version
+    from mlspec.deploy.common import Deadline, DeployError, Request, SettingsError, content_version
 
     if wait and not run_after:
         raise click.UsageError("--wait follows a run: add --run")
+    if offline and not dry_run:
+        raise click.UsageError("--offline plans without changing anything: add --dry-run")
+    if offline and run_after:
+        raise click.UsageError("--run needs the server: drop --offline")
     _require(target, why=f"mlspec deploy --target {target}")
     analysis = _checked(spec)
     backend = find(target).load()  # type: ignore[union-attr]
@@ -657,15 +709,21 @@ def deploy(
         dry_run=dry_run,
         run=run_after,
         wait=wait,
-        echo=click.echo,
+        echo=_to_stderr if fmt == "json" else click.echo,
+        deadline=Deadline(timeout, notice=_to_stderr),
     )
     module = importlib.import_module(f"mlspec.deploy.{target}")
     try:
-        plan = module.deploy(request)
+        plan = module.offline_plan(request) if offline else module.deploy(request)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
     except DeployError as exc:
         click.echo(f"deploy failed: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
-    click.echo(plan.render(), nl=False)
+    if fmt == "json":
+        click.echo(json.dumps({**plan.as_json(), "dry_run": dry_run}, indent=2))
+    else:
+        click.echo(plan.render(), nl=False)
 
 
 @main.command("bandit-controller")
@@ -765,6 +823,7 @@ def _no_data(values: tuple[str, ...], intervals: int) -> dict[str, set[int]]:
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG of weights."
 )
+@_result_format("Tables for people, or every interval and the comparison as JSON.")
 def simulate(
     spec: str,
     rate_values: tuple[str, ...],
@@ -774,6 +833,7 @@ def simulate(
     no_data_values: tuple[str, ...],
     compare: bool,
     plot_path: str | None,
+    fmt: str,
 ) -> None:
     """Run SPEC's bandit offline against simulated arms and print weights, regret and the stop.
 
@@ -797,11 +857,14 @@ def simulate(
     config = bandit_config(Release(pipeline, rollout))
     rates = _rates(rate_values)
     gaps = _no_data(no_data_values, intervals)
+    found: dict[str, object] = {"run": None, "comparison": None}
     try:
         result = sim.simulate(
             config, rates, requests=requests, max_intervals=intervals, seed=seed, no_data=gaps
         )
-        click.echo(sim.render_table(result))
+        found["run"] = sim.as_json(result)
+        if fmt == "text":
+            click.echo(sim.render_table(result))
         if compare:
             others = [a for a in ("thompson", "epsilon_greedy", "ucb1") if a != config.algorithm]
             runs = sim.compare(
@@ -813,14 +876,18 @@ def simulate(
                 seed=seed,
                 no_data=gaps,
             )
-            click.echo(sim.render_comparison(runs, intervals))
+            found["comparison"] = sim.comparison_json(runs, intervals)
+            if fmt == "text":
+                click.echo(sim.render_comparison(runs, intervals))
         if plot_path is not None:
             sim.plot(result, plot_path)
-            click.echo(f"wrote {plot_path}")
+            click.echo(f"wrote {plot_path}", err=fmt == "json")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except ImportError as exc:
         raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2))
 
 
 @main.command()

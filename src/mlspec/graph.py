@@ -1,8 +1,9 @@
 """The pipeline as a graph: steps, gates, promotion rules, the rollout and the schedule.
 
 `build` turns the IR into a small typed graph; `mermaid` and `dot` write it for Mermaid (which
-GitHub renders in a pull-request comment) and Graphviz. `merge` lays an old and a new graph over
-each other so a review can show what a change added, changed and removed.
+GitHub renders in a pull-request comment) and Graphviz, `as_json` for tools. `merge` lays an
+old and a new graph over each other so a review can show what a change added, changed and
+removed.
 
 Spec text reaches the output only through node and edge labels, and every label is escaped for
 its consumer: nothing a spec says can end a quoted label early, add a node, a style or a
@@ -12,6 +13,7 @@ them would double the edges of a typical pipeline without showing anything a rev
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -404,3 +406,16 @@ def dot(graph: Graph, marks: Marks = _NO_MARKS) -> str:
         lines.append(f'    "{edge.source}" -> "{edge.target}"{suffix};')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def as_json(graph: Graph) -> str:
+    """The graph for tools: nodes with their kind and label (lines joined by "\\n"), edges with
+    their label. JSON escapes the spec text; nothing else is done to it."""
+    data = {
+        "nodes": [{"id": n.id, "kind": n.kind, "label": n.label} for n in graph.nodes],
+        "edges": [{"source": e.source, "target": e.target, "label": e.label} for e in graph.edges],
+    }
+    return json.dumps(data, indent=2) + "\n"

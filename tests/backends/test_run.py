@@ -86,6 +86,48 @@ def test_usage_errors_start_nothing(tmp_path: Path, args: tuple[str, ...], messa
     assert not (tmp_path / "state" / "registry.db").exists()
 
 
+def _python_with_airflow(folder: Path, version: str) -> Path:
+    """This interpreter, seeing a package `airflow` whose distribution says `version`."""
+    site = folder / "site"
+    (site / "airflow").mkdir(parents=True)
+    (site / "airflow" / "__init__.py").write_text("")
+    info = site / f"apache_airflow-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: apache-airflow\nVersion: {version}\n"
+    )
+    wrapper = folder / "python"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_a_wrong_airflow_python_is_a_usage_error_and_creates_no_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mlspec.cli import main
+
+    not_executable = tmp_path / "python.txt"
+    not_executable.write_text("print('hi')\n")
+    cases = [
+        (str(tmp_path / "no-such-python"), "does not exist"),
+        (str(not_executable), "is not an executable file"),
+        ("false", "did not run as Python: exit code 1"),
+        (sys.executable, "cannot import airflow"),  # mlspec's own environment has no Airflow
+        (str(_python_with_airflow(tmp_path / "two", "2.10.5")), "has apache-airflow 2.10.5"),
+    ]
+    state = tmp_path / "state"
+    for python, message in cases:
+        args = ["run", str(FLAGSHIP), "-t", "airflow", "--airflow-python", python]
+        result = CliRunner().invoke(main, [*args, "--state", str(state)])
+        assert result.exit_code == 2, (python, result.output)
+        assert f"--airflow-python {python} {message}" in result.stderr
+        assert not state.exists()  # no run folder, no registry
+    from mlspec.run.engines import check_airflow_python
+
+    check_airflow_python(str(_python_with_airflow(tmp_path / "three", "3.1.0")))  # accepted
+
+
 KUBEFLOW = ("--target", "kubeflow", "--state")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -28,6 +30,41 @@ def test_prints_weights_regret_and_the_stop_with_a_comparison() -> None:
     assert "fixed split" in out and "epsilon_greedy" in out and "ucb1" in out
     again = simulate(PLAIN, *RATES, "--requests", 300, "--intervals", 60, "--seed", 3, "--compare")
     assert again.output == out  # a seed fixes everything
+
+
+def test_json_carries_the_table_the_stop_and_the_comparison() -> None:
+    args = (PLAIN, *RATES, "--requests", 300, "--intervals", 60, "--seed", 3, "--compare")
+    table = simulate(*args).output
+    result = simulate(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # stdout holds the JSON and nothing else
+    run = data["run"]
+    assert (run["label"], run["arms"], run["routes"]) == (
+        "thompson",
+        ["challenger", "incumbent", "rules_only"],
+        ["default"],
+    )
+    rows = [
+        "  ".join(
+            [f"{i['number']:>8}", f"{timedelta(seconds=i['elapsed_seconds'])!s:>7}"]
+            + [f"{i['weights']['default'][arm]:>{max(len(arm), 3)}}" for arm in run["arms"]]
+            + [f"{i['cumulative_regret']:>11.1f}"]
+        )
+        for i in run["intervals"]
+    ]
+    assert "\n".join(rows) in table  # every row of the table, from the JSON
+    stop = run["stops"]["default"]
+    assert stop["interval"] == run["stopped_at"] == len(run["intervals"])
+    assert f"winner {stop['winner']} at interval {stop['interval']} " in table
+    assert f"{stop['reason']}\ncumulative regret {run['cumulative_regret']:.1f}" in table
+    comparison = data["comparison"]
+    assert comparison["horizon"] == 60
+    for entry in comparison["runs"]:
+        line = next(line for line in table.splitlines() if line.startswith(entry["label"] + " "))
+        assert f"{entry['regret']:.1f}" in line
+        if entry["stopped_at"] is not None:
+            assert f"stopped at interval {entry['stopped_at']}; leaders " in line
+    assert [e["label"] for e in comparison["runs"]][-1] == "fixed split"
 
 
 def test_contextual_rates_per_segment() -> None:

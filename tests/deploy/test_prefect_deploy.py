@@ -275,10 +275,7 @@ def test_missing_settings_are_usage_errors(args: tuple[str, ...], message: str) 
     assert message in result.output
 
 
-def test_a_stopped_server_fails_within_the_retry_bound_and_writes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(deploy_prefect, "RETRY_SECONDS", 3.0)
+def test_a_stopped_server_fails_within_seconds_and_writes_nothing(tmp_path: Path) -> None:
     url = f"http://ci:s3cret-pw@127.0.0.1:{free_port()}/api"  # nothing listens there
     print(f"\ndeploying to {deploy_prefect.shown_url(url)}, where nothing listens")
     started = time.monotonic()
@@ -293,12 +290,12 @@ def test_a_stopped_server_fails_within_the_retry_bound_and_writes_nothing(
     )
     elapsed = time.monotonic() - started
     assert result.exit_code == 3, result.output
-    assert "did not answer within 3 s (ConnectError: [Errno 111] Connection refused)" in (
+    assert "the connection was refused (ConnectError: [Errno 111] Connection refused;" in (
         result.output
     )
     assert "Nothing was changed" in result.output
     assert "s3cret-pw" not in result.output
-    assert elapsed < 3.0 + 10  # the bound, plus compiling and importing
+    assert elapsed < 15  # a few seconds of retries, plus compiling and importing
     assert not any(tmp_path.iterdir())
 
 

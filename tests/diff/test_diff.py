@@ -154,3 +154,29 @@ def test_revisions_from_git_and_base(tmp_path: Path, monkeypatch: pytest.MonkeyP
     missing = CliRunner().invoke(main, ["diff", "HEAD:specs/nope.yaml", "specs/fraud.yaml"])
     assert missing.exit_code == 2, missing.output
     assert "path 'specs/nope.yaml' does not exist in 'HEAD'" in missing.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_no_changed_spec_prints_nothing_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "specs").mkdir(parents=True)
+    (repo / "specs" / "fraud.yaml").write_text(
+        (ROOT / "examples/breast-cancer/pipeline.yaml").read_text()
+    )
+    (repo / "README.md").write_text("one\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "base")
+    (repo / "README.md").write_text("two\n")  # a change, but to no spec
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(
+        main, ["diff", "--base", "HEAD", "--format", fmt, "--fail-on", "any"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "no spec changed since HEAD\n"
+    assert result.stdout == ('{\n  "files": []\n}\n' if fmt == "json" else "")
+    under = CliRunner().invoke(main, ["diff", "--base", "HEAD", "specs/"])
+    assert (under.exit_code, under.stdout) == (0, "")
+    assert under.stderr == "no spec changed since HEAD under specs/\n"

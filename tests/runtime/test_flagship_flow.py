@@ -204,6 +204,33 @@ def test_champion_after_the_rollout_is_applied_by_the_cli(uri: str, strong: Run)
     assert alias_metrics(uri, MODEL, "champion") == pytest.approx(strong.metrics)
 
 
+def test_promote_json_says_what_was_promoted_or_why_not(uri: str, strong: Run) -> None:
+    assert gates_and_promotion(strong, uri, "run-1")[1] == "1"
+    champion = ("--alias", "champion", "--rollout-passed", "--format", "json")
+    refused = promote_cli(uri, *champion, "--run-id", "run-404")
+    assert refused.exit_code == 3, refused.output
+    assert json.loads(refused.stdout) == {
+        "model": MODEL,
+        "alias": "champion",
+        "version": None,
+        "gates": ["model_quality"],
+        "promoted": False,
+        "reason": f"no version of {MODEL} was registered by run run-404",
+    }
+    assert refused.stderr.startswith("refused: no version of")
+    done = promote_cli(uri, *champion, "--run-id", "run-1")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout) == {
+        "model": MODEL,
+        "alias": "champion",
+        "version": "1",
+        "gates": ["model_quality"],
+        "promoted": True,
+        "reason": None,
+    }
+    assert aliases(uri) == {"challenger": "1", "champion": "1"}
+
+
 def test_a_better_model_beats_the_champion(uri: str, weak: Run, strong: Run) -> None:
     lenient = replace(
         PIPELINE,

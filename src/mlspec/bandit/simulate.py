@@ -102,6 +102,11 @@ class Result:
     def cumulative_regret(self) -> float:
         return self.intervals[-1].cumulative_regret if self.intervals else 0.0
 
+    @property
+    def stopped_at(self) -> int | None:
+        """The interval at whose end the last route stopped; None if one never did."""
+        return max(stop.interval for stop in self.stops.values()) if self.stopped else None
+
     def leader(self, route: str = DEFAULT_SEGMENT) -> str:
         """The route's winner, or, when it never stopped, the arm with the largest weight."""
         if route in self.stops:
@@ -445,14 +450,51 @@ def render_comparison(results: Mapping[str, Result], horizon: int) -> str:
         if result.label == FIXED:
             lines.append(f"{regret}  the initial weights throughout")
             continue
-        if result.stopped:
-            last = max(stop.interval for stop in result.stops.values())
-            ending = f"stopped at interval {last}"
+        if result.stopped_at is not None:
+            ending = f"stopped at interval {result.stopped_at}"
         else:
             ending = f"no stop in {len(result.intervals)} intervals"
         leaders = ", ".join(f"{r}={result.leader(r)}" for r in result.routes)
         lines.append(f"{regret}  {ending}; leaders {leaders}")
     return "\n".join(lines) + "\n"
+
+
+def as_json(result: Result) -> dict[str, object]:
+    """The run for tools (`mlspec simulate --format json`): every interval, the stops, the
+    weights after the last interval."""
+    return {
+        "label": result.label,
+        "algorithm": result.config.algorithm,
+        "seed": result.seed,
+        "interval_seconds": result.interval_seconds,
+        "arms": list(result.arms),
+        "routes": list(result.routes),
+        "rates": result.rates,
+        "requests_per_interval": result.traffic,
+        "intervals": [dataclasses.asdict(interval) for interval in result.intervals],
+        "stops": {route: dataclasses.asdict(stop) for route, stop in result.stops.items()},
+        "stopped_at": result.stopped_at,
+        "paused": list(result.paused),
+        "weights": result.weights,
+        "cumulative_regret": result.cumulative_regret,
+    }
+
+
+def comparison_json(results: Mapping[str, Result], horizon: int) -> dict[str, object]:
+    """`render_comparison` for tools: each run's regret over the same horizon, its stop and
+    each route's leader (the fixed split never stops)."""
+    return {
+        "horizon": horizon,
+        "runs": [
+            {
+                "label": label,
+                "regret": result.regret_over(horizon),
+                "stopped_at": result.stopped_at,
+                "leaders": {route: result.leader(route) for route in result.routes},
+            }
+            for label, result in results.items()
+        ],
+    }
 
 
 def plot(result: Result, path: str | Path) -> None:

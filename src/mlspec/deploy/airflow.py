@@ -14,8 +14,9 @@ writes the DAG file into such a folder itself, atomically, and then uses the RES
   dag_bundle_config_list`), and deploy into that; the git-synced DAGs stay as they are. Or keep
   committing `mlspec compile` output to the synced repository and do without this deploy.
 
-What a deploy does, in order; each remote call is retried on transient failures (connection
-refused, timeouts, 5xx) within RETRY_SECONDS, and 401/403 fail at once with the server's answer:
+What a deploy does, in order; each remote call is retried on transient failures (timeouts, 5xx
+within RETRY_SECONDS, a refused connection briefly), and 401/403 fail at once with the server's
+answer:
 
 1. Locally, before any remote call: check the settings, take the DAG file from the compiled
    artifacts (the rollout manifests are for the cluster, not Airflow), read its dag_id and the
@@ -56,13 +57,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlspec.deploy.common import (
+    NO_DEADLINE,
     Action,
+    Deadline,
     DeployError,
     Plan,
     Request,
+    SettingsError,
+    TimedOut,
     Transient,
     UnexpectedAnswer,
     answer_problem,
+    is_refused,
     redact,
     retry,
     unexpected_answer,
@@ -72,7 +78,8 @@ from mlspec.extras import install_hint
 T = TypeVar("T")
 
 VERSION_TAG = "mlspec-version:"
-# Bounded total time for retrying one call while the server is unreachable or answers 5xx.
+# Bounded total time for retrying one call while the server times out or answers 5xx (a
+# refused connection: common.REFUSED_SECONDS only).
 RETRY_SECONDS = 60.0
 # One request's connect-and-read limit: a server that hangs counts as a transient failure.
 REQUEST_TIMEOUT = 30.0
@@ -108,19 +115,19 @@ class Settings:
 
 
 def settings_from(request: Request) -> Settings:
-    """The connection settings, checked before anything is sent anywhere."""
+    """The connection settings, checked before anything is sent anywhere (SettingsError)."""
     given = request.settings
     url = (given.get("airflow_url") or "").strip().rstrip("/")
     if not url:
-        raise DeployError("no Airflow API server: pass --airflow-url or set AIRFLOW_API_URL")
+        raise SettingsError("no Airflow API server: pass --airflow-url or set AIRFLOW_API_URL")
     if not url.startswith(("http://", "https://")):
-        raise DeployError(f"the Airflow API URL must start with http:// or https://: {url!r}")
+        raise SettingsError(f"the Airflow API URL must start with http:// or https://: {url!r}")
     url = url.removesuffix("/api/v2")
     token = given.get("airflow_token") or None
     username = given.get("airflow_username") or None
     password = given.get("airflow_password") or None
     if not token and not (username and password):
-        raise DeployError(
+        raise SettingsError(
             "no Airflow credentials: pass a token (--airflow-token or AIRFLOW_API_TOKEN) or a "
             "username and password (AIRFLOW_USERNAME and AIRFLOW_PASSWORD)"
         )
@@ -129,15 +136,15 @@ def settings_from(request: Request) -> Settings:
 
 def _dags_folder(value: str | None) -> Path:
     if not value:
-        raise DeployError(
+        raise SettingsError(
             "no dags folder: pass --airflow-dags-folder or set MLSPEC_AIRFLOW_DAGS_FOLDER to the "
             "folder the dag processor reads (a shared volume it mounts)"
         )
     folder = Path(value).expanduser()
     if not folder.is_dir():
-        raise DeployError(f"the dags folder {folder} does not exist or is not a folder")
+        raise SettingsError(f"the dags folder {folder} does not exist or is not a folder")
     if not os.access(folder, os.W_OK):
-        raise DeployError(f"the dags folder {folder} is not writable here")
+        raise SettingsError(f"the dags folder {folder} is not writable here")
     return folder
 
 
@@ -239,7 +246,7 @@ class Airflow:
     """The calls a deploy makes through apache-airflow-client: transient failures retried within
     RETRY_SECONDS, 401/403 turned into a DeployError naming the server's answer."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, deadline: Deadline = NO_DEADLINE) -> None:
         try:
             from airflow_client import client
         except ImportError:
@@ -247,6 +254,7 @@ class Airflow:
                 f"the Airflow deploy needs apache-airflow-client: {install_hint('airflow')}"
             ) from None
         self.settings = settings
+        self.deadline = deadline
         self.client = client
         configuration = client.Configuration(host=settings.url, retries=False)
         self.api = _checked_api_client(client)(configuration)
@@ -259,15 +267,20 @@ class Airflow:
     ) -> T | None:
         """`call(timeout)` retried on transient failures; None when the server answers with a
         status in `none_on` (404: not there; 409: already there, e.g. from a retried POST)."""
-        return retry(lambda: self._attempt(what, call, none_on), what, total_seconds=RETRY_SECONDS)
+        return retry(
+            lambda: self._attempt(what, call, none_on),
+            what,
+            total_seconds=RETRY_SECONDS,
+            deadline=self.deadline,
+        )
 
     def _attempt(self, what: str, call: Callable[[float], T], none_on: tuple[int, ...]) -> T | None:
         import urllib3
 
         try:
-            return call(REQUEST_TIMEOUT)
+            return call(self.deadline.bound(REQUEST_TIMEOUT))
         except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out
-            raise Transient(self._clean(str(exc))) from None
+            raise Transient(self._clean(str(exc)), refused=is_refused(exc)) from None
         except UnexpectedAnswer as exc:
             raise unexpected_answer(what, self.server, self._clean(str(exc))) from None
         except self.client.ApiException as exc:
@@ -297,7 +310,7 @@ class Airflow:
         token = self.settings.token
         if not token:
             what = f"logging in to {self.settings.url} as {self.settings.username!r}"
-            token = retry(self._login, what, total_seconds=RETRY_SECONDS)
+            token = retry(self._login, what, total_seconds=RETRY_SECONDS, deadline=self.deadline)
         self.configuration.access_token = token
         self.settings = dataclasses.replace(self.settings, token=token)  # redacted from now on
 
@@ -309,11 +322,15 @@ class Airflow:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         try:
             response = self.api.call_api(
-                "POST", url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT
+                "POST",
+                url,
+                header_params=headers,
+                body=body,
+                _request_timeout=self.deadline.bound(REQUEST_TIMEOUT),
             )
             response.read()
         except urllib3.exceptions.HTTPError as exc:
-            raise Transient(self._clean(str(exc))) from None
+            raise Transient(self._clean(str(exc)), refused=is_refused(exc)) from None
         status, text = response.status, (response.data or b"").decode("utf-8", "replace")
         if status in (200, 201):
             return self._token(text)
@@ -576,11 +593,11 @@ def deploy(request: Request) -> Plan:
             "run waits in the queue until someone unpauses it; nothing was changed"
         )
     _note_rollout(request)
-    airflow = Airflow(settings)
+    airflow = Airflow(settings, request.deadline)
     airflow.authenticate()
     current = read_current(airflow, dag, settings.dags_folder)
     actions = plan_actions(dag, settings.dags_folder, current, request.run and request.dry_run)
-    plan = Plan("airflow", request.version, actions)
+    plan = Plan("airflow", request.version, actions, server=settings.url)
     if request.dry_run:
         return plan
     apply(airflow, dag, settings.dags_folder, current, request.echo)
@@ -588,6 +605,24 @@ def deploy(request: Request) -> Plan:
         run_id = run_dag(airflow, dag, request, request.echo)
         plan.actions.append(Action("create", f"dag run {run_id}", "triggered"))
     return plan
+
+
+def offline_plan(request: Request) -> Plan:
+    """What a deploy would apply, from the compiled files alone: Airflow is not asked and the
+    dags folder not read, so each action is an "apply" (created, or updated where it differs)."""
+    dag = dag_file(request)
+    given = request.settings
+    folder = Path(given.get("airflow_dags_folder") or "<dags folder>").expanduser()
+    url = (given.get("airflow_url") or "").strip().rstrip("/").removesuffix("/api/v2")
+    state = "paused" if dag.paused else "unpaused"
+    slots = f"{NEW_POOL_SLOTS} slots if missing"
+    pools = [Action("apply", f"pool {name}", slots) for name in dag.pools]
+    actions = [
+        *(pools or _pool_actions(dag, Current(None, None, {}))),
+        Action("apply", f"dag file {folder / dag.name}", dag.version),
+        Action("apply", f"dag {dag.dag_id}", f"parsed at {dag.version}; then {state}"),
+    ]
+    return Plan("airflow", request.version, actions, server=url, offline=True)
 
 
 def _note_rollout(request: Request) -> None:
@@ -692,6 +727,7 @@ def await_parse(
     """
     deadline = time.monotonic() + timeout
     asked = -REPARSE_SECONDS
+    left = "The file is left in place; Airflow picks it up at its next scan"
     while True:
         fresh = [e for e in airflow.import_errors(name) if _error_keys([e]) - before]
         if fresh:
@@ -702,13 +738,15 @@ def await_parse(
         if time.monotonic() > deadline:
             raise DeployError(
                 f"Airflow did not parse {name} within {timeout:g} s: is the dags folder the one "
-                "the dag processor reads, and is a dag processor running? The file is left in "
-                "place; Airflow picks it up at its next scan"
+                f"the dag processor reads, and is a dag processor running? {left}"
             )
         if server is not None and server.file_token and time.monotonic() - asked > REPARSE_SECONDS:
             airflow.reparse(dag_id, server.file_token)
             asked = time.monotonic()
-        time.sleep(POLL_SECONDS)
+        try:
+            airflow.deadline.pause(POLL_SECONDS, f"waiting for Airflow to parse {name}")
+        except TimedOut as exc:
+            raise TimedOut(f"{exc}. {left}") from None
 
 
 def _arrived(airflow: Airflow, server: Any, version: str | None) -> bool:
@@ -773,7 +811,12 @@ def run_dag(airflow: Airflow, dag: DagFile, request: Request, echo: Callable[[st
     airflow.trigger(dag.dag_id, run_id)
     echo(f"airflow: triggered run {run_id} of {dag.dag_id}")
     if request.wait:
-        state = follow(airflow, dag.dag_id, run_id, echo)
+        try:
+            state = follow(airflow, dag.dag_id, run_id, echo)
+        except TimedOut as exc:
+            raise TimedOut(
+                f"{exc}: run {run_id} goes on in Airflow; the DAG stays deployed at {dag.version}"
+            ) from None
         gates = [g.name for g in getattr(request.pipeline, "gates", ())]
         for line in gate_verdicts(airflow, dag.dag_id, run_id, gates):
             echo(f"airflow: {line}")
@@ -802,7 +845,7 @@ def follow(airflow: Airflow, dag_id: str, run_id: str, echo: Callable[[str], Non
         if state == "queued" and not hinted and time.monotonic() - started > QUEUED_HINT_SECONDS:
             echo(f"airflow: run {run_id} is still queued: is a scheduler running?")
             hinted = True
-        time.sleep(RUN_POLL_SECONDS)
+        airflow.deadline.pause(RUN_POLL_SECONDS, f"following run {run_id}")
 
 
 def gate_verdicts(airflow: Airflow, dag_id: str, run_id: str, gates: list[str]) -> list[str]:

@@ -2,14 +2,17 @@
 
 A deploy compiles and checks everything locally before its first remote call (no partial
 deploys), names what it uploads by a hash of the generated files (an unchanged spec is a no-op),
-retries only transient failures (connection refused, timeouts, 5xx) within a bounded total time,
-and fails fast on authentication and validation errors with the server's own answer.
+retries only transient failures (timeouts, 5xx; connection refused for a few seconds only) within
+a bounded total time, saying each retry on stderr, and fails fast on authentication and
+validation errors with the server's own answer. `--timeout` bounds all of its waiting.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,16 +20,52 @@ from typing import Literal, TypeVar
 
 from mlspec.backends.base import Artifact
 
-Verb = Literal["create", "update", "unchanged", "delete"]
+# "apply": an offline plan's create-or-update, which only the server's state could decide
+Verb = Literal["create", "update", "unchanged", "delete", "apply"]
 T = TypeVar("T")
+
+# A server that refuses connections this long is down, not restarting: retrying it for the whole
+# retry time would only delay the error.
+REFUSED_SECONDS = 5.0
+MAX_WAIT = 10.0  # the longest pause between two attempts
 
 
 class DeployError(Exception):
     """The deploy stopped; the message says what happened and what is left on the server."""
 
 
+class TimedOut(DeployError):
+    """`--timeout` ran out while the deploy was waiting."""
+
+
+class SettingsError(Exception):
+    """A connection setting is missing or malformed: a usage error (exit 2), found before any
+    remote call."""
+
+
 class Transient(Exception):
-    """A failure worth retrying: the server is unreachable, overloaded or restarting."""
+    """A failure worth retrying: the server is unreachable, overloaded or restarting.
+    `refused`: nothing accepted the connection, which is retried briefly only."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+def is_refused(exc: BaseException) -> bool:
+    """Whether a refused connection is anywhere in `exc`'s causes (httpx and urllib3 wrap the
+    ConnectionRefusedError: as a cause, or as a MaxRetryError's `reason`)."""
+    todo: list[object] = [exc]
+    seen: set[int] = set()
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        seen.add(id(item))
+        todo += [item.__cause__, item.__context__, getattr(item, "reason", None)]
+    return False
 
 
 class UnexpectedAnswer(Exception):
@@ -70,24 +109,42 @@ class Action:
         return f"{self.verb:9} {self.what}" + (f" ({self.detail})" if self.detail else "")
 
 
+OFFLINE = "offline: planned from the compiled files; the server was not asked"
+
+
 @dataclass
 class Plan:
     """What a deploy will do (dry run) or did."""
 
-    target: str
+    target: str  # prefect, airflow or kubeflow
     version: str
     actions: list[Action] = field(default_factory=list)
+    server: str = ""  # where, when the plan names it: "http://127.0.0.1:4200/api (server 3.9.1)"
+    offline: bool = False  # made without the server: "apply" stands for create or update
 
     @property
     def changes(self) -> bool:
         return any(a.verb != "unchanged" for a in self.actions)
 
     def render(self) -> str:
-        lines = [f"deploy to {self.target}, version {self.version}:"]
+        where = f" at {self.server}" if self.server else ""
+        where += f" ({OFFLINE})" if self.offline else ""
+        lines = [f"deploy to {self.target}{where}, version {self.version}:"]
         lines += [f"  {action}" for action in self.actions]
         if not self.changes:
             lines.append("  nothing to change")
         return "\n".join(lines) + "\n"
+
+    def as_json(self) -> dict[str, object]:
+        """The plan for tools (`mlspec deploy --format json`)."""
+        return {
+            "target": self.target,
+            "server": self.server or None,
+            "offline": self.offline,
+            "version": self.version,
+            "changes": self.changes,
+            "actions": [{"verb": a.verb, "what": a.what, "detail": a.detail} for a in self.actions],
+        }
 
 
 def content_version(artifacts: Iterable[Artifact]) -> str:
@@ -98,28 +155,120 @@ def content_version(artifacts: Iterable[Artifact]) -> str:
     return f"mlspec-{digest.hexdigest()[:12]}"
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class Deadline:
+    """`--timeout`: every wait of one deploy (retries, parsing, following a run) ends this many
+    seconds after its first remote call (compiling and imports do not count); and where waiting
+    is reported (stderr: stdout may carry the JSON plan)."""
+
+    def __init__(
+        self,
+        seconds: float | None = None,
+        notice: Callable[[str], None] = _to_stderr,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.seconds = seconds  # None: no bound
+        self.notice = notice
+        self.clock = clock
+        self.sleep = sleep
+        self._at: float | None = None
+
+    @property
+    def at(self) -> float:
+        """The end, on `clock`; it starts running when first asked for."""
+        if self.seconds is None:
+            return math.inf
+        if self._at is None:
+            self._at = self.clock() + self.seconds
+        return self._at
+
+    def left(self) -> float:
+        return self.at - self.clock()
+
+    def expired(self, what: str) -> TimedOut:
+        return TimedOut(f"{what}: stopped waiting after --timeout {self.seconds:g} s")
+
+    def check(self, what: str) -> None:
+        if self.left() <= 0:
+            raise self.expired(what)
+
+    def pause(self, seconds: float, what: str) -> None:
+        """Sleep `seconds`, or until the deadline, which ends `what` with TimedOut."""
+        self.check(what)
+        self.sleep(min(seconds, self.left()))
+        self.check(what)
+
+    def bound(self, seconds: float) -> float:
+        """A request's timeout, cut to the time left (at least a second, to say why)."""
+        return min(seconds, max(self.left(), 1.0))
+
+
+NO_DEADLINE = Deadline()
+
+
 def retry(
     call: Callable[[], T],
     what: str,
     *,
     total_seconds: float = 60.0,
     first_wait: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
+    deadline: Deadline = NO_DEADLINE,
 ) -> T:
-    """`call()`, retried on `Transient` with doubling waits until `total_seconds` have passed."""
-    deadline = clock() + total_seconds
-    wait = first_wait
+    """`call()`, retried on `Transient` with doubling waits until `total_seconds` have passed
+    (REFUSED_SECONDS while the connection is refused), or the deadline; each retry is said."""
+    deadline.check(what)
+    started = deadline.clock()
+    wait, attempt, refused_since = first_wait, 0, None
     while True:
+        attempt += 1
         try:
             return call()
         except Transient as exc:
-            if clock() + wait > deadline:
-                raise DeployError(
-                    f"{what}: the server did not answer within {total_seconds:g} s ({exc})"
-                ) from None
-            sleep(wait)
-            wait = min(wait * 2, 10.0)
+            now = deadline.clock()
+            if not exc.refused:
+                refused_since = None
+            elif refused_since is None:
+                refused_since = now
+            limits = {"total": started + total_seconds, "deadline": deadline.at}
+            if refused_since is not None:
+                limits["refused"] = refused_since + REFUSED_SECONDS
+            bound = min(limits, key=limits.__getitem__)
+            if now + wait > limits[bound]:
+                tries = f"{attempt} attempt{'s' if attempt > 1 else ''} in {now - started:.1f} s"
+                raise _gave_up(bound, what, exc, tries, total_seconds, deadline) from None
+            planned = attempt + _attempts_within(limits[bound] - now, wait)
+            deadline.notice(
+                f"{what} failed: {exc} (attempt {attempt} of {planned}; next in {wait:g} s)"
+            )
+            deadline.sleep(wait)
+            wait = min(wait * 2, MAX_WAIT)
+
+
+def _attempts_within(seconds: float, wait: float) -> int:
+    """How many more attempts the doubling waits, from `wait` on, fit into `seconds`."""
+    count = 0
+    while wait <= seconds:
+        seconds -= wait
+        count += 1
+        wait = min(wait * 2, MAX_WAIT)
+    return count
+
+
+def _gave_up(
+    bound: str, what: str, exc: Transient, tries: str, total: float, deadline: Deadline
+) -> DeployError:
+    if bound == "refused":
+        return DeployError(
+            f"{what}: the connection was refused ({exc}; {tries}); check that the server is "
+            "running and that this is its address"
+        )
+    if bound == "deadline":
+        return TimedOut(f"{deadline.expired(what)} ({exc}; {tries})")
+    return DeployError(f"{what}: the server did not answer within {total:g} s ({exc})")
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -143,3 +292,4 @@ class Request:
     run: bool = False  # trigger a run after deploying
     wait: bool = False  # follow that run to a final state
     echo: Callable[[str], None] = print  # progress lines (never secrets)
+    deadline: Deadline = NO_DEADLINE  # --timeout, and where retries are said

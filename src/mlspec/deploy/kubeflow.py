@@ -37,7 +37,6 @@ import functools
 import io
 import json
 import tempfile
-import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -48,13 +47,18 @@ from urllib.parse import urlsplit
 
 from mlspec.compiler import ir
 from mlspec.deploy.common import (
+    NO_DEADLINE,
     Action,
+    Deadline,
     DeployError,
     Plan,
     Request,
+    SettingsError,
     Transient,
     UnexpectedAnswer,
+    Verb,
     answer_problem,
+    is_refused,
     redact,
     retry,
     unexpected_answer,
@@ -62,7 +66,8 @@ from mlspec.deploy.common import (
 
 T = TypeVar("T")
 
-# Total time spent retrying one call on transient failures (connection refused, 5xx, timeouts).
+# Total time spent retrying one call on transient failures (5xx, timeouts); a refused
+# connection is retried for common.REFUSED_SECONDS only.
 RETRY_SECONDS = 60.0
 FIRST_WAIT = 0.5
 # One HTTP request: (connect, read) seconds. A server that accepts and never answers is transient.
@@ -150,12 +155,12 @@ class _Settings:
 def _settings(settings: dict[str, str | None]) -> _Settings:
     host = (settings.get("kfp_host") or "").strip().rstrip("/")
     if not host:
-        raise DeployError(
+        raise SettingsError(
             "no Kubeflow Pipelines host: pass --kfp-host or set KF_PIPELINES_ENDPOINT "
             "(e.g. http://127.0.0.1:8888 through `kubectl port-forward svc/ml-pipeline`)"
         )
     if not host.startswith(("http://", "https://")):
-        raise DeployError(f"the Kubeflow Pipelines host needs http:// or https://, not {host!r}")
+        raise SettingsError(f"the Kubeflow Pipelines host needs http:// or https://, not {host!r}")
     return _Settings(host, settings.get("kfp_token") or None, settings.get("kfp_namespace") or None)
 
 
@@ -203,7 +208,7 @@ def _client_type() -> type:
     return _Client
 
 
-def _open_client(settings: _Settings) -> Any:
+def _open_client(settings: _Settings, deadline: Deadline) -> Any:
     """A connected kfp.Client: constructed (which may already ask /healthz), request timeouts
     bounded, health checked."""
     import urllib3
@@ -220,7 +225,7 @@ def _open_client(settings: _Settings) -> Any:
     with contextlib.suppress(AttributeError):
         api_client = client._run_api.api_client
         pool = api_client.rest_client.pool_manager
-        connect, read = REQUEST_SECONDS
+        connect, read = (deadline.bound(seconds) for seconds in REQUEST_SECONDS)
         pool.connection_pool_kw["timeout"] = urllib3.Timeout(connect=connect, read=read)
         pool.clear()
         api_client.deserialize = _checked_deserialize(api_client.deserialize)
@@ -278,11 +283,12 @@ class _Server:
     retried within RETRY_SECONDS; anything else stops the deploy with the server's answer.
     Messages never contain the token, and the SDK's printed links are kept off stdout."""
 
-    def __init__(self, settings: _Settings) -> None:
+    def __init__(self, settings: _Settings, deadline: Deadline = NO_DEADLINE) -> None:
         self.settings = settings
+        self.deadline = deadline
         self.namespace = settings.namespace
         self.client: Any = self.call(
-            f"connecting to {settings.shown_host}", lambda: _open_client(settings)
+            f"connecting to {settings.shown_host}", lambda: _open_client(settings, deadline)
         )
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
@@ -291,6 +297,7 @@ class _Server:
             what,
             total_seconds=RETRY_SECONDS,
             first_wait=FIRST_WAIT,
+            deadline=self.deadline,
         )
 
     def ensure(self, what: str, find: Callable[[], T | None], create: Callable[[], T]) -> T:
@@ -327,7 +334,8 @@ class _Server:
             shown = f"HTTP {status}: {message}" if status else message
             raise DeployError(f"{what}: {shown}") from None
         except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
-            raise Transient(redact(_network_message(exc), *secrets)) from None
+            message = redact(_network_message(exc), *secrets)
+            raise Transient(message, refused=is_refused(exc)) from None
         except UnexpectedAnswer as exc:
             raise unexpected_answer(what, self.name, redact(str(exc), *secrets)) from None
 
@@ -528,7 +536,7 @@ class _Deploy:
         if target.cron is not None:
             keep = next((r for r in existing if self._current(r)), None)
             if keep is None:
-                self.steps.append(_Step(self._create_action(), self._create_schedule))
+                self.steps.append(_Step(_schedule_action("create", target), self._create_schedule))
             else:
                 self.steps.append(self._toggle_step(keep))
         for old in existing:
@@ -541,16 +549,6 @@ class _Deploy:
         return bool(self.ids.version) and (version_id, _cron_of(schedule)) == (
             self.ids.version,
             self.target.cron,
-        )
-
-    def _create_action(self) -> Action:
-        target = self.target
-        state = "enabled" if target.enabled else "disabled (paused)"
-        zone = f", {target.timezone} in the spec: see the note" if self.zone_note() else ""
-        return Action(
-            "create",
-            f"recurring run {target.name}",
-            f"cron '{target.cron}'{zone}, {target.version}, {state}",
         )
 
     def _toggle_step(self, schedule: Any) -> _Step:
@@ -574,17 +572,6 @@ class _Deploy:
                 f"{why}; was {version}, cron '{_cron_of(schedule)}'",
             ),
             lambda: self._delete_schedule(rid),
-        )
-
-    def zone_note(self) -> str | None:
-        target = self.target
-        if target.cron is None or target.timezone in (None, "UTC", "Etc/UTC"):
-            return None
-        return (
-            f"note: Kubeflow Pipelines has no time zone per recurring run: cron "
-            f"'{target.cron}' (the spec's '{target.spec_cron}' in {target.timezone}) fires in "
-            "the scheduled-workflow controller's zone (its CRON_SCHEDULE_TIMEZONE, else the "
-            f"container's, normally UTC); set that to {target.timezone} for the spec's times"
         )
 
     # Applying ---------------------------------------------------------------------------
@@ -730,7 +717,7 @@ class _Deploy:
         """Polls the run, echoing each state change, until it ends; a run that did not
         succeed fails the command (the deploy itself stays)."""
         while True:
-            time.sleep(POLL_SECONDS)
+            self.server.deadline.pause(POLL_SECONDS, f"following run {run_id}")
             run = self.server.call(
                 f"following run {run_id}", lambda: self.server.client.get_run(run_id)
             )
@@ -745,6 +732,24 @@ class _Deploy:
                 f"run {run_id} ended {state}"
                 + (f" (failed tasks: {', '.join(failed)})" if failed else "")
             )
+
+
+def _schedule_action(verb: Verb, target: _Target) -> Action:
+    state = "enabled" if target.enabled else "disabled (paused)"
+    zone = f", {target.timezone} in the spec: see the note" if zone_note(target) else ""
+    detail = f"cron '{target.cron}'{zone}, {target.version}, {state}"
+    return Action(verb, f"recurring run {target.name}", detail)
+
+
+def zone_note(target: _Target) -> str | None:
+    if target.cron is None or target.timezone in (None, "UTC", "Etc/UTC"):
+        return None
+    return (
+        f"note: Kubeflow Pipelines has no time zone per recurring run: cron "
+        f"'{target.cron}' (the spec's '{target.spec_cron}' in {target.timezone}) fires in "
+        "the scheduled-workflow controller's zone (its CRON_SCHEDULE_TIMEZONE, else the "
+        f"container's, normally UTC); set that to {target.timezone} for the spec's times"
+    )
 
 
 def _version_of(schedule: Any) -> str | None:
@@ -798,19 +803,45 @@ def _failure(
     )
 
 
+def offline_plan(request: Request) -> Plan:
+    """What a deploy would apply, from the compiled files alone: Kubeflow Pipelines is not
+    asked, so each action is an "apply" (created, or updated where it differs)."""
+    target, given = _target(request), request.settings
+    namespace = given.get("kfp_namespace")
+    where = f"namespace {namespace}" if namespace else ""
+    name = target.name
+    upload = f"upload {name}.kfp.yaml unless a version of that name exists"
+    actions = [
+        Action("apply", f"pipeline {name}", where),
+        Action("apply", f"pipeline version {name}/{target.version}", upload),
+        Action("apply", f"experiment {name}", where),
+    ]
+    if target.cron is None:
+        actions.append(Action("delete", f"recurring runs named {name}", "the spec has no schedule"))
+    else:
+        actions.append(_schedule_action("apply", target))
+    note = zone_note(target)
+    if note:
+        request.echo(note)
+    host = (given.get("kfp_host") or "").strip().rstrip("/")
+    server = _Settings(host, None, namespace).shown_host if host else ""
+    return Plan("kubeflow", target.version, actions, server=server, offline=True)
+
+
 def deploy(request: Request) -> Plan:
     """Plan the deploy from what the server has; unless a dry run, apply it (and run)."""
     target = _target(request)
     settings = _settings(request.settings)
     try:
-        job = _Deploy(_Server(settings), target, request.echo)
+        job = _Deploy(_Server(settings, request.deadline), target, request.echo)
         job.plan(run=request.run)
     except DeployError as exc:
         raise DeployError(f"{exc}\n  nothing was changed on the server") from None
-    note = job.zone_note()
+    note = zone_note(target)
     if note:
         request.echo(note)
-    plan = Plan("kubeflow", target.version, [s.action for s in job.steps])
+    actions = [s.action for s in job.steps]
+    plan = Plan("kubeflow", target.version, actions, server=settings.shown_host)
     if request.dry_run:
         return plan
     job.apply()

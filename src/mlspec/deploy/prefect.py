@@ -30,18 +30,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import click
 import yaml
 
 from mlspec.backends.base import Artifact
 from mlspec.backends.prefect.deployment import WORK_POOL
 from mlspec.deploy.common import (
+    NO_DEADLINE,
     Action,
+    Deadline,
     DeployError,
     Plan,
     Request,
+    SettingsError,
+    TimedOut,
     Transient,
     answer_problem,
+    is_refused,
     redact,
     retry,
     unexpected_answer,
@@ -50,7 +54,8 @@ from mlspec.run.summary import GateVerdict
 
 T = TypeVar("T")
 
-# Total time spent retrying one call on transient failures (connection refused, 5xx, timeouts).
+# Total time spent retrying one call on transient failures (5xx, timeouts); a refused
+# connection is retried for common.REFUSED_SECONDS only.
 RETRY_SECONDS = 60.0
 # One HTTP request's timeout: a server that accepts connections but never answers is transient.
 REQUEST_SECONDS = 15.0
@@ -175,7 +180,7 @@ def deploy(request: Request) -> Plan:
     """Plan the deploy, and unless it is a dry run apply it (and run the deployment if asked)."""
     settings = _settings(request)
     wanted = _wanted(request, settings)
-    api = Api(settings)
+    api = Api(settings, request.deadline)
     with api.connect():
         found = _read(api, settings, wanted)
         plan, steps = _plan(request, settings, wanted, found)
@@ -186,6 +191,23 @@ def deploy(request: Request) -> Plan:
         if request.run:
             plan.actions[-1] = _run(api, request, settings, wanted[0], ids)
     return plan
+
+
+def offline_plan(request: Request) -> Plan:
+    """What a deploy would apply, from the compiled files alone: the server is not asked and the
+    flow folder not read, so each action is an "apply" (created, or updated where it differs)."""
+    given = request.settings
+    url = (given.get("prefect_api_url") or "").strip().rstrip("/")
+    folder = given.get("prefect_flow_dir")
+    flow_dir = Path(folder).expanduser().resolve() if folder else Path("<flow dir>")
+    settings = Settings(url, given.get("prefect_work_pool") or WORK_POOL, flow_dir)
+    wanted = _wanted(request, settings)
+    actions = [Action("apply", f"flow file {item.flow_path}") for item in _unique_files(wanted)]
+    actions.append(Action("apply", f"work pool {settings.work_pool}", "a process pool if missing"))
+    actions += [Action("apply", f"flow {name}") for name in _unique(wanted)]
+    actions += [Action("apply", f"deployment {i.full_name}", _summary(i)) for i in wanted]
+    server = shown_url(url) if url else ""
+    return Plan("prefect", request.version, actions, server=server, offline=True)
 
 
 # -- settings and the local phase -------------------------------------------------------------
@@ -201,30 +223,30 @@ def shown_url(url: str) -> str:
 
 
 def _settings(request: Request) -> Settings:
-    """The connection settings, checked; missing or malformed ones are usage errors (exit 2)."""
+    """The connection settings, checked; missing or malformed ones are SettingsErrors."""
     url = (request.settings.get("prefect_api_url") or "").strip()
     if not url:
-        raise click.UsageError(
+        raise SettingsError(
             "deploying to Prefect needs the API URL: pass --prefect-api-url or set "
             "PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
         )
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-        raise click.UsageError(
+        raise SettingsError(
             f"the Prefect API URL {shown_url(url)!r} is not an http(s) URL "
             "(e.g. http://127.0.0.1:4200/api)"
         )
     folder = request.settings.get("prefect_flow_dir")
     if not folder:
-        raise click.UsageError(
+        raise SettingsError(
             "deploying to Prefect needs the folder the workers load flows from: pass "
             "--prefect-flow-dir or set MLSPEC_PREFECT_FLOW_DIR (a shared volume or checkout, "
             "at the same path on the workers)"
         )
     flow_dir = Path(folder).expanduser().resolve()
     if not flow_dir.is_dir():
-        raise click.UsageError(f"the Prefect flow folder {flow_dir} does not exist")
+        raise SettingsError(f"the Prefect flow folder {flow_dir} does not exist")
     if not request.dry_run and not os.access(flow_dir, os.W_OK | os.X_OK):
-        raise click.UsageError(f"the Prefect flow folder {flow_dir} is not writable")
+        raise SettingsError(f"the Prefect flow folder {flow_dir} is not writable")
     pool = request.settings.get("prefect_work_pool") or WORK_POOL
     return Settings(url.rstrip("/"), pool, flow_dir)
 
@@ -319,8 +341,9 @@ def _schedule_key(cron: str, timezone: str | None, active: bool) -> dict[str, An
 class Api:
     """Prefect's sync client, with every call's failure made Transient or a DeployError."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, deadline: Deadline = NO_DEADLINE) -> None:
         self.settings = settings
+        self.deadline = deadline
         self.client: Any = None
 
     @contextlib.contextmanager
@@ -337,9 +360,10 @@ class Api:
         overrides = {
             PREFECT_API_URL: self.settings.api_url,
             PREFECT_CLIENT_MAX_RETRIES: 0,
-            PREFECT_API_REQUEST_TIMEOUT: REQUEST_SECONDS,
+            PREFECT_API_REQUEST_TIMEOUT: self.deadline.bound(REQUEST_SECONDS),
         }
         with temporary_settings(overrides), get_client(sync_client=True) as client:
+            _no_connect_retries(client, self.settings.api_url)
             self.client = client
             try:
                 yield
@@ -362,9 +386,19 @@ class Api:
                 raise classified from None
 
         try:
-            return retry(attempt, what, total_seconds=RETRY_SECONDS)
+            return retry(attempt, what, total_seconds=RETRY_SECONDS, deadline=self.deadline)
         except DeployError as exc:
             raise DeployError(redact(str(exc), *secrets)) from None
+
+
+def _no_connect_retries(client: Any, url: str) -> None:
+    """Turn off the three connection retries Prefect gives httpcore's pool (1.5 s per refused
+    call, unreported): `retry` reports each attempt. (Prefect's internals: if they move, its
+    own retries stay, and a refused deploy only takes a little longer.)"""
+    import httpx
+
+    with contextlib.suppress(AttributeError, TypeError):
+        client._client._transport_for_url(httpx.URL(url))._pool._retries = 0
 
 
 def _classify(exc: Exception, what: str, settings: Settings) -> Exception | None:
@@ -395,7 +429,7 @@ def _classify(exc: Exception, what: str, settings: Settings) -> Exception | None
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return DeployError(f"{what}: {redact(str(exc), *secrets)}")
     if isinstance(exc, httpx.TransportError):
-        return Transient(redact(f"{type(exc).__name__}: {exc}", *secrets))
+        return Transient(redact(f"{type(exc).__name__}: {exc}", *secrets), refused=is_refused(exc))
     if isinstance(exc, pydantic.ValidationError | json.JSONDecodeError):  # e.g. a login page
         problem = redact(answer_problem(exc), *secrets)
         return unexpected_answer(what, f"the Prefect API at {settings.shown_url}", problem)
@@ -475,7 +509,8 @@ def _plan(
     request: Request, settings: Settings, wanted: list[Wanted], found: Found
 ) -> tuple[Plan, list[Step]]:
     """What to do, as printed actions and as the writes that do it, in order."""
-    plan = Plan(f"prefect at {settings.shown_url} (server {found.server_version})", request.version)
+    server = f"{settings.shown_url} (server {found.server_version})"
+    plan = Plan("prefect", request.version, server=server)
     steps = [_file_step(item) for item in _unique_files(wanted)]
     steps.append(_pool_step(settings, found.pool))
     steps += [_flow_step(name, found.flows.get(name)) for name in _unique(wanted)]
@@ -566,14 +601,17 @@ def _flow_step(name: str, flow: Any | None) -> Step:
 def _deployment_step(item: Wanted, current: Any | None) -> Step:
     what = f"deployment {item.full_name}"
     if current is None:
-        schedules = ", ".join(str(s) for s in item.schedules) or "no schedule"
-        detail = f"version {item.version}, work pool {item.work_pool}, {schedules}"
-        return Step(Action("create", what, detail), _upsert(item), f"{what} created")
+        return Step(Action("create", what, _summary(item)), _upsert(item), f"{what} created")
     changed = _differences(current, item)
     if not changed:
         return Step(Action("unchanged", what, f"version {item.version}"), _nothing, "")
     detail = _update_detail(current, item, changed)
     return Step(Action("update", what, detail), _upsert(item), f"{what} updated")
+
+
+def _summary(item: Wanted) -> str:
+    schedules = ", ".join(str(s) for s in item.schedules) or "no schedule"
+    return f"version {item.version}, work pool {item.work_pool}, {schedules}"
 
 
 def _update_detail(current: Any, item: Wanted, changed: list[str]) -> str:
@@ -729,13 +767,17 @@ def _run(api: Api, request: Request, settings: Settings, item: Wanted, ids: dict
         return Action("create", f"flow run {run.name}", str(run.id))
     try:
         final, failed_tasks = _follow(api, run.id, request.echo, settings.work_pool)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, TimedOut) as exc:
+        why = f"{exc}: " if isinstance(exc, TimedOut) else "stopped waiting: "
         raise DeployError(
-            f"stopped waiting: the flow run {run.name} ({run.id}) goes on on the server\n"
+            f"{why}the flow run {run.name} ({run.id}) goes on on the server\n"
             f"  the deployment {item.full_name} version {item.version} is in place"
         ) from None
     label = state_label(final.state)
-    lines, verdicts = _verdicts(api, request.pipeline, run.id)
+    try:
+        lines, verdicts = _verdicts(api, request.pipeline, run.id)
+    except TimedOut as exc:  # the run is over: its state still decides the exit code
+        lines, verdicts = [f"gate verdicts not read: {exc}"], {}
     for line in lines:
         request.echo(line)
     if final.state.type.value != "COMPLETED":
@@ -789,7 +831,7 @@ def _follow(api: Api, run_id: Any, echo: Callable[[str], None], pool: str) -> tu
         if waiting and not progress.hinted and time.monotonic() - started > LATE_HINT_SECONDS:
             echo(f"  still waiting for a worker: is one polling work pool {pool}?")
             progress.hinted = True
-        time.sleep(POLL_SECONDS)
+        api.deadline.pause(POLL_SECONDS, f"following flow run {run.name}")
 
 
 def _echo_tasks(tasks: list[Any], progress: _Progress, echo: Callable[[str], None]) -> None:
@@ -876,7 +918,8 @@ def _verdicts(
         for t in tasks
         if {"gate", "promotion"} & set(t.tags) and t.state and t.state.type.value == "COMPLETED"
     }
-    deadline = time.monotonic() + LOG_GRACE_SECONDS
+    grace = min(LOG_GRACE_SECONDS, api.deadline.left())  # the run is over: --timeout cuts it
+    deadline = time.monotonic() + grace
     while True:
         found = api.call("reading the flow run's logs", lambda c: _all_logs(c, logs))
         reported = {log.task_run_id for log in found if _is_outcome(log.message)}

@@ -112,8 +112,10 @@ def _refuse_what_cannot_run(
         raise EngineUnavailable(
             f"kfp's local subprocess runner cannot run container steps ({', '.join(containers)})"
         )
-    if engine == "airflow" and not airflow_python:
-        raise EngineUnavailable(engines.NO_AIRFLOW)
+    if engine == "airflow":
+        if not airflow_python:
+            raise EngineUnavailable(engines.NO_AIRFLOW)
+        engines.check_airflow_python(airflow_python)
     return engines.kubernetes_cluster(containers) if containers else None
 
 

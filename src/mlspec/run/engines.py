@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -40,10 +41,11 @@ class EngineResult:
     detail: str  # the engine's final state or error, for the summary
 
 
-NO_AIRFLOW = (
+NO_AIRFLOW_HINT = (
     "running on Airflow needs an interpreter with apache-airflow 3 (Airflow cannot share an "
-    "environment with prefect): pass --airflow-python PATH or set MLSPEC_AIRFLOW_PYTHON"
+    "environment with prefect)"
 )
+NO_AIRFLOW = f"{NO_AIRFLOW_HINT}: pass --airflow-python PATH or set MLSPEC_AIRFLOW_PYTHON"
 
 
 class EngineUnavailable(Exception):
@@ -83,6 +85,49 @@ def kubernetes_cluster(steps: list[str]) -> str:
             "local one)"
         ) from None
     return f"context {current['name']!r} of {path}"
+
+
+# Airflow's version from its metadata: importing Airflow would write an airflow.cfg somewhere.
+_AIRFLOW_VERSION = """
+import importlib.metadata, importlib.util
+try:
+    version = importlib.metadata.version("apache-airflow")
+except importlib.metadata.PackageNotFoundError:
+    version = ""
+print(version if importlib.util.find_spec("airflow") else "")
+"""
+
+
+def check_airflow_python(python: str) -> None:
+    """Refuse an --airflow-python that cannot run the DAG, before anything is created: it must
+    be an executable Python (a path, or a command on PATH) that imports apache-airflow 3."""
+    found = shutil.which(python)
+    if found is None:
+        what = "is not an executable file" if Path(python).exists() else "does not exist"
+        raise EngineUnavailable(f"--airflow-python {python} {what}; {NO_AIRFLOW_HINT}")
+    try:
+        done = subprocess.run(
+            [found, "-c", _AIRFLOW_VERSION],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EngineUnavailable(f"--airflow-python {python} did not run as Python: {exc}") from None
+    version = done.stdout.strip()
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise EngineUnavailable(f"--airflow-python {python} did not run as Python: {said}")
+    if not version:
+        raise EngineUnavailable(
+            f"--airflow-python {python} cannot import airflow; {NO_AIRFLOW_HINT}"
+        )
+    if version.split(".")[0] != "3":
+        raise EngineUnavailable(
+            f"--airflow-python {python} has apache-airflow {version}; mlspec runs DAGs on Airflow 3"
+        )
 
 
 @dataclass(frozen=True)
