@@ -162,7 +162,9 @@ def test_container_steps_without_a_cluster_are_refused_before_running(
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
     env["KUBECONFIG"] = str(tmp_path / "no-kubeconfig")
     command = [sys.executable, "-m", "mlspec.cli", "run", str(CHURN), "--target", engine]
-    command += ["--airflow-python", sys.executable, "--state", str(tmp_path / "state")]
+    # An interpreter that passes the --airflow-python check (checked first), not a real Airflow.
+    airflow_python = _python_with_airflow(tmp_path / "airflow", "3.3.2")
+    command += ["--airflow-python", str(airflow_python), "--state", str(tmp_path / "state")]
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
