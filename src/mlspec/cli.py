@@ -111,20 +111,37 @@ class _Report:
 
 def _analyze(path: str, report: _Report):  # type: ignore[no-untyped-def]
     """Run the front end on one file; None (and diagnostics in the report) if it failed."""
-    from mlspec.compiler import analyze_bytes
     from mlspec.compiler.source import read_bytes
 
-    raw = b""
     try:
         raw = read_bytes(path)
-        analysis = analyze_bytes(raw, path)
     except OSError as exc:
         raise click.UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _analyzed(raw, path, report)
+
+
+def _analyzed(raw: bytes, path: str, report: _Report):  # type: ignore[no-untyped-def]
+    """The front end on a spec's bytes; None (and diagnostics in the report) if it failed."""
+    from mlspec.compiler import analyze_bytes
+
+    try:
+        analysis = analyze_bytes(raw, path)
     except SpecError as exc:
         report.add(exc.diagnostics, path, raw)
         return None
     report.add(list(analysis.warnings), path, raw)
     return analysis
+
+
+def _unreadable(name: str, problem: str) -> Diagnostic:
+    from mlspec.diagnostics import Span
+
+    return Diagnostic(
+        Span(name, 1, 1, 1, 1),
+        "MS012",
+        f"cannot read the file: {problem}",
+        "check the path; a spec is a regular file of UTF-8 text",
+    )
 
 
 def _target_checked(spec: str, backend: Backend, analysis: Analysis) -> None:
@@ -151,7 +168,7 @@ def _checked(path: str):  # type: ignore[no-untyped-def]
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, type=click.Path(allow_dash=True, readable=False))
 @click.option(
     "--target",
     "-t",
@@ -163,12 +180,25 @@ def _checked(path: str):  # type: ignore[no-untyped-def]
 )
 @_format_option
 def validate(specs: tuple[str, ...], target_names: tuple[str, ...], fmt: Format) -> None:
-    """Check SPECS and report every problem at its line and column."""
+    """Check SPECS and report every problem at its line and column.
+
+    SPECS are files, folders (searched for YAML files that declare `apiVersion: mlspec/v1`)
+    or `-` for standard input. Every spec is checked; one that cannot be read is reported too.
+    """
+    from mlspec.specfiles import collect
+
     backends = [_backend(name) for name in _names(target_names)]
     report = _Report(fmt)
     summaries = []
-    for path in specs:
-        analysis = _analyze(path, report)
+    inputs, notes = collect(specs, sys.stdin.buffer)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    for spec in inputs:
+        if spec.problem is not None:
+            report.add([_unreadable(spec.name, spec.problem)], spec.name, b"")
+            continue
+        path = spec.name
+        analysis = _analyzed(spec.raw, path, report)
         if analysis is None:
             continue
         problems = _target_problems(analysis.pipeline, backends)

@@ -17,6 +17,7 @@ CODES: dict[str, str] = {
     "MS009": "YAML tags are not supported",
     "MS010": "unsupported apiVersion or kind",
     "MS011": "a number out of range (no integer or float holds it)",
+    "MS012": "the file cannot be read",
     "MS101": "unknown field",
     "MS102": "missing required field",
     "MS103": "wrong type",
@@ -62,3 +63,5 @@ CODES: dict[str, str] = {
 
 # Reported by a back end's `check`, not the front end: the back end's own tests cover each.
 BACKEND_CODES = frozenset(code for code in CODES if code.startswith("MS3"))
+# Reported about a file that `validate` cannot read at all: no spec in a corpus can show it.
+FILE_CODES = frozenset({"MS012"})
