@@ -36,7 +36,14 @@ WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
 CHURN = ROOT / "examples" / "churn-containers" / "pipeline.yaml"
 KSERVE_CANARY = ROOT / "tests" / "rollout" / "matrix" / "kserve--canary.yaml"
 # What pre-commit reads from the hook repository: its hook file and what `pip install .` builds.
-PACKAGE = (".pre-commit-hooks.yaml", "pyproject.toml", "README.md", "src")
+PACKAGE = (
+    ".pre-commit-hooks.yaml",
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "src",
+    "schemas/mlspec.schema.json",
+)
 CACHE = ROOT / ".cache"
 OUT = "generated/churn"
 COMPILE_ARGS = ["--target", "airflow", "-o", OUT, "pipeline.yaml"]

@@ -582,7 +582,7 @@ def test_a_first_deploy_creates_pool_flow_file_and_deployment(
     assert first_deploy.exit_code == 0, first_deploy.output
     version = request_for(FLAGSHIP, prefect.flow_dir).version
     folder = prefect.flow_dir / NAME / version
-    assert first_deploy.output.splitlines()[1:] == [
+    assert first_deploy.stdout.splitlines()[1:] == [  # the spec's warnings: stderr
         f"  create    flow file {folder}/breast_cancer_classifier.py",
         "  create    work pool mlspec (type process)",
         f"  create    flow {NAME}",
@@ -627,8 +627,8 @@ def test_a_second_deploy_changes_nothing(prefect: Prefect, first_deploy: Result)
     before, runs = prefect.deployment(), prefect.flow_runs()
     result = deploy_in_process(prefect, FLAGSHIP)
     assert result.exit_code == 0, result.output
-    assert [line.split()[0] for line in result.output.splitlines()[1:5]] == ["unchanged"] * 4
-    assert result.output.endswith("  nothing to change\n")
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:5]] == ["unchanged"] * 4
+    assert result.stdout.endswith("  nothing to change\n")
     after = prefect.deployment()
     assert (after.updated, after.version) == (before.updated, before.version)
     assert prefect.flow_runs() == runs
@@ -644,7 +644,7 @@ def test_a_dry_run_against_the_live_server_writes_nothing(
     files = sorted(prefect.flow_dir.rglob("*"))
     result = deploy_in_process(prefect, spec, "--dry-run", "--prefect-work-pool", "dry-pool")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("dry run: nothing was changed")
+    assert result.stdout.startswith("dry run: nothing was changed")
     assert f"  create    flow file {prefect.flow_dir / NAME / version}/" in result.output
     assert "  create    work pool dry-pool (type process)" in result.output
     assert re.search(
