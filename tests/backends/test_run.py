@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -97,7 +98,8 @@ def _python_with_airflow(folder: Path, version: str) -> Path:
         f"Metadata-Version: 2.1\nName: apache-airflow\nVersion: {version}\n"
     )
     wrapper = folder / "python"
-    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} "$@"\n')
+    python, path = shlex.quote(sys.executable), shlex.quote(str(site))
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={path} exec {python} "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,15 +91,18 @@ def resolve(executor: Executor, values: dict[str, Any], pipeline_root: str) -> l
 def write_stubs(folder: Path) -> Path:
     """A bin folder of interpreter stubs that record their argv to $MLSPEC_STUB_LOG."""
     folder.mkdir(parents=True)
+    record = folder / "record.py"
+    record.write_text(
+        "import json, os, sys\n"
+        "with open(os.environ['MLSPEC_STUB_LOG'], 'a', encoding='utf-8') as log:\n"
+        "    log.write(json.dumps([os.path.basename(sys.argv[1]), *sys.argv[2:]]) + '\\n')\n",
+        encoding="utf-8",
+    )
+    # A shell script, not a `#!python` line: a shebang cannot hold a path with a space.
+    python, script = shlex.quote(sys.executable), shlex.quote(str(record))
     for name in STUBS:
         stub = folder / name
-        stub.write_text(
-            f"#!{sys.executable}\n"
-            "import json, os, sys\n"
-            "with open(os.environ['MLSPEC_STUB_LOG'], 'a', encoding='utf-8') as log:\n"
-            "    log.write(json.dumps([os.path.basename(sys.argv[0]), *sys.argv[1:]]) + '\\n')\n",
-            encoding="utf-8",
-        )
+        stub.write_text(f'#!/bin/sh\nexec {python} {script} "$0" "$@"\n', encoding="utf-8")
         stub.chmod(0o755)
     return folder
 
