@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from mlspec.compiler import ir
-from mlspec.compiler import spec as s
 from mlspec.diagnostics import Span
 
 WORKERS = {"airflow": "Airflow workers", "prefect": "flow run"}
@@ -210,8 +209,6 @@ def prometheus_unused(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
         )
 
 
-_BLUE_GREEN = s.BlueGreen.model_fields
-_METRIC = s.AnalysisMetric.model_fields
 _CONTROLLER_NAMES = {"flagger": "Flagger", "kserve": "KServe"}
 
 
@@ -223,7 +220,7 @@ def blue_green_extras(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
     unused = []
     if bg.preview_service != f"{rollout.service.name}-preview":
         unused.append("preview_service")
-    if bg.scale_down_delay_seconds != _BLUE_GREEN["scale_down_delay"].default:
+    if bg.scale_down_delay_seconds != ir.SCALE_DOWN_DELAY_SECONDS:
         unused.append("scale_down_delay")
     if unused:
         name = _CONTROLLER_NAMES[controller]
@@ -241,7 +238,7 @@ def flagger_counts(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
         return
     named = set(_named_analysis(rollout.strategy))
     for metric in rollout.analysis:
-        if metric.name in named and metric.count != _METRIC["count"].default:
+        if metric.name in named and metric.count != ir.ANALYSIS_COUNT:
             yield (
                 metric.span,
                 f"Flagger checks analysis {metric.name!r} every interval until the rollout "
@@ -276,9 +273,9 @@ def guardrail_settings(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
             name
             for name, used in (
                 ("address", metric.address not in (None, rollout.prometheus)),
-                ("interval", metric.interval_seconds != _METRIC["interval"].default),
-                ("count", metric.count != _METRIC["count"].default),
-                ("failure_limit", metric.failure_limit != _METRIC["failure_limit"].default),
+                ("interval", metric.interval_seconds != ir.ANALYSIS_INTERVAL_SECONDS),
+                ("count", metric.count != ir.ANALYSIS_COUNT),
+                ("failure_limit", metric.failure_limit != ir.ANALYSIS_FAILURE_LIMIT),
             )
             if used
         ]

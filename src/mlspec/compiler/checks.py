@@ -6,11 +6,9 @@ stage; `lower.py` may then assume a spec that passed is consistent.
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -26,6 +24,7 @@ from mlspec.compiler.fields import (
 from mlspec.compiler.source import PathKey, Source
 from mlspec.compiler.spec import Gate, Spec
 from mlspec.diagnostics import Diagnostic, Span
+from mlspec.names import suggest, target_key
 
 NUMERIC = ("float", "int")
 NO_LOOPS = (
@@ -33,16 +32,6 @@ NO_LOOPS = (
     "Remove this dependency; to repeat work, re-run the pipeline, on a `schedule` or triggered "
     "from outside (CI, the engine's API)"
 )
-
-
-def target_key(name: str) -> str:
-    """The form every target reduces a name to (KFP and Kubernetes: '-' for runs of '_')."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-def suggest(word: str, options: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 @dataclass

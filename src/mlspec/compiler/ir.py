@@ -187,6 +187,14 @@ class AnalysisMetric:
     span: Span
 
 
+# What the spec fills in when these are left out (spec.py uses them as its defaults): a back end
+# compares with them to tell a setting its target ignores from one the author left alone.
+ANALYSIS_INTERVAL_SECONDS = 60
+ANALYSIS_COUNT = 5
+ANALYSIS_FAILURE_LIMIT = 1
+SCALE_DOWN_DELAY_SECONDS = 30
+
+
 @dataclass(frozen=True)
 class CanaryStep:
     action: Literal["weight", "pause", "analysis"]

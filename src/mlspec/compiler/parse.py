@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -15,6 +14,7 @@ from mlspec.compiler.fields import type_name
 from mlspec.compiler.source import PathKey, Source
 from mlspec.compiler.spec import Spec
 from mlspec.diagnostics import Diagnostic, SpecError
+from mlspec.names import suggest
 
 _EXPECTED = {
     "string_type": "a string",
@@ -123,11 +123,9 @@ def _diagnose(
                 f"unsupported {path[0]} {value!r}",
                 f"this mlspec reads {path[0]}: {options[0]}",
             )
-        close = (
-            difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
-            or [o for o in options if isinstance(value, str) and value and o.startswith(value)][:1]
+        hint = suggest(str(value), options, prefix=isinstance(value, str)) or (
+            f"use one of: {', '.join(options)}"
         )
-        hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(options)}"
         return Diagnostic(span, "MS104", f"invalid value {value!r} for {where}", hint)
     if kind in _CONSTRAINTS:
         shown = f"{value!r}" if not isinstance(value, dict | list) else where
@@ -167,10 +165,7 @@ def describe_path(path: PathKey) -> str:
 def _unknown_field_hint(field: str, allowed: list[str]) -> str | None:
     if field == "<<":
         return "YAML merge keys are YAML 1.1; mlspec reads YAML 1.2. Use `defaults:` instead"
-    close = difflib.get_close_matches(field, allowed, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"allowed here: {', '.join(allowed)}" if allowed else None
+    return suggest(field, allowed) or (f"allowed here: {', '.join(allowed)}" if allowed else None)
 
 
 def _allowed_fields(path: PathKey) -> list[str]:

@@ -48,6 +48,12 @@ from mlspec.compiler.fields import (
     error,
     type_name,
 )
+from mlspec.compiler.ir import (
+    ANALYSIS_COUNT,
+    ANALYSIS_FAILURE_LIMIT,
+    ANALYSIS_INTERVAL_SECONDS,
+    SCALE_DOWN_DELAY_SECONDS,
+)
 from mlspec.compiler.schema_rules import (
     Schema,
     at_least_one,
@@ -748,11 +754,11 @@ class AnalysisMetric(Model):
     """A measurement passes when at least this (a number, not a parameter)."""
     max: RolloutThreshold | None = None
     """A measurement passes when at most this (a number, not a parameter), e.g. 0.01."""
-    interval: Duration = Field(60, json_schema_extra={"default": "1m"})
+    interval: Duration = Field(ANALYSIS_INTERVAL_SECONDS, json_schema_extra={"default": "1m"})
     """Time between measurements."""
-    count: Annotated[int, Field(ge=1, le=1000)] = 5
+    count: Annotated[int, Field(ge=1, le=1000)] = ANALYSIS_COUNT
     """Number of measurements, 1-1000."""
-    failure_limit: Annotated[int, Field(ge=0)] = 1
+    failure_limit: Annotated[int, Field(ge=0)] = ANALYSIS_FAILURE_LIMIT
     """Failed measurements tolerated; below count."""
 
     @model_validator(mode="after")
@@ -825,7 +831,9 @@ class BlueGreen(Model):
     """Switch without a person's approval."""
     auto_promote_after: Duration | None = None
     """With auto_promote: wait this long before switching, e.g. 30m."""
-    scale_down_delay: Duration = Field(30, json_schema_extra={"default": "30s"})
+    scale_down_delay: Duration = Field(
+        SCALE_DOWN_DELAY_SECONDS, json_schema_extra={"default": "30s"}
+    )
     """How long the old version keeps running after the switch."""
     pre_promotion_analysis: list[Name] = Field(default_factory=list)
     """Analyses against the preview before the switch."""

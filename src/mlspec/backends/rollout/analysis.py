@@ -10,7 +10,7 @@ from __future__ import annotations
 from mlspec.backends.rollout.k8s import Doc, document, duration
 from mlspec.backends.rollout.release import Release
 from mlspec.compiler import ir
-from mlspec.compiler.checks import target_key
+from mlspec.names import target_key
 
 
 def template_name(release: Release, metric: str) -> str:

@@ -35,8 +35,8 @@ from mlspec.backends.rollout.release import Model, Release
 from mlspec.bandit import policy
 from mlspec.bandit.config import DEFAULT_SEGMENT, STATE_ANNOTATION, Config, Guardrail
 from mlspec.compiler import ir
-from mlspec.compiler.checks import target_key
 from mlspec.diagnostics import Diagnostic
+from mlspec.names import target_key
 
 ARM_LABEL = "mlspec.dev/arm"
 CONTROLLER_IMAGE = f"ghcr.io/mlspec/bandit-controller:{__version__}"

@@ -55,8 +55,8 @@ from mlspec.backends.rollout.k8s import Doc, document
 from mlspec.backends.rollout.matching import cookie_regex, header_name
 from mlspec.backends.rollout.release import Release
 from mlspec.compiler import ir
-from mlspec.compiler.checks import target_key
 from mlspec.diagnostics import Diagnostic
+from mlspec.names import target_key
 
 API_VERSION = "flagger.app/v1beta1"
 DEFAULT_INTERVAL = 60  # seconds; Flagger's own default interval
