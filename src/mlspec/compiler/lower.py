@@ -7,7 +7,7 @@ from typing import Any
 
 from mlspec.compiler import ir
 from mlspec.compiler import spec as s
-from mlspec.compiler.checks import dependency_graph
+from mlspec.compiler.dependencies import dependency_graph
 from mlspec.compiler.source import PathKey, Source, portable_path
 
 

@@ -1,7 +1,7 @@
 """The spec language v1 as pydantic models: structure and per-field rules.
 
 Rules that need more than one field of one mapping live in model validators here; rules that
-follow references across the spec live in `checks.py`. Shorthands (`train.model` for an input,
+follow references across the spec live in `checks/`. Shorthands (`train.model` for an input,
 a plain string for an env value) are expanded by before-validators so that each model has one
 canonical shape and pydantic reports one clear error per mistake.
 
@@ -1202,7 +1202,7 @@ class Schedule(Model):
 
 
 def _spec_rules(schema: Schema) -> None:
-    """The rules of `checks.py` that JSON Schema can say: reserved names (MS222), a container
+    """The rules of `checks/` that JSON Schema can say: reserved names (MS222), a container
     step's image (MS225), a champion comparison's registry and a promotion's rollout (MS244).
     (Literal credentials, MS117, are not among them: credentials.py judges a name by its last
     word and a value by token shapes that no schema pattern matches alike.)"""

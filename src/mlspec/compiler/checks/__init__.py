@@ -1,0 +1,38 @@
+"""Semantic checks across a parsed spec: references, types, the graph, names, consistency.
+
+Every check reports at the position of the offending text and collects all problems of the
+stage; `lower.py` may then assume a spec that passed is consistent. One module per section of
+the spec; `base.py` holds the reporting and the reference resolution they share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mlspec.compiler.checks import cycles, gates, naming, registry, rollout, steps, values
+from mlspec.compiler.checks.base import Checker
+from mlspec.compiler.source import Source
+from mlspec.compiler.spec import Spec
+from mlspec.diagnostics import Diagnostic
+
+# In this order: the corpus (specs/invalid) pins which diagnostics come out, and in what order.
+SECTIONS: tuple[Callable[[Checker], None], ...] = (
+    naming.check_names,
+    steps.check_params,
+    steps.check_defaults,
+    steps.check_steps,
+    gates.check_gates,
+    cycles.check_cycles,
+    registry.check_registry,
+    rollout.check_rollout,
+    values.check_schedule,
+    gates.check_unguarded_gates,
+    values.check_values,
+)
+
+
+def check(spec: Spec, source: Source) -> list[Diagnostic]:
+    checker = Checker(spec, source)
+    for section in SECTIONS:
+        section(checker)
+    return checker.found

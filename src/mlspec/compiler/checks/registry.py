@@ -1,0 +1,59 @@
+"""The registry: the registered output, aliases set once, promotions after known gates."""
+
+from __future__ import annotations
+
+from mlspec.compiler.checks.base import Checker
+from mlspec.names import suggest
+
+
+def check_registry(c: Checker) -> None:
+    spec = c.spec
+    registry = spec.registry
+    if registry is None:
+        return
+    kind = c.output_type(registry.model, ("registry", "model"), "registry.model")
+    if kind is not None and kind != "model":
+        c.error(
+            ("registry", "model"),
+            "MS213",
+            f"registry.model {registry.model!r} is a {kind}",
+            "register an output of type model",
+        )
+    promoted = {rule.alias for rule in registry.promote}
+    for i, alias in enumerate(registry.external_aliases):
+        if alias in promoted or alias in registry.external_aliases[:i]:
+            c.error(
+                ("registry", "external_aliases", i),
+                "MS240",
+                f"alias {alias!r} is listed twice, or also has a promotion rule",
+                "an alias is set by this spec's promotion rule or by another process, "
+                "not both: list it once",
+            )
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(registry.promote):
+        path = ("registry", "promote", i)
+        if rule.alias in seen:
+            c.error(
+                (*path, "alias"),
+                "MS240",
+                f"alias {rule.alias!r} has two promotion rules",
+                f"merge them with rule {seen[rule.alias] + 1}",
+            )
+        seen.setdefault(rule.alias, i)
+        for j, dep in enumerate(rule.after):
+            if dep == "rollout":
+                if spec.rollout is None:
+                    c.error(
+                        (*path, "after", j),
+                        "MS244",
+                        f"promotion to {rule.alias!r} "
+                        "waits for the rollout, but the spec has no rollout section",
+                    )
+            elif dep not in spec.gates:
+                c.error(
+                    (*path, "after", j),
+                    "MS203",
+                    f"unknown gate {dep!r} in promotion to {rule.alias!r}",
+                    suggest(dep, [*spec.gates, "rollout"])
+                    or f"gates: {', '.join(spec.gates) or 'none'}, or 'rollout'",
+                )
