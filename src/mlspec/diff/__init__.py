@@ -1,6 +1,6 @@
 """`mlspec diff`: what a spec change does to the pipeline, its gates, promotion and rollout.
 
-`compare` (changes.py) finds the changes, `version` checks the bump they need, `render` prints
+`compare` (changes/) finds the changes, `version` checks the bump they need, `render` prints
 them for terminals, pull requests and tools.
 """
 

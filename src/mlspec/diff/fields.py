@@ -1,6 +1,6 @@
 """The generic comparison: every IR difference that no hand-written rule reported.
 
-The rules (changes.py, rollout.py) know what a change means and rate it, and each change names
+The rules (changes/) know what a change means and rate it, and each change names
 the IR fields it covers. This walk compares the rest field by field over the frozen IR
 dataclasses themselves, so a field added to the IR is compared without a line here:
 

@@ -39,6 +39,11 @@ def keyed(items: tuple[T, ...], key: Callable[[T], str]) -> dict[str, T]:
     return {key(item): item for item in items}
 
 
+def name_of(item: ir.Param | ir.Step | ir.Gate | ir.Input) -> str:
+    """How parameters, steps, gates and inputs are keyed: by name."""
+    return item.name
+
+
 def numbered(items: tuple[T, ...], key: Callable[[T], str]) -> dict[str, T]:
     """Keyed by `key`; a second item with the same key is `key #2`, and so on."""
     out: dict[str, T] = {}
