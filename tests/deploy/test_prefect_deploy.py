@@ -43,7 +43,7 @@ from mlspec.deploy.prefect import plan as prefect_plan
 from mlspec.deploy.prefect import settings as prefect_settings
 from mlspec.deploy.prefect import wanted as prefect_wanted
 from mlspec.run.process import clean_env
-from mlspec.run.summary import GateVerdict, aliases
+from mlspec.run.summary import aliases
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 
