@@ -35,6 +35,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlspec import cli
+from mlspec.backends.base import Artifact
 from mlspec.backends.prefect import PrefectBackend
 from mlspec.compiler import analyze_bytes
 from mlspec.deploy.common import DeployError, Request, content_version, write_atomically
@@ -128,6 +129,24 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
     }
     assert wanted.parameter_schema["properties"]["min_auc"]["type"] == "number"
     assert not any(tmp_path.iterdir())  # planning writes nothing
+
+
+def test_every_compiled_file_but_prefect_yaml_goes_into_the_flow_folder(tmp_path: Path) -> None:
+    """A file beside the flow (a runtime module it imports) is written next to it, in the
+    version's folder; prefect.yaml and the rollout manifests are not."""
+    request = request_for(FLAGSHIP, tmp_path)
+    artifacts = tuple(sorted([*request.artifacts, Artifact("mlspec_runtime.py", "RUNTIME = 1\n")]))
+    request = replace(request, artifacts=artifacts, version=content_version(artifacts))
+    settings = prefect_settings.settings_from(request)
+    [wanted] = prefect_wanted.wanted_from(request, settings)
+    found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
+    _, steps = prefect_plan.make_plan(request, settings, [wanted], found)
+    folder = tmp_path / NAME / request.version
+    assert [step.brief for step in steps][:3] == [
+        f"create flow file {folder}/breast_cancer_classifier.py",
+        f"create flow file {folder}/mlspec_runtime.py",
+        "create work pool mlspec",
+    ]
 
 
 def test_prefect_yaml_is_read_as_prefect_reads_it(tmp_path: Path) -> None:
