@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from mlspec.deploy.common import (
     Plan,
     Request,
     Step,
+    Verb,
     unexpected_answer,
     write_atomically,
 )
@@ -71,11 +73,11 @@ def read(api: Api, settings: Settings, wanted: list[Wanted]) -> Found:
         for item in wanted:
             found.flows[item.flow_name] = api.call(
                 f"reading flow {item.flow_name}",
-                missing_is_none(lambda c, n=item.flow_name: c.read_flow_by_name(n)),
+                missing_is_none(methodcaller("read_flow_by_name", item.flow_name)),
             )
             found.deployments[item.full_name] = api.call(
                 f"reading deployment {item.full_name}",
-                missing_is_none(lambda c, n=item.full_name: c.read_deployment_by_name(n)),
+                missing_is_none(methodcaller("read_deployment_by_name", item.full_name)),
             )
     except DeployError as exc:
         raise DeployError(f"{exc}. Nothing was changed (the deploy had not written yet)") from None
@@ -101,7 +103,7 @@ def make_plan(
 
 def _file_step(path: Path, text: str) -> Step[Writes]:
     current = path.read_text(encoding="utf-8") if path.is_file() else None
-    verb = "unchanged" if current == text else "create" if current is None else "update"
+    verb: Verb = "unchanged" if current == text else "create" if current is None else "update"
     write = None if verb == "unchanged" else (lambda writes: write_atomically(path, text))
     return Step(Action(verb, f"flow file {path}"), write)
 
