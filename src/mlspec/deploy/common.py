@@ -1,10 +1,13 @@
-"""What every deploy shares: the plan, content-hash versions, bounded retries, clean errors.
+"""What every deploy shares: the plan and its steps, content-hash versions, bounded retries,
+clean errors, atomic file writes.
 
 A deploy compiles and checks everything locally before its first remote call (no partial
-deploys), names what it uploads by a hash of the generated files (an unchanged spec is a no-op),
-retries only transient failures (timeouts, 5xx; connection refused for a few seconds only) within
-a bounded total time, saying each retry on stderr, and fails fast on authentication and
-validation errors with the server's own answer. `--timeout` bounds all of its waiting.
+deploys), plans named steps from what the server has (a dry run prints them), applies them in
+order with `apply` (a failure says what is done and what is not), names what it uploads by a
+hash of the generated files (an unchanged spec is a no-op), retries only transient failures
+(timeouts, 5xx; connection refused for a few seconds only) within a bounded total time, saying
+each retry on stderr, and fails fast on authentication and validation errors with the server's
+own answer. `--timeout` bounds all of its waiting.
 """
 
 from __future__ import annotations
