@@ -273,3 +273,13 @@ def test_apply_runs_steps_in_order_and_a_failure_says_what_is_done_and_not(
         "  not done: update file b; create deployment d\n"
         "  deploying again finishes the job"
     )
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_credentials_in_a_url_are_never_shown(target: str, tmp_path: Path) -> None:
+    """One redaction of URL credentials for every target (Airflow printed them in its plan)."""
+    url = "http://ci:pw-s3cret@127.0.0.1:9"
+    result = deploy(target, "--dry-run", "--offline", *settings(target, url, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert f"deploy to {target} at http://***@127.0.0.1:9" in result.stdout
+    assert "pw-s3cret" not in result.output

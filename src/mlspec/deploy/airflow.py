@@ -78,7 +78,9 @@ from mlspec.deploy.common import (
     is_refused,
     redact,
     retry,
+    shown_url,
     unexpected_answer,
+    url_secrets,
     write_atomically,
 )
 from mlspec.extras import install_hint
@@ -116,8 +118,12 @@ class Settings:
     dags_folder: Path
 
     @property
+    def shown_url(self) -> str:
+        return shown_url(self.url)
+
+    @property
     def secrets(self) -> tuple[str | None, ...]:
-        return (self.token, self.password)
+        return (self.token, self.password, *url_secrets(self.url))
 
 
 def settings_from(request: Request) -> Settings:
@@ -281,7 +287,7 @@ class Api:
 
     @property
     def server(self) -> str:
-        return f"the Airflow API at {self.settings.url}"
+        return f"the Airflow API at {self.settings.shown_url}"
 
     # -- authentication --
 
@@ -289,7 +295,7 @@ class Api:
         """Use the token, or exchange username and password for one (POST /auth/token)."""
         token = self.settings.token
         if not token:
-            what = f"logging in to {self.settings.url} as {self.settings.username!r}"
+            what = f"logging in to {self.settings.shown_url} as {self.settings.username!r}"
             token = retry(self._login, what, total_seconds=RETRY_SECONDS, deadline=self.deadline)
         self.configuration.access_token = token
         self.settings = dataclasses.replace(self.settings, token=token)  # redacted from now on
@@ -319,14 +325,14 @@ class Api:
             raise Transient(answer)
         if status == 404:
             raise DeployError(
-                f"{url} has no token endpoint ({answer}): this auth manager does not take a "
-                "username and password here; pass a token (AIRFLOW_API_TOKEN) instead"
+                f"{shown_url(url)} has no token endpoint ({answer}): this auth manager does not "
+                "take a username and password here; pass a token (AIRFLOW_API_TOKEN) instead"
             )
         raise DeployError(f"Airflow refused the login of {self.settings.username!r} ({answer})")
 
     def _token(self, text: str) -> str:
         """The access token of the auth manager's answer: {"access_token": "..."}."""
-        what = f"logging in to {self.settings.url}"
+        what = f"logging in to {self.settings.shown_url}"
         try:
             token = json.loads(text).get("access_token")
         except (ValueError, AttributeError) as exc:  # not JSON, or not an object
@@ -568,7 +574,7 @@ def deploy(request: Request) -> Plan:
     folder = settings.dags_folder
     current = read_current(airflow, dag, folder)
     actions = plan_actions(dag, folder, current, request.run and request.dry_run)
-    plan = Plan("airflow", request.version, actions, server=settings.url)
+    plan = Plan("airflow", request.version, actions, server=settings.shown_url)
     if request.dry_run:
         return plan
     job = _Job(airflow, dag, folder, current, request.echo)
@@ -592,7 +598,7 @@ def offline_plan(request: Request) -> Plan:
         Action("apply", f"dag file {folder / dag.name}", dag.version),
         Action("apply", f"dag {dag.dag_id}", f"parsed at {dag.version}; then {state}"),
     ]
-    return Plan("airflow", request.version, actions, server=url, offline=True)
+    return Plan("airflow", request.version, actions, server=shown_url(url), offline=True)
 
 
 def _note_rollout(request: Request) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from mlspec.backends.base import Artifact
 
@@ -346,6 +347,21 @@ def _gave_up(
     if bound == "deadline":
         return TimedOut(f"{deadline.expired(what)} ({exc}; {tries})")
     return DeployError(f"{what}: the server did not answer within {total:g} s ({exc})")
+
+
+def shown_url(url: str) -> str:
+    """The URL with any user:password replaced, fit to print."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The credentials in a URL (`user:password`, and the password alone), to redact."""
+    parts = urlsplit(url)
+    return tuple(s for s in (parts.password, parts.netloc.rpartition("@")[0]) if s)
 
 
 def redact(text: str, *secrets: str | None) -> str:

@@ -43,7 +43,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 from mlspec.compiler import ir
 from mlspec.deploy.common import (
@@ -63,7 +62,9 @@ from mlspec.deploy.common import (
     is_refused,
     redact,
     retry,
+    shown_url,
     unexpected_answer,
+    url_secrets,
 )
 
 T = TypeVar("T")
@@ -145,17 +146,12 @@ class Settings:
 
     @property
     def shown_host(self) -> str:
-        """The host without any user:password part, for messages."""
-        parts = urlsplit(self.host)
-        if parts.password is None and parts.username is None:
-            return self.host
-        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        return shown_url(self.host)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """What no message may contain: the token and the host URL's credentials."""
-        parts = urlsplit(self.host)
-        return tuple(s for s in (self.token, parts.password) if s)
+        return (*url_secrets(self.host), *((self.token,) if self.token else ()))
 
 
 def settings_from(settings: dict[str, str | None]) -> Settings:

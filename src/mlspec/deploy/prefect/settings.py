@@ -6,10 +6,10 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from mlspec.backends.prefect.deployment import WORK_POOL
-from mlspec.deploy.common import Request, SettingsError
+from mlspec.deploy.common import Request, SettingsError, shown_url, url_secrets
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,7 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """What no message may contain: the URL's credentials and Prefect's API key."""
-        parts = urlsplit(self.api_url)
-        found = [parts.password or "", parts.netloc.rpartition("@")[0]]
+        found = list(url_secrets(self.api_url))
         with contextlib.suppress(Exception):  # no prefect settings: nothing more to hide
             from prefect.settings import get_current_settings
 
@@ -34,15 +33,6 @@ class Settings:
             for secret in (api.key, api.auth_string):
                 found.append(secret.get_secret_value() if secret is not None else "")
         return tuple(s for s in found if s)
-
-
-def shown_url(url: str) -> str:
-    """The URL with any user:password replaced, fit to print."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def settings_from(request: Request) -> Settings:
