@@ -135,7 +135,7 @@ def test_the_dag_file_carries_the_version_as_a_header_and_a_tag(folder: Path) ->
     [compiled] = [a for a in request.artifacts if not a.path.startswith("rollout/")]
     assert dag.name == DAG_FILE
     assert dag.dag_id == DAG_ID
-    assert dag.pools == ()  # the generated DAG names no pool: default_pool
+    assert dag.beside == ()  # the compiled DAG is one file
     assert dag.paused is False  # the flagship's schedule is not paused
     assert dag.version == request.version
     assert deploy_airflow.deployed_version(dag.text) == request.version
@@ -151,22 +151,24 @@ def test_the_dag_file_carries_the_version_as_a_header_and_a_tag(folder: Path) ->
     assert deploy_airflow.dag_file(request_for(FLAGSHIP_TEXT, settings(folder))).text == dag.text
 
 
-def test_pools_and_paused_state_come_from_the_dag_and_the_spec(folder: Path) -> None:
+def test_the_dag_id_file_and_paused_state_come_from_the_pipeline(folder: Path) -> None:
+    """What the IR knows is not read back from the file: the deploy used to parse the DAG's
+    syntax tree for its dag_id, and refused a file whose dag_id was no literal."""
     text = FLAGSHIP_TEXT.replace(
         "timezone: Europe/Berlin}", "timezone: Europe/Berlin, paused: true}"
     )
     assert text != FLAGSHIP_TEXT
 
-    def with_pool(dag_text: str) -> str:
-        return dag_text.replace("task_id='train',", "task_id='train',\n        pool='gpu',", 1)
+    def computed(dag_text: str) -> str:
+        assert f"dag_id='{DAG_ID}'," in dag_text
+        return dag_text.replace(f"dag_id='{DAG_ID}',", f"dag_id='{DAG_ID}'.strip(),", 1)
 
-    dag = deploy_airflow.dag_file(request_for(text, settings(folder), edit=with_pool))
-    assert dag.pools == ("gpu",)
-    assert dag.paused is True
+    dag = deploy_airflow.dag_file(request_for(text, settings(folder), edit=computed))
+    assert (dag.dag_id, dag.name, dag.paused) == (DAG_ID, DAG_FILE, True)
 
 
-def _current(text: str | None, dag: object | None, pools: dict[str, bool], docs: str = ""):
-    return deploy_airflow.Current(text, dag, pools, docs)
+def _current(text: str | None, dag: object | None, docs: str = ""):
+    return deploy_airflow.Current(text, dag, docs)
 
 
 def _server_dag(tags: list[str], paused: bool, errors: bool = False) -> SimpleNamespace:
@@ -182,24 +184,23 @@ def _server_dag(tags: list[str], paused: bool, errors: bool = False) -> SimpleNa
 
 def test_the_plan_says_what_is_created_updated_or_left_alone(folder: Path) -> None:
     dag = deploy_airflow.dag_file(request_for(FLAGSHIP_TEXT, settings(folder)))
-    fresh = deploy_airflow.plan_actions(dag, folder, _current(None, None, {}), run=True)
+    fresh = deploy_airflow.plan_actions(dag, folder, _current(None, None), run=True)
     plan = deploy_airflow.Plan("airflow", dag.version, fresh).render()
     assert plan == (
         f"deploy to airflow, version {dag.version}:\n"
-        "  unchanged pools (the DAG names none: its tasks run in default_pool)\n"
         f"  create    dag file {folder / DAG_FILE} ({dag.version})\n"
         f"  create    dag {DAG_ID} (when the dag processor parses the file; then unpaused)\n"
         f"  create    dag run of {DAG_ID} (--run, after the deploy)\n"
     )
     old = dag.text.replace(dag.version, "mlspec-000000000000")
     server = _server_dag(["mlspec", "mlspec-version:mlspec-000000000000"], paused=True)
-    update = deploy_airflow.plan_actions(dag, folder, _current(old, server, {}), run=False)
-    assert [str(a) for a in update[1:]] == [
+    update = deploy_airflow.plan_actions(dag, folder, _current(old, server), run=False)
+    assert [str(a) for a in update] == [
         f"update    dag file {folder / DAG_FILE} (mlspec-000000000000 -> {dag.version})",
         f"update    dag {DAG_ID} (parse {dag.version}; then unpaused)",
     ]
     docs = f"Deployed by `mlspec deploy` as {dag.version}."
-    same = _current(dag.text, _server_dag(["mlspec", dag.tag], paused=False), {}, docs)
+    same = _current(dag.text, _server_dag(["mlspec", dag.tag], paused=False), docs)
     plan = deploy_airflow.Plan(
         "airflow", dag.version, deploy_airflow.plan_actions(dag, folder, same, run=False)
     )
@@ -212,17 +213,6 @@ def test_the_plan_says_what_is_created_updated_or_left_alone(folder: Path) -> No
     paused = replace(same, dag=_server_dag(["mlspec", dag.tag], paused=True))
     [*_, action] = deploy_airflow.plan_actions(dag, folder, paused, run=False)
     assert str(action) == f"update    dag {DAG_ID} (unpaused (schedule.paused: false))"
-
-
-def test_pools_the_dag_names_are_planned_for_creation(folder: Path) -> None:
-    def with_pools(text: str) -> str:
-        text = text.replace("task_id='train',", "task_id='train',\n        pool='gpu',", 1)
-        return text.replace("task_id='ingest',", "task_id='ingest',\n        pool='io',", 1)
-
-    dag = deploy_airflow.dag_file(request_for(FLAGSHIP_TEXT, settings(folder), edit=with_pools))
-    current = _current(None, None, {"gpu": False, "io": True})
-    actions = deploy_airflow.plan_actions(dag, folder, current, run=False)
-    assert [str(a) for a in actions[:2]] == ["create    pool gpu (128 slots)", "unchanged pool io"]
 
 
 @pytest.mark.parametrize(
@@ -372,8 +362,64 @@ def test_5xx_answers_are_retried_then_the_plan_is_made(
         ("GET", f"/api/v2/dags/{DAG_ID}"),
     ]
     assert handler.seen[-1][2] == "Bearer jwt-from-login"
-    assert [a.verb for a in plan.actions] == ["unchanged", "create", "create"]
+    assert [a.verb for a in plan.actions] == ["create", "create"]
     assert list(folder.iterdir()) == []  # a dry run writes nothing
+
+
+def with_runtime_beside(request: Request) -> Request:
+    """The request with one more compiled file for the dags folder, as a runtime module that
+    the DAG imports would be."""
+    extra = Artifact("mlspec_runtime.py", "RUNTIME = 1\n")
+    artifacts = tuple(sorted([*request.artifacts, extra]))
+    return replace(request, artifacts=artifacts, version=content_version(artifacts))
+
+
+def test_every_compiled_file_goes_into_the_dags_folder(folder: Path) -> None:
+    request = with_runtime_beside(request_for(FLAGSHIP_TEXT, settings(folder)))
+    dag = deploy_airflow.dag_file(request)
+    actions = deploy_airflow.plan_actions(dag, folder, _current(None, None), run=False)
+    assert [f"{a.verb} {a.what}" for a in actions] == [
+        f"create file {folder / 'mlspec_runtime.py'}",
+        f"create dag file {folder / DAG_FILE}",
+        f"create dag {DAG_ID}",
+    ]
+    offline = deploy_airflow.offline_plan(request)
+    assert [a.what for a in offline.actions][:2] == [
+        f"file {folder / 'mlspec_runtime.py'}",
+        f"dag file {folder / DAG_FILE}",
+    ]
+
+
+def test_a_failing_step_says_what_is_done_and_what_is_not_and_puts_files_back(
+    folder: Path, scripted: tuple[str, type[_Scripted]]
+) -> None:
+    url, handler = scripted
+    trace = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'x'"
+    error = {
+        "import_error_id": 1,
+        "timestamp": "2026-01-01T00:00:00Z",
+        "filename": DAG_FILE,
+        "bundle_name": "dags-folder",
+        "stack_trace": trace,
+    }
+    handler.answers = [
+        (404, {"detail": "Dag with id breast-cancer-classifier was not found"}),
+        (200, {"import_errors": [], "total_entries": 0}),  # before the write
+        (200, {"import_errors": [error], "total_entries": 1}),  # after it: a new error
+    ]
+    given = settings(folder, url, airflow_token="tok") | {"airflow_password": None}
+    request = with_runtime_beside(request_for(FLAGSHIP_TEXT, given))
+    with pytest.raises(DeployError) as caught:
+        deploy_airflow.deploy(request)
+    assert str(caught.value) == (
+        f"Airflow could not import {DAG_FILE} ({request.version}):\n{trace}\n"
+        f"The new file was removed from {folder}, so no DAG was created; Airflow drops its "
+        "import error at its next scan of the folder.\n"
+        f"  done before the failure: create file {folder / 'mlspec_runtime.py'}\n"
+        f"  not done: create dag file {folder / DAG_FILE}; create dag {DAG_ID}\n"
+        f"  {deploy_airflow.AGAIN}"
+    )
+    assert list(folder.iterdir()) == []  # both files taken back: nothing broken is left
 
 
 # ---- slow: a real Airflow 3.3.2 ---------------------------------------------------------------
@@ -538,10 +584,10 @@ def deploy_cli(
         pytest.fail(f"mlspec deploy did not finish within {timeout:g} s:\n{output[-6000:]}")
 
 
-def api(server: Server) -> deploy_airflow.Airflow:
+def api(server: Server) -> deploy_airflow.Api:
     """The module's own API wrapper, logged in: to look at what Airflow says."""
     request = Request("pipeline.yaml", None, (), "", server.settings)
-    airflow = deploy_airflow.Airflow(deploy_airflow.settings_from(request))
+    airflow = deploy_airflow.Api(deploy_airflow.settings_from(request))
     airflow.authenticate()
     return airflow
 
@@ -558,8 +604,9 @@ def test_the_flagship_deploys_without_import_errors_and_its_run_succeeds(
     assert result.returncode == 0, output
     version = deploy_airflow.deployed_version((airflow_server.dags / DAG_FILE).read_text())
     assert f"airflow: DAG {DAG_ID} parsed at {version}, no import errors" in output
-    assert "gate data_quality (data): PASSED" in output
-    assert "gate model_quality (model): PASSED" in output
+    assert "airflow:   data_quality   PASSED" in output  # from the runtime's MLSPEC-GATE lines
+    assert "airflow:   model_quality  PASSED" in output
+    assert f"airflow: promoted  challenger: {DAG_ID} version " in output
     assert "succeeded" in output
     for task in ("ingest", "train", "evaluate", "data_quality", "model_quality"):
         assert f"airflow:   {task}: success" in output

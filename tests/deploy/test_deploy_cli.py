@@ -237,3 +237,49 @@ def test_retry_gives_a_refused_connection_seconds_and_a_failing_server_its_whole
     with pytest.raises(TimedOut, match=r"stopped waiting after --timeout 12 s \(nope; 5 attempts"):
         retry(lambda: failing(False), "reaching x", total_seconds=60, deadline=bounded)
     assert said[0].endswith("(attempt 1 of 5; next in 0.5 s)")
+
+
+def test_apply_runs_steps_in_order_and_a_failure_says_what_is_done_and_not(
+    tmp_path: Path,
+) -> None:
+    """The one machinery every target applies its plan with: unchanged steps are skipped, a
+    failure names the failed step and the rest, and never shows a secret."""
+    from mlspec.deploy.common import Action, DeployError, Step, apply, write_atomically
+
+    folder = tmp_path / "flows"
+    ran: list[str] = []
+    steps: list[Step[list[str]]] = [
+        Step(Action("create", "file a"), lambda log: write_atomically(folder / "a", "a\n")),
+        Step(Action("unchanged", "pool p")),
+        Step(Action("create", "flow f"), lambda log: log.append("flow f")),
+        Step(Action("update", "file b"), lambda log: (folder / "s3cr3t" / "c").write_text("b")),
+        Step(Action("create", "deployment d"), lambda log: log.append("deployment d")),
+    ]
+    said: list[str] = []
+    with pytest.raises(DeployError) as caught:
+        apply(
+            steps,
+            ran,
+            note="deploying again finishes the job",
+            secrets=["s3cr3t"],
+            echo=said.append,
+        )
+    assert ran == ["flow f"]  # the deployment after the failure was not attempted
+    assert said == ["done: create file a", "done: create flow f"]
+    assert str(caught.value) == (
+        f"update file b failed: FileNotFoundError: [Errno 2] No such file or directory: "
+        f"'{folder / '***' / 'c'}'\n"
+        "  done before the failure: create file a; create flow f\n"
+        "  not done: update file b; create deployment d\n"
+        "  deploying again finishes the job"
+    )
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_credentials_in_a_url_are_never_shown(target: str, tmp_path: Path) -> None:
+    """One redaction of URL credentials for every target (Airflow printed them in its plan)."""
+    url = "http://ci:pw-s3cret@127.0.0.1:9"
+    result = deploy(target, "--dry-run", "--offline", *settings(target, url, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert f"deploy to {target} at http://***@127.0.0.1:9" in result.stdout
+    assert "pw-s3cret" not in result.output

@@ -344,10 +344,9 @@ def test_a_failure_midway_says_what_was_done_and_leaves_the_old_schedule(
     result = deploy(changed, kfp.url)
     assert result.exit_code == 3, result.output
     message = result.stderr
-    assert f"create recurring run {NAME} failed: creating recurring run {NAME}: HTTP 400" in message
+    assert f"deploy failed: creating recurring run {NAME}: HTTP 400" in message
     assert (
-        "changed on the server before the failure: create pipeline version "
-        f"{NAME}/{version_of_failed(message)}"
+        f"done before the failure: create pipeline version {NAME}/{version_of_failed(message)}"
     ) in message
     assert f"not done: create recurring run {NAME}; delete recurring run {NAME}" in message
     assert only(kfp.recurring_runs) == old  # untouched, still enabled on the old version

@@ -35,12 +35,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlspec import cli
+from mlspec.backends.base import Artifact
 from mlspec.backends.prefect import PrefectBackend
 from mlspec.compiler import analyze_bytes
-from mlspec.deploy import prefect as deploy_prefect
-from mlspec.deploy.common import DeployError, Request, content_version
+from mlspec.deploy.common import DeployError, Request, content_version, write_atomically
+from mlspec.deploy.prefect import api as prefect_api
+from mlspec.deploy.prefect import plan as prefect_plan
+from mlspec.deploy.prefect import settings as prefect_settings
+from mlspec.deploy.prefect import wanted as prefect_wanted
 from mlspec.run.process import clean_env
-from mlspec.run.summary import GateVerdict, aliases
+from mlspec.run.summary import aliases
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 
@@ -95,10 +99,10 @@ def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
 
 def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> None:
     request = request_for(FLAGSHIP, tmp_path)
-    settings = deploy_prefect._settings(request)
-    [wanted] = deploy_prefect._wanted(request, settings)
-    found = deploy_prefect.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
-    plan, steps = deploy_prefect._plan(request, settings, [wanted], found)
+    settings = prefect_settings.settings_from(request)
+    [wanted] = prefect_wanted.wanted_from(request, settings)
+    found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
+    plan, steps = prefect_plan.make_plan(request, settings, [wanted], found)
     folder = tmp_path / NAME / request.version
     assert plan.render() == (
         f"deploy to prefect at http://127.0.0.1:4200/api (server 3.9.1), "
@@ -109,13 +113,13 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
         f"  create    deployment {FULL_NAME} (version {request.version}, work pool mlspec, "
         "0 3 * * 1 Europe/Berlin)\n"
     )
-    assert [step.done for step in steps] == [
-        f"flow file {folder}/breast_cancer_classifier.py written",
-        "work pool mlspec created",
-        f"flow {NAME} created",
-        f"deployment {FULL_NAME} created",
+    assert [step.brief for step in steps] == [
+        f"create flow file {folder}/breast_cancer_classifier.py",
+        "create work pool mlspec",
+        f"create flow {NAME}",
+        f"create deployment {FULL_NAME}",
     ]
-    assert wanted.pull_steps == [{deploy_prefect.PULL_STEP: {"directory": str(folder)}}]
+    assert wanted.pull_steps == [{prefect_wanted.PULL_STEP: {"directory": str(folder)}}]
     assert wanted.parameters == {
         "n_estimators": 200,
         "max_depth": 6,
@@ -125,6 +129,24 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
     }
     assert wanted.parameter_schema["properties"]["min_auc"]["type"] == "number"
     assert not any(tmp_path.iterdir())  # planning writes nothing
+
+
+def test_every_compiled_file_but_prefect_yaml_goes_into_the_flow_folder(tmp_path: Path) -> None:
+    """A file beside the flow (a runtime module it imports) is written next to it, in the
+    version's folder; prefect.yaml and the rollout manifests are not."""
+    request = request_for(FLAGSHIP, tmp_path)
+    artifacts = tuple(sorted([*request.artifacts, Artifact("mlspec_runtime.py", "RUNTIME = 1\n")]))
+    request = replace(request, artifacts=artifacts, version=content_version(artifacts))
+    settings = prefect_settings.settings_from(request)
+    [wanted] = prefect_wanted.wanted_from(request, settings)
+    found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
+    _, steps = prefect_plan.make_plan(request, settings, [wanted], found)
+    folder = tmp_path / NAME / request.version
+    assert [step.brief for step in steps][:3] == [
+        f"create flow file {folder}/breast_cancer_classifier.py",
+        f"create flow file {folder}/mlspec_runtime.py",
+        "create work pool mlspec",
+    ]
 
 
 def test_prefect_yaml_is_read_as_prefect_reads_it(tmp_path: Path) -> None:
@@ -141,12 +163,12 @@ def test_prefect_yaml_is_read_as_prefect_reads_it(tmp_path: Path) -> None:
     )
     (tmp_path / "prefect.yaml").write_text(edited.text, encoding="utf-8")
     [config], _ = _load_deploy_configs_and_actions(tmp_path / "prefect.yaml", console=Console())
-    [wanted] = deploy_prefect._wanted(request, deploy_prefect._settings(request))
+    [wanted] = prefect_wanted.wanted_from(request, prefect_settings.settings_from(request))
     assert wanted.parameters == config["parameters"]
     assert wanted.parameters["seed"] == 90
 
 
-def _as_server_has_it(wanted: deploy_prefect.Wanted, **changes: object) -> types.SimpleNamespace:
+def _as_server_has_it(wanted: prefect_wanted.Wanted, **changes: object) -> types.SimpleNamespace:
     """A stand-in for the server's DeploymentResponse of `wanted`, with some fields changed."""
     fields = wanted.fields()
     schedules = [
@@ -161,10 +183,10 @@ def _as_server_has_it(wanted: deploy_prefect.Wanted, **changes: object) -> types
 
 def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path) -> None:
     request = request_for(FLAGSHIP, tmp_path)
-    settings = deploy_prefect._settings(request)
-    [wanted] = deploy_prefect._wanted(request, settings)
+    settings = prefect_settings.settings_from(request)
+    [wanted] = prefect_wanted.wanted_from(request, settings)
     same = _as_server_has_it(wanted)
-    step = deploy_prefect._deployment_step(wanted, same)
+    step = prefect_plan.deployment_step(wanted, same)
     assert str(step.action) == f"unchanged deployment {FULL_NAME} (version {request.version})"
 
     older = str(tmp_path / NAME / "mlspec-000000000000")
@@ -173,11 +195,11 @@ def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path) -> None:
         wanted,
         version="mlspec-000000000000",
         path=older,
-        pull_steps=[{deploy_prefect.PULL_STEP: {"directory": older}}],
+        pull_steps=[{prefect_wanted.PULL_STEP: {"directory": older}}],
         schedules=paused,
         tags=["mlspec"],
     )
-    step = deploy_prefect._deployment_step(wanted, drifted)
+    step = prefect_plan.deployment_step(wanted, drifted)
     assert str(step.action) == (
         f"update    deployment {FULL_NAME} "
         f"(version mlspec-000000000000 -> {request.version}; tags, schedules)"
@@ -186,12 +208,12 @@ def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path) -> None:
 
 def test_a_push_work_pool_is_refused_before_any_write(tmp_path: Path) -> None:
     request = request_for(FLAGSHIP, tmp_path)
-    settings = deploy_prefect._settings(request)
+    settings = prefect_settings.settings_from(request)
     pool = types.SimpleNamespace(type="ecs:push", is_paused=False)
     with pytest.raises(DeployError, match="type ecs:push, whose jobs cannot load the flow"):
-        deploy_prefect._pool_step(settings, pool)
+        prefect_plan.pool_step(settings, pool)
     pool = types.SimpleNamespace(type="kubernetes", is_paused=True)
-    step = deploy_prefect._pool_step(settings, pool)
+    step = prefect_plan.pool_step(settings, pool)
     assert str(step.action) == (
         f"unchanged work pool mlspec (type kubernetes; its jobs must see {tmp_path}; "
         "paused: its runs wait until it is resumed)"
@@ -205,56 +227,29 @@ def test_versions_are_named_by_the_generated_files(tmp_path: Path) -> None:
     assert re.fullmatch(r"mlspec-[0-9a-f]{12}", first.version)
     assert first.version == again.version
     assert changed.version != first.version
-    settings = deploy_prefect._settings(changed)
-    [wanted] = deploy_prefect._wanted(changed, settings)
+    settings = prefect_settings.settings_from(changed)
+    [wanted] = prefect_wanted.wanted_from(changed, settings)
     assert wanted.version == changed.version
     assert wanted.folder == tmp_path / NAME / changed.version  # one folder per version
 
 
 def test_urls_and_messages_never_show_credentials() -> None:
-    shown = deploy_prefect.shown_url
+    shown = prefect_settings.shown_url
     assert shown("https://ci:tok3n-x@prefect.example.com/api") == (
         "https://***@prefect.example.com/api"
     )
     assert shown("http://127.0.0.1:4200/api") == "http://127.0.0.1:4200/api"
-    settings = deploy_prefect.Settings("https://ci:tok3n-x@h/api", "mlspec", Path("/f"))
+    settings = prefect_settings.Settings("https://ci:tok3n-x@h/api", "mlspec", Path("/f"))
     assert {"tok3n-x", "ci:tok3n-x"} <= set(settings.secrets)
 
 
 def test_write_atomically_leaves_one_readable_file(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "flow.py"
-    deploy_prefect.write_atomically(target, "one\n")
-    deploy_prefect.write_atomically(target, "two\n")
+    write_atomically(target, "one\n")
+    write_atomically(target, "two\n")
     assert target.read_text() == "two\n"
     assert [p.name for p in target.parent.iterdir()] == ["flow.py"]
     assert target.stat().st_mode & 0o777 == 0o644
-
-
-def test_gate_verdicts_and_promotions_come_from_the_run_logs() -> None:
-    messages = [
-        "Downloading flow code",
-        "gate data_quality (data): PASSED\n  [ok  ] row_count  train  measured 298  >= 250",
-        "gate model_quality (model): BLOCKED\n"
-        "  [FAIL] metric         evaluate.auc                 measured 0.99   >= 0.999\n"
-        "  [FAIL] columns        mean_radius, target          measured 1      == 0 missing\n"
-        "  [ok  ] metric         evaluate.accuracy            measured 0.95   >= 0.9",
-        "promotion to 'challenger': breast-cancer-classifier version 3",
-        "promotion to 'champion': nothing promoted, a gate of the rule did not pass",
-    ]
-    verdicts, promoted = deploy_prefect.parse_logs(messages)
-    assert verdicts == {
-        "data_quality": GateVerdict(True, ()),
-        "model_quality": GateVerdict(False, ("metric evaluate.auc", "columns mean_radius, target")),
-    }
-    assert promoted == {"challenger": "breast-cancer-classifier version 3"}
-    lines = deploy_prefect.render_verdicts(["data_quality", "model_quality", "x"], verdicts, {})
-    assert lines == [
-        "gates",
-        "  data_quality   PASSED",
-        "  model_quality  BLOCKED: metric evaluate.auc, columns mean_radius, target",
-        "  x              did not run",
-        "promoted  nothing",
-    ]
 
 
 @pytest.mark.parametrize(
@@ -277,7 +272,7 @@ def test_missing_settings_are_usage_errors(args: tuple[str, ...], message: str) 
 
 def test_a_stopped_server_fails_within_seconds_and_writes_nothing(tmp_path: Path) -> None:
     url = f"http://ci:s3cret-pw@127.0.0.1:{free_port()}/api"  # nothing listens there
-    print(f"\ndeploying to {deploy_prefect.shown_url(url)}, where nothing listens")
+    print(f"\ndeploying to {prefect_settings.shown_url(url)}, where nothing listens")
     started = time.monotonic()
     result = invoke(
         str(FLAGSHIP),
@@ -372,7 +367,7 @@ def test_server_errors_are_retried_within_the_bound(
 ) -> None:
     # Prefect's client itself waits ~2 s after a 503 even with its retries off, so an attempt
     # takes that long: the bound allows two.
-    monkeypatch.setattr(deploy_prefect, "RETRY_SECONDS", 3.0)
+    monkeypatch.setattr(prefect_api, "RETRY_SECONDS", 3.0)
     stand_in.routes[("GET", "/api/admin/version")] = (503, {"detail": "restarting"})
     result = invoke(
         str(FLAGSHIP), "-t", "prefect", "--prefect-api-url", stand_in.url,
@@ -415,8 +410,8 @@ def test_a_refused_write_says_what_is_done_and_what_is_not(
     assert result.output[result.output.index("deploy failed: ") :] == (
         f"deploy failed: writing deployment {FULL_NAME}: the server answered "
         "422 Unprocessable Entity: body.job_variables.env: not allowed\n"
-        f"  done before the failure: flow file {flow_file} written; work pool mlspec created; "
-        f"flow {NAME} created\n"
+        f"  done before the failure: create flow file {flow_file}; create work pool mlspec; "
+        f"create flow {NAME}\n"
         f"  not done: create deployment {FULL_NAME}\n"
         "  deploying again finishes the job (what is done shows as unchanged)\n"
     )
@@ -593,7 +588,7 @@ def test_a_first_deploy_creates_pool_flow_file_and_deployment(
     deployment = prefect.deployment()
     assert deployment.version == version
     assert deployment.entrypoint == "breast_cancer_classifier.py:breast_cancer_classifier_flow"
-    assert deployment.pull_steps == [{deploy_prefect.PULL_STEP: {"directory": str(folder)}}]
+    assert deployment.pull_steps == [{prefect_wanted.PULL_STEP: {"directory": str(folder)}}]
     assert deployment.parameters["min_auc"] == 0.95
     assert deployment.enforce_parameter_schema
     [schedule] = deployment.schedules

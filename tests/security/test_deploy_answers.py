@@ -130,7 +130,7 @@ def test_kubeflow_answering_empty_objects_fails_at_the_first_id_it_needs(
     assert "create    pipeline breast-cancer-classifier" in planned.stdout
     assert result.exit_code == EXIT_REFUSED, result.output
     assert (
-        "\ndeploy failed: create pipeline breast-cancer-classifier failed: creating pipeline "
+        "\ndeploy failed: creating pipeline "
         f"breast-cancer-classifier: Kubeflow Pipelines at {url} {UNEXPECTED} (no pipeline_id)"
     ) in result.stderr
-    assert "changed on the server before the failure: nothing" in result.stderr
+    assert "done before the failure: nothing" in result.stderr

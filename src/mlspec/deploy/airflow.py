@@ -18,18 +18,19 @@ What a deploy does, in order; each remote call is retried on transient failures 
 within RETRY_SECONDS, a refused connection briefly), and 401/403 fail at once with the server's
 answer:
 
-1. Locally, before any remote call: check the settings, take the DAG file from the compiled
-   artifacts (the rollout manifests are for the cluster, not Airflow), read its dag_id and the
-   pools its tasks name from its syntax tree, and embed the version (`with_version`: a header
-   line, the DAG tag `mlspec-version:<version>` and a line in the DAG's docs).
-2. Read what is there: the file in the folder, the DAG (GET /api/v2/dags/{dag_id} and
-   .../details), the pools (GET /api/v2/pools/{name}). That is the plan; `--dry-run` stops here.
-3. Create missing pools (POST /api/v2/pools), write the file, and have it parsed: a known DAG's
-   file by PUT /api/v2/parseDagFile/{file_token} (the token is in the DAG's answer), a new file
-   by the dag processor's next scan of the folder (bounded by PARSE_TIMEOUT). Then either the
-   DAG shows the new version, in its tags (parsed) and its docs (serialized, what the scheduler
+1. Locally, before any remote call: check the settings, take the DAG file (named, like its
+   dag_id, after the pipeline) and any file beside it from the compiled artifacts (the rollout
+   manifests are for the cluster, not Airflow), and embed the version in the DAG file
+   (`with_version`: a header line, the DAG tag `mlspec-version:<version>` and a line in the
+   DAG's docs).
+2. Read what is there: the files in the folder, the DAG (GET /api/v2/dags/{dag_id} and
+   .../details). That is the plan; `--dry-run` stops here.
+3. Write the files (the DAG file last), and have the DAG file parsed: a known DAG's file by
+   PUT /api/v2/parseDagFile/{file_token} (the token is in the DAG's answer), a new file by the
+   dag processor's next scan of the folder (bounded by PARSE_TIMEOUT). Then either the DAG
+   shows the new version, in its tags (parsed) and its docs (serialized, what the scheduler
    runs), or GET /api/v2/importErrors has a new error for the file: the deploy fails with it and
-   puts back the file that was there before (or removes the new one), so the folder holds
+   puts back the files that were there before (or removes the new ones), so the folder holds
    nothing broken.
 4. Pause or unpause the DAG as the spec's `schedule.paused` says (PATCH /api/v2/dags/{dag_id});
    a DAG without a schedule is unpaused, so the runs that CI triggers start.
@@ -43,19 +44,23 @@ POST /auth/token (the simple and FAB auth managers of Airflow 3). Neither is eve
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import datetime
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from mlspec.backends.airflow.dag import file_name
+from mlspec.backends.base import Artifact
+from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
+from mlspec.backends.taskdata import task_graph
+from mlspec.compiler import ir
+from mlspec.deploy import verdicts
 from mlspec.deploy.common import (
     NO_DEADLINE,
     Action,
@@ -64,14 +69,19 @@ from mlspec.deploy.common import (
     Plan,
     Request,
     SettingsError,
+    Step,
     TimedOut,
     Transient,
     UnexpectedAnswer,
     answer_problem,
+    apply,
     is_refused,
     redact,
     retry,
+    shown_url,
     unexpected_answer,
+    url_secrets,
+    write_atomically,
 )
 from mlspec.extras import install_hint
 
@@ -91,11 +101,9 @@ REPARSE_SECONDS = 10.0
 RUN_POLL_SECONDS = 2.0
 # A run still queued after this long is worth a hint: a paused DAG, or no scheduler.
 QUEUED_HINT_SECONDS = 60.0
-# A pool the DAG names but Airflow lacks gets default_pool's default size; resize it in Airflow.
-NEW_POOL_SLOTS = 128
 _DEPLOYED = re.compile(r"^# Deployed by `mlspec deploy` as (\S+)", re.MULTILINE)
-_GATE_VERDICT = re.compile(r"gate \S+ \(\w+\): (PASSED|BLOCKED)|did not pass \(on_fail")
 FINAL_RUN_STATES = ("success", "failed")
+AGAIN = "deploying again finishes the job (what is done shows as unchanged)"
 
 
 # ---- settings -------------------------------------------------------------------------------
@@ -110,8 +118,12 @@ class Settings:
     dags_folder: Path
 
     @property
+    def shown_url(self) -> str:
+        return shown_url(self.url)
+
+    @property
     def secrets(self) -> tuple[str | None, ...]:
-        return (self.token, self.password)
+        return (self.token, self.password, *url_secrets(self.url))
 
 
 def settings_from(request: Request) -> Settings:
@@ -157,8 +169,8 @@ class DagFile:
     dag_id: str
     text: str  # as written: the compiled DAG with the deployed version embedded
     version: str
-    pools: tuple[str, ...]  # pools its tasks name, besides default_pool
     paused: bool  # as the spec wants it
+    beside: tuple[Artifact, ...] = ()  # other compiled files the DAG's folder gets, as they are
 
     @property
     def tag(self) -> str:
@@ -166,49 +178,23 @@ class DagFile:
 
 
 def dag_file(request: Request) -> DagFile:
-    """The file to deploy and what it implies, from the compiled artifacts alone."""
-    dags = [a for a in request.artifacts if not a.path.startswith("rollout/")]
-    if len(dags) != 1 or "/" in dags[0].path or not dags[0].path.endswith(".py"):
-        names = ", ".join(a.path for a in dags) or "none"
-        raise DeployError(f"expected one DAG file among the compiled files, found: {names}")
-    artifact = dags[0]
-    try:
-        tree = ast.parse(artifact.text)
-    except SyntaxError as exc:
-        raise DeployError(f"the compiled DAG {artifact.path} is not valid Python: {exc}") from None
-    schedule = getattr(request.pipeline, "schedule", None)
+    """The file to deploy and what it implies, from the pipeline and its compiled artifacts."""
+    pipeline = cast(ir.Pipeline, request.pipeline)
+    name = file_name(pipeline)
+    files = [a for a in request.artifacts if not a.path.startswith(ROLLOUT_FOLDER)]
+    dag = next((a for a in files if a.path == name), None)
+    if dag is None:
+        found = ", ".join(a.path for a in files) or "none"
+        raise DeployError(f"the compiled pipeline has no DAG file {name}, only: {found}")
+    schedule = pipeline.schedule
     return DagFile(
-        name=artifact.path,
-        dag_id=_dag_id(tree, artifact.path),
-        text=with_version(artifact.text, request.version),
+        name=name,
+        dag_id=pipeline.name,
+        text=with_version(dag.text, request.version),
         version=request.version,
-        pools=_pools(tree),
         paused=bool(schedule.paused) if schedule is not None else False,
+        beside=tuple(a for a in files if a is not dag),
     )
-
-
-def _dag_id(tree: ast.AST, name: str) -> str:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DAG":
-            for keyword in node.keywords:
-                if keyword.arg == "dag_id" and isinstance(keyword.value, ast.Constant):
-                    return str(keyword.value.value)
-    raise DeployError(f"the compiled DAG {name} has no DAG(dag_id=...) that can be read")
-
-
-def _pools(tree: ast.AST) -> tuple[str, ...]:
-    """Pools named by literal `pool=` arguments: Airflow leaves tasks of a missing pool
-    `scheduled` forever without an error, so a deploy creates them."""
-    found = {
-        keyword.value.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        for keyword in node.keywords
-        if keyword.arg == "pool"
-        and isinstance(keyword.value, ast.Constant)
-        and isinstance(keyword.value.value, str)
-    }
-    return tuple(sorted(found - {"default_pool"}))
 
 
 def with_version(text: str, version: str) -> str:
@@ -242,7 +228,7 @@ def deployed_version(text: str) -> str | None:
 # ---- the API, with retries and clean errors -------------------------------------------------
 
 
-class Airflow:
+class Api:
     """The calls a deploy makes through apache-airflow-client: transient failures retried within
     RETRY_SECONDS, 401/403 turned into a DeployError naming the server's answer."""
 
@@ -301,7 +287,7 @@ class Airflow:
 
     @property
     def server(self) -> str:
-        return f"the Airflow API at {self.settings.url}"
+        return f"the Airflow API at {self.settings.shown_url}"
 
     # -- authentication --
 
@@ -309,7 +295,7 @@ class Airflow:
         """Use the token, or exchange username and password for one (POST /auth/token)."""
         token = self.settings.token
         if not token:
-            what = f"logging in to {self.settings.url} as {self.settings.username!r}"
+            what = f"logging in to {self.settings.shown_url} as {self.settings.username!r}"
             token = retry(self._login, what, total_seconds=RETRY_SECONDS, deadline=self.deadline)
         self.configuration.access_token = token
         self.settings = dataclasses.replace(self.settings, token=token)  # redacted from now on
@@ -339,14 +325,14 @@ class Airflow:
             raise Transient(answer)
         if status == 404:
             raise DeployError(
-                f"{url} has no token endpoint ({answer}): this auth manager does not take a "
-                "username and password here; pass a token (AIRFLOW_API_TOKEN) instead"
+                f"{shown_url(url)} has no token endpoint ({answer}): this auth manager does not "
+                "take a username and password here; pass a token (AIRFLOW_API_TOKEN) instead"
             )
         raise DeployError(f"Airflow refused the login of {self.settings.username!r} ({answer})")
 
     def _token(self, text: str) -> str:
         """The access token of the auth manager's answer: {"access_token": "..."}."""
-        what = f"logging in to {self.settings.url}"
+        what = f"logging in to {self.settings.shown_url}"
         try:
             token = json.loads(text).get("access_token")
         except (ValueError, AttributeError) as exc:  # not JSON, or not an object
@@ -375,24 +361,6 @@ class Airflow:
             none_on=(404,),
         )
         return str(getattr(found, "doc_md", None) or "")
-
-    def pool_exists(self, name: str) -> bool:
-        api = self.client.PoolApi(self.api)
-        found = self.call(
-            f"reading pool {name}", lambda t: api.get_pool(name, _request_timeout=t), none_on=(404,)
-        )
-        return found is not None
-
-    def create_pool(self, name: str) -> None:
-        api = self.client.PoolApi(self.api)
-        body = self.client.PoolBody(
-            name=name, slots=NEW_POOL_SLOTS, description="Created by mlspec deploy."
-        )
-        self.call(
-            f"creating pool {name}",
-            lambda t: api.post_pool(body, _request_timeout=t),
-            none_on=(409,),
-        )
 
     def import_errors(self, file_name: str) -> list[Any]:
         """Import errors of files named `file_name`, in any folder of any bundle."""
@@ -500,24 +468,26 @@ def _detail(body: str | bytes | None) -> str:
 
 @dataclass(frozen=True)
 class Current:
-    """What is there before the deploy: the file in the folder and Airflow's view."""
+    """What is there before the deploy: the files in the folder and Airflow's view."""
 
-    file_text: str | None
+    file_text: str | None  # the DAG file's
     dag: Any | None  # the DAGResponse, or None when Airflow does not know the DAG
-    pools: dict[str, bool]  # pool name -> exists
     docs: str = ""  # the serialized DAG's docs: they name the version the scheduler has
+    beside: dict[str, str | None] = field(default_factory=dict)  # the other files' texts
 
 
-def read_current(airflow: Airflow, dag: DagFile, folder: Path) -> Current:
-    path = folder / dag.name
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
+def read_current(airflow: Api, dag: DagFile, folder: Path) -> Current:
     server = airflow.dag(dag.dag_id)
     docs = ""
     if server is not None:
         _check_same_file(server, dag)
         docs = airflow.docs(dag.dag_id)
-    pools = {name: airflow.pool_exists(name) for name in dag.pools}
-    return Current(text, server, pools, docs)
+    beside = {item.path: _text(folder / item.path) for item in dag.beside}
+    return Current(_text(folder / dag.name), server, docs, beside)
+
+
+def _text(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def _check_same_file(server: Any, dag: DagFile) -> None:
@@ -532,35 +502,41 @@ def _check_same_file(server: Any, dag: DagFile) -> None:
         )
 
 
+def plan_steps(dag: DagFile, folder: Path, current: Current) -> list[Step[_Job]]:
+    """What the deploy will do, in the order it does it: the files beside the DAG file, the DAG
+    file (written, parsed, and put back on an import error), the DAG's paused state."""
+    steps: list[Step[_Job]] = []
+    for item in dag.beside:
+        before = current.beside.get(item.path)
+        action = _file_action(f"file {folder / item.path}", before, item.text, dag.version)
+        write = None if before == item.text else _writer(item)
+        steps.append(Step(action, write))
+    action = _file_action(f"dag file {folder / dag.name}", current.file_text, dag.text, dag.version)
+    steps.append(Step(action, None if current.file_text == dag.text else _Job.publish))
+    action = _dag_action(dag, current)
+    steps.append(Step(action, None if action.verb == "unchanged" else _Job.settle))
+    return steps
+
+
 def plan_actions(dag: DagFile, folder: Path, current: Current, run: bool) -> list[Action]:
-    """What the deploy will do, in the order it does it."""
-    return [
-        *_pool_actions(dag, current),
-        _file_action(dag, folder, current),
-        _dag_action(dag, current),
-        *([Action("create", f"dag run of {dag.dag_id}", "--run, after the deploy")] if run else []),
-    ]
+    """The plan's actions; with `run`, the DAG run a dry run of `--run` would start."""
+    actions = [step.action for step in plan_steps(dag, folder, current)]
+    if run:
+        actions.append(Action("create", f"dag run of {dag.dag_id}", "--run, after the deploy"))
+    return actions
 
 
-def _pool_actions(dag: DagFile, current: Current) -> list[Action]:
-    if not dag.pools:
-        return [Action("unchanged", "pools", "the DAG names none: its tasks run in default_pool")]
-    return [
-        Action("unchanged", f"pool {name}")
-        if current.pools[name]
-        else Action("create", f"pool {name}", f"{NEW_POOL_SLOTS} slots")
-        for name in dag.pools
-    ]
+def _writer(item: Artifact) -> Callable[[_Job], None]:
+    return lambda job: job.write(item.path, item.text)
 
 
-def _file_action(dag: DagFile, folder: Path, current: Current) -> Action:
-    what = f"dag file {folder / dag.name}"
-    if current.file_text is None:
-        return Action("create", what, dag.version)
-    if current.file_text == dag.text:
-        return Action("unchanged", what, dag.version)
-    before = deployed_version(current.file_text) or "a file mlspec did not deploy"
-    return Action("update", what, f"{before} -> {dag.version}")
+def _file_action(what: str, before: str | None, text: str, version: str) -> Action:
+    if before is None:
+        return Action("create", what, version)
+    if before == text:
+        return Action("unchanged", what, version)
+    previous = deployed_version(before) or "a file mlspec did not deploy"
+    return Action("update", what, f"{previous} -> {version}")
 
 
 def _dag_action(dag: DagFile, current: Current) -> Action:
@@ -593,14 +569,16 @@ def deploy(request: Request) -> Plan:
             "run waits in the queue until someone unpauses it; nothing was changed"
         )
     _note_rollout(request)
-    airflow = Airflow(settings, request.deadline)
+    airflow = Api(settings, request.deadline)
     airflow.authenticate()
-    current = read_current(airflow, dag, settings.dags_folder)
-    actions = plan_actions(dag, settings.dags_folder, current, request.run and request.dry_run)
-    plan = Plan("airflow", request.version, actions, server=settings.url)
+    folder = settings.dags_folder
+    current = read_current(airflow, dag, folder)
+    actions = plan_actions(dag, folder, current, request.run and request.dry_run)
+    plan = Plan("airflow", request.version, actions, server=settings.shown_url)
     if request.dry_run:
         return plan
-    apply(airflow, dag, settings.dags_folder, current, request.echo)
+    job = _Job(airflow, dag, folder, current, request.echo)
+    apply(plan_steps(dag, folder, current), job, note=AGAIN, secrets=airflow.settings.secrets)
     if request.run:
         run_id = run_dag(airflow, dag, request, request.echo)
         plan.actions.append(Action("create", f"dag run {run_id}", "triggered"))
@@ -615,18 +593,16 @@ def offline_plan(request: Request) -> Plan:
     folder = Path(given.get("airflow_dags_folder") or "<dags folder>").expanduser()
     url = (given.get("airflow_url") or "").strip().rstrip("/").removesuffix("/api/v2")
     state = "paused" if dag.paused else "unpaused"
-    slots = f"{NEW_POOL_SLOTS} slots if missing"
-    pools = [Action("apply", f"pool {name}", slots) for name in dag.pools]
     actions = [
-        *(pools or _pool_actions(dag, Current(None, None, {}))),
+        *(Action("apply", f"file {folder / item.path}", dag.version) for item in dag.beside),
         Action("apply", f"dag file {folder / dag.name}", dag.version),
         Action("apply", f"dag {dag.dag_id}", f"parsed at {dag.version}; then {state}"),
     ]
-    return Plan("airflow", request.version, actions, server=url, offline=True)
+    return Plan("airflow", request.version, actions, server=shown_url(url), offline=True)
 
 
 def _note_rollout(request: Request) -> None:
-    rollout = [a.path for a in request.artifacts if a.path.startswith("rollout/")]
+    rollout = [a.path for a in request.artifacts if a.path.startswith(ROLLOUT_FOLDER)]
     if rollout:
         request.echo(
             f"airflow: {len(rollout)} rollout manifest(s) under rollout/ are for the cluster, "
@@ -634,57 +610,83 @@ def _note_rollout(request: Request) -> None:
         )
 
 
-def apply(
-    airflow: Airflow, dag: DagFile, folder: Path, current: Current, echo: Callable[[str], None]
-) -> None:
-    """Pools, the file, its parse and its verdict, the paused state: in that order, so the
-    DAG never runs with a pool missing and a broken file never stays in the folder."""
-    for name, exists in current.pools.items():
-        if not exists:
-            airflow.create_pool(name)
-            echo(f"airflow: created pool {name} ({NEW_POOL_SLOTS} slots)")
-    if current.file_text == dag.text and current.dag and _parsed(dag, current.dag, current.docs):
-        server = current.dag
-    else:
-        server = publish(airflow, dag, folder, current, echo)
-    if bool(server.is_paused) != dag.paused:
-        airflow.set_paused(dag.dag_id, dag.paused)
-        echo(f"airflow: {'paused' if dag.paused else 'unpaused'} DAG {dag.dag_id}")
+@dataclass
+class _Job:
+    """What the steps act on; the DAG file's step publishes the files it wrote and, on an import
+    error, puts back what was there before, so the folder never keeps a broken DAG."""
 
+    airflow: Api
+    dag: DagFile
+    folder: Path
+    current: Current
+    echo: Callable[[str], None]
+    server: Any | None = None  # the DAG as Airflow has it once this version is parsed
+    written: list[str] = field(default_factory=list)  # the files this deploy wrote
 
-def publish(
-    airflow: Airflow, dag: DagFile, folder: Path, current: Current, echo: Callable[[str], None]
-) -> Any:
-    """Write the file and wait for Airflow's verdict on it; undo the write on an import error."""
-    before = _error_keys(airflow.import_errors(dag.name))
-    path = folder / dag.name
-    if current.file_text != dag.text:
-        write_atomically(path, dag.text)
-        echo(f"airflow: wrote {path} ({dag.version})")
-    outcome = _parse(airflow, dag, current.dag, before, echo)
-    if isinstance(outcome, str):
-        left = _undo(airflow, dag, path, current, echo)
-        raise DeployError(
-            f"Airflow could not import {dag.name} ({dag.version}):\n{outcome.rstrip()}\n{left}"
+    def write(self, name: str, text: str) -> None:
+        path = self.folder / name
+        write_atomically(path, text)
+        self.written.append(name)
+        self.echo(f"airflow: wrote {path} ({self.dag.version})")
+
+    def publish(self) -> None:
+        """Write the DAG file, have it parsed and wait for the verdict; undo the writes on an
+        import error."""
+        dag = self.dag
+        before = _error_keys(self.airflow.import_errors(dag.name))
+        if self.current.file_text != dag.text:
+            self.write(dag.name, dag.text)
+        outcome = _parse(self.airflow, dag, self.current.dag, before, self.echo)
+        if isinstance(outcome, str):
+            left = self._undo()
+            raise DeployError(
+                f"Airflow could not import {dag.name} ({dag.version}):\n{outcome.rstrip()}\n{left}"
+            )
+        self.echo(f"airflow: DAG {dag.dag_id} parsed at {dag.version}, no import errors")
+        self.server = outcome
+
+    def settle(self) -> None:
+        """The DAG parsed at this version (when the file was there already), paused or not as
+        the spec says."""
+        dag, current = self.dag, self.current
+        if self.server is None and current.dag and _parsed(dag, current.dag, current.docs):
+            self.server = current.dag
+        if self.server is None:
+            self.publish()
+        server: Any = self.server
+        if bool(server.is_paused) != dag.paused:
+            self.airflow.set_paused(dag.dag_id, dag.paused)
+            self.echo(f"airflow: {'paused' if dag.paused else 'unpaused'} DAG {dag.dag_id}")
+
+    def _undo(self) -> str:
+        """Put back what was in the folder before; say what that leaves."""
+        for item in self.dag.beside:
+            if item.path in self.written:
+                self._restore(item.path, self.current.beside.get(item.path))
+        dag, current = self.dag, self.current
+        path = self.folder / dag.name
+        if current.file_text is None:
+            self._restore(dag.name, None)
+            return (
+                f"The new file was removed from {path.parent}, so no DAG was created; Airflow "
+                "drops its import error at its next scan of the folder."
+            )
+        if current.file_text == dag.text:
+            return f"The file {path} was there before this deploy and is left as it was."
+        self._restore(dag.name, current.file_text)
+        previous = deployed_version(current.file_text) or "not deployed by mlspec"
+        return f"The previous file ({previous}) is back in {path.parent}: " + _reparse_previous(
+            self.airflow, dag, current
         )
-    echo(f"airflow: DAG {dag.dag_id} parsed at {dag.version}, no import errors")
-    return outcome
 
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target under a name the dag processor skips (not *.py), then rename:
-    it never reads half a file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    def _restore(self, name: str, text: str | None) -> None:
+        path = self.folder / name
+        if text is None:
+            path.unlink(missing_ok=True)
+            self.echo(f"airflow: removed {path}")
+        else:
+            write_atomically(path, text)
+            self.echo(f"airflow: put the previous {name} back")
 
 
 def _error_keys(errors: list[Any]) -> set[tuple[int, str]]:
@@ -693,7 +695,7 @@ def _error_keys(errors: list[Any]) -> set[tuple[int, str]]:
 
 
 def _parse(
-    airflow: Airflow,
+    airflow: Api,
     dag: DagFile,
     server: Any | None,
     before: set[tuple[int, str]],
@@ -711,7 +713,7 @@ def _parse(
 
 
 def await_parse(
-    airflow: Airflow,
+    airflow: Api,
     name: str,
     dag_id: str,
     version: str | None,
@@ -749,7 +751,7 @@ def await_parse(
             raise TimedOut(f"{exc}. {left}") from None
 
 
-def _arrived(airflow: Airflow, server: Any, version: str | None) -> bool:
+def _arrived(airflow: Api, server: Any, version: str | None) -> bool:
     """No import errors, and `version` both parsed (tags) and serialized (docs)."""
     if not _clean_at(server, version):
         return False
@@ -765,28 +767,7 @@ def _docs_at(docs: str, version: str) -> bool:
     return f"Deployed by `mlspec deploy` as {version}." in docs
 
 
-def _undo(
-    airflow: Airflow, dag: DagFile, path: Path, current: Current, echo: Callable[[str], None]
-) -> str:
-    """Put back what was in the folder before; say what that leaves."""
-    if current.file_text is None:
-        path.unlink(missing_ok=True)
-        echo(f"airflow: removed {path}")
-        return (
-            f"The new file was removed from {path.parent}, so no DAG was created; Airflow drops "
-            "its import error at its next scan of the folder."
-        )
-    if current.file_text == dag.text:
-        return f"The file {path} was there before this deploy and is left as it was."
-    write_atomically(path, current.file_text)
-    echo(f"airflow: put the previous {path.name} back")
-    previous = deployed_version(current.file_text) or "not deployed by mlspec"
-    return f"The previous file ({previous}) is back in {path.parent}: " + _reparse_previous(
-        airflow, dag, current
-    )
-
-
-def _reparse_previous(airflow: Airflow, dag: DagFile, current: Current) -> str:
+def _reparse_previous(airflow: Api, dag: DagFile, current: Current) -> str:
     """Have Airflow parse the restored file, so its DAG is back and the error gone."""
     if current.dag is None or not current.dag.file_token:
         return "Airflow re-reads it at its next scan."
@@ -804,7 +785,7 @@ def _reparse_previous(airflow: Airflow, dag: DagFile, current: Current) -> str:
 # ---- running --------------------------------------------------------------------------------
 
 
-def run_dag(airflow: Airflow, dag: DagFile, request: Request, echo: Callable[[str], None]) -> str:
+def run_dag(airflow: Api, dag: DagFile, request: Request, echo: Callable[[str], None]) -> str:
     """Trigger a run; with --wait, follow it to its end. The run's id."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_id = f"mlspec__{dag.version}__{stamp}"
@@ -817,8 +798,8 @@ def run_dag(airflow: Airflow, dag: DagFile, request: Request, echo: Callable[[st
             raise TimedOut(
                 f"{exc}: run {run_id} goes on in Airflow; the DAG stays deployed at {dag.version}"
             ) from None
-        gates = [g.name for g in getattr(request.pipeline, "gates", ())]
-        for line in gate_verdicts(airflow, dag.dag_id, run_id, gates):
+        pipeline = cast(ir.Pipeline, request.pipeline)
+        for line in gate_verdicts(airflow, dag.dag_id, run_id, pipeline):
             echo(f"airflow: {line}")
         if state != "success":
             raise DeployError(
@@ -829,7 +810,7 @@ def run_dag(airflow: Airflow, dag: DagFile, request: Request, echo: Callable[[st
     return run_id
 
 
-def follow(airflow: Airflow, dag_id: str, run_id: str, echo: Callable[[str], None]) -> str:
+def follow(airflow: Api, dag_id: str, run_id: str, echo: Callable[[str], None]) -> str:
     """Echo each task's state as it changes until the run ends; its final state."""
     seen: dict[str, str] = {}
     started = time.monotonic()
@@ -848,11 +829,8 @@ def follow(airflow: Airflow, dag_id: str, run_id: str, echo: Callable[[str], Non
         airflow.deadline.pause(RUN_POLL_SECONDS, f"following run {run_id}")
 
 
-def gate_verdicts(airflow: Airflow, dag_id: str, run_id: str, gates: list[str]) -> list[str]:
-    """The gates' verdict lines from their task logs (the runtime prints them)."""
-    lines = []
-    for gate in gates:
-        for line in airflow.log_lines(dag_id, run_id, gate):
-            if _GATE_VERDICT.search(line):
-                lines.append(line.strip())
-    return lines
+def gate_verdicts(airflow: Api, dag_id: str, run_id: str, pipeline: ir.Pipeline) -> list[str]:
+    """The gates' verdicts and the promotions, from the logs of their tasks (deploy/verdicts)."""
+    tasks = [node.name for node in task_graph(pipeline) if node.kind in ("gate", "promotion")]
+    lines = [line for task in tasks for line in airflow.log_lines(dag_id, run_id, task)]
+    return verdicts.render([gate.name for gate in pipeline.gates], verdicts.parse(lines))

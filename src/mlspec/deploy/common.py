@@ -1,10 +1,13 @@
-"""What every deploy shares: the plan, content-hash versions, bounded retries, clean errors.
+"""What every deploy shares: the plan and its steps, content-hash versions, bounded retries,
+clean errors, atomic file writes.
 
 A deploy compiles and checks everything locally before its first remote call (no partial
-deploys), names what it uploads by a hash of the generated files (an unchanged spec is a no-op),
-retries only transient failures (timeouts, 5xx; connection refused for a few seconds only) within
-a bounded total time, saying each retry on stderr, and fails fast on authentication and
-validation errors with the server's own answer. `--timeout` bounds all of its waiting.
+deploys), plans named steps from what the server has (a dry run prints them), applies them in
+order with `apply` (a failure says what is done and what is not), names what it uploads by a
+hash of the generated files (an unchanged spec is a no-op), retries only transient failures
+(timeouts, 5xx; connection refused for a few seconds only) within a bounded total time, saying
+each retry on stderr, and fails fast on authentication and validation errors with the server's
+own answer. `--timeout` bounds all of its waiting.
 """
 
 from __future__ import annotations
@@ -12,17 +15,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from mlspec.backends.base import Artifact
 
 # "apply": an offline plan's create-or-update, which only the server's state could decide
 Verb = Literal["create", "update", "unchanged", "delete", "apply"]
 T = TypeVar("T")
+C = TypeVar("C")  # what a plan's steps act on: a deploy's API client and what it learns
 
 # A server that refuses connections this long is down, not restarting: retrying it for the whole
 # retry time would only delay the error.
@@ -38,7 +46,7 @@ class TimedOut(DeployError):
     """`--timeout` ran out while the deploy was waiting."""
 
 
-class SettingsError(Exception):
+class SettingsError(DeployError):
     """A connection setting is missing or malformed: a usage error (exit 2), found before any
     remote call."""
 
@@ -145,6 +153,76 @@ class Plan:
             "changes": self.changes,
             "actions": [{"verb": a.verb, "what": a.what, "detail": a.detail} for a in self.actions],
         }
+
+
+@dataclass(frozen=True)
+class Step(Generic[C]):
+    """One planned action and the write that does it (None: nothing to do, e.g. "unchanged").
+    `run` gets the deploy's context: its API client, and ids that earlier steps recorded."""
+
+    action: Action
+    run: Callable[[C], None] | None = None
+
+    @property
+    def brief(self) -> str:
+        return f"{self.action.verb} {self.action.what}"
+
+
+def apply(
+    steps: Sequence[Step[C]],
+    context: C,
+    *,
+    note: str,
+    secrets: Iterable[str | None] = (),
+    echo: Callable[[str], None] | None = None,
+) -> None:
+    """Run each step's write in order. A failure stops the deploy with a DeployError that says
+    what failed, what was done before it and what was not; `note` says what that leaves (and
+    that deploying again finishes the job). `echo`, if given, says each step done."""
+    writes = [step for step in steps if step.run is not None]
+    done: list[str] = []
+    for index, step in enumerate(writes):
+        assert step.run is not None
+        try:
+            step.run(context)
+        except Exception as exc:
+            # A DeployError names its call; anything else (an OSError writing a file) its step.
+            reason = (
+                str(exc)
+                if isinstance(exc, DeployError)
+                else (f"{step.brief} failed: {type(exc).__name__}: {exc}")
+            )
+            undone = [s.brief for s in writes[index:]]
+            raise DeployError(
+                redact(
+                    f"{reason}\n"
+                    f"  done before the failure: {'; '.join(done) or 'nothing'}\n"
+                    f"  not done: {'; '.join(undone)}\n"
+                    f"  {note}",
+                    *secrets,
+                )
+            ) from None
+        done.append(step.brief)
+        if echo is not None:
+            echo(f"done: {step.brief}")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file beside `path` and a rename: a worker or Airflow's dag
+    processor never reads half a file (the temporary's name, `.<name>.*.tmp`, is skipped)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        temporary.chmod(0o644)  # mkstemp makes it private; workers may run as another user
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def content_version(artifacts: Iterable[Artifact]) -> str:
@@ -269,6 +347,21 @@ def _gave_up(
     if bound == "deadline":
         return TimedOut(f"{deadline.expired(what)} ({exc}; {tries})")
     return DeployError(f"{what}: the server did not answer within {total:g} s ({exc})")
+
+
+def shown_url(url: str) -> str:
+    """The URL with any user:password replaced, fit to print."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The credentials in a URL (`user:password`, and the password alone), to redact."""
+    parts = urlsplit(url)
+    return tuple(s for s in (parts.password, parts.netloc.rpartition("@")[0]) if s)
 
 
 def redact(text: str, *secrets: str | None) -> str:

@@ -43,7 +43,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 from mlspec.compiler import ir
 from mlspec.deploy.common import (
@@ -54,14 +53,18 @@ from mlspec.deploy.common import (
     Plan,
     Request,
     SettingsError,
+    Step,
     Transient,
     UnexpectedAnswer,
     Verb,
     answer_problem,
+    apply,
     is_refused,
     redact,
     retry,
+    shown_url,
     unexpected_answer,
+    url_secrets,
 )
 
 T = TypeVar("T")
@@ -76,6 +79,10 @@ REQUEST_SECONDS = (10.0, 120.0)
 POLL_SECONDS = 5.0
 FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "ERROR"})
 MAX_CONCURRENCY = 1  # a scheduled retraining never overlaps itself
+AFTER_A_FAILURE = (
+    "anything not listed as done is as it was (an old recurring run is deleted only after its "
+    "replacement exists); deploying again reuses what exists and does the rest"
+)
 _NAME_FILTER_PAGE = 100
 
 # Cron macros as 6-field expressions (seconds first), the form KFP's robfig/cron parser takes.
@@ -117,7 +124,7 @@ def _weekday_item(item: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Wanted:
     """What the spec asks for on the server (checked before any remote call)."""
 
     name: str  # the pipeline's, the experiment's and the recurring run's
@@ -132,27 +139,22 @@ class _Target:
 
 
 @dataclass(frozen=True)
-class _Settings:
+class Settings:
     host: str
     token: str | None
     namespace: str | None
 
     @property
     def shown_host(self) -> str:
-        """The host without any user:password part, for messages."""
-        parts = urlsplit(self.host)
-        if parts.password is None and parts.username is None:
-            return self.host
-        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        return shown_url(self.host)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """What no message may contain: the token and the host URL's credentials."""
-        parts = urlsplit(self.host)
-        return tuple(s for s in (self.token, parts.password) if s)
+        return (*url_secrets(self.host), *((self.token,) if self.token else ()))
 
 
-def _settings(settings: dict[str, str | None]) -> _Settings:
+def settings_from(settings: dict[str, str | None]) -> Settings:
     host = (settings.get("kfp_host") or "").strip().rstrip("/")
     if not host:
         raise SettingsError(
@@ -161,10 +163,10 @@ def _settings(settings: dict[str, str | None]) -> _Settings:
         )
     if not host.startswith(("http://", "https://")):
         raise SettingsError(f"the Kubeflow Pipelines host needs http:// or https://, not {host!r}")
-    return _Settings(host, settings.get("kfp_token") or None, settings.get("kfp_namespace") or None)
+    return Settings(host, settings.get("kfp_token") or None, settings.get("kfp_namespace") or None)
 
 
-def _target(request: Request) -> _Target:
+def wanted_from(request: Request) -> Wanted:
     pipeline = cast(ir.Pipeline, request.pipeline)
     package = next(
         (a.text for a in request.artifacts if a.path == f"{pipeline.name}.kfp.yaml"), None
@@ -172,7 +174,7 @@ def _target(request: Request) -> _Target:
     if package is None:
         raise DeployError(f"the kubeflow build has no {pipeline.name}.kfp.yaml to upload")
     schedule = pipeline.schedule
-    return _Target(
+    return Wanted(
         name=pipeline.name,
         description=pipeline.description,
         spec_version=pipeline.version,
@@ -191,7 +193,7 @@ def _target(request: Request) -> _Target:
 @functools.cache
 def _client_type() -> type:
     """kfp.Client with a health check of one request: the SDK's own retries every error
-    (401 included) five times, 5 s apart, and logs each; `_Server.call` decides instead."""
+    (401 included) five times, 5 s apart, and logs each; `Api.call` decides instead."""
     from kfp import Client
 
     class _Client(Client):  # type: ignore[misc]
@@ -208,7 +210,7 @@ def _client_type() -> type:
     return _Client
 
 
-def _open_client(settings: _Settings, deadline: Deadline) -> Any:
+def _open_client(settings: Settings, deadline: Deadline) -> Any:
     """A connected kfp.Client: constructed (which may already ask /healthz), request timeouts
     bounded, health checked."""
     import urllib3
@@ -278,12 +280,12 @@ def _network_message(exc: BaseException) -> str:
     return text[text.index("[Errno") :] if "[Errno" in text else text or type(exc).__name__
 
 
-class _Server:
+class Api:
     """kfp.Client behind one policy: transient failures (unreachable, timeouts, 429, 5xx) are
     retried within RETRY_SECONDS; anything else stops the deploy with the server's answer.
     Messages never contain the token, and the SDK's printed links are kept off stdout."""
 
-    def __init__(self, settings: _Settings, deadline: Deadline = NO_DEADLINE) -> None:
+    def __init__(self, settings: Settings, deadline: Deadline = NO_DEADLINE) -> None:
         self.settings = settings
         self.deadline = deadline
         self.namespace = settings.namespace
@@ -443,18 +445,12 @@ class _Ids:
 
 
 @dataclass
-class _Step:
-    action: Action
-    apply: Callable[[], None] | None = None  # None: nothing to do
-
-
-@dataclass
 class _Deploy:
-    server: _Server
-    target: _Target
+    server: Api
+    target: Wanted
     echo: Callable[[str], None]
     ids: _Ids = field(default_factory=_Ids)
-    steps: list[_Step] = field(default_factory=list)
+    steps: list[Step[_Deploy]] = field(default_factory=list)
 
     # Planning ---------------------------------------------------------------------------
 
@@ -466,7 +462,7 @@ class _Deploy:
         schedules = self._plan_experiment()
         self._plan_schedule(schedules)
         if run:
-            self.steps.append(_Step(Action("create", f"run of {self.version_label}")))
+            self.steps.append(Step(Action("create", f"run of {self.version_label}")))
 
     @property
     def version_label(self) -> str:
@@ -494,9 +490,9 @@ class _Deploy:
         what = f"pipeline {name}"
         if pipeline is not None:
             self.ids.pipeline = self.server.id_of(pipeline, "pipeline_id", f"looking up {what}")
-            self.steps.append(_Step(Action("unchanged", what, self._where())))
+            self.steps.append(Step(Action("unchanged", what, self._where())))
         else:
-            self.steps.append(_Step(Action("create", what, self._where()), self._create_pipeline))
+            self.steps.append(Step(Action("create", what, self._where()), _Deploy._create_pipeline))
 
     def _plan_version(self) -> None:
         version = None
@@ -506,10 +502,10 @@ class _Deploy:
             self.ids.version = self.server.id_of(
                 version, "pipeline_version_id", f"looking up {self.version_label}"
             )
-            self.steps.append(_Step(Action("unchanged", self.version_label)))
+            self.steps.append(Step(Action("unchanged", self.version_label)))
             return
         detail = f"upload {self.target.name}.kfp.yaml"
-        self.steps.append(_Step(Action("create", self.version_label, detail), self._upload))
+        self.steps.append(Step(Action("create", self.version_label, detail), _Deploy._upload))
 
     def _plan_experiment(self) -> list[Any]:
         """Plans the experiment; returns the recurring runs it holds under the spec's name."""
@@ -517,7 +513,9 @@ class _Deploy:
         experiment = self.server.find_experiment(name)
         what = f"experiment {name}"
         if experiment is None:
-            self.steps.append(_Step(Action("create", what, self._where()), self._create_experiment))
+            self.steps.append(
+                Step(Action("create", what, self._where()), _Deploy._create_experiment)
+            )
             return []
         if str(experiment.storage_state or "").upper() == "ARCHIVED":
             raise DeployError(
@@ -525,7 +523,7 @@ class _Deploy:
                 "in it; restore it in the Kubeflow Pipelines UI, or delete it, and deploy again"
             )
         self.ids.experiment = self.server.id_of(experiment, "experiment_id", f"looking up {what}")
-        self.steps.append(_Step(Action("unchanged", what, self._where())))
+        self.steps.append(Step(Action("unchanged", what, self._where())))
         return self.server.find_schedules(experiment.experiment_id, name)
 
     def _plan_schedule(self, existing: list[Any]) -> None:
@@ -536,7 +534,9 @@ class _Deploy:
         if target.cron is not None:
             keep = next((r for r in existing if self._current(r)), None)
             if keep is None:
-                self.steps.append(_Step(_schedule_action("create", target), self._create_schedule))
+                self.steps.append(
+                    Step(_schedule_action("create", target), _Deploy._create_schedule)
+                )
             else:
                 self.steps.append(self._toggle_step(keep))
         for old in existing:
@@ -551,44 +551,35 @@ class _Deploy:
             self.target.cron,
         )
 
-    def _toggle_step(self, schedule: Any) -> _Step:
+    def _toggle_step(self, schedule: Any) -> Step[_Deploy]:
         what = f"recurring run {self.target.name}"
         if _enabled(schedule) == self.target.enabled:
-            return _Step(Action("unchanged", what, f"cron '{self.target.cron}'"))
+            return Step(Action("unchanged", what, f"cron '{self.target.cron}'"))
         verb = "enable" if self.target.enabled else "disable (paused)"
         rid = schedule.recurring_run_id
-        return _Step(Action("update", what, verb), lambda: self._set_enabled(rid))
+        return Step(Action("update", what, verb), lambda job: job._set_enabled(rid))
 
-    def _delete_step(self, schedule: Any) -> _Step:
+    def _delete_step(self, schedule: Any) -> Step[_Deploy]:
         version_id, version = _version_of(schedule), "?"
         if version_id and self.ids.pipeline:
             version = self.server.version_name(self.ids.pipeline, version_id)
         why = "the spec has no schedule" if self.target.cron is None else "replaced"
         rid = schedule.recurring_run_id
-        return _Step(
+        return Step(
             Action(
                 "delete",
                 f"recurring run {schedule.display_name} ({rid})",
                 f"{why}; was {version}, cron '{_cron_of(schedule)}'",
             ),
-            lambda: self._delete_schedule(rid),
+            lambda job: job._delete_schedule(rid),
         )
 
     # Applying ---------------------------------------------------------------------------
 
     def apply(self) -> None:
         """Each planned write in order; a failure names what was done and what was not."""
-        done: list[Action] = []
-        for index, step in enumerate(self.steps):
-            if step.apply is None:
-                continue
-            try:
-                step.apply()
-            except Exception as exc:
-                todo = [s.action for s in self.steps[index + 1 :] if s.apply is not None]
-                raise DeployError(_failure(step.action, exc, done, todo, self.server)) from None
-            done.append(step.action)
-            self.echo(f"done: {_brief(step.action)}")
+        secrets = self.server.settings.secrets
+        apply(self.steps, self, note=AFTER_A_FAILURE, secrets=secrets, echo=self.echo)
 
     def _create_pipeline(self) -> None:
         from kfp_server_api import V2beta1Pipeline
@@ -734,14 +725,14 @@ class _Deploy:
             )
 
 
-def _schedule_action(verb: Verb, target: _Target) -> Action:
+def _schedule_action(verb: Verb, target: Wanted) -> Action:
     state = "enabled" if target.enabled else "disabled (paused)"
     zone = f", {target.timezone} in the spec: see the note" if zone_note(target) else ""
     detail = f"cron '{target.cron}'{zone}, {target.version}, {state}"
     return Action(verb, f"recurring run {target.name}", detail)
 
 
-def zone_note(target: _Target) -> str | None:
+def zone_note(target: Wanted) -> str | None:
     if target.cron is None or target.timezone in (None, "UTC", "Etc/UTC"):
         return None
     return (
@@ -781,32 +772,10 @@ def _known(value: str | None) -> str:
     return value
 
 
-def _brief(action: Action) -> str:
-    return f"{action.verb} {action.what}"
-
-
-def _failure(
-    failed: Action, exc: Exception, done: list[Action], todo: list[Action], server: _Server
-) -> str:
-    """What stopped the deploy, what it had changed and what it left undone."""
-    reason = str(exc) if isinstance(exc, DeployError) else f"{type(exc).__name__}: {exc}"
-    changed = "; ".join(_brief(a) for a in done) or "nothing"
-    return "\n".join(
-        [
-            f"{_brief(failed)} failed: {redact(reason, *server.settings.secrets)}",
-            f"  changed on the server before the failure: {changed}",
-            f"  not done: {'; '.join(_brief(a) for a in [failed, *todo])}",
-            "  anything not listed as changed is as it was (an old recurring run is deleted "
-            "only after its replacement exists); deploying again reuses what exists and "
-            "does the rest",
-        ]
-    )
-
-
 def offline_plan(request: Request) -> Plan:
     """What a deploy would apply, from the compiled files alone: Kubeflow Pipelines is not
     asked, so each action is an "apply" (created, or updated where it differs)."""
-    target, given = _target(request), request.settings
+    target, given = wanted_from(request), request.settings
     namespace = given.get("kfp_namespace")
     where = f"namespace {namespace}" if namespace else ""
     name = target.name
@@ -824,16 +793,16 @@ def offline_plan(request: Request) -> Plan:
     if note:
         request.echo(note)
     host = (given.get("kfp_host") or "").strip().rstrip("/")
-    server = _Settings(host, None, namespace).shown_host if host else ""
+    server = Settings(host, None, namespace).shown_host if host else ""
     return Plan("kubeflow", target.version, actions, server=server, offline=True)
 
 
 def deploy(request: Request) -> Plan:
     """Plan the deploy from what the server has; unless a dry run, apply it (and run)."""
-    target = _target(request)
-    settings = _settings(request.settings)
+    target = wanted_from(request)
+    settings = settings_from(request.settings)
     try:
-        job = _Deploy(_Server(settings, request.deadline), target, request.echo)
+        job = _Deploy(Api(settings, request.deadline), target, request.echo)
         job.plan(run=request.run)
     except DeployError as exc:
         raise DeployError(f"{exc}\n  nothing was changed on the server") from None

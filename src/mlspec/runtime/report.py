@@ -9,6 +9,11 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+# The lines tools read from a task's log (`mlspec deploy --wait`), one JSON object each, printed
+# beside the readable summary: never parse the summary, whose text a step could imitate.
+GATE_LINE = "MLSPEC-GATE "
+PROMOTION_LINE = "MLSPEC-PROMOTION "
+
 
 @dataclass
 class CheckResult:
@@ -70,3 +75,13 @@ def summarize(report: GateReport) -> str:
         line = f"  [{mark}] {c.check:<14} {c.subject:<28} measured {measured:<12} {c.threshold}"
         lines.append(line + (f"  ({c.detail})" if c.detail else ""))
     return "\n".join(lines)
+
+
+def gate_line(report: GateReport) -> str:
+    failed = [f"{c.check} {c.subject}".strip() for c in report.checks if not c.passed]
+    verdict = {"gate": report.gate, "kind": report.kind, "passed": report.passed}
+    return GATE_LINE + json.dumps({**verdict, "failed_checks": failed})
+
+
+def promotion_line(alias: str, model_name: str, version: str | None) -> str:
+    return PROMOTION_LINE + json.dumps({"alias": alias, "model": model_name, "version": version})

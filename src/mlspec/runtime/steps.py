@@ -15,7 +15,14 @@ from mlspec.runtime.registry import (
     alias_metrics,
     promote_after_gates,
 )
-from mlspec.runtime.report import GateReport, gate_report_from_json, summarize, write_gate_report
+from mlspec.runtime.report import (
+    GateReport,
+    gate_line,
+    gate_report_from_json,
+    promotion_line,
+    summarize,
+    write_gate_report,
+)
 
 
 def data_gate_step(gate: str, dataset_path: str, checks: list[dict], report_path: str) -> bool:
@@ -83,6 +90,7 @@ def promotion_step(
         print(f"promotion to {alias!r}: nothing promoted, a gate of the rule did not pass")
     else:
         print(f"promotion to {alias!r}: {model_name} version {version}")
+    print(promotion_line(alias, model_name, version))
     return version
 
 
@@ -101,4 +109,5 @@ def _steps_baseline(tracking_uri: str | None, model_name: str | None, alias: str
 def _steps_finish(report: GateReport, report_path: str) -> bool:
     write_gate_report(report, report_path)
     print(summarize(report))
+    print(gate_line(report))
     return report.passed

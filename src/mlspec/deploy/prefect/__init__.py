@@ -1,0 +1,62 @@
+"""`mlspec deploy --target prefect`: the compiled flow and its prefect.yaml, through Prefect's API.
+
+The deploy runs in three phases, so that a failure never leaves a half-made deployment:
+
+1. local (settings.py, wanted.py): settings, prefect.yaml parsed, the flow's parameter schema,
+   schedules built and validated by Prefect's own models (no remote call yet);
+2. read (plan.py, through api.py): the server is reached (transient failures retried within a
+   bounded time), and the work pool, the flow and the deployment are read, giving the plan (a
+   dry run stops here);
+3. write (plan.py's steps, applied by common.apply): the flow folder's files first (into a
+   folder named by the content version, so a deployment never points at a file that a later
+   deploy overwrote), then the work pool, the flow and the deployment (one upsert, which
+   replaces its schedules). A failure names what was done and what was not.
+
+`--run` and `--wait` (follow.py) trigger a flow run and follow it to its end. The workers load
+the flow from `prefect_flow_dir`: the deployment's pull step sets the working directory to
+`<flow dir>/<pipeline>/<version>`, and its entrypoint is the file there.
+"""
+
+from __future__ import annotations
+
+from mlspec.deploy.common import Action, Plan, Request, apply
+from mlspec.deploy.prefect.api import Api
+from mlspec.deploy.prefect.follow import run_deployment
+from mlspec.deploy.prefect.plan import Writes, make_plan, read, summary
+from mlspec.deploy.prefect.settings import offline_settings, settings_from, shown_url
+from mlspec.deploy.prefect.wanted import flow_names, folder_files, wanted_from
+
+__all__ = ["deploy", "offline_plan"]
+
+AGAIN = "deploying again finishes the job (what is done shows as unchanged)"
+
+
+def deploy(request: Request) -> Plan:
+    """Plan the deploy, and unless it is a dry run apply it (and run the deployment if asked)."""
+    settings = settings_from(request)
+    wanted = wanted_from(request, settings)
+    api = Api(settings, request.deadline)
+    with api.connect():
+        found = read(api, settings, wanted)
+        planned, steps = make_plan(request, settings, wanted, found)
+        if request.dry_run:
+            request.echo("dry run: nothing was changed on the server or in the flow folder")
+            return planned
+        writes = Writes.starting_from(api, wanted, found)
+        apply(steps, writes, note=AGAIN, secrets=settings.secrets)
+        if request.run:
+            planned.actions[-1] = run_deployment(api, request, settings, wanted[0], writes.ids)
+    return planned
+
+
+def offline_plan(request: Request) -> Plan:
+    """What a deploy would apply, from the compiled files alone: the server is not asked and the
+    flow folder not read, so each action is an "apply" (created, or updated where it differs)."""
+    settings = offline_settings(request)
+    wanted = wanted_from(request, settings)
+    actions = [Action("apply", f"flow file {path}") for path in folder_files(wanted)]
+    actions.append(Action("apply", f"work pool {settings.work_pool}", "a process pool if missing"))
+    actions += [Action("apply", f"flow {name}") for name in flow_names(wanted)]
+    actions += [Action("apply", f"deployment {i.full_name}", summary(i)) for i in wanted]
+    server = shown_url(settings.api_url) if settings.api_url else ""
+    return Plan("prefect", request.version, actions, server=server, offline=True)

@@ -1,0 +1,259 @@
+"""The read phase and the plan of a Prefect deploy, and the steps that apply it: the flow files
+first (into a folder named by the content version, so a deployment never points at a file that
+a later deploy overwrote), then the work pool, the flow and the deployment (one upsert, which
+replaces its schedules)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import methodcaller
+from pathlib import Path
+from typing import Any
+
+from mlspec.deploy.common import (
+    Action,
+    DeployError,
+    Plan,
+    Request,
+    Step,
+    Verb,
+    unexpected_answer,
+    write_atomically,
+)
+from mlspec.deploy.prefect.api import Api, missing_is_none
+from mlspec.deploy.prefect.settings import Settings
+from mlspec.deploy.prefect.wanted import Wanted, flow_names, folder_files, schedule_key
+
+
+@dataclass
+class Found:
+    """What the server has now, read before anything is written."""
+
+    server_version: str
+    pool: Any | None  # prefect WorkPool
+    flows: dict[str, Any] = field(default_factory=dict)  # flow name -> Flow
+    deployments: dict[str, Any] = field(default_factory=dict)  # full name -> DeploymentResponse
+
+
+@dataclass
+class Writes:
+    """What the steps act on: the API, and the ids of what exists or a step created."""
+
+    api: Api
+    ids: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def starting_from(cls, api: Api, wanted: list[Wanted], found: Found) -> Writes:
+        writes = cls(api)
+        for name, flow in found.flows.items():
+            if flow is not None:
+                writes.ids[f"found {name}"] = flow.id
+        for item in wanted:
+            current = found.deployments.get(item.full_name)
+            if current is not None:
+                writes.ids[item.full_name] = current.id
+        return writes
+
+
+def read(api: Api, settings: Settings, wanted: list[Wanted]) -> Found:
+    """The server's current state; nothing is written, so a failure leaves nothing behind."""
+    try:
+        reached = f"reaching the Prefect API at {settings.shown_url}"
+        version = api.call(reached, lambda c: c.request("GET", "/admin/version").json())
+        if not isinstance(version, str):  # Prefect answers its version as a JSON string
+            problem = f"a server version of {json.dumps(version)[:80]}"
+            raise unexpected_answer(reached, f"the Prefect API at {settings.shown_url}", problem)
+        pool = api.call(
+            f"reading work pool {settings.work_pool}",
+            missing_is_none(lambda c: c.read_work_pool(settings.work_pool)),
+        )
+        found = Found(str(version), pool)
+        for item in wanted:
+            found.flows[item.flow_name] = api.call(
+                f"reading flow {item.flow_name}",
+                missing_is_none(methodcaller("read_flow_by_name", item.flow_name)),
+            )
+            found.deployments[item.full_name] = api.call(
+                f"reading deployment {item.full_name}",
+                missing_is_none(methodcaller("read_deployment_by_name", item.full_name)),
+            )
+    except DeployError as exc:
+        raise DeployError(f"{exc}. Nothing was changed (the deploy had not written yet)") from None
+    return found
+
+
+def make_plan(
+    request: Request, settings: Settings, wanted: list[Wanted], found: Found
+) -> tuple[Plan, list[Step[Writes]]]:
+    """What to do, as printed actions and as the steps that do it, in order."""
+    server = f"{settings.shown_url} (server {found.server_version})"
+    plan = Plan("prefect", request.version, server=server)
+    steps = [_file_step(path, text) for path, text in folder_files(wanted).items()]
+    steps.append(pool_step(settings, found.pool))
+    steps += [_flow_step(name, found.flows.get(name)) for name in flow_names(wanted)]
+    steps += [deployment_step(item, found.deployments.get(item.full_name)) for item in wanted]
+    plan.actions += [step.action for step in steps]
+    if request.run:
+        detail = "and follow it to its end" if request.wait else "after deploying"
+        plan.actions.append(Action("create", f"flow run of {wanted[0].full_name}", detail))
+    return plan, steps
+
+
+def _file_step(path: Path, text: str) -> Step[Writes]:
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    verb: Verb = "unchanged" if current == text else "create" if current is None else "update"
+    write = None if verb == "unchanged" else (lambda writes: write_atomically(path, text))
+    return Step(Action(verb, f"flow file {path}"), write)
+
+
+def pool_step(settings: Settings, pool: Any | None) -> Step[Writes]:
+    name = settings.work_pool
+    if pool is None:
+        action = Action("create", f"work pool {name}", "type process")
+        return Step(action, lambda writes: _create_pool(writes.api, name))
+    kind = str(pool.type)
+    if kind.endswith(":push") or kind.endswith(":managed"):
+        raise DeployError(
+            f"work pool {name} is of type {kind}, whose jobs cannot load the flow from "
+            f"{settings.flow_dir}: use a process (or hybrid worker) pool. Nothing was changed"
+        )
+    detail = f"type {kind}" + (
+        "" if kind == "process" else f"; its jobs must see {settings.flow_dir}"
+    )
+    if pool.is_paused:
+        detail += "; paused: its runs wait until it is resumed"
+    return Step(Action("unchanged", f"work pool {name}", detail))
+
+
+def _create_pool(api: Api, name: str) -> None:
+    """A process pool with Prefect's default job template (what `prefect work-pool create`
+    makes). A pool of that name made meanwhile (or by a retried request whose answer was
+    lost) is fine if it is a process pool too."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    pool = WorkPoolCreate(name=name, type="process", base_job_template=template)
+
+    def create(client: Any) -> str:
+        try:
+            return client.create_work_pool(pool).type
+        except ObjectAlreadyExists:
+            return client.read_work_pool(name).type
+
+    kind = api.call(f"creating work pool {name}", create)
+    if kind != "process":
+        raise DeployError(f"creating work pool {name}: one of type {kind} appeared meanwhile")
+
+
+def _flow_step(name: str, flow: Any | None) -> Step[Writes]:
+    if flow is not None:
+        return Step(Action("unchanged", f"flow {name}"))
+
+    def create(writes: Writes) -> None:
+        writes.ids[f"flow {name}"] = writes.api.call(
+            f"creating flow {name}", lambda c: c.create_flow_from_name(name)
+        )
+
+    return Step(Action("create", f"flow {name}"), create)
+
+
+def deployment_step(item: Wanted, current: Any | None) -> Step[Writes]:
+    what = f"deployment {item.full_name}"
+    if current is None:
+        return Step(Action("create", what, summary(item)), _upsert(item))
+    changed = _differences(current, item)
+    if not changed:
+        return Step(Action("unchanged", what, f"version {item.version}"))
+    detail = _update_detail(current, item, changed)
+    return Step(Action("update", what, detail), _upsert(item))
+
+
+def summary(item: Wanted) -> str:
+    schedules = ", ".join(str(s) for s in item.schedules) or "no schedule"
+    return f"version {item.version}, work pool {item.work_pool}, {schedules}"
+
+
+def _update_detail(current: Any, item: Wanted, changed: list[str]) -> str:
+    """The changed fields; a new version moves the flow folder too, which goes unsaid."""
+    detail = ""
+    if "version" in changed and Path(current.path or "").parent == item.folder.parent:
+        changed = [key for key in changed if key not in ("version", "path", "pull_steps")]
+        detail = f"version {current.version} -> {item.version}" + ("; " if changed else "")
+    return detail + ", ".join(key.replace("_", " ") for key in changed)
+
+
+def _differences(current: Any, item: Wanted) -> list[str]:
+    """The fields whose server value differs from the wanted one (drift from the UI included)."""
+    now = {
+        "version": current.version,
+        "work_pool_name": current.work_pool_name,
+        "work_queue_name": current.work_queue_name,
+        "path": current.path,
+        "entrypoint": current.entrypoint,
+        "pull_steps": current.pull_steps,
+        "parameters": current.parameters,
+        "parameter_openapi_schema": current.parameter_openapi_schema,
+        "enforce_parameter_schema": current.enforce_parameter_schema,
+        "tags": current.tags,
+        "description": current.description,
+        "job_variables": current.job_variables,
+        "paused": current.paused,
+        "schedules": [
+            schedule_key(
+                getattr(s.schedule, "cron", str(s.schedule)),
+                getattr(s.schedule, "timezone", None),
+                s.active,
+            )
+            for s in current.schedules
+        ],
+    }
+    return [key for key, value in item.fields().items() if _normal(now[key]) != _normal(value)]
+
+
+def _normal(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _upsert(item: Wanted) -> Callable[[Writes], None]:
+    """Create or update: Prefect's POST /deployments/ upserts by flow and name, and replaces
+    the schedules (deleting the runs the old ones had scheduled)."""
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.schedules import CronSchedule
+
+    schedules = [
+        DeploymentScheduleCreate(
+            schedule=CronSchedule(cron=s.cron, timezone=s.timezone), active=s.active
+        )
+        for s in item.schedules
+    ]
+
+    def run(writes: Writes) -> None:
+        ids = writes.ids
+        flow_id = ids.get(f"flow {item.flow_name}") or ids[f"found {item.flow_name}"]
+        ids[item.full_name] = writes.api.call(
+            f"writing deployment {item.full_name}",
+            lambda c: c.create_deployment(
+                flow_id=flow_id,
+                name=item.name,
+                version=item.version,
+                schedules=schedules,
+                parameters=item.parameters,
+                description=item.description,
+                work_queue_name=item.work_queue,
+                work_pool_name=item.work_pool,
+                tags=item.tags,
+                path=str(item.folder),
+                entrypoint=item.entrypoint,
+                parameter_openapi_schema=item.parameter_schema,
+                paused=item.paused,
+                pull_steps=item.pull_steps,
+                enforce_parameter_schema=item.enforce_parameter_schema,
+                job_variables=item.job_variables,
+            ),
+        )
+
+    return run

@@ -1,0 +1,186 @@
+"""The local phase of a Prefect deploy: every deployment of the generated prefect.yaml, fully
+built and validated by Prefect's own models before any remote call."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlspec.backends.base import Artifact
+from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
+from mlspec.deploy.common import DeployError, Request
+from mlspec.deploy.prefect.settings import Settings
+
+PULL_STEP = "prefect.deployments.steps.set_working_directory"
+# The prefect.yaml keys this deploy applies; any other with a value is refused, not ignored.
+_APPLIED = {"name", "version", "tags", "description", "entrypoint", "parameters", "paused"}
+_APPLIED |= {"enforce_parameter_schema", "schedules", "work_pool", "flow_name"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str
+    timezone: str
+    active: bool
+
+    def __str__(self) -> str:
+        return f"{self.cron} {self.timezone}" + ("" if self.active else " (paused)")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One deployment as prefect.yaml and the settings ask for it."""
+
+    flow_name: str
+    name: str
+    version: str
+    flow_file: Artifact  # the entrypoint's file
+    files: tuple[Artifact, ...]  # what the folder gets: the flow file and any file beside it
+    folder: Path  # <flow dir>/<pipeline>/<version>: where the workers load the flow from
+    entrypoint: str
+    parameters: dict[str, Any]
+    parameter_schema: dict[str, Any]
+    tags: list[str]
+    description: str | None
+    enforce_parameter_schema: bool
+    schedules: tuple[Schedule, ...]
+    paused: bool
+    work_pool: str
+    work_queue: str | None
+    job_variables: dict[str, Any]
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow_name}/{self.name}"
+
+    @property
+    def flow_path(self) -> Path:
+        return self.folder / self.flow_file.path
+
+    @property
+    def pull_steps(self) -> list[dict[str, Any]]:
+        return [{PULL_STEP: {"directory": str(self.folder)}}]
+
+    def fields(self) -> dict[str, Any]:
+        """The deployment's fields as the server stores them, to compare and to send."""
+        return {
+            "version": self.version,
+            "work_pool_name": self.work_pool,
+            "work_queue_name": self.work_queue or "default",
+            "path": str(self.folder),
+            "entrypoint": self.entrypoint,
+            "pull_steps": self.pull_steps,
+            "parameters": self.parameters,
+            "parameter_openapi_schema": self.parameter_schema,
+            "enforce_parameter_schema": self.enforce_parameter_schema,
+            "tags": self.tags,
+            "description": self.description,
+            "job_variables": self.job_variables,
+            "paused": self.paused,
+            "schedules": [schedule_key(s.cron, s.timezone, s.active) for s in self.schedules],
+        }
+
+
+def wanted_from(request: Request, settings: Settings) -> list[Wanted]:
+    """Every deployment of the generated prefect.yaml, fully built: nothing is left to fail."""
+    files = {artifact.path: artifact for artifact in request.artifacts}
+    # The folder gets every generated file but prefect.yaml and the rollout manifests.
+    code = tuple(
+        a
+        for a in request.artifacts
+        if a.path != "prefect.yaml" and not a.path.startswith(ROLLOUT_FOLDER)
+    )
+    if "prefect.yaml" not in files:
+        raise DeployError("the compiled pipeline has no prefect.yaml: nothing to deploy")
+    # PyYAML (YAML 1.1), as `prefect deploy` reads the file: what Prefect would deploy.
+    data = yaml.safe_load(files["prefect.yaml"].text)
+    pipeline = request.pipeline
+    found = [
+        _one(entry, files, code, request.version, settings, pipeline)
+        for entry in data.get("deployments") or []
+    ]
+    if not found:
+        raise DeployError("prefect.yaml lists no deployments: nothing to deploy")
+    return found
+
+
+def _one(
+    entry: dict[str, Any],
+    files: dict[str, Artifact],
+    code: tuple[Artifact, ...],
+    version: str,
+    settings: Settings,
+    pipeline: Any,
+) -> Wanted:
+    unsupported = sorted(k for k, v in entry.items() if k not in _APPLIED and v is not None)
+    if unsupported:
+        raise DeployError(f"prefect.yaml: mlspec deploy does not apply {', '.join(unsupported)}")
+    entrypoint = str(entry["entrypoint"])
+    file_name, _, function = entrypoint.rpartition(":")
+    if file_name not in files:
+        raise DeployError(f"prefect.yaml: the entrypoint's file {file_name} was not generated")
+    pool = entry.get("work_pool") or {}
+    return Wanted(
+        flow_name=str(entry.get("flow_name") or pipeline.name),
+        name=str(entry["name"]),
+        version=version,
+        flow_file=files[file_name],
+        files=code,
+        folder=settings.flow_dir / pipeline.name / version,
+        entrypoint=entrypoint,
+        parameters=dict(entry.get("parameters") or {}),
+        parameter_schema=_parameter_schema(files[file_name], function),
+        tags=[str(tag) for tag in entry.get("tags") or []],
+        description=entry.get("description") or pipeline.description or None,
+        enforce_parameter_schema=bool(entry.get("enforce_parameter_schema", False)),
+        schedules=tuple(_schedule(item) for item in entry.get("schedules") or []),
+        paused=bool(entry.get("paused", False)),
+        work_pool=settings.work_pool,
+        work_queue=pool.get("work_queue_name"),
+        job_variables=dict(pool.get("job_variables") or {}),
+    )
+
+
+def _parameter_schema(flow_file: Artifact, function: str) -> dict[str, Any]:
+    """The flow's parameter schema, as `prefect deploy` makes it: from the source, unexecuted.
+
+    Prefect reads it from a file, so the text goes to a private temporary folder, not the
+    flow folder (a dry run writes nothing there).
+    """
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    with tempfile.TemporaryDirectory(prefix="mlspec-deploy-") as folder:
+        path = Path(folder) / flow_file.path
+        path.write_text(flow_file.text, encoding="utf-8")
+        schema = parameter_schema_from_entrypoint(f"{path}:{function}")
+    return schema.model_dump(exclude_unset=True)
+
+
+def _schedule(item: dict[str, Any]) -> Schedule:
+    """A cron schedule, validated by Prefect's own model (cron syntax, IANA time zone)."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    if "cron" not in item:
+        raise DeployError(f"prefect.yaml: mlspec deploy applies cron schedules only, not {item}")
+    try:
+        cron = CronSchedule(cron=item["cron"], timezone=item.get("timezone") or "UTC")
+    except ValueError as exc:
+        raise DeployError(f"prefect.yaml: schedule {item}: {exc}") from None
+    return Schedule(cron.cron, cron.timezone or "UTC", bool(item.get("active", True)))
+
+
+def schedule_key(cron: str, timezone: str | None, active: bool) -> dict[str, Any]:
+    return {"cron": cron, "timezone": timezone or "UTC", "active": active}
+
+
+def flow_names(wanted: list[Wanted]) -> list[str]:
+    return list(dict.fromkeys(item.flow_name for item in wanted))
+
+
+def folder_files(wanted: list[Wanted]) -> dict[Path, str]:
+    """Every file the flow folder gets (path -> text), in order, once."""
+    return {item.folder / f.path: f.text for item in wanted for f in item.files}
