@@ -31,10 +31,10 @@ from mlspec.backends.rollout.release import (
     MODEL_LABEL,
     VERSION_LABEL,
     Release,
-    pin,
 )
 from mlspec.compiler import analyze_file
 from mlspec.compiler.ir import Pipeline
+from mlspec.compiler.passes import pin_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MATRIX = sorted((ROOT / "tests" / "rollout" / "matrix").glob("*.yaml"))
@@ -58,7 +58,7 @@ def _id(path: Path) -> str:
 
 
 def pinned(path: Path) -> Pipeline:
-    return pin(analyze_file(_id(path)).pipeline, VERSION, STORAGE)
+    return pin_model(analyze_file(_id(path)).pipeline, VERSION, STORAGE)
 
 
 @pytest.fixture(scope="module", params=CASES, ids=_id)
@@ -213,7 +213,8 @@ def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
     second = _compile(tmp_path / "b" / "elsewhere", spec, "rollout", "4242", *pins)
     assert first == second
     expected = {
-        a.path: a.text.encode() for a in artifacts(pin(analyze_file(spec).pipeline, VERSION, None))
+        a.path: a.text.encode()
+        for a in artifacts(pin_model(analyze_file(spec).pipeline, VERSION, None))
     }
     assert first == expected
 

@@ -41,6 +41,7 @@ from mlspec.deploy.common import (
     DeployError,
     Plan,
     Request,
+    Setting,
     SettingsError,
     TimedOut,
     Transient,
@@ -51,6 +52,19 @@ from mlspec.deploy.common import (
     unexpected_answer,
 )
 from mlspec.run.summary import GateVerdict
+
+# `mlspec deploy` flags: connection settings, each also read from its environment variable.
+SETTINGS = (
+    Setting("prefect_api_url", "PREFECT_API_URL", "Prefect API, e.g. http://127.0.0.1:4200/api."),
+    Setting(
+        "prefect_work_pool", "MLSPEC_PREFECT_WORK_POOL", "Prefect work pool [default: mlspec]."
+    ),
+    Setting(
+        "prefect_flow_dir",
+        "MLSPEC_PREFECT_FLOW_DIR",
+        "Folder the Prefect workers load the flow from (a shared volume or checkout).",
+    ),
+)
 
 T = TypeVar("T")
 
