@@ -22,7 +22,7 @@ from argo_rules import argo_rules
 from controller_rules import flagger_rules
 from crd_validation import validate_documents
 
-from mlspec.backends.registry import find
+from mlspec.backends.registry import find, targets
 from mlspec.backends.rollout import base
 from mlspec.backends.rollout.backend import RolloutBackend, artifacts, problems
 from mlspec.backends.rollout.bandit import ARM_LABEL
@@ -219,7 +219,8 @@ def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
     assert first == expected
 
 
-@pytest.mark.parametrize("target", ["airflow", "prefect", "kubeflow"])
+# Every target that runs a pipeline writes the manifests beside it.
+@pytest.mark.parametrize("target", [n for n, t in targets().items() if t.engine is not None])
 def test_pipeline_targets_write_the_same_manifests_under_rollout(
     tmp_path: Path, target: str
 ) -> None:

@@ -66,6 +66,11 @@ class Target:
     def load(self) -> Backend:
         return cast("Backend", _attribute(self.backend)())
 
+    def load_deployer(self) -> DeployerModule:
+        if self.deployer is None:
+            raise TargetUnavailable(f"target {self.name!r} has no deployer")
+        return self.deployer.load()
+
 
 class TargetUnavailable(Exception):
     """The target cannot compile here (e.g. its optional extra is missing)."""
