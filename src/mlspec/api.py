@@ -47,7 +47,7 @@ def analyze(path: str | os.PathLike[str]) -> Analysis:
     that found any, or OSError if the file cannot be read."""
     from mlspec.compiler import analyze_file
 
-    return analyze_file(path)
+    return analyze_file(os.fspath(path))
 
 
 def backend(target: str) -> Backend:

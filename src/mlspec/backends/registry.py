@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from mlspec.backends.base import Backend
@@ -86,7 +86,7 @@ def _refuse_nothing(request: object) -> None:
     pass
 
 
-def _attribute(location: str) -> object:
+def _attribute(location: str) -> Any:
     module, _, attr = location.partition(":")
     return getattr(importlib.import_module(module), attr)
 

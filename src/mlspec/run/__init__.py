@@ -1,8 +1,9 @@
 """`mlspec run`: one spec, run locally on a real engine, summarised the same way on each.
 
 Prefect runs with a temporary local server, Kubeflow under kfp's SubprocessRunner, Airflow with
-`dag.test()` in an Airflow environment of its own. The run uses a local SQLite MLflow registry
-and an artifact folder in the state folder, never the spec's servers.
+`dag.test()` in an Airflow environment of its own; which engine a target has is the
+registry's (backends/registry.py). The run uses a local SQLite MLflow registry and an artifact
+folder in the state folder, never the spec's servers.
 """
 
 from __future__ import annotations

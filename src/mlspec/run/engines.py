@@ -1,4 +1,4 @@
-"""The three local engines `mlspec run` drives: each compiles, runs and reports the same way.
+"""The local engines `mlspec run` drives: each compiles, runs and reports the same way.
 
 Every engine runs in a subprocess whose output is streamed (the lines that say what happened,
 or everything with --verbose) and saved to the run's log; it ends with one JSON result line.
