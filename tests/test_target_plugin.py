@@ -157,6 +157,6 @@ def test_the_target_compiles_deploys_and_runs(plugin: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     summary = json.loads(ran.stdout)
     assert summary["outcome"] == "passed" and summary["engine"] == "throwaway"
-    [run_folder] = (plugin / "st" / "runs").iterdir()
+    [run_folder] = (plugin / "state" / "runs").iterdir()
     written = (run_folder / "throwaway" / "tiny.steps.txt").read_text(encoding="utf-8")
     assert written == "make\nuse\n"
