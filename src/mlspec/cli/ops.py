@@ -26,26 +26,24 @@ class _DeployCommand(click.Command):
     its environment variable when not given. The deployers are imported only when the
     options are needed (to parse, help or complete `deploy`), not to build the command line."""
 
+    settings_added = False
+
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        if not any(isinstance(p, _SettingOption) for p in self.params):
+        if not self.settings_added:
             self.params += _setting_options()
+            self.settings_added = True
         return super().get_params(ctx)
 
 
-class _SettingOption(click.Option):
-    pass
-
-
 def _setting_options() -> list[click.Parameter]:
+    """One option per setting name (a name two deployers declare is one option)."""
     options: dict[str, click.Parameter] = {}
     for name in registry.deployable():
-        deployer = registry.get(name).deployer
-        assert deployer is not None
-        for setting in deployer.load().SETTINGS:
+        for setting in registry.get(name).load_deployer().SETTINGS:
             flag = "--" + setting.name.replace("_", "-")
             options.setdefault(
                 setting.name,
-                _SettingOption(
+                click.Option(
                     [flag, setting.name], envvar=setting.env, show_envvar=True, help=setting.help
                 ),
             )
