@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlspec import __version__
+from mlspec.backends.registry import targets
 from mlspec.cli import main
 from mlspec.codes import CODES
 from mlspec.output import MANIFEST
@@ -107,24 +108,21 @@ def test_targets() -> None:
     result = run("targets")
     assert result.exit_code == 0
     lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
-    assert list(lines)[:5] == ["ir", "kubeflow", "airflow", "prefect", "rollout"]
-    for built in ("ir", "kubeflow", "airflow", "prefect", "rollout"):
-        assert "(planned)" not in lines[built]
+    assert list(lines) == list(targets())
+    assert lines["ir"].split()[1] == "compile"
+    assert "compile, deploy, run" in lines["prefect"]
 
 
 def test_targets_json() -> None:
     result = run("targets", "--format", "json")
     assert result.exit_code == 0
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert rows["ir"]["available"] is True
-    assert rows["kubeflow"]["available"] is True
-    assert rows["airflow"]["available"] is True
-    assert rows["prefect"]["available"] is True
-    assert rows["rollout"]["available"] is True
-    assert all(row["summary"] for row in rows.values())
-
-
-# -- validate -------------------------------------------------------------------------------
+    assert list(rows) == list(targets())
+    for name, target in targets().items():
+        assert rows[name]["summary"] == target.summary
+        assert rows[name]["deploy"] is (target.deployer is not None)
+        assert rows[name]["run"] is (target.engine is not None)
+    assert {n for n, row in rows.items() if row["deploy"] and row["run"]} >= {"prefect", "airflow"}
 
 
 def test_validate_examples() -> None:
@@ -323,18 +321,6 @@ def test_compile_unknown_target_without_a_close_match(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "unknown target 'zzzzzz'" in result.stderr
     assert "did you mean" not in result.stderr.lower()
-
-
-def test_compile_planned_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlspec.backends import registry
-
-    planned = registry.Target("someday", "a target announced before it is built", None)
-    monkeypatch.setitem(registry.BUILTIN, "someday", planned)
-    result = run("compile", BREAST_CANCER, "--target", "someday", "-o", tmp_path / "out")
-    assert result.exit_code == 2
-    assert "target 'someday' is planned but not built yet" in result.stderr
-    assert "available now: ir, kubeflow, airflow, prefect, rollout" in result.stderr
-    assert not (tmp_path / "out").exists()
 
 
 def test_a_whole_spec_problem_points_at_its_first_key_not_a_comment(tmp_path: Path) -> None:

@@ -73,3 +73,9 @@ def test_readme_tour_commands_work(
 
 def test_the_tour_is_mostly_runnable() -> None:
     assert len(_tour_commands()) >= 6
+
+
+def test_readme_lists_the_registered_targets() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ mlspec targets\n", 1)[1].split("```", 1)[0]
+    assert block == CliRunner().invoke(main, ["targets"]).output

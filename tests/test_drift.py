@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from mlspec import drift
 from mlspec.backends.base import Artifact
+from mlspec.backends.registry import targets
 from mlspec.cli import main
 from mlspec.output import MANIFEST, manifest_text
 
@@ -70,7 +71,7 @@ def out(tmp_path: Path) -> Path:
 # -- up to date -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["ir", "kubeflow", "airflow", "prefect", "rollout"])
+@pytest.mark.parametrize("target", list(targets()))
 @pytest.mark.parametrize("spec", [BREAST_CANCER, CHURN], ids=["breast-cancer", "churn"])
 def test_a_fresh_compile_is_up_to_date(tmp_path: Path, spec: Path, target: str) -> None:
     folder = tmp_path / "out"

@@ -27,9 +27,9 @@ from mlspec.backends import support
 from mlspec.backends.registry import find
 from mlspec.backends.rollout.backend import RolloutBackend
 from mlspec.backends.rollout.base import CONTROLLERS, SUPPORT
-from mlspec.backends.rollout.release import pin
 from mlspec.compiler import analyze_text
 from mlspec.compiler import spec as s
+from mlspec.compiler.passes import pin_model
 from mlspec.compiler.source import load_text
 from mlspec.diagnostics import Diagnostic, SpecError
 
@@ -105,7 +105,7 @@ def _compile(text: str, column: str) -> tuple[list[Diagnostic], dict[str, str] |
         return exc.diagnostics, None
     if column in CONTROLLERS or column == "rollout":
         if pipeline.rollout is not None:
-            pipeline = pin(pipeline, "7", "s3://models/fraud/7")
+            pipeline = pin_model(pipeline, "7", "s3://models/fraud/7")
         backend: Any = RolloutBackend()
     else:
         backend = find(column).load()  # type: ignore[union-attr]

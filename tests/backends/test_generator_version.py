@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 
 from mlspec import __version__
-from mlspec.backends.registry import find
+from mlspec.backends.registry import get, targets
 from mlspec.compiler import analyze_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
-TARGETS = ("kubeflow", "airflow", "prefect", "rollout", "ir")
+TARGETS = list(targets())
 
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
 def test_the_generator_version_is_one_header_line(spec: Path, target: str) -> None:
-    backend = find(target).load()  # type: ignore[union-attr]
+    backend = get(target).load()
     stamp = f"mlspec {__version__}"
     for artifact in backend.emit(analyze_file(spec).pipeline):
         lines = artifact.text.splitlines()

@@ -19,28 +19,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from mlspec.backends.registry import deployable, get
 from mlspec.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
-TARGETS = ("prefect", "airflow", "kubeflow")
+TARGETS = deployable()
 TOKEN = "deploy-test-token-5e1f"
 # Every setting any target reads from the environment: none is inherited from the machine.
-ENVIRONMENT = (
-    "PREFECT_API_URL",
-    "MLSPEC_PREFECT_WORK_POOL",
-    "MLSPEC_PREFECT_FLOW_DIR",
-    "AIRFLOW_API_URL",
-    "AIRFLOW_API_TOKEN",
-    "AIRFLOW_USERNAME",
-    "AIRFLOW_PASSWORD",
-    "MLSPEC_AIRFLOW_DAGS_FOLDER",
-    "KF_PIPELINES_ENDPOINT",
-    "KF_PIPELINES_TOKEN",
-    "KF_PIPELINES_NAMESPACE",
-)
+ENVIRONMENT = [s.env for name in TARGETS for s in get(name).load_deployer().SETTINGS]
 
 
 @pytest.fixture(autouse=True)

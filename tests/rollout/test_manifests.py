@@ -22,7 +22,7 @@ from argo_rules import argo_rules
 from controller_rules import flagger_rules
 from crd_validation import validate_documents
 
-from mlspec.backends.registry import find
+from mlspec.backends.registry import find, targets
 from mlspec.backends.rollout import base
 from mlspec.backends.rollout.backend import RolloutBackend, artifacts, problems
 from mlspec.backends.rollout.bandit import ARM_LABEL
@@ -31,10 +31,10 @@ from mlspec.backends.rollout.release import (
     MODEL_LABEL,
     VERSION_LABEL,
     Release,
-    pin,
 )
 from mlspec.compiler import analyze_file
 from mlspec.compiler.ir import Pipeline
+from mlspec.compiler.passes import pin_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MATRIX = sorted((ROOT / "tests" / "rollout" / "matrix").glob("*.yaml"))
@@ -58,7 +58,7 @@ def _id(path: Path) -> str:
 
 
 def pinned(path: Path) -> Pipeline:
-    return pin(analyze_file(_id(path)).pipeline, VERSION, STORAGE)
+    return pin_model(analyze_file(_id(path)).pipeline, VERSION, STORAGE)
 
 
 @pytest.fixture(scope="module", params=CASES, ids=_id)
@@ -213,12 +213,14 @@ def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
     second = _compile(tmp_path / "b" / "elsewhere", spec, "rollout", "4242", *pins)
     assert first == second
     expected = {
-        a.path: a.text.encode() for a in artifacts(pin(analyze_file(spec).pipeline, VERSION, None))
+        a.path: a.text.encode()
+        for a in artifacts(pin_model(analyze_file(spec).pipeline, VERSION, None))
     }
     assert first == expected
 
 
-@pytest.mark.parametrize("target", ["airflow", "prefect", "kubeflow"])
+# Every target that runs a pipeline writes the manifests beside it.
+@pytest.mark.parametrize("target", [n for n, t in targets().items() if t.engine is not None])
 def test_pipeline_targets_write_the_same_manifests_under_rollout(
     tmp_path: Path, target: str
 ) -> None:

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from mlspec.backends.rollout import base
 from mlspec.backends.rollout.backend import RolloutBackend
-from mlspec.backends.rollout.release import pin
 from mlspec.cli import main
 from mlspec.compiler import analyze_file
+from mlspec.compiler.passes import pin_model
 from mlspec.diagnostics import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_reported_at_the_strategy(path: Path, snapshot: object) -> None:
     code, line, col, text = _expectation(path)
     name = _rel(path)
     # Pinned as CI pins it, so that a KServe case shows its strategy problem, not the pin.
-    pipeline = pin(analyze_file(path, name).pipeline, "7", "s3://models/fraud/7")
+    pipeline = pin_model(analyze_file(path, name).pipeline, "7", "s3://models/fraud/7")
     found = RolloutBackend().check(pipeline)
     assert render(found, "text", {name: path.read_text()}) == snapshot
     at = [d for d in found if (d.code, d.span.line, d.span.col) == (code, line, col)]

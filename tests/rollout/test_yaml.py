@@ -17,8 +17,9 @@ from yaml_readers import assert_reads_back, load_all, yaml_string
 
 from mlspec.backends.rollout.backend import artifacts, controller
 from mlspec.backends.rollout.k8s import duration, file_name, to_yaml
-from mlspec.backends.rollout.release import Release, pin
+from mlspec.backends.rollout.release import Release
 from mlspec.compiler import analyze_text
+from mlspec.compiler.passes import pin_model
 from mlspec.diagnostics import SpecError
 
 MATRIX = Path(__file__).resolve().parent / "matrix"
@@ -54,7 +55,7 @@ def header_manifests(controller_name: str, name: str, text: str) -> dict[str, tu
     matching `text` exactly."""
     spec = HEADER_SPECS[controller_name].replace("X-User-Group", name)
     spec = re.sub(r'regex: "[^"]*"', lambda _: f"exact: {yaml_string(text)}", spec)
-    pipeline = pin(analyze_text(spec, "spec.yaml").pipeline, "7", "s3://models/fraud/7")
+    pipeline = pin_model(analyze_text(spec, "spec.yaml").pipeline, "7", "s3://models/fraud/7")
     files = {a.path: a.text for a in artifacts(pipeline)}
     assert pipeline.rollout is not None
     docs = controller(pipeline.rollout).manifests(Release(pipeline, pipeline.rollout)).resources

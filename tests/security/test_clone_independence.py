@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mlspec.backends.registry import targets
 from mlspec.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ["examples/breast-cancer/pipeline.yaml", "examples/churn-containers/pipeline.yaml"]
-TARGETS = ["ir", "kubeflow", "airflow", "prefect", "rollout"]
+TARGETS = list(targets())
 
 
 def clone(where: Path, *, git: bool) -> Path:

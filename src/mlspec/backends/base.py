@@ -1,4 +1,4 @@
-"""What every back end provides: a name, its features, a check and a pure emit."""
+"""What every back end provides: a name, a check and a pure emit."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ class Artifact:
 class Backend(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
-    # Spec features this target can express; `check` reports any other the spec uses.
-    features: ClassVar[frozenset[str]]
 
     def check(self, pipeline: Pipeline) -> list[Diagnostic]:
         """Problems that only this target has with the pipeline (MS3xx), at spec positions."""

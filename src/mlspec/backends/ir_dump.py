@@ -13,7 +13,6 @@ from mlspec.diagnostics import Diagnostic
 class IrBackend:
     name: ClassVar[str] = "ir"
     description: ClassVar[str] = "the resolved pipeline IR as JSON (what every back end reads)"
-    features: ClassVar[frozenset[str]] = frozenset({"*"})
 
     def check(self, pipeline: Pipeline) -> list[Diagnostic]:
         return []

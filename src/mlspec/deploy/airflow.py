@@ -68,6 +68,7 @@ from mlspec.deploy.common import (
     DeployError,
     Plan,
     Request,
+    Setting,
     SettingsError,
     Step,
     TimedOut,
@@ -84,6 +85,17 @@ from mlspec.deploy.common import (
     write_atomically,
 )
 from mlspec.extras import install_hint
+
+# `mlspec deploy` flags: connection settings, each also read from its environment variable.
+SETTINGS = (
+    Setting("airflow_url", "AIRFLOW_API_URL", "Airflow API server, e.g. http://127.0.0.1:8080."),
+    Setting(
+        "airflow_token", "AIRFLOW_API_TOKEN", "Airflow API bearer token (or username/password)."
+    ),
+    Setting("airflow_username", "AIRFLOW_USERNAME", "Airflow user, to get a token."),
+    Setting("airflow_password", "AIRFLOW_PASSWORD", "Airflow password, to get a token."),
+    Setting("airflow_dags_folder", "MLSPEC_AIRFLOW_DAGS_FOLDER", "Folder the dag processor reads."),
+)
 
 T = TypeVar("T")
 

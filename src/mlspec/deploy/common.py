@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from mlspec.backends.base import Artifact
@@ -386,3 +386,23 @@ class Request:
     wait: bool = False  # follow that run to a final state
     echo: Callable[[str], None] = print  # progress lines (never secrets)
     deadline: Deadline = NO_DEADLINE  # --timeout, and where retries are said
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A connection setting a deployer declares: `mlspec deploy --NAME` (underscores as
+    dashes), else the environment variable; it arrives in `Request.settings[name]`."""
+
+    name: str
+    env: str
+    help: str
+
+
+class DeployerModule(Protocol):
+    """What a target's deploy module provides (the registry's `Deployer` names it)."""
+
+    SETTINGS: tuple[Setting, ...]
+
+    def deploy(self, request: Request) -> Plan: ...
+
+    def offline_plan(self, request: Request) -> Plan: ...

@@ -52,6 +52,7 @@ from mlspec.deploy.common import (
     DeployError,
     Plan,
     Request,
+    Setting,
     SettingsError,
     Step,
     Transient,
@@ -65,6 +66,13 @@ from mlspec.deploy.common import (
     shown_url,
     unexpected_answer,
     url_secrets,
+)
+
+# `mlspec deploy` flags: connection settings, each also read from its environment variable.
+SETTINGS = (
+    Setting("kfp_host", "KF_PIPELINES_ENDPOINT", "Kubeflow Pipelines API host."),
+    Setting("kfp_token", "KF_PIPELINES_TOKEN", "Kubeflow Pipelines bearer token."),
+    Setting("kfp_namespace", "KF_PIPELINES_NAMESPACE", "Kubeflow namespace for recurring runs."),
 )
 
 T = TypeVar("T")

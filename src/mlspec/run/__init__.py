@@ -1,24 +1,24 @@
 """`mlspec run`: one spec, run locally on a real engine, summarised the same way on each.
 
 Prefect runs with a temporary local server, Kubeflow under kfp's SubprocessRunner, Airflow with
-`dag.test()` in an Airflow environment of its own. The run uses a local SQLite MLflow registry
-and an artifact folder in the state folder, never the spec's servers.
+`dag.test()` in an Airflow environment of its own; which engine a target has is the
+registry's (backends/registry.py). The run uses a local SQLite MLflow registry and an artifact
+folder in the state folder, never the spec's servers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from mlspec.backends import registry
 from mlspec.backends.taskdata import task_graph
 from mlspec.compiler import ir
 from mlspec.run import engines
-from mlspec.run.engines import EngineUnavailable
+from mlspec.run.engines import EngineUnavailable, RunRequest
 from mlspec.run.state import new_run, start_registered_model
 from mlspec.run.summary import RunReport, aliases, gate_reports, metrics, verdicts
 
-ENGINES = ("prefect", "kubeflow", "airflow")
-__all__ = ["ENGINES", "EngineUnavailable", "RunReport", "parse_params", "run_pipeline"]
+__all__ = ["EngineUnavailable", "RunReport", "RunRequest", "parse_params", "run_pipeline"]
 
 
 def parse_params(pipeline: ir.Pipeline, pairs: tuple[str, ...]) -> dict[str, object]:
@@ -49,33 +49,24 @@ def parse_params(pipeline: ir.Pipeline, pairs: tuple[str, ...]) -> dict[str, obj
     return values
 
 
-def run_pipeline(
-    pipeline: ir.Pipeline,
-    spec_file: Path,
-    *,
-    engine: str,
-    state_folder: Path,
-    params: dict[str, object],
-    echo: Callable[[str], None],
-    verbose: bool = False,
-    airflow_python: str | None = None,
-) -> RunReport:
-    containers = [s.name for s in pipeline.steps if s.kind == "container"]
-    cluster = _refuse_what_cannot_run(engine, containers, airflow_python)
-    state = new_run(state_folder, engine)
+def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:
+    """Run the request's pipeline on its target's engine, with its state in `state_folder`;
+    EngineUnavailable, before anything is created, when the engine cannot run it here."""
+    target = registry.get(request.target)
+    if target.engine is None:
+        raise EngineUnavailable(f"target {target.name!r} has no local engine")
+    engine = target.engine.load()
+    target.engine.load_refuse()(request)
+    pipeline, echo = request.pipeline, request.echo
+    containers = request.containers
+    cluster = engines.kubernetes_cluster(containers) if containers else None
+    state = new_run(state_folder, target.name)
     model = pipeline.registry.registered_model if pipeline.registry else None
     if model:
         start_registered_model(state.registry_uri, model)
     before = aliases(state.registry_uri, model) if model else {}
-    echo(f"mlspec run: {pipeline.name} {pipeline.version} on {engine}, in {state.run_folder}")
-    run = engines.EngineRun(pipeline, state, params, spec_file.resolve().parent, echo, verbose)
-    if engine == "prefect":
-        result = engines.run_prefect(run)
-    elif engine == "airflow":
-        assert airflow_python is not None  # refused above
-        result = engines.run_airflow(run, airflow_python)
-    else:
-        result = engines.run_kubeflow(run, spec_file.resolve())
+    echo(f"mlspec run: {pipeline.name} {pipeline.version} on {target.name}, in {state.run_folder}")
+    result = engine(engines.EngineRun(request, state))
     reports = gate_reports(pipeline, state.artifacts)
     gates = verdicts(reports)
     after = aliases(state.registry_uri, model) if model else {}
@@ -88,7 +79,7 @@ def run_pipeline(
         notes.append(f"container steps run on Kubernetes, in {cluster}: {', '.join(containers)}")
     return RunReport(
         pipeline=pipeline.name,
-        engine=engine,
+        engine=target.name,
         outcome=outcome,
         detail=result.detail,
         engine_run_id=result.run_id,
@@ -101,22 +92,6 @@ def run_pipeline(
         log=state.log,
         notes=notes,
     )
-
-
-def _refuse_what_cannot_run(
-    engine: str, containers: list[str], airflow_python: str | None
-) -> str | None:
-    """Raise EngineUnavailable, before anything is created or started, for what the engine
-    cannot run here; else the cluster that the container steps will run in, if any."""
-    if engine == "kubeflow" and containers:
-        raise EngineUnavailable(
-            f"kfp's local subprocess runner cannot run container steps ({', '.join(containers)})"
-        )
-    if engine == "airflow":
-        if not airflow_python:
-            raise EngineUnavailable(engines.NO_AIRFLOW)
-        engines.check_airflow_python(airflow_python)
-    return engines.kubernetes_cluster(containers) if containers else None
 
 
 def _in_run_order(pipeline: ir.Pipeline, tasks: dict[str, str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The three local engines `mlspec run` drives: each compiles, runs and reports the same way.
+"""The local engines `mlspec run` drives: each compiles, runs and reports the same way.
 
 Every engine runs in a subprocess whose output is streamed (the lines that say what happened,
 or everything with --verbose) and saved to the run's log; it ends with one JSON result line.
@@ -21,13 +21,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlspec.backends.airflow import AirflowBackend
-from mlspec.backends.prefect import PrefectBackend
 from mlspec.backends.prefect.flow import file_name, function_name
 from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
 from mlspec.compiler import ir
+from mlspec.compiler.passes import localize
 from mlspec.run.process import clean_env, stream
-from mlspec.run.state import RunState, localize
+from mlspec.run.state import RunState
 
 HERE = Path(__file__).resolve().parent
 Echo = Callable[[str], None]
@@ -131,20 +130,68 @@ def check_airflow_python(python: str) -> None:
 
 
 @dataclass(frozen=True)
-class EngineRun:
-    """What every engine is given: the pipeline, where the run lives, how to report."""
+class RunRequest:
+    """What `mlspec run` was asked: checked before any state is created."""
 
     pipeline: ir.Pipeline
-    state: RunState
-    params: dict
-    code_path: Path  # where the spec's Python step modules live
+    spec_file: Path
+    target: str
+    params: dict[str, object]
     echo: Echo
-    verbose: bool
+    verbose: bool = False
+    airflow_python: str | None = None  # an interpreter with apache-airflow 3
+
+    @property
+    def containers(self) -> list[str]:
+        return [s.name for s in self.pipeline.steps if s.kind == "container"]
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """What every engine is given: the request, and where the run lives."""
+
+    request: RunRequest
+    state: RunState
+
+    @property
+    def pipeline(self) -> ir.Pipeline:
+        return self.request.pipeline
+
+    @property
+    def params(self) -> dict[str, object]:
+        return self.request.params
+
+    @property
+    def code_path(self) -> Path:
+        """Where the spec's Python step modules live."""
+        return self.request.spec_file.resolve().parent
+
+    @property
+    def echo(self) -> Echo:
+        return self.request.echo
+
+    @property
+    def verbose(self) -> bool:
+        return self.request.verbose
 
     @property
     def local(self) -> ir.Pipeline:
         """The pipeline with this run's artifact folder and the local registry."""
         return localize(self.pipeline, self.state.registry_uri, str(self.state.artifacts))
+
+    def write(self, folder: Path) -> None:
+        """The local pipeline's own files, checked and compiled for the target; a local run
+        rolls nothing out, so not the manifests."""
+        from mlspec.api import compile_pipeline
+
+        compiled = compile_pipeline(self.local, self.request.target)
+        if not compiled.ok:
+            errors = "; ".join(d.message for d in compiled.diagnostics if d.severity == "error")
+            raise EngineUnavailable(f"the pipeline as run locally cannot compile: {errors}")
+        folder.mkdir(parents=True, exist_ok=True)
+        for artifact in compiled.artifacts:
+            if not artifact.path.startswith(ROLLOUT_FOLDER):
+                (folder / artifact.path).write_text(artifact.text, encoding="utf-8")
 
     def stream(
         self,
@@ -164,12 +211,10 @@ class EngineRun:
         )
 
 
-def _write(pipeline: ir.Pipeline, backend: object, folder: Path) -> None:
-    """The pipeline's own files; a local run rolls nothing out, so not the manifests."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for artifact in backend.emit(pipeline):  # type: ignore[attr-defined]
-        if not artifact.path.startswith(ROLLOUT_FOLDER):
-            (folder / artifact.path).write_text(artifact.text, encoding="utf-8")
+# The one shape of an engine (the registry's `Engine` names one): run the pipeline, report;
+# and of its optional refusal, called before anything is created.
+EngineFunction = Callable[[EngineRun], EngineResult]
+Refusal = Callable[[RunRequest], None]
 
 
 def _shown(patterns: tuple[str, ...], verbose: bool) -> Callable[[str], bool]:
@@ -198,7 +243,7 @@ _COMMON = (r"gate \w+ \((data|model)\): ", r"promotion to ", r"Error\b", r"error
 
 def run_prefect(run: EngineRun) -> EngineResult:
     flow_folder = run.state.run_folder / "prefect"
-    _write(run.local, PrefectBackend(), flow_folder)
+    run.write(flow_folder)
     env = clean_env(
         PREFECT_HOME=str(run.state.engine_folder("prefect")),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -218,10 +263,19 @@ def run_prefect(run: EngineRun) -> EngineResult:
     return EngineResult(ok, result["run_id"], result["tasks"], detail)
 
 
-def run_airflow(run: EngineRun, airflow_python: str) -> EngineResult:
+def refuse_airflow(request: RunRequest) -> None:
+    """Airflow runs in an interpreter of its own: refuse a missing or unfit one."""
+    if not request.airflow_python:
+        raise EngineUnavailable(NO_AIRFLOW)
+    check_airflow_python(request.airflow_python)
+
+
+def run_airflow(run: EngineRun) -> EngineResult:
+    airflow_python = run.request.airflow_python
+    assert airflow_python is not None  # refuse_airflow refused the run
     home = run.state.engine_folder("airflow")
     dags = run.state.run_folder / "airflow"
-    _write(run.local, AirflowBackend(), dags)
+    run.write(dags)
     env = clean_env(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
@@ -257,7 +311,15 @@ def run_airflow(run: EngineRun, airflow_python: str) -> EngineResult:
 _KFP_FINISHED = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
 
 
-def run_kubeflow(run: EngineRun, spec_file: Path) -> EngineResult:
+def refuse_kubeflow(request: RunRequest) -> None:
+    if request.containers:
+        raise EngineUnavailable(
+            "kfp's local subprocess runner cannot run container steps "
+            f"({', '.join(request.containers)})"
+        )
+
+
+def run_kubeflow(run: EngineRun) -> EngineResult:
     python = _kfp_venv(run.state.engine_folder("kubeflow"))
     env = clean_env(PYTHONPATH=str(run.code_path))
     patterns = (*_COMMON, r"Task '[\w-]+' finished with status", r"Pipeline '")
@@ -271,7 +333,8 @@ def run_kubeflow(run: EngineRun, spec_file: Path) -> EngineResult:
         return shown(line)
 
     with _shell_safe(python) as safe_python:
-        command = [str(safe_python), str(HERE / "kubeflow_driver.py"), str(spec_file)]
+        spec_file = str(run.request.spec_file.resolve())
+        command = [str(safe_python), str(HERE / "kubeflow_driver.py"), spec_file]
         command += [run.state.registry_uri, str(run.state.artifacts), json.dumps(run.params)]
         code, result = run.stream(command, env, watch)
     if result is None:

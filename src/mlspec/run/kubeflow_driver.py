@@ -16,16 +16,19 @@ import sys
 def main() -> None:
     import kfp.local
 
-    from mlspec.backends.kubeflow import sdk
-    from mlspec.backends.kubeflow.graph import pipeline_func
-    from mlspec.backends.kubeflow.layout import layout
-    from mlspec.compiler import analyze_file
-    from mlspec.run.state import localize
+    from mlspec.api import compile_pipeline
+    from mlspec.backends.kubeflow import KubeflowBackend
+    from mlspec.compiler.passes import localize
 
     spec, registry_uri, root, params = sys.argv[1:5]
-    pipeline = localize(analyze_file(spec).pipeline, registry_uri, root)
-    kfp_, kubernetes = sdk.load()
-    func = pipeline_func(kfp_, kubernetes, pipeline, layout(pipeline))
+    # Checked as compile checks it (the caller printed the spec's own problems already).
+    compiled = compile_pipeline(
+        spec, "kubeflow", passes=[lambda p: localize(p, registry_uri, root)], emit=False
+    )
+    if compiled.pipeline is None or not compiled.ok:
+        errors = "; ".join(d.message for d in compiled.diagnostics if d.severity == "error")
+        sys.exit(f"mlspec: the pipeline as run locally cannot compile: {errors}")
+    func = KubeflowBackend().pipeline_function(compiled.pipeline)
     kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=root)
     try:
         func(**json.loads(params))

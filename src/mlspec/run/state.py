@@ -8,12 +8,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-from mlspec.compiler import ir
 
 
 @dataclass(frozen=True)
@@ -63,11 +60,3 @@ def start_registered_model(registry_uri: str, model: str) -> None:
     client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
     if not client.search_registered_models(f"name = '{model}'"):
         client.create_registered_model(model)
-
-
-def localize(pipeline: ir.Pipeline, registry_uri: str, artifact_root: str) -> ir.Pipeline:
-    """The pipeline as a local run sees it: this run's artifact folder and the local registry."""
-    registry = pipeline.registry
-    if registry is not None:
-        registry = dataclasses.replace(registry, tracking_uri=registry_uri)
-    return dataclasses.replace(pipeline, registry=registry, artifact_root=artifact_root)

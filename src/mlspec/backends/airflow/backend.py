@@ -15,7 +15,6 @@ from mlspec.diagnostics import Diagnostic
 class AirflowBackend:
     name: ClassVar[str] = "airflow"
     description: ClassVar[str] = "an Airflow 3 DAG file (PythonOperator, KubernetesPodOperator)"
-    features: ClassVar[frozenset[str]] = frozenset({"*"})
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
         return support.problems(self.name, pipeline) + rollout.beside_pipeline_problems(pipeline)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mlspec.backends import support
 from mlspec.backends.base import Artifact
@@ -16,7 +16,6 @@ from mlspec.diagnostics import Diagnostic
 class KubeflowBackend:
     name: ClassVar[str] = "kubeflow"
     description: ClassVar[str] = "Kubeflow Pipelines v2 IR (YAML), built with the kfp SDK"
-    features: ClassVar[frozenset[str]] = frozenset({"*"})
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
         return (
@@ -26,12 +25,19 @@ class KubeflowBackend:
             + rollout.beside_pipeline_problems(pipeline)
         )
 
-    def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
+    def pipeline_function(self, pipeline: ir.Pipeline) -> Any:
+        """The kfp pipeline function (a GraphComponent) that emit compiles, and that kfp's
+        local runner runs for `mlspec run`."""
         kfp, kubernetes = sdk.load()
-        from mlspec.backends.kubeflow import irfile
         from mlspec.backends.kubeflow.graph import pipeline_func
 
-        text = irfile.render(pipeline_func(kfp, kubernetes, pipeline, layout(pipeline)))
+        return pipeline_func(kfp, kubernetes, pipeline, layout(pipeline))
+
+    def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
+        func = self.pipeline_function(pipeline)
+        from mlspec.backends.kubeflow import irfile
+
+        text = irfile.render(func)
         return sorted(
             [Artifact(f"{pipeline.name}.kfp.yaml", text), *rollout.beside_pipeline(pipeline)]
         )

@@ -16,7 +16,6 @@ from mlspec.diagnostics import Diagnostic
 class PrefectBackend:
     name: ClassVar[str] = "prefect"
     description: ClassVar[str] = "a Prefect 3 flow file and its prefect.yaml deployment"
-    features: ClassVar[frozenset[str]] = frozenset({"*"})
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
         return support.problems(self.name, pipeline) + rollout.beside_pipeline_problems(pipeline)

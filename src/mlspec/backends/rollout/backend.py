@@ -143,7 +143,6 @@ def beside_pipeline_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
 class RolloutBackend:
     name: ClassVar[str] = "rollout"
     description: ClassVar[str] = "Kubernetes rollout manifests only"
-    features: ClassVar[frozenset[str]] = frozenset({"rollout"})
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
         return problems(pipeline, alone=True)

@@ -8,7 +8,7 @@ pods load `models:/NAME@ALIAS` and keep whatever version the alias named when th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from mlspec.compiler import ir
 
@@ -89,11 +89,3 @@ def stable_alias(pipeline: ir.Pipeline) -> str | None:
     if pipeline.registry is None:
         return None
     return next((r.alias for r in pipeline.registry.rules if r.after_rollout), None)
-
-
-def pin(pipeline: ir.Pipeline, version: str | None, uri: str | None) -> ir.Pipeline:
-    """The pipeline with the model version (and storage URI) that CI chose to roll out."""
-    if pipeline.rollout is None or (version is None and uri is None):
-        return pipeline
-    rollout = replace(pipeline.rollout, model_version=version, model_uri=uri)
-    return replace(pipeline, rollout=rollout)

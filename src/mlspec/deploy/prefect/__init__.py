@@ -19,14 +19,27 @@ the flow from `prefect_flow_dir`: the deployment's pull step sets the working di
 
 from __future__ import annotations
 
-from mlspec.deploy.common import Action, Plan, Request, apply
+from mlspec.deploy.common import Action, Plan, Request, Setting, apply
 from mlspec.deploy.prefect.api import Api
 from mlspec.deploy.prefect.follow import run_deployment
 from mlspec.deploy.prefect.plan import Writes, make_plan, read, summary
 from mlspec.deploy.prefect.settings import offline_settings, settings_from, shown_url
 from mlspec.deploy.prefect.wanted import flow_names, folder_files, wanted_from
 
-__all__ = ["deploy", "offline_plan"]
+__all__ = ["SETTINGS", "deploy", "offline_plan"]
+
+# `mlspec deploy` flags: connection settings, each also read from its environment variable.
+SETTINGS = (
+    Setting("prefect_api_url", "PREFECT_API_URL", "Prefect API, e.g. http://127.0.0.1:4200/api."),
+    Setting(
+        "prefect_work_pool", "MLSPEC_PREFECT_WORK_POOL", "Prefect work pool [default: mlspec]."
+    ),
+    Setting(
+        "prefect_flow_dir",
+        "MLSPEC_PREFECT_FLOW_DIR",
+        "Folder the Prefect workers load the flow from (a shared volume or checkout).",
+    ),
+)
 
 AGAIN = "deploying again finishes the job (what is done shows as unchanged)"
 

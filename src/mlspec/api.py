@@ -1,0 +1,127 @@
+"""The compile facade: analyze -> IR passes -> target check -> emit, for one target.
+
+`mlspec compile` (and `--check`), `deploy` and `run` all go through `compile_pipeline`; it is
+also the library API that `mlspec` re-exports. Nothing here prints, writes or exits: the CLI
+does that with what it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlspec.diagnostics import Diagnostic, SpecError
+
+if TYPE_CHECKING:
+    from mlspec.backends.base import Artifact, Backend
+    from mlspec.bandit.config import Config
+    from mlspec.compiler import Analysis
+    from mlspec.compiler.ir import Pipeline
+
+Pass = Callable[["Pipeline"], "Pipeline"]
+
+# Target checks without a pin see a rollout as CI compiles it, with the model pinned: KServe
+# needs `compile --model-uri`, which is not part of the spec (compile says so if it is missing).
+PINNED_FOR_CHECKS = "s3://pinned-by-mlspec-compile/model"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One spec compiled for one target."""
+
+    target: str
+    pipeline: Pipeline | None  # the IR after the passes; None when the spec has errors
+    diagnostics: tuple[Diagnostic, ...]  # the spec's (when read here), then the target's
+    artifacts: tuple[Artifact, ...] = ()  # sorted by path; none while there are errors
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def analyze(path: str | os.PathLike[str]) -> Analysis:
+    """The front end on one spec file. Raises SpecError with every problem of the first stage
+    that found any, or OSError if the file cannot be read."""
+    from mlspec.compiler import analyze_file
+
+    return analyze_file(os.fspath(path))
+
+
+def backend(target: str) -> Backend:
+    """The back end of a registered target: UnknownTarget or TargetUnavailable if none."""
+    from mlspec.backends import registry
+
+    return registry.get(target).load()
+
+
+def compile_pipeline(
+    spec: str | os.PathLike[str] | Analysis | Pipeline,
+    target: str,
+    *,
+    model_version: str | None = None,
+    model_uri: str | None = None,
+    passes: Sequence[Pass] = (),
+    emit: bool = True,
+) -> Compiled:
+    """Check a spec (a file, an Analysis or a Pipeline) for `target` and generate its files.
+
+    The passes run in order: the model pin (`model_version`, `model_uri`, as `mlspec compile`'s
+    flags; PassError if they do not apply), then `passes`. Errors in the spec or for the target
+    come back as diagnostics, with no artifacts; `emit=False` checks only.
+    """
+    from mlspec.compiler import Analysis
+    from mlspec.compiler.passes import pin_model
+
+    found: list[Diagnostic] = []
+    if isinstance(spec, Analysis):
+        pipeline = spec.pipeline
+    elif isinstance(spec, str | os.PathLike):
+        try:
+            analysis = analyze(spec)
+        except SpecError as exc:
+            return Compiled(target, None, tuple(exc.diagnostics))
+        found += analysis.warnings
+        pipeline = analysis.pipeline
+    else:
+        pipeline = spec
+    chosen = backend(target)
+    pipeline = pin_model(pipeline, model_version, model_uri)
+    for step in passes:
+        pipeline = step(pipeline)
+    found += chosen.check(pipeline)
+    compiled = Compiled(target, pipeline, tuple(found))
+    return emitted(compiled) if emit else compiled
+
+
+def emitted(compiled: Compiled) -> Compiled:
+    """`compiled` with its files, if it has no errors (TargetUnavailable if the target cannot
+    generate them here, e.g. its optional extra is missing)."""
+    if not compiled.ok or compiled.pipeline is None:
+        return compiled
+    artifacts = tuple(backend(compiled.target).emit(compiled.pipeline))
+    return dataclasses.replace(compiled, artifacts=artifacts)
+
+
+def check_targets(pipeline: Pipeline, targets: Sequence[str]) -> list[Diagnostic]:
+    """What compiling for each target would report (`validate --target`), each problem once;
+    a rollout without a model URI is checked as pinned, since CI pins it."""
+    from mlspec.compiler.passes import pin_model
+
+    if pipeline.rollout is not None and pipeline.rollout.model_uri is None:
+        pipeline = pin_model(pipeline, None, PINNED_FOR_CHECKS)
+    found = [d for target in targets for d in backend(target).check(pipeline)]
+    return list(dict.fromkeys(found))
+
+
+def bandit_config(pipeline: Pipeline) -> Config:
+    """The controller configuration of a bandit rollout: what `compile` writes into its
+    ConfigMap, and what `mlspec simulate` replays."""
+    from mlspec.backends.rollout.bandit import bandit_config as config
+    from mlspec.backends.rollout.release import Release
+
+    if pipeline.rollout is None:
+        raise ValueError(f"pipeline {pipeline.name} has no rollout")
+    return config(Release(pipeline, pipeline.rollout))

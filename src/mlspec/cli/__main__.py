@@ -1,0 +1,5 @@
+"""`python -m mlspec.cli`: the `mlspec` command."""
+
+from mlspec.cli import main
+
+main()

@@ -1,0 +1,316 @@
+"""Commands on specs themselves: validate, compile, graph, schema, targets, init."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from mlspec.cli.common import (
+    EXIT_OK,
+    EXIT_SPEC,
+    Format,
+    Report,
+    analyze,
+    analyzed,
+    backend,
+    checked,
+    complete_targets,
+    format_option,
+    result_format,
+    why,
+)
+from mlspec.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from mlspec.backends.base import Artifact
+
+
+def _unreadable(name: str, problem: str) -> Diagnostic:
+    from mlspec.diagnostics import Span
+
+    return Diagnostic(
+        Span(name, 1, 1, 1, 1),
+        "MS012",
+        f"cannot read the file: {problem}",
+        "check the path; a spec is a regular file of UTF-8 text",
+    )
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(allow_dash=True, readable=False))
+@click.option(
+    "--target",
+    "-t",
+    "target_names",
+    multiple=True,
+    metavar="T[,T...]",
+    help="Also report what compiling for these targets would (their MS3xx limits), without "
+    "compiling. Repeat it or separate names with commas.",
+)
+@format_option
+def validate(specs: tuple[str, ...], target_names: tuple[str, ...], fmt: Format) -> None:
+    """Check SPECS and report every problem at its line and column.
+
+    SPECS are files, folders (searched for YAML files that declare `apiVersion: mlspec/v1`)
+    or `-` for standard input. Every spec is checked; one that cannot be read is reported too.
+    """
+    from mlspec.api import check_targets
+    from mlspec.specfiles import collect
+
+    names = _names(target_names)
+    checkers = [backend(name) for name in names]  # usage errors before any spec is read
+    report = Report(fmt)
+    summaries = []
+    inputs, notes = collect(specs, sys.stdin.buffer)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    for spec in inputs:
+        if spec.problem is not None:
+            report.add([_unreadable(spec.name, spec.problem)], spec.name, b"")
+            continue
+        path = spec.name
+        analysis = analyzed(spec.raw, path, report)
+        if analysis is None:
+            continue
+        problems = check_targets(analysis.pipeline, names)
+        report.diagnostics += problems
+        if any(d.severity == "error" for d in problems):
+            continue
+        steps, gates = len(analysis.spec.steps), len(analysis.spec.gates)
+        checked = f"; {', '.join(b.name for b in checkers)} checked" if checkers else ""
+        counts = f"{_count(steps, 'step')}, {_count(gates, 'gate')}{checked}"
+        summaries.append(f"{path}: ok ({counts})")
+    report.emit()
+    if fmt == "text":
+        for line in summaries:
+            click.echo(line)
+    sys.exit(EXIT_SPEC if report.failed else EXIT_OK)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _names(values: tuple[str, ...]) -> list[str]:
+    """Target names from repeated and comma-separated options, each once, in order."""
+    names = [n.strip() for value in values for n in value.split(",")]
+    if any(not n for n in names):
+        raise click.UsageError("--target: an empty target name")
+    return list(dict.fromkeys(names))
+
+
+@click.command("compile")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--target",
+    "-t",
+    required=True,
+    shell_complete=complete_targets,
+    help="What to generate; see `mlspec targets`.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write; replaced as a whole, only when everything succeeded.",
+)
+@click.option(
+    "--model-version",
+    metavar="N",
+    help="Roll out this registered model version (CI: the version the pipeline registered); "
+    "default: whatever the rollout's alias names when the pods start.",
+)
+@click.option(
+    "--model-uri",
+    metavar="URI",
+    help="Where the model version is stored (s3://, gs://, pvc://...): KServe loads it from there.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: compare OUTPUT with what would be generated; exit 0 if it is up to "
+    "date, 1 with a diff if it is stale.",
+)
+@format_option
+def compile_command(
+    spec: str,
+    target: str,
+    out_dir: str,
+    model_version: str | None,
+    model_uri: str | None,
+    check: bool,
+    fmt: Format,
+) -> None:
+    """Check SPEC and generate the pipeline for TARGET into OUTPUT (with the rollout manifests
+    under OUTPUT/rollout/ when the spec has a rollout section).
+
+    With --check, for generated files committed to git: OUTPUT is compared with what would be
+    generated now, and nothing is written.
+    """
+    from mlspec.api import compile_pipeline, emitted
+    from mlspec.backends.registry import TargetUnavailable
+    from mlspec.compiler.passes import PassError
+    from mlspec.output import OutputError, recover, write_tree
+
+    try:
+        if not check:  # --check writes nothing, not even a restored backup
+            recover(Path(out_dir))
+    except OutputError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot restore the previous {out_dir}: {why(exc)}") from None
+
+    backend(target)  # an unknown target is a usage error before the spec is read
+    report = Report(fmt)
+    analysis = analyze(spec, report)
+    if analysis is not None:
+        try:
+            compiled = compile_pipeline(
+                analysis, target, model_version=model_version, model_uri=model_uri, emit=False
+            )
+        except PassError as exc:
+            raise click.UsageError(str(exc)) from None
+        report.diagnostics += compiled.diagnostics
+        if not report.failed:
+            try:
+                artifacts = emitted(compiled).artifacts
+            except TargetUnavailable as exc:  # e.g. the target's optional extra is missing
+                report.emit()
+                raise click.UsageError(str(exc)) from None
+            if check:
+                report.emit()
+                pins = [("--model-version", model_version), ("--model-uri", model_uri)]
+                again = ["mlspec", "compile", spec, "--target", target, "-o", out_dir]
+                again += [part for flag, value in pins if value for part in (flag, value)]
+                sys.exit(_check_drift(artifacts, out_dir, fmt, again))
+            try:
+                written = write_tree(artifacts, Path(out_dir))
+            except OutputError as exc:
+                report.emit()
+                raise click.UsageError(str(exc)) from None
+            except OSError as exc:
+                report.emit()
+                raise click.UsageError(f"cannot write {out_dir}: {why(exc)}") from None
+            report.emit()
+            if fmt == "text":
+                click.echo(f"{spec}: wrote {len(written)} file(s) to {out_dir} ({target})")
+                for path in written:
+                    click.echo(f"  {path}")
+            sys.exit(EXIT_OK)
+    report.emit()
+    if check:
+        click.echo(f"{spec} has errors, so {out_dir} was not compared", err=True)
+    sys.exit(EXIT_SPEC)
+
+
+def _check_drift(
+    artifacts: tuple[Artifact, ...], out_dir: str, fmt: Format, again: list[str]
+) -> int:
+    """`compile --check`: print the verdict (and the diff) and return the exit code.
+
+    The report goes to stdout, except with --format json, whose stdout holds only the
+    diagnostics: there it goes to stderr, and exit 1 without errors means stale.
+    """
+    import shlex
+
+    from mlspec import drift
+    from mlspec.output import OutputError, check_replaceable, read_whole
+
+    try:
+        check_replaceable(Path(out_dir))
+        found = read_whole(Path(out_dir), lambda: drift.compare(artifacts, Path(out_dir), out_dir))
+    except OutputError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {out_dir}: {why(exc)}") from None
+    update = shlex.join(again)
+    if fmt == "github" and found.stale:
+        click.echo(drift.github_annotation(found, update), nl=False)
+    click.echo(drift.render(found, update), nl=False, err=fmt == "json")
+    return EXIT_SPEC if found.stale else EXIT_OK
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "json"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid (GitHub renders it in markdown), Graphviz DOT, or JSON for tools.",
+)
+def graph(spec: str, fmt: str) -> None:
+    """Print SPEC's steps, gates, promotions and rollout as a graph."""
+    from mlspec import graph as graphs
+
+    drawn = graphs.build(checked(spec).pipeline)
+    render = {"mermaid": graphs.mermaid, "dot": graphs.dot, "json": graphs.as_json}[fmt]
+    click.echo(render(drawn), nl=False)
+
+
+@click.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+def init(folder: str) -> None:
+    """Create a new project in FOLDER (new or empty): a spec, its steps, a test and CI.
+
+    `mlspec validate` and `mlspec run` accept what it writes as it is; the step module uses the
+    standard library only.
+    """
+    import shlex
+
+    from mlspec.scaffold import InitError, create
+
+    try:
+        written = create(Path(folder))
+    except (InitError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {Path(folder) / path}")
+    spec = shlex.quote(str(Path(folder) / "pipeline.yaml"))
+    click.echo(f"next: mlspec validate {spec}  (then `mlspec run {spec}` to run it locally)")
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec language (for editors)."""
+    from mlspec.schema import json_schema
+
+    click.echo(json_schema(), nl=False)
+
+
+@click.command("targets")
+@result_format("For people, or JSON for tools.")
+def list_targets(fmt: str) -> None:
+    """List the targets: what each compiles to, and which `deploy` and `run` support."""
+    from mlspec.backends.registry import targets
+
+    found = targets()
+    rows = [
+        {
+            "name": t.name,
+            "summary": t.summary,
+            "deploy": t.deployer is not None,
+            "run": t.engine is not None,
+        }
+        for t in found.values()
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    commands = {
+        t.name: ", ".join(
+            ["compile", *(["deploy"] if t.deployer else []), *(["run"] if t.engine else [])]
+        )
+        for t in found.values()
+    }
+    width = max(len(n) for n in found)
+    does = max(len(c) for c in commands.values())
+    for t in found.values():
+        click.echo(f"{t.name:<{width}}  {commands[t.name]:<{does}}  {t.summary}")
