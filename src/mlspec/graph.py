@@ -248,10 +248,10 @@ def merge(old: Graph, new: Graph) -> tuple[Graph, dict[str | Edge, Mark]]:
     old_edges = {(edge.source, edge.target): edge for edge in old.edges}
     new_ends = {(edge.source, edge.target) for edge in new.edges}
     for edge in new.edges:
-        before = old_edges.get((edge.source, edge.target))
-        if before is None:
+        old_edge = old_edges.get((edge.source, edge.target))
+        if old_edge is None:
             marks[edge] = "added"
-        elif before.label != edge.label:
+        elif old_edge.label != edge.label:
             marks[edge] = "changed"
     removed_edges = [edge for edge in old.edges if (edge.source, edge.target) not in new_ends]
     marks.update(dict.fromkeys(removed_edges, "removed"))
@@ -395,8 +395,8 @@ def dot(graph: Graph, marks: Marks = _NO_MARKS) -> str:
         '    edge [fontname="Helvetica", fontsize=9];',
     ]
     for node in graph.nodes:
-        attributes = _dot_style(node, marks.get(node.id))
-        lines.append(f'    "{node.id}" [label="{_dot_label(node.label)}", {attributes}];')
+        style = _dot_style(node, marks.get(node.id))
+        lines.append(f'    "{node.id}" [label="{_dot_label(node.label)}", {style}];')
     for edge in graph.edges:
         attributes = [f'label="{_dot_label(edge.label)}"'] if edge.label else []
         mark = marks.get(edge)

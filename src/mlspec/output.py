@@ -33,11 +33,10 @@ from typing import TypeVar
 
 from mlspec.backends.base import Artifact
 
-try:
-    import fcntl
-except ImportError:  # Windows: msvcrt's byte-range lock instead (exclusive only)
-    fcntl = None  # type: ignore[assignment]
+if sys.platform == "win32":  # msvcrt's byte-range lock instead of flock (exclusive only)
     import msvcrt
+else:
+    import fcntl
 
 T = TypeVar("T")
 
@@ -192,7 +191,7 @@ def _acquire(fd: int, out_dir: Path, deadline: float, *, shared: bool = False) -
     pause = 0.005
     while True:
         try:
-            if fcntl is None:
+            if sys.platform == "win32":
                 msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
             else:
                 fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
@@ -219,7 +218,7 @@ def _is_current(fd: int, path: Path) -> bool:
 
 def _release(fd: int, path: Path) -> None:
     try:
-        if fcntl is None:
+        if sys.platform == "win32":
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # there an open file cannot be removed
         else:
             with suppress(FileNotFoundError):  # ours: no compile removes it while we hold it

@@ -42,7 +42,8 @@ class _Generator(GenerateJsonSchema):
 
     def generate(self, schema: core_schema.CoreSchema, mode: Any = "validation") -> JsonSchemaValue:
         """Descriptions come from docstrings wrapped at the code's width: one line each."""
-        return _unwrap(super().generate(schema, mode))
+        unwrapped: JsonSchemaValue = _unwrap(super().generate(schema, mode))
+        return unwrapped
 
 
 def _unwrap(value: Any) -> Any:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, cast
 
 # `$${` is a literal `${` (as the front end reads them).
 PLACEHOLDER_RE = re.compile(r"(?<!\$)\$\{(inputs|outputs)\.([a-z][a-z0-9_]*)\}")
 
-Piece = str | tuple[Literal["inputs", "outputs"], str]
+Kind = Literal["inputs", "outputs"]
+Piece = str | tuple[Kind, str]
 
 
 def split(text: str) -> list[Piece]:
@@ -18,7 +19,8 @@ def split(text: str) -> list[Piece]:
     for match in PLACEHOLDER_RE.finditer(text):
         if match.start() > last:
             pieces.append(text[last : match.start()].replace("$${", "${"))
-        pieces.append((match.group(1), match.group(2)))  # type: ignore[arg-type]
+        kind = cast(Kind, match.group(1))  # the pattern's first group is one of the two
+        pieces.append((kind, match.group(2)))
         last = match.end()
     if last < len(text) or not pieces:
         pieces.append(text[last:].replace("$${", "${"))

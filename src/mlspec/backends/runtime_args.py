@@ -28,15 +28,18 @@ def promotion_task_name(alias: str) -> str:
     return "promote_" + "".join(c if c.isalnum() else "_" for c in alias)
 
 
-def threshold(value: ir.Threshold | None, params: Mapping[str, object]) -> float | Slot | None:
+Params = Mapping[str, ir.Scalar | Slot]
+
+
+def threshold(value: ir.Threshold | None, params: Params) -> float | Slot | None:
     if isinstance(value, ir.ParamRef):
         resolved = params[value.name]
-        return resolved if isinstance(resolved, Slot) else float(resolved)  # type: ignore[arg-type]
+        return resolved if isinstance(resolved, Slot) else float(resolved)
     return value
 
 
 def data_check_args(
-    check: ir.DataCheck, params: Mapping[str, object], artifacts: Mapping[ir.OutputRef, str]
+    check: ir.DataCheck, params: Params, artifacts: Mapping[ir.OutputRef, str | Slot]
 ) -> dict:
     out: dict = {"kind": check.kind}
     if check.column is not None:
@@ -57,7 +60,7 @@ def data_check_args(
     return out
 
 
-def requirement_args(req: ir.Requirement, params: Mapping[str, object]) -> dict:
+def requirement_args(req: ir.Requirement, params: Params) -> dict:
     metric = f"{req.metric.step}.{req.metric.output}"
     if req.vs is not None:
         return {

@@ -45,7 +45,7 @@ from mlspec.backends.field_checks import (
 )
 from mlspec.backends.rollout.base import CHANGED_ON_TARGET, CONTROLLERS, NOT_EXPRESSIBLE, SUPPORT
 from mlspec.compiler import ir
-from mlspec.diagnostics import Diagnostic
+from mlspec.diagnostics import Diagnostic, Severity
 
 Status = Literal["honoured", "warn", "refuse", "n/a"]
 CODES = {"warn": CHANGED_ON_TARGET, "refuse": NOT_EXPRESSIBLE}
@@ -87,7 +87,7 @@ def problems(column: str, pipeline: ir.Pipeline) -> list[Diagnostic]:
         if entry is None or entry.find is None or entry.find in seen:
             continue
         seen.add(entry.find)
-        severity = "warning" if entry.status == "warn" else "error"
+        severity: Severity = "warning" if entry.status == "warn" else "error"
         for span, message, hint in entry.find(pipeline, column):
             found.append(Diagnostic(span, CODES[entry.status], message, hint, severity=severity))
     return found

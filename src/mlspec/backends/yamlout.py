@@ -95,7 +95,8 @@ class _Dumper(yaml.SafeDumper):
     def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
         # The serializer asks what a scalar would read back as, unquoted and quoted; a plain
         # scalar is written only if that is its own tag.
-        tag = super().resolve(kind, value, implicit)
+        # types-PyYAML leaves Resolver.resolve unannotated.
+        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
         if kind is yaml.ScalarNode and implicit[0] and tag == STR and not plain_is_safe(value):
             return _QUOTE
         return tag

@@ -98,7 +98,8 @@ def _send(
             sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=context) as r:
-                return r.read()
+                body: bytes = r.read()
+                return body
         except urllib.error.HTTPError as error:
             answer = _answer(error)
             if error.code == 409:
@@ -211,8 +212,8 @@ class Kube:
             )
         host = f"[{host}]" if ":" in host else host  # an IPv6 address
         context = ssl.create_default_context(cafile=str(service_account / "ca.crt"))
-        token = functools.partial(_read_token, service_account / "token")
-        return cls(f"https://{host}:{port}", token, sleep, context)
+        read_token = functools.partial(_read_token, service_account / "token")
+        return cls(f"https://{host}:{port}", read_token, sleep, context)
 
     def get(self, path: str) -> Doc:
         return self._request("GET", path)
@@ -650,7 +651,7 @@ def _route(config: Config, http_routes: list[Doc], segment: str) -> Doc:
 def _destinations(config: Config, route: Doc) -> dict[str, Doc]:
     """Arm -> its destination in an owned route. The route must name every arm's host once and
     nothing else: weights of 100 split over the arms must be the whole route."""
-    arm_of = {host: arm for arm, host in config.arms.items()}
+    arm_of: dict[object, str] = {host: arm for arm, host in config.arms.items()}
     out: dict[str, Doc] = {}
     for destination in route.get("route") or []:
         host = (destination.get("destination") or {}).get("host")

@@ -180,7 +180,7 @@ def compare(
     """Each algorithm, then the fixed split, on the same arms and draws, keyed by label.
     `epsilon` applies when epsilon-greedy is listed and the config names none; `no_data`
     applies to the algorithms (the fixed split never changes anyway)."""
-    out = {}
+    out: dict[str, Result] = {}
     own = config.epsilon if config.epsilon is not None else epsilon
     for algorithm in algorithms:
         variant = with_algorithm(config, algorithm, own if algorithm == "epsilon_greedy" else None)

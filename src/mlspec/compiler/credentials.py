@@ -16,7 +16,7 @@ from itertools import pairwise
 
 from mlspec.compiler.parse import describe_path
 from mlspec.compiler.source import PathKey, Source
-from mlspec.compiler.spec import Spec
+from mlspec.compiler.spec import EnvValue, Spec
 from mlspec.diagnostics import Diagnostic
 
 # The last word of a name that holds a credential.
@@ -160,9 +160,9 @@ def check(spec: Spec, source: Source) -> list[Diagnostic]:
         if finding is not None:
             shown = f": {finding.shown}" if finding.shown else ""
             report(path, f"holds {finding.kind}{shown}", finding.secret)
-    for path, name, value in _named(spec, source):
-        if literal_secret(name, value):
-            report(path, "holds a literal value, and its name says it is a credential", str(value))
+    for path, name, named in _named(spec, source):
+        if literal_secret(name, named):
+            report(path, "holds a literal value, and its name says it is a credential", str(named))
     for path, flag, value in _flag_values(spec):
         if literal_secret(flag, value):
             report(path, f"is the literal value of {flag!r}", value)
@@ -187,7 +187,7 @@ def _named(spec: Spec, source: Source) -> Iterator[tuple[PathKey, str, object]]:
     def at(*path: str | int) -> PathKey:
         return path if source.has(path) else path[:-1]
 
-    envs = [(("defaults", "env"), spec.defaults.env)]
+    envs: list[tuple[PathKey, dict[str, EnvValue]]] = [(("defaults", "env"), spec.defaults.env)]
     envs += [(("steps", s, "env"), step.env) for s, step in spec.steps.items()]
     for base, env in envs:
         for name, entry in env.items():

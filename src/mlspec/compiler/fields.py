@@ -104,7 +104,7 @@ def _string(pattern: str, **more: Any) -> dict[str, Any]:
     return {"type": "string", "pattern": pattern, **more}
 
 
-def _require_str(value: Any, what: str) -> str:
+def _require_str(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise error(
             "MS103",
@@ -114,7 +114,7 @@ def _require_str(value: Any, what: str) -> str:
     return value
 
 
-def type_name(value: Any) -> str:
+def type_name(value: object) -> str:
     return {
         bool: "a boolean",
         int: "an integer",
@@ -127,7 +127,7 @@ def type_name(value: Any) -> str:
 
 
 @_validator(_string(NAME_PATTERN, maxLength=NAME_MAX))
-def _check_name(value: Any) -> str:
+def _check_name(value: object) -> str:
     value = _require_str(value, "a name")
     if value == "<<":
         raise error(
@@ -167,7 +167,7 @@ def _dns_label(what: str) -> Any:
     """A DNS-1123 label type whose errors name what it labels."""
 
     @_validator(_string(DNS_LABEL_RE.pattern, maxLength=63))
-    def check(value: Any) -> str:
+    def check(value: object) -> str:
         value = _require_str(value, what)
         if len(value) > 63 or not DNS_LABEL_RE.fullmatch(value):
             suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63]
@@ -188,7 +188,7 @@ Namespace = _dns_label("namespace")
 
 
 @_validator(_string(VERSION_RE.pattern))
-def _check_version(value: Any) -> str:
+def _check_version(value: object) -> str:
     if isinstance(value, float | int) and not isinstance(value, bool):
         raise error(
             "MS112",
@@ -209,7 +209,7 @@ def _check_version(value: Any) -> str:
 Version = Annotated[str, _check_version]
 
 
-def parse_duration(value: Any) -> int:
+def parse_duration(value: object) -> int:
     """'1h30m' -> 5400 seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise error(
@@ -227,7 +227,7 @@ def parse_duration(value: Any) -> int:
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
-def positive_duration(value: Any) -> int:
+def positive_duration(value: object) -> int:
     seconds = parse_duration(value)
     if seconds <= 0:
         raise error("MS113", f"duration {value!r} is zero", "a duration must be longer than 0s")
@@ -246,7 +246,7 @@ Pause = Annotated[
 
 
 # Cron: five fields, as Kubernetes CronJobs, Airflow and Prefect accept them.
-_CRON_FIELDS = (
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
@@ -309,7 +309,7 @@ def _cron_pattern() -> str:
 
 
 @_validator(_string(_cron_pattern()))
-def _check_cron(value: Any) -> str:
+def _check_cron(value: object) -> str:
     value = _require_str(value, "a cron expression")
     if value in _CRON_MACROS:
         return value
@@ -359,7 +359,7 @@ Cron = Annotated[str, _check_cron]
 
 # A YAML number is read as cores. The schema cannot limit a number to three decimals.
 @_validator({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, _string(CPU_RE.pattern)]})
-def _check_cpu(value: Any) -> str:
+def _check_cpu(value: object) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     value = _require_str(value, "cpu")
@@ -376,7 +376,7 @@ Cpu = Annotated[str, _check_cpu]
 
 
 @_validator(_string(MEMORY_PATTERN))
-def _check_memory(value: Any) -> str:
+def _check_memory(value: object) -> str:
     if isinstance(value, float):
         raise error("MS115", f"memory {value} has no unit", f"write e.g. '{value}Gi'")
     if isinstance(value, int) and not isinstance(value, bool):
@@ -406,7 +406,7 @@ Memory = Annotated[str, _check_memory]
 
 
 @_validator(_string(PYTHON_TARGET_RE.pattern))
-def _check_python_target(value: Any) -> str:
+def _check_python_target(value: object) -> str:
     value = _require_str(value, "a Python step")
     if not PYTHON_TARGET_RE.fullmatch(value):
         hint = "write module:function, e.g. 'fraud.steps:train'"
@@ -421,7 +421,7 @@ PythonTarget = Annotated[str, _check_python_target]
 
 
 @_validator(_string(IMAGE_RE.pattern))
-def _check_image(value: Any) -> str:
+def _check_image(value: object) -> str:
     value = _require_str(value, "an image")
     if not IMAGE_RE.fullmatch(value):
         raise error(
@@ -455,7 +455,7 @@ _REQUIREMENT_TEXT = r"^[ -#%&(-\[\]-_a-~]+$"
 @_validator(
     _string(_REQUIREMENT_TEXT, description="A PEP 508 requirement, e.g. scikit-learn>=1.5.")
 )
-def _check_requirement(value: Any) -> str:
+def _check_requirement(value: object) -> str:
     # Imported here: ~30 ms that specs without packages never need.
     from packaging.requirements import InvalidRequirement, Requirement
 
@@ -506,7 +506,7 @@ Requirement = Annotated[str, _check_requirement]
 
 
 @_validator(_string(ALIAS_PATTERN))
-def _check_alias(value: Any) -> str:
+def _check_alias(value: object) -> str:
     value = _require_str(value, "an alias")
     if not ALIAS_RE.fullmatch(value):
         raise error(
@@ -525,7 +525,7 @@ Alias = Annotated[str, _check_alias]
 
 
 @_validator(_string(REGISTERED_MODEL_RE.pattern))
-def _check_registered_model(value: Any) -> str:
+def _check_registered_model(value: object) -> str:
     value = _require_str(value, "a registered model name")
     if not REGISTERED_MODEL_RE.fullmatch(value):
         raise error(
@@ -540,7 +540,7 @@ RegisteredModel = Annotated[str, _check_registered_model]
 
 
 @_validator(_string(REFERENCE_RE.pattern))
-def _check_reference(value: Any) -> str:
+def _check_reference(value: object) -> str:
     value = _require_str(value, "a reference")
     if not REFERENCE_RE.fullmatch(value):
         bare = value.strip("${} ")
@@ -558,7 +558,7 @@ Reference = Annotated[str, _check_reference]
 
 
 @_validator({"anyOf": [{"type": "number"}, _string(PARAM_REFERENCE_RE.pattern)]})
-def _check_threshold(value: Any) -> float | str:
+def _check_threshold(value: object) -> float | str:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise error(
             "MS103", f"a threshold must be a number or 'params.NAME', not {type_name(value)}"
@@ -582,7 +582,7 @@ Threshold = Annotated[Any, _check_threshold]
 
 
 @_validator({"type": "number"})
-def _check_rollout_threshold(value: Any) -> float:
+def _check_rollout_threshold(value: object) -> float:
     if isinstance(value, str) and value.startswith("params."):
         raise error(
             "MS103",
@@ -590,14 +590,16 @@ def _check_rollout_threshold(value: Any) -> float:
             "rollout manifests are applied outside any pipeline run, where no parameter has a "
             "value: write the number",
         )
-    return _check_threshold.func(value)
+    number = _check_threshold.func(value)
+    assert isinstance(number, float)  # its only strings are parameters, refused above
+    return number
 
 
 RolloutThreshold = Annotated[float, _check_rollout_threshold]
 
 
 @_validator(_string(ENV_NAME_RE.pattern))
-def _check_env_name(value: Any) -> str:
+def _check_env_name(value: object) -> str:
     value = _require_str(value, "an environment variable name")
     if not ENV_NAME_RE.fullmatch(value):
         raise error(
@@ -612,7 +614,7 @@ EnvName = Annotated[str, _check_env_name]
 
 
 @_validator(_string(SECRET_NAME_RE.pattern, maxLength=253))
-def _check_secret_name(value: Any) -> str:
+def _check_secret_name(value: object) -> str:
     value = _require_str(value, "a secret name")
     if len(value) > 253 or not SECRET_NAME_RE.fullmatch(value):
         raise error(
@@ -627,7 +629,7 @@ SecretName = Annotated[str, _check_secret_name]
 
 
 @_validator(_string(SECRET_KEY_RE.pattern))
-def _check_secret_key(value: Any) -> str:
+def _check_secret_key(value: object) -> str:
     value = _require_str(value, "a secret key")
     if not SECRET_KEY_RE.fullmatch(value):
         raise error("MS104", f"invalid secret key {value!r}", "use letters, digits, '-', '_', '.'")

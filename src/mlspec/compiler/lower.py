@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from typing import Any, Literal
 
 from mlspec.compiler import ir
 from mlspec.compiler import spec as s
@@ -51,13 +51,14 @@ class _Lowering:
             gates=tuple(self.gate(n, g) for n, g in spec.gates.items()),
             registry=self.registry(),
             rollout=self.rollout(),
-            schedule=spec.schedule
-            and ir.Schedule(
+            schedule=ir.Schedule(
                 spec.schedule.cron,
                 spec.schedule.timezone,
                 spec.schedule.paused,
                 self.span("schedule"),
-            ),
+            )
+            if spec.schedule is not None
+            else None,
             source_file=self.source.file,
             span=self.source.document_span(),
             texts_with_braces=self.texts_with_braces(),
@@ -99,6 +100,17 @@ class _Lowering:
         head, _, tail = text.partition(".")
         return ir.ParamRef(tail) if head == "params" else ir.OutputRef(head, tail)
 
+    def output(self, text: str) -> ir.OutputRef:
+        """A reference that the checks proved names a step output (metric, dataset, model)."""
+        step, _, name = text.partition(".")
+        return ir.OutputRef(step, name)
+
+    def input_source(self, binding: s.InputBinding) -> ir.ValueSource:
+        if binding.from_ is not None:
+            return self.ref(binding.from_)
+        assert binding.value is not None  # the model holds exactly one of from and value
+        return ir.Constant(binding.value)
+
     def threshold(self, value: float | str | None) -> ir.Threshold | None:
         if value is None or isinstance(value, float):
             return value
@@ -121,7 +133,7 @@ class _Lowering:
             ir.EnvVar(
                 name,
                 value.value,
-                value.secret and ir.SecretRef(value.secret.name, value.secret.key),
+                ir.SecretRef(value.secret.name, value.secret.key) if value.secret else None,
                 value.param,
                 self.source.key_span(path),
             )
@@ -137,7 +149,7 @@ class _Lowering:
             ir.Input(
                 n,
                 self.source_type(b),
-                self.ref(b.from_) if b.from_ is not None else ir.Constant(b.value),  # type: ignore[arg-type]
+                self.input_source(b),
                 self.key_span(*base, "inputs", n),
             )
             for n, b in step.inputs.items()
@@ -181,7 +193,7 @@ class _Lowering:
         checks = tuple(self.check(c, (*base, "checks", i)) for i, c in enumerate(gate.checks or ()))
         requirements = tuple(
             ir.Requirement(
-                metric=self.ref(r.metric),  # type: ignore[arg-type]
+                metric=self.output(r.metric),
                 min=self.threshold(r.min),
                 max=self.threshold(r.max),
                 vs=r.vs,
@@ -194,7 +206,7 @@ class _Lowering:
         return ir.Gate(
             name=name,
             kind=gate.kind,
-            dataset=self.ref(gate.dataset) if gate.dataset else None,  # type: ignore[arg-type]
+            dataset=self.output(gate.dataset) if gate.dataset else None,
             checks=checks,
             requirements=requirements,
             first_run=gate.first_run,
@@ -214,13 +226,13 @@ class _Lowering:
             )
         drift = check.drift
         return ir.DataCheck(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             column=body.column if kind != "row_count" else None,
             min=self.threshold(getattr(body, "min", None)),
             max=self.threshold(getattr(body, "max", None)),
             columns=(),
             allowed=tuple(check.categories.allowed) if check.categories else (),
-            reference=self.ref(drift.reference) if drift and drift.reference else None,  # type: ignore[arg-type]
+            reference=self.output(drift.reference) if drift and drift.reference else None,
             reference_uri=drift.reference_uri if drift else None,
             method=drift.method if drift else None,
             bins=(drift.bins or 10) if drift and drift.method == "psi" else None,
@@ -243,9 +255,9 @@ class _Lowering:
         return ir.Registry(
             reg.mlflow.registered_model,
             reg.mlflow.tracking_uri,
-            self.ref(reg.model),
+            self.output(reg.model),
             tuple(reg.tags.items()),
-            rules,  # type: ignore[arg-type]
+            rules,
             self.key_span("registry"),
         )
 
@@ -329,7 +341,7 @@ class _Lowering:
             ab = strategy.ab_test
             header = None
             if ab.header is not None:
-                match = next(
+                match: Literal["exact", "prefix", "regex"] = next(
                     k for k in ("exact", "prefix", "regex") if getattr(ab.header, k) is not None
                 )
                 header = (ab.header.name, match, getattr(ab.header, match))
@@ -338,7 +350,7 @@ class _Lowering:
                 ab.weight,
                 header,
                 cookie,
-                ab.duration,  # type: ignore[arg-type]
+                ab.duration,
                 tuple(ab.analysis),
                 span,
             )

@@ -102,7 +102,7 @@ def _diagnose(
         )
     if kind == "missing" and field is not None:
         span = source.key_span(path) if path else source.span(())
-        hint = (
+        hint: str | None = (
             "start the spec with `apiVersion: mlspec/v1`"
             if field == "apiVersion"
             else f"add `{field}:` to {where}; see specs/README.md"

@@ -18,20 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+from yaml.error import MarkedYAMLError, YAMLError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from mlspec.diagnostics import Diagnostic, Span, SpecError
+
 # libyaml through PyYAML, whose wheels bundle it on Linux, macOS and Windows: it composes a
 # 1,000-step spec ~20x faster than a pure-Python parser. The base loader leaves every plain
 # scalar unresolved, so the YAML 1.2 rules below decide, not PyYAML's YAML 1.1 resolver. Where
 # PyYAML was built without libyaml, its pure-Python loader composes the same nodes, slower.
-from yaml import BaseLoader as _PureLoader
-from yaml.error import MarkedYAMLError, YAMLError
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
-try:
-    from yaml import CBaseLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML without libyaml
-    _Loader = _PureLoader  # type: ignore[assignment,misc]
-
-from mlspec.diagnostics import Diagnostic, Span, SpecError
+_Loader: type[yaml.CBaseLoader | yaml.BaseLoader] = (
+    yaml.CBaseLoader if yaml.__with_libyaml__ else yaml.BaseLoader
+)
 
 PathKey = tuple[str | int, ...]
 
@@ -259,7 +258,9 @@ def _compose(text: str, file: str) -> list[Node]:
     nodes: list[Node] = []
     try:
         while loader.check_node():
-            nodes.append(loader.get_node())
+            node = loader.get_node()
+            assert node is not None  # check_node saw one
+            nodes.append(node)
             if len(nodes) > 1:
                 break
     except MarkedYAMLError as exc:
@@ -355,6 +356,7 @@ class _Builder:
             return value
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, MappingNode)  # YAML has no fourth kind of node
         return self._mapping(node, path, depth)
 
     def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[str, Any]:
@@ -462,7 +464,8 @@ def _kind(node: Node) -> str:
         return "a mapping"
     if isinstance(node, SequenceNode):
         return "a list"
-    value = _scalar(node)  # type: ignore[arg-type]
+    assert isinstance(node, ScalarNode)  # YAML has no fourth kind of node
+    value = _scalar(node)
     if isinstance(value, _OutOfRange):
         return "an integer" if value.integer else "a number"
     return {bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}.get(

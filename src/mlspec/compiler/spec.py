@@ -13,7 +13,7 @@ Schema can (see `schema_rules.py`). Keep both in step with specs/README.md.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -203,7 +203,7 @@ EnvEntry = Annotated[
 ]
 
 
-Env = Annotated[dict[EnvName, EnvEntry], Field(default_factory=dict)]
+Env = dict[EnvName, EnvEntry]
 
 
 class Resources(Model):
@@ -236,7 +236,7 @@ class Defaults(Model):
     false)."""
     resources: Resources = Field(default_factory=Resources)
     """CPU, memory and GPUs of every step, per field."""
-    env: Env
+    env: Env = Field(default_factory=dict)
     """Environment variables of every step: NAME: text, {secret: {name, key}} or {param: P}."""
 
 
@@ -335,7 +335,7 @@ class Step(Model):
     int, str, bool (values)."""
     after: list[Name] = Field(default_factory=list)
     """Steps or gates to wait for besides those the step reads from."""
-    env: Env
+    env: Env = Field(default_factory=dict)
     """Environment variables, merged over defaults.env: NAME: text, {secret: {name, key}} or
     {param: P}."""
     resources: Resources = Field(default_factory=Resources)
@@ -504,7 +504,8 @@ class Drift(Model):
         return self
 
 
-_CHECK_KINDS = ("row_count", "columns", "null_fraction", "range", "categories", "drift")
+CheckKind = Literal["row_count", "columns", "null_fraction", "range", "categories", "drift"]
+_CHECK_KINDS: tuple[CheckKind, ...] = get_args(CheckKind)
 
 
 class DataCheck(Model):
@@ -534,7 +535,7 @@ class DataCheck(Model):
         return self
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> CheckKind:
         return next(k for k in _CHECK_KINDS if getattr(self, k) is not None)
 
 

@@ -447,7 +447,7 @@ def _checked_api_client(client: Any) -> type:
     does not validate as the documented response) raised as UnexpectedAnswer: a ValueError or
     pydantic's ValidationError out of the generated code would end the command in a traceback."""
 
-    class Checked(client.ApiClient):  # type: ignore[misc, name-defined]
+    class Checked(client.ApiClient):  # type: ignore[misc]
         def response_deserialize(self, response_data: Any, response_types_map: Any = None) -> Any:
             try:
                 return super().response_deserialize(response_data, response_types_map)

@@ -753,7 +753,8 @@ def zone_note(target: Wanted) -> str | None:
 
 def _version_of(schedule: Any) -> str | None:
     reference = schedule.pipeline_version_reference
-    return getattr(reference, "pipeline_version_id", None) or schedule.pipeline_version_id
+    found = getattr(reference, "pipeline_version_id", None) or schedule.pipeline_version_id
+    return str(found) if found else None
 
 
 def _cron_of(schedule: Any) -> str | None:

@@ -24,12 +24,15 @@ import difflib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from mlspec.compiler import ir
 from mlspec.diagnostics import Span
-from mlspec.diff.model import ANY, Change, Path, at, duration, numbered, show
+from mlspec.diff.model import ANY, Bump, Change, Path, at, duration, numbered, show
 from mlspec.graph import node_id
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 Keys = Mapping[type, Callable[[Any], str]]
 
@@ -79,7 +82,7 @@ def _value(a: object, b: object, path: Path, keys: Keys) -> Iterator[Difference]
     if isinstance(a, Span) or isinstance(b, Span):
         return
     if _is_node(a) and type(a) is type(b):
-        for f in fields(a):  # type: ignore[arg-type]
+        for f in fields(a):
             yield from _value(getattr(a, f.name), getattr(b, f.name), (*path, f.name), keys)
     elif isinstance(a, tuple) and isinstance(b, tuple):
         yield from _tuple(a, b, path, keys)
@@ -144,8 +147,8 @@ def _gone(path: Path, a: object, b: object) -> Difference:
 # -- what is what -------------------------------------------------------------------------------
 
 
-def _is_node(value: object) -> bool:
-    return is_dataclass(value) and any(f.name == "span" for f in fields(value))  # type: ignore[arg-type]
+def _is_node(value: object) -> TypeGuard[DataclassInstance]:
+    return is_dataclass(value) and any(f.name == "span" for f in fields(value))
 
 
 def _is_mapping(items: tuple) -> bool:
@@ -176,8 +179,8 @@ def _canon(value: object) -> object:
     return (type(value).__name__, value)
 
 
-def _set_fields(node: object) -> Iterator[tuple[Any, object]]:
-    for f in fields(node):  # type: ignore[arg-type]
+def _set_fields(node: DataclassInstance) -> Iterator[tuple[Any, object]]:
+    for f in fields(node):
         value = getattr(node, f.name)
         if value is not None and value != () and not isinstance(value, Span):
             yield f, value
@@ -207,11 +210,12 @@ def _change(new: ir.Pipeline, d: Difference) -> Change:
     else:
         before, after = _pair(d.old, d.new, field)
         summary = f"{where} {before} -> {after}"
+    bump: Bump | None
     if field == "description":
         reason, bump = "text people read; nothing that runs changes", None
     else:
         reason, bump = "no rule rates this field: read what it changes", "pipeline"
-    return Change(subject, summary.strip(), "review", reason, bump, node, (d.path,))  # type: ignore[arg-type]
+    return Change(subject, summary.strip(), "review", reason, bump, node, (d.path,))
 
 
 def _subject(new: ir.Pipeline, path: Path) -> tuple[str, str | None, Path]:
@@ -258,7 +262,7 @@ def _show(value: object, field: str) -> str:
         return "[" + ", ".join(_show(item, field) for item in value) + "]"
     if isinstance(value, ir.ParamRef | ir.OutputRef | ir.Constant):
         return show(value)
-    if is_dataclass(value):
+    if is_dataclass(value) and not isinstance(value, type):
         shown = ", ".join(f"{f.name}: {_show(v, f.name)}" for f, v in _set_fields(value))
         return "{" + shown + "}"
     return show(value)

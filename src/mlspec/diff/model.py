@@ -105,15 +105,15 @@ class Bounds:
         subject: str,
         what: str,
         side: str,
-        old: object,
-        new: object,
+        old: ir.Threshold | None,
+        new: ir.Threshold | None,
         node: str | None,
         owner: Path,
     ) -> Iterator[Change]:
         """A min (side 'min') or max bound of a check that decides what passes; `owner` is the
         path of the check, requirement or analysis the bound belongs to."""
-        old_value = self.value(self.old, old)  # type: ignore[arg-type]
-        new_value = self.value(self.new, new)  # type: ignore[arg-type]
+        old_value = self.value(self.old, old)
+        new_value = self.value(self.new, new)
         shown = f"{show(old)} -> {show(new)}"
         if show(old) == show(new) and old_value == new_value:
             return

@@ -7,6 +7,7 @@ spec values as literals (`pysource.literal`); strings that Airflow renders with 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlspec.backends import placeholders, taskdata, templating
@@ -150,7 +151,9 @@ def _grouped(edges: list[tuple[Code, Code]]) -> list[tuple[Code, Code]]:
     return out
 
 
-def _arguments(pairs: list[tuple[str, object]], indent: int = 2) -> tuple[tuple[Code, Code], ...]:
+def _arguments(
+    pairs: Sequence[tuple[str, object]], indent: int = 2
+) -> tuple[tuple[Code, Code], ...]:
     """Keyword arguments: `Code` as it is, any other value as a literal that fits its line."""
     return tuple(
         (Code(k), v if isinstance(v, Code) else literal(v, indent, len(k) + 2)) for k, v in pairs
@@ -238,7 +241,7 @@ def _cast(pipeline: ir.Pipeline, item: ir.Input) -> str:
     float), so that the container sees `10.0` as on the other targets; else nothing."""
     source = item.source
     if isinstance(source, ir.ParamRef):
-        kind = next(p.type for p in pipeline.params if p.name == source.name)
+        kind: str = next(p.type for p in pipeline.params if p.name == source.name)
     else:
         assert isinstance(source, ir.OutputRef)
         kind = next(o.type for o in pipeline.step(source.step).outputs if o.name == source.output)

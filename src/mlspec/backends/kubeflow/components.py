@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import inspect
 import linecache
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 from mlspec.backends import placeholders
 from mlspec.backends.kubeflow.plan import ARTIFACT_CLASSES, DEFAULT_PYTHON_IMAGE, Plan
+
+
+def set_signature(func: Callable[..., Any], parameters: Sequence[inspect.Parameter]) -> None:
+    """Give `func` the signature kfp reads (inspect.signature honours `__signature__`, which
+    the type of functions does not declare)."""
+    func.__dict__["__signature__"] = inspect.Signature(parameters)
 
 
 def _namespace(dsl: ModuleType) -> dict[str, Any]:
@@ -97,7 +104,7 @@ def container_component(kfp: ModuleType, plan: Plan) -> Any:
 
     build.__name__ = build.__qualname__ = plan.name
     build.__doc__ = plan.description or None
-    build.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    set_signature(build, parameters)
     return dsl.container_component(build)
 
 

@@ -7,7 +7,12 @@ from types import ModuleType
 from typing import Any
 
 from mlspec.backends.kubeflow import settings
-from mlspec.backends.kubeflow.components import OUTCOME_TASK, component, outcome_component
+from mlspec.backends.kubeflow.components import (
+    OUTCOME_TASK,
+    component,
+    outcome_component,
+    set_signature,
+)
 from mlspec.backends.kubeflow.gates import PASSED
 from mlspec.backends.kubeflow.layout import Layout
 from mlspec.backends.kubeflow.plan import RunId
@@ -81,7 +86,8 @@ def pipeline_func(
     described = [(p.name, p.description) for p in pipeline.params if p.description]
     if described:
         body.__doc__ = google_docstring(pipeline.description or pipeline.name, described)
-    body.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    set_signature(
+        body,
         [
             inspect.Parameter(
                 p.name,
@@ -90,7 +96,7 @@ def pipeline_func(
                 annotation=PARAM_TYPES[p.type],
             )
             for p in pipeline.params
-        ]
+        ],
     )
     return dsl.pipeline(
         name=pipeline.name,

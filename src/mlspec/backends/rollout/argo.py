@@ -125,7 +125,7 @@ def _steps(release: Release, strategy: ir.Strategy) -> tuple[list[Doc], tuple[st
         return [_step(release, s) for s in strategy.steps], strategy.analysis, []
     if isinstance(strategy, ir.Shadow):
         mirror = {"name": MIRROR_ROUTE, "percentage": strategy.percent, "match": ALL_REQUESTS}
-        steps = [
+        steps: list[Doc] = [
             full_size,
             {"setMirrorRoute": mirror},
             {"pause": {"duration": duration(strategy.duration_seconds)}},

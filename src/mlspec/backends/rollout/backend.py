@@ -36,7 +36,8 @@ def controller(rollout: ir.Rollout) -> base.Controller:
     else:
         location = _IMPLEMENTATIONS[rollout.controller]
     module, _, attr = location.partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    implementation: type[base.Controller] = getattr(importlib.import_module(module), attr)
+    return implementation()
 
 
 def problems(pipeline: ir.Pipeline, *, alone: bool) -> list[Diagnostic]:

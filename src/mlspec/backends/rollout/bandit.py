@@ -177,7 +177,7 @@ def _arm_service(release: Release, arm: ir.Arm) -> Doc:
 
 def _virtual_service(release: Release, config: Config) -> Doc:
     start = policy.initial_weights(config.arms, config.exploration_floor)
-    destinations = [
+    destinations: list[Doc] = [
         {"destination": {"host": host}, "weight": start[arm]} for arm, host in config.arms.items()
     ]
     http = []

@@ -19,11 +19,11 @@ the flow from `prefect_flow_dir`: the deployment's pull step sets the working di
 
 from __future__ import annotations
 
-from mlspec.deploy.common import Action, Plan, Request, Setting, apply
+from mlspec.deploy.common import Action, Plan, Request, Setting, apply, shown_url
 from mlspec.deploy.prefect.api import Api
 from mlspec.deploy.prefect.follow import run_deployment
 from mlspec.deploy.prefect.plan import Writes, make_plan, read, summary
-from mlspec.deploy.prefect.settings import offline_settings, settings_from, shown_url
+from mlspec.deploy.prefect.settings import offline_settings, settings_from
 from mlspec.deploy.prefect.wanted import flow_names, folder_files, wanted_from
 
 __all__ = ["SETTINGS", "deploy", "offline_plan"]

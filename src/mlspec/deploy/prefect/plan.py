@@ -140,9 +140,9 @@ def _create_pool(api: Api, name: str) -> None:
 
     def create(client: Any) -> str:
         try:
-            return client.create_work_pool(pool).type
+            return str(client.create_work_pool(pool).type)
         except ObjectAlreadyExists:
-            return client.read_work_pool(name).type
+            return str(client.read_work_pool(name).type)
 
     kind = api.call(f"creating work pool {name}", create)
     if kind != "process":

@@ -369,7 +369,7 @@ def _analyses(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
         what = f"analysis {name}"
         yield from bounds.compare("rollout", what, "min", x.min, y.min, NODE, base)
         yield from bounds.compare("rollout", what, "max", x.max, y.max, NODE, base)
-        source = ("provider", "query", "url", "json_path", "address")
+        source: tuple[str, ...] = ("provider", "query", "url", "json_path", "address")
         if name in _following(old, new):  # reported with `rollout.prometheus`
             source = source[:-1]
         if any(getattr(x, f) != getattr(y, f) for f in source):
