@@ -39,8 +39,9 @@ from mlspec.backends.prefect import PrefectBackend
 from mlspec.compiler import analyze_bytes
 from mlspec.deploy import prefect as deploy_prefect
 from mlspec.deploy.common import DeployError, Request, content_version
+from mlspec.run.local_registry import aliases
 from mlspec.run.process import clean_env
-from mlspec.run.summary import GateVerdict, aliases
+from mlspec.run.summary import GateVerdict
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 

@@ -1,8 +1,9 @@
 """`mlspec run`: one spec, run locally on a real engine, summarised the same way on each.
 
-Prefect runs with a temporary local server, Kubeflow under kfp's SubprocessRunner, Airflow with
-`dag.test()` in an Airflow environment of its own. The run uses a local SQLite MLflow registry
-and an artifact folder in the state folder, never the spec's servers.
+Prefect runs on the local server PREFECT_API_URL names, else on a temporary one, Kubeflow under
+kfp's SubprocessRunner, Airflow with `dag.test()` in an Airflow environment of its own. The run
+uses a local SQLite MLflow registry and an artifact folder in the state folder, never the spec's
+servers; mlspec's own process never imports MLflow (the engine's driver reads the registry).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from mlspec.backends.taskdata import task_graph
 from mlspec.compiler import ir
 from mlspec.run import engines
 from mlspec.run.engines import EngineUnavailable
-from mlspec.run.state import new_run, start_registered_model
-from mlspec.run.summary import RunReport, aliases, gate_reports, metrics, verdicts
+from mlspec.run.state import new_run
+from mlspec.run.summary import RunReport, gate_reports, metrics, verdicts
 
 ENGINES = ("prefect", "kubeflow", "airflow")
 __all__ = ["ENGINES", "EngineUnavailable", "RunReport", "parse_params", "run_pipeline"]
@@ -63,10 +64,6 @@ def run_pipeline(
     containers = [s.name for s in pipeline.steps if s.kind == "container"]
     cluster = _refuse_what_cannot_run(engine, containers, airflow_python)
     state = new_run(state_folder, engine)
-    model = pipeline.registry.registered_model if pipeline.registry else None
-    if model:
-        start_registered_model(state.registry_uri, model)
-    before = aliases(state.registry_uri, model) if model else {}
     echo(f"mlspec run: {pipeline.name} {pipeline.version} on {engine}, in {state.run_folder}")
     run = engines.EngineRun(pipeline, state, params, spec_file.resolve().parent, echo, verbose)
     if engine == "prefect":
@@ -78,7 +75,6 @@ def run_pipeline(
         result = engines.run_kubeflow(run, spec_file.resolve())
     reports = gate_reports(pipeline, state.artifacts)
     gates = verdicts(reports)
-    after = aliases(state.registry_uri, model) if model else {}
     blocked = any(v is not None and not v.passed for v in gates.values())
     outcome = "failed" if not result.ok else "blocked" if blocked else "passed"
     notes = []
@@ -95,7 +91,7 @@ def run_pipeline(
         tasks=_in_run_order(pipeline, result.tasks),
         gates=gates,
         metrics=metrics(reports),
-        promoted={a: v for a, v in after.items() if before.get(a) != v},
+        promoted=result.promoted,
         registry_uri=state.registry_uri,
         run_folder=state.run_folder,
         log=state.log,
@@ -108,6 +104,8 @@ def _refuse_what_cannot_run(
 ) -> str | None:
     """Raise EngineUnavailable, before anything is created or started, for what the engine
     cannot run here; else the cluster that the container steps will run in, if any."""
+    if engine == "prefect":
+        engines.prefect_server()  # a configured server that is not local, or not there
     if engine == "kubeflow" and containers:
         raise EngineUnavailable(
             f"kfp's local subprocess runner cannot run container steps ({', '.join(containers)})"

@@ -5,16 +5,22 @@ share an environment with prefect, so it never imports mlspec: standard library 
 
     python airflow_driver.py dagbag FOLDER       load FOLDER as the DAG processor would
     python airflow_driver.py render FOLDER       render every task's templated fields
-    python airflow_driver.py test FILE CONF      dag.test() the DAG in FILE with run conf CONF
+    python airflow_driver.py test FILE CONF REGISTRY_URI MODEL
+                                                 dag.test() the DAG in FILE with run conf CONF;
+                                                 MODEL ("" for none) made ready in the local
+                                                 registry first, what the run promoted reported
 
 Needs AIRFLOW_HOME (and for `test`, a migrated database in it) from the caller.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
 
 
 def _dagbag(folder: str):
@@ -98,17 +104,41 @@ def _plain(value: object) -> object:
     return repr(value)
 
 
+def _local_registry() -> ModuleType:
+    """mlspec's local_registry.py, beside this file (mlspec is not installed here)."""
+    path = Path(__file__).with_name("local_registry.py")
+    spec = importlib.util.spec_from_file_location("mlspec_local_registry", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test(path: str, conf: dict, registry_uri: str, model: str) -> None:
+    registry = _local_registry()
+    before = registry.ready(registry_uri, model)
+    result: dict = {}
+    try:  # what was promoted is reported even when the run itself could not be
+        result = run(path, conf)
+    finally:
+        result["promoted"] = registry.promoted(registry_uri, model, before)
+        _report(result)
+
+
+def _report(result: dict) -> None:
+    print("MLSPEC-RESULT " + json.dumps(result, default=str, sort_keys=True), flush=True)
+
+
 def main() -> None:
     command, *args = sys.argv[1:]
     if command == "dagbag":
-        result = describe(args[0])
+        _report(describe(args[0]))
     elif command == "render":
-        result = render(args[0])
+        _report(render(args[0]))
     elif command == "test":
-        result = run(args[0], json.loads(args[1]))
+        test(args[0], json.loads(args[1]), args[2], args[3])
     else:
         raise SystemExit(f"unknown command {command!r}")
-    print("MLSPEC-RESULT " + json.dumps(result, default=str, sort_keys=True))
 
 
 if __name__ == "__main__":

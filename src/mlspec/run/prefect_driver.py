@@ -1,9 +1,11 @@
 """Runs a compiled Prefect flow on the real engine and prints one `MLSPEC-RESULT {json}` line.
 
-    python prefect_driver.py FLOW_FILE FUNCTION PARAMS_JSON
+    python prefect_driver.py FLOW_FILE FUNCTION PARAMS_JSON REGISTRY_URI MODEL
 
 With no PREFECT_API_URL, Prefect starts a temporary local server for the run and stops it at
-exit; its database lives in PREFECT_HOME.
+exit; its database lives in PREFECT_HOME. With one, the run is a flow run on that server.
+MODEL ("" for none) is made ready in the local registry first; the result says what the run
+promoted (local_registry.py).
 """
 
 from __future__ import annotations
@@ -13,9 +15,21 @@ import runpy
 import sys
 from typing import Any
 
+from mlspec.run.local_registry import promoted, ready
+
 
 def main() -> None:
-    path, function, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    path, function, params, registry_uri, model = sys.argv[1:6]
+    before = ready(registry_uri, model)
+    result: dict[str, Any] = {}
+    try:  # what was promoted is reported even when the run itself could not be
+        result = run_flow(path, function, json.loads(params))
+    finally:
+        result["promoted"] = promoted(registry_uri, model, before)
+        print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+
+
+def run_flow(path: str, function: str, params: dict[str, Any]) -> dict[str, Any]:
     flow = runpy.run_path(path, run_name="mlspec_flow")[function]
     state = flow(**params, return_state=True)
     runs = []
@@ -29,7 +43,7 @@ def main() -> None:
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
     runs = [run for run in runs if run.state]
-    result = {
+    return {
         "state": state.type.value.lower(),
         "state_name": state.name,
         "message": state.message,
@@ -37,7 +51,6 @@ def main() -> None:
         "tasks": dict(sorted((_step(run), run.state.type.value.lower()) for run in runs)),
         "failure": _first_failure(runs),
     }
-    print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
 
 
 def _step(run: Any) -> str:
