@@ -34,8 +34,6 @@ MODEL = "breast-cancer-classifier"
 PROBE = """
 import json, sys
 from mlspec.cli import main
-
-pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 try:
     main(["run", *sys.argv[1:]])
 finally:
