@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import signal
@@ -54,6 +55,7 @@ def empty_registry(path: Path) -> Path:
     """A migrated MLflow registry with nothing in it, copied in before each run."""
     from mlflow import MlflowClient  # here, in the benchmark: mlspec's process never does
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its migrations log at INFO
     MlflowClient(tracking_uri=f"sqlite:///{path}").search_registered_models()
     return path
 
@@ -117,8 +119,12 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on the way out
     prefect_server = load_prefect_server()
+    # Bytecode caching stays on, as in users' environments (the warm-up runs write the caches):
+    # compiling Prefect, MLflow and SQLAlchemy from source would add seconds to every process.
     base_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_", "MLSPEC_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MLFLOW_", "PREFECT_", "MLSPEC_")) and k != "PYTHONDONTWRITEBYTECODE"
     }
     print(f"load average at start: {load()}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="mlspec-bench-run-") as folder:

@@ -15,12 +15,11 @@ Needs AIRFLOW_HOME (and for `test`, a migrated database in it) from the caller.
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import runpy
 import sys
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 
 
 def _dagbag(folder: str):
@@ -104,24 +103,14 @@ def _plain(value: object) -> object:
     return repr(value)
 
 
-def _local_registry() -> ModuleType:
-    """mlspec's local_registry.py, beside this file (mlspec is not installed here)."""
-    path = Path(__file__).with_name("local_registry.py")
-    spec = importlib.util.spec_from_file_location("mlspec_local_registry", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test(path: str, conf: dict, registry_uri: str, model: str) -> None:
-    registry = _local_registry()
-    before = registry.ready(registry_uri, model)
+    registry = runpy.run_path(str(Path(__file__).with_name("local_registry.py")))  # no mlspec
+    before = registry["ready"](registry_uri, model)
     result: dict = {}
     try:  # what was promoted is reported even when the run itself could not be
         result = run(path, conf)
     finally:
-        result["promoted"] = registry.promoted(registry_uri, model, before)
+        result["promoted"] = registry["promoted"](registry_uri, model, before)
         _report(result)
 
 

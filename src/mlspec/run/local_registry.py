@@ -3,8 +3,9 @@ its aliases read before and after, so the summary can say what the run promoted.
 
 The drivers do this in the process that imports MLflow for the run anyway (Prefect runs the
 flow in the driver, Airflow's dag.test() its tasks), so `mlspec run` never imports MLflow
-itself. Standard library and MLflow only: the Airflow driver, which runs in an environment
-without mlspec, loads this file by its path.
+itself. Standard library and MLflow only: the Prefect and Airflow drivers load this file by its
+path (Airflow's environment has no mlspec; importing it from mlspec would import all of
+mlspec.run into the Prefect driver first).
 """
 
 from __future__ import annotations

@@ -13,19 +13,20 @@ from __future__ import annotations
 import json
 import runpy
 import sys
+from pathlib import Path
 from typing import Any
-
-from mlspec.run.local_registry import promoted, ready
 
 
 def main() -> None:
     path, function, params, registry_uri, model = sys.argv[1:6]
-    before = ready(registry_uri, model)
+    # By its path: importing mlspec.run.local_registry would import all of mlspec.run first.
+    registry = runpy.run_path(str(Path(__file__).with_name("local_registry.py")))
+    before = registry["ready"](registry_uri, model)
     result: dict[str, Any] = {}
     try:  # what was promoted is reported even when the run itself could not be
         result = run_flow(path, function, json.loads(params))
     finally:
-        result["promoted"] = promoted(registry_uri, model, before)
+        result["promoted"] = registry["promoted"](registry_uri, model, before)
         print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
 
 
