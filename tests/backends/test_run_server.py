@@ -72,8 +72,18 @@ def test_a_configured_server_is_reused_and_mlflow_stays_out_of_mlspec(
     assert f"prefect: a flow run on the server at {server}" in output
     assert "temporary server" not in output
     # The run is a flow run of that server's ...
-    with urllib.request.urlopen(f"{server}/flow_runs/{summary['engine_run_id']}") as response:
+    flow_run = summary["engine_run_id"]
+    with urllib.request.urlopen(f"{server}/flow_runs/{flow_run}") as response:
         assert json.load(response)["state"]["type"] == "COMPLETED"
+    # with its logs, to the last line (the driver skips only the interpreter's teardown) ...
+    query = json.dumps({"logs": {"flow_run_id": {"any_": [flow_run]}}}).encode()
+    request = urllib.request.Request(f"{server}/logs/filter", data=query, method="POST")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request) as response:
+        logs = json.load(response)
+    assert any("promotion to 'challenger'" in log["message"] for log in logs)
+    flow_logs = [log["message"] for log in logs if log["task_run_id"] is None]
+    assert flow_logs[-1] == "Finished in state Completed()"
     # ... with its own registry in the state folder, which the driver read for the summary ...
     uri = f"sqlite:///{tmp_path / 'registry.db'}"
     assert generated.registry_state(uri, MODEL) == (["1"], {"challenger": "1"})
