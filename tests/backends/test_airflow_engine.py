@@ -191,7 +191,8 @@ def run_flagship(
         "PYTHONPATH": str(FLAGSHIP),
     }
     print(f"\nstarting: dag.test() of {pipeline.name} with conf {json.dumps(conf)} in {home}")
-    return airflow_env.drive(airflow_python, env, "test", str(dag_file), json.dumps(conf))
+    args = ("test", str(dag_file), json.dumps(conf), uri, MODEL)
+    return airflow_env.drive(airflow_python, env, *args)
 
 
 FLAGSHIP_TEXT = (FLAGSHIP / "pipeline.yaml").read_text()
@@ -216,6 +217,7 @@ def test_flagship_runs_passes_its_gates_and_registers_a_challenger(
     assert "gate model_quality (model): PASSED" in log
     assert f"promotion to 'challenger': {MODEL} version 1" in log
     assert generated.registry_state(uri, MODEL) == (["1"], {"challenger": "1"})
+    assert result["promoted"] == {"challenger": "1"}  # read by the driver, for `mlspec run`
     run_folder = (
         tmp_path / "artifacts" / MODEL / result["run_id"].replace(":", "_").replace("+", "_")
     )
@@ -242,6 +244,7 @@ def test_a_blocking_gate_skips_everything_after_it(
     }
     assert "gate model_quality (model): BLOCKED" in result["log"]
     assert generated.registry_state(uri, MODEL) == ([], {})
+    assert result["promoted"] == {}
 
 
 def test_a_failing_gate_fails_the_run(

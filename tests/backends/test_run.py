@@ -21,7 +21,7 @@ import airflow_env
 import generated
 import pytest
 
-from mlspec.run.state import start_registered_model
+from mlspec.run.local_registry import start_registered_model
 from mlspec.runtime.registry import alias_metrics
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")

@@ -43,8 +43,8 @@ from mlspec.deploy.prefect import api as prefect_api
 from mlspec.deploy.prefect import plan as prefect_plan
 from mlspec.deploy.prefect import settings as prefect_settings
 from mlspec.deploy.prefect import wanted as prefect_wanted
+from mlspec.run.local_registry import aliases
 from mlspec.run.process import clean_env
-from mlspec.run.summary import aliases
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 

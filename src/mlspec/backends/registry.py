@@ -120,7 +120,11 @@ BUILTIN: dict[str, Target] = {
             "a Prefect 3 flow and prefect.yaml + rollout manifests",
             "mlspec.backends.prefect:PrefectBackend",
             Deployer("mlspec.deploy.prefect", ("prefect",)),
-            Engine("mlspec.run.engines:run_prefect", ("mlflow", "prefect")),
+            Engine(
+                "mlspec.run.engines:run_prefect",
+                ("mlflow", "prefect"),
+                "mlspec.run.engines:refuse_prefect",
+            ),
         ),
         Target(
             "rollout",

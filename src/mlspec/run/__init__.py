@@ -1,9 +1,10 @@
 """`mlspec run`: one spec, run locally on a real engine, summarised the same way on each.
 
-Prefect runs with a temporary local server, Kubeflow under kfp's SubprocessRunner, Airflow with
-`dag.test()` in an Airflow environment of its own; which engine a target has is the
-registry's (backends/registry.py). The run uses a local SQLite MLflow registry and an artifact
-folder in the state folder, never the spec's servers.
+Prefect runs on the local server PREFECT_API_URL names, else on a temporary one, Kubeflow under
+kfp's SubprocessRunner, Airflow with `dag.test()` in an Airflow environment of its own; which
+engine a target has is the registry's (backends/registry.py). The run uses a local SQLite MLflow
+registry and an artifact folder in the state folder, never the spec's servers; mlspec's own
+process never imports MLflow (the engine's driver reads the registry).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from mlspec.backends.taskdata import task_graph
 from mlspec.compiler import ir
 from mlspec.run import engines
 from mlspec.run.engines import EngineUnavailable, RunRequest
-from mlspec.run.state import new_run, start_registered_model
-from mlspec.run.summary import RunReport, aliases, gate_reports, metrics, verdicts
+from mlspec.run.state import new_run
+from mlspec.run.summary import RunReport, gate_reports, metrics, verdicts
 
 __all__ = ["EngineUnavailable", "RunReport", "RunRequest", "parse_params", "run_pipeline"]
 
@@ -61,15 +62,10 @@ def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:
     containers = request.containers
     cluster = engines.kubernetes_cluster(containers) if containers else None
     state = new_run(state_folder, target.name)
-    model = pipeline.registry.registered_model if pipeline.registry else None
-    if model:
-        start_registered_model(state.registry_uri, model)
-    before = aliases(state.registry_uri, model) if model else {}
     echo(f"mlspec run: {pipeline.name} {pipeline.version} on {target.name}, in {state.run_folder}")
     result = engine(engines.EngineRun(request, state))
     reports = gate_reports(pipeline, state.artifacts)
     gates = verdicts(reports)
-    after = aliases(state.registry_uri, model) if model else {}
     blocked = any(v is not None and not v.passed for v in gates.values())
     outcome = "failed" if not result.ok else "blocked" if blocked else "passed"
     notes = []
@@ -86,7 +82,7 @@ def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:
         tasks=_in_run_order(pipeline, result.tasks),
         gates=gates,
         metrics=metrics(reports),
-        promoted={a: v for a, v in after.items() if before.get(a) != v},
+        promoted=result.promoted,
         registry_uri=state.registry_uri,
         run_folder=state.run_folder,
         log=state.log,

@@ -5,7 +5,10 @@ share an environment with prefect, so it never imports mlspec: standard library 
 
     python airflow_driver.py dagbag FOLDER       load FOLDER as the DAG processor would
     python airflow_driver.py render FOLDER       render every task's templated fields
-    python airflow_driver.py test FILE CONF      dag.test() the DAG in FILE with run conf CONF
+    python airflow_driver.py test FILE CONF REGISTRY_URI MODEL
+                                                 dag.test() the DAG in FILE with run conf CONF;
+                                                 MODEL ("" for none) made ready in the local
+                                                 registry first, what the run promoted reported
 
 Needs AIRFLOW_HOME (and for `test`, a migrated database in it) from the caller.
 """
@@ -13,11 +16,14 @@ Needs AIRFLOW_HOME (and for `test`, a migrated database in it) from the caller.
 from __future__ import annotations
 
 import json
+import runpy
 import sys
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 
-def _dagbag(folder: str):
+def _dagbag(folder: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     # safe_mode: skip files without "airflow" and "dag", exactly as the DAG processor does.
@@ -63,7 +69,7 @@ def describe(folder: str) -> dict:
 def run(path: str, conf: dict) -> dict:
     bag = _dagbag(path)
     if bag.import_errors:
-        return {"import_errors": bag.import_errors}
+        return {"import_errors": dict(bag.import_errors)}
     [dag] = bag.dags.values()
     dag_run = dag.test(run_conf=conf)
     tasks = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
@@ -77,7 +83,10 @@ def render(folder: str) -> dict:
     for dag in bag.dags.values():
         params = {name: dag.params.get_param(name).resolve() for name in dag.params}
         for task in dag.tasks:
-            context = {"params": params, "run_id": "manual__2026-01-01T00:00:00+00:00"}
+            context: dict[str, Any] = {
+                "params": params,
+                "run_id": "manual__2026-01-01T00:00:00+00:00",
+            }
             context |= {"dag": dag, "task": task, "ti": None}
             task.render_template_fields(context)
             out[task.task_id] = {
@@ -98,17 +107,31 @@ def _plain(value: object) -> object:
     return repr(value)
 
 
+def test(path: str, conf: dict, registry_uri: str, model: str) -> None:
+    registry = runpy.run_path(str(Path(__file__).with_name("local_registry.py")))  # no mlspec
+    before = registry["ready"](registry_uri, model)
+    result: dict = {}
+    try:  # what was promoted is reported even when the run itself could not be
+        result = run(path, conf)
+    finally:
+        result["promoted"] = registry["promoted"](registry_uri, model, before)
+        _report(result)
+
+
+def _report(result: dict) -> None:
+    print("MLSPEC-RESULT " + json.dumps(result, default=str, sort_keys=True), flush=True)
+
+
 def main() -> None:
     command, *args = sys.argv[1:]
     if command == "dagbag":
-        result = describe(args[0])
+        _report(describe(args[0]))
     elif command == "render":
-        result = render(args[0])
+        _report(render(args[0]))
     elif command == "test":
-        result = run(args[0], json.loads(args[1]))
+        test(args[0], json.loads(args[1]), args[2], args[3])
     else:
         raise SystemExit(f"unknown command {command!r}")
-    print("MLSPEC-RESULT " + json.dumps(result, default=str, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -16,10 +16,13 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import urllib.parse
+import urllib.request
 import venv
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlspec.backends.prefect.flow import file_name, function_name
 from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
@@ -38,6 +41,8 @@ class EngineResult:
     run_id: str
     tasks: dict[str, str]  # task -> final state, in the engine's words, lower case
     detail: str  # the engine's final state or error, for the summary
+    # alias -> version set by the run, read by the driver (local_registry.py)
+    promoted: dict[str, str] = field(default_factory=dict)
 
 
 NO_AIRFLOW_HINT = (
@@ -83,6 +88,11 @@ def kubernetes_cluster(steps: list[str]) -> str:
             "kubeconfig whose current context is the cluster to use (kind or minikube make a "
             "local one)"
         ) from None
+    if not current:
+        raise EngineUnavailable(
+            f"container steps ({', '.join(steps)}) run on Kubernetes, but the kubeconfig at "
+            f"{path} has no current context: choose one with `kubectl config use-context NAME`"
+        )
     return f"context {current['name']!r} of {path}"
 
 
@@ -175,6 +185,12 @@ class EngineRun:
         return self.request.verbose
 
     @property
+    def registry_args(self) -> list[str]:
+        """A driver's REGISTRY_URI MODEL arguments ("" for no registered model)."""
+        registry = self.pipeline.registry
+        return [self.state.registry_uri, registry.registered_model if registry else ""]
+
+    @property
     def local(self) -> ir.Pipeline:
         """The pipeline with this run's artifact folder and the local registry."""
         return localize(self.pipeline, self.state.registry_uri, str(self.state.artifacts))
@@ -241,26 +257,88 @@ def _airflow_echo(echo: Echo, verbose: bool) -> Echo:
 _COMMON = (r"gate \w+ \((data|model)\): ", r"promotion to ", r"Error\b", r"error:")
 
 
+def prefect_server() -> str | None:
+    """The running Prefect server a run should use, from PREFECT_API_URL; None: none is set, so
+    the run starts a temporary one. Raises EngineUnavailable for a server that is not on this
+    machine (a run stays local) or does not answer, before anything is created."""
+    url = os.environ.get("PREFECT_API_URL", "").strip().rstrip("/")
+    if not url:
+        return None
+    local = "its API URL (e.g. http://127.0.0.1:4200/api), or unset it to use a temporary server"
+    parts = urllib.parse.urlsplit(url)
+    shown = _public(url)
+    if parts.scheme not in ("http", "https") or parts.hostname not in _LOCAL_HOSTS:
+        raise EngineUnavailable(
+            f"PREFECT_API_URL is {shown}, but mlspec run uses only a Prefect server on this "
+            f"machine: start one with `prefect server start` and set PREFECT_API_URL to {local}"
+        )
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:  # Prefect serves /health without authentication
+        with no_proxy.open(f"{shown}/health", timeout=_HEALTH_TIMEOUT) as response:
+            answer = response.read(100).decode(errors="replace").strip()
+        why = "" if answer == "true" else f"it answered {answer[:60]!r}"
+    except (OSError, ValueError) as exc:  # refused, timed out, an HTTP error, a bad URL
+        why = str(getattr(exc, "reason", None) or exc)
+    if why:
+        raise EngineUnavailable(
+            f"no Prefect server answers at PREFECT_API_URL={shown} (GET {shown}/health: {why}): "
+            f"start one with `prefect server start` and set PREFECT_API_URL to {local}"
+        )
+    return url
+
+
+def _public(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+_HEALTH_TIMEOUT = 5  # seconds; a local server answers in milliseconds
+
+
+def refuse_prefect(request: RunRequest) -> None:
+    """A configured Prefect server that is not local, or does not answer, is refused."""
+    prefect_server()
+
+
 def run_prefect(run: EngineRun) -> EngineResult:
     flow_folder = run.state.run_folder / "prefect"
     run.write(flow_folder)
+    server = prefect_server()
+    # A running server: the run is one more flow run there. Else Prefect starts a temporary one,
+    # with its database in the state folder.
+    settings = {"PREFECT_API_URL": server} if server else {}
+    if server and os.environ.get("PREFECT_API_AUTH_STRING"):
+        settings["PREFECT_API_AUTH_STRING"] = os.environ["PREFECT_API_AUTH_STRING"]
     env = clean_env(
         PREFECT_HOME=str(run.state.engine_folder("prefect")),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
         PYTHONPATH=str(run.code_path),
+        **settings,
     )
     shown = _shown((*_COMMON, r"Finished in state", r"temporary server"), run.verbose)
     command = [sys.executable, str(HERE / "prefect_driver.py")]
     command += [str(flow_folder / file_name(run.pipeline)), function_name(run.pipeline)]
-    code, result = run.stream([*command, json.dumps(run.params)], env, shown)
-    if result is None:
-        return EngineResult(False, "", {}, f"the Prefect run ended with exit code {code}")
+    command += [json.dumps(run.params), *run.registry_args]
+    if server:
+        run.echo(f"prefect: a flow run on the server at {_public(server)}")
+    code, result = run.stream(command, env, shown)
+    if result is None or "state" not in result:
+        detail = f"the Prefect run ended with exit code {code}"
+        return EngineResult(False, "", {}, detail, _promoted(result))
     ok = result["state"] == "completed"
     failure = result["failure"]
     why = f"task {failure['task']} failed: {failure['error']}" if failure else result["message"]
     detail = result["state_name"] + (f": {why}" if why else "")
-    return EngineResult(ok, result["run_id"], result["tasks"], detail)
+    return EngineResult(ok, result["run_id"], result["tasks"], detail, _promoted(result))
+
+
+def _promoted(result: dict[str, Any] | None) -> dict[str, str]:
+    """What the driver found the run promoted; it reports that even when the run failed."""
+    found = (result or {}).get("promoted", {})
+    return {str(alias): str(version) for alias, version in found.items()}
 
 
 def refuse_airflow(request: RunRequest) -> None:
@@ -297,15 +375,15 @@ def run_airflow(run: EngineRun) -> EngineResult:
     shown = _shown((*_COMMON, r"\[DAG TEST\] end task"), run.verbose)
     [dag_file] = dags.glob("*.py")
     command = [airflow_python, str(HERE / "airflow_driver.py"), "test", str(dag_file)]
-    command.append(json.dumps(run.params))
+    command += [json.dumps(run.params), *run.registry_args]
     code, result = run.stream(command, env, shown, _airflow_echo(run.echo, run.verbose))
     if result is None or "state" not in result:
         errors = (result or {}).get("import_errors")
         why = f"import errors: {errors}" if errors else f"exit code {code}"
-        return EngineResult(False, "", {}, f"the Airflow run did not finish ({why})")
-    return EngineResult(
-        result["state"] == "success", result["run_id"], result["tasks"], result["state"]
-    )
+        detail = f"the Airflow run did not finish ({why})"
+        return EngineResult(False, "", {}, detail, _promoted(result))
+    ok = result["state"] == "success"
+    return EngineResult(ok, result["run_id"], result["tasks"], result["state"], _promoted(result))
 
 
 _KFP_FINISHED = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
@@ -337,9 +415,11 @@ def run_kubeflow(run: EngineRun) -> EngineResult:
         command = [str(safe_python), str(HERE / "kubeflow_driver.py"), spec_file]
         command += [run.state.registry_uri, str(run.state.artifacts), json.dumps(run.params)]
         code, result = run.stream(command, env, watch)
-    if result is None:
-        return EngineResult(False, "", tasks, f"the kfp local run ended with exit code {code}")
-    return EngineResult(result["state"] == "success", "", tasks, result["detail"])
+    if result is None or "state" not in result:
+        detail = f"the kfp local run ended with exit code {code}"
+        return EngineResult(False, "", tasks, detail, _promoted(result))
+    ok = result["state"] == "success"
+    return EngineResult(ok, "", tasks, result["detail"], _promoted(result))
 
 
 @contextlib.contextmanager

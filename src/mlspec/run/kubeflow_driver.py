@@ -4,7 +4,8 @@
 
 Run with an interpreter that has pip (kfp.local installs each component's packages with it)
 and sees mlspec and kfp. Lightweight components run as subprocesses; container steps cannot
-run locally, and kfp refuses them.
+run locally, and kfp refuses them. The spec's registered model is made ready in the local
+registry first; the result says what the run promoted (local_registry.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ def main() -> None:
     from mlspec.api import compile_pipeline
     from mlspec.backends.kubeflow import KubeflowBackend
     from mlspec.compiler.passes import localize
+    from mlspec.run.local_registry import promoted, ready
 
     spec, registry_uri, root, params = sys.argv[1:5]
     # Checked as compile checks it (the caller printed the spec's own problems already).
@@ -29,15 +31,21 @@ def main() -> None:
         errors = "; ".join(d.message for d in compiled.diagnostics if d.severity == "error")
         sys.exit(f"mlspec: the pipeline as run locally cannot compile: {errors}")
     func = KubeflowBackend().pipeline_function(compiled.pipeline)
+    model = compiled.pipeline.registry.registered_model if compiled.pipeline.registry else ""
+    before = ready(registry_uri, model)
     kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=root)
-    try:
-        func(**json.loads(params))
-        state, detail = "success", "SUCCEEDED"
-    except RuntimeError as exc:  # kfp.local raises when a task fails
-        state, detail = "failed", str(exc).splitlines()[0] if str(exc) else "FAILED"
-    # Task states are read from kfp's log by the caller, which sees every line.
-    result = {"state": state, "detail": detail, "run_id": "", "tasks": {}}
-    print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+    result: dict[str, object] = {}
+    try:  # what was promoted is reported even when the run itself could not be
+        try:
+            func(**json.loads(params))
+            state, detail = "success", "SUCCEEDED"
+        except RuntimeError as exc:  # kfp.local raises when a task fails
+            state, detail = "failed", str(exc).splitlines()[0] if str(exc) else "FAILED"
+        # Task states are read from kfp's log by the caller, which sees every line.
+        result = {"state": state, "detail": detail, "run_id": "", "tasks": {}}
+    finally:
+        result["promoted"] = promoted(registry_uri, model, before)
+        print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,38 @@
 """Runs a compiled Prefect flow on the real engine and prints one `MLSPEC-RESULT {json}` line.
 
-    python prefect_driver.py FLOW_FILE FUNCTION PARAMS_JSON
+    python prefect_driver.py FLOW_FILE FUNCTION PARAMS_JSON REGISTRY_URI MODEL
 
 With no PREFECT_API_URL, Prefect starts a temporary local server for the run and stops it at
-exit; its database lives in PREFECT_HOME.
+exit; its database lives in PREFECT_HOME. With one, the run is a flow run on that server.
+MODEL ("" for none) is made ready in the local registry first; the result says what the run
+promoted (local_registry.py).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import runpy
 import sys
+from pathlib import Path
 from typing import Any
 
 
 def main() -> None:
-    path, function, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    path, function, params, registry_uri, model = sys.argv[1:6]
+    # By its path: importing mlspec.run.local_registry would import all of mlspec.run first.
+    registry = runpy.run_path(str(Path(__file__).with_name("local_registry.py")))
+    before = registry["ready"](registry_uri, model)
+    result: dict[str, Any] = {}
+    try:  # what was promoted is reported even when the run itself could not be
+        result = run_flow(path, function, json.loads(params))
+    finally:
+        result["promoted"] = registry["promoted"](registry_uri, model, before)
+        print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+
+
+def run_flow(path: str, function: str, params: dict[str, Any]) -> dict[str, Any]:
     flow = runpy.run_path(path, run_name="mlspec_flow")[function]
     state = flow(**params, return_state=True)
     runs = []
@@ -29,22 +46,25 @@ def main() -> None:
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
     runs = [run for run in runs if run.state]
-    result = {
+    return {  # `runs` holds only task runs that have a state
         "state": state.type.value.lower(),
         "state_name": state.name,
         "message": state.message,
         "run_id": str(flow_run_id),
-        "tasks": dict(sorted((_step(run), run.state.type.value.lower()) for run in runs)),
+        "tasks": dict(sorted((_step(run), _state_of(run)) for run in runs)),
         "failure": _first_failure(runs),
     }
-    print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+
+
+def _state_of(run: Any) -> str:
+    return str(run.state.type.value).lower()
 
 
 def _step(run: Any) -> str:
     """The task's step, gate or promotion name. A task run is renamed to it when it starts; one
     that never started (its upstream failed) keeps Prefect's `NAME-<3 characters of its
     dynamic key>`."""
-    return run.name.removesuffix(f"-{run.dynamic_key[:3]}")
+    return str(run.name).removesuffix(f"-{run.dynamic_key[:3]}")
 
 
 def _first_failure(runs: list[Any]) -> dict[str, str] | None:
@@ -58,5 +78,21 @@ def _first_failure(runs: list[Any]) -> dict[str, str] | None:
     return {"task": _step(first), "error": error.removeprefix("Task run encountered an exception ")}
 
 
+_finished = False
+
+
+def _skip_teardown() -> None:
+    """Registered first, so it runs after every other exit handler (Prefect's: its logs sent to
+    the API, a temporary server stopped); then exit without the interpreter tearing down
+    Prefect's, MLflow's and the flow's modules, which takes a second or more. Not after an
+    error: that exits as usual, with its traceback and exit code."""
+    if _finished:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 if __name__ == "__main__":
+    atexit.register(_skip_teardown)
     main()
+    _finished = True

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,19 +43,3 @@ def new_run(folder: Path, engine: str) -> RunState:
     run_folder = runs / f"{max(taken, default=0) + 1:04d}-{engine}"
     (run_folder / "artifacts").mkdir(parents=True)
     return RunState(folder.resolve(), run_folder)
-
-
-def start_registered_model(registry_uri: str, model: str) -> None:
-    """Create the local registry and the spec's registered model in it, if missing.
-
-    A model gate never takes a registered model that does not exist for a first run (a wrong
-    name or a deleted model looks the same), so in a shared registry an operator creates it.
-    The local registry belongs to `mlspec run`: a model missing there is a new state folder.
-    """
-    from mlflow import MlflowClient
-
-    for name in ("mlflow", "alembic"):  # a new registry logs its migrations at INFO
-        logging.getLogger(name).setLevel(logging.WARNING)
-    client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
-    if not client.search_registered_models(f"name = '{model}'"):
-        client.create_registered_model(model)

@@ -2,6 +2,8 @@
 
 Every engine writes the same gate reports (the embedded runtime) and uses the same registry,
 so the summary is built the same way whichever engine ran: that is what makes runs comparable.
+The registry's aliases are read by the engine's driver (local_registry.py), which imports
+MLflow for the run anyway, and come back in its result.
 """
 
 from __future__ import annotations
@@ -92,19 +94,6 @@ def metrics(reports: dict[str, dict | None]) -> dict[str, float]:
             if check["check"] == "metric" and isinstance(check.get("measured"), int | float):
                 found[check["subject"]] = float(check["measured"])
     return dict(sorted(found.items()))
-
-
-def aliases(registry_uri: str, model: str) -> dict[str, str]:
-    """The registered model's aliases now ({} when it is not registered yet)."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
-    try:
-        found = client.get_registered_model(model).aliases
-    except MlflowException:
-        return {}
-    return {alias: str(version) for alias, version in sorted(found.items())}
 
 
 def render(report: RunReport) -> str:

@@ -1,0 +1,74 @@
+"""A real Prefect server on a free localhost port, for tests and benchmarks, stopped after use.
+
+`prefect server start` runs in a process group of its own, with its database in `home`; on the
+way out the group gets SIGTERM, then SIGKILL, so nothing it started outlives the `with` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlspec.run.process import clean_env
+
+
+def free_port() -> int:
+    """A localhost port nobody listens on (once the probe is closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running(home: Path, timeout: float = 240) -> Iterator[str]:
+    """A started server's API URL (http://127.0.0.1:PORT/api); its log is home/server.log."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = clean_env(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+    )
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    log = home / "server.log"
+    print(f"\nstarting: a Prefect server at {url} (log {log})")
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_healthy(url, server, log, timeout)
+        yield url
+    finally:
+        print(f"\nstopping: the Prefect server at {url} (process group {server.pid})")
+        for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(grace)
+                break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)  # anything the leader left behind
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            why = f"exited ({server.returncode})"
+            raise RuntimeError(f"the Prefect server {why}:\n{log.read_text()}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server did not answer within {timeout} s:\n{log.read_text()}")
