@@ -241,7 +241,7 @@ def test_an_unreachable_server_fails_fast_without_credentials(mlflow_env: None) 
     assert f"registry http://127.0.0.1:{port}: could not read" in str(failed.value)
     printed = "".join(traceback.format_exception(failed.value))  # chained errors included
     assert "s3cret" not in printed and "alice" not in printed
-    assert not set(registry._REG_HTTP_LIMITS) & set(os.environ)  # restored
+    assert not set(registry._HTTP_LIMITS) & set(os.environ)  # restored
 
 
 def test_a_sqlite_registry_in_a_missing_folder_is_unreachable(tmp_path: Path) -> None:
@@ -259,8 +259,8 @@ def test_a_sqlite_registry_in_a_missing_folder_is_unreachable(tmp_path: Path) ->
 def test_metric_tags_are_plain_decimals(value: float, text: str) -> None:
     import numpy
 
-    assert registry._reg_format_metric(value) == text
-    assert registry._reg_format_metric(numpy.float64(value)) == text
+    assert registry._format_metric(value) == text
+    assert registry._format_metric(numpy.float64(value)) == text
     assert float(text) == value
 
 
