@@ -74,6 +74,7 @@ from mlspec.deploy.common import (
     unexpected_answer,
 )
 from mlspec.extras import install_hint
+from mlspec.runtime import embed
 
 T = TypeVar("T")
 
@@ -159,6 +160,7 @@ class DagFile:
     version: str
     pools: tuple[str, ...]  # pools its tasks name, besides default_pool
     paused: bool  # as the spec wants it
+    runtime: tuple[tuple[str, str], ...] = ()  # the runtime package it loads: (path, text)
 
     @property
     def tag(self) -> str:
@@ -167,7 +169,14 @@ class DagFile:
 
 def dag_file(request: Request) -> DagFile:
     """The file to deploy and what it implies, from the compiled artifacts alone."""
-    dags = [a for a in request.artifacts if not a.path.startswith("rollout/")]
+    runtime = tuple(
+        (a.path, a.text) for a in request.artifacts if a.path.startswith(embed.PACKAGE_PREFIX)
+    )
+    dags = [
+        a
+        for a in request.artifacts
+        if not a.path.startswith("rollout/") and not a.path.startswith(embed.PACKAGE_PREFIX)
+    ]
     if len(dags) != 1 or "/" in dags[0].path or not dags[0].path.endswith(".py"):
         names = ", ".join(a.path for a in dags) or "none"
         raise DeployError(f"expected one DAG file among the compiled files, found: {names}")
@@ -184,6 +193,7 @@ def dag_file(request: Request) -> DagFile:
         version=request.version,
         pools=_pools(tree),
         paused=bool(schedule.paused) if schedule is not None else False,
+        runtime=runtime,
     )
 
 
@@ -658,6 +668,7 @@ def publish(
     """Write the file and wait for Airflow's verdict on it; undo the write on an import error."""
     before = _error_keys(airflow.import_errors(dag.name))
     path = folder / dag.name
+    write_runtime(dag, folder, echo)
     if current.file_text != dag.text:
         write_atomically(path, dag.text)
         echo(f"airflow: wrote {path} ({dag.version})")
@@ -669,6 +680,21 @@ def publish(
         )
     echo(f"airflow: DAG {dag.dag_id} parsed at {dag.version}, no import errors")
     return outcome
+
+
+def write_runtime(dag: DagFile, folder: Path, echo: Callable[[str], None]) -> None:
+    """The runtime package the DAG loads, beside it, before the DAG: named by its content, so
+    files already there are the same and stay (another DAG may use them)."""
+    missing = [
+        (folder / name, text)
+        for name, text in dag.runtime
+        if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != text
+    ]
+    for path, text in missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text)
+    if missing:
+        echo(f"airflow: wrote the runtime package {missing[0][0].parent.name} beside the DAG")
 
 
 def write_atomically(path: Path, text: str) -> None:

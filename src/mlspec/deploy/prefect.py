@@ -51,6 +51,7 @@ from mlspec.deploy.common import (
     unexpected_answer,
 )
 from mlspec.run.summary import GateVerdict
+from mlspec.runtime import embed
 
 T = TypeVar("T")
 
@@ -124,6 +125,7 @@ class Wanted:
     work_pool: str
     work_queue: str | None
     job_variables: dict[str, Any]
+    runtime: tuple[Artifact, ...] = ()  # the runtime package the flow loads, beside it
 
     @property
     def full_name(self) -> str:
@@ -300,6 +302,7 @@ def _one(
         work_pool=settings.work_pool,
         work_queue=pool.get("work_queue_name"),
         job_variables=dict(pool.get("job_variables") or {}),
+        runtime=tuple(a for a in files.values() if a.path.startswith(embed.PACKAGE_PREFIX)),
     )
 
 
@@ -532,10 +535,18 @@ def _unique_files(wanted: list[Wanted]) -> list[Wanted]:
 
 def _file_step(item: Wanted) -> Step:
     path, text = item.flow_path, item.flow_file.text
+    # The runtime package first: the flow file never names a package that is not there.
+    files = [*((item.folder / a.path, a.text) for a in item.runtime), (path, text)]
     current = path.read_text(encoding="utf-8") if path.is_file() else None
-    verb = "unchanged" if current == text else "create" if current is None else "update"
+    stale = [f for f, t in files if not f.is_file() or f.read_text(encoding="utf-8") != t]
+    verb = "unchanged" if not stale else "create" if current is None else "update"
     action = Action(verb, f"flow file {path}")
-    return Step(action, lambda api, ids: write_atomically(path, text), f"flow file {path} written")
+
+    def write(api: Any, ids: Any) -> None:
+        for file, content in files:
+            write_atomically(file, content)
+
+    return Step(action, write, f"flow file {path} written")
 
 
 def _pool_step(settings: Settings, pool: Any | None) -> Step:

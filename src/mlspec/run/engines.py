@@ -169,7 +169,9 @@ def _write(pipeline: ir.Pipeline, backend: object, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for artifact in backend.emit(pipeline):  # type: ignore[attr-defined]
         if not artifact.path.startswith(ROLLOUT_FOLDER):
-            (folder / artifact.path).write_text(artifact.text, encoding="utf-8")
+            path = folder / artifact.path  # the runtime package is a folder beside the file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(artifact.text, encoding="utf-8")
 
 
 def _shown(patterns: tuple[str, ...], verbose: bool) -> Callable[[str], bool]:
