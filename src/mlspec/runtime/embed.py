@@ -88,7 +88,16 @@ def _relative_imports(module: str, function: str) -> set[str]:
     return _imports_in([*top, *(functions[name] for name in used)])
 
 
-def _typing_only(node: ast.stmt) -> bool:
+def _imports_type_checking_only(node: ast.AST) -> bool:
+    """`from typing import TYPE_CHECKING`, which compact modules no longer use."""
+    return (
+        isinstance(node, ast.ImportFrom)
+        and node.module == "typing"
+        and [a.name for a in node.names] == ["TYPE_CHECKING"]
+    )
+
+
+def _typing_only(node: ast.AST) -> bool:
     """`if TYPE_CHECKING:`: imports for the type checker, never run."""
     return isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
 
@@ -127,7 +136,7 @@ def folder_files(pkg: Package, *, airflow: bool = False) -> list[tuple[str, str]
     return sorted(files)
 
 
-_INIT = '"""mlspec\'s runtime, shipped with a generated pipeline. Generated: edit the spec."""\n'
+_INIT = "# mlspec's runtime, shipped with a generated pipeline\n"
 
 
 def imported_modules(text: str) -> set[str]:
@@ -156,47 +165,117 @@ def check_module(file: str, text: str) -> list[str]:
 
 
 def _compact(source: str) -> str:
-    """The module without docstrings, comments and blank lines: the same code, fewer bytes."""
+    """The module without docstrings, comments, blank lines and the annotations of function
+    signatures (`from __future__ import annotations` never evaluates them): the same code in
+    fewer bytes."""
     tree = ast.parse(source)
+    text = _without_signature_annotations(source, tree)
     drop: set[int] = set()
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if not isinstance(body, list) or len(body) < 2:  # a lone docstring is the body
-            continue
-        first = body[0]
-        if (
-            isinstance(first, ast.Expr)
-            and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)
-        ):
+    for node in ast.walk(ast.parse(text)):
+        if _typing_only(node) or _imports_type_checking_only(node):
+            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        first = _docstring(_body(node))
+        if first is not None:
             drop.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
     comments: dict[int, int] = {}
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
         if token.type == tokenize.COMMENT:
             comments[token.start[0]] = token.start[1]
     lines: list[str] = []
-    for number, line in enumerate(source.splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if number in drop:
             continue
         if number in comments:
             line = line[: comments[number]].rstrip()
         if line.strip():
             lines.append(line)
-    text = "\n".join(lines) + "\n"
-    if ast.dump(_without_docstrings(ast.parse(text))) != ast.dump(_without_docstrings(tree)):
+    compact = _one_line_signatures("\n".join(lines) + "\n")
+    if ast.dump(_stripped(ast.parse(compact))) != ast.dump(_stripped(tree)):
         raise EmbedError("compacting changed the code")
-    return text
+    return compact
 
 
-def _without_docstrings(tree: ast.Module) -> ast.Module:
+def _body(node: ast.AST) -> list[ast.stmt]:
+    body = getattr(node, "body", None)
+    return body if isinstance(body, list) else []
+
+
+def _docstring(body: list[ast.stmt]) -> ast.Expr | None:
+    """A docstring that is not its body's only statement (that one stays: the body)."""
+    if len(body) < 2:
+        return None
+    first = body[0]
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None
+
+
+def _without_signature_annotations(source: str, tree: ast.Module) -> str:
+    """`source` without `: type` of parameters and `-> type` of functions (cut by position)."""
+    data = source.encode("utf-8")  # ast columns count UTF-8 bytes
+    starts = [0]
+    for line in data.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        return starts[line - 1] + column
+
+    cuts: list[tuple[int, int]] = []
     for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and len(body) > 1:
-            first = body[0]
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                del body[0]
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            name_end = offset(node.lineno, node.col_offset) + len(node.arg.encode("utf-8"))
+            end = node.annotation
+            stop = offset(end.end_lineno or end.lineno, end.end_col_offset or 0)
+            if data[stop : stop + 3] == b" = ":  # `x: int = 1` becomes `x=1`, as without type
+                cuts += [(name_end, stop + 1), (stop + 2, stop + 3)]
+            else:
+                cuts.append((name_end, stop))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
+            returns = node.returns
+            arrow = data.rindex(b"->", 0, offset(returns.lineno, returns.col_offset))
+            while data[arrow - 1 : arrow] == b" ":
+                arrow -= 1
+            end = offset(returns.end_lineno or returns.lineno, returns.end_col_offset or 0)
+            cuts.append((arrow, end))
+    for start, end in sorted(cuts, reverse=True):
+        data = data[:start] + data[end:]
+    return data.decode("utf-8")
+
+
+def _one_line_signatures(text: str) -> str:
+    """Signatures that ruff wrapped for their annotations, on one line again where they fit."""
+    lines = text.splitlines()
+    for node in sorted(ast.walk(ast.parse(text)), key=_line, reverse=True):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        first, last = node.lineno - 1, node.body[0].lineno - 2  # the header's lines
+        if last <= first:
+            continue
+        parts = [lines[first].rstrip(), *(line.strip() for line in lines[first + 1 : last + 1])]
+        joined = " ".join(parts).replace("( ", "(").replace(", )", ")").replace(",)", ")")
+        if len(joined) <= 99:
+            lines[first : last + 1] = [joined]
+    return "\n".join(lines) + "\n"
+
+
+def _line(node: ast.AST) -> int:
+    return getattr(node, "lineno", 0)
+
+
+def _stripped(tree: ast.Module) -> ast.Module:
+    """The tree without what `_compact` leaves out."""
+    for node in ast.walk(tree):
+        body = _body(node)
+        body[:] = [n for n in body if not (_typing_only(n) or _imports_type_checking_only(n))]
+        first = _docstring(body)
+        if first is not None:
+            body.remove(first)
+        if isinstance(node, ast.arg):
+            node.annotation = None
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.returns = None
     return tree

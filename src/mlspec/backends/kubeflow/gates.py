@@ -40,13 +40,18 @@ PASSED = "Output"
 REPORT = "report"  # a gate task's report artifact
 
 
-def _slots_json(items: list[dict]) -> str:
+def _slots_literal(items: list[dict]) -> str:
+    """The items as a one-line Python literal, keys sorted; a slot is {'slot': [kind, name]}.
+
+    Spec text in them (column names, categories) is in string literals (`repr`), never code.
+    """
+
     def default(value: object) -> object:
         if isinstance(value, Slot):
             return {"slot": [value.kind, value.name]}
         raise TypeError(repr(value))
 
-    return json.dumps(items, default=default, sort_keys=True, separators=(",", ":"))
+    return repr(json.loads(json.dumps(items, default=default, sort_keys=True)))
 
 
 def _param_inputs(pipeline: ir.Pipeline, names: set[str]) -> tuple[Parameter, ...]:
@@ -103,7 +108,7 @@ def _data_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
     lines = [
         f"def {gate.name}({signature(parameters)}, {_entry(gate.name)}) -> bool:",
         "    _mlspec_checks = _mlspec_filled(",
-        f"        json.loads({_slots_json(checks)!r}),",
+        f"        {_slots_literal(checks)},",
         f"        {{{params}}},",
         f"        {{{artifacts}}},",
         "    )",
@@ -148,7 +153,7 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
     lines = [
         f"def {gate.name}({signature(parameters)}, {_entry(gate.name)}) -> bool:",
         "    _mlspec_requirements = _mlspec_filled(",
-        f"        json.loads({_slots_json(requirements)!r}),",
+        f"        {_slots_literal(requirements)},",
         f"        {{{params}}},",
         "        {},",
         "    )",
