@@ -255,8 +255,12 @@ def _one_line_signatures(text: str) -> str:
         first, last = node.lineno - 1, node.body[0].lineno - 2  # the header's lines
         if last <= first:
             continue
-        parts = [lines[first].rstrip(), *(line.strip() for line in lines[first + 1 : last + 1])]
-        joined = " ".join(parts).replace("( ", "(").replace(", )", ")").replace(",)", ")")
+        joined = lines[first].rstrip()
+        for part in (line.strip() for line in lines[first + 1 : last + 1]):
+            if part.startswith(")"):
+                joined = joined.removesuffix(",") + part
+            else:
+                joined += part if joined.endswith("(") else " " + part
         if len(joined) <= 99:
             lines[first : last + 1] = [joined]
     return "\n".join(lines) + "\n"
