@@ -1,11 +1,11 @@
 """Plans for the gate and promotion steps: components that run mlspec's runtime.
 
 Each component is a small function that calls the runtime with plain values: artifact paths,
-parameter values and the checks as JSON, where thresholds from pipeline parameters and reference
-datasets are slots filled in at run time. The functions of all of them, the runtime's modules and
-their helpers form one module that every such component runs (`runtime.shared_module`), so the
-IR holds the runtime once; each function takes its own name as its last, defaulted input,
-`RUNTIME_ENTRY`, which tells that module which function to run.
+parameter values and the checks as a Python literal, where thresholds from pipeline parameters
+and reference datasets are slots filled in at run time. The functions of all of them, the
+runtime's modules and their helpers form one module that every such component runs
+(`runtime.shared_module`), so the IR holds the runtime once; each function takes its own name
+as its last, defaulted input, `RUNTIME_ENTRY`, which tells that module which function to run.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def _runtime_plan(
     description: str,
     scalar_outputs: tuple[tuple[str, str], ...] = (),  # a gate returns PASSED, unnamed
 ) -> Plan:
-    """A lightweight component that runs the embedded runtime (a gate or a promotion)."""
+    """A lightweight component that runs mlspec's runtime (a gate or a promotion)."""
     return Plan(
         name=name,
         kind=kind,
