@@ -10,7 +10,6 @@ not a test); also prints how long compiling took and that the runtime package wa
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -135,4 +134,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

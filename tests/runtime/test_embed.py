@@ -64,7 +64,7 @@ def test_compact_modules_are_the_same_code(tmp_path: Path) -> None:
         assert "\n\n" not in compact
         assert not [line for line in compact.splitlines() if line.lstrip().startswith("#")]
     gates = load(embed.package(EVERYTHING, compact=True), tmp_path, "gates")
-    metrics = {"evaluate.auc": 0.95}
+    metrics: dict[str, object] = {"evaluate.auc": 0.95}
     for champion in (
         {"first_run": "registered model 'm' has no versions yet"},
         {"problem": "registry sqlite:///r.db: the SQLite database file r.db does not exist"},

@@ -172,7 +172,7 @@ def _compact(source: str) -> str:
     text = _without_signature_annotations(source, tree)
     drop: set[int] = set()
     for node in ast.walk(ast.parse(text)):
-        if _typing_only(node) or _imports_type_checking_only(node):
+        if isinstance(node, ast.stmt) and (_typing_only(node) or _imports_type_checking_only(node)):
             drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
         first = _docstring(_body(node))
         if first is not None:
@@ -228,8 +228,10 @@ def _without_signature_annotations(source: str, tree: ast.Module) -> str:
     for node in ast.walk(tree):
         if isinstance(node, ast.arg) and node.annotation is not None:
             name_end = offset(node.lineno, node.col_offset) + len(node.arg.encode("utf-8"))
-            end = node.annotation
-            stop = offset(end.end_lineno or end.lineno, end.end_col_offset or 0)
+            annotation = node.annotation
+            stop = offset(
+                annotation.end_lineno or annotation.lineno, annotation.end_col_offset or 0
+            )
             if data[stop : stop + 3] == b" = ":  # `x: int = 1` becomes `x=1`, as without type
                 cuts += [(name_end, stop + 1), (stop + 2, stop + 3)]
             else:
@@ -239,8 +241,9 @@ def _without_signature_annotations(source: str, tree: ast.Module) -> str:
             arrow = data.rindex(b"->", 0, offset(returns.lineno, returns.col_offset))
             while data[arrow - 1 : arrow] == b" ":
                 arrow -= 1
-            end = offset(returns.end_lineno or returns.lineno, returns.end_col_offset or 0)
-            cuts.append((arrow, end))
+            cuts.append(
+                (arrow, offset(returns.end_lineno or returns.lineno, returns.end_col_offset or 0))
+            )
     for start, end in sorted(cuts, reverse=True):
         data = data[:start] + data[end:]
     return data.decode("utf-8")
