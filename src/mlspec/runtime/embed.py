@@ -115,7 +115,7 @@ def _imports_in(scopes: list[ast.AST]) -> set[str]:
 def package(modules: tuple[str, ...], *, compact: bool = False) -> Package:
     """The package of `modules`, checked; `compact`: without docstrings and comments (for KFP
     IR, where every byte counts against the size that installations accept)."""
-    files = [("__init__.py", _INIT)]
+    files = [("__init__.py", "" if compact else _INIT)]
     for name in modules:
         text = module_source(name)
         files.append((f"{name}.py", _compact(text) if compact else text))
