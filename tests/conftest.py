@@ -20,7 +20,7 @@ def mlflow_env() -> Iterator[None]:
         for name in (
             "MLFLOW_TRACKING_URI",
             "MLFLOW_REGISTRY_URI",
-            *registry._REG_HTTP_LIMITS,
+            *registry._HTTP_LIMITS,
         ):
             mp.delenv(name, raising=False)
         yield

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from mlspec.backends.base import Artifact
+from mlspec.runtime import embed
 
 ORCHESTRATORS = ("airflow", "kubernetes", "kfp", "prefect", "prefect_kubernetes")
 
@@ -41,8 +42,14 @@ def compile_in(
 
 
 def without_rollout(artifacts: list[Artifact]) -> list[Artifact]:
-    """A pipeline target's own files: not the rollout manifests it writes under rollout/."""
-    return [a for a in artifacts if not a.path.startswith("rollout/")]
+    """A pipeline target's own files: not the rollout manifests it writes under rollout/, nor
+    the runtime package beside a DAG or flow."""
+    return [a for a in artifacts if not is_beside(a.path)]
+
+
+def is_beside(path: str) -> bool:
+    """A rollout manifest or a file of the runtime package."""
+    return path.startswith(("rollout/", embed.PACKAGE_PREFIX))
 
 
 def orchestrators_imported_by_compile(spec: Path, target: str, out: Path) -> list[str]:

@@ -23,6 +23,7 @@ import pytest
 
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.compiler import analyze_file, analyze_text, ir
+from mlspec.runtime import embed
 
 pytestmark = [
     pytest.mark.slow,
@@ -37,8 +38,13 @@ BACKEND = AirflowBackend()
 
 
 def write_dag(pipeline: ir.Pipeline, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    [artifact] = generated.without_rollout(BACKEND.emit(pipeline))
+    """The DAG file and, beside it, the runtime package it loads (as `mlspec deploy` writes)."""
+    artifacts = BACKEND.emit(pipeline)
+    for beside in artifacts:
+        if beside.path.startswith(embed.PACKAGE_PREFIX):
+            (folder / beside.path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / beside.path).write_text(beside.text, encoding="utf-8")
+    [artifact] = generated.without_rollout(artifacts)
     path = folder / artifact.path
     path.write_text(artifact.text, encoding="utf-8")
     return path

@@ -24,6 +24,7 @@ from mlspec.backends.prefect import PrefectBackend
 from mlspec.backends.prefect.flow import function_name
 from mlspec.compiler import analyze_text
 from mlspec.run.process import clean_env
+from mlspec.runtime import embed
 
 SPEC = """\
 apiVersion: mlspec/v1
@@ -114,8 +115,13 @@ def test_a_cached_step_is_reused_for_the_same_inputs_and_recomputed_for_new_ones
     backend = PrefectBackend()
     assert [d for d in backend.check(pipeline) if d.severity == "error"] == []
     flow_file = tmp_path / "flow.py"
-    [text] = [a.text for a in backend.emit(pipeline) if a.path.endswith(".py")]
+    artifacts = backend.emit(pipeline)
+    [text] = [a.text for a in artifacts if a.path.endswith(".py") and "/" not in a.path]
     flow_file.write_text(text)
+    for beside in artifacts:  # the runtime package the flow loads, with its caching module
+        if beside.path.startswith(embed.PACKAGE_PREFIX):
+            (tmp_path / beside.path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / beside.path).write_text(beside.text)
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "cache_demo.py").write_text(STEPS)
     root, calls = tmp_path / "artifacts", tmp_path / "calls.txt"

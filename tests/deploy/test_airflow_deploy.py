@@ -80,7 +80,7 @@ def request_for(
         spec_text = spec_text.replace(f"name: {DAG_ID}", f"name: {name}")
     pipeline = analyze_text(spec_text, "pipeline.yaml").pipeline
     artifacts = tuple(
-        Artifact(a.path, edit(a.text)) if edit and not a.path.startswith("rollout/") else a
+        Artifact(a.path, edit(a.text)) if edit and a.path == DAG_FILE else a
         for a in AirflowBackend().emit(pipeline)
     )
     lines: list[str] = []
@@ -132,10 +132,15 @@ def settings(folder: Path, url: str = "http://127.0.0.1:9", **extra: str | None)
 def test_the_dag_file_carries_the_version_as_a_header_and_a_tag(folder: Path) -> None:
     request = request_for(FLAGSHIP_TEXT, settings(folder))
     dag = deploy_airflow.dag_file(request)
-    [compiled] = [a for a in request.artifacts if not a.path.startswith("rollout/")]
+    [compiled] = [a for a in request.artifacts if a.path == DAG_FILE]
     assert dag.name == DAG_FILE
     assert dag.dag_id == DAG_ID
-    assert dag.beside == ()  # the compiled DAG is one file
+    # Beside the DAG: only the runtime package it loads (one folder), never the manifests.
+    [runtime] = {a.path.partition("/")[0] for a in dag.beside}
+    assert runtime.startswith("mlspec_runtime_")
+    assert {a.path for a in dag.beside} == {
+        a.path for a in request.artifacts if a.path.startswith(f"{runtime}/")
+    }
     assert dag.paused is False  # the flagship's schedule is not paused
     assert dag.version == request.version
     assert deploy_airflow.deployed_version(dag.text) == request.version
@@ -186,8 +191,10 @@ def test_the_plan_says_what_is_created_updated_or_left_alone(folder: Path) -> No
     dag = deploy_airflow.dag_file(request_for(FLAGSHIP_TEXT, settings(folder)))
     fresh = deploy_airflow.plan_actions(dag, folder, _current(None, None), run=True)
     plan = deploy_airflow.Plan("airflow", dag.version, fresh).render()
+    runtime = runtime_folder(dag)
     assert plan == (
         f"deploy to airflow, version {dag.version}:\n"
+        f"  create    folder {folder / runtime}/ ({len(dag.beside)} files) ({dag.version})\n"
         f"  create    dag file {folder / DAG_FILE} ({dag.version})\n"
         f"  create    dag {DAG_ID} (when the dag processor parses the file; then unpaused)\n"
         f"  create    dag run of {DAG_ID} (--run, after the deploy)\n"
@@ -195,12 +202,15 @@ def test_the_plan_says_what_is_created_updated_or_left_alone(folder: Path) -> No
     old = dag.text.replace(dag.version, "mlspec-000000000000")
     server = _server_dag(["mlspec", "mlspec-version:mlspec-000000000000"], paused=True)
     update = deploy_airflow.plan_actions(dag, folder, _current(old, server), run=False)
-    assert [str(a) for a in update] == [
+    assert [str(a) for a in update][1:] == [
         f"update    dag file {folder / DAG_FILE} (mlspec-000000000000 -> {dag.version})",
         f"update    dag {DAG_ID} (parse {dag.version}; then unpaused)",
     ]
     docs = f"Deployed by `mlspec deploy` as {dag.version}."
-    same = _current(dag.text, _server_dag(["mlspec", dag.tag], paused=False), docs)
+    same = replace(
+        _current(dag.text, _server_dag(["mlspec", dag.tag], paused=False), docs),
+        beside={a.path: a.text for a in dag.beside},  # the runtime package is there already
+    )
     plan = deploy_airflow.Plan(
         "airflow", dag.version, deploy_airflow.plan_actions(dag, folder, same, run=False)
     )
@@ -362,30 +372,30 @@ def test_5xx_answers_are_retried_then_the_plan_is_made(
         ("GET", f"/api/v2/dags/{DAG_ID}"),
     ]
     assert handler.seen[-1][2] == "Bearer jwt-from-login"
-    assert [a.verb for a in plan.actions] == ["create", "create"]
+    assert [a.verb for a in plan.actions] == ["create", "create", "create"]
     assert list(folder.iterdir()) == []  # a dry run writes nothing
 
 
-def with_runtime_beside(request: Request) -> Request:
-    """The request with one more compiled file for the dags folder, as a runtime module that
-    the DAG imports would be."""
-    extra = Artifact("mlspec_runtime.py", "RUNTIME = 1\n")
-    artifacts = tuple(sorted([*request.artifacts, extra]))
-    return replace(request, artifacts=artifacts, version=content_version(artifacts))
+def runtime_folder(dag: deploy_airflow.DagFile) -> str:
+    """The one folder of files beside the DAG: the runtime package it loads."""
+    [runtime] = {a.path.partition("/")[0] for a in dag.beside}
+    return runtime
 
 
 def test_every_compiled_file_goes_into_the_dags_folder(folder: Path) -> None:
-    request = with_runtime_beside(request_for(FLAGSHIP_TEXT, settings(folder)))
+    request = request_for(FLAGSHIP_TEXT, settings(folder))
     dag = deploy_airflow.dag_file(request)
+    runtime = folder / runtime_folder(dag)
+    files = len(dag.beside)
     actions = deploy_airflow.plan_actions(dag, folder, _current(None, None), run=False)
     assert [f"{a.verb} {a.what}" for a in actions] == [
-        f"create file {folder / 'mlspec_runtime.py'}",
+        f"create folder {runtime}/ ({files} files)",
         f"create dag file {folder / DAG_FILE}",
         f"create dag {DAG_ID}",
     ]
     offline = deploy_airflow.offline_plan(request)
     assert [a.what for a in offline.actions][:2] == [
-        f"file {folder / 'mlspec_runtime.py'}",
+        f"folder {runtime}/ ({files} files)",
         f"dag file {folder / DAG_FILE}",
     ]
 
@@ -408,18 +418,20 @@ def test_a_failing_step_says_what_is_done_and_what_is_not_and_puts_files_back(
         (200, {"import_errors": [error], "total_entries": 1}),  # after it: a new error
     ]
     given = settings(folder, url, airflow_token="tok") | {"airflow_password": None}
-    request = with_runtime_beside(request_for(FLAGSHIP_TEXT, given))
+    request = request_for(FLAGSHIP_TEXT, given)
+    dag = deploy_airflow.dag_file(request)
     with pytest.raises(DeployError) as caught:
         deploy_airflow.deploy(request)
     assert str(caught.value) == (
         f"Airflow could not import {DAG_FILE} ({request.version}):\n{trace}\n"
         f"The new file was removed from {folder}, so no DAG was created; Airflow drops its "
         "import error at its next scan of the folder.\n"
-        f"  done before the failure: create file {folder / 'mlspec_runtime.py'}\n"
+        f"  done before the failure: create folder {folder / runtime_folder(dag)}/ "
+        f"({len(dag.beside)} files)\n"
         f"  not done: create dag file {folder / DAG_FILE}; create dag {DAG_ID}\n"
         f"  {deploy_airflow.AGAIN}"
     )
-    assert list(folder.iterdir()) == []  # both files taken back: nothing broken is left
+    assert list(folder.iterdir()) == []  # every file taken back: nothing broken is left
 
 
 # ---- slow: a real Airflow 3.3.2 ---------------------------------------------------------------

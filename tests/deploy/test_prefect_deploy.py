@@ -35,10 +35,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlspec import cli
-from mlspec.backends.base import Artifact
 from mlspec.backends.prefect import PrefectBackend
 from mlspec.compiler import analyze_bytes
-from mlspec.deploy.common import DeployError, Request, content_version, write_atomically
+from mlspec.deploy.common import (
+    DeployError,
+    FileGroup,
+    Request,
+    content_version,
+    file_groups,
+    write_atomically,
+)
 from mlspec.deploy.prefect import api as prefect_api
 from mlspec.deploy.prefect import plan as prefect_plan
 from mlspec.deploy.prefect import settings as prefect_settings
@@ -104,10 +110,12 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
     found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
     plan, steps = prefect_plan.make_plan(request, settings, [wanted], found)
     folder = tmp_path / NAME / request.version
+    runtime = runtime_group(request)
     assert plan.render() == (
         f"deploy to prefect at http://127.0.0.1:4200/api (server 3.9.1), "
         f"version {request.version}:\n"
         f"  create    flow file {folder}/breast_cancer_classifier.py\n"
+        f"  create    flow {runtime.what(folder)}\n"
         "  create    work pool mlspec (type process)\n"
         f"  create    flow {NAME}\n"
         f"  create    deployment {FULL_NAME} (version {request.version}, work pool mlspec, "
@@ -115,6 +123,7 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
     )
     assert [step.brief for step in steps] == [
         f"create flow file {folder}/breast_cancer_classifier.py",
+        f"create flow {runtime.what(folder)}",
         "create work pool mlspec",
         f"create flow {NAME}",
         f"create deployment {FULL_NAME}",
@@ -131,12 +140,16 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
     assert not any(tmp_path.iterdir())  # planning writes nothing
 
 
+def runtime_group(request: Request) -> FileGroup:
+    """The runtime package the flow loads: one folder of compiled files beside it."""
+    [group] = [g for g in file_groups(request.artifacts) if g.path.startswith("mlspec_runtime_")]
+    return group
+
+
 def test_every_compiled_file_but_prefect_yaml_goes_into_the_flow_folder(tmp_path: Path) -> None:
-    """A file beside the flow (a runtime module it imports) is written next to it, in the
-    version's folder; prefect.yaml and the rollout manifests are not."""
+    """The files beside the flow (the runtime package it imports) are written next to it, in
+    the version's folder, as one step; prefect.yaml and the rollout manifests are not."""
     request = request_for(FLAGSHIP, tmp_path)
-    artifacts = tuple(sorted([*request.artifacts, Artifact("mlspec_runtime.py", "RUNTIME = 1\n")]))
-    request = replace(request, artifacts=artifacts, version=content_version(artifacts))
     settings = prefect_settings.settings_from(request)
     [wanted] = prefect_wanted.wanted_from(request, settings)
     found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
@@ -144,7 +157,7 @@ def test_every_compiled_file_but_prefect_yaml_goes_into_the_flow_folder(tmp_path
     folder = tmp_path / NAME / request.version
     assert [step.brief for step in steps][:3] == [
         f"create flow file {folder}/breast_cancer_classifier.py",
-        f"create flow file {folder}/mlspec_runtime.py",
+        f"create flow {runtime_group(request).what(folder)}",
         "create work pool mlspec",
     ]
 
@@ -404,13 +417,15 @@ def test_a_refused_write_says_what_is_done_and_what_is_not(
         "--prefect-flow-dir", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 3, result.output
-    version = request_for(FLAGSHIP, tmp_path).version
-    flow_file = tmp_path / NAME / version / "breast_cancer_classifier.py"
+    request = request_for(FLAGSHIP, tmp_path)
+    flow_file = tmp_path / NAME / request.version / "breast_cancer_classifier.py"
+    runtime = runtime_group(request).what(flow_file.parent)
     # The spec's warnings (MS302: the flagship's Python steps) come first.
     assert result.output[result.output.index("deploy failed: ") :] == (
         f"deploy failed: writing deployment {FULL_NAME}: the server answered "
         "422 Unprocessable Entity: body.job_variables.env: not allowed\n"
-        f"  done before the failure: create flow file {flow_file}; create work pool mlspec; "
+        f"  done before the failure: create flow file {flow_file}; create flow {runtime}; "
+        "create work pool mlspec; "
         f"create flow {NAME}\n"
         f"  not done: create deployment {FULL_NAME}\n"
         "  deploying again finishes the job (what is done shows as unchanged)\n"

@@ -1,4 +1,4 @@
-"""The embedding mechanism: runtime modules become one self-contained source text."""
+"""The runtime as a package of files that generated pipelines carry (`embed.package`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import ast
 import subprocess
 import sys
 import textwrap
-import types
+from pathlib import Path
 
 import pytest
+from shipped import load
 
 from mlspec.runtime import embed
 from mlspec.runtime.gates import Baseline, evaluate_model_gate
@@ -17,34 +18,53 @@ REQUIREMENTS = [
     {"metric": "evaluate.auc", "min": 0.9},
     {"metric": "evaluate.auc", "vs": "champion", "better": "higher", "tolerance": 0.01},
 ]
+EVERYTHING = embed.needed_modules(("tasks", "cache"))
 
 
-def load(text: str) -> types.ModuleType:
-    module = types.ModuleType("mlspec_runtime_under_test")
-    sys.modules[module.__name__] = module
-    exec(compile(text, "<bundle>", "exec"), module.__dict__)
-    return module
+def test_every_module_imports_only_the_standard_library_mlflow_pyarrow_and_its_package() -> None:
+    for compact in (False, True):
+        pkg = embed.package(EVERYTHING, compact=compact)
+        for file, text in pkg.files:
+            assert embed.check_module(file, text) == []
+            assert "mlspec" not in embed.imported_modules(text)
 
 
-def test_bundle_imports_only_the_standard_library_mlflow_and_pyarrow() -> None:
-    text = embed.bundle()
-    allowed = set(sys.stdlib_module_names) | embed.ALLOWED_THIRD_PARTY
-    assert embed.imported_modules(text) <= allowed
-    assert "mlspec" not in embed.imported_modules(text)
-    assert embed.check_bundle(text) == []
+def test_the_package_is_named_by_its_content_and_built_once_per_process() -> None:
+    pkg = embed.package(EVERYTHING)
+    assert pkg is embed.package(EVERYTHING)  # cached: compiling a pipeline builds it once
+    assert pkg.name.startswith(embed.PACKAGE_PREFIX) and pkg.name.isidentifier()
+    assert [f for f, _ in pkg.files] == sorted(["__init__.py", *(f"{m}.py" for m in EVERYTHING)])
+    assert dict(pkg.files)["datachecks.py"] == embed.module_source("datachecks")
+    # Different content, different name: two compilers' packages never overwrite each other.
+    assert embed.package(EVERYTHING, compact=True).name != pkg.name
+    assert embed.package(embed.needed_modules(("tasks",))).name != pkg.name
 
 
-def test_bundle_holds_every_runtime_module_and_is_deterministic() -> None:
-    text = embed.bundle()
-    for name in embed.RUNTIME_MODULES:
-        assert f"# ---- mlspec.runtime.{name} " in text
-    assert text == embed.bundle()
-    ast.parse(text)
+def test_a_kind_of_step_needs_only_the_modules_it_uses() -> None:
+    assert embed.needed_modules(("steps:data_gate_step",)) == ("report", "datachecks", "steps")
+    assert embed.needed_modules(("steps:model_gate_step",)) == (
+        "report",
+        "gates",
+        "registry",
+        "steps",
+    )
+    assert embed.needed_modules(("steps:promotion_step",)) == ("report", "registry", "steps")
+    assert embed.needed_modules(("tasks",)) == EVERYTHING[:-1]
+    with pytest.raises(embed.EmbedError, match="no function"):
+        embed.needed_modules(("steps:nothing",))
 
 
-def test_bundle_decides_like_the_modules_it_embeds() -> None:
-    runtime = load(embed.bundle())
-    metrics = {"evaluate.auc": 0.95}
+def test_compact_modules_are_the_same_code(tmp_path: Path) -> None:
+    """Without docstrings and comments, each module compiles to the same code, and decides the
+    same (a model gate against every kind of champion)."""
+    for name in EVERYTHING:
+        source = embed.module_source(name)
+        compact = embed._compact(source)
+        assert len(compact) < len(source)
+        assert "\n\n" not in compact
+        assert not [line for line in compact.splitlines() if line.lstrip().startswith("#")]
+    gates = load(embed.package(EVERYTHING, compact=True), tmp_path, "gates")
+    metrics: dict[str, object] = {"evaluate.auc": 0.95}
     for champion in (
         {"first_run": "registered model 'm' has no versions yet"},
         {"problem": "registry sqlite:///r.db: the SQLite database file r.db does not exist"},
@@ -52,35 +72,30 @@ def test_bundle_decides_like_the_modules_it_embeds() -> None:
         {"metrics": {"evaluate.auc": 0.95}},
     ):
         direct = evaluate_model_gate(
-            "g",
-            metrics,
-            REQUIREMENTS,
-            first_run="fail",
-            baselines={"champion": Baseline(**champion)},
+            "g", metrics, REQUIREMENTS, baselines={"champion": Baseline(**champion)}
         )
-        embedded = runtime.evaluate_model_gate(
-            "g",
-            metrics,
-            REQUIREMENTS,
-            first_run="fail",
-            baselines={"champion": runtime.Baseline(**champion)},
+        shipped = gates.evaluate_model_gate(
+            "g", metrics, REQUIREMENTS, baselines={"champion": gates.Baseline(**champion)}
         )
-        assert embedded.to_json() == direct.to_json()
+        assert shipped.to_json() == direct.to_json()
 
 
-def test_bundle_runs_in_a_process_without_mlspec(tmp_path) -> None:
-    """What a generated pipeline does: run the embedded text where mlspec is not importable."""
-    (tmp_path / "runtime.py").write_text(embed.bundle(), encoding="utf-8")
+def test_the_package_runs_in_a_process_without_mlspec(tmp_path: Path) -> None:
+    """What a generated pipeline does: import the package where mlspec is not importable."""
+    pkg = embed.package(EVERYTHING)
+    for path, text in embed.folder_files(pkg, airflow=True):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
     script = textwrap.dedent(
-        """
+        f"""
         import sys
         sys.path.insert(0, ".")  # -I left the working folder off the path
         sys.modules["mlspec"] = None  # importing mlspec now fails
-        import runtime
-        report = runtime.evaluate_model_gate(
-            "g", {"evaluate.auc": 0.95}, [{"metric": "evaluate.auc", "min": 0.9}]
+        from {pkg.name} import gates, report, tasks, cache
+        result = gates.evaluate_model_gate(
+            "g", {{"evaluate.auc": 0.95}}, [{{"metric": "evaluate.auc", "min": 0.9}}]
         )
-        print(runtime.summarize(report))
+        print(report.summarize(result))
         """
     )
     result = subprocess.run(
@@ -92,35 +107,21 @@ def test_bundle_runs_in_a_process_without_mlspec(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("gate g (model): PASSED")
+    ignore = (tmp_path / pkg.name / embed.AIRFLOW_IGNORE).read_text(encoding="utf-8")
+    assert "[!.]*" in ignore.splitlines()
 
 
-def test_function_source_is_self_contained() -> None:
-    source = embed.function_source(
-        "model_gate", "evaluate_model_gate", ["gate", "metrics", "requirements"]
-    )
-    namespace: dict = {}
-    exec(compile(source, "<component>", "exec"), namespace)
-    report = namespace["model_gate"](
-        gate="g", metrics={"evaluate.auc": 0.5}, requirements=REQUIREMENTS[:1]
-    )
-    assert report.passed is False
-    tree = ast.parse(source)
-    assert [type(n).__name__ for n in tree.body] == ["FunctionDef"]
-
-
-def test_function_source_refuses_non_identifiers() -> None:
-    with pytest.raises(embed.EmbedError):
-        embed.function_source("gate(); import os", "evaluate_model_gate", [])
-
-
-def test_check_bundle_finds_forbidden_imports_and_clashing_names() -> None:
-    text = "import numpy\nfrom os import path\ndef f(): pass\nclass f: pass\n"
-    assert embed.check_bundle(text) == [
-        "imports numpy, which is neither standard library nor ['mlflow', 'pyarrow']",
-        "'f' is defined twice (lines 3 and 4)",
+def test_check_module_finds_forbidden_imports() -> None:
+    text = "import numpy\nfrom os import path\nfrom ..mlspec import x\nfrom .report import y\n"
+    assert embed.check_module("m.py", text) == [
+        "m.py imports numpy, which is neither standard library nor ['mlflow', 'pyarrow']",
+        "m.py imports from outside its package (line 3)",
     ]
 
 
-def test_runtime_modules_import_each_other_only_in_the_bundlable_form(tmp_path) -> None:
-    with pytest.raises(embed.EmbedError, match=r"imports mlspec\.runtime"):
-        embed._without_internal_imports("def f():\n    import mlspec.runtime.gates\n", "x")
+def test_runtime_modules_import_each_other_relatively() -> None:
+    """So that they work as mlspec.runtime and as any generated package, unchanged."""
+    for name in EVERYTHING:
+        for node in ast.walk(ast.parse(embed.module_source(name))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("mlspec"), (name, node.module)

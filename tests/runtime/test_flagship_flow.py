@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from shipped import load
 
 from mlspec.backends.runtime_args import data_check_args, requirement_args
 from mlspec.cli import main
@@ -330,23 +331,15 @@ def test_cli_refuses_a_version_whose_gate_was_blocked(uri: str, strong: Run) -> 
     assert aliases(uri) == {}
 
 
-def test_the_embedded_bundle_judges_the_data_like_the_runtime(strong: Run, tmp_path: Path) -> None:
-    namespace = embed_namespace()
+def test_the_shipped_package_judges_the_data_like_the_runtime(strong: Run, tmp_path: Path) -> None:
+    package = embed.package(embed.needed_modules(("steps:data_gate_step",)), compact=True)
+    steps = load(package, tmp_path / "shipped", "steps")
     gate = PIPELINE.gate("data_quality")
     checks = [data_check_args(c, strong.params, strong.artifacts) for c in gate.checks]
     dataset = strong.artifacts[OutputRef("ingest", "train")]
-    assert namespace.data_gate_step("d", dataset, checks, str(tmp_path / "a.json"))
+    assert steps.data_gate_step("d", dataset, checks, str(tmp_path / "a.json"))
     data_gate_step("d", dataset, checks, str(tmp_path / "b.json"))
     assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
-
-
-def embed_namespace():
-    import types
-
-    module = types.ModuleType("mlspec_runtime_flow")
-    sys.modules[module.__name__] = module
-    exec(compile(embed.bundle(), "<bundle>", "exec"), module.__dict__)
-    return module
 
 
 def test_ci_pins_the_rollout_to_the_version_the_pipeline_promoted(

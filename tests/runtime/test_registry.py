@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import socket
 import sys
@@ -12,8 +11,9 @@ import traceback
 from pathlib import Path
 
 import pytest
+from shipped import load
 
-from mlspec.runtime import registry
+from mlspec.runtime import embed, registry
 from mlspec.runtime.registry import (
     NoBaseline,
     PromotionRefused,
@@ -241,7 +241,7 @@ def test_an_unreachable_server_fails_fast_without_credentials(mlflow_env: None) 
     assert f"registry http://127.0.0.1:{port}: could not read" in str(failed.value)
     printed = "".join(traceback.format_exception(failed.value))  # chained errors included
     assert "s3cret" not in printed and "alice" not in printed
-    assert not set(registry._REG_HTTP_LIMITS) & set(os.environ)  # restored
+    assert not set(registry._HTTP_LIMITS) & set(os.environ)  # restored
 
 
 def test_a_sqlite_registry_in_a_missing_folder_is_unreachable(tmp_path: Path) -> None:
@@ -259,8 +259,8 @@ def test_a_sqlite_registry_in_a_missing_folder_is_unreachable(tmp_path: Path) ->
 def test_metric_tags_are_plain_decimals(value: float, text: str) -> None:
     import numpy
 
-    assert registry._reg_format_metric(value) == text
-    assert registry._reg_format_metric(numpy.float64(value)) == text
+    assert registry._format_metric(value) == text
+    assert registry._format_metric(numpy.float64(value)) == text
     assert float(text) == value
 
 
@@ -270,24 +270,25 @@ def test_imports_only_the_standard_library_mlflow_and_report() -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 1:  # the runtime package's
+            assert node.module == "report"
+            assert [a.name for a in node.names] == ["CheckResult", "GateReport"]
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0
             imported.add(node.module or "")
-            if node.module == "mlspec.runtime.report":
-                assert [a.name for a in node.names] == ["CheckResult", "GateReport"]
     for name in imported:
         top = name.split(".")[0]
-        assert top in sys.stdlib_module_names or top == "mlflow" or name == "mlspec.runtime.report"
+        assert top in sys.stdlib_module_names or top == "mlflow"
     top_level = {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names} | {
         n.module for n in tree.body if isinstance(n, ast.ImportFrom)
     }
     assert not any(name.startswith("mlflow") for name in top_level)  # lazily, inside functions
 
 
-def test_the_module_loads_where_mlflow_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_module_loads_where_mlflow_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "mlflow", None)  # makes `import mlflow` fail
-    spec = importlib.util.spec_from_file_location("registry_without_mlflow", REGISTRY_SOURCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load(embed.package(("report", "registry")), tmp_path, "registry")
     with pytest.raises(ImportError):
         module.find_version_by_run("sqlite:///unused.db", MODEL, "run-1")

@@ -38,7 +38,7 @@ _VALUES: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Executor:
-    label: str  # exec-NAME
+    label: str  # exec-NAME (exec-mlspec-runtime for every gate and promotion)
     task: str  # NAME, with - for _
     component: pipeline_spec_pb2.ComponentSpec
     container: dict[str, Any]  # the IR's command, args, env, image
@@ -52,10 +52,14 @@ def executors(ir_text: str) -> Iterator[Executor]:
     # From the document's first key: kfp's own header comment repeats parameter defaults, and a
     # multi-line one spills out of the comment (the header is not what these tests are about).
     spec = next(yaml.safe_load_all(ir_text[ir_text.index("\ncomponents:") :]))
-    by_label = {c["executorLabel"]: c for c in spec["components"].values() if "executorLabel" in c}
-    for label, executor in spec["deploymentSpec"]["executors"].items():
-        component = json_format.ParseDict(by_label[label], pipeline_spec_pb2.ComponentSpec())
-        yield Executor(label, label.removeprefix("exec-"), component, executor["container"])
+    # One per task's component: the gates and promotions share one executor (one module).
+    executors = spec["deploymentSpec"]["executors"]
+    for name, found in spec["components"].items():
+        if "executorLabel" in found:
+            label = found["executorLabel"]
+            component = json_format.ParseDict(found, pipeline_spec_pb2.ComponentSpec())
+            task = name.removeprefix("comp-")
+            yield Executor(label, task, component, executors[label]["container"])
 
 
 def executor_input(executor: Executor, text: str, pipeline_root: str) -> dict[str, Any]:

@@ -76,6 +76,7 @@ from mlspec.deploy.common import (
     UnexpectedAnswer,
     answer_problem,
     apply,
+    file_groups,
     is_refused,
     redact,
     retry,
@@ -518,11 +519,16 @@ def plan_steps(dag: DagFile, folder: Path, current: Current) -> list[Step[_Job]]
     """What the deploy will do, in the order it does it: the files beside the DAG file, the DAG
     file (written, parsed, and put back on an import error), the DAG's paused state."""
     steps: list[Step[_Job]] = []
-    for item in dag.beside:
-        before = current.beside.get(item.path)
-        action = _file_action(f"file {folder / item.path}", before, item.text, dag.version)
-        write = None if before == item.text else _writer(item)
-        steps.append(Step(action, write))
+    for group in file_groups(dag.beside):
+        befores = [current.beside.get(item.path) for item in group.files]
+        changed = tuple(
+            a for a, before in zip(group.files, befores, strict=True) if before != a.text
+        )
+        if len(group.files) == 1 and not group.path.endswith("/"):
+            action = _file_action(group.what(folder), befores[0], group.files[0].text, dag.version)
+        else:
+            action = _folder_action(group.what(folder), befores, changed, dag.version)
+        steps.append(Step(action, _writer(changed) if changed else None))
     action = _file_action(f"dag file {folder / dag.name}", current.file_text, dag.text, dag.version)
     steps.append(Step(action, None if current.file_text == dag.text else _Job.publish))
     action = _dag_action(dag, current)
@@ -538,8 +544,22 @@ def plan_actions(dag: DagFile, folder: Path, current: Current, run: bool) -> lis
     return actions
 
 
-def _writer(item: Artifact) -> Callable[[_Job], None]:
-    return lambda job: job.write(item.path, item.text)
+def _writer(items: tuple[Artifact, ...]) -> Callable[[_Job], None]:
+    def write(job: _Job) -> None:
+        for item in items:
+            job.write(item.path, item.text)
+
+    return write
+
+
+def _folder_action(
+    what: str, befores: list[str | None], changed: tuple[Artifact, ...], version: str
+) -> Action:
+    if all(before is None for before in befores):
+        return Action("create", what, version)
+    if not changed:
+        return Action("unchanged", what, version)
+    return Action("update", what, f"{len(changed)} of {len(befores)} files differ; {version}")
 
 
 def _file_action(what: str, before: str | None, text: str, version: str) -> Action:
@@ -606,7 +626,7 @@ def offline_plan(request: Request) -> Plan:
     url = (given.get("airflow_url") or "").strip().rstrip("/").removesuffix("/api/v2")
     state = "paused" if dag.paused else "unpaused"
     actions = [
-        *(Action("apply", f"file {folder / item.path}", dag.version) for item in dag.beside),
+        *(Action("apply", group.what(folder), dag.version) for group in file_groups(dag.beside)),
         Action("apply", f"dag file {folder / dag.name}", dag.version),
         Action("apply", f"dag {dag.dag_id}", f"parsed at {dag.version}; then {state}"),
     ]
@@ -696,6 +716,8 @@ class _Job:
         if text is None:
             path.unlink(missing_ok=True)
             self.echo(f"airflow: removed {path}")
+            if path.parent != self.folder and not any(path.parent.iterdir()):
+                path.parent.rmdir()  # the folder this deploy made for it (the runtime package)
         else:
             write_atomically(path, text)
             self.echo(f"airflow: put the previous {name} back")

@@ -225,6 +225,29 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class FileGroup:
+    """Compiled files a plan shows as one action: a file, or a folder of them (the runtime
+    package beside a DAG or flow is one folder, not one action per module)."""
+
+    path: str  # the file, or the folder with a trailing "/"
+    files: tuple[Artifact, ...]
+
+    def what(self, root: Path) -> str:
+        if self.path.endswith("/"):
+            return f"folder {root / self.path.rstrip('/')}/ ({len(self.files)} files)"
+        return f"file {root / self.path}"
+
+
+def file_groups(artifacts: Iterable[Artifact]) -> list[FileGroup]:
+    """Top-level files alone and each top-level folder's files together, in path order."""
+    groups: dict[str, list[Artifact]] = {}
+    for artifact in sorted(artifacts):
+        folder, slash, _ = artifact.path.partition("/")
+        groups.setdefault(folder + slash, []).append(artifact)
+    return [FileGroup(path, tuple(files)) for path, files in groups.items()]
+
+
 def content_version(artifacts: Iterable[Artifact]) -> str:
     """`mlspec-<12 hex>`: a hash of every generated file's path and text, in path order."""
     digest = hashlib.sha256()

@@ -207,7 +207,9 @@ class EngineRun:
         folder.mkdir(parents=True, exist_ok=True)
         for artifact in compiled.artifacts:
             if not artifact.path.startswith(ROLLOUT_FOLDER):
-                (folder / artifact.path).write_text(artifact.text, encoding="utf-8")
+                path = folder / artifact.path  # the runtime package is a folder beside the file
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(artifact.text, encoding="utf-8")
 
     def stream(
         self,

@@ -1,7 +1,7 @@
 """Step caching for targets whose tasks run in a Python worker and whose engine caches (Prefect).
 
-Runtime module: embedded verbatim into generated pipelines (standard library, plus what the
-modules before it in the bundle define). The engine stores a step's result under a cache key
+Runtime module: generated pipelines carry it as a file of its own (standard library and the
+runtime's other modules). The engine stores a step's result under a cache key
 and returns it for a later run with the same key, without calling the step. The key holds what
 the result depends on: the step as the spec defines it, its input values, its environment and
 the source of its Python module. Artifact inputs count by content, not by path, since every run
@@ -22,7 +22,7 @@ import os
 import shutil
 from typing import Any
 
-from mlspec.runtime.tasks import (
+from .tasks import (
     TASK_ARTIFACT_TYPES,
     TaskRun,
     artifact_path,
@@ -49,7 +49,7 @@ def cache_key(run: TaskRun, step: str) -> dict:
         inputs[name] = {"sha256": content_digest(value)} if "artifact" in source else value
     key = {"step": step, "spec": spec, "inputs": inputs, "env": env_values(run, spec["env"])}
     if spec["kind"] == "python":
-        key["code"] = _ca_code_digest(spec["function"])
+        key["code"] = _code_digest(spec["function"])
     return key
 
 
@@ -96,24 +96,24 @@ def content_digest(path: str) -> str:
     """SHA-256 of a file, or of a folder's relative paths and file contents in sorted order."""
     digest = hashlib.sha256()
     if not os.path.isdir(path):
-        _ca_add_file(digest, path)
+        _add_file(digest, path)
         return digest.hexdigest()
     for folder, folders, files in os.walk(path):
         folders.sort()
         for name in sorted(files):
             full = os.path.join(folder, name)
             digest.update(os.path.relpath(full, path).encode("utf-8") + b"\0")
-            _ca_add_file(digest, full)
+            _add_file(digest, full)
     return digest.hexdigest()
 
 
-def _ca_add_file(digest: Any, path: str) -> None:
+def _add_file(digest: Any, path: str) -> None:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
 
 
-def _ca_code_digest(function: str) -> str:
+def _code_digest(function: str) -> str:
     """SHA-256 of the source of the module that holds the step's function (its code object
     where the source is not available), so that editing the module recomputes the step."""
     module_name, _, name = function.partition(":")

@@ -1,8 +1,7 @@
 """Data-gate checks: load a dataset and run a gate's checks on it, failing closed.
 
-Runtime module: embedded verbatim into generated pipelines, so it uses the standard library only
-(plus pyarrow, imported when a Parquet file is read). Private names carry a `_dc_` prefix: the
-bundle concatenates the runtime modules into one namespace.
+Runtime module: generated pipelines carry it as a file of its own, so it uses the standard library
+only (plus pyarrow, imported when a Parquet file is read).
 
 Tables. `load_table` returns column name -> values. The content decides the format, not the
 name (step outputs have none): a file that starts and ends with the bytes PAR1 is Parquet,
@@ -60,23 +59,21 @@ import re
 from collections import Counter
 from decimal import Decimal
 
-from mlspec.runtime.report import CheckResult, GateReport, number_text
+from .report import CheckResult, GateReport, number_text
 
-_DC_EPSILON = 1e-4  # floor of a bin's proportion in PSI: an empty bin must not give ln(0)
-_DC_TYPES = ("int", "float", "str", "bool")
-_DC_INT_TEXT = re.compile(r"[+-]?[0-9]+")
-_DC_BOOL_TEXT = frozenset({"true", "false", "0", "1"})
-_DC_EXAMPLES = 5  # offending values named in a detail
-_DC_EXTRA_FIELDS = object()  # csv.DictReader restkey/restval markers of a ragged row
-_DC_MISSING_FIELD = object()
-_DC_PARQUET_MAGIC = b"PAR1"  # the first and last 4 bytes of every Parquet file
+_EPSILON = 1e-4  # floor of a bin's proportion in PSI: an empty bin must not give ln(0)
+_TYPES = ("int", "float", "str", "bool")
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_BOOL_TEXT = frozenset({"true", "false", "0", "1"})
+_EXAMPLES = 5  # offending values named in a detail
+_PARQUET_MAGIC = b"PAR1"  # the first and last 4 bytes of every Parquet file
 
 
-class _DcUnreadable(ValueError):
+class _Unreadable(ValueError):
     """A table file that cannot be read; the message names the format it was read as."""
 
 
-class _DcFail(Exception):
+class _Fail(Exception):
     """A check that cannot pass: its message is the CheckResult's detail."""
 
 
@@ -84,17 +81,17 @@ class _DcFail(Exception):
 
 
 def load_table(path: str) -> dict[str, list]:
-    """Column name -> values (None is null). Raises OSError, ImportError or _DcUnreadable."""
-    kind = _dc_format(path)
+    """Column name -> values (None is null). Raises OSError, ImportError or _Unreadable."""
+    kind = _format(path)
     try:
-        return _dc_read_parquet(path) if kind == "Parquet" else _dc_read_csv(path)
+        return _read_parquet(path) if kind == "Parquet" else _read_csv(path)
     except ImportError:
         raise
     except Exception as exc:
-        raise _DcUnreadable(f"not readable as {kind}: {_dc_error(exc)}") from exc
+        raise _Unreadable(f"not readable as {kind}: {_error(exc)}") from exc
 
 
-def _dc_format(path: str) -> str:
+def _format(path: str) -> str:
     """The format by content, as step outputs have no file extension: Parquet when the file
     starts and ends with Parquet's magic bytes, else CSV."""
     with open(path, "rb") as handle:
@@ -102,33 +99,34 @@ def _dc_format(path: str) -> str:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(size - 4, 0))
         tail = handle.read(4)
-    if head == _DC_PARQUET_MAGIC and tail == _DC_PARQUET_MAGIC and size >= 12:
+    if head == _PARQUET_MAGIC and tail == _PARQUET_MAGIC and size >= 12:
         return "Parquet"
     if path.lower().endswith((".parquet", ".pq")):  # a broken file must not be read as text
-        raise _DcUnreadable("named like Parquet, but not a Parquet file (no PAR1 magic bytes)")
+        raise _Unreadable("named like Parquet, but not a Parquet file (no PAR1 magic bytes)")
     return "CSV"
 
 
-def _dc_read_csv(path: str) -> dict[str, list]:
+def _read_csv(path: str) -> dict[str, list]:
     # utf-8-sig: a spreadsheet's byte-order mark must not end up in the first column's name.
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, restkey=_DC_EXTRA_FIELDS, restval=_DC_MISSING_FIELD)
-        names = list(reader.fieldnames or [])
-        _dc_no_duplicates(names, path)
+        reader = csv.reader(handle)
+        names = next(reader, [])
+        _no_duplicates(names, path)
         table: dict[str, list] = {name: [] for name in names}
         for row in reader:
-            if _DC_EXTRA_FIELDS in row or _DC_MISSING_FIELD in row.values():
+            if not row:  # a blank line, which csv.DictReader skips too
+                continue
+            if len(row) != len(names):
                 raise ValueError(
                     f"{path}, line {reader.line_num}: the row does not have the header's "
                     f"{len(names)} fields"
                 )
-            for name in names:
-                value = row[name]
+            for name, value in zip(names, row, strict=True):
                 table[name].append(None if value == "" else value)
     return table
 
 
-def _dc_read_parquet(path: str) -> dict[str, list]:
+def _read_parquet(path: str) -> dict[str, list]:
     try:  # lazily: only Parquet needs it, and the CSV path must work without it
         import pyarrow.parquet as pq
     except ImportError as exc:
@@ -138,24 +136,24 @@ def _dc_read_parquet(path: str) -> dict[str, list]:
         ) from exc
     data = pq.read_table(path)
     names = list(data.column_names)
-    _dc_no_duplicates(names, path)
+    _no_duplicates(names, path)
     return {name: data.column(i).to_pylist() for i, name in enumerate(names)}
 
 
-def _dc_no_duplicates(names: list[str], path: str) -> None:
+def _no_duplicates(names: list[str], path: str) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:  # one of them would silently shadow the other
         raise ValueError(f"{path}: duplicate column names {repeated}")
 
 
-def _dc_row_count(table: dict[str, list]) -> int:
+def _row_count(table: dict[str, list]) -> int:
     return max((len(values) for values in table.values()), default=0)
 
 
 # ---- values -------------------------------------------------------------------------------
 
 
-def _dc_number(value: object) -> float | None:
+def _number(value: object) -> float | None:
     """The value as a float, or None if it is not a number. Bools are not numbers here."""
     if isinstance(value, bool):
         return None
@@ -172,31 +170,31 @@ def _dc_number(value: object) -> float | None:
     return None
 
 
-def _dc_is_nan(value: object) -> bool:
-    number = _dc_number(value)
+def _is_nan(value: object) -> bool:
+    number = _number(value)
     return number is not None and math.isnan(number)
 
 
-def _dc_conforms(value: object, type_name: str) -> bool:
+def _conforms(value: object, type_name: str) -> bool:
     if type_name == "str":
         return True
     if isinstance(value, str):
         text = value.strip()
         if type_name == "int":
-            return _DC_INT_TEXT.fullmatch(text) is not None
+            return _INT_TEXT.fullmatch(text) is not None
         if type_name == "bool":
-            return text.lower() in _DC_BOOL_TEXT
-        return _dc_number(text) is not None
+            return text.lower() in _BOOL_TEXT
+        return _number(text) is not None
     if type_name == "bool":  # mirrors the CSV rule, where 0 and 1 are booleans
         return isinstance(value, bool) or (type(value) is int and value in (0, 1))
     if isinstance(value, bool):
         return False
     if type_name == "int":
         return isinstance(value, int)
-    return _dc_number(value) is not None
+    return _number(value) is not None
 
 
-def _dc_show(values: list) -> str:
+def _show(values: list) -> str:
     """The first few distinct values, for a detail."""
     shown: list[str] = []
     for value in values:
@@ -204,27 +202,27 @@ def _dc_show(values: list) -> str:
         text = text if len(text) <= 40 else text[:37] + "..."
         if text not in shown:
             shown.append(text)
-        if len(shown) == _DC_EXAMPLES:
+        if len(shown) == _EXAMPLES:
             break
     more = ", ..." if len(set(map(repr, values))) > len(shown) else ""
     return ", ".join(shown) + more
 
 
-def _dc_values(values: list, what: str) -> list:
+def _values(values: list, what: str) -> list:
     """The non-null values; fails the check when there are none."""
     present = [v for v in values if v is not None]
     if not present:
-        raise _DcFail(f"{what} has no non-null values")
+        raise _Fail(f"{what} has no non-null values")
     return present
 
 
-def _dc_numbers(values: list, what: str) -> list[float]:
+def _numbers(values: list, what: str) -> list[float]:
     """The non-null values as floats; fails the check on a non-numeric value or NaN."""
     numbers: list[float] = []
     bad: list = []
     nans = 0
-    for value in _dc_values(values, what):
-        number = _dc_number(value)
+    for value in _values(values, what):
+        number = _number(value)
         if number is None:
             bad.append(value)
         elif math.isnan(number):
@@ -232,115 +230,117 @@ def _dc_numbers(values: list, what: str) -> list[float]:
         else:
             numbers.append(number)
     if bad:
-        raise _DcFail(f"{what}: {len(bad)} non-numeric values, e.g. {_dc_show(bad)}")
+        raise _Fail(f"{what}: {len(bad)} non-numeric values, e.g. {_show(bad)}")
     if nans:
-        raise _DcFail(f"{what}: {nans} NaN values")
+        raise _Fail(f"{what}: {nans} NaN values")
     return numbers
 
 
 # ---- check fields and thresholds ------------------------------------------------------------
 
 
-def _dc_bound(check: dict, key: str) -> float | None:
+def _bound(check: dict, key: str) -> float | None:
     value = check.get(key)
     if value is None:
         return None
-    number = None if isinstance(value, str) else _dc_number(value)
+    number = None if isinstance(value, str) else _number(value)
     if number is None or math.isnan(number):
-        raise _DcFail(f"invalid check: {key} must be a number, not {value!r}")
+        raise _Fail(f"invalid check: {key} must be a number, not {value!r}")
     return number
 
 
-def _dc_bounds(check: dict) -> tuple[float | None, float | None]:
-    low, high = _dc_bound(check, "min"), _dc_bound(check, "max")
+def _bounds(check: dict) -> tuple[float | None, float | None]:
+    low, high = _bound(check, "min"), _bound(check, "max")
     if low is None and high is None:
-        raise _DcFail("invalid check: it needs min or max")
+        raise _Fail("invalid check: it needs min or max")
     return low, high
 
 
-def _dc_text(check: dict, key: str) -> str:
+def _text(check: dict, key: str) -> str:
     value = check.get(key)
     if not isinstance(value, str) or not value:
-        raise _DcFail(f"invalid check: {key} must be a non-empty string, not {value!r}")
+        raise _Fail(f"invalid check: {key} must be a non-empty string, not {value!r}")
     return value
 
 
-def _dc_interval(low: float | None, high: float | None) -> str:
-    if low is not None and high is not None:
-        return f"in [{number_text(low)}, {number_text(high)}]"
-    return f">= {number_text(low)}" if low is not None else f"<= {number_text(high)}"
+def _interval(low: float | None, high: float | None) -> str:
+    if low is None:
+        return f"<= {number_text(high)}" if high is not None else "any value"
+    if high is None:
+        return f">= {number_text(low)}"
+    return f"in [{number_text(low)}, {number_text(high)}]"
 
 
-def _dc_within(value: float, low: float | None, high: float | None) -> bool:
+def _within(value: float, low: float | None, high: float | None) -> bool:
     # Written as "is inside" so that a NaN anywhere fails rather than passes.
     return (low is None or value >= low) and (high is None or value <= high)
 
 
-def _dc_bins(check: dict) -> int:
+def _bins(check: dict) -> int:
     bins = check.get("bins")
     if bins is None:
         return 10
     if type(bins) is not int or bins < 2:
-        raise _DcFail(f"invalid check: bins must be an integer >= 2, not {bins!r}")
+        raise _Fail(f"invalid check: bins must be an integer >= 2, not {bins!r}")
     return bins
 
 
-def _dc_describe(check: dict, dataset: str) -> tuple[str, str]:
-    """The subject and threshold of a check; raises _DcFail if the check is malformed."""
+def _describe(check: dict, dataset: str) -> tuple[str, str]:
+    """The subject and threshold of a check; raises _Fail if the check is malformed."""
     kind = check.get("kind")
     if kind == "row_count":
-        return dataset, _dc_interval(*_dc_bounds(check))
+        return dataset, _interval(*_bounds(check))
     if kind == "columns":
-        return ", ".join(_dc_column_types(check)), "== 0 missing or mistyped"
+        return ", ".join(_column_types(check)), "== 0 missing or mistyped"
     if kind == "null_fraction":
-        return _dc_text(check, "column"), f"<= {number_text(_dc_max(check))}"
+        return _text(check, "column"), f"<= {number_text(_max(check))}"
     if kind == "range":
-        return _dc_text(check, "column"), _dc_interval(*_dc_bounds(check))
+        return _text(check, "column"), _interval(*_bounds(check))
     if kind == "categories":
-        allowed = ", ".join(_dc_fmt_category(a) for a in _dc_allowed(check))
-        return _dc_text(check, "column"), f"in {{{allowed}}}"
+        allowed = ", ".join(_fmt_category(a) for a in _allowed(check))
+        return _text(check, "column"), f"in {{{allowed}}}"
     if kind == "drift":
-        method, limit = _dc_method(check), number_text(_dc_max(check))
-        extra = f", {_dc_bins(check)} bins" if method == "psi" else ""
-        return _dc_text(check, "column"), f"<= {limit} ({method}{extra})"
-    raise _DcFail(f"invalid check: unknown kind {kind!r}")
+        method, limit = _method(check), number_text(_max(check))
+        extra = f", {_bins(check)} bins" if method == "psi" else ""
+        return _text(check, "column"), f"<= {limit} ({method}{extra})"
+    raise _Fail(f"invalid check: unknown kind {kind!r}")
 
 
-def _dc_max(check: dict) -> float:
-    limit = _dc_bound(check, "max")
+def _max(check: dict) -> float:
+    limit = _bound(check, "max")
     if limit is None:
-        raise _DcFail("invalid check: max is required")
+        raise _Fail("invalid check: max is required")
     return limit
 
 
-def _dc_method(check: dict) -> str:
+def _method(check: dict) -> str:
     method = check.get("method")
     if method not in ("psi", "ks"):
-        raise _DcFail(f"invalid check: method must be psi or ks, not {method!r}")
-    return method
+        raise _Fail(f"invalid check: method must be psi or ks, not {method!r}")
+    return str(method)
 
 
-def _dc_column_types(check: dict) -> dict[str, str]:
+def _column_types(check: dict) -> dict[str, str]:
     columns = check.get("columns")
     if not isinstance(columns, dict) or not columns:
-        raise _DcFail("invalid check: columns must map column names to types")
+        raise _Fail("invalid check: columns must map column names to types")
     for name, type_name in columns.items():
-        if type_name not in _DC_TYPES:
-            raise _DcFail(f"invalid check: column {name!r} has unknown type {type_name!r}")
+        if type_name not in _TYPES:
+            raise _Fail(f"invalid check: column {name!r} has unknown type {type_name!r}")
     return columns
 
 
-def _dc_allowed(check: dict) -> list:
+def _allowed(check: dict) -> list:
     allowed = check.get("allowed")
     if not isinstance(allowed, list | tuple) or not allowed:
-        raise _DcFail("invalid check: allowed must be a non-empty list")
+        raise _Fail("invalid check: allowed must be a non-empty list")
     for item in allowed:
         if not isinstance(item, str | int | float):
-            raise _DcFail(f"invalid check: allowed value {item!r} is not a scalar")
+            raise _Fail(f"invalid check: allowed value {item!r} is not a scalar")
     return list(allowed)
 
 
-def _dc_fmt_category(item: object) -> str:
+def _fmt_category(item: object) -> str:
     if isinstance(item, bool):
         return "true" if item else "false"
     if isinstance(item, float):
@@ -348,123 +348,123 @@ def _dc_fmt_category(item: object) -> str:
     return repr(item) if isinstance(item, str) else str(item)
 
 
-# ---- the checks: each returns (measured, passed, detail) or raises _DcFail --------------------
+# ---- the checks: each returns (measured, passed, detail) or raises _Fail --------------------
 
 
-def _dc_column(table: dict[str, list], name: str, where: str = "the dataset") -> list:
-    if _dc_row_count(table) == 0:
-        raise _DcFail(f"{where} is empty (0 rows)")
+def _column(table: dict[str, list], name: str, where: str = "the dataset") -> list:
+    if _row_count(table) == 0:
+        raise _Fail(f"{where} is empty (0 rows)")
     if name not in table:
-        raise _DcFail(f"column {name!r} is missing from {where}")
+        raise _Fail(f"column {name!r} is missing from {where}")
     return table[name]
 
 
-def _dc_check_row_count(check: dict, table: dict[str, list], _refs: object) -> tuple:
-    low, high = _dc_bounds(check)
-    rows = _dc_row_count(table)
+def _check_row_count(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    low, high = _bounds(check)
+    rows = _row_count(table)
     if rows == 0:  # fail closed: no gate lets an empty dataset through
-        raise _DcFail("the dataset is empty (0 rows)")
-    return rows, _dc_within(rows, low, high), f"{rows} rows"
+        raise _Fail("the dataset is empty (0 rows)")
+    return rows, _within(rows, low, high), f"{rows} rows"
 
 
-def _dc_check_columns(check: dict, table: dict[str, list], _refs: object) -> tuple:
-    wanted = _dc_column_types(check)
-    if _dc_row_count(table) == 0:
-        raise _DcFail("the dataset is empty (0 rows)")
+def _check_columns(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    wanted = _column_types(check)
+    if _row_count(table) == 0:
+        raise _Fail("the dataset is empty (0 rows)")
     missing = [name for name in wanted if name not in table]
     problems = [f"missing: {', '.join(missing)}"] if missing else []
     mistyped = 0
     for name, type_name in wanted.items():
         if name in missing:
             continue
-        bad = [v for v in table[name] if v is not None and not _dc_conforms(v, type_name)]
+        bad = [v for v in table[name] if v is not None and not _conforms(v, type_name)]
         if bad:
             mistyped += len(bad)
-            problems.append(f"{name}: {len(bad)} values not {type_name}, e.g. {_dc_show(bad)}")
+            problems.append(f"{name}: {len(bad)} values not {type_name}, e.g. {_show(bad)}")
     measured = len(missing) + mistyped
     return measured, measured == 0, "; ".join(problems)
 
 
-def _dc_check_null_fraction(check: dict, table: dict[str, list], _refs: object) -> tuple:
-    limit = _dc_max(check)
-    values = _dc_column(table, _dc_text(check, "column"))
+def _check_null_fraction(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    limit = _max(check)
+    values = _column(table, _text(check, "column"))
     nulls = sum(1 for v in values if v is None)
-    nans = sum(1 for v in values if v is not None and _dc_is_nan(v))
+    nans = sum(1 for v in values if v is not None and _is_nan(v))
     fraction = (nulls + nans) / len(values)
     detail = f"{nulls + nans} of {len(values)} values null" + (f" ({nans} NaN)" if nans else "")
     return fraction, fraction <= limit, detail
 
 
-def _dc_check_range(check: dict, table: dict[str, list], _refs: object) -> tuple:
-    low, high = _dc_bounds(check)
-    column = _dc_text(check, "column")
-    numbers = _dc_numbers(_dc_column(table, column), f"column {column!r}")
+def _check_range(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    low, high = _bounds(check)
+    column = _text(check, "column")
+    numbers = _numbers(_column(table, column), f"column {column!r}")
     smallest, largest = min(numbers), max(numbers)
-    passed = _dc_within(smallest, low, high) and _dc_within(largest, low, high)
+    passed = _within(smallest, low, high) and _within(largest, low, high)
     # Report the end that broke a bound, else the end a bound watches.
-    if low is not None and not _dc_within(smallest, low, None):
+    if low is not None and not _within(smallest, low, None):
         measured = smallest
-    elif high is not None and not _dc_within(largest, None, high):
+    elif high is not None and not _within(largest, None, high):
         measured = largest
     else:
         measured = smallest if low is not None else largest
     return measured, passed, f"observed [{number_text(smallest)}, {number_text(largest)}]"
 
 
-def _dc_check_categories(check: dict, table: dict[str, list], _refs: object) -> tuple:
-    allowed = _dc_allowed(check)
-    column = _dc_text(check, "column")
-    values = _dc_values(_dc_column(table, column), f"column {column!r}")
-    keys = _dc_category_keys(allowed)
-    outside = Counter(v for v in values if not _dc_category_match(v, keys))
+def _check_categories(check: dict, table: dict[str, list], _refs: object) -> tuple:
+    allowed = _allowed(check)
+    column = _text(check, "column")
+    values = _values(_column(table, column), f"column {column!r}")
+    keys = _category_keys(allowed)
+    outside = Counter(v for v in values if not _category_match(v, keys))
     count = sum(outside.values())
     if not count:
         return 0, True, ""
-    shown = [f"{value!r} x{n}" for value, n in outside.most_common(_DC_EXAMPLES)]
-    more = ", ..." if len(outside) > _DC_EXAMPLES else ""
+    shown = [f"{value!r} x{n}" for value, n in outside.most_common(_EXAMPLES)]
+    more = ", ..." if len(outside) > _EXAMPLES else ""
     return count, False, f"{count} values outside the set: {', '.join(shown)}{more}"
 
 
-def _dc_category_keys(allowed: list) -> set[tuple]:
+def _category_keys(allowed: list) -> set[tuple]:
     keys: set[tuple] = set()
     for item in allowed:
         if isinstance(item, bool):
             keys.add(("bool", item))
         else:
-            keys.add(("str", item if isinstance(item, str) else _dc_fmt_category(item)))
+            keys.add(("str", item if isinstance(item, str) else _fmt_category(item)))
             if not isinstance(item, str):
                 keys.add(("num", float(item)))
     return keys
 
 
-def _dc_category_match(value: object, keys: set[tuple]) -> bool:
+def _category_match(value: object, keys: set[tuple]) -> bool:
     if isinstance(value, bool):
         return ("bool", value) in keys
     if isinstance(value, str):  # CSV, or a Parquet string column: compare as text
         word = value.strip().lower()
         as_bool = ("bool", word == "true") if word in ("true", "false") else None
         return ("str", value) in keys or as_bool in keys
-    number = _dc_number(value)
+    number = _number(value)
     return number is not None and ("num", number) in keys
 
 
-def _dc_check_drift(check: dict, table: dict[str, list], refs: _DcReferences) -> tuple:
-    column, method, limit = _dc_text(check, "column"), _dc_method(check), _dc_max(check)
-    bins = _dc_bins(check)
+def _check_drift(check: dict, table: dict[str, list], refs: _References) -> tuple:
+    column, method, limit = _text(check, "column"), _method(check), _max(check)
+    bins = _bins(check)
     path = refs.path(check.get("reference"))
-    current = _dc_column(table, column)
-    reference = _dc_column(refs.load(path), column, f"the reference {path}")
+    current = _column(table, column)
+    reference = _column(refs.load(path), column, f"the reference {path}")
     if method == "ks":
-        ref_numbers = _dc_numbers(reference, f"reference column {column!r}")
-        cur_numbers = _dc_numbers(current, f"column {column!r}")
-        statistic = _dc_ks(ref_numbers, cur_numbers)
+        ref_numbers = _numbers(reference, f"reference column {column!r}")
+        cur_numbers = _numbers(current, f"column {column!r}")
+        statistic = _ks(ref_numbers, cur_numbers)
         detail = f"D over {len(ref_numbers)} reference and {len(cur_numbers)} current values"
     else:
-        statistic, detail = _dc_psi(reference, current, column, bins)
+        statistic, detail = _psi(reference, current, column, bins)
     return statistic, statistic <= limit, detail
 
 
-class _DcReferences:
+class _References:
     """Reference files of drift checks, each read once per gate."""
 
     def __init__(self, references: dict[str, str] | None) -> None:
@@ -473,7 +473,7 @@ class _DcReferences:
 
     def path(self, reference: object) -> str:
         if not isinstance(reference, str) or not reference:
-            raise _DcFail(f"invalid check: reference must be a path, not {reference!r}")
+            raise _Fail(f"invalid check: reference must be a path, not {reference!r}")
         return self.names.get(reference, reference)
 
     def load(self, path: str) -> dict[str, list]:
@@ -481,26 +481,26 @@ class _DcReferences:
             try:
                 self.tables[path] = load_table(path)
             except Exception as exc:  # any reason a file cannot be read blocks the gate
-                self.tables[path] = f"cannot read the reference {path}: {_dc_error(exc)}"
+                self.tables[path] = f"cannot read the reference {path}: {_error(exc)}"
         loaded = self.tables[path]
         if isinstance(loaded, str):
-            raise _DcFail(loaded)
+            raise _Fail(loaded)
         return loaded
 
 
 # ---- drift statistics ---------------------------------------------------------------------
 
 
-def _dc_psi(reference: list, current: list, column: str, bins: int) -> tuple[float, str]:
-    ref_values = _dc_values(reference, f"reference column {column!r}")
-    if all(_dc_number(v) is not None for v in ref_values):
-        ref_numbers = _dc_numbers(ref_values, f"reference column {column!r}")
-        return _dc_psi_numeric(ref_numbers, _dc_numbers(current, f"column {column!r}"), bins)
-    cur_values = _dc_values(current, f"column {column!r}")
-    return _dc_psi_categorical(ref_values, cur_values)
+def _psi(reference: list, current: list, column: str, bins: int) -> tuple[float, str]:
+    ref_values = _values(reference, f"reference column {column!r}")
+    if all(_number(v) is not None for v in ref_values):
+        ref_numbers = _numbers(ref_values, f"reference column {column!r}")
+        return _psi_numeric(ref_numbers, _numbers(current, f"column {column!r}"), bins)
+    cur_values = _values(current, f"column {column!r}")
+    return _psi_categorical(ref_values, cur_values)
 
 
-def _dc_psi_numeric(reference: list[float], current: list[float], bins: int) -> tuple[float, str]:
+def _psi_numeric(reference: list[float], current: list[float], bins: int) -> tuple[float, str]:
     ordered = sorted(reference)
     n = len(ordered)
     cuts = sorted({ordered[k * n // bins] for k in range(1, bins)} - {ordered[0]})
@@ -508,43 +508,43 @@ def _dc_psi_numeric(reference: list[float], current: list[float], bins: int) -> 
         same = sum(1 for x in current if x == ordered[0])
         actual = [same / len(current), 1 - same / len(current)]
         detail = f"constant reference {number_text(ordered[0])}: bins == and != it"
-        return _dc_psi_sum([1.0, 0.0], actual), detail
-    expected = _dc_proportions([bisect.bisect_right(cuts, x) for x in ordered], len(cuts) + 1)
-    actual = _dc_proportions([bisect.bisect_right(cuts, x) for x in current], len(cuts) + 1)
+        return _psi_sum([1.0, 0.0], actual), detail
+    expected = _proportions([bisect.bisect_right(cuts, x) for x in ordered], len(cuts) + 1)
+    actual = _proportions([bisect.bisect_right(cuts, x) for x in current], len(cuts) + 1)
     detail = f"{len(cuts) + 1} quantile bins of {n} reference values, {len(current)} current"
-    return _dc_psi_sum(expected, actual), detail
+    return _psi_sum(expected, actual), detail
 
 
-def _dc_proportions(indexes: list[int], size: int) -> list[float]:
+def _proportions(indexes: list[int], size: int) -> list[float]:
     counts = [0] * size
     for i in indexes:
         counts[i] += 1
     return [c / len(indexes) for c in counts]
 
 
-def _dc_psi_categorical(reference: list, current: list) -> tuple[float, str]:
-    ref_counts = Counter(_dc_category_name(v) for v in reference)
-    cur_counts = Counter(_dc_category_name(v) for v in current)
+def _psi_categorical(reference: list, current: list) -> tuple[float, str]:
+    ref_counts = Counter(_category_name(v) for v in reference)
+    cur_counts = Counter(_category_name(v) for v in current)
     categories = sorted(set(ref_counts) | set(cur_counts))  # a fixed order: a stable float sum
     expected = [ref_counts[c] / len(reference) for c in categories]
     actual = [cur_counts[c] / len(current) for c in categories]
     detail = f"{len(categories)} categories as bins"
-    return _dc_psi_sum(expected, actual), detail
+    return _psi_sum(expected, actual), detail
 
 
-def _dc_category_name(value: object) -> str:
+def _category_name(value: object) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def _dc_psi_sum(expected: list[float], actual: list[float]) -> float:
+def _psi_sum(expected: list[float], actual: list[float]) -> float:
     total = 0.0
     for e, a in zip(expected, actual, strict=True):
-        e, a = max(e, _DC_EPSILON), max(a, _DC_EPSILON)
+        e, a = max(e, _EPSILON), max(a, _EPSILON)
         total += (a - e) * math.log(a / e)
     return total
 
 
-def _dc_ks(first: list[float], second: list[float]) -> float:
+def _ks(first: list[float], second: list[float]) -> float:
     """Exact two-sample KS statistic: walk the merged samples one distinct value at a time."""
     x, y = sorted(first), sorted(second)
     n, m = len(x), len(y)
@@ -563,36 +563,36 @@ def _dc_ks(first: list[float], second: list[float]) -> float:
 
 # ---- the gate -----------------------------------------------------------------------------
 
-_DC_CHECKS = {
-    "row_count": _dc_check_row_count,
-    "columns": _dc_check_columns,
-    "null_fraction": _dc_check_null_fraction,
-    "range": _dc_check_range,
-    "categories": _dc_check_categories,
-    "drift": _dc_check_drift,
+_CHECKS = {
+    "row_count": _check_row_count,
+    "columns": _check_columns,
+    "null_fraction": _check_null_fraction,
+    "range": _check_range,
+    "categories": _check_categories,
+    "drift": _check_drift,
 }
 
 
-def _dc_error(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, _DcUnreadable) else f"{type(exc).__name__}: {exc}"
+def _error(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, _Unreadable) else f"{type(exc).__name__}: {exc}"
 
 
-def _dc_run_check(
-    check: object, table: dict[str, list] | None, problem: str, refs: _DcReferences, name: str
+def _run_check(
+    check: object, table: dict[str, list] | None, problem: str, refs: _References, name: str
 ) -> CheckResult:
     kind = str(check.get("kind")) if isinstance(check, dict) else "invalid"
     subject, threshold = name, "?"
     try:
         if not isinstance(check, dict):
-            raise _DcFail(f"invalid check: {check!r} is not a mapping")
-        subject, threshold = _dc_describe(check, name)
+            raise _Fail(f"invalid check: {check!r} is not a mapping")
+        subject, threshold = _describe(check, name)
         if table is None:
-            raise _DcFail(problem)
-        measured, passed, detail = _DC_CHECKS[kind](check, table, refs)
-    except _DcFail as exc:
+            raise _Fail(problem)
+        measured, passed, detail = _CHECKS[kind](check, table, refs)
+    except _Fail as exc:
         return CheckResult(kind, subject, None, threshold, False, str(exc))
     except Exception as exc:  # a bug or an odd value must block the gate, not crash the run
-        return CheckResult(kind, subject, None, threshold, False, f"error: {_dc_error(exc)}")
+        return CheckResult(kind, subject, None, threshold, False, f"error: {_error(exc)}")
     return CheckResult(kind, subject, float(measured), threshold, bool(passed), detail)
 
 
@@ -605,10 +605,10 @@ def run_data_gate(
     try:
         table = load_table(dataset_path)
     except Exception as exc:  # fail closed on whatever makes the file unreadable
-        problem = f"cannot read the dataset {dataset_path}: {_dc_error(exc)}"
-    refs = _DcReferences(references)
+        problem = f"cannot read the dataset {dataset_path}: {_error(exc)}"
+    refs = _References(references)
     name = os.path.basename(dataset_path) or dataset_path
-    results = [_dc_run_check(c, table, problem, refs, name) for c in checks]
+    results = [_run_check(c, table, problem, refs, name) for c in checks]
     reason = problem or ("" if results else "the gate has no checks")
     passed = bool(results) and all(r.passed for r in results)
     return GateReport(gate=gate, kind="data", passed=passed, checks=results, reason=reason)

@@ -1,84 +1,146 @@
-"""Turning the runtime modules into source text that generated pipelines embed.
+"""The runtime modules as files that generated pipelines carry: a package named by its content.
 
 Generated artifacts never import mlspec (they run where only the orchestrator and the user's
-code are installed), so back ends paste `bundle()` into the files they write: the runtime
-modules concatenated in dependency order, their imports of each other removed. This module is
-the only place that does it; it is not itself embedded.
+code are installed), so each target ships the runtime modules it needs as a package of real
+files: Airflow and Prefect beside the DAG or flow, a Kubeflow component in a temporary folder it
+writes them to. A traceback then names the module's file and shows its line. The package is
+named after a hash of its files (`mlspec_runtime_<hash>`): two pipelines compiled by different
+mlspec versions in one folder never share a name unless they share every byte. This module is
+the only place that builds it; it is not itself shipped.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import io
 import sys
+import tokenize
+from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
-# Dependency order: a module may use names of the modules before it.
-GATE_MODULES = ("report", "datachecks", "gates", "registry", "steps")
-# `tasks` holds the task bodies of targets whose tasks run in a Python worker (Airflow, Prefect).
-RUNTIME_MODULES = (*GATE_MODULES, "tasks")
-# What embedded code may import besides the standard library.
+# Every module that generated pipelines may carry, in dependency order.
+RUNTIME_MODULES = ("report", "datachecks", "gates", "registry", "steps", "tasks", "cache")
+# What shipped code may import besides the standard library.
 ALLOWED_THIRD_PARTY = frozenset({"mlflow", "pyarrow"})
+PACKAGE_PREFIX = "mlspec_runtime_"
+# Airflow's dag processor reads every *.py file below its DAG folder that might hold a DAG; this
+# file in the package folder tells it to skip the folder's files. `[!.]*` matches every module
+# under both of its syntaxes: as a glob (a name not starting with a dot) and as a regexp (searched
+# for, it matches anywhere).
+AIRFLOW_IGNORE = ".airflowignore"
+_AIRFLOW_IGNORE_TEXT = "# mlspec's runtime: Python modules, not DAG files\n[!.]*\n"
 
 
 class EmbedError(Exception):
-    """The runtime source breaks a rule that makes it safe to embed."""
+    """The runtime source breaks a rule that makes it safe to ship."""
 
 
+@dataclass(frozen=True)
+class Package:
+    name: str  # mlspec_runtime_<hash>: an identifier, the package's folder name
+    files: tuple[tuple[str, str], ...]  # (file name inside the folder, text), sorted
+
+
+@cache
 def module_source(name: str) -> str:
     return resources.files("mlspec.runtime").joinpath(f"{name}.py").read_text(encoding="utf-8")
 
 
-def bundle(modules: tuple[str, ...] = RUNTIME_MODULES) -> str:
-    """One self-contained module text: standard library, mlflow and pyarrow imports only."""
-    what = "task bodies, gates" if "tasks" in modules else "gates"
-    # No version here: a generated file names its generator once, in its header, so that a
-    # release changes one line of it (the KFP IR embeds this text once per gate).
-    parts = [
-        f'"""mlspec runtime: {what}, data checks and promotion, embedded by mlspec.'
-        '\n\nGenerated; edit the spec, not this code."""\n',
-        "from __future__ import annotations\n",
-    ]
+@cache
+def needed_modules(entries: tuple[str, ...]) -> tuple[str, ...]:
+    """The modules that `entries` need, in dependency order.
+
+    An entry is a module ("tasks") or one function of it ("steps:data_gate_step"): a function
+    counts the module's top-level imports and its own, a module every import in it.
+    """
+    wanted: set[str] = set()
+    todo = list(entries)
+    while todo:
+        module, _, function = todo.pop().partition(":")
+        if module not in RUNTIME_MODULES:
+            raise EmbedError(f"{module!r} is not a runtime module")
+        if module in wanted and not function:
+            continue
+        wanted.add(module)
+        todo += sorted(_relative_imports(module, function) - wanted)
+    return tuple(m for m in RUNTIME_MODULES if m in wanted)
+
+
+def _relative_imports(module: str, function: str) -> set[str]:
+    """The runtime modules that `module` imports; of a function, those its code and the module's
+    top level import, following the module's functions that it calls."""
+    tree = ast.parse(module_source(module))
+    if not function:
+        return _imports_in([tree])
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    if function not in functions:
+        raise EmbedError(f"runtime module {module} has no function {function}")
+    used: set[str] = set()
+    todo = [function]
+    while todo:
+        name = todo.pop()
+        used.add(name)
+        called = {n.id for n in ast.walk(functions[name]) if isinstance(n, ast.Name)}
+        todo += sorted((called & functions.keys()) - used)
+    top = [n for n in tree.body if not isinstance(n, ast.FunctionDef) and not _typing_only(n)]
+    return _imports_in([*top, *(functions[name] for name in used)])
+
+
+def _imports_type_checking_only(node: ast.AST) -> bool:
+    """`from typing import TYPE_CHECKING`, which compact modules no longer use."""
+    return (
+        isinstance(node, ast.ImportFrom)
+        and node.module == "typing"
+        and [a.name for a in node.names] == ["TYPE_CHECKING"]
+    )
+
+
+def _typing_only(node: ast.AST) -> bool:
+    """`if TYPE_CHECKING:`: imports for the type checker, never run."""
+    return isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+
+
+def _imports_in(scopes: list[ast.AST]) -> set[str]:
+    names: set[str] = set()
+    for scope in scopes:
+        for node in ast.walk(scope):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                names.add(node.module)
+    return names
+
+
+@cache
+def package(modules: tuple[str, ...], *, compact: bool = False) -> Package:
+    """The package of `modules`, checked; `compact`: without docstrings and comments (for KFP
+    IR, where every byte counts against the size that installations accept)."""
+    files = [("__init__.py", "" if compact else _INIT)]
     for name in modules:
-        parts.append(f"\n# ---- mlspec.runtime.{name} " + "-" * (70 - len(name)) + "\n")
-        parts.append(_without_internal_imports(module_source(name), name))
-    text = "".join(parts)
-    problems = check_bundle(text)
+        text = module_source(name)
+        files.append((f"{name}.py", _compact(text) if compact else text))
+    problems = [p for file, text in files for p in check_module(file, text)]
     if problems:
         raise EmbedError("; ".join(problems))
-    return text
+    digest = hashlib.sha256()
+    for file, text in sorted(files):
+        digest.update(f"{file}\0{text}\0".encode())
+    return Package(f"{PACKAGE_PREFIX}{digest.hexdigest()[:12]}", tuple(sorted(files)))
 
 
-def _without_internal_imports(source: str, name: str) -> str:
-    """Drop the module docstring, `from __future__` and `from mlspec.runtime... import`."""
-    tree = ast.parse(source)
-    drop: set[int] = set()
-    for node in tree.body:
-        is_docstring = (
-            node is tree.body[0]
-            and isinstance(node, ast.Expr)
-            and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-        )
-        internal = isinstance(node, ast.ImportFrom) and (
-            node.module == "__future__" or (node.module or "").startswith("mlspec.runtime")
-        )
-        if is_docstring or internal:
-            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-    for node in ast.walk(tree):
-        module = None
-        if isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-        elif isinstance(node, ast.Import):
-            module = node.names[0].name
-        if module and module.startswith("mlspec") and node.lineno not in drop:
-            raise EmbedError(f"runtime module {name} imports {module} in a way the bundle cannot")
-    lines = source.splitlines(keepends=True)
-    kept = [line for number, line in enumerate(lines, 1) if number not in drop]
-    return "".join(kept).strip("\n") + "\n"
+def folder_files(pkg: Package, *, airflow: bool = False) -> list[tuple[str, str]]:
+    """The package as files beside a pipeline: (path relative to the pipeline's folder, text)."""
+    files = [(f"{pkg.name}/{file}", text) for file, text in pkg.files]
+    if airflow:
+        files.append((f"{pkg.name}/{AIRFLOW_IGNORE}", _AIRFLOW_IGNORE_TEXT))
+    return sorted(files)
+
+
+_INIT = "# mlspec's runtime, shipped with a generated pipeline\n"
 
 
 def imported_modules(text: str) -> set[str]:
-    """Top-level names of every module that `text` imports, anywhere in it."""
+    """Top-level names of every module that `text` imports absolutely, anywhere in it."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.Import):
@@ -88,46 +150,139 @@ def imported_modules(text: str) -> set[str]:
     return found
 
 
-def check_bundle(text: str) -> list[str]:
+def check_module(file: str, text: str) -> list[str]:
+    """Shipped code imports the standard library, mlflow, pyarrow and its own package only."""
     problems = [
-        f"imports {name}, which is neither standard library nor {sorted(ALLOWED_THIRD_PARTY)}"
-        for name in sorted(imported_modules(text))
+        f"{file} imports {name}, which is neither standard library nor "
+        f"{sorted(ALLOWED_THIRD_PARTY)}"
+        for name in sorted(imported_modules(text) - {"__future__"})
         if name not in sys.stdlib_module_names and name not in ALLOWED_THIRD_PARTY
     ]
-    seen: dict[str, int] = {}
-    for node in ast.parse(text).body:
-        names: list[str] = []
-        if isinstance(node, ast.FunctionDef | ast.ClassDef):
-            names = [node.name]
-        elif isinstance(node, ast.Assign):
-            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names = [node.target.id]
-        for n in names:
-            if n in seen:
-                problems.append(f"{n!r} is defined twice (lines {seen[n]} and {node.lineno})")
-            seen[n] = node.lineno
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom) and node.level > 1:
+            problems.append(f"{file} imports from outside its package (line {node.lineno})")
     return problems
 
 
-def function_source(
-    name: str, entry: str, parameters: list[str], modules: tuple[str, ...] = RUNTIME_MODULES
-) -> str:
-    """A self-contained function `name(**parameters)` calling runtime function `entry`.
+def _compact(source: str) -> str:
+    """The module without docstrings, comments, blank lines and the annotations of function
+    signatures (`from __future__ import annotations` never evaluates them): the same code in
+    fewer bytes."""
+    tree = ast.parse(source)
+    text = _without_signature_annotations(source, tree)
+    drop: set[int] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.stmt) and (_typing_only(node) or _imports_type_checking_only(node)):
+            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        first = _docstring(_body(node))
+        if first is not None:
+            drop.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    comments: dict[int, int] = {}
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == tokenize.COMMENT:
+            comments[token.start[0]] = token.start[1]
+    lines: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if number in drop:
+            continue
+        if number in comments:
+            line = line[: comments[number]].rstrip()
+        if line.strip():
+            lines.append(line)
+    compact = _one_line_signatures("\n".join(lines) + "\n")
+    if ast.dump(_stripped(ast.parse(compact))) != ast.dump(_stripped(tree)):
+        raise EmbedError("compacting changed the code")
+    return compact
 
-    For targets that embed one function's source, such as KFP lightweight components: the
-    bundle travels inside it as a string literal and is executed in a private namespace.
-    """
-    for identifier in (name, entry, *parameters):
-        if not identifier.isidentifier():
-            raise EmbedError(f"{identifier!r} is not an identifier")
-    signature = ", ".join(parameters)
-    call = ", ".join(f"{p}={p}" for p in parameters)
-    return (
-        f"def {name}({signature}):\n"
-        f"    import sys, types\n"
-        f"    runtime = types.ModuleType('mlspec_runtime')\n"
-        f"    sys.modules['mlspec_runtime'] = runtime  # dataclasses look their module up\n"
-        f"    exec(compile({bundle(modules)!r}, '<mlspec-runtime>', 'exec'), runtime.__dict__)\n"
-        f"    return runtime.{entry}({call})\n"
-    )
+
+def _body(node: ast.AST) -> list[ast.stmt]:
+    body = getattr(node, "body", None)
+    return body if isinstance(body, list) else []
+
+
+def _docstring(body: list[ast.stmt]) -> ast.Expr | None:
+    """A docstring that is not its body's only statement (that one stays: the body)."""
+    if len(body) < 2:
+        return None
+    first = body[0]
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None
+
+
+def _without_signature_annotations(source: str, tree: ast.Module) -> str:
+    """`source` without `: type` of parameters and `-> type` of functions (cut by position)."""
+    data = source.encode("utf-8")  # ast columns count UTF-8 bytes
+    starts = [0]
+    for line in data.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        return starts[line - 1] + column
+
+    cuts: list[tuple[int, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            name_end = offset(node.lineno, node.col_offset) + len(node.arg.encode("utf-8"))
+            annotation = node.annotation
+            stop = offset(
+                annotation.end_lineno or annotation.lineno, annotation.end_col_offset or 0
+            )
+            if data[stop : stop + 3] == b" = ":  # `x: int = 1` becomes `x=1`, as without type
+                cuts += [(name_end, stop + 1), (stop + 2, stop + 3)]
+            else:
+                cuts.append((name_end, stop))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
+            returns = node.returns
+            arrow = data.rindex(b"->", 0, offset(returns.lineno, returns.col_offset))
+            while data[arrow - 1 : arrow] == b" ":
+                arrow -= 1
+            cuts.append(
+                (arrow, offset(returns.end_lineno or returns.lineno, returns.end_col_offset or 0))
+            )
+    for start, end in sorted(cuts, reverse=True):
+        data = data[:start] + data[end:]
+    return data.decode("utf-8")
+
+
+def _one_line_signatures(text: str) -> str:
+    """Signatures that ruff wrapped for their annotations, on one line again where they fit."""
+    lines = text.splitlines()
+    for node in sorted(ast.walk(ast.parse(text)), key=_line, reverse=True):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        first, last = node.lineno - 1, node.body[0].lineno - 2  # the header's lines
+        if last <= first:
+            continue
+        joined = lines[first].rstrip()
+        for part in (line.strip() for line in lines[first + 1 : last + 1]):
+            if part.startswith(")"):
+                joined = joined.removesuffix(",") + part
+            else:
+                joined += part if joined.endswith("(") else " " + part
+        if len(joined) <= 99:
+            lines[first : last + 1] = [joined]
+    return "\n".join(lines) + "\n"
+
+
+def _line(node: ast.AST) -> int:
+    return getattr(node, "lineno", 0)
+
+
+def _stripped(tree: ast.Module) -> ast.Module:
+    """The tree without what `_compact` leaves out."""
+    for node in ast.walk(tree):
+        body = _body(node)
+        body[:] = [n for n in body if not (_typing_only(n) or _imports_type_checking_only(n))]
+        first = _docstring(body)
+        if first is not None:
+            body.remove(first)
+        if isinstance(node, ast.arg):
+            node.annotation = None
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.returns = None
+    return tree

@@ -1,7 +1,7 @@
 """Model gates: metric thresholds and the comparison with a registry alias (e.g. the champion).
 
-Runtime module: embedded verbatim into generated pipelines, so it uses the standard library only.
-Gates fail closed: a missing, non-numeric or non-finite metric or threshold, a registry that
+Runtime module: generated pipelines carry it as a file of its own, so it uses the standard library
+only. Gates fail closed: a missing, non-numeric or non-finite metric or threshold, a registry that
 cannot be read or holds nothing to compare with, or a first run under `first_run: fail` blocks,
 and the report says which and why.
 
@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import decimal
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlspec.runtime.report import CheckResult, GateReport, number_text
+from .report import CheckResult, GateReport, number_text
 
 # Wide enough for the exact sum of any two finite floats; Inexact is a trap, never a rounding.
-_GATE_EXACT = decimal.Context(prec=1000, traps=[decimal.Inexact, decimal.Rounded])
+_EXACT = decimal.Context(prec=1000, traps=[decimal.Inexact, decimal.Rounded])
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ def evaluate_model_gate(
     "lower", "tolerance": t}. `baselines` holds, per alias compared with, what the registry
     holds for it; an alias missing there blocks its comparison."""
     results = [
-        _gate_compare(r, metrics, first_run, (baselines or {}).get(r["vs"]))
+        _compare(r, metrics, first_run, (baselines or {}).get(r["vs"]))
         if r.get("vs")
-        else _gate_threshold(r, metrics)
+        else _threshold(r, metrics)
         for r in requirements
     ]
     unevaluated = [c.detail for c in results if not c.passed and c.detail]
@@ -60,8 +61,8 @@ def evaluate_model_gate(
     )
 
 
-def _gate_number(
-    values: dict[str, object], name: str, what: str = "metric"
+def _number(
+    values: Mapping[str, object], name: str, what: str = "metric"
 ) -> tuple[float | None, str]:
     """The value as a finite float, or None and why not."""
     if name not in values or values[name] is None:
@@ -72,33 +73,33 @@ def _gate_number(
     try:
         number = float(value)  # type: ignore[arg-type]
     except OverflowError:  # an int beyond the float range, e.g. 10**400
-        return None, f"{what} {name} is too large for a float: {_gate_short(value)}"
+        return None, f"{what} {name} is too large for a float: {_short(value)}"
     except (TypeError, ValueError):
-        return None, f"{what} {name} is not a number: {_gate_short(value)}"
+        return None, f"{what} {name} is not a number: {_short(value)}"
     if not math.isfinite(number):  # NaN fails every bound, inf passes all on one side
         return None, f"{what} {name} is {number}"
     return number, ""
 
 
-def _gate_short(value: object) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _gate_bound(req: dict, key: str) -> tuple[float | None, str]:
+def _bound(req: dict, key: str) -> tuple[float | None, str]:
     """A threshold of the requirement (None when absent), or why it is unusable."""
     if req.get(key) is None:
         return None, ""
-    return _gate_number(req, key, "threshold")
+    return _number(req, key, "threshold")
 
 
-def _gate_threshold(req: dict, metrics: dict[str, object]) -> CheckResult:
+def _threshold(req: dict, metrics: dict[str, object]) -> CheckResult:
     name = req["metric"]
-    (low, low_problem), (high, high_problem) = _gate_bound(req, "min"), _gate_bound(req, "max")
+    (low, low_problem), (high, high_problem) = _bound(req, "min"), _bound(req, "max")
     parts = [f">= {number_text(low)}"] if low is not None else []
     parts += [f"<= {number_text(high)}"] if high is not None else []
     threshold = " and ".join(parts) or "?"
-    value, problem = _gate_number(metrics, name)
+    value, problem = _number(metrics, name)
     problem = low_problem or high_problem or problem or ("" if parts else "no min or max")
     if value is None or problem:
         return CheckResult("metric", name, value, threshold, False, problem)
@@ -106,14 +107,14 @@ def _gate_threshold(req: dict, metrics: dict[str, object]) -> CheckResult:
     return CheckResult("metric", name, value, threshold, passed)
 
 
-def _gate_compare(
+def _compare(
     req: dict, metrics: dict[str, object], first_run: str | None, baseline: Baseline | None
 ) -> CheckResult:
     name, alias, better = req["metric"], req["vs"], req.get("better")
-    value, problem = _gate_number(metrics, name)
+    value, problem = _number(metrics, name)
     if value is None:
         return CheckResult(alias, name, None, f"vs {alias}", False, problem)
-    tolerance, problem = _gate_bound(req, "tolerance")
+    tolerance, problem = _bound(req, "tolerance")
     if problem or better not in ("higher", "lower"):
         detail = problem or f"invalid comparison: better must be higher or lower, not {better!r}"
         return CheckResult(alias, name, value, f"vs {alias}", False, detail)
@@ -125,34 +126,34 @@ def _gate_compare(
         policy = first_run or "fail"
         detail = f"first run: {baseline.first_run}; first_run: {policy}"
         return CheckResult(alias, name, value, f"vs {alias}", policy == "pass", detail)
-    reference, problem = _gate_number(baseline.metrics, name)
+    reference, problem = _number(baseline.metrics, name)
     if reference is None:
         detail = f"the {alias} version has no usable value: {problem}"
         return CheckResult(alias, name, value, f"vs {alias}", False, detail)
-    slack = _gate_decimal(tolerance or 0.0)
+    slack = _decimal(tolerance or 0.0)
     if better == "higher":
-        bound = _GATE_EXACT.subtract(_gate_decimal(reference), slack)
-        passed = _gate_decimal(value) >= bound
+        bound = _EXACT.subtract(_decimal(reference), slack)
+        passed = _decimal(value) >= bound
         sign, relation = "-", ">="
     else:
-        bound = _GATE_EXACT.add(_gate_decimal(reference), slack)
-        passed = _gate_decimal(value) <= bound
+        bound = _EXACT.add(_decimal(reference), slack)
+        passed = _decimal(value) <= bound
         sign, relation = "+", "<="
     threshold = (
-        f"{relation} {_gate_decimal_text(bound)} "
+        f"{relation} {_decimal_text(bound)} "
         f"({alias} {number_text(reference)} {sign} {number_text(tolerance or 0.0)})"
     )
     return CheckResult(alias, name, value, threshold, passed)
 
 
-def _gate_decimal(number: float) -> decimal.Decimal:
+def _decimal(number: float) -> decimal.Decimal:
     """The float as the decimal it is written as (its shortest repr), exactly."""
     return decimal.Decimal(repr(float(number)))
 
 
-def _gate_decimal_text(bound: decimal.Decimal) -> str:
+def _decimal_text(bound: decimal.Decimal) -> str:
     """The bound as a float's shortest repr when that is exact, else every digit it has."""
     as_float = float(bound)
-    if math.isfinite(as_float) and _gate_decimal(as_float) == bound:
+    if math.isfinite(as_float) and _decimal(as_float) == bound:
         return number_text(as_float)
     return str(bound)

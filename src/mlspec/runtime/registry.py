@@ -1,7 +1,7 @@
 """Model registry: register a model version with its gate verdicts, promote it by alias.
 
-Runtime module: embedded verbatim into generated pipelines, so it uses the standard library and
-`mlflow` only, imported inside functions so that the bundle loads where mlflow is not installed.
+Runtime module: generated pipelines carry it as a file of its own, so it uses the standard library
+and `mlflow` only, imported inside functions so that it loads where mlflow is not installed.
 Verified against mlflow-skinny 3.17 (SQLite store and REST): promotion uses aliases, not the
 deprecated stages; everything a later run must read back (gate verdicts, metrics, run id) is a
 model version tag.
@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from mlspec.runtime.report import CheckResult, GateReport
+from .report import CheckResult, GateReport
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -38,18 +38,18 @@ REGISTRY_GATE_BLOCKED = "blocked"
 # MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) retry an unreachable server for
 # minutes; a pipeline step should fail within seconds (a closed port: ~2-3 s in total).
 # Values an operator set in the environment win.
-_REG_HTTP_LIMITS = {
+_HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
 }
 # The registry reserves these alias names (rejects them with INVALID_PARAMETER_VALUE).
-_REG_RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
-_REG_ALIAS = re.compile(r"^[\w-]+$")
-_REG_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
-_reg_log = logging.getLogger("mlspec.runtime.registry")
-_RegT = TypeVar("_RegT")
+_RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
+_ALIAS = re.compile(r"^[\w-]+$")
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+_log = logging.getLogger("mlspec.runtime.registry")
+_T = TypeVar("_T")
 
 
 class RegistryError(Exception):
@@ -75,36 +75,37 @@ def alias_metrics(tracking_uri: str, model_name: str, alias: str) -> dict[str, f
     unreachable or does not answer like an MLflow registry. A version without mlspec metric tags
     gives {}: the caller's comparison then fails closed.
     """
-    _reg_check_alias(alias)  # a reserved alias can never exist
-    where = f"registry {_reg_redact(tracking_uri)}"
-    with _reg_guard(tracking_uri, f"read alias {alias!r} of model {model_name!r}"):
-        client = _reg_client(tracking_uri)
-        model = _reg_get_or_none(lambda: client.get_registered_model(model_name))
+    _check_alias(alias)  # a reserved alias can never exist
+    where = f"registry {_redact(tracking_uri)}"
+    with _guard(tracking_uri, f"read alias {alias!r} of model {model_name!r}"):
+        client = _client(tracking_uri)
+        model = _get_or_none(lambda: client.get_registered_model(model_name))
         if model is None:
             raise NoBaseline(
                 f"registered model {model_name!r} does not exist in {where}: a wrong name or "
                 "tracking URI, or a deleted model; for a first run, create it (empty) first"
             )
-        _reg_expect(model.name, model_name, where)
+        _expect(model.name, model_name, where)
         # Aliases come from the registered model: search_model_versions returns them empty.
         version = model.aliases.get(alias)
         if version is None:
-            return _reg_first_run(client, model, alias)
-        found = _reg_get_or_none(lambda: client.get_model_version(model_name, str(version)))
+            _first_run(client, model, alias)
+            return None
+        found = _get_or_none(lambda: client.get_model_version(model_name, str(version)))
         if found is None:
             raise NoBaseline(
                 f"alias {alias!r} of model {model_name!r} names version {version}, "
                 "which does not exist"
             )
-        _reg_expect(f"{found.name} v{found.version}", f"{model_name} v{version}", where)
-    return _reg_parse_metrics(tracking_uri, model_name, str(version), found.tags)
+        _expect(f"{found.name} v{found.version}", f"{model_name} v{version}", where)
+    return _parse_metrics(tracking_uri, model_name, str(version), found.tags)
 
 
 def find_version_by_run(tracking_uri: str, model_name: str, run_id: str) -> str | None:
     """The version of `model_name` registered by pipeline run `run_id`, if any."""
-    query = _reg_run_query(model_name, run_id)
-    with _reg_guard(tracking_uri, f"search versions of model {model_name!r}"):
-        return _reg_find_by_run(_reg_client(tracking_uri), query, run_id)
+    query = _run_query(model_name, run_id)
+    with _guard(tracking_uri, f"search versions of model {model_name!r}"):
+        return _find_by_run(_client(tracking_uri), query, run_id)
 
 
 def register_model_version(
@@ -124,9 +125,9 @@ def register_model_version(
 
     Idempotent per `run_id`: a retried step returns the version the first attempt registered.
     """
-    source = _reg_source(model_path)
-    query = _reg_run_query(model_name, run_id)
-    version_tags = _reg_version_tags(
+    source = _source(model_path)
+    query = _run_query(model_name, run_id)
+    version_tags = _version_tags(
         run_id=run_id,
         spec_name=spec_name,
         spec_version=spec_version,
@@ -135,10 +136,10 @@ def register_model_version(
         tags=tags,
         git_commit=git_commit,
     )
-    with _reg_guard(tracking_uri, f"register a version of model {model_name!r}"):
-        client = _reg_client(tracking_uri)
-        _reg_ensure_model(client, model_name)
-        existing = _reg_find_by_run(client, query, run_id)
+    with _guard(tracking_uri, f"register a version of model {model_name!r}"):
+        client = _client(tracking_uri)
+        _ensure_model(client, model_name)
+        existing = _find_by_run(client, query, run_id)
         if existing is not None:
             return existing
         # Tags are written with the version in one call, so no version exists without its run id.
@@ -158,13 +159,13 @@ def promote(
     tracking_uri: str, model_name: str, version: str, alias: str, required_gates: list[str]
 ) -> None:
     """Point `alias` at `version` if every gate in `required_gates` is tagged "passed" on it."""
-    _reg_check_alias(alias)
-    with _reg_guard(tracking_uri, f"promote version {version} of model {model_name!r}"):
-        client = _reg_client(tracking_uri)
-        found = _reg_get_or_none(lambda: client.get_model_version(model_name, str(version)))
+    _check_alias(alias)
+    with _guard(tracking_uri, f"promote version {version} of model {model_name!r}"):
+        client = _client(tracking_uri)
+        found = _get_or_none(lambda: client.get_model_version(model_name, str(version)))
         if found is None:
             raise PromotionRefused(f"model {model_name!r} has no version {version}")
-        problems = _reg_gate_problems(found.tags, required_gates)
+        problems = _gate_problems(found.tags, required_gates)
         if problems:
             raise PromotionRefused(
                 f"refusing to set alias {alias!r} on version {version} of model {model_name!r}: "
@@ -193,10 +194,10 @@ def promote_after_gates(
     Returns the promoted version, or None when a rule gate blocked or has no report (then
     nothing is registered, so a blocked model never appears in the registry).
     """
-    _reg_check_alias(alias)  # before registering: a bad alias must not leave a stray version
-    blocked = _reg_blocked_gates(rule_gates, gate_reports)
+    _check_alias(alias)  # before registering: a bad alias must not leave a stray version
+    blocked = _blocked_gates(rule_gates, gate_reports)
     if blocked:
-        _reg_log.warning("not promoting %s to %r: %s", model_name, alias, "; ".join(blocked))
+        _log.warning("not promoting %s to %r: %s", model_name, alias, "; ".join(blocked))
         return None
     version = register_model_version(
         tracking_uri,
@@ -216,32 +217,32 @@ def promote_after_gates(
 
 def resolve_alias(tracking_uri: str, model_name: str, alias: str) -> tuple[str, str]:
     """The version `alias` names and the URI its files can be downloaded from."""
-    _reg_check_alias(alias)
-    with _reg_guard(tracking_uri, f"resolve alias {alias!r} of model {model_name!r}"):
-        client = _reg_client(tracking_uri)
+    _check_alias(alias)
+    with _guard(tracking_uri, f"resolve alias {alias!r} of model {model_name!r}"):
+        client = _client(tracking_uri)
         # From the registered model: a SQL store reports a missing alias as an invalid parameter.
-        model = _reg_get_or_none(lambda: client.get_registered_model(model_name))
+        model = _get_or_none(lambda: client.get_registered_model(model_name))
         version = None if model is None else model.aliases.get(alias)
         if model is None or version is None:
             raise PromotionRefused(f"model {model_name!r} has no alias {alias!r}")
-        _reg_expect(model.name, model_name, f"registry {_reg_redact(tracking_uri)}")
+        _expect(model.name, model_name, f"registry {_redact(tracking_uri)}")
         return str(version), client.get_model_version_download_uri(model_name, str(version))
 
 
-def _reg_client(tracking_uri: str) -> MlflowClient:
+def _client(tracking_uri: str) -> MlflowClient:
     from mlflow import MlflowClient
 
-    _reg_check_sqlite(tracking_uri)
+    _check_sqlite(tracking_uri)
     # An explicit registry URI: MLFLOW_REGISTRY_URI must not send versions somewhere else.
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def _reg_check_sqlite(tracking_uri: str) -> None:
+def _check_sqlite(tracking_uri: str) -> None:
     """Refuse a SQLite registry that is not there: MLflow would create the file (and folders)
     or its tables, and a mistyped path would silently be a new, empty registry."""
     if not tracking_uri.startswith("sqlite:"):
         return
-    where = f"registry {_reg_redact(tracking_uri)}"
+    where = f"registry {_redact(tracking_uri)}"
     path = tracking_uri.removeprefix("sqlite:").removeprefix("///").split("?", 1)[0]
     if path in ("", "//", ":memory:"):
         raise RegistryError(f"{where}: an in-memory SQLite registry is empty in every process")
@@ -261,11 +262,11 @@ def _reg_check_sqlite(tracking_uri: str) -> None:
 
 
 @contextlib.contextmanager
-def _reg_http_limits() -> Iterator[None]:
+def _http_limits() -> Iterator[None]:
     # Process-wide environment: fine for a pipeline step, which makes one call at a time.
-    added = [name for name in _REG_HTTP_LIMITS if name not in os.environ]
+    added = [name for name in _HTTP_LIMITS if name not in os.environ]
     for name in added:
-        os.environ[name] = _REG_HTTP_LIMITS[name]
+        os.environ[name] = _HTTP_LIMITS[name]
     try:
         yield
     finally:
@@ -274,29 +275,29 @@ def _reg_http_limits() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _reg_guard(tracking_uri: str, action: str) -> Iterator[None]:
+def _guard(tracking_uri: str, action: str) -> Iterator[None]:
     """Bounded HTTP retries; any failure of the registry itself becomes a RegistryError."""
-    with _reg_http_limits():
+    with _http_limits():
         try:
             yield
         except (RegistryError, PromotionRefused, NoBaseline, ImportError):  # ImportError: no mlflow
             raise
         except Exception as exc:
             error = RegistryError(
-                f"registry {_reg_redact(tracking_uri)}: could not {action}: "
-                f"{type(exc).__name__}: {_reg_redact(str(exc))}"
+                f"registry {_redact(tracking_uri)}: could not {action}: "
+                f"{type(exc).__name__}: {_redact(str(exc))}"
             )
             # A chained original would print the URI's credentials in the traceback.
-            has_userinfo = _reg_redact(tracking_uri) != tracking_uri
+            has_userinfo = _redact(tracking_uri) != tracking_uri
             raise error from (None if has_userinfo else exc)
 
 
-def _reg_redact(text: str) -> str:
+def _redact(text: str) -> str:
     """Drop userinfo ("user:password@") from every URI in `text`."""
-    return _REG_USERINFO.sub("", text)
+    return _USERINFO.sub("", text)
 
 
-def _reg_get_or_none(call: Callable[[], _RegT]) -> _RegT | None:
+def _get_or_none(call: Callable[[], _T]) -> _T | None:
     """`call()`, or None when the registry says the resource does not exist."""
     from mlflow.exceptions import MlflowException
 
@@ -310,10 +311,10 @@ def _reg_get_or_none(call: Callable[[], _RegT]) -> _RegT | None:
         raise
 
 
-def _reg_first_run(client: MlflowClient, model: RegisteredModel, alias: str) -> None:
+def _first_run(client: MlflowClient, model: RegisteredModel, alias: str) -> None:
     """None when the model, which no version of holds `alias`, is a first run; else NoBaseline."""
     name = model.name
-    if client.search_model_versions(f"name = {_reg_quote(name)}", max_results=1):
+    if client.search_model_versions(f"name = {_quote(name)}", max_results=1):
         raise NoBaseline(
             f"registered model {name!r} has versions, but none holds alias {alias!r}: it was "
             "never set, or its version was deleted"
@@ -327,7 +328,7 @@ def _reg_first_run(client: MlflowClient, model: RegisteredModel, alias: str) -> 
     return None
 
 
-def _reg_expect(answered: str, asked: str, where: str) -> None:
+def _expect(answered: str, asked: str, where: str) -> None:
     # A proxy or a stub that answers 200 `{}` to everything yields empty objects, not errors.
     if answered != asked:
         raise RegistryError(
@@ -336,10 +337,10 @@ def _reg_expect(answered: str, asked: str, where: str) -> None:
         )
 
 
-def _reg_ensure_model(client: MlflowClient, model_name: str) -> None:
+def _ensure_model(client: MlflowClient, model_name: str) -> None:
     from mlflow.exceptions import MlflowException
 
-    if _reg_get_or_none(lambda: client.get_registered_model(model_name)) is not None:
+    if _get_or_none(lambda: client.get_registered_model(model_name)) is not None:
         return
     try:
         client.create_registered_model(model_name)
@@ -348,12 +349,12 @@ def _reg_ensure_model(client: MlflowClient, model_name: str) -> None:
             raise
 
 
-def _reg_run_query(model_name: str, run_id: str) -> str:
+def _run_query(model_name: str, run_id: str) -> str:
     run_tag = f"tags.`{REGISTRY_TAG_RUN_ID}`"
-    return f"name = {_reg_quote(model_name)} AND {run_tag} = {_reg_quote(run_id)}"
+    return f"name = {_quote(model_name)} AND {run_tag} = {_quote(run_id)}"
 
 
-def _reg_find_by_run(client: MlflowClient, query: str, run_id: str) -> str | None:
+def _find_by_run(client: MlflowClient, query: str, run_id: str) -> str | None:
     versions = [
         int(v.version)
         for v in client.search_model_versions(query)
@@ -362,7 +363,7 @@ def _reg_find_by_run(client: MlflowClient, query: str, run_id: str) -> str | Non
     return str(min(versions)) if versions else None
 
 
-def _reg_quote(value: str) -> str:
+def _quote(value: str) -> str:
     # MLflow's filter parser has no escapes: "name = 'it''s'" silently matches nothing.
     if "'" not in value:
         return f"'{value}'"
@@ -371,15 +372,15 @@ def _reg_quote(value: str) -> str:
     raise ValueError(f"{value!r} holds both quote characters; the registry cannot search for it")
 
 
-def _reg_check_alias(alias: str) -> None:
-    if not _REG_ALIAS.match(alias) or _REG_RESERVED_ALIAS.match(alias):
+def _check_alias(alias: str) -> None:
+    if not _ALIAS.match(alias) or _RESERVED_ALIAS.match(alias):
         raise ValueError(
             f"invalid alias {alias!r}: use letters, digits, '_' and '-'; "
             "'latest' and 'v<digits>' are reserved by the registry"
         )
 
 
-def _reg_source(model_path: str) -> str:
+def _source(model_path: str) -> str:
     """The model version source for a local artifact path (URIs pass through unchanged).
 
     A SQL-backed registry stores any source string unchecked, even a relative path that no
@@ -394,7 +395,7 @@ def _reg_source(model_path: str) -> str:
     return Path(model_path).resolve().as_uri()
 
 
-def _reg_version_tags(
+def _version_tags(
     *,
     run_id: str,
     spec_name: str,
@@ -419,11 +420,11 @@ def _reg_version_tags(
         blocked = result.get(key) == REGISTRY_GATE_BLOCKED or not report.passed
         result[key] = REGISTRY_GATE_BLOCKED if blocked else REGISTRY_GATE_PASSED
     for name, value in metrics.items():
-        result[REGISTRY_TAG_METRIC_PREFIX + name] = _reg_format_metric(value)
+        result[REGISTRY_TAG_METRIC_PREFIX + name] = _format_metric(value)
     return result
 
 
-def _reg_format_metric(value: float) -> str:
+def _format_metric(value: float) -> str:
     """Shortest round-trip decimal: 0.9731 -> "0.9731", 1e-05 -> "0.00001"; no exponent."""
     number = float(value)  # numpy scalars would otherwise tag as "np.float64(0.97)"
     if not math.isfinite(number):
@@ -431,7 +432,7 @@ def _reg_format_metric(value: float) -> str:
     return format(Decimal(repr(number)), "f")
 
 
-def _reg_parse_metrics(
+def _parse_metrics(
     tracking_uri: str, model_name: str, version: str, tags: dict[str, str]
 ) -> dict[str, float]:
     metrics: dict[str, float] = {}
@@ -443,13 +444,13 @@ def _reg_parse_metrics(
         except ValueError:
             # Fail closed: a champion metric that cannot be read must not be skipped silently.
             raise RegistryError(
-                f"registry {_reg_redact(tracking_uri)}: version {version} of model "
+                f"registry {_redact(tracking_uri)}: version {version} of model "
                 f"{model_name!r} has a non-numeric metric tag {key}={value!r}"
             ) from None
     return metrics
 
 
-def _reg_gate_problems(version_tags: dict[str, str], required_gates: list[str]) -> list[str]:
+def _gate_problems(version_tags: dict[str, str], required_gates: list[str]) -> list[str]:
     problems = []
     for gate in dict.fromkeys(required_gates):
         verdict = version_tags.get(REGISTRY_TAG_GATE_PREFIX + gate)
@@ -460,19 +461,19 @@ def _reg_gate_problems(version_tags: dict[str, str], required_gates: list[str]) 
     return problems
 
 
-def _reg_blocked_gates(rule_gates: list[str], gate_reports: list[GateReport]) -> list[str]:
+def _blocked_gates(rule_gates: list[str], gate_reports: list[GateReport]) -> list[str]:
     blocked = []
     for gate in dict.fromkeys(rule_gates):
         reports = [r for r in gate_reports if r.gate == gate]
         if not reports:
             blocked.append(f"gate {gate!r} has no report")
         for report in (r for r in reports if not r.passed):
-            failed = [_reg_describe_check(c) for c in report.checks if not c.passed]
+            failed = [_describe_check(c) for c in report.checks if not c.passed]
             why = ", ".join(([report.reason] if report.reason else []) + failed)
             blocked.append(f"gate {gate!r} blocked" + (f" ({why})" if why else ""))
     return blocked
 
 
-def _reg_describe_check(check: CheckResult) -> str:
+def _describe_check(check: CheckResult) -> str:
     measured = "n/a" if check.measured is None else f"{check.measured:.6g}"
     return f"{check.check} {check.subject} measured {measured}, needs {check.threshold}"

@@ -1,6 +1,7 @@
 """Gate reports: every check with its measured value, threshold and verdict.
 
-Runtime module: embedded verbatim into generated pipelines, so it uses the standard library only.
+Runtime module: generated pipelines carry it as a file of its own (see embed.py), so it uses the
+standard library only.
 """
 
 from __future__ import annotations

@@ -1,21 +1,16 @@
 """Entry points that generated gate and promotion steps call, the same on every target.
 
-Runtime module: embedded verbatim into generated pipelines (standard library, plus what the
-modules before it in the bundle define). Each step writes its gate report as an artifact, logs
-a readable summary, and returns whether the gate passed.
+Runtime module: generated pipelines carry it as a file of its own (standard library and the
+runtime's other modules). Each step writes its gate report as an artifact, logs a readable
+summary, and returns whether the gate passed. Each entry point imports the modules it uses, so
+that a Kubeflow component running one kind of step carries only those (embed.needed_modules).
 """
 
 from __future__ import annotations
 
-from mlspec.runtime.datachecks import run_data_gate
-from mlspec.runtime.gates import Baseline, evaluate_model_gate
-from mlspec.runtime.registry import (
-    NoBaseline,
-    RegistryError,
-    alias_metrics,
-    promote_after_gates,
-)
-from mlspec.runtime.report import (
+from typing import TYPE_CHECKING
+
+from .report import (
     GateReport,
     gate_line,
     gate_report_from_json,
@@ -24,10 +19,15 @@ from mlspec.runtime.report import (
     write_gate_report,
 )
 
+if TYPE_CHECKING:
+    from .gates import Baseline
+
 
 def data_gate_step(gate: str, dataset_path: str, checks: list[dict], report_path: str) -> bool:
+    from .datachecks import run_data_gate
+
     report = run_data_gate(gate, dataset_path, checks)
-    return _steps_finish(report, report_path)
+    return _finish(report, report_path)
 
 
 def model_gate_step(
@@ -41,15 +41,17 @@ def model_gate_step(
     model_name: str | None = None,
 ) -> bool:
     """Read what the registry holds for each alias a requirement compares with, then judge."""
+    from .gates import evaluate_model_gate
+
     aliases = sorted({r["vs"] for r in requirements if r.get("vs")})
     report = evaluate_model_gate(
         gate,
         metrics,
         requirements,
         first_run=first_run,
-        baselines={a: _steps_baseline(tracking_uri, model_name, a) for a in aliases},
+        baselines={a: _baseline(tracking_uri, model_name, a) for a in aliases},
     )
-    return _steps_finish(report, report_path)
+    return _finish(report, report_path)
 
 
 def promotion_step(
@@ -68,6 +70,8 @@ def promotion_step(
     git_commit: str | None = None,
 ) -> str | None:
     """Register and promote when every gate of the rule passed; returns the version or None."""
+    from .registry import promote_after_gates
+
     reports = []
     for path in report_paths:
         with open(path, encoding="utf-8") as handle:
@@ -94,7 +98,10 @@ def promotion_step(
     return version
 
 
-def _steps_baseline(tracking_uri: str | None, model_name: str | None, alias: str) -> Baseline:
+def _baseline(tracking_uri: str | None, model_name: str | None, alias: str) -> Baseline:
+    from .gates import Baseline
+    from .registry import NoBaseline, RegistryError, alias_metrics
+
     if not tracking_uri or not model_name:
         return Baseline(problem=f"no tracking URI or registered model to read {alias!r} from")
     try:
@@ -106,7 +113,7 @@ def _steps_baseline(tracking_uri: str | None, model_name: str | None, alias: str
     return Baseline(metrics=found)
 
 
-def _steps_finish(report: GateReport, report_path: str) -> bool:
+def _finish(report: GateReport, report_path: str) -> bool:
     write_gate_report(report, report_path)
     print(summarize(report))
     print(gate_line(report))

@@ -1,7 +1,7 @@
 """Task bodies for targets whose tasks run in a Python worker: Airflow and Prefect.
 
-Runtime module: embedded verbatim into generated pipelines (standard library, plus what the
-modules before it in the bundle define). A generated DAG or flow keeps its tasks as plain data
+Runtime module: generated pipelines carry it as a file of its own (standard library and the
+runtime's other modules). A generated DAG or flow keeps its tasks as plain data
 (`STEPS`, `GATES`, `PROMOTIONS`) and hands them here with what the engine knows about the run
 (`TaskRun`): the run id, the run's parameters, and how to read an upstream task's result. The
 generated file stays small and quick to parse; this code is compiled only when a task runs.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mlspec.runtime.steps import data_gate_step, model_gate_step, promotion_step
+from .steps import data_gate_step, model_gate_step, promotion_step
 
 TASK_ARTIFACT_TYPES = frozenset({"dataset", "model", "metrics", "artifact"})
 
@@ -119,7 +119,7 @@ def env_values(run: TaskRun, env: dict) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _tk_environment(values: dict[str, str]) -> Iterator[None]:
+def _environment(values: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -141,7 +141,7 @@ def run_python_step(run: TaskRun, step: str) -> dict | None:
     for output, kind in spec["outputs"].items():
         if kind in TASK_ARTIFACT_TYPES:
             kwargs[output] = output_path(run.artifact_root, run.pipeline, run.run_id, step, output)
-    with _tk_environment(env_values(run, spec["env"])):
+    with _environment(env_values(run, spec["env"])):
         result = function(**kwargs)
     scalars = {n: kind for n, kind in spec["outputs"].items() if kind not in TASK_ARTIFACT_TYPES}
     if not scalars:
@@ -169,11 +169,11 @@ def container_text(run: TaskRun, step: str, parts: list) -> str:
     return "".join(out)
 
 
-def _tk_tracking_uri(run: TaskRun) -> str | None:
+def _tracking_uri(run: TaskRun) -> str | None:
     return run.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
 
 
-def _tk_fill(run: TaskRun, items: list) -> list:
+def _fill(run: TaskRun, items: list) -> list:
     """Checks and requirements with run parameters and artifact paths in place of references."""
 
     def fill(value: Any) -> Any:
@@ -194,17 +194,17 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
         passed = data_gate_step(
             gate,
             artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["dataset"]),
-            _tk_fill(run, spec["checks"]),
+            _fill(run, spec["checks"]),
             report,
         )
     else:
         passed = model_gate_step(
             gate,
             {f"{s}.{o}": scalar_output(run, s, o) for s, o in spec["metrics"]},
-            _tk_fill(run, spec["requirements"]),
+            _fill(run, spec["requirements"]),
             report,
             first_run=spec["first_run"],
-            tracking_uri=_tk_tracking_uri(run),
+            tracking_uri=_tracking_uri(run),
             model_name=run.registered_model,
         )
     if not passed and spec["on_fail"] == "fail":
@@ -215,7 +215,7 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
 def promote_model(run: TaskRun, alias: str) -> str | None:
     """Register the model and set the alias, if every gate of the rule passed in this run."""
     spec = run.promotions[alias]
-    tracking_uri = _tk_tracking_uri(run)
+    tracking_uri = _tracking_uri(run)
     if not tracking_uri or not run.registered_model:
         raise RuntimeError(
             "no MLflow tracking URI: set registry.mlflow.tracking_uri in the spec or "

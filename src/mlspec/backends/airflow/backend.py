@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from mlspec.backends import support, templating
-from mlspec.backends.airflow.dag import context, file_name
+from mlspec.backends import runtime_files, support, templating
+from mlspec.backends.airflow.dag import RUNTIME, context, file_name
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import backend as rollout
 from mlspec.compiler import ir
@@ -21,4 +21,7 @@ class AirflowBackend:
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         text = templating.render("mlspec.backends.airflow", "dag.py.j2", **context(pipeline))
-        return sorted([Artifact(file_name(pipeline), text), *rollout.beside_pipeline(pipeline)])
+        runtime = runtime_files.artifacts(runtime_files.package(RUNTIME), airflow=True)
+        return sorted(
+            [Artifact(file_name(pipeline), text), *runtime, *rollout.beside_pipeline(pipeline)]
+        )

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlspec.backends import placeholders, taskdata, templating
-from mlspec.backends.pysource import Code, identifier, jinja_text, literal, text_block
+from mlspec.backends import placeholders, runtime_files, taskdata, templating
+from mlspec.backends.pysource import Code, identifier, jinja_text, literal
 from mlspec.compiler import ir
-from mlspec.runtime import embed
 
 PARAM_TYPES = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
+# The runtime modules beside the DAG file: the task bodies and what they use.
+RUNTIME = ("tasks",)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "dag_args": _dag_args(pipeline),
         "tasks": tasks,
         "edges": edges,
-        "runtime": text_block(embed.bundle()),
+        "runtime_loader": runtime_files.loader(runtime_files.package(RUNTIME)),
     }
 
 

@@ -1,15 +1,16 @@
-"""Plans for the gate and promotion steps: components that run the embedded runtime.
+"""Plans for the gate and promotion steps: components that run mlspec's runtime.
 
-Each component's source nests `embed.function_source(...)` (the runtime bundle as a string
-literal) and calls it with plain values: artifact paths, parameter values and the checks as
-JSON, where thresholds from pipeline parameters and reference datasets are slots filled in at
-run time.
+Each component is a small function that calls the runtime with plain values: artifact paths,
+parameter values and the checks as a Python literal, where thresholds from pipeline parameters
+and reference datasets are slots filled in at run time. The functions of all of them, the
+runtime's modules and their helpers form one module that every such component runs
+(`runtime.shared_module`), so the IR holds the runtime once; each function takes its own name
+as its last, defaulted input, `RUNTIME_ENTRY`, which tells that module which function to run.
 """
 
 from __future__ import annotations
 
 import json
-import textwrap
 from typing import Literal
 
 from mlspec.backends.kubeflow.plan import (
@@ -31,40 +32,26 @@ from mlspec.backends.runtime_args import (
 )
 from mlspec.compiler import ir
 from mlspec.diagnostics import Span
-from mlspec.runtime import embed
 
 # A gate task's Bool output: its single return value. kfp.local resolves a condition's operand
 # only when it is named `<task>-Output` (or `<task>--<output>`); a NamedTuple field such as
 # `<task>-passed` silently reads as false there.
 PASSED = "Output"
 REPORT = "report"  # a gate task's report artifact
-PROMOTION_ARGS = [
-    *("tracking_uri", "model_name", "model_path", "alias", "rule_gates", "report_paths"),
-    *("run_id", "spec_name", "spec_version", "metrics", "tags"),
-]
-
-# Replaces the slots of each check or requirement with the run's values.
-_FILL_SLOTS = """\
-    for _mlspec_item in _mlspec_items:
-        for _mlspec_key in ('min', 'max', 'reference'):
-            _mlspec_slot = _mlspec_item.get(_mlspec_key)
-            if isinstance(_mlspec_slot, dict):
-                _mlspec_kind, _mlspec_name = _mlspec_slot['slot']
-                _mlspec_item[_mlspec_key] = (
-                    float(_mlspec_params[_mlspec_name])
-                    if _mlspec_kind == 'param'
-                    else _mlspec_artifacts[_mlspec_name]
-                )
-"""
 
 
-def _slots_json(items: list[dict]) -> str:
+def _slots_literal(items: list[dict]) -> str:
+    """The items as a one-line Python literal, keys sorted; a slot is {'slot': [kind, name]}.
+
+    Spec text in them (column names, categories) is in string literals (`repr`), never code.
+    """
+
     def default(value: object) -> object:
         if isinstance(value, Slot):
             return {"slot": [value.kind, value.name]}
         raise TypeError(repr(value))
 
-    return json.dumps(items, default=default, sort_keys=True, separators=(",", ":"))
+    return repr(json.loads(json.dumps(items, default=default, sort_keys=True)))
 
 
 def _param_inputs(pipeline: ir.Pipeline, names: set[str]) -> tuple[Parameter, ...]:
@@ -79,19 +66,16 @@ def _threshold_params(values: list[ir.Threshold | None]) -> set[str]:
     return {v.name for v in values if isinstance(v, ir.ParamRef)}
 
 
-def _runtime(entry: str, parameters: list[str]) -> str:
-    source = embed.function_source("_mlspec_run", entry, parameters, embed.GATE_MODULES)
-    return textwrap.indent(source, "    ")
+# The input naming the function that a runtime component runs (see the module docstring).
+RUNTIME_ENTRY = "mlspec_function"
 
 
-def _finish(gate: ir.Gate) -> list[str]:
-    lines = [f"    print('gate {gate.name}: ' + ('passed' if _mlspec_passed else 'blocked'))"]
-    if gate.on_fail == "fail":
-        lines += [
-            "    if not _mlspec_passed:",
-            f"        raise RuntimeError({f'gate {gate.name!r} did not pass (on_fail: fail)'!r})",
-        ]
-    return [*lines, "    return bool(_mlspec_passed)"]
+def _entry(name: str) -> str:
+    return f"{RUNTIME_ENTRY}: str = {name!r}"
+
+
+def _verdict(gate: ir.Gate) -> str:
+    return f"    return _mlspec_verdict({gate.name!r}, {gate.on_fail!r}, _mlspec_passed)"
 
 
 def gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
@@ -122,21 +106,16 @@ def _data_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
     params = ", ".join(f"{n!r}: param_{n}" for n in sorted(param_names))
     artifacts = ", ".join(f"{n!r}: {n}.path" for n in references.values())
     lines = [
-        f"def {gate.name}({signature(parameters)}) -> bool:",
-        "    import json",
-        "",
-        _runtime("data_gate_step", ["gate", "dataset_path", "checks", "report_path"]),
-        f"    _mlspec_params = {{{params}}}",
-        f"    _mlspec_artifacts = {{{artifacts}}}",
-        f"    _mlspec_items = json.loads({_slots_json(checks)!r})",
-        _FILL_SLOTS,
-        "    _mlspec_passed = _mlspec_run(",
-        f"        gate={gate.name!r},",
-        "        dataset_path=dataset.path,",
-        "        checks=_mlspec_items,",
-        f"        report_path={REPORT}.path,",
+        f"def {gate.name}({signature(parameters)}, {_entry(gate.name)}) -> bool:",
+        "    _mlspec_checks = _mlspec_filled(",
+        f"        {_slots_literal(checks)},",
+        f"        {{{params}}},",
+        f"        {{{artifacts}}},",
         "    )",
-        *_finish(gate),
+        "    _mlspec_passed = _mlspec_runtime('steps').data_gate_step(",
+        f"        {gate.name!r}, dataset.path, _mlspec_checks, {REPORT}.path",
+        "    )",
+        _verdict(gate),
     ]
     return _runtime_plan(gate.name, "gate", parameters, lines, (), gate.span, gate.description)
 
@@ -172,38 +151,22 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
     model_name = pipeline.registry.registered_model if pipeline.registry else None
     champion = any(r.vs is not None for r in gate.requirements)
     lines = [
-        f"def {gate.name}({signature(parameters)}) -> bool:",
-        "    import json",
-        "    import os",
-        "",
-        _runtime(
-            "model_gate_step",
-            [
-                *[
-                    "gate",
-                    "metrics",
-                    "requirements",
-                    "report_path",
-                    "first_run",
-                    "tracking_uri",
-                    "model_name",
-                ]
-            ],
-        ),
-        f"    _mlspec_params = {{{params}}}",
-        "    _mlspec_artifacts = {}",
-        f"    _mlspec_items = json.loads({_slots_json(requirements)!r})",
-        _FILL_SLOTS,
-        "    _mlspec_passed = _mlspec_run(",
-        f"        gate={gate.name!r},",
-        f"        metrics={{{values}}},",
-        "        requirements=_mlspec_items,",
-        f"        report_path={REPORT}.path,",
+        f"def {gate.name}({signature(parameters)}, {_entry(gate.name)}) -> bool:",
+        "    _mlspec_requirements = _mlspec_filled(",
+        f"        {_slots_literal(requirements)},",
+        f"        {{{params}}},",
+        "        {},",
+        "    )",
+        "    _mlspec_passed = _mlspec_runtime('steps').model_gate_step(",
+        f"        {gate.name!r},",
+        f"        {{{values}}},",
+        "        _mlspec_requirements,",
+        f"        {REPORT}.path,",
         f"        first_run={gate.first_run!r},",
         f"        tracking_uri={_tracking_uri(pipeline)},",
         f"        model_name={model_name!r},",
         "    )",
-        *_finish(gate),
+        _verdict(gate),
     ]
     packages = REGISTRY_PACKAGES if champion else ()
     return _runtime_plan(
@@ -221,7 +184,7 @@ def _runtime_plan(
     description: str,
     scalar_outputs: tuple[tuple[str, str], ...] = (),  # a gate returns PASSED, unnamed
 ) -> Plan:
-    """A lightweight component that runs the embedded runtime (a gate or a promotion)."""
+    """A lightweight component that runs mlspec's runtime (a gate or a promotion)."""
     return Plan(
         name=name,
         kind=kind,
@@ -260,18 +223,12 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
     values = ", ".join(f"{f'{r.step}.{r.output}'!r}: metric_{i}" for i, r in enumerate(metrics))
     reports = ", ".join(f"report_{i}.path" for i in range(len(gates)))
     lines = [
-        f"def {name}({signature(parameters)}){returns((('version', 'str'),))}:",
-        "    import os",
-        "",
-        _runtime(
-            "promotion_step",
-            PROMOTION_ARGS,
-        ),
+        f"def {name}({signature(parameters)}, {_entry(name)}){returns((('version', 'str'),))}:",
         f"    _mlspec_uri = {_tracking_uri(pipeline)}",
         "    if not _mlspec_uri:",
         "        raise RuntimeError('no MLflow tracking URI: set registry.mlflow.tracking_uri in "
         "the spec or MLFLOW_TRACKING_URI')",
-        "    _mlspec_version = _mlspec_run(",
+        "    _mlspec_version = _mlspec_runtime('steps').promotion_step(",
         "        tracking_uri=_mlspec_uri,",
         f"        model_name={registry.registered_model!r},",
         "        model_path=model.path,",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from types import ModuleType
 from typing import Any
 
-from mlspec.backends.kubeflow import settings
+from mlspec.backends.kubeflow import runtime, settings
 from mlspec.backends.kubeflow.components import (
     OUTCOME_TASK,
     component,
@@ -15,18 +16,19 @@ from mlspec.backends.kubeflow.components import (
 )
 from mlspec.backends.kubeflow.gates import PASSED
 from mlspec.backends.kubeflow.layout import Layout
-from mlspec.backends.kubeflow.plan import RunId
+from mlspec.backends.kubeflow.plan import Plan, RunId
 from mlspec.backends.pysource import google_docstring
 from mlspec.compiler import ir
 
 PARAM_TYPES = {"float": float, "int": int, "str": str, "bool": bool}
+RUNTIME_KINDS = ("gate", "promotion")
 
 
 def pipeline_func(
     kfp: ModuleType, kubernetes: ModuleType, pipeline: ir.Pipeline, layout: Layout
 ) -> Any:
     dsl = kfp.dsl
-    components = {t.plan.name: component(kfp, t.plan) for t in layout.tasks}
+    components = _components(kfp, pipeline, layout)
     names = [p.name for p in pipeline.params]
 
     def value(binding: Any, params: dict[str, Any], tasks: dict[str, Any]) -> Any:
@@ -63,7 +65,8 @@ def pipeline_func(
             while len(blocks) > keep:
                 blocks.pop()[1].__exit__(None, None, None)
             for gate in placed.gates[keep:]:
-                condition = dsl.If(tasks[gate].outputs[PASSED] == True)  # noqa: E712
+                passed = tasks[gate].outputs[PASSED] == True  # noqa: E712
+                condition = dsl.If(passed, name=condition_name(gate))
                 condition.__enter__()
                 blocks.append((gate, condition))
             plan = placed.plan
@@ -98,8 +101,33 @@ def pipeline_func(
             for p in pipeline.params
         ],
     )
-    return dsl.pipeline(
+    func = dsl.pipeline(
         name=pipeline.name,
         description=pipeline.description or None,
         pipeline_root=pipeline.artifact_root,
     )(body)
+    runtime.share_executor(func)
+    return func
+
+
+def condition_name(gate: str) -> str:
+    """What the KFP UI shows for the block of tasks that run once `gate` passed."""
+    return f"{gate} passed"
+
+
+def _components(kfp: ModuleType, pipeline: ir.Pipeline, layout: Layout) -> dict[str, Any]:
+    """Each task's component; the gates and promotions run one shared module (runtime.py), with
+    every package any of them installs, so that their executors are one."""
+    shared = [t.plan for t in layout.tasks if t.plan.kind in RUNTIME_KINDS]
+    module = runtime.shared_module(pipeline, shared)
+    packages = tuple(sorted({p for plan in shared for p in plan.packages}))
+    components: dict[str, Any] = {}
+    for placed in layout.tasks:
+        plan: Plan = placed.plan
+        if plan.kind in RUNTIME_KINDS:
+            built = component(kfp, dataclasses.replace(plan, packages=packages))
+            runtime.use_shared_module(built, plan, module)
+        else:
+            built = component(kfp, plan)
+        components[plan.name] = built
+    return components

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from mlspec.backends import support, templating
+from mlspec.backends import runtime_files, support, templating
 from mlspec.backends.base import Artifact
 from mlspec.backends.prefect import deployment
-from mlspec.backends.prefect.flow import context, file_name
+from mlspec.backends.prefect.flow import context, file_name, runtime_package
 from mlspec.backends.rollout import backend as rollout
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
@@ -26,6 +26,7 @@ class PrefectBackend:
             [
                 Artifact(file_name(pipeline), flow),
                 Artifact("prefect.yaml", deployment.render(pipeline)),
+                *runtime_files.artifacts(runtime_package(pipeline)),
                 *rollout.beside_pipeline(pipeline),
             ]
         )

@@ -6,8 +6,8 @@ a Prefect flow is rendered with Jinja at run time, so no string needs more than 
 
 from __future__ import annotations
 
-from mlspec.backends import taskdata, templating
-from mlspec.backends.pysource import Code, google_docstring, identifier, literal, text_block
+from mlspec.backends import runtime_files, taskdata, templating
+from mlspec.backends.pysource import Code, google_docstring, identifier, literal
 from mlspec.compiler import ir
 from mlspec.runtime import embed
 
@@ -47,7 +47,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "docstring": _docstring(pipeline),
         "params_dict": _params_dict(pipeline),
         "calls": [_call(node) for node in taskdata.task_graph(pipeline)],
-        "runtime": text_block(embed.bundle(_runtime_modules(pipeline))),
+        "runtime_loader": runtime_files.loader(runtime_package(pipeline)),
     }
 
 
@@ -58,10 +58,10 @@ def _options(step: ir.Step) -> dict[str, object]:
     return options
 
 
-def _runtime_modules(pipeline: ir.Pipeline) -> tuple[str, ...]:
-    """The runtime, with its caching module when a step caches."""
+def runtime_package(pipeline: ir.Pipeline) -> embed.Package:
+    """The runtime beside the flow: the task bodies, and the caching module when a step caches."""
     cached = any(s.caching for s in pipeline.steps)
-    return (*embed.RUNTIME_MODULES, "cache") if cached else embed.RUNTIME_MODULES
+    return runtime_files.package(("tasks", "cache") if cached else ("tasks",))
 
 
 def _flow_args(pipeline: ir.Pipeline) -> list[tuple[Code, Code]]:

@@ -67,7 +67,7 @@ def offline_plan(request: Request) -> Plan:
     flow folder not read, so each action is an "apply" (created, or updated where it differs)."""
     settings = offline_settings(request)
     wanted = wanted_from(request, settings)
-    actions = [Action("apply", f"flow file {path}") for path in folder_files(wanted)]
+    actions = [Action("apply", f"flow {g.what(folder)}") for folder, g in folder_files(wanted)]
     actions.append(Action("apply", f"work pool {settings.work_pool}", "a process pool if missing"))
     actions += [Action("apply", f"flow {name}") for name in flow_names(wanted)]
     actions += [Action("apply", f"deployment {i.full_name}", summary(i)) for i in wanted]

@@ -15,6 +15,7 @@ from typing import Any
 from mlspec.deploy.common import (
     Action,
     DeployError,
+    FileGroup,
     Plan,
     Request,
     Step,
@@ -90,7 +91,7 @@ def make_plan(
     """What to do, as printed actions and as the steps that do it, in order."""
     server = f"{settings.shown_url} (server {found.server_version})"
     plan = Plan("prefect", request.version, server=server)
-    steps = [_file_step(path, text) for path, text in folder_files(wanted).items()]
+    steps = [_files_step(folder, group) for folder, group in folder_files(wanted)]
     steps.append(pool_step(settings, found.pool))
     steps += [_flow_step(name, found.flows.get(name)) for name in flow_names(wanted)]
     steps += [deployment_step(item, found.deployments.get(item.full_name)) for item in wanted]
@@ -101,11 +102,28 @@ def make_plan(
     return plan, steps
 
 
-def _file_step(path: Path, text: str) -> Step[Writes]:
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
-    verb: Verb = "unchanged" if current == text else "create" if current is None else "update"
-    write = None if verb == "unchanged" else (lambda writes: write_atomically(path, text))
-    return Step(Action(verb, f"flow file {path}"), write)
+def _files_step(folder: Path, group: FileGroup) -> Step[Writes]:
+    """A file of the flow folder, or a folder in it (the runtime package) as one step."""
+    paths = [folder / item.path for item in group.files]
+    befores = [p.read_text(encoding="utf-8") if p.is_file() else None for p in paths]
+    changed = [
+        (path, item.text)
+        for path, item, before in zip(paths, group.files, befores, strict=True)
+        if before != item.text
+    ]
+    verb: Verb = (
+        "unchanged"
+        if not changed
+        else "create"
+        if all(before is None for before in befores)
+        else "update"
+    )
+
+    def write(writes: Writes) -> None:
+        for path, text in changed:
+            write_atomically(path, text)
+
+    return Step(Action(verb, f"flow {group.what(folder)}"), write if changed else None)
 
 
 def pool_step(settings: Settings, pool: Any | None) -> Step[Writes]:

@@ -12,7 +12,7 @@ import yaml
 
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
-from mlspec.deploy.common import DeployError, Request
+from mlspec.deploy.common import DeployError, FileGroup, Request, file_groups
 from mlspec.deploy.prefect.settings import Settings
 
 PULL_STEP = "prefect.deployments.steps.set_working_directory"
@@ -181,6 +181,8 @@ def flow_names(wanted: list[Wanted]) -> list[str]:
     return list(dict.fromkeys(item.flow_name for item in wanted))
 
 
-def folder_files(wanted: list[Wanted]) -> dict[Path, str]:
-    """Every file the flow folder gets (path -> text), in order, once."""
-    return {item.folder / f.path: f.text for item in wanted for f in item.files}
+def folder_files(wanted: list[Wanted]) -> list[tuple[Path, FileGroup]]:
+    """What the flow folder gets, in order, once: each file, and each folder (the runtime
+    package) as one group, with the folder it goes into."""
+    found = {(item.folder, g.path): g for item in wanted for g in file_groups(item.files)}
+    return [(folder, group) for (folder, _), group in found.items()]
