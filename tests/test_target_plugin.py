@@ -95,7 +95,10 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "Metadata-Version: 2.1\nName: throwaway-target\nVersion: 0.1\n", encoding="utf-8"
     )
     (info / "entry_points.txt").write_text(
-        "[mlspec.targets]\nthrowaway = throwaway_target:TARGET\n", encoding="utf-8"
+        "[mlspec.targets]\nthrowaway = throwaway_target:TARGET\n"
+        # Two broken plug-ins of the same package: they must not break the others.
+        "missing = throwaway_target:NO_SUCH_NAME\nwrong = throwaway_target:Backend\n",
+        encoding="utf-8",
     )
     (folder / "tiny.yaml").write_text(SPEC, encoding="utf-8")
     return folder
@@ -139,6 +142,20 @@ def test_the_target_is_listed_and_offered(plugin: Path) -> None:
         timeout=60,
     )
     assert completion.stdout.splitlines() == ["plain,throwaway"]
+
+
+def test_a_broken_plug_in_is_reported_and_left_out(plugin: Path) -> None:
+    listed = _run(plugin, "targets")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.splitlines() == [
+        "warning: plug-in missing = throwaway_target:NO_SUCH_NAME (entry point group "
+        "mlspec.targets) cannot be loaded: AttributeError: module 'throwaway_target' has no "
+        "attribute 'NO_SUCH_NAME'",
+        "warning: plug-in wrong = throwaway_target:Backend (entry point group mlspec.targets) "
+        "is a type, not an mlspec Target",
+    ]
+    assert [line.split()[0] for line in listed.stdout.splitlines()][-1] == "throwaway"
+    assert "missing" not in listed.stdout and "wrong" not in listed.stdout
 
 
 def test_the_target_compiles_deploys_and_runs(plugin: Path) -> None:

@@ -136,21 +136,39 @@ BUILTIN: dict[str, Target] = {
 
 
 def targets() -> dict[str, Target]:
-    """Every known target: built-ins first, then plug-ins by name."""
-    from importlib.metadata import entry_points  # ~10 ms: not at every start of the command
-
+    """Every known target: built-ins first, then plug-ins by name. A plug-in that cannot be
+    loaded is left out (`plugin_problems` says why), so it never breaks the other targets."""
     found = dict(BUILTIN)
-    plugins: dict[str, Target] = {}
-    for ep in entry_points(group=TARGET_GROUP):
-        target = ep.load()
-        if not isinstance(target, Target):
-            raise TypeError(f"entry point {ep.name} = {ep.value} is not an mlspec Target")
-        plugins.setdefault(target.name, target)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        plugins.setdefault(ep.name, Target(ep.name, f"plug-in from {ep.value}", ep.value))
+    plugins, _ = _plugins()
     for name in sorted(plugins):
         found.setdefault(name, plugins[name])
     return found
+
+
+def plugin_problems() -> list[str]:
+    """Why each plug-in that `targets` leaves out could not be loaded."""
+    return _plugins()[1]
+
+
+def _plugins() -> tuple[dict[str, Target], list[str]]:
+    from importlib.metadata import entry_points  # ~10 ms: not at every start of the command
+
+    plugins: dict[str, Target] = {}
+    problems: list[str] = []
+    for ep in entry_points(group=TARGET_GROUP):
+        where = f"plug-in {ep.name} = {ep.value} (entry point group {TARGET_GROUP})"
+        try:
+            target = ep.load()
+        except Exception as exc:  # any error of someone else's package: report, go on
+            problems.append(f"{where} cannot be loaded: {type(exc).__name__}: {exc}")
+            continue
+        if not isinstance(target, Target):
+            problems.append(f"{where} is a {type(target).__name__}, not an mlspec Target")
+            continue
+        plugins.setdefault(target.name, target)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        plugins.setdefault(ep.name, Target(ep.name, f"plug-in from {ep.value}", ep.value))
+    return plugins, problems
 
 
 def find(name: str) -> Target | None:

@@ -289,9 +289,11 @@ def schema() -> None:
 @result_format("For people, or JSON for tools.")
 def list_targets(fmt: str) -> None:
     """List the targets: what each compiles to, and which `deploy` and `run` support."""
-    from mlspec.backends.registry import targets
+    from mlspec.backends.registry import plugin_problems, targets
 
     found = targets()
+    for problem in plugin_problems():
+        click.echo(f"warning: {problem}", err=True)
     rows = [
         {
             "name": t.name,
