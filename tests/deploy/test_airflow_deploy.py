@@ -685,7 +685,12 @@ def test_an_import_error_is_shown_and_the_previous_file_is_put_back(
     assert f"The previous file ({previous}) is back in {airflow_server.dags}" in message
     assert "Airflow has re-parsed it" in message
     assert path.read_bytes() == before
-    assert [p.name for p in airflow_server.dags.iterdir()] == [DAG_FILE]  # no temporary left
+    # No temporary left: the DAG file and the runtime package the earlier deploy wrote.
+    dag = deploy_airflow.dag_file(request)
+    runtime = runtime_folder(dag)
+    assert sorted(p.name for p in airflow_server.dags.iterdir()) == sorted([DAG_FILE, runtime])
+    in_runtime = sorted(p.name for p in (airflow_server.dags / runtime).iterdir())
+    assert in_runtime == sorted(a.path.partition("/")[2] for a in dag.beside)
     airflow = api(airflow_server)
     assert airflow.import_errors(DAG_FILE) == []
     dag = airflow.dag(DAG_ID)
