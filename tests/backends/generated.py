@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,21 @@ def compile_in(
         for p in sorted(out.rglob("*"))
         if p.is_file() and p.name != ".mlspec-manifest"
     }
+
+
+# What a date or a time looks like in any format: digits, or a month's or a weekday's name.
+_DATE_OR_TIME = re.compile(
+    r"\d+|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)",
+    re.IGNORECASE,
+)
+
+
+def dates_and_times(text: str, known: tuple[str, ...]) -> list[str]:
+    """What could be a date or a time in `text` once the `known` parts (a version, a path, a
+    name) are taken out: a generated file's header must not depend on when it was written."""
+    for part in known:
+        text = text.replace(part, "")
+    return _DATE_OR_TIME.findall(text)
 
 
 def without_rollout(artifacts: list[Artifact]) -> list[Artifact]:
