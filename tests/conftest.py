@@ -10,6 +10,10 @@ import pytest
 
 from mlspec.runtime import registry
 
+# Fixtures of tests/support: the bandit controller's `rig` (tests/bandit, tests/security) and
+# the flagship's engine runs (tests/backends).
+pytest_plugins = ("support.bandit", "support.engines")
+
 
 @pytest.fixture(scope="session")
 def mlflow_env() -> Iterator[None]:

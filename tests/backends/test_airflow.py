@@ -10,13 +10,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import generated
-import hostile
 import jinja2
 import jinja2.sandbox
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import generated, hostile
 
 from mlspec import __version__
 from mlspec.backends import templating
@@ -88,19 +87,6 @@ def test_a_timestamp_in_a_header_is_found(stamp: str) -> None:
     known = ("mlspec 0.1.0 ", "a/pipeline.yaml", "p 1.0.0")
     assert generated.dates_and_times(header, known) != []
     assert generated.dates_and_times(header.replace(stamp, "x"), known) == []
-
-
-# -- determinism -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
-def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
-    first = generated.compile_in(tmp_path / "a", spec, "airflow", "0")
-    second = generated.compile_in(tmp_path / "b" / "elsewhere", spec, "airflow", "4242")
-    assert first == second
-    assert any(name.startswith("rollout/") for name in first)
-    [text] = [v for k, v in first.items() if not k.startswith("rollout/")]
-    assert text.decode() == emit_text(spec.read_text(), "pipeline.yaml")
 
 
 def test_compiling_imports_no_orchestrator(tmp_path: Path) -> None:

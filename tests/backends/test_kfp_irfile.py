@@ -11,12 +11,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import generated
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kfp_ir import validate
-from yaml_readers import assert_reads_back, yaml_string
+from support import generated
+from support.kfp_ir import validate
+from support.yaml_readers import assert_reads_back, yaml_string
 
 from mlspec.backends.kubeflow import KubeflowBackend, irfile, sdk
 from mlspec.backends.kubeflow.graph import pipeline_func

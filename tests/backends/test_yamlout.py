@@ -12,7 +12,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from yaml_readers import assert_reads_back, go_v2_load_all, go_v2_resolve, typed
+from support.yaml_readers import assert_reads_back, go_v2_load_all, go_v2_resolve, typed
 
 from mlspec.backends import yamlout
 

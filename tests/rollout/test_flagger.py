@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from controller_rules import flagger_rules
-from crd_validation import validate_documents
+from support.controller_rules import flagger_rules
+from support.crd_validation import validate_documents
 
 from mlspec.backends.rollout import backend, base, workload
 from mlspec.backends.rollout.flagger import Flagger

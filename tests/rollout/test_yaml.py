@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from yaml_readers import assert_reads_back, load_all, yaml_string
+from support.yaml_readers import assert_reads_back, load_all, yaml_string
 
 from mlspec.backends.rollout.backend import artifacts, controller
 from mlspec.backends.rollout.k8s import duration, file_name, to_yaml

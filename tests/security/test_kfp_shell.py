@@ -13,16 +13,14 @@ import json
 from pathlib import Path
 
 import pytest
-from backends import hostile
 from click.testing import CliRunner
+from support import hostile, kfp_exec
 
 from mlspec.backends.kubeflow import KubeflowBackend, sdk
 from mlspec.backends.kubeflow.plan import REGISTRY_PACKAGES
 from mlspec.cli import main
 from mlspec.compiler import analyze_text
 from mlspec.diagnostics import SpecError
-
-from . import kfp_exec
 
 PIP = ["python3", "-m", "pip", "install", "--quiet", "--no-warn-script-location"]
 KFP_INSTALL = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,26 +15,28 @@ from mlspec.backends.base import Artifact
 ORCHESTRATORS = ("airflow", "kubernetes", "kfp", "prefect", "prefect_kubernetes")
 
 
-def compile_in(
-    folder: Path, spec: Path, target: str, hash_seed: str, **env_extra: str
-) -> dict[str, bytes]:
-    """`mlspec compile` of a copy of `spec` in `folder`, in a fresh process: {file: bytes}."""
-    folder.mkdir(parents=True)
-    (folder / "pipeline.yaml").write_bytes(spec.read_bytes())
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed, TZ="Pacific/Auckland", LC_ALL="C")
-    env.update(env_extra)
-    command = ["compile", "pipeline.yaml", "--target", target, "-o", "out"]
+def compile_in(folder: Path, spec: Path, target: str, *args: str, **env: str) -> dict[str, bytes]:
+    """`mlspec compile SPEC --target TARGET -o out ARGS` of a copy of the spec's folder (its step
+    modules beside it) at `folder`, in a fresh process whose environment has `env` set
+    (PYTHONHASHSEED, TZ, LC_ALL: each left at Python's default unless given): {file: bytes}."""
+    shutil.copytree(spec.parent, folder)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "TZ", "LC_ALL")}
+    command = ["compile", spec.name, "--target", target, "-o", "out", *args]
     result = subprocess.run(
         [sys.executable, "-m", "mlspec.cli", *command],
         cwd=folder,
-        env=env,
+        env=environ | env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    out = folder / "out"
+    return written(folder / "out")
+
+
+def written(out: Path) -> dict[str, bytes]:
+    """What `mlspec compile -o out` wrote: {file: bytes}, without its own manifest."""
     return {
         p.relative_to(out).as_posix(): p.read_bytes()
         for p in sorted(out.rglob("*"))
