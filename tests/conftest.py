@@ -57,3 +57,17 @@ def create_model(mlflow_env: None) -> Callable[[str, str], None]:
         MlflowClient(tracking_uri=uri, registry_uri=uri).create_registered_model(name)
 
     return create
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), the tests that use a module's own module- or
+    session-scoped fixture (a server, an engine's database, a built wheel) run on one worker,
+    so that it is built once, not once per worker."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        module = item.nodeid.split("::", 1)[0]
+        for definitions in info.name2fixturedefs.values() if info else ():
+            definition = definitions[-1]
+            if definition.scope in ("module", "session") and definition.baseid == module:
+                item.add_marker(pytest.mark.xdist_group(module))
+                break
