@@ -2,8 +2,8 @@
 
 kfp's own writer put string parameter defaults raw into the header comment: a line break
 ended the comment and the rest of the default became YAML (#15 item 3). Each file here is read
-by kfp's loader, by the strict protobuf validator (kfp_ir.py) and by three YAML readers
-(tests/yaml_readers.py).
+by kfp's loader, by the strict protobuf validator (tests/support/kfp_ir.py) and by three YAML
+readers (tests/support/yaml_readers.py).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Each supported strategy has a small spec in matrix/flagger--<variant>.yaml. Its manifests
 must validate strictly against the published CRDs and core schemas and obey the rules Flagger
-enforces at run time (controller_rules.py); each limit of Flagger is a diagnostic at the line
-of the spec that asks for it.
+enforces at run time (tests/support/controller_rules.py); each limit of Flagger is a diagnostic
+at the line of the spec that asks for it.
 """
 
 from __future__ import annotations
