@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.locks import once
 
 from mlspec.runtime import registry
 
@@ -32,12 +33,17 @@ def mlflow_env() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def template_db(mlflow_env: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated registry database; migrating a fresh one costs seconds, a copy does not."""
-    from mlflow import MlflowClient
+    """One migrated registry database per test run, shared by the parallel workers; migrating a
+    fresh one costs seconds, a copy does not. Tests copy it (`uri`), never write to it."""
 
-    path = tmp_path_factory.mktemp("mlflow-template") / "template.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_registered_models()  # runs migrations
-    return path
+    def migrate(folder: Path) -> str:
+        from mlflow import MlflowClient
+
+        path = folder / "template.db"
+        MlflowClient(tracking_uri=f"sqlite:///{path}").search_registered_models()  # migrations
+        return str(path)
+
+    return Path(once(tmp_path_factory, "mlflow-template", migrate))
 
 
 @pytest.fixture
