@@ -66,14 +66,16 @@ def create_model(mlflow_env: None) -> Callable[[str, str], None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`), the tests that use a module's own module- or
-    session-scoped fixture (a server, an engine's database, a built wheel) run on one worker,
-    so that it is built once, not once per worker."""
+    """Files that start an engine or a server first, then the others, most tests first. Under
+    pytest-xdist (`--dist loadfile --no-loadscope-reorder`, README) each file runs on one worker
+    (its module fixtures, its order) and files start in this order, the longest ones first, so
+    that the workers end together."""
+    files: dict[Path, list[pytest.Item]] = {}
     for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        module = item.nodeid.split("::", 1)[0]
-        for definitions in info.name2fixturedefs.values() if info else ():
-            definition = definitions[-1]
-            if definition.scope in ("module", "session") and definition.baseid == module:
-                item.add_marker(pytest.mark.xdist_group(module))
-                break
+        files.setdefault(item.path, []).append(item)
+
+    def order(path: Path) -> tuple[bool, int]:
+        tests = files[path]
+        return (not any(t.get_closest_marker("slow") for t in tests), -len(tests))
+
+    items[:] = [item for path in sorted(files, key=order) for item in files[path]]

@@ -588,9 +588,8 @@ def _corpus(path: str, column: str) -> Iterator[tuple[dict, tuple]]:
 
 # Fields that hold no other field: a section is honoured as its fields are.
 LEAVES = [p for p in support.TABLE if not any(q.startswith(p + ".") for q in support.TABLE)]
-# A column's tests run on one pytest-xdist worker (--dist loadgroup): they share `_compiled`.
 HONOURED = [
-    pytest.param(path, column, marks=pytest.mark.xdist_group(f"support-{column}"))
+    (path, column)
     for path in LEAVES
     for column, entry in support.TABLE[path].items()
     if entry.status == "honoured" and not _not_generic(path, column)
