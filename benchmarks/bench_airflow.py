@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -301,14 +300,11 @@ def write_dags(folder: Path, sizes: tuple[int, ...]) -> dict[int, DagFiles]:
 
 
 def load_airflow_env() -> ModuleType:
-    """tests/backends/airflow_env.py, by path: it builds and configures the test environment."""
-    spec = importlib.util.spec_from_file_location(
-        "airflow_env", ROOT / "tests" / "backends" / "airflow_env.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """tests/support/airflow_env.py: it builds and configures the test environment."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support import airflow_env
+
+    return airflow_env
 
 
 def bench_environment(airflow_env: ModuleType, test_python: Path) -> Path:

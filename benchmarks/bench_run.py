@@ -42,8 +42,8 @@ TARGET = 3.0  # a warm `mlspec run` takes at most this many times the flow's own
 
 
 def load_prefect_server() -> ModuleType:
-    """tests/backends/prefect_server.py, by path: it starts and stops a real server."""
-    path = ROOT / "tests" / "backends" / "prefect_server.py"
+    """tests/support/prefect_server.py, by path: it starts and stops a real server."""
+    path = ROOT / "tests" / "support" / "prefect_server.py"
     spec = importlib.util.spec_from_file_location("prefect_server", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

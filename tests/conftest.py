@@ -7,8 +7,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.locks import once
 
 from mlspec.runtime import registry
+
+# Fixtures of tests/support: the bandit controller's `rig` (tests/bandit, tests/security) and
+# the flagship's engine runs (tests/backends).
+pytest_plugins = ("support.bandit", "support.engines")
 
 
 @pytest.fixture(scope="session")
@@ -28,12 +33,17 @@ def mlflow_env() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def template_db(mlflow_env: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated registry database; migrating a fresh one costs seconds, a copy does not."""
-    from mlflow import MlflowClient
+    """One migrated registry database per test run, shared by the parallel workers; migrating a
+    fresh one costs seconds, a copy does not. Tests copy it (`uri`), never write to it."""
 
-    path = tmp_path_factory.mktemp("mlflow-template") / "template.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_registered_models()  # runs migrations
-    return path
+    def migrate(folder: Path) -> str:
+        from mlflow import MlflowClient
+
+        path = folder / "template.db"
+        MlflowClient(tracking_uri=f"sqlite:///{path}").search_registered_models()  # migrations
+        return str(path)
+
+    return Path(once(tmp_path_factory, "mlflow-template", migrate))
 
 
 @pytest.fixture
@@ -53,3 +63,19 @@ def create_model(mlflow_env: None) -> Callable[[str, str], None]:
         MlflowClient(tracking_uri=uri, registry_uri=uri).create_registered_model(name)
 
     return create
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that start an engine or a server first, then the others, most tests first. Under
+    pytest-xdist (`--dist loadfile --no-loadscope-reorder`, README) each file runs on one worker
+    (its module fixtures, its order) and files start in this order, the longest ones first, so
+    that the workers end together."""
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+
+    def order(path: Path) -> tuple[bool, int]:
+        tests = files[path]
+        return (not any(t.get_closest_marker("slow") for t in tests), -len(tests))
+
+    items[:] = [item for path in sorted(files, key=order) for item in files[path]]

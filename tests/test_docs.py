@@ -26,9 +26,9 @@ def test_reference_lists_every_code_with_its_title() -> None:
 def test_readme_test_command_is_what_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    command = "uv run pytest"
+    command = ci.rstrip().splitlines()[-1]
+    assert command.startswith("uv run pytest")
     assert f"\n{command}\n" in readme
-    assert ci.rstrip().splitlines()[-1] == command
 
 
 # Tour commands that need a server, a registry or a git history of their own, or that write

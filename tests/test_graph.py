@@ -12,7 +12,6 @@ diagrams. Snapshots of the two examples are in __snapshots__/: update them with
 from __future__ import annotations
 
 import html
-import importlib.util
 import itertools
 import json
 import os
@@ -24,11 +23,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+from support import hostile
+from support.locks import exclusive
 
 from mlspec import graph
 from mlspec.compiler import analyze_file, analyze_text
@@ -51,18 +51,6 @@ MERMAID_SHAPES = {
     "schedule": "odd",
 }
 
-
-def _hostile() -> ModuleType:
-    """tests/backends/hostile.py, the spec with hostile text in every free-text field."""
-    path = ROOT / "tests" / "backends" / "hostile.py"
-    spec = importlib.util.spec_from_file_location("graph_hostile", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _hostile()
 
 # Text built to end a label early and start something else, in either language.
 NASTY = (
@@ -250,16 +238,17 @@ def mermaid_results() -> dict[str, dict[str, Any]]:
     """Mermaid's verdict on every diagram of `all_mermaid`, by name."""
     hint = "the graph tests parse Mermaid with node (v20+) and npm; CI provides both"
     node = _require("node", hint)
-    if not _mermaid_installed():
-        npm = _require("npm", hint)
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=MERMAID_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, f"npm ci in {MERMAID_DIR} failed:\n{done.stderr}"
+    with exclusive(ROOT / ".cache" / "mermaid-npm.lock"):  # parallel workers install it once
+        if not _mermaid_installed():
+            npm = _require("npm", hint)
+            done = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=MERMAID_DIR,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, f"npm ci in {MERMAID_DIR} failed:\n{done.stderr}"
     diagrams = all_mermaid()
     done = subprocess.run(
         [node, str(MERMAID_DIR / "parse.mjs")],

@@ -1,9 +1,11 @@
 """Generated DAGs in real Airflow 3.3.2: the DagBag loads them, templates render, dag.test() runs.
 
-Starts: the separate Airflow environment (built once per machine by airflow_env.py with uv, a
-minute on a cold cache), a migrated Airflow metadata database (`airflow db migrate`, ~10 s), and
-one `dag.test()` per run test (~25 s each: the flagship trains a real model) against a real SQLite
-MLflow registry. Every Airflow process is a subprocess that ends with its test.
+Starts: the separate Airflow environment (built once per machine by tests/support/airflow_env.py
+with uv, a minute on a cold cache), a migrated Airflow metadata database (`airflow db migrate`,
+~10 s), and one `dag.test()` per run test (~25 s each: the flagship trains a real model) against a
+real SQLite MLflow registry; the passing flagship's is `mlspec run --target airflow`'s, made once
+per test run (tests/support/engines.py). Every Airflow process is a subprocess that ends with its
+test.
 
 A failed gate's outcome is the spec's `on_fail`: `block` (a ShortCircuitOperator) skips every
 task after the gate and the run succeeds; `fail` fails the gate task and with it the run.
@@ -16,10 +18,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import airflow_env
-import generated
-import hostile
 import pytest
+from support import airflow_env, generated, hostile
+from support.engines import Run, registry
 
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.compiler import analyze_file, analyze_text, ir
@@ -212,21 +213,20 @@ def uri(uri: str, create_model: Callable[[str, str], None]) -> str:
 
 
 def test_flagship_runs_passes_its_gates_and_registers_a_challenger(
-    airflow_python: Path, migrated_db: Path, uri: str, tmp_path: Path
+    flagship_run: Callable[[str], Run],
 ) -> None:
-    result = run_flagship(airflow_python, migrated_db, uri, tmp_path, FLAGSHIP_TEXT, {})
-    assert result["state"] == "success", result["log"][-6000:]
-    assert set(result["tasks"].values()) == {"success"}
-    assert len(result["tasks"]) == 6
-    log = result["log"]
+    run = flagship_run("airflow")  # `mlspec run --target airflow`: dag.test(), once per test run
+    summary, log = run.summary, run.log
+    assert summary["outcome"] == "passed", log[-6000:]
+    assert set(summary["tasks"].values()) == {"success"}
+    assert len(summary["tasks"]) == 6
     assert "gate data_quality (data): PASSED" in log
     assert "gate model_quality (model): PASSED" in log
     assert f"promotion to 'challenger': {MODEL} version 1" in log
-    assert generated.registry_state(uri, MODEL) == (["1"], {"challenger": "1"})
-    assert result["promoted"] == {"challenger": "1"}  # read by the driver, for `mlspec run`
-    run_folder = (
-        tmp_path / "artifacts" / MODEL / result["run_id"].replace(":", "_").replace("+", "_")
-    )
+    assert registry(run.state) == (["1"], {"challenger": "1"})
+    assert summary["promoted"] == {"challenger": "1"}  # read by the driver, for `mlspec run`
+    run_id = summary["engine_run_id"].replace(":", "_").replace("+", "_")
+    run_folder = Path(summary["run_folder"]) / "artifacts" / MODEL / run_id
     assert {p.name for p in run_folder.iterdir()} == {
         "ingest", "train", "evaluate", "data_quality", "model_quality"
     }  # fmt: skip

@@ -2,8 +2,8 @@
 
 kfp's own writer put string parameter defaults raw into the header comment: a line break
 ended the comment and the rest of the default became YAML (#15 item 3). Each file here is read
-by kfp's loader, by the strict protobuf validator (kfp_ir.py) and by three YAML readers
-(tests/yaml_readers.py).
+by kfp's loader, by the strict protobuf validator (tests/support/kfp_ir.py) and by three YAML
+readers (tests/support/yaml_readers.py).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import generated
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kfp_ir import validate
-from yaml_readers import assert_reads_back, yaml_string
+from support import generated
+from support.kfp_ir import validate
+from support.yaml_readers import assert_reads_back, yaml_string
 
 from mlspec.backends.kubeflow import KubeflowBackend, irfile, sdk
 from mlspec.backends.kubeflow.graph import pipeline_func

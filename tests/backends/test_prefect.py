@@ -10,13 +10,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import generated
-import hostile
 import pytest
 import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from yaml_readers import assert_reads_back, yaml_string
+from support import generated, hostile
+from support.yaml_readers import assert_reads_back, yaml_string
 
 from mlspec.backends.prefect import PrefectBackend, deployment
 from mlspec.backends.prefect.flow import function_name
@@ -131,15 +130,6 @@ def test_misspelled_keys_are_found() -> None:
 
 
 # -- determinism and imports -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
-def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
-    first = generated.compile_in(tmp_path / "a", spec, "prefect", "0")
-    second = generated.compile_in(tmp_path / "b" / "elsewhere", spec, "prefect", "4242")
-    assert first == second
-    own = {k: v.decode() for k, v in first.items() if not generated.is_beside(k)}
-    assert own == emit_text(spec.read_text(), spec.name)
 
 
 def test_compiling_imports_no_orchestrator(tmp_path: Path) -> None:

@@ -3,23 +3,24 @@
 Starts, per run, one `mlspec run` subprocess that drives its engine: Prefect with a temporary
 local server (PREFECT_HOME in the run's state folder), kfp's SubprocessRunner in a scratch
 virtualenv with pip, or Airflow's dag.test() in the separate Airflow environment
-(tests/backends/airflow_env.py). Each run has its own state folder with a fresh SQLite MLflow
+(tests/support/airflow_env.py). Each run has its own state folder with a fresh SQLite MLflow
 registry. Every engine process belongs to the `mlspec run` process group and ends with it.
+The flagship's passing run on each engine is made once per test run (tests/support/engines.py)
+and shared with test_kubeflow_local.py and test_airflow_engine.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import airflow_env
-import generated
 import pytest
+from support.engines import FLAGSHIP, MODEL, Run, mlspec_run, registry
 
 from mlspec.run.local_registry import start_registered_model
 from mlspec.runtime.registry import alias_metrics
@@ -27,36 +28,7 @@ from mlspec.runtime.registry import alias_metrics
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
-FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
 CHURN = ROOT / "examples" / "churn-containers" / "pipeline.yaml"
-MODEL = "breast-cancer-classifier"
-
-
-def mlspec_run(state: Path, *args: str, timeout: float = 900) -> tuple[int, dict | None, str]:
-    """Run `mlspec run --format json`; (exit code, the JSON summary, everything it printed).
-
-    On timeout it is sent SIGTERM, on which it stops its engine's whole process group.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
-    print(f"\nstarting: mlspec run {' '.join(args)} (state {state})")
-    command = [sys.executable, "-m", "mlspec.cli", "run", *args, "--state", str(state)]
-    command += ["--format", "json"]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        process.communicate(timeout=60)
-        raise
-    # stdout holds only the JSON summary, or nothing when the run ended before one existed.
-    summary = json.loads(stdout) if stdout.strip() else None
-    return process.returncode, summary, stderr + stdout
-
-
-def registry(state: Path) -> tuple[list[str], dict[str, str]]:
-    return generated.registry_state(f"sqlite:///{state / 'registry.db'}", MODEL)
 
 
 # -- usage errors, before any engine starts ---------------------------------------------------
@@ -208,10 +180,10 @@ def test_the_cluster_is_the_kubeconfigs_current_context(
 
 
 @pytest.mark.slow
-def test_prefect_run_passes_its_gates_and_promotes(tmp_path: Path) -> None:
-    code, summary, output = mlspec_run(tmp_path, str(FLAGSHIP))
-    assert code == 0, output[-6000:]
-    assert summary is not None
+def test_prefect_run_passes_its_gates_and_promotes(flagship_run: Callable[[str], Run]) -> None:
+    run = flagship_run("prefect")  # `mlspec run` without --target: Prefect is the default
+    assert run.summary["engine"] == "prefect"
+    summary, output = run.summary, run.output
     assert summary["outcome"] == "passed"
     assert summary["gates"] == {
         "data_quality": {"passed": True, "failed": []},
@@ -221,7 +193,7 @@ def test_prefect_run_passes_its_gates_and_promotes(tmp_path: Path) -> None:
     assert set(summary["tasks"].values()) == {"completed"}
     assert "mlspec run: breast-cancer-classifier on prefect: PASSED" in output
     assert "Task run 'train' - Finished in state Completed()" in output  # streamed progress
-    assert registry(tmp_path) == (["1"], {"challenger": "1"})
+    assert registry(run.state) == (["1"], {"challenger": "1"})
 
 
 @pytest.mark.slow
@@ -318,20 +290,12 @@ def test_prefect_container_step_on_an_unreachable_cluster(
 # (1.9.1, pinned in uv.lock and tests/airflow/requirements.txt), so metrics must agree exactly;
 # the tolerance only absorbs float formatting through JSON.
 METRIC_TOLERANCE = 1e-12
+ENGINES = ("prefect", "kubeflow", "airflow")
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, Path]]:
-    airflow_python = airflow_env.environment()
-    found = {}
-    for engine in ("prefect", "kubeflow", "airflow"):
-        # A space in the run's path: kfp's local runner pastes the interpreter path into `sh -c`.
-        state = tmp_path_factory.mktemp(f"run {engine}")
-        extra = ("--airflow-python", str(airflow_python)) if engine == "airflow" else ()
-        code, summary, output = mlspec_run(state, str(FLAGSHIP), "--target", engine, *extra)
-        assert code == 0 and summary is not None, output[-6000:]
-        found[engine] = (summary, state)
-    return found
+@pytest.fixture
+def runs(flagship_run: Callable[[str], Run]) -> dict[str, tuple[dict, Path]]:
+    return {e: (flagship_run(e).summary, flagship_run(e).state) for e in ENGINES}
 
 
 @pytest.mark.slow
@@ -347,7 +311,7 @@ def test_every_engine_runs_every_task(runs: dict[str, tuple[dict, Path]]) -> Non
 def test_every_engine_gives_the_same_verdicts_metrics_and_registry_outcome(
     runs: dict[str, tuple[dict, Path]],
 ) -> None:
-    (reference, reference_state), *others = [runs[e] for e in ("prefect", "kubeflow", "airflow")]
+    (reference, reference_state), *others = [runs[e] for e in ENGINES]
     assert reference["metrics"].keys() == {"evaluate.auc", "evaluate.accuracy"}
     for summary, state in others:
         assert summary["gates"] == reference["gates"]

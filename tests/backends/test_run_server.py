@@ -17,10 +17,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import generated
-import prefect_server
 import pytest
 from click.testing import CliRunner
+from support import generated, prefect_server
 
 from mlspec.cli import main
 

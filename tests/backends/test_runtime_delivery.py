@@ -20,9 +20,9 @@ import traceback
 import types
 from pathlib import Path
 
-import airflow_env
 import pytest
 import yaml
+from support import airflow_env
 
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.backends.base import Artifact

@@ -1,6 +1,6 @@
 """mlspec's YAML emitter: whatever text a value or key holds, every reader reads back that text.
 
-The readers (tests/yaml_readers.py) are PyYAML (YAML 1.1), ruamel.yaml (YAML 1.2) and a port
+The readers (tests/support/yaml_readers.py) are PyYAML (YAML 1.1), ruamel.yaml (YAML 1.2) and a port
 of go-yaml v2's resolver, each at least as eager as the consumers of mlspec's files.
 """
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from yaml_readers import assert_reads_back, go_v2_load_all, go_v2_resolve, typed
+from support.yaml_readers import assert_reads_back, go_v2_load_all, go_v2_resolve, typed
 
 from mlspec.backends import yamlout
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.bandit import weight_cases
 
 from mlspec.bandit.policy import Stats, interval_rng, p_best, target_shares, weights, winner
 
@@ -146,22 +147,6 @@ def test_weights_need_a_live_arm() -> None:
 
 
 # Weights: properties
-
-
-@st.composite
-def weight_cases(draw: st.DrawFn) -> tuple[dict[str, float], dict[str, int], int, int, frozenset]:
-    """Any target, any current split of 100 (arms may sit below the floor: new, or back from a
-    guardrail), any floor the arms can all have, any step limit, any zeroed arms but not all."""
-    n = draw(st.integers(2, 6))
-    arms = [f"arm{i}" for i in range(n)]
-    cuts = sorted(draw(st.lists(st.integers(0, 100), min_size=n - 1, max_size=n - 1)))
-    current = {a: hi - lo for a, lo, hi in zip(arms, [0, *cuts], [*cuts, 100], strict=True)}
-    raw = draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))
-    target = {a: (r / sum(raw) if sum(raw) else 1 / n) for a, r in zip(arms, raw, strict=True)}
-    floor = draw(st.integers(0, 100 // n))
-    max_step = draw(st.integers(1, 60))
-    zeroed = frozenset(draw(st.lists(st.sampled_from(arms), max_size=n - 1, unique=True)))
-    return target, current, floor, max_step, zeroed
 
 
 def _widening(

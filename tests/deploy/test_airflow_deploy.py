@@ -1,7 +1,7 @@
 """`mlspec deploy --target airflow`: to a real Airflow 3.3.2 through apache-airflow-client.
 
 Starts, once for the slow tests of this module: the separate Airflow environment
-(tests/backends/airflow_env.py, built once per machine with uv), `airflow db migrate` in a
+(tests/support/airflow_env.py, built once per machine with uv), `airflow db migrate` in a
 temporary AIRFLOW_HOME (SQLite), then `airflow api-server`, `airflow scheduler` (LocalExecutor)
 and `airflow dag-processor` on 127.0.0.1 at a free port, with the simple auth manager and a
 pre-seeded password. Each is its own process group, stopped (SIGTERM, then SIGKILL) when the
@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import http.server
-import importlib.util
 import json
 import os
 import re
@@ -29,10 +28,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
+from support import airflow_env
 
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.backends.base import Artifact
@@ -51,20 +51,6 @@ PASSWORD = "not-admin-Pw-7f3a91"  # pre-seeded for the simple auth manager's use
 BROKEN_IMPORT = "import mlspec_no_such_module_for_the_test\n"
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
-
-
-def _airflow_env() -> ModuleType:
-    """tests/backends/airflow_env.py (its folder is on sys.path only when its tests run)."""
-    if "airflow_env" in sys.modules:
-        return sys.modules["airflow_env"]
-    spec = importlib.util.spec_from_file_location(
-        "airflow_env", ROOT / "tests" / "backends" / "airflow_env.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["airflow_env"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def request_for(
@@ -457,7 +443,7 @@ class Server:
 
 
 def _server_env(home: Path, port: int, registry: str) -> dict[str, str]:
-    env = _airflow_env().base_env(home)
+    env = airflow_env.base_env(home)
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({"admin": PASSWORD}))
     url = f"http://127.0.0.1:{port}"
@@ -536,7 +522,6 @@ def _wait_healthy(url: str, home: Path, processes: list[subprocess.Popen]) -> No
 
 @pytest.fixture(scope="module")
 def airflow_server(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterator[Server]:
-    airflow_env = _airflow_env()
     print("\nstarting: the Airflow 3.3.2 environment (tests/airflow/requirements.txt)")
     python = airflow_env.environment()
     home = tmp_path_factory.mktemp("airflow-server")

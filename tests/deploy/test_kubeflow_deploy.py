@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from fake_kfp import FakeKfp
+from support.fake_kfp import FakeKfp
 
 from mlspec.backends.kubeflow.backend import KubeflowBackend
 from mlspec.cli import main

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from argo_rules import argo_rules
+from support.argo_rules import argo_rules
 
 from mlspec.backends.rollout.backend import artifacts
 from mlspec.compiler import analyze_file

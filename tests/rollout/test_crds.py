@@ -16,7 +16,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from crd_validation import (
+from support.crd_validation import (
     CRD_DIR_ENV,
     K8S_VERSION,
     KNOWN_RULES,

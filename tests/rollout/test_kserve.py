@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crd_validation import validate_documents
+from support.crd_validation import validate_documents
 
 from mlspec.backends.rollout import backend
 from mlspec.backends.rollout.base import SUPPORT, variant

@@ -10,17 +10,15 @@ CRDs (strict), core objects with kubernetes-validate, and the controllers' own r
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from argo_rules import argo_rules
-from controller_rules import flagger_rules
-from crd_validation import validate_documents
+from support import generated
+from support.argo_rules import argo_rules
+from support.controller_rules import flagger_rules
+from support.crd_validation import validate_documents
 
 from mlspec.backends.registry import find, targets
 from mlspec.backends.rollout import base
@@ -180,43 +178,7 @@ def test_release_reads_the_promotion_rules() -> None:
     assert release.stable is not None and release.stable.alias == "champion"
 
 
-# -- through the CLI: beside every pipeline target, alone, and deterministic -----------------
-
-
-def _compile(folder: Path, spec: Path, target: str, seed: str, *extra: str) -> dict[str, bytes]:
-    env = dict(os.environ, PYTHONHASHSEED=seed, TZ="Pacific/Chatham", LC_ALL="C")
-    out = folder / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "mlspec.cli", "compile", str(spec), "-t", target, "-o", str(out),
-         *extra],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return {
-        p.relative_to(out).as_posix(): p.read_bytes()
-        for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name != ".mlspec-manifest"
-    }
-
-
-@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
-def test_compile_is_deterministic(tmp_path: Path, spec: Path) -> None:
-    pins = ("--model-version", VERSION)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b" / "elsewhere").mkdir(parents=True)
-    first = _compile(tmp_path / "a", spec, "rollout", "0", *pins)
-    second = _compile(tmp_path / "b" / "elsewhere", spec, "rollout", "4242", *pins)
-    assert first == second
-    expected = {
-        a.path: a.text.encode()
-        for a in artifacts(pin_model(analyze_file(spec).pipeline, VERSION, None))
-    }
-    assert first == expected
+# -- through the CLI: beside every pipeline target, and alone (tests/test_determinism.py) ------
 
 
 # Every target that runs a pipeline writes the manifests beside it.
@@ -225,9 +187,8 @@ def test_pipeline_targets_write_the_same_manifests_under_rollout(
     tmp_path: Path, target: str
 ) -> None:
     spec = EXAMPLES[0]
-    alone = _compile(tmp_path, spec, "rollout", "0")
-    (tmp_path / target).mkdir()
-    beside = _compile(tmp_path / target, spec, target, "0")
+    alone = generated.compile_in(tmp_path / "rollout", spec, "rollout")
+    beside = generated.compile_in(tmp_path / target, spec, target)
     assert {
         p.removeprefix("rollout/"): b for p, b in beside.items() if p.startswith("rollout/")
     } == alone

@@ -2,7 +2,7 @@
 
 Kubernetes tools read YAML with go-yaml v2 (kubectl, Argo CD: `y` and `n` are booleans), others
 with YAML 1.2 readers (`1e3` is a float); PyYAML resolves as neither. Each file is read with all
-three (tests/yaml_readers.py) and must give the documents the back end built.
+three (tests/support/yaml_readers.py) and must give the documents the back end built.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from yaml_readers import assert_reads_back, load_all, yaml_string
+from support.yaml_readers import assert_reads_back, load_all, yaml_string
 
 from mlspec.backends.rollout.backend import artifacts, controller
 from mlspec.backends.rollout.k8s import duration, file_name, to_yaml

@@ -1,7 +1,7 @@
 """Issue #15: the bandit treated "no data" as healthy. No data is never evidence now.
 
 The controller runs against the local Prometheus and Kubernetes API stand-ins of
-tests/bandit/test_controller.py (its `rig`: servers on 127.0.0.1, stopped when each test ends),
+tests/support/bandit.py (its `rig`: servers on 127.0.0.1, stopped when each test ends),
 whose Prometheus answers an instant query with an empty vector (None), "NaN" or "+Inf" as the
 real one formats them. The simulator is checked to make the same decisions.
 """
@@ -15,17 +15,13 @@ import math
 
 import pytest
 from click.testing import CliRunner
+from support.bandit import LOGGER, MakeRig
+from support.stubs import TESTS, answering
 
-from mlspec.bandit.config import Config, Guardrail
+from mlspec.bandit.config import STATE_ANNOTATION, Config, Guardrail
+from mlspec.bandit.controller import State
 from mlspec.bandit.simulate import render_table, simulate
 from mlspec.cli import main
-
-from .stubs import TESTS, answering, helper
-
-controller_tests = helper("bandit/test_controller.py")
-rig = controller_tests.rig  # the fixture: a controller's world of local servers
-MakeRig = controller_tests.MakeRig
-LOGGER = controller_tests.LOGGER
 
 NO_DATA = {"empty vector": None, "NaN": math.nan, "+Inf": math.inf}
 
@@ -238,8 +234,8 @@ def test_the_state_keeps_the_streaks_and_reads_older_states(rig: MakeRig) -> Non
     r = rig()
     r.error_rate("a", None)
     r.intervals(1)
-    raw = json.loads(r.kube.vs["metadata"]["annotations"][controller_tests.STATE_ANNOTATION])
+    raw = json.loads(r.kube.vs["metadata"]["annotations"][STATE_ANNOTATION])
     assert (raw["no_data"], raw["paused"]) == ({"a": 1}, False)
     del raw["no_data"], raw["paused"]  # a state written before them
-    older = controller_tests.State.from_json(json.dumps(raw))
+    older = State.from_json(json.dumps(raw))
     assert (older.no_data, older.paused) == ({}, False)

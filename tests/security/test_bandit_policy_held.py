@@ -1,6 +1,6 @@
 """Issue #15, the policy's part: a held arm (its data missing) never rises and never wins.
 
-Property-tested over every case of tests/bandit/test_policy.py's `weight_cases` (any target,
+Property-tested over every case of tests/support/bandit.py's `weight_cases` (any target,
 any current split, floor, step limit and zeroed arms), with any set of live arms held.
 """
 
@@ -10,15 +10,12 @@ import random
 
 from hypothesis import given
 from hypothesis import strategies as st
+from support.bandit import weight_cases
 
 from mlspec.bandit.policy import Stats, weights, winner
 
-from .stubs import helper
 
-policy_tests = helper("bandit/test_policy.py")
-
-
-@given(policy_tests.weight_cases(), st.data())
+@given(weight_cases(), st.data())
 def test_a_held_arm_never_rises(case: tuple, data: st.DataObject) -> None:
     target, current, floor, max_step, zeroed = case
     live = sorted(set(current) - zeroed)

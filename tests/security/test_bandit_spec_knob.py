@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.stubs import TESTS
 
 from mlspec.backends.rollout.bandit import bandit_config
 from mlspec.backends.rollout.release import Release
@@ -14,8 +15,6 @@ from mlspec.cli import main
 from mlspec.compiler import analyze_text
 from mlspec.diff import diff
 from mlspec.diff.sources import Side
-
-from .stubs import TESTS
 
 SPEC = TESTS.parent / "specs" / "valid" / "bandit.yaml"
 GUARDRAILS = "      guardrails: [error_rate]\n"

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support.stubs import TESTS, answering
 
 from mlspec.cli import EXIT_REFUSED, main
-
-from .stubs import TESTS, answering
 
 SPEC = TESTS.parent / "examples" / "breast-cancer" / "pipeline.yaml"
 UNEXPECTED = "answered with something its API does not send"

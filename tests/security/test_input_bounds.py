@@ -14,11 +14,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.bounded_run import Bounded, run_mlspec
 
 from mlspec.compiler.source import MAX_BYTES, load_text
 from mlspec.diagnostics import EXCERPT_WIDTH, Diagnostic, Span, render
-
-from .bounded_run import Bounded, run_mlspec
 
 ROOT = Path(__file__).resolve().parents[2]
 CHURN = ROOT / "examples" / "churn-containers" / "pipeline.yaml"

@@ -14,14 +14,12 @@ import re
 from pathlib import Path
 
 import pytest
-from backends import hostile
 from click.testing import CliRunner
+from support import hostile, kfp_exec
 
 from mlspec.backends.kubeflow import KubeflowBackend
 from mlspec.cli import main
 from mlspec.compiler import analyze_text
-
-from . import kfp_exec
 
 BACKEND = KubeflowBackend()
 

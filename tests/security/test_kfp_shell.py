@@ -4,7 +4,8 @@ kfp wraps a lightweight component in `sh -c` and quotes each `packages` entry wi
 `repr()`: a package `x'$(touch PWNED)` used to run `touch`. mlspec now accepts only PEP 508
 requirements without the characters that break that quoting (MS121). The second test runs every
 executor of a spec that is hostile wherever the language lets it be, under `sh`, with stub
-interpreters (see kfp_exec.py), and checks that the stubs alone ran, with the text verbatim.
+interpreters (see tests/support/kfp_exec.py), and checks that the stubs alone ran, with the text
+verbatim.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ import json
 from pathlib import Path
 
 import pytest
-from backends import hostile
 from click.testing import CliRunner
+from support import hostile, kfp_exec
 
 from mlspec.backends.kubeflow import KubeflowBackend, sdk
 from mlspec.backends.kubeflow.plan import REGISTRY_PACKAGES
 from mlspec.cli import main
 from mlspec.compiler import analyze_text
 from mlspec.diagnostics import SpecError
-
-from . import kfp_exec
 
 PIP = ["python3", "-m", "pip", "install", "--quiet", "--no-warn-script-location"]
 KFP_INSTALL = [

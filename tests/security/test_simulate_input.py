@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from support.stubs import TESTS
 
 from mlspec.cli import main
-
-from .stubs import TESTS
 
 PLAIN = TESTS / "rollout" / "matrix" / "istio--bandit.yaml"
 CONTEXTUAL = TESTS / "rollout" / "matrix" / "istio--contextual_bandit.yaml"

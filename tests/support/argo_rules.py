@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crd_validation import go_duration
+from support.crd_validation import go_duration
 
 Doc = dict[str, Any]
 

@@ -1,32 +1,15 @@
-"""Helpers of the security regression tests (issue #15): a server that answers one fixed body,
-and the test helpers of other folders, loaded by path (their folders are on sys.path only when
-their own tests are collected)."""
+"""A local server that answers one fixed body (tests/security, issue #15), and where the tests
+are."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 
 TESTS = Path(__file__).resolve().parents[1]
-
-
-def helper(relative: str) -> ModuleType:
-    """The module at tests/<relative>, under its own file name as pytest imports it."""
-    name = Path(relative).stem
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TESTS / relative)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextlib.contextmanager

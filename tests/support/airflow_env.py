@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support.locks import exclusive
+
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "tests" / "airflow" / "requirements.txt"
 DRIVER = ROOT / "src" / "mlspec" / "run" / "airflow_driver.py"
@@ -36,18 +38,19 @@ def environment() -> Path:
     folder = ROOT / ".cache" / f"airflow-{digest}"
     python = folder / "bin" / "python"
     done = folder / ".complete"
-    if done.exists():
-        return python
-    shutil.rmtree(folder, ignore_errors=True)  # a half-built one from an interrupted run
-    print(f"\nbuilding the Airflow test environment in {folder} (uv, {REQUIREMENTS.name})")
-    # The interpreter the tests run on, so that pickled models move between the two.
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([_uv(), "venv", "--quiet", "--python", base, str(folder)], check=True)
-    subprocess.run(
-        [_uv(), "pip", "install", "--quiet", "--python", str(python), "-r", str(REQUIREMENTS)],
-        check=True,
-    )
-    done.write_text(digest + "\n")
+    with exclusive(folder.with_name(f"{folder.name}.lock")):  # parallel workers build it once
+        if done.exists():
+            return python
+        shutil.rmtree(folder, ignore_errors=True)  # a half-built one from an interrupted run
+        print(f"\nbuilding the Airflow test environment in {folder} (uv, {REQUIREMENTS.name})")
+        # The interpreter the tests run on, so that pickled models move between the two.
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([_uv(), "venv", "--quiet", "--python", base, str(folder)], check=True)
+        subprocess.run(
+            [_uv(), "pip", "install", "--quiet", "--python", str(python), "-r", str(REQUIREMENTS)],
+            check=True,
+        )
+        done.write_text(digest + "\n")
     return python
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,31 +16,48 @@ from mlspec.runtime import embed
 ORCHESTRATORS = ("airflow", "kubernetes", "kfp", "prefect", "prefect_kubernetes")
 
 
-def compile_in(
-    folder: Path, spec: Path, target: str, hash_seed: str, **env_extra: str
-) -> dict[str, bytes]:
-    """`mlspec compile` of a copy of `spec` in `folder`, in a fresh process: {file: bytes}."""
-    folder.mkdir(parents=True)
-    (folder / "pipeline.yaml").write_bytes(spec.read_bytes())
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed, TZ="Pacific/Auckland", LC_ALL="C")
-    env.update(env_extra)
-    command = ["compile", "pipeline.yaml", "--target", target, "-o", "out"]
+def compile_in(folder: Path, spec: Path, target: str, *args: str, **env: str) -> dict[str, bytes]:
+    """`mlspec compile SPEC --target TARGET -o out ARGS` of a copy of the spec's folder (its step
+    modules beside it) at `folder`, in a fresh process whose environment has `env` set
+    (PYTHONHASHSEED, TZ, LC_ALL: each left at Python's default unless given): {file: bytes}."""
+    shutil.copytree(spec.parent, folder)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "TZ", "LC_ALL")}
+    command = ["compile", spec.name, "--target", target, "-o", "out", *args]
     result = subprocess.run(
         [sys.executable, "-m", "mlspec.cli", *command],
         cwd=folder,
-        env=env,
+        env=environ | env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    out = folder / "out"
+    return written(folder / "out")
+
+
+def written(out: Path) -> dict[str, bytes]:
+    """What `mlspec compile -o out` wrote: {file: bytes}, without its own manifest."""
     return {
         p.relative_to(out).as_posix(): p.read_bytes()
         for p in sorted(out.rglob("*"))
         if p.is_file() and p.name != ".mlspec-manifest"
     }
+
+
+# What a date or a time looks like in any format: digits, or a month's or a weekday's name.
+_DATE_OR_TIME = re.compile(
+    r"\d+|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)",
+    re.IGNORECASE,
+)
+
+
+def dates_and_times(text: str, known: tuple[str, ...]) -> list[str]:
+    """What could be a date or a time in `text` once the `known` parts (a version, a path, a
+    name) are taken out: a generated file's header must not depend on when it was written."""
+    for part in known:
+        text = text.replace(part, "")
+    return _DATE_OR_TIME.findall(text)
 
 
 def without_rollout(artifacts: list[Artifact]) -> list[Artifact]:

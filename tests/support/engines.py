@@ -1,0 +1,87 @@
+"""`mlspec run` in a subprocess, and the flagship's passing run on each engine, once per test run.
+
+The passing flagship run is what tests/backends/test_run.py (the engines agree),
+test_kubeflow_local.py (kfp's local runner) and test_airflow_engine.py (dag.test()) each look
+at; it is run once per engine for all of them, by whichever pytest-xdist worker asks first
+(support/locks.py). Each run has its own state folder with a fresh SQLite MLflow registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from support import airflow_env, generated
+from support.locks import once
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
+MODEL = "breast-cancer-classifier"
+
+
+def mlspec_run(state: Path, *args: str, timeout: float = 900) -> tuple[int, dict | None, str]:
+    """Run `mlspec run --format json`; (exit code, the JSON summary, everything it printed).
+
+    On timeout it is sent SIGTERM, on which it stops its engine's whole process group.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
+    print(f"\nstarting: mlspec run {' '.join(args)} (state {state})")
+    command = [sys.executable, "-m", "mlspec.cli", "run", *args, "--state", str(state)]
+    command += ["--format", "json"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        process.communicate(timeout=60)
+        raise
+    # stdout holds only the JSON summary, or nothing when the run ended before one existed.
+    summary = json.loads(stdout) if stdout.strip() else None
+    return process.returncode, summary, stderr + stdout
+
+
+def registry(state: Path) -> tuple[list[str], dict[str, str]]:
+    """The flagship model's versions and aliases in a run state folder's registry."""
+    return generated.registry_state(f"sqlite:///{state / 'registry.db'}", MODEL)
+
+
+@dataclass(frozen=True)
+class Run:
+    summary: dict  # `mlspec run --format json`
+    state: Path  # the state folder: registry.db, runs/<n>-<engine>/
+    output: str  # what `mlspec run` printed
+
+    @property
+    def log(self) -> str:
+        """The engine's whole log (the output shows only the lines worth following)."""
+        return (Path(self.summary["run_folder"]) / "engine.log").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def flagship_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Run]:
+    """engine -> the flagship's passing `mlspec run` on it (run once per test run)."""
+
+    def compute(engine: str, folder: Path) -> dict:
+        # A space in the run's path: kfp's local runner pastes the interpreter path into `sh -c`.
+        state = folder / "run state"
+        target: tuple[str, ...] = () if engine == "prefect" else ("--target", engine)
+        if engine == "airflow":
+            target += ("--airflow-python", str(airflow_env.environment()))
+        code, summary, output = mlspec_run(state, str(FLAGSHIP), *target)
+        return {"code": code, "summary": summary, "output": output, "state": str(state)}
+
+    def run(engine: str) -> Run:
+        found = once(tmp_path_factory, f"flagship-{engine}", lambda f: compute(engine, f))
+        assert found["code"] == 0 and found["summary"] is not None, found["output"][-6000:]
+        return Run(found["summary"], Path(found["state"]), found["output"])
+
+    return run
