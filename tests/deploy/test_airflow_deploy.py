@@ -66,7 +66,8 @@ def request_for(
         spec_text = spec_text.replace(f"name: {DAG_ID}", f"name: {name}")
     pipeline = analyze_text(spec_text, "pipeline.yaml").pipeline
     artifacts = tuple(
-        Artifact(a.path, edit(a.text)) if edit and a.path == DAG_FILE else a
+        # The DAG file: the one top-level file (the runtime package and manifests are folders).
+        Artifact(a.path, edit(a.text)) if edit and "/" not in a.path else a
         for a in AirflowBackend().emit(pipeline)
     )
     lines: list[str] = []

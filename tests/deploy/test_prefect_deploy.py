@@ -590,10 +590,13 @@ def test_a_first_deploy_creates_pool_flow_file_and_deployment(
     prefect: Prefect, first_deploy: Result
 ) -> None:
     assert first_deploy.exit_code == 0, first_deploy.output
-    version = request_for(FLAGSHIP, prefect.flow_dir).version
+    request = request_for(FLAGSHIP, prefect.flow_dir)
+    version = request.version
     folder = prefect.flow_dir / NAME / version
+    runtime = runtime_group(request)
     assert first_deploy.stdout.splitlines()[1:] == [  # the spec's warnings: stderr
         f"  create    flow file {folder}/breast_cancer_classifier.py",
+        f"  create    flow {runtime.what(folder)}",
         "  create    work pool mlspec (type process)",
         f"  create    flow {NAME}",
         f"  create    deployment {FULL_NAME} (version {version}, work pool mlspec, "
@@ -613,6 +616,7 @@ def test_a_first_deploy_creates_pool_flow_file_and_deployment(
         True,
     )
     assert (folder / "breast_cancer_classifier.py").is_file()
+    assert all((folder / a.path).is_file() for a in runtime.files)
 
 
 @pytest.mark.slow

@@ -70,11 +70,13 @@ def _number(
     value = values[name]
     if isinstance(value, bool):
         return None, f"{what} {name} is not a number: {value!r}"
+    if not isinstance(value, int | float | str | decimal.Decimal):  # e.g. a list from JSON
+        return None, f"{what} {name} is not a number: {_short(value)}"
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except OverflowError:  # an int beyond the float range, e.g. 10**400
         return None, f"{what} {name} is too large for a float: {_short(value)}"
-    except (TypeError, ValueError):
+    except ValueError:
         return None, f"{what} {name} is not a number: {_short(value)}"
     if not math.isfinite(number):  # NaN fails every bound, inf passes all on one side
         return None, f"{what} {name} is {number}"
