@@ -176,10 +176,10 @@ def backend(name: str) -> Backend:
     try:
         return get(name).load()
     except UnknownTarget:
-        import difflib
+        from mlspec.names import suggest
 
-        close = difflib.get_close_matches(name, list(targets()), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        close = suggest(name, targets())
+        hint = f" {close[0].upper()}{close[1:]}" if close else ""
         raise click.UsageError(f"unknown target {name!r}.{hint} See `mlspec targets`.") from None
     except TargetUnavailable as exc:
         raise click.UsageError(str(exc)) from None
