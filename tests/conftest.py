@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,3 +80,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return (not any(t.get_closest_marker("slow") for t in tests), -len(tests))
 
     items[:] = [item for path in sorted(files, key=order) for item in files[path]]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (README): one worker more than there are cores. The engine and server tests
+    spend much of their time waiting (a server starting, a scheduler's next parse, a deployed
+    run), which the extra worker fills with other files' work. PYTEST_XDIST_AUTO_NUM_WORKERS,
+    when set, decides (pytest-xdist's own hook reads it)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return len(os.sched_getaffinity(0)) + 1

@@ -61,9 +61,10 @@ def test_init_refuses_a_folder_with_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_mlspec_run_accepts_the_new_project(project: Path) -> None:
-    print(f"\nstarting: mlspec run (Prefect, temporary server) in {project}")
+def test_mlspec_run_accepts_the_new_project(project: Path, prefect_api: str) -> None:
+    print(f"\nstarting: mlspec run (Prefect, the server at {prefect_api}) in {project}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
+    env["PREFECT_API_URL"] = prefect_api
     done = subprocess.run(
         [sys.executable, "-m", "mlspec.cli", "run", "pipeline.yaml", "--format", "json"],
         cwd=project,

@@ -2,10 +2,10 @@
 
 Starts: the separate Airflow environment (built once per machine by tests/support/airflow_env.py
 with uv, a minute on a cold cache), a migrated Airflow metadata database (`airflow db migrate`,
-~10 s), and one `dag.test()` per run test (~25 s each: the flagship trains a real model) against a
-real SQLite MLflow registry; the passing flagship's is `mlspec run --target airflow`'s, made once
-per test run (tests/support/engines.py). Every Airflow process is a subprocess that ends with its
-test.
+~10 s, once per test run: tests/support/engines.py), and one `dag.test()` per run test (~25 s
+each: the flagship trains a real model) against a real SQLite MLflow registry; the passing
+flagship's is `mlspec run --target airflow`'s, made once per test run (tests/support/engines.py).
+Every Airflow process is a subprocess that ends with its test.
 
 A failed gate's outcome is the spec's `on_fail`: `block` (a ShortCircuitOperator) skips every
 task after the gate and the run succeeds; `fail` fails the gate task and with it the run.
@@ -58,11 +58,8 @@ def airflow_python() -> Path:
 
 
 @pytest.fixture(scope="session")
-def migrated_db(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-template")
-    print(f"\nstarting: airflow db migrate in {home}")
-    airflow_env.migrate(airflow_python, home)
-    return home / "airflow.db"
+def migrated_db(migrated_airflow_db: Path) -> Path:
+    return migrated_airflow_db  # tests/support/engines.py: one per test run
 
 
 # -- every example (and the hostile spec) in one dags folder ----------------------------------

@@ -2,9 +2,10 @@
 reuses the cached result without calling the step, a changed input recomputes it, and the steps
 after a reused one read its files in their own run's folder.
 
-One subprocess runs the compiled flow several times against one temporary Prefect server (its
-database in PREFECT_HOME under tmp_path); every step appends its name to a file, which counts the
-calls. The process is in its own group, killed at the end with everything it started.
+One subprocess runs the compiled flow several times against the worker's Prefect server
+(`prefect_api`, tests/support/engines.py), its result storage in PREFECT_HOME under tmp_path;
+every step appends its name to a file, which counts the calls. The process is in its own group,
+killed at the end with everything it started.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _calls(path: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_cached_step_is_reused_for_the_same_inputs_and_recomputed_for_new_ones(
-    tmp_path: Path,
+    tmp_path: Path, prefect_api: str
 ) -> None:
     pipeline = analyze_text(SPEC, "pipeline.yaml").pipeline
     backend = PrefectBackend()
@@ -126,16 +127,15 @@ def test_a_cached_step_is_reused_for_the_same_inputs_and_recomputed_for_new_ones
     (tmp_path / "code" / "cache_demo.py").write_text(STEPS)
     root, calls = tmp_path / "artifacts", tmp_path / "calls.txt"
     env = clean_env(
-        PREFECT_HOME=str(tmp_path / "prefect"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        PREFECT_HOME=str(tmp_path / "prefect"),  # its result storage: the cache records
+        PREFECT_API_URL=prefect_api,
         PYTHONPATH=str(tmp_path / "code"),
         MLSPEC_ARTIFACT_ROOT=str(root),
         CALLS=str(calls),
     )
     plan = [{"rows": 3}, {"rows": 3}, {"rows": 4}, "forget", {"rows": 3}]
     command = [sys.executable, "-c", DRIVER, str(flow_file), function_name(pipeline)]
-    print(f"\nstarting: the flow of cache-demo 4 times on a temporary Prefect server ({tmp_path})")
+    print(f"\nstarting: the flow of cache-demo 4 times on the Prefect server at {prefect_api}")
     process = subprocess.Popen(
         [*command, json.dumps(plan), str(root)],
         env=env,

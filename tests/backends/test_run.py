@@ -1,8 +1,9 @@
 """`mlspec run` on the three real engines, and proof that they decide alike.
 
 Starts, per run, one `mlspec run` subprocess that drives its engine: Prefect with a temporary
-local server (PREFECT_HOME in the run's state folder), kfp's SubprocessRunner in a scratch
-virtualenv with pip, or Airflow's dag.test() in the separate Airflow environment
+local server (PREFECT_HOME in the run's state folder) for the flagship's run and the terminated
+one, on the worker's running server (`prefect_api`) for the others, kfp's SubprocessRunner in a
+scratch virtualenv with pip, or Airflow's dag.test() in the separate Airflow environment
 (tests/support/airflow_env.py). Each run has its own state folder with a fresh SQLite MLflow
 registry. Every engine process belongs to the `mlspec run` process group and ends with it.
 The flagship's passing run on each engine is made once per test run (tests/support/engines.py)
@@ -197,8 +198,12 @@ def test_prefect_run_passes_its_gates_and_promotes(flagship_run: Callable[[str],
 
 
 @pytest.mark.slow
-def test_prefect_run_ends_blocked_and_leaves_the_registry_alone(tmp_path: Path) -> None:
-    code, summary, output = mlspec_run(tmp_path, str(FLAGSHIP), "--param", "min_auc=0.999")
+def test_prefect_run_ends_blocked_and_leaves_the_registry_alone(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    code, summary, output = mlspec_run(
+        tmp_path, str(FLAGSHIP), "--param", "min_auc=0.999", server=prefect_api
+    )
     assert code == 0, output[-6000:]
     assert summary is not None
     assert summary["outcome"] == "blocked"
@@ -234,10 +239,12 @@ gates:
 
 
 @pytest.mark.slow
-def test_prefect_failure_shows_the_root_cause_and_the_step_names(tmp_path: Path) -> None:
+def test_prefect_failure_shows_the_root_cause_and_the_step_names(
+    tmp_path: Path, prefect_api: str
+) -> None:
     spec = tmp_path / "pipeline.yaml"
     spec.write_text(FAILING, encoding="utf-8")
-    code, summary, output = mlspec_run(tmp_path / "state", str(spec))
+    code, summary, output = mlspec_run(tmp_path / "state", str(spec), server=prefect_api)
     assert code == 3, output[-6000:]
     assert summary is not None
     assert summary["outcome"] == "failed"
@@ -252,7 +259,7 @@ def test_prefect_failure_shows_the_root_cause_and_the_step_names(tmp_path: Path)
 
 @pytest.mark.slow
 def test_prefect_container_step_on_an_unreachable_cluster(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str
 ) -> None:
     """A kubeconfig is there, its cluster is not (a closed port): the run starts, the Job cannot
     be created, and the summary says so, and where the step was sent, without claiming it ran."""
@@ -275,7 +282,7 @@ def test_prefect_container_step_on_an_unreachable_cluster(
     )
     monkeypatch.setenv("KUBECONFIG", str(config))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    code, summary, output = mlspec_run(tmp_path / "state", str(spec))
+    code, summary, output = mlspec_run(tmp_path / "state", str(spec), server=prefect_api)
     assert code == 3, output[-6000:]
     assert summary is not None
     assert summary["tasks"] == {"fetch": "failed"}

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,16 +40,11 @@ finally:
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with prefect_server.running(tmp_path_factory.mktemp("prefect-server")) as url:
-        yield url
-
-
 @pytest.mark.slow
 def test_a_configured_server_is_reused_and_mlflow_stays_out_of_mlspec(
-    tmp_path: Path, server: str
+    tmp_path: Path, prefect_api: str
 ) -> None:
+    server = prefect_api  # the worker's running Prefect server (tests/support/engines.py)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
     env["PREFECT_API_URL"] = server
     command = [sys.executable, "-c", PROBE, str(FLAGSHIP), "--state", str(tmp_path)]

@@ -1,12 +1,13 @@
 """`mlspec deploy --target airflow`: to a real Airflow 3.3.2 through apache-airflow-client.
 
 Starts, once for the slow tests of this module: the separate Airflow environment
-(tests/support/airflow_env.py, built once per machine with uv), `airflow db migrate` in a
-temporary AIRFLOW_HOME (SQLite), then `airflow api-server`, `airflow scheduler` (LocalExecutor)
-and `airflow dag-processor` on 127.0.0.1 at a free port, with the simple auth manager and a
-pre-seeded password. Each is its own process group, stopped (SIGTERM, then SIGKILL) when the
-module's tests end, also when one fails. The fast tests use no Airflow: a closed port, or a tiny
-HTTP server in a thread that answers like the API server does.
+(tests/support/airflow_env.py, built once per machine with uv), a copy of the test run's migrated
+metadata database (tests/support/engines.py) in a temporary AIRFLOW_HOME (SQLite), then
+`airflow api-server`, `airflow scheduler` (LocalExecutor) and `airflow dag-processor` on
+127.0.0.1 at a free port, with the simple auth manager and a pre-seeded password. Each is its own
+process group, stopped (SIGTERM, then SIGKILL) when the module's tests end, also when one fails.
+The fast tests use no Airflow: a closed port, or a tiny HTTP server in a thread that answers like
+the API server does.
 """
 
 from __future__ import annotations
@@ -522,7 +523,9 @@ def _wait_healthy(url: str, home: Path, processes: list[subprocess.Popen]) -> No
 
 
 @pytest.fixture(scope="module")
-def airflow_server(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterator[Server]:
+def airflow_server(
+    tmp_path_factory: pytest.TempPathFactory, template_db: Path, migrated_airflow_db: Path
+) -> Iterator[Server]:
     print("\nstarting: the Airflow 3.3.2 environment (tests/airflow/requirements.txt)")
     python = airflow_env.environment()
     home = tmp_path_factory.mktemp("airflow-server")
@@ -547,14 +550,7 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory, template_db: Path) 
     )
     port = free_port()
     env = _server_env(home, port, registry)
-    print(f"starting: airflow db migrate in {home}")
-    subprocess.run(
-        [str(python), "-m", "airflow", "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    shutil.copyfile(migrated_airflow_db, home / "airflow.db")  # `airflow db migrate`'s result
     processes: list[subprocess.Popen] = []
     try:
         for command in (("api-server", "--port", str(port)), ("scheduler",), ("dag-processor",)):

@@ -482,9 +482,10 @@ def start(command: list[str], env: dict[str, str], log: Path, what: str) -> subp
 
 
 def stop(process: subprocess.Popen, what: str) -> None:
-    """SIGTERM to the process group, then SIGKILL: what it started ends with it."""
+    """SIGTERM to the process group, then SIGKILL: what it started ends with it. A few seconds
+    of grace: stopping the worker and the server used up 15 s, and no test needs a clean exit."""
     print(f"\nstopping: {what} (process group {process.pid})")
-    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+    for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 5)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):

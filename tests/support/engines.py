@@ -4,6 +4,10 @@ The passing flagship run is what tests/backends/test_run.py (the engines agree),
 test_kubeflow_local.py (kfp's local runner) and test_airflow_engine.py (dag.test()) each look
 at; it is run once per engine for all of them, by whichever pytest-xdist worker asks first
 (support/locks.py). Each run has its own state folder with a fresh SQLite MLflow registry.
+
+The flagship's Prefect run starts its own temporary server (the cold start); the other Prefect
+runs use `prefect_api`, one server per worker started when a test first asks for it: starting a
+server costs seconds of CPU that most Prefect tests need not pay again.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from support import airflow_env, generated
+from support import airflow_env, generated, prefect_server
 from support.locks import once
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,12 +30,17 @@ FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
 MODEL = "breast-cancer-classifier"
 
 
-def mlspec_run(state: Path, *args: str, timeout: float = 900) -> tuple[int, dict | None, str]:
+def mlspec_run(
+    state: Path, *args: str, server: str | None = None, timeout: float = 900
+) -> tuple[int, dict | None, str]:
     """Run `mlspec run --format json`; (exit code, the JSON summary, everything it printed).
+    `server`: the running Prefect server's API URL it uses (PREFECT_API_URL), else its own.
 
     On timeout it is sent SIGTERM, on which it stops its engine's whole process group.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
+    if server is not None:
+        env["PREFECT_API_URL"] = server
     print(f"\nstarting: mlspec run {' '.join(args)} (state {state})")
     command = [sys.executable, "-m", "mlspec.cli", "run", *args, "--state", str(state)]
     command += ["--format", "json"]
@@ -64,6 +73,27 @@ class Run:
     def log(self) -> str:
         """The engine's whole log (the output shows only the lines worth following)."""
         return (Path(self.summary["run_folder"]) / "engine.log").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API URL of this worker's Prefect server, stopped at the end of the test run."""
+    with prefect_server.running(tmp_path_factory.mktemp("prefect-server")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated Airflow metadata database (`airflow db migrate`, ~10 s of CPU), made once per
+    test run for every worker; dag.test() homes and the deploy tests' server copy it, never write
+    to it. `mlspec run --target airflow` (the flagship's run) still migrates its own."""
+
+    def migrate(folder: Path) -> str:
+        print(f"\nstarting: airflow db migrate in {folder}")
+        airflow_env.migrate(airflow_env.environment(), folder)
+        return str(folder / "airflow.db")
+
+    return Path(once(tmp_path_factory, "airflow-template", migrate))
 
 
 @pytest.fixture(scope="session")
