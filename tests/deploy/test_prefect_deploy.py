@@ -13,19 +13,14 @@ stopped server, and a small stand-in HTTP server that answers what a failing ser
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import types
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support.prefect_server import free_port, start, stop, wait_healthy
 
 from mlspec import cli
 from mlspec.backends.prefect import PrefectBackend
@@ -59,12 +55,6 @@ EXAMPLE = ROOT / "examples" / "breast-cancer"
 FLAGSHIP = EXAMPLE / "pipeline.yaml"
 MODEL = NAME = "breast-cancer-classifier"
 FULL_NAME = f"{NAME}/{NAME}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def variant(folder: Path, **defaults: str) -> Path:
@@ -471,40 +461,6 @@ class Prefect:
     def pools(self) -> dict[str, str]:
         with self.client() as client:
             return {pool.name: pool.type for pool in client.read_work_pools()}
-
-
-def start(command: list[str], env: dict[str, str], log: Path, what: str) -> subprocess.Popen:
-    print(f"\nstarting: {what}: {' '.join(command)} (log {log})")
-    with log.open("w") as out:
-        return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def stop(process: subprocess.Popen, what: str) -> None:
-    """SIGTERM to the process group, then SIGKILL: what it started ends with it. A few seconds
-    of grace: stopping the worker and the server used up 15 s, and no test needs a clean exit."""
-    print(f"\nstopping: {what} (process group {process.pid})")
-    for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 5)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(grace)
-            break
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
-
-
-def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the Prefect server exited ({process.returncode}):\n{log.read_text()}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            if r.status == 200:
-                return
-        time.sleep(0.5)
-    pytest.fail(f"the Prefect server did not answer within {timeout} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")

@@ -41,27 +41,38 @@ def running(home: Path, timeout: float = 240) -> Iterator[str]:
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
     command += ["--port", str(port)]
     log = home / "server.log"
-    print(f"\nstarting: a Prefect server at {url} (log {log})")
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    server = start(command, env, log, f"a Prefect server at {url}")
     try:
-        _wait_healthy(url, server, log, timeout)
+        wait_healthy(url, server, log, timeout)
         yield url
     finally:
-        print(f"\nstopping: the Prefect server at {url} (process group {server.pid})")
-        for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(grace)
-                break
+        stop(server, f"the Prefect server at {url}", grace=15)
+
+
+def start(command: list[str], env: dict[str, str], log: Path, what: str) -> subprocess.Popen:
+    """`command` in a process group of its own (so `stop` ends what it starts), logging to `log`."""
+    print(f"\nstarting: {what}: {' '.join(command)} (log {log})")
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(process: subprocess.Popen, what: str, grace: float = 3) -> None:
+    """SIGTERM to the process group, `grace` seconds, then SIGKILL: what it started ends with it."""
+    print(f"\nstopping: {what} (process group {process.pid})")
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)  # anything the leader left behind
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(wait)
+            break
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
 
 
-def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float) -> None:
+def wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    """Until the server at `url` answers /health; RuntimeError with its log if it exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
