@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "MS119": "invalid image reference",
     "MS120": "malformed reference",
     "MS121": "invalid package requirement",
+    "MS122": "invalid git commit (a full 40-character id)",
     "MS201": "unknown step or output",
     "MS202": "unknown parameter",
     "MS203": "unknown gate",
@@ -59,6 +60,7 @@ CODES: dict[str, str] = {
     "MS244": "a section that the spec relies on is missing",
     "MS301": "not expressible on the target",
     "MS302": "works differently on the target (warning)",
+    "MS303": "step code does not reach where the step runs",
 }
 
 # Reported by a back end's `check`, not the front end: the back end's own tests cover each.

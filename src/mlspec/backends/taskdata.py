@@ -11,7 +11,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Literal
 
-from mlspec.backends import placeholders
+from mlspec.backends import code_files, placeholders
 from mlspec.backends.runtime_args import (
     Slot,
     data_check_args,
@@ -44,6 +44,7 @@ def step_data(step: ir.Step) -> dict[str, object]:
     data: dict[str, object] = {"kind": step.kind}
     if step.kind == "python":
         data["function"] = step.function
+        data["code"] = code_files.step_code(step)
         data["inputs"] = {i.name: _input_data(i) for i in step.inputs}
         data["env"] = {
             e.name: e.value if e.value is not None else {"param": e.param}

@@ -434,6 +434,91 @@ def _check_image(value: object) -> str:
 
 Image = Annotated[str, _check_image]
 
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+
+
+@_validator(_string(_COMMIT_RE.pattern))
+def _check_commit(value: object) -> str:
+    value = _require_str(value, "a git commit")
+    if not _COMMIT_RE.fullmatch(value):
+        raise error(
+            "MS122",
+            f"{value!r} is not a full git commit id",
+            "pin the full 40-character lowercase hex id (`git rev-parse HEAD`); branches and "
+            "tags move, so they pin nothing",
+        )
+    return value
+
+
+Commit = Annotated[str, _check_commit]
+
+# Where Kubeflow components download the step package's wheel from. Plain http would let anyone
+# on the path swap the code, and credentials in a URL would end up in the compiled files.
+_WHEEL_URL_SCHEMES = ("https", "file")
+
+
+@_validator(_string(r"^(https|file)://"))
+def _check_wheels_url(value: object) -> str:
+    value = _require_str(value, "a wheel location")
+    parts = urlsplit(value)
+    hint = (
+        "an https:// URL of the folder your CI publishes `mlspec build` wheels to (e.g. "
+        "'https://wheels.acme.internal/ml'), or file:///PATH for a folder every worker mounts"
+    )
+    if parts.scheme not in _WHEEL_URL_SCHEMES or _REQUIREMENT_UNSAFE.search(value):
+        raise error("MS104", f"invalid wheel location {value!r}", hint)
+    if parts.scheme == "https" and (not parts.hostname or "@" in parts.netloc):
+        raise error("MS104", f"invalid wheel location {value!r}: a host, no credentials", hint)
+    if parts.query or parts.fragment or any(c.isspace() for c in value):
+        raise error("MS104", f"invalid wheel location {value!r}: no query or fragment", hint)
+    return value.rstrip("/")
+
+
+WheelsUrl = Annotated[str, _check_wheels_url]
+
+
+@_validator(_string(r"^(https://|file://|/)"))
+def _check_git_url(value: object) -> str:
+    value = _require_str(value, "a git repository")
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("https", "file", "")
+        or (parts.scheme == "" and not value.startswith("/"))
+        or "@" in parts.netloc
+        or _REQUIREMENT_UNSAFE.search(value)
+        or any(c.isspace() for c in value)
+    ):
+        raise error(
+            "MS104",
+            f"invalid git repository {value!r}",
+            "an https:// URL without credentials (workers authenticate with their own "
+            "credentials), or an absolute path / file:// URL of a repository the workers see",
+        )
+    return value
+
+
+GitUrl = Annotated[str, _check_git_url]
+
+
+_REPO_PATH_RE = re.compile(r"\.|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+
+
+@_validator(_string(_REPO_PATH_RE.pattern))
+def _check_repo_path(value: object) -> str:
+    value = _require_str(value, "a relative folder")
+    parts = value.split("/")
+    if not _REPO_PATH_RE.fullmatch(value) or (value != "." and ({".", ".."} & set(parts))):
+        raise error(
+            "MS104",
+            f"invalid folder {value!r}",
+            "a relative folder with '/' between parts, inside the repository: e.g. 'src' or "
+            "'pipelines/fraud' ('.' for the folder itself; no '..', no leading '/')",
+        )
+    return value
+
+
+RepoPath = Annotated[str, _check_repo_path]
+
 # kfp hands each requirement to pip as `repr(requirement)` inside `sh -c`: a single-quoted shell
 # word only while the text has no `'` (else repr switches to double quotes, where `$` and "`"
 # run commands); repr doubles `\` and escapes other characters. PEP 508 allows all of these in

@@ -92,6 +92,40 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class PackageFile:
+    path: str  # relative to the package's parent folder, with '/': breast_cancer/steps.py
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CodePackage:
+    """A step package found beside the spec, read once: what is hashed is what is shipped."""
+
+    name: str  # the import name: breast_cancer
+    digest: str  # sha256 of its files (code.py's package_digest): the pin
+    files: tuple[PackageFile, ...] = field(metadata={"dump": False})
+
+
+@dataclass(frozen=True)
+class GitSource:
+    url: str
+    commit: str
+    path: str  # the spec's folder within the repository
+    span: Span
+
+
+@dataclass(frozen=True)
+class Code:
+    """How a Python step's code reaches the machine that runs it."""
+
+    package: CodePackage | None  # None: not found beside the spec (an image or packages has it)
+    wheels: str | None  # folder URL of published wheels, without a trailing '/'
+    image: str | None  # an image that contains the package
+    git: GitSource | None
+    span: Span  # the `code:` that applies, else the step
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     kind: Literal["python", "container"]
@@ -111,6 +145,7 @@ class Step:
     caching: bool
     description: str
     span: Span
+    code: Code | None = None  # python steps only
 
 
 @dataclass(frozen=True)

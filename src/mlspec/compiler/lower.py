@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import heapq
+from pathlib import Path
 from typing import Any, Literal
 
 from mlspec.compiler import ir
 from mlspec.compiler import spec as s
+from mlspec.compiler.code import read_package
 from mlspec.compiler.dependencies import dependency_graph
 from mlspec.compiler.source import PathKey, Source, portable_path
 
@@ -20,6 +22,7 @@ class _Lowering:
         self.spec = spec
         self.source = source
         self.graph = dependency_graph(spec)
+        self.packages: dict[tuple[str, str], ir.CodePackage | None] = {}
         self.types = {
             (name, out): kind
             for name, step in spec.steps.items()
@@ -186,6 +189,31 @@ class _Lowering:
             caching=_first(step.caching, d.caching, False),
             description=step.description,
             span=self.key_span(*base),
+            code=self.code(step, base) if step.python is not None else None,
+        )
+
+    def code(self, step: s.Step, base: PathKey) -> ir.Code:
+        """The step's `code:` (else defaults.code), with its package read and pinned."""
+        code, path = step.code, (*base, "code")
+        if code is None:
+            code, path = self.spec.defaults.code, ("defaults", "code")
+        span = self.key_span(*path) if code is not None else self.key_span(*base)
+        assert step.python is not None
+        name = step.python.partition(":")[0].partition(".")[0]
+        root = code.root if code is not None else "."
+        key = (root, name)
+        if key not in self.packages:
+            spec_dir = Path(self.source.file).parent
+            self.packages[key] = read_package(spec_dir, root, name, span)
+        git = code.git if code is not None else None
+        return ir.Code(
+            package=self.packages[key],
+            wheels=code.wheels if code is not None else None,
+            image=code.image if code is not None else None,
+            git=ir.GitSource(git.url, git.commit, git.path, self.span(*path, "git"))
+            if git is not None
+            else None,
+            span=span,
         )
 
     def gate(self, name: str, gate: s.Gate) -> ir.Gate:

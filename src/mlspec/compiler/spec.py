@@ -25,11 +25,13 @@ from mlspec.compiler.fields import (
     TIMEZONE_MAX,
     TIMEZONE_RE,
     Alias,
+    Commit,
     Cpu,
     Cron,
     DnsName,
     Duration,
     EnvName,
+    GitUrl,
     Image,
     Memory,
     Name,
@@ -38,6 +40,7 @@ from mlspec.compiler.fields import (
     PythonTarget,
     Reference,
     RegisteredModel,
+    RepoPath,
     Requirement,
     RolloutThreshold,
     SecretKey,
@@ -45,6 +48,7 @@ from mlspec.compiler.fields import (
     ServiceName,
     Threshold,
     Version,
+    WheelsUrl,
     error,
     type_name,
 )
@@ -219,6 +223,38 @@ class Resources(Model):
     """Number of GPUs, 0-16."""
 
 
+class GitSource(Model):
+    """A git repository at a reviewed commit, holding the compiled output and the step code."""
+
+    url: GitUrl
+    """The repository workers clone: https://host/org/repo.git (no credentials: workers use
+    their own), or an absolute path / file:// URL of a repository they can read."""
+    commit: Commit
+    """The full 40-character commit id workers check out; it must contain this spec's compiled
+    output (commit the output, then pin that commit)."""
+    path: RepoPath = "."
+    """The spec's folder within the repository (default: the repository's root)."""
+
+
+class Code(Model):
+    """Where the code of Python steps comes from when they run on a remote worker.
+
+    The step package (the folder, beside the spec or under `root`, named by the first part of
+    each Python step's module) is pinned by a hash of its files; each target delivers it the way
+    its workers can receive it. See docs/code-delivery.md."""
+
+    root: RepoPath = "."
+    """The folder, relative to the spec, that holds the step packages (e.g. src)."""
+    wheels: WheelsUrl | None = None
+    """The folder URL where CI publishes the wheels `mlspec build` writes (https:// or
+    file://): Kubeflow components install the pinned wheel from there."""
+    image: Image | None = None
+    """An image that already contains the step package and its packages: Python steps without
+    an `image:` of their own run on it. Give it by digest (name@sha256:...) to pin it."""
+    git: GitSource | None = None
+    """The repository and commit that Prefect workers pull the compiled flow and its code from."""
+
+
 class Defaults(Model):
     """Settings every step inherits; a step's own value wins."""
 
@@ -238,6 +274,9 @@ class Defaults(Model):
     """CPU, memory and GPUs of every step, per field."""
     env: Env = Field(default_factory=dict)
     """Environment variables of every step: NAME: text, {secret: {name, key}} or {param: P}."""
+    code: Code | None = None
+    """Where Python steps' code comes from on remote workers: the step package's root folder,
+    the wheel location, an image that holds it, a pinned git commit."""
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -346,6 +385,8 @@ class Step(Model):
     """Limit per attempt, e.g. 2h (default: defaults.timeout, else none)."""
     caching: bool | None = None
     """Reuse the results of an identical earlier run (default: defaults.caching, else false)."""
+    code: Code | None = None
+    """Where this Python step's code comes from (replaces defaults.code as a whole)."""
     description: str = ""
     """Free text about the step."""
 

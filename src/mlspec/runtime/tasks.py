@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .code import use_package
 from .steps import data_gate_step, model_gate_step, promotion_step
 
 TASK_ARTIFACT_TYPES = frozenset({"dataset", "model", "metrics", "artifact"})
@@ -136,6 +137,10 @@ def run_python_step(run: TaskRun, step: str) -> dict | None:
     """Call the step's function by mlspec's calling convention; return its scalar outputs."""
     spec = run.steps[step]
     module, _, name = spec["function"].partition(":")
+    if spec.get("code"):  # the pinned step package shipped beside the DAG or flow
+        code = spec["code"]
+        beside = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        use_package(os.path.join(beside, code["folder"]), code["package"], code["digest"])
     function = getattr(importlib.import_module(module), name)
     kwargs = {key: input_value(run, value) for key, value in spec["inputs"].items()}
     for output, kind in spec["outputs"].items():

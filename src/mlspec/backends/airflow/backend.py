@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from mlspec.backends import runtime_files, support, templating
+from mlspec.backends import code_files, runtime_files, support, templating
 from mlspec.backends.airflow.dag import RUNTIME, context, file_name
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import backend as rollout
@@ -22,6 +22,12 @@ class AirflowBackend:
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         text = templating.render("mlspec.backends.airflow", "dag.py.j2", **context(pipeline))
         runtime = runtime_files.artifacts(runtime_files.package(RUNTIME), airflow=True)
+        code = code_files.artifacts(pipeline, airflow=True)
         return sorted(
-            [Artifact(file_name(pipeline), text), *runtime, *rollout.beside_pipeline(pipeline)]
+            [
+                Artifact(file_name(pipeline), text),
+                *runtime,
+                *code,
+                *rollout.beside_pipeline(pipeline),
+            ]
         )

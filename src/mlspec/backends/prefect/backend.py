@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from mlspec.backends import runtime_files, support, templating
+from mlspec.backends import code_files, runtime_files, support, templating
 from mlspec.backends.base import Artifact
 from mlspec.backends.prefect import deployment
 from mlspec.backends.prefect.flow import context, file_name, runtime_package
@@ -27,6 +27,7 @@ class PrefectBackend:
                 Artifact(file_name(pipeline), flow),
                 Artifact("prefect.yaml", deployment.render(pipeline)),
                 *runtime_files.artifacts(runtime_package(pipeline)),
+                *code_files.artifacts(pipeline),
                 *rollout.beside_pipeline(pipeline),
             ]
         )
