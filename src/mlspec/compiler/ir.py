@@ -110,7 +110,7 @@ class CodePackage:
 class GitSource:
     url: str
     commit: str
-    path: str  # the spec's folder within the repository
+    path: str  # the folder of the compiled output within the repository
     span: Span
 
 

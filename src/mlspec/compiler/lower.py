@@ -173,7 +173,7 @@ class _Lowering:
             packages=tuple(dict.fromkeys([*d.packages, *step.packages]))
             if step.python is not None
             else (),
-            image=step.image or d.image,
+            image=step.image or self.code_image(step) or d.image,
             command=tuple(step.container.command) if step.container else (),
             args=tuple(step.container.args) if step.container else (),
             inputs=inputs,
@@ -191,6 +191,11 @@ class _Lowering:
             span=self.key_span(*base),
             code=self.code(step, base) if step.python is not None else None,
         )
+
+    def code_image(self, step: s.Step) -> str | None:
+        """A Python step without an image of its own runs on the image that holds its code."""
+        code = step.code or self.spec.defaults.code
+        return code.image if step.python is not None and code is not None else None
 
     def code(self, step: s.Step, base: PathKey) -> ir.Code:
         """The step's `code:` (else defaults.code), with its package read and pinned."""

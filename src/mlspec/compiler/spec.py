@@ -233,7 +233,8 @@ class GitSource(Model):
     """The full 40-character commit id workers check out; it must contain this spec's compiled
     output (commit the output, then pin that commit)."""
     path: RepoPath = "."
-    """The spec's folder within the repository (default: the repository's root)."""
+    """The folder, within the repository at that commit, that holds the compiled output the
+    workers run (where prefect.yaml is), e.g. deploy/prefect (default: the root)."""
 
 
 class Code(Model):
