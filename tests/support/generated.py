@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlspec.backends import code_files
 from mlspec.backends.base import Artifact
 from mlspec.runtime import embed
 
@@ -62,13 +63,13 @@ def dates_and_times(text: str, known: tuple[str, ...]) -> list[str]:
 
 def without_rollout(artifacts: list[Artifact]) -> list[Artifact]:
     """A pipeline target's own files: not the rollout manifests it writes under rollout/, nor
-    the runtime package beside a DAG or flow."""
+    the runtime and step packages beside a DAG or flow."""
     return [a for a in artifacts if not is_beside(a.path)]
 
 
 def is_beside(path: str) -> bool:
-    """A rollout manifest or a file of the runtime package."""
-    return path.startswith(("rollout/", embed.PACKAGE_PREFIX))
+    """A rollout manifest, a file of the runtime package or of a pinned step package."""
+    return path.startswith(("rollout/", embed.PACKAGE_PREFIX, code_files.PREFIX))
 
 
 def orchestrators_imported_by_compile(spec: Path, target: str, out: Path) -> list[str]:
