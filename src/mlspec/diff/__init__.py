@@ -38,8 +38,8 @@ class SpecDiff:
 
 def diff(old: Side, new: Side) -> SpecDiff:
     """Raises SpecError (with diagnostics under the side's label) if a side is not valid."""
-    a = analyze_text(old.text, old.label).pipeline if old.text is not None else None
-    b = analyze_text(new.text, new.label).pipeline if new.text is not None else None
+    a = analyze_text(old.text, old.label, old.packages).pipeline if old.text is not None else None
+    b = analyze_text(new.text, new.label, new.packages).pipeline if new.text is not None else None
     if a is None or b is None:
         what = "added" if a is None else "removed"
         reason = "a new pipeline" if a is None else "the pipeline is no longer deployed from here"

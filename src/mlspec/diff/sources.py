@@ -4,12 +4,15 @@ changed since a revision (`--base REV`). Each side is read within the bounds of 
 
 from __future__ import annotations
 
+import posixpath
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlspec.compiler.code import PackageFiles, folder_package_files
 from mlspec.compiler.source import MAX_BYTES, decode, read_bytes
+from mlspec.diff import revision
 
 SPEC_RE = re.compile(rb"^apiVersion:\s*['\"]?mlspec/v1['\"]?\s*$", re.MULTILINE)
 
@@ -22,6 +25,8 @@ class SourceError(Exception):
 class Side:
     label: str  # as the user wrote it, for messages and headings
     text: str | None  # None: the spec does not exist on this side (added or deleted)
+    # Where its step packages are read: None beside the file named by `label`.
+    packages: PackageFiles | None = None
 
 
 def read(arg: str) -> Side:
@@ -34,7 +39,7 @@ def read(arg: str) -> Side:
         return Side(arg, decode(_file(path, arg), arg))
     rev, sep, inside = arg.partition(":")
     if sep and rev and inside:
-        return Side(arg, decode(_blob(f"{rev}:{inside}"), arg))
+        return Side(arg, decode(_blob(f"{rev}:{inside}"), arg), _at(rev, inside))
     raise SourceError(f"{arg}: no such file (for a file in git, write REV:path)")
 
 
@@ -54,9 +59,21 @@ def changed_since(base: str, paths: tuple[str, ...] = ()) -> list[tuple[Side, Si
         new = _file(current, name) if current.is_file() else None
         if any(raw is not None and SPEC_RE.search(raw) for raw in (old, new)):
             pairs.append(
-                (Side(f"{base}:{name}", _text(old, f"{base}:{name}")), Side(name, _text(new, name)))
+                (
+                    Side(f"{base}:{name}", _text(old, f"{base}:{name}"), _at(base, name)),
+                    Side(name, _text(new, name), folder_package_files(current.parent)),
+                )
             )
     return pairs
+
+
+def _at(rev: str, inside: str) -> PackageFiles:
+    """Step packages at `rev`, beside `inside` (relative to the repository's root, or to the
+    current folder when it starts with ./ as git reads it)."""
+    if inside.startswith(("./", "../")):
+        prefix = _git("rev-parse", "--show-prefix").decode().strip()
+        inside = posixpath.normpath(posixpath.join(prefix, inside))
+    return revision.package_files(rev, inside)
 
 
 def _text(raw: bytes | None, label: str) -> str | None:
