@@ -45,15 +45,24 @@ def read(arg: str) -> Side:
 
 def changed_since(base: str, paths: tuple[str, ...] = ()) -> list[tuple[Side, Side]]:
     """(old, new) for every spec that differs between `base` and the working tree (under
-    `paths`, if given). A spec is a YAML file with `apiVersion: mlspec/v1` on either side."""
+    `paths`, if given). A spec is a YAML file with `apiVersion: mlspec/v1` on either side; a
+    spec whose folder holds another changed file (its step code) is compared too."""
     patterns = [f"{p.rstrip('/')}/**" if Path(p).is_dir() else p for p in paths]
-    globs = [f":(glob){pattern}" for pattern in patterns] if patterns else ["*.yaml", "*.yml"]
-    names = _git("diff", "--name-only", "--no-renames", base, "--", *globs).decode()
+    globs = [f":(glob){pattern}" for pattern in patterns]
+    changed = _git("diff", "--name-only", "--no-renames", base, "--", *globs).decode().split("\n")
+    yaml = {n for n in changed if n.endswith((".yaml", ".yml"))}
+    others = [n for n in changed if n and n not in yaml]
+    if others:  # the specs beside changed code, as they are now
+        tracked = _git("ls-files", "--full-name", "--", *(globs or ["*.yaml", "*.yml"]))
+        for name in tracked.decode().splitlines():
+            folder = posixpath.dirname(name)
+            if name.endswith((".yaml", ".yml")) and any(
+                o.startswith(f"{folder}/") or not folder for o in others
+            ):
+                yaml.add(name)
     root = Path(_git("rev-parse", "--show-toplevel").decode().strip())
     pairs = []
-    for name in sorted(filter(None, names.splitlines())):
-        if not name.endswith((".yaml", ".yml")):
-            continue
+    for name in sorted(yaml):
         old = _optional(f"{base}:{name}")
         current = root / name
         new = _file(current, name) if current.is_file() else None
