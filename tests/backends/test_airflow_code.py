@@ -176,3 +176,17 @@ def test_one_byte_changed_in_the_placed_copy_fails_closed(
         done.stderr
     )
     assert "breast_cancer/steps.py" not in done.stdout  # nothing was imported
+
+
+def test_a_dag_copied_without_its_package_folder_fails_closed(
+    placed: tuple[Path, str, str, str],
+) -> None:
+    dags, _, folder, digest = placed
+    shutil.rmtree(dags / folder)
+    with pytest.raises(RuntimeError) as caught:
+        code.use_package(str(dags / folder), "breast_cancer", digest)
+    assert str(caught.value) == (
+        f"mlspec: the step package 'breast_cancer' is not beside the pipeline: {dags / folder} "
+        "is missing; deploy the compiled folder as a whole (mlspec deploy places it), or compile "
+        "again"
+    )
