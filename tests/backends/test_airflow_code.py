@@ -190,3 +190,13 @@ def test_a_dag_copied_without_its_package_folder_fails_closed(
         "is missing; deploy the compiled folder as a whole (mlspec deploy places it), or compile "
         "again"
     )
+
+
+def test_mlspec_run_puts_the_spec_folder_on_the_path_only_for_a_package_not_beside_it(
+    tmp_path: Path,
+) -> None:
+    """`mlspec run --target airflow` sets PYTHONPATH to the spec's folder only then: the
+    flagship's steps import the pinned copy beside the DAG (test_airflow_engine.py runs it)."""
+    assert not code_files.imports_from_path(analyze_file(FLAGSHIP / "pipeline.yaml").pipeline)
+    spec = spec_in(tmp_path, package=False)
+    assert code_files.imports_from_path(analyze_file(spec).pipeline)

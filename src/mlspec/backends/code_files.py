@@ -38,6 +38,11 @@ def from_path(step: ir.Step) -> bool:
     return step.code is not None and step.code.package is None
 
 
+def imports_from_path(pipeline: ir.Pipeline) -> bool:
+    """Whether any step needs the spec's folder on the worker's path (`mlspec run`)."""
+    return any(from_path(step) for step in pipeline.steps)
+
+
 def named_in_packages(step: ir.Step) -> bool:
     """Whether the step's `packages:` names a distribution called after its top-level module."""
     top = (step.function or "").partition(":")[0].partition(".")[0]

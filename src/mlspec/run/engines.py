@@ -359,7 +359,7 @@ def run_airflow(run: EngineRun) -> EngineResult:
     run.write(dags)
     # Steps import their package from the pinned copy beside the DAG, as on a deployed Airflow:
     # the spec's folder is on the path only for a step whose package is not there.
-    path = {"PYTHONPATH": str(run.code_path)} if _imports_from_path(run.pipeline) else {}
+    path = {"PYTHONPATH": str(run.code_path)} if code_files.imports_from_path(run.pipeline) else {}
     env = clean_env(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
@@ -390,10 +390,6 @@ def run_airflow(run: EngineRun) -> EngineResult:
         return EngineResult(False, "", {}, detail, _promoted(result))
     ok = result["state"] == "success"
     return EngineResult(ok, result["run_id"], result["tasks"], result["state"], _promoted(result))
-
-
-def _imports_from_path(pipeline: ir.Pipeline) -> bool:
-    return any(code_files.from_path(step) for step in pipeline.steps)
 
 
 _KFP_FINISHED = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
