@@ -501,6 +501,31 @@ def test_a_failing_step_says_what_is_done_and_what_is_not_and_puts_files_back(
     assert list(folder.iterdir()) == []  # every file taken back: nothing broken is left
 
 
+def test_a_rejected_dag_takes_its_step_package_folder_back_too(
+    folder: Path, scripted: tuple[str, type[_Scripted]]
+) -> None:
+    """The package's folder has a subfolder (the package): both go, not only the files."""
+    url, handler = scripted
+    error = {
+        "import_error_id": 1,
+        "timestamp": "2026-01-01T00:00:00Z",
+        "filename": DAG_FILE,
+        "bundle_name": "dags-folder",
+        "stack_trace": "Traceback (most recent call last):\nSyntaxError: x",
+    }
+    handler.answers = [
+        (404, {"detail": "Dag with id breast-cancer-classifier was not found"}),
+        (200, {"import_errors": [], "total_entries": 0}),
+        (200, {"import_errors": [error], "total_entries": 1}),
+    ]
+    given = settings(folder, url, airflow_token="tok") | {"airflow_password": None}
+    request = request_from(SPEC, given)
+    assert code_folders(deploy_airflow.dag_file(request))  # the flagship carries its package
+    with pytest.raises(DeployError, match="The new file was removed"):
+        deploy_airflow.deploy(request)
+    assert list(folder.iterdir()) == []
+
+
 # ---- slow: a real Airflow 3.3.2 ---------------------------------------------------------------
 
 
