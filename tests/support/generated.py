@@ -63,12 +63,12 @@ def dates_and_times(text: str, known: tuple[str, ...]) -> list[str]:
 
 def without_rollout(artifacts: list[Artifact]) -> list[Artifact]:
     """A pipeline target's own files: not the rollout manifests it writes under rollout/, nor
-    the runtime and step packages beside a DAG or flow."""
+    the runtime package beside a DAG or flow."""
     return [a for a in artifacts if not is_beside(a.path)]
 
 
 def is_beside(path: str) -> bool:
-    """A rollout manifest, a file of the runtime package or of a pinned step package."""
+    """A rollout manifest, or a file of the runtime package or of a pinned step package."""
     return path.startswith(("rollout/", embed.PACKAGE_PREFIX, code_files.PREFIX))
 
 
