@@ -55,17 +55,29 @@ EXAMPLE = ROOT / "examples" / "breast-cancer"
 FLAGSHIP = EXAMPLE / "pipeline.yaml"
 MODEL = NAME = "breast-cancer-classifier"
 FULL_NAME = f"{NAME}/{NAME}"
+# The flagship's `code:` block, which pins the compiled flow to a commit the workers clone.
+GIT_BLOCK = re.compile(r"^  code:\n(?:    .*\n)+", re.MULTILINE)
 
 
 def variant(folder: Path, **defaults: str) -> Path:
-    """A copy of the flagship spec with some parameter defaults changed."""
-    text = FLAGSHIP.read_text(encoding="utf-8")
+    """A copy of the flagship spec and its step package, without its `code.git` (the workers
+    load the flow from the flow folder) and with some parameter defaults changed."""
+    text, count = GIT_BLOCK.subn("", FLAGSHIP.read_text(encoding="utf-8"))
+    assert count == 1
     for name, value in defaults.items():
         text, count = re.subn(rf"({name}: \{{type: \w+, default: )[^,}}]+", rf"\g<1>{value}", text)
         assert count == 1, name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pipeline.yaml").write_text(text, encoding="utf-8")
+    package = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(EXAMPLE / "breast_cancer", folder / "breast_cancer", ignore=package)
     return folder / "pipeline.yaml"
+
+
+@pytest.fixture(scope="module")
+def flagship(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The flagship as a spec whose workers load the flow from the flow folder."""
+    return variant(tmp_path_factory.mktemp("flagship"))
 
 
 def request_for(spec: Path, flow_dir: Path) -> Request:
@@ -93,18 +105,19 @@ def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
 # -- fast: plan, versions, redaction, settings -------------------------------------------------
 
 
-def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> None:
-    request = request_for(FLAGSHIP, tmp_path)
+def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path, flagship: Path) -> None:
+    request = request_for(flagship, tmp_path)
     settings = prefect_settings.settings_from(request)
     [wanted] = prefect_wanted.wanted_from(request, settings)
     found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
     plan, steps = prefect_plan.make_plan(request, settings, [wanted], found)
     folder = tmp_path / NAME / request.version
-    runtime = runtime_group(request)
+    runtime, code = runtime_group(request), code_group(request)
     assert plan.render() == (
         f"deploy to prefect at http://127.0.0.1:4200/api (server 3.9.1), "
         f"version {request.version}:\n"
         f"  create    flow file {folder}/breast_cancer_classifier.py\n"
+        f"  create    flow {code.what(folder)}\n"
         f"  create    flow {runtime.what(folder)}\n"
         "  create    work pool mlspec (type process)\n"
         f"  create    flow {NAME}\n"
@@ -113,6 +126,7 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
     )
     assert [step.brief for step in steps] == [
         f"create flow file {folder}/breast_cancer_classifier.py",
+        f"create flow {code.what(folder)}",
         f"create flow {runtime.what(folder)}",
         "create work pool mlspec",
         f"create flow {NAME}",
@@ -136,29 +150,39 @@ def runtime_group(request: Request) -> FileGroup:
     return group
 
 
-def test_every_compiled_file_but_prefect_yaml_goes_into_the_flow_folder(tmp_path: Path) -> None:
-    """The files beside the flow (the runtime package it imports) are written next to it, in
-    the version's folder, as one step; prefect.yaml and the rollout manifests are not."""
-    request = request_for(FLAGSHIP, tmp_path)
+def code_group(request: Request) -> FileGroup:
+    """The pinned step package the flow's Python steps import: a folder beside it."""
+    [group] = [g for g in file_groups(request.artifacts) if g.path.startswith("mlspec_code_")]
+    return group
+
+
+def test_every_compiled_file_but_prefect_yaml_goes_into_the_flow_folder(
+    tmp_path: Path, flagship: Path
+) -> None:
+    """The files beside the flow (the step package and the runtime package it imports) are
+    written next to it, in the version's folder, a step each; prefect.yaml and the rollout
+    manifests are not."""
+    request = request_for(flagship, tmp_path)
     settings = prefect_settings.settings_from(request)
     [wanted] = prefect_wanted.wanted_from(request, settings)
     found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
     _, steps = prefect_plan.make_plan(request, settings, [wanted], found)
     folder = tmp_path / NAME / request.version
-    assert [step.brief for step in steps][:3] == [
+    assert [step.brief for step in steps][:4] == [
         f"create flow file {folder}/breast_cancer_classifier.py",
+        f"create flow {code_group(request).what(folder)}",
         f"create flow {runtime_group(request).what(folder)}",
         "create work pool mlspec",
     ]
 
 
-def test_prefect_yaml_is_read_as_prefect_reads_it(tmp_path: Path) -> None:
+def test_prefect_yaml_is_read_as_prefect_reads_it(tmp_path: Path, flagship: Path) -> None:
     """`prefect deploy` reads prefect.yaml with PyYAML (YAML 1.1), so the deploy does too: in
     a hand-edited `seed: 1:30` Prefect sees 90, where a YAML 1.2 reader sees a string."""
     from prefect.cli.deploy._config import _load_deploy_configs_and_actions
     from rich.console import Console
 
-    request = request_for(FLAGSHIP, tmp_path)
+    request = request_for(flagship, tmp_path)
     [original] = [a for a in request.artifacts if a.path == "prefect.yaml"]
     edited = replace(original, text=original.text.replace("seed: 7", "seed: 1:30"))
     request = replace(
@@ -184,8 +208,8 @@ def _as_server_has_it(wanted: prefect_wanted.Wanted, **changes: object) -> types
     return types.SimpleNamespace(**{**fields, "schedules": schedules, "id": "d1", **changes})
 
 
-def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path) -> None:
-    request = request_for(FLAGSHIP, tmp_path)
+def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path, flagship: Path) -> None:
+    request = request_for(flagship, tmp_path)
     settings = prefect_settings.settings_from(request)
     [wanted] = prefect_wanted.wanted_from(request, settings)
     same = _as_server_has_it(wanted)
@@ -209,8 +233,8 @@ def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path) -> None:
     )
 
 
-def test_a_push_work_pool_is_refused_before_any_write(tmp_path: Path) -> None:
-    request = request_for(FLAGSHIP, tmp_path)
+def test_a_push_work_pool_is_refused_before_any_write(tmp_path: Path, flagship: Path) -> None:
+    request = request_for(flagship, tmp_path)
     settings = prefect_settings.settings_from(request)
     pool = types.SimpleNamespace(type="ecs:push", is_paused=False)
     with pytest.raises(DeployError, match="type ecs:push, whose jobs cannot load the flow"):
@@ -223,9 +247,9 @@ def test_a_push_work_pool_is_refused_before_any_write(tmp_path: Path) -> None:
     )
 
 
-def test_versions_are_named_by_the_generated_files(tmp_path: Path) -> None:
-    first = request_for(FLAGSHIP, tmp_path)
-    again = request_for(FLAGSHIP, tmp_path)
+def test_versions_are_named_by_the_generated_files(tmp_path: Path, flagship: Path) -> None:
+    first = request_for(flagship, tmp_path)
+    again = request_for(flagship, tmp_path)
     changed = request_for(variant(tmp_path / "spec", min_auc="0.96"), tmp_path)
     assert re.fullmatch(r"mlspec-[0-9a-f]{12}", first.version)
     assert first.version == again.version
@@ -267,18 +291,22 @@ def test_write_atomically_leaves_one_readable_file(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_missing_settings_are_usage_errors(args: tuple[str, ...], message: str) -> None:
-    result = invoke(str(FLAGSHIP), "--target", "prefect", *args)
+def test_missing_settings_are_usage_errors(
+    args: tuple[str, ...], message: str, flagship: Path
+) -> None:
+    result = invoke(str(flagship), "--target", "prefect", *args)
     assert result.exit_code == 2, result.output
     assert message in result.output
 
 
-def test_a_stopped_server_fails_within_seconds_and_writes_nothing(tmp_path: Path) -> None:
+def test_a_stopped_server_fails_within_seconds_and_writes_nothing(
+    tmp_path: Path, flagship: Path
+) -> None:
     url = f"http://ci:s3cret-pw@127.0.0.1:{free_port()}/api"  # nothing listens there
     print(f"\ndeploying to {prefect_settings.shown_url(url)}, where nothing listens")
     started = time.monotonic()
     result = invoke(
-        str(FLAGSHIP),
+        str(flagship),
         "-t",
         "prefect",
         "--prefect-api-url",
@@ -344,12 +372,14 @@ def stand_in() -> Iterator[StandIn]:
         thread.join(5)
 
 
-def test_auth_errors_fail_fast_with_the_servers_answer(stand_in: StandIn, tmp_path: Path) -> None:
+def test_auth_errors_fail_fast_with_the_servers_answer(
+    stand_in: StandIn, tmp_path: Path, flagship: Path
+) -> None:
     stand_in.routes[("GET", "/api/admin/version")] = (401, {"detail": "bad token s3cret-pw"})
     url = stand_in.url.replace("http://", "http://ci:s3cret-pw@")
     started = time.monotonic()
     result = invoke(
-        str(FLAGSHIP),
+        str(flagship),
         "-t",
         "prefect",
         "--prefect-api-url",
@@ -366,14 +396,14 @@ def test_auth_errors_fail_fast_with_the_servers_answer(stand_in: StandIn, tmp_pa
 
 
 def test_server_errors_are_retried_within_the_bound(
-    stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flagship: Path
 ) -> None:
     # Prefect's client itself waits ~2 s after a 503 even with its retries off, so an attempt
     # takes that long: the bound allows two.
     monkeypatch.setattr(prefect_api, "RETRY_SECONDS", 3.0)
     stand_in.routes[("GET", "/api/admin/version")] = (503, {"detail": "restarting"})
     result = invoke(
-        str(FLAGSHIP), "-t", "prefect", "--prefect-api-url", stand_in.url,
+        str(flagship), "-t", "prefect", "--prefect-api-url", stand_in.url,
         "--prefect-flow-dir", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 3, result.output
@@ -383,7 +413,7 @@ def test_server_errors_are_retried_within_the_bound(
 
 
 def test_a_refused_write_says_what_is_done_and_what_is_not(
-    stand_in: StandIn, tmp_path: Path
+    stand_in: StandIn, tmp_path: Path, flagship: Path
 ) -> None:
     pool = {"id": "2a8ba9d4-47a4-4bd7-9d0d-9a6c1bdcd0b8", "name": "mlspec", "type": "process"}
     stand_in.routes.update(
@@ -403,18 +433,20 @@ def test_a_refused_write_says_what_is_done_and_what_is_not(
         }
     )
     result = invoke(
-        str(FLAGSHIP), "-t", "prefect", "--prefect-api-url", stand_in.url,
+        str(flagship), "-t", "prefect", "--prefect-api-url", stand_in.url,
         "--prefect-flow-dir", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 3, result.output
-    request = request_for(FLAGSHIP, tmp_path)
+    request = request_for(flagship, tmp_path)
     flow_file = tmp_path / NAME / request.version / "breast_cancer_classifier.py"
     runtime = runtime_group(request).what(flow_file.parent)
+    code = code_group(request).what(flow_file.parent)
     # The spec's warnings (MS302: the flagship's Python steps) come first.
     assert result.output[result.output.index("deploy failed: ") :] == (
         f"deploy failed: writing deployment {FULL_NAME}: the server answered "
         "422 Unprocessable Entity: body.job_variables.env: not allowed\n"
-        f"  done before the failure: create flow file {flow_file}; create flow {runtime}; "
+        f"  done before the failure: create flow file {flow_file}; create flow {code}; "
+        f"create flow {runtime}; "
         "create work pool mlspec; "
         f"create flow {NAME}\n"
         f"  not done: create deployment {FULL_NAME}\n"
@@ -537,22 +569,23 @@ def deploy_and_wait(prefect: Prefect, spec: Path) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def first_deploy(prefect: Prefect) -> Result:
+def first_deploy(prefect: Prefect, flagship: Path) -> Result:
     """The module's first deploy of the flagship: everything is created."""
-    return deploy_in_process(prefect, FLAGSHIP)
+    return deploy_in_process(prefect, flagship)
 
 
 @pytest.mark.slow
 def test_a_first_deploy_creates_pool_flow_file_and_deployment(
-    prefect: Prefect, first_deploy: Result
+    prefect: Prefect, first_deploy: Result, flagship: Path
 ) -> None:
     assert first_deploy.exit_code == 0, first_deploy.output
-    request = request_for(FLAGSHIP, prefect.flow_dir)
+    request = request_for(flagship, prefect.flow_dir)
     version = request.version
     folder = prefect.flow_dir / NAME / version
     runtime = runtime_group(request)
     assert first_deploy.stdout.splitlines()[1:] == [  # the spec's warnings: stderr
         f"  create    flow file {folder}/breast_cancer_classifier.py",
+        f"  create    flow {code_group(request).what(folder)}",
         f"  create    flow {runtime.what(folder)}",
         "  create    work pool mlspec (type process)",
         f"  create    flow {NAME}",
@@ -578,9 +611,9 @@ def test_a_first_deploy_creates_pool_flow_file_and_deployment(
 
 @pytest.mark.slow
 def test_deploy_run_wait_completes_with_its_gate_verdicts(
-    prefect: Prefect, first_deploy: Result
+    prefect: Prefect, first_deploy: Result, flagship: Path
 ) -> None:
-    code, output = deploy_and_wait(prefect, FLAGSHIP)
+    code, output = deploy_and_wait(prefect, flagship)
     assert code == 0, output + prefect.worker_log.read_text()[-4000:]
     assert f"unchanged deployment {FULL_NAME}" in output
     assert re.search(r"flow run [\w-]+: Running", output)
@@ -593,12 +626,14 @@ def test_deploy_run_wait_completes_with_its_gate_verdicts(
 
 
 @pytest.mark.slow
-def test_a_second_deploy_changes_nothing(prefect: Prefect, first_deploy: Result) -> None:
-    deploy_in_process(prefect, FLAGSHIP)  # the flagship, whatever ran before
+def test_a_second_deploy_changes_nothing(
+    prefect: Prefect, first_deploy: Result, flagship: Path
+) -> None:
+    deploy_in_process(prefect, flagship)  # the flagship, whatever ran before
     before, runs = prefect.deployment(), prefect.flow_runs()
-    result = deploy_in_process(prefect, FLAGSHIP)
+    result = deploy_in_process(prefect, flagship)
     assert result.exit_code == 0, result.output
-    assert [line.split()[0] for line in result.stdout.splitlines()[1:5]] == ["unchanged"] * 4
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:6]] == ["unchanged"] * 5
     assert result.stdout.endswith("  nothing to change\n")
     after = prefect.deployment()
     assert (after.updated, after.version) == (before.updated, before.version)
