@@ -694,3 +694,209 @@ def test_a_failed_run_exits_3_and_says_which_task_failed(
     assert "task ingest ended Failed: " in output
     assert "test_size" in output
     assert f"the deployment {FULL_NAME} version mlspec-" in output
+
+
+# -- code.git: the workers clone the pinned commit ---------------------------------------------
+
+COMPILED = "examples/breast-cancer/build/prefect"  # code.git.path of the flagship
+
+
+@dataclass
+class Pinned:
+    """A local repository holding the flagship, its step package and its compiled Prefect
+    folder, with the spec in the work tree pinning the commit that holds that folder."""
+
+    repo: Path
+    spec: Path
+    commit: str
+
+    @property
+    def compiled(self) -> Path:
+        return self.repo / COMPILED
+
+
+def git(repo: Path, *args: str) -> str:
+    command = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    done = subprocess.run([*command, *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def compile_into(spec: Path, out: Path) -> None:
+    result = CliRunner().invoke(cli.main, ["compile", str(spec), "-t", "prefect", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+
+
+def pin(spec: Path, url: str, commit: str) -> None:
+    text, count = re.subn(r"(?m)^(      url: ).*$", rf"\g<1>{url}", spec.read_text())
+    text, more = re.subn(r"(?m)^(      commit: ).*$", rf"\g<1>'{commit}'", text)
+    assert count == more == 1
+    spec.write_text(text)
+
+
+# Appended to the step package of a run that must say where its code was imported from.
+RECORDER = """
+import os as _os
+
+with open(_os.environ["MLSPEC_TEST_IMPORTED_FROM"], "a", encoding="utf-8") as _record:
+    _record.write(__file__ + "\\n")
+"""
+
+
+def pinned_repository(base: Path, *, record: bool = False) -> Pinned:
+    """Compile once (any commit), commit spec, package and compiled folder, pin that commit
+    in the spec, compile again: only the spec and prefect.yaml change (prefect.yaml names the
+    commit; the flow and the code the workers load are the committed ones)."""
+    repo = base / "ml-pipelines"
+    example = repo / "examples" / "breast-cancer"
+    example.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copyfile(FLAGSHIP, example / "pipeline.yaml")
+    package = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(EXAMPLE / "breast_cancer", example / "breast_cancer", ignore=package)
+    if record:
+        with (example / "breast_cancer" / "__init__.py").open("a") as init:
+            init.write(RECORDER)
+    spec = example / "pipeline.yaml"
+    pin(spec, f"file://{repo}", "0" * 40)
+    compile_into(spec, repo / COMPILED)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the flagship and its compiled Prefect folder")
+    commit = git(repo, "rev-parse", "HEAD")
+    pin(spec, f"file://{repo}", commit)
+    compile_into(spec, repo / COMPILED)
+    assert git(repo, "status", "--porcelain", "--untracked-files=all").splitlines() == [
+        f"M {COMPILED}/prefect.yaml",  # (git() strips the first line's leading space)
+        " M examples/breast-cancer/pipeline.yaml",
+    ]
+    return Pinned(repo, spec, commit)
+
+
+def test_a_commit_holding_the_compiled_flow_passes_the_check(tmp_path: Path) -> None:
+    from mlspec.backends.prefect.delivery import git_source
+    from mlspec.deploy.prefect import commit
+
+    pinned = pinned_repository(tmp_path)
+    request = request_for(pinned.spec, tmp_path)
+    source = git_source(request.pipeline)  # type: ignore[arg-type]
+    assert source is not None and source.commit == pinned.commit
+    said: list[str] = []
+    files = prefect_wanted.worker_files(request.artifacts)
+    commit.check(source, files, pinned.spec, said.append)
+    assert said == [
+        f"commit {pinned.commit[:12]} holds the compiled flow (11 files in {COMPILED}/)"
+    ]
+    # A flow folder is neither needed nor written: the deployment's pull steps clone it.
+    settings = prefect_settings.settings_from(replace(request, settings={
+        "prefect_api_url": "http://127.0.0.1:4200/api", "prefect_flow_dir": None,
+        "prefect_work_pool": None,
+    }))  # fmt: skip
+    [wanted] = prefect_wanted.wanted_from(request, settings)
+    assert (settings.flow_dir, wanted.path, wanted.files) == (None, None, ())
+    assert wanted.pull_steps[0]["prefect.deployments.steps.git_clone"]["commit_sha"] == (
+        pinned.commit
+    )
+
+
+def test_a_commit_without_the_compiled_flow_is_refused_before_any_remote_call(
+    tmp_path: Path,
+) -> None:
+    """One changed line of step code: the compile pins another package digest, which the
+    commit does not hold; the deploy stops before reaching the (absent) server."""
+    pinned = pinned_repository(tmp_path)
+    steps = pinned.spec.parent / "breast_cancer" / "steps.py"
+    steps.write_text(steps.read_text() + "\n# reviewed later\n")
+    result = invoke(
+        str(pinned.spec), "-t", "prefect", "--prefect-api-url", "http://127.0.0.1:9/api"
+    )
+    assert result.exit_code == 3, result.output
+    message = result.output[result.output.index("deploy failed: ") :]
+    assert message.startswith(
+        f"deploy failed: commit {pinned.commit[:12]} of file://{pinned.repo} does not hold the "
+        "flow compiled here: breast_cancer_classifier.py, mlspec_code_"
+    )
+    assert "Nothing was changed" in message and "reaching" not in message
+
+
+def test_a_commit_the_repository_lacks_is_refused(tmp_path: Path) -> None:
+    pinned = pinned_repository(tmp_path)
+    pin(pinned.spec, f"file://{pinned.repo}", "f" * 40)
+    result = invoke(
+        str(pinned.spec), "-t", "prefect", "--prefect-api-url", "http://127.0.0.1:9/api"
+    )
+    assert result.exit_code == 3, result.output
+    assert f"has no commit {'f' * 40}: the workers could not clone it" in result.output
+
+
+def test_a_remote_repository_is_not_checked_and_says_so(tmp_path: Path) -> None:
+    from mlspec.backends.prefect.delivery import git_source
+    from mlspec.deploy.prefect import commit
+
+    shutil.copyfile(FLAGSHIP, tmp_path / "pipeline.yaml")
+    request = request_for(tmp_path / "pipeline.yaml", tmp_path)
+    source = git_source(request.pipeline)  # type: ignore[arg-type]
+    assert source is not None
+    said: list[str] = []
+    commit.check(source, request.artifacts, tmp_path / "pipeline.yaml", said.append)
+    assert said == [
+        f"note: commit {source.commit[:12]} not compared with the compiled files: "
+        "https://github.com/acme/ml-pipelines.git is remote and this work tree does not hold it"
+    ]
+
+
+@pytest.mark.slow
+def test_a_worker_elsewhere_runs_the_flow_cloned_at_the_pinned_commit(
+    prefect: Prefect,
+    tmp_path: Path,
+    template_db: Path,
+    create_model: Callable[[str, str], None],
+) -> None:
+    """The done-when test of code delivery for Prefect: a process worker whose working folder
+    is neither the repository nor the compiled folder, without the repository on PYTHONPATH,
+    runs the flagship from the clone its pull steps make of the local repository at the
+    pinned commit; the gates pass and the challenger is promoted."""
+    started = time.monotonic()
+    pinned = pinned_repository(tmp_path, record=True)
+    # The step package says where it was imported from: the worker's clone, nowhere else.
+    imported_from = tmp_path / "imported-from.txt"
+    [package] = [p.name for p in pinned.compiled.glob("mlspec_code_*")]
+    worker_cwd, worker_tmp, artifacts = (tmp_path / n for n in ("cwd", "tmp", "artifacts"))
+    for folder in (worker_cwd, worker_tmp, artifacts):
+        folder.mkdir()
+    shutil.copyfile(template_db, tmp_path / "registry.db")
+    registry_uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    create_model(registry_uri, MODEL)
+    pool = "mlspec-git"
+    worker_env = clean_env(
+        PREFECT_HOME=str(tmp_path / "worker-home"),
+        PREFECT_API_URL=prefect.url,
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        PREFECT_WORKER_HEARTBEAT_SECONDS="5",
+        MLFLOW_TRACKING_URI=registry_uri,
+        MLSPEC_ARTIFACT_ROOT=str(artifacts),
+        MLSPEC_TEST_IMPORTED_FROM=str(imported_from),
+        TMPDIR=str(worker_tmp),  # the process worker runs each flow in a folder under it
+    )
+    assert "PYTHONPATH" not in worker_env
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
+    command += ["--type", "process", "--no-create-pool-if-not-found"]
+    worker = start(command, worker_env, tmp_path / "worker.log", "Prefect worker", cwd=worker_cwd)
+    try:
+        deploy = [sys.executable, "-m", "mlspec.cli", "deploy", str(pinned.spec), "-t", "prefect"]
+        deploy += ["--prefect-work-pool", pool, "--run", "--wait"]
+        env = clean_env(PREFECT_HOME=str(tmp_path / "cli-home"), PREFECT_API_URL=prefect.url)
+        done = subprocess.run(
+            deploy, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+    finally:
+        stop(worker, "Prefect worker")
+    output = done.stdout + done.stderr
+    print(output)
+    assert done.returncode == 0, output + (tmp_path / "worker.log").read_text()[-4000:]
+    assert f"commit {pinned.commit[:12]} holds the compiled flow" in output
+    assert "  data_quality   PASSED\n  model_quality  PASSED\n" in output
+    assert f"promoted  challenger: {MODEL} version 1" in output
+    assert aliases(registry_uri, MODEL) == {"challenger": "1"}
+    [where] = set(imported_from.read_text().splitlines())
+    clone = f"/ml-pipelines/{COMPILED}/{package}/breast_cancer/__init__.py"
+    assert where.startswith(f"{worker_tmp}/") and where.endswith(clone), where
+    print(f"\ncode.git deploy, run and promotion: {time.monotonic() - started:.1f} s")
