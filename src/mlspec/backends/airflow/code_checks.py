@@ -2,8 +2,10 @@
 
 The step package found beside the spec is compiled into the DAG's folder (`mlspec_code_<digest>`,
 backends/code_files.py) and `mlspec deploy` places it beside the DAG: that is Airflow's one way.
-A package not found there must already be installed on the workers; `code.git` and
-`code.wheels` are other targets' ways and change nothing here (MS302).
+A package not found there must already be installed on the workers (MS302). `code.git` and
+`code.wheels` are other targets' ways to deliver the same pinned package: nothing is lost when
+Airflow places its copy instead (the digest is the same), and a git-synced DAG bundle of the
+compiled folder carries that copy too, so they are not warned about.
 """
 
 from __future__ import annotations
@@ -11,41 +13,17 @@ from __future__ import annotations
 from mlspec.backends import code_files
 from mlspec.backends.rollout.base import warning
 from mlspec.compiler import ir
-from mlspec.diagnostics import Diagnostic, Span
-
-PLACED = "Airflow gets the step package placed beside the DAG by `mlspec deploy`"
+from mlspec.diagnostics import Diagnostic
 
 
 def problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    said: set[tuple[Span, str]] = set()  # a defaults' code: applies to many steps: said once
     for step in pipeline.steps:
         code = step.code
         if step.kind != "python" or code is None:
             continue
         if code_files.from_path(step) and not code_files.named_in_packages(step):
             found.append(_not_beside(step))
-        if code.git is not None and (code.git.span, "git") not in said:
-            said.add((code.git.span, "git"))
-            found.append(
-                warning(
-                    code.git.span,
-                    f"airflow does not fetch code.git: {PLACED}, pinned by its digest (an "
-                    "Airflow git DAG bundle is set up in airflow.cfg, not by the DAG)",
-                    "leave code.git to the targets that use it (prefect), or deploy the "
-                    "compiled folder with `mlspec deploy --target airflow`",
-                )
-            )
-        if code.wheels is not None and (code.span, "wheels") not in said:
-            said.add((code.span, "wheels"))
-            found.append(
-                warning(
-                    code.span,
-                    f"airflow does not install code.wheels: {PLACED}, pinned by its digest",
-                    "code.wheels is for kubeflow; deploy the compiled folder with "
-                    "`mlspec deploy --target airflow`",
-                )
-            )
     return found
 
 
