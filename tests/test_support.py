@@ -189,6 +189,13 @@ STEP_VALUES: dict[str, Any] = {
     "env.*.secret.key": SECRET,
     "env.*.param": {"ROWS": {"param": "rows"}},
     "description": "Makes the table.",
+    # `code:` is set as a whole, with the field the entry is about
+    "code.wheels": {"wheels": "https://wheels.example/acme"},
+    "code.image": {"image": "ghcr.io/acme/steps:1.0"},
+    **{
+        f"code.{field}": {"git": {"url": "https://git.example/acme/p.git", "commit": "a" * 40}}
+        for field in ("git", "git.url", "git.commit", "git.path")
+    },
 }
 NESTING = {  # a second data gate whose block cannot nest with the first in KFP
     "steps.make.outputs": {"left": "dataset", "right": "dataset", "auc": "float"},
