@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,42 @@ def test_diff_names_the_code_change(copies: tuple[Path, Path]) -> None:
     assert "step package breast_cancer changed: digest " in text
     others = [c for c in changes if c not in code]
     assert [c["subject"] for c in others] == ["version"], others  # nothing else changed
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_diff_reads_each_sides_step_code_from_its_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old side of `REV:path` and `--base REV` is the code at REV, not today's; a change of
+    step code alone (the YAML untouched) is found by `--base`."""
+    repo = tmp_path / "repo"
+    shutil.copytree(FLAGSHIP, repo / "ml", ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "other").mkdir()
+    (repo / "other" / "notes.txt").write_text("-\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "base")
+    monkeypatch.chdir(repo)
+    same = run("diff", "HEAD:ml/pipeline.yaml", "ml/pipeline.yaml")
+    assert same.exit_code == 0 and same.stdout.endswith("no semantic change\n"), same.output
+    steps = repo / "ml" / STEPS
+    steps.write_text(
+        steps.read_text(encoding="utf-8").replace("import csv\n", "import csv  #\n", 1)
+    )
+    monkeypatch.chdir(repo / "other")  # the packages are found beside each side, from anywhere
+    by_rev = run("diff", "HEAD:ml/pipeline.yaml", "../ml/pipeline.yaml")
+    assert "step package breast_cancer changed: digest " in by_rev.stdout, by_rev.output
+    monkeypatch.chdir(repo)
+    by_base = run("diff", "--base", "HEAD", "--format", "json")
+    assert by_base.exit_code == 0, by_base.output
+    [spec] = json.loads(by_base.stdout)["files"]
+    assert spec["new"] == "ml/pipeline.yaml"
+    summaries = [c["summary"] for c in spec["changes"]]
+    assert sum("step package breast_cancer changed" in s for s in summaries) == 3, summaries
