@@ -141,6 +141,14 @@ def test_push_needs_a_repository_and_a_daemon(tmp_path: Path) -> None:
     unnamed = run("build", FLAGSHIP / "pipeline.yaml", "-o", out, "--push")
     assert unnamed.exit_code == 2 and "no code.image names a repository" in unnamed.output
     assert not out.exists()
+    shutil.copytree(FLAGSHIP, tmp_path / "p")
+    spec = tmp_path / "p" / "pipeline.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text.replace("defaults:\n", "defaults:\n  code: {image: ghcr.io/acme/s:1}\n"))
+    refused = run("build", spec, "-o", out, "--push")
+    assert refused.exit_code == 3, refused.output  # asked to push, and nothing can
+    assert "no Docker daemon answers" in refused.output
+    assert "(Dockerfile only;" in refused.output and len(list(out.glob("images/*/Dockerfile"))) == 1
 
 
 def test_a_bad_spec_or_package_is_a_diagnostic_and_writes_nothing(tmp_path: Path) -> None:
@@ -179,4 +187,5 @@ def test_a_spec_without_a_step_package_builds_nothing(tmp_path: Path) -> None:
     result = run("build", spec, "-o", tmp_path / "out")
     assert result.exit_code == 0
     assert "nothing to build" in result.output
+    assert "step make: its module not_here.steps:make is not beside the spec" in result.stderr
     assert not (tmp_path / "out").exists()

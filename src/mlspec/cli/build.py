@@ -117,7 +117,15 @@ def _plans(analysis: Analysis, spec: str, report: Report) -> list[ImagePlan] | N
         # The image the step names itself, before code.image (which this build makes).
         return analysis.spec.steps[step.name].image or d.image or DEFAULT_PYTHON_IMAGE
 
-    return plans([(step, base(step)) for step in pipeline.steps if step.code is not None])
+    python = [step for step in pipeline.steps if step.code is not None]
+    for step in python:
+        if step.code is not None and step.code.package is None:
+            click.echo(
+                f"note: step {step.name}: its module {step.function} is not beside the spec, so "
+                "nothing is built for it (its image or packages must provide it)",
+                err=True,
+            )
+    return plans([(step, base(step)) for step in python])
 
 
 def _files(images: list[ImagePlan]) -> list[Any]:
