@@ -62,8 +62,10 @@ def build(spec: str, out_dir: str, push: bool, fmt: str) -> None:
     if images is None:
         report.emit()
         sys.exit(EXIT_SPEC)
-    if fmt == "text":
-        report.emit()  # warnings of the spec
+    assert analysis is not None
+    warnings = Report("text")  # on stderr whatever the format: stdout holds the result
+    warnings.add(report.diagnostics, spec, analysis.source.text.encode())
+    warnings.emit()
     if not images:
         _say(fmt, f"{spec}: no Python step has a step package beside the spec; nothing to build")
         if fmt == "json":
@@ -89,11 +91,11 @@ def build(spec: str, out_dir: str, push: bool, fmt: str) -> None:
     else:
         for image in images:
             context = Path(out_dir, "images", image.folder)
-            steps = [["docker", "build", "--tag", image.tag, str(context)]]
+            commands = [["docker", "build", "--tag", image.tag, str(context)]]
             if push:
-                steps.append(["docker", "push", image.tag])
-            for command in steps:
-                if not _run(command, fmt):
+                commands.append(["docker", "push", image.tag])
+            for command in commands:
+                if not _run(command):
                     failed = True
                     break
                 built[image.tag] = "pushed" if command[1] == "push" else "built"
@@ -156,7 +158,7 @@ def _docker() -> str | None:
     return done.stdout.strip() or "unknown" if done.returncode == 0 else None
 
 
-def _run(command: list[str], fmt: str) -> bool:
+def _run(command: list[str]) -> bool:
     """Run a docker command, its output on stderr (stdout may be JSON); True if it worked."""
     import shlex
 
