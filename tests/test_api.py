@@ -126,6 +126,7 @@ def test_a_local_run_writes_only_what_the_target_accepts(tmp_path: Path) -> None
     assert not (tmp_path / "flow").exists()
     flagship = RunRequest(mlspec.analyze(FLAGSHIP).pipeline, FLAGSHIP, "prefect", {}, print)
     EngineRun(flagship, run.state).write(tmp_path / "flow")
-    flow, runtime, prefect_yaml = sorted(p.name for p in (tmp_path / "flow").iterdir())
+    flow, code, runtime, prefect_yaml = sorted(p.name for p in (tmp_path / "flow").iterdir())
     assert (flow, prefect_yaml) == ("breast_cancer_classifier.py", "prefect.yaml")
     assert runtime.startswith("mlspec_runtime_")  # the package the flow loads; no manifests
+    assert code.startswith("mlspec_code_")  # and the pinned step package

@@ -50,6 +50,12 @@ def _files(folder: Path) -> dict[str, bytes]:
     }
 
 
+def _with_code(text: str, field: str) -> str:
+    """The flagship's spec text with one more field in its defaults.code."""
+    assert text.count("\n  code:\n") == 1
+    return text.replace("\n  code:\n", f"\n  code:\n    {field}\n")
+
+
 def test_two_builds_write_the_same_bytes_whatever_source_date_epoch_says(tmp_path: Path) -> None:
     spec = str(FLAGSHIP / "pipeline.yaml")
     outputs = []
@@ -111,11 +117,9 @@ def test_the_dockerfile_installs_the_declared_packages_and_the_wheel_on_the_base
     text = spec.read_text(encoding="utf-8")
     marker = 'pandas; python_version >= "3.9"'
     text = text.replace(
-        "  packages: [scikit-learn>=1.5]\n",
-        f"  packages: [scikit-learn>=1.5, '{marker}']\n"
-        "  code: {image: 'registry.local:5000/acme/steps:old'}\n",
+        "  packages: [scikit-learn>=1.5]\n", f"  packages: [scikit-learn>=1.5, '{marker}']\n"
     )
-    spec.write_text(text, encoding="utf-8")
+    spec.write_text(_with_code(text, "image: 'registry.local:5000/acme/steps:old'"), "utf-8")
     result = run("build", spec, "-o", tmp_path / "out", "--format", "json")
     assert result.exit_code == 0, result.output
     [image] = json.loads(result.stdout)["images"]
@@ -144,7 +148,7 @@ def test_push_needs_a_repository_and_a_daemon(tmp_path: Path) -> None:
     shutil.copytree(FLAGSHIP, tmp_path / "p")
     spec = tmp_path / "p" / "pipeline.yaml"
     text = spec.read_text(encoding="utf-8")
-    spec.write_text(text.replace("defaults:\n", "defaults:\n  code: {image: ghcr.io/acme/s:1}\n"))
+    spec.write_text(_with_code(text, "image: ghcr.io/acme/s:1"), encoding="utf-8")
     refused = run("build", spec, "-o", out, "--push")
     assert refused.exit_code == 3, refused.output  # asked to push, and nothing can
     assert "no Docker daemon answers" in refused.output

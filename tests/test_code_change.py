@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "examples" / "breast-cancer"
 STEPS = "breast_cancer/steps.py"
 # Kubeflow components install the pinned wheel from here (without it: MS303).
-WHEELS = "  code: {wheels: 'https://wheels.example/acme'}\n"
+WHEELS = "    wheels: https://wheels.example/acme\n"
 
 
 def run(*args: str | Path) -> Result:
@@ -37,7 +37,8 @@ def copies(tmp_path: Path) -> tuple[Path, Path]:
     shutil.copytree(FLAGSHIP, old, ignore=shutil.ignore_patterns("__pycache__"))
     spec = old / "pipeline.yaml"
     text = spec.read_text(encoding="utf-8")
-    spec.write_text(text.replace("defaults:\n", "defaults:\n" + WHEELS, 1), encoding="utf-8")
+    assert text.count("\n  code:\n") == 1  # the flagship's defaults.code
+    spec.write_text(text.replace("\n  code:\n", "\n  code:\n" + WHEELS), encoding="utf-8")
     shutil.copytree(old, new)
     steps = new / STEPS
     code = steps.read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ import pytest
 from support import airflow_env, generated, hostile
 from support.engines import Run, registry
 
+from mlspec.backends import code_files
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.compiler import analyze_file, analyze_text, ir
 from mlspec.runtime import embed
@@ -229,6 +230,10 @@ def test_flagship_runs_passes_its_gates_and_registers_a_challenger(
     }  # fmt: skip
     report = json.loads((run_folder / "model_quality" / "report").read_text())
     assert report["passed"] is True
+    # The steps imported the pinned copy beside the DAG: the spec's folder was not on the path.
+    [package] = code_files.packages(analyze_file(FLAGSHIP / "pipeline.yaml").pipeline)
+    dags = Path(summary["run_folder"]) / "airflow"
+    assert sorted(p.name for p in dags.glob("mlspec_code_*")) == [code_files.folder(package)]
 
 
 def test_a_blocking_gate_skips_everything_after_it(

@@ -206,7 +206,7 @@ def test_the_runtime_package_is_written_once_per_content(tmp_path: Path) -> None
     """Two pipelines in one folder share the package only when its files are the same."""
     airflow = emit(AirflowBackend(), FLAGSHIP)
     prefect = emit(PrefectBackend(), FLAGSHIP)
-    folders = {a.path.split("/")[0] for a in [*airflow, *prefect] if a.path.startswith("mlspec_")}
+    folders = {a.path.split("/")[0] for a in [*airflow, *prefect] if a.path.startswith(embed.PACKAGE_PREFIX)}
     assert len(folders) == 1  # the same modules: the same name, the same bytes
     kubeflow = shared_module(kfp_ir(FLAGSHIP))
     assert folders.pop() not in kubeflow  # compact modules: another name

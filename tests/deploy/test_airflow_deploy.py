@@ -38,7 +38,7 @@ from support import airflow_env
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.backends.base import Artifact
 from mlspec.cli import EXIT_REFUSED, main
-from mlspec.compiler import analyze_text
+from mlspec.compiler import analyze_file, analyze_text
 from mlspec.deploy import airflow as deploy_airflow
 from mlspec.deploy.common import DeployError, Request, content_version
 from mlspec.runtime.registry import promote_after_gates
@@ -365,8 +365,8 @@ def test_5xx_answers_are_retried_then_the_plan_is_made(
 
 
 def runtime_folder(dag: deploy_airflow.DagFile) -> str:
-    """The one folder of files beside the DAG: the runtime package it loads."""
-    [runtime] = {a.path.partition("/")[0] for a in dag.beside}
+    """The runtime package's folder beside the DAG."""
+    [runtime] = {a.path.partition("/")[0] for a in dag.beside if "mlspec_runtime_" in a.path}
     return runtime
 
 
@@ -386,6 +386,85 @@ def test_every_compiled_file_goes_into_the_dags_folder(folder: Path) -> None:
         f"folder {runtime}/ ({files} files)",
         f"dag file {folder / DAG_FILE}",
     ]
+
+
+def request_from(spec: Path, settings: dict[str, str | None]) -> Request:
+    """A Request as `mlspec deploy SPEC` builds it: the step package beside SPEC is pinned."""
+    pipeline = analyze_file(spec).pipeline
+    artifacts = tuple(AirflowBackend().emit(pipeline))
+    version = content_version(artifacts)
+    return Request(str(spec), pipeline, artifacts, version, settings, echo=lambda line: None)
+
+
+def flagship_copy(
+    folder: Path, *, name: str = DAG_ID, spec_text: str = FLAGSHIP_TEXT, step_code: str = ""
+) -> Path:
+    """The flagship in `folder`, renamed, with `step_code` appended to its steps module."""
+    shutil.copytree(FLAGSHIP, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = folder / "pipeline.yaml"
+    spec.write_text(spec_text.replace(f"name: {DAG_ID}", f"name: {name}"))
+    steps = folder / "breast_cancer" / "steps.py"
+    steps.write_text(steps.read_text() + step_code)
+    return spec
+
+
+def write_deployed(folder: Path, dag: deploy_airflow.DagFile) -> None:
+    for item in (*dag.beside, Artifact(dag.name, dag.text)):
+        (folder / item.path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / item.path).write_text(item.text)
+
+
+def code_folders(dag: deploy_airflow.DagFile) -> set[str]:
+    return {a.path.partition("/")[0] for a in dag.beside if a.path.startswith("mlspec_code_")}
+
+
+def test_the_step_package_is_one_folder_and_an_unused_old_one_is_deleted_after_the_dag(
+    folder: Path, tmp_path: Path
+) -> None:
+    """Each version of the step package has a folder of its own: two DAGs at different
+    versions share the dags folder; an update deletes the old version's folder only when no
+    other DAG file names it, and only after the new DAG file is parsed."""
+    edit = "\n# one more line of step code\n"
+    old = deploy_airflow.dag_file(
+        request_from(flagship_copy(tmp_path / "old", step_code=edit), settings(folder))
+    )
+    other = deploy_airflow.dag_file(
+        request_from(
+            flagship_copy(tmp_path / "other", name="other-classifier", step_code=edit),
+            settings(folder),
+        )
+    )
+    new = deploy_airflow.dag_file(request_from(SPEC, settings(folder)))
+    [old_code], [new_code] = code_folders(old), code_folders(new)
+    assert code_folders(other) == {old_code} != {new_code}
+    write_deployed(folder, old)
+    write_deployed(folder, other)
+    runtime = runtime_folder(new)
+
+    def plan() -> list[str]:
+        text = (folder / DAG_FILE).read_text()
+        unused = deploy_airflow.unused_folders(folder, new, text)
+        current = deploy_airflow.Current(
+            text, None, "", {a.path: _text_or_none(folder / a.path) for a in new.beside}, unused
+        )
+        actions = deploy_airflow.plan_actions(new, folder, current, run=False)
+        return [f"{a.verb} {a.what}" for a in actions]
+
+    kept = plan()  # other-classifier still runs the old version
+    assert kept == [
+        f"create folder {folder / new_code}/ (3 files)",
+        f"unchanged folder {folder / runtime}/ ({len(new.beside) - 3} files)",
+        f"update dag file {folder / DAG_FILE}",
+        f"create dag {DAG_ID}",
+    ]
+    (folder / other.name).unlink()  # now only the old file names it
+    assert plan() == [*kept, f"delete folder {folder / old_code}/"]
+    offline = deploy_airflow.offline_plan(request_from(SPEC, settings(folder)))
+    assert f"folder {folder / new_code}/ (3 files)" in [a.what for a in offline.actions]
+
+
+def _text_or_none(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
 
 
 def test_a_failing_step_says_what_is_done_and_what_is_not_and_puts_files_back(
@@ -422,6 +501,31 @@ def test_a_failing_step_says_what_is_done_and_what_is_not_and_puts_files_back(
     assert list(folder.iterdir()) == []  # every file taken back: nothing broken is left
 
 
+def test_a_rejected_dag_takes_its_step_package_folder_back_too(
+    folder: Path, scripted: tuple[str, type[_Scripted]]
+) -> None:
+    """The package's folder has a subfolder (the package): both go, not only the files."""
+    url, handler = scripted
+    error = {
+        "import_error_id": 1,
+        "timestamp": "2026-01-01T00:00:00Z",
+        "filename": DAG_FILE,
+        "bundle_name": "dags-folder",
+        "stack_trace": "Traceback (most recent call last):\nSyntaxError: x",
+    }
+    handler.answers = [
+        (404, {"detail": "Dag with id breast-cancer-classifier was not found"}),
+        (200, {"import_errors": [], "total_entries": 0}),
+        (200, {"import_errors": [error], "total_entries": 1}),
+    ]
+    given = settings(folder, url, airflow_token="tok") | {"airflow_password": None}
+    request = request_from(SPEC, given)
+    assert code_folders(deploy_airflow.dag_file(request))  # the flagship carries its package
+    with pytest.raises(DeployError, match="The new file was removed"):
+        deploy_airflow.deploy(request)
+    assert list(folder.iterdir()) == []
+
+
 # ---- slow: a real Airflow 3.3.2 ---------------------------------------------------------------
 
 
@@ -432,6 +536,7 @@ class Server:
     dags: Path
     registry: str
     settings: dict[str, str | None]
+    pids: tuple[int, ...]  # api-server, scheduler, dag-processor
 
     def cli_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLSPEC_"))}
@@ -469,11 +574,13 @@ def _server_env(home: Path, port: int, registry: str) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         # What the flagship's tasks need on the workers (run_airflow sets the same for dag.test).
+        # Not PYTHONPATH: the step package reaches them beside the DAG, placed by the deploy.
         "MLFLOW_TRACKING_URI": registry,
         "MLSPEC_ARTIFACT_ROOT": str(home / "artifacts"),
-        "PYTHONPATH": str(FLAGSHIP),
     }
-    return env
+    # Nothing of this checkout either (`uv run` puts its .venv/bin on PATH, the shell its PWD).
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if str(ROOT) not in p)
+    return {k: v for k, v in env.items() if str(ROOT) not in v}
 
 
 def _start(python: Path, home: Path, env: dict[str, str], *command: str) -> subprocess.Popen:
@@ -481,7 +588,7 @@ def _start(python: Path, home: Path, env: dict[str, str], *command: str) -> subp
     argv = [str(python), "-m", "airflow", *command]
     print(f"starting: airflow {' '.join(command)} (log {log.name})")
     return subprocess.Popen(
-        argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        argv, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
@@ -558,7 +665,8 @@ def airflow_server(
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, home, processes)
         print(f"Airflow is up at {url}")
-        yield Server(url, home, home / "dags", registry, settings(home / "dags", url))
+        pids = tuple(p.pid for p in processes)
+        yield Server(url, home, home / "dags", registry, settings(home / "dags", url), pids)
     finally:
         _stop(processes)
 
@@ -590,6 +698,19 @@ def api(server: Server) -> deploy_airflow.Api:
 def test_the_flagship_deploys_without_import_errors_and_its_run_succeeds(
     airflow_server: Server,
 ) -> None:
+    """Issue #19's Airflow test: the step package reaches the workers only as `mlspec deploy`
+    places it beside the DAG; the Airflow processes have no checkout on their path."""
+    python = airflow_env.environment()
+    for pid in airflow_server.pids:  # what the running processes really have
+        environ = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+        assert not [e for e in environ if e.startswith("PYTHONPATH=") or str(ROOT) in e]
+        assert Path(f"/proc/{pid}/cwd").resolve() == airflow_server.home.resolve()
+    env = _server_env(airflow_server.home, 0, airflow_server.registry)
+    where = "import importlib.util; print(importlib.util.find_spec('breast_cancer'))"
+    found = subprocess.run(
+        [str(python), "-c", where], env=env, cwd=airflow_server.home, capture_output=True, text=True
+    )
+    assert found.stdout == "None\n", found.stderr  # only the placed copy can provide it
     started = time.monotonic()
     result = deploy_cli(airflow_server, "--run", "--wait")
     print(f"deploy --run --wait took {time.monotonic() - started:.0f} s")
@@ -607,6 +728,8 @@ def test_the_flagship_deploys_without_import_errors_and_its_run_succeeds(
     assert "airflow:   promote_challenger: success" in output
     assert PASSWORD not in output
     assert f"  create    dag file {airflow_server.dags / DAG_FILE} ({version})" in output
+    [code] = code_folders(deploy_airflow.dag_file(request_from(SPEC, airflow_server.settings)))
+    assert f"  create    folder {airflow_server.dags / code}/ (3 files)" in output
     # What Airflow says, through the API: the DAG at this version, no import errors, unpaused.
     airflow = api(airflow_server)
     dag = airflow.dag(DAG_ID)
@@ -667,10 +790,12 @@ def test_an_import_error_is_shown_and_the_previous_file_is_put_back(
     assert f"The previous file ({previous}) is back in {airflow_server.dags}" in message
     assert "Airflow has re-parsed it" in message
     assert path.read_bytes() == before
-    # No temporary left: the DAG file and the runtime package the earlier deploy wrote.
+    # No temporary left: the DAG file, the runtime and step packages the earlier deploy wrote.
     dag = deploy_airflow.dag_file(request)
     runtime = runtime_folder(dag)
-    assert sorted(p.name for p in airflow_server.dags.iterdir()) == sorted([DAG_FILE, runtime])
+    [code] = code_folders(deploy_airflow.dag_file(request_from(SPEC, airflow_server.settings)))
+    found = sorted(p.name for p in airflow_server.dags.iterdir())
+    assert found == sorted([DAG_FILE, runtime, code])
     in_runtime = sorted(p.name for p in (airflow_server.dags / runtime).iterdir())
     assert in_runtime == sorted(a.path.partition("/")[2] for a in dag.beside)
     airflow = api(airflow_server)
@@ -695,7 +820,9 @@ def test_a_new_dag_with_an_import_error_is_rejected_and_removed(airflow_server: 
     # The flagship's files, deployed before, and nothing of the broken pipeline: its runtime
     # package is the flagship's (the same modules), there already and left alone.
     runtime = runtime_folder(deploy_airflow.dag_file(request))
-    assert sorted(p.name for p in airflow_server.dags.iterdir()) == sorted([DAG_FILE, runtime])
+    [code] = code_folders(deploy_airflow.dag_file(request_from(SPEC, airflow_server.settings)))
+    found = sorted(p.name for p in airflow_server.dags.iterdir())
+    assert found == sorted([DAG_FILE, runtime, code])
     assert api(airflow_server).dag("broken-classifier") is None
 
 
@@ -704,16 +831,25 @@ def test_an_update_reaches_the_scheduler_and_a_quick_second_one_too(
     airflow_server: Server, tmp_path: Path
 ) -> None:
     """Airflow stores a changed serialized DAG at most every 30 s: the second deploy, seconds
-    after the first, waits until the scheduler's copy is at its version too."""
-    changed = tmp_path / "pipeline.yaml"
-    changed.write_text(FLAGSHIP_TEXT.replace("default: 200", "default: 150"))
+    after the first, waits until the scheduler's copy is at its version too. Each carries
+    another version of the step package: its folder replaces the other's."""
+    text = FLAGSHIP_TEXT.replace("default: 200", "default: 150")
+    changed = flagship_copy(tmp_path / "changed", spec_text=text, step_code="\n# changed\n")
     airflow = api(airflow_server)
-    for spec in (changed, SPEC):
+    dags = airflow_server.dags
+    codes = [
+        code_folders(deploy_airflow.dag_file(request_from(spec, airflow_server.settings))).pop()
+        for spec in (SPEC, changed)
+    ]
+    for spec, (old, new) in ((changed, codes), (SPEC, codes[::-1])):
         started = time.monotonic()
         result = deploy_cli(airflow_server, spec=spec)
         print(f"deploy of {spec} took {time.monotonic() - started:.0f} s")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert f"  update    dag file {airflow_server.dags / DAG_FILE} (mlspec-" in result.stdout
+        assert f"  update    dag file {dags / DAG_FILE} (mlspec-" in result.stdout
+        assert f"  create    folder {dags / new}/ (3 files)" in result.stdout
+        assert f"  delete    folder {dags / old}/ (no DAG uses it at mlspec-" in result.stdout
+        assert (dags / new).is_dir() and not (dags / old).exists()
         version = deploy_airflow.deployed_version((airflow_server.dags / DAG_FILE).read_text())
         assert f"DAG {DAG_ID} parsed at {version}, no import errors" in result.stdout
         assert f"Deployed by `mlspec deploy` as {version}." in airflow.docs(DAG_ID)

@@ -55,17 +55,29 @@ EXAMPLE = ROOT / "examples" / "breast-cancer"
 FLAGSHIP = EXAMPLE / "pipeline.yaml"
 MODEL = NAME = "breast-cancer-classifier"
 FULL_NAME = f"{NAME}/{NAME}"
+# The flagship's `code:` block, which pins the compiled flow to a commit the workers clone.
+GIT_BLOCK = re.compile(r"^  code:\n(?:    .*\n)+", re.MULTILINE)
 
 
 def variant(folder: Path, **defaults: str) -> Path:
-    """A copy of the flagship spec with some parameter defaults changed."""
-    text = FLAGSHIP.read_text(encoding="utf-8")
+    """A copy of the flagship spec and its step package, without its `code.git` (the workers
+    load the flow from the flow folder) and with some parameter defaults changed."""
+    text, count = GIT_BLOCK.subn("", FLAGSHIP.read_text(encoding="utf-8"))
+    assert count == 1
     for name, value in defaults.items():
         text, count = re.subn(rf"({name}: \{{type: \w+, default: )[^,}}]+", rf"\g<1>{value}", text)
         assert count == 1, name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pipeline.yaml").write_text(text, encoding="utf-8")
+    package = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(EXAMPLE / "breast_cancer", folder / "breast_cancer", ignore=package)
     return folder / "pipeline.yaml"
+
+
+@pytest.fixture(scope="module")
+def flagship(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The flagship as a spec whose workers load the flow from the flow folder."""
+    return variant(tmp_path_factory.mktemp("flagship"))
 
 
 def request_for(spec: Path, flow_dir: Path) -> Request:
@@ -93,18 +105,19 @@ def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
 # -- fast: plan, versions, redaction, settings -------------------------------------------------
 
 
-def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> None:
-    request = request_for(FLAGSHIP, tmp_path)
+def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path, flagship: Path) -> None:
+    request = request_for(flagship, tmp_path)
     settings = prefect_settings.settings_from(request)
     [wanted] = prefect_wanted.wanted_from(request, settings)
     found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
     plan, steps = prefect_plan.make_plan(request, settings, [wanted], found)
     folder = tmp_path / NAME / request.version
-    runtime = runtime_group(request)
+    runtime, code = runtime_group(request), code_group(request)
     assert plan.render() == (
         f"deploy to prefect at http://127.0.0.1:4200/api (server 3.9.1), "
         f"version {request.version}:\n"
         f"  create    flow file {folder}/breast_cancer_classifier.py\n"
+        f"  create    flow {code.what(folder)}\n"
         f"  create    flow {runtime.what(folder)}\n"
         "  create    work pool mlspec (type process)\n"
         f"  create    flow {NAME}\n"
@@ -113,6 +126,7 @@ def test_plan_of_a_first_deploy_creates_everything_in_order(tmp_path: Path) -> N
     )
     assert [step.brief for step in steps] == [
         f"create flow file {folder}/breast_cancer_classifier.py",
+        f"create flow {code.what(folder)}",
         f"create flow {runtime.what(folder)}",
         "create work pool mlspec",
         f"create flow {NAME}",
@@ -136,29 +150,39 @@ def runtime_group(request: Request) -> FileGroup:
     return group
 
 
-def test_every_compiled_file_but_prefect_yaml_goes_into_the_flow_folder(tmp_path: Path) -> None:
-    """The files beside the flow (the runtime package it imports) are written next to it, in
-    the version's folder, as one step; prefect.yaml and the rollout manifests are not."""
-    request = request_for(FLAGSHIP, tmp_path)
+def code_group(request: Request) -> FileGroup:
+    """The pinned step package the flow's Python steps import: a folder beside it."""
+    [group] = [g for g in file_groups(request.artifacts) if g.path.startswith("mlspec_code_")]
+    return group
+
+
+def test_every_compiled_file_but_prefect_yaml_goes_into_the_flow_folder(
+    tmp_path: Path, flagship: Path
+) -> None:
+    """The files beside the flow (the step package and the runtime package it imports) are
+    written next to it, in the version's folder, a step each; prefect.yaml and the rollout
+    manifests are not."""
+    request = request_for(flagship, tmp_path)
     settings = prefect_settings.settings_from(request)
     [wanted] = prefect_wanted.wanted_from(request, settings)
     found = prefect_plan.Found("3.9.1", None, {NAME: None}, {FULL_NAME: None})
     _, steps = prefect_plan.make_plan(request, settings, [wanted], found)
     folder = tmp_path / NAME / request.version
-    assert [step.brief for step in steps][:3] == [
+    assert [step.brief for step in steps][:4] == [
         f"create flow file {folder}/breast_cancer_classifier.py",
+        f"create flow {code_group(request).what(folder)}",
         f"create flow {runtime_group(request).what(folder)}",
         "create work pool mlspec",
     ]
 
 
-def test_prefect_yaml_is_read_as_prefect_reads_it(tmp_path: Path) -> None:
+def test_prefect_yaml_is_read_as_prefect_reads_it(tmp_path: Path, flagship: Path) -> None:
     """`prefect deploy` reads prefect.yaml with PyYAML (YAML 1.1), so the deploy does too: in
     a hand-edited `seed: 1:30` Prefect sees 90, where a YAML 1.2 reader sees a string."""
     from prefect.cli.deploy._config import _load_deploy_configs_and_actions
     from rich.console import Console
 
-    request = request_for(FLAGSHIP, tmp_path)
+    request = request_for(flagship, tmp_path)
     [original] = [a for a in request.artifacts if a.path == "prefect.yaml"]
     edited = replace(original, text=original.text.replace("seed: 7", "seed: 1:30"))
     request = replace(
@@ -184,8 +208,8 @@ def _as_server_has_it(wanted: prefect_wanted.Wanted, **changes: object) -> types
     return types.SimpleNamespace(**{**fields, "schedules": schedules, "id": "d1", **changes})
 
 
-def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path) -> None:
-    request = request_for(FLAGSHIP, tmp_path)
+def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path, flagship: Path) -> None:
+    request = request_for(flagship, tmp_path)
     settings = prefect_settings.settings_from(request)
     [wanted] = prefect_wanted.wanted_from(request, settings)
     same = _as_server_has_it(wanted)
@@ -209,8 +233,8 @@ def test_plan_says_unchanged_or_names_what_changed(tmp_path: Path) -> None:
     )
 
 
-def test_a_push_work_pool_is_refused_before_any_write(tmp_path: Path) -> None:
-    request = request_for(FLAGSHIP, tmp_path)
+def test_a_push_work_pool_is_refused_before_any_write(tmp_path: Path, flagship: Path) -> None:
+    request = request_for(flagship, tmp_path)
     settings = prefect_settings.settings_from(request)
     pool = types.SimpleNamespace(type="ecs:push", is_paused=False)
     with pytest.raises(DeployError, match="type ecs:push, whose jobs cannot load the flow"):
@@ -223,9 +247,9 @@ def test_a_push_work_pool_is_refused_before_any_write(tmp_path: Path) -> None:
     )
 
 
-def test_versions_are_named_by_the_generated_files(tmp_path: Path) -> None:
-    first = request_for(FLAGSHIP, tmp_path)
-    again = request_for(FLAGSHIP, tmp_path)
+def test_versions_are_named_by_the_generated_files(tmp_path: Path, flagship: Path) -> None:
+    first = request_for(flagship, tmp_path)
+    again = request_for(flagship, tmp_path)
     changed = request_for(variant(tmp_path / "spec", min_auc="0.96"), tmp_path)
     assert re.fullmatch(r"mlspec-[0-9a-f]{12}", first.version)
     assert first.version == again.version
@@ -267,18 +291,22 @@ def test_write_atomically_leaves_one_readable_file(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_missing_settings_are_usage_errors(args: tuple[str, ...], message: str) -> None:
-    result = invoke(str(FLAGSHIP), "--target", "prefect", *args)
+def test_missing_settings_are_usage_errors(
+    args: tuple[str, ...], message: str, flagship: Path
+) -> None:
+    result = invoke(str(flagship), "--target", "prefect", *args)
     assert result.exit_code == 2, result.output
     assert message in result.output
 
 
-def test_a_stopped_server_fails_within_seconds_and_writes_nothing(tmp_path: Path) -> None:
+def test_a_stopped_server_fails_within_seconds_and_writes_nothing(
+    tmp_path: Path, flagship: Path
+) -> None:
     url = f"http://ci:s3cret-pw@127.0.0.1:{free_port()}/api"  # nothing listens there
     print(f"\ndeploying to {prefect_settings.shown_url(url)}, where nothing listens")
     started = time.monotonic()
     result = invoke(
-        str(FLAGSHIP),
+        str(flagship),
         "-t",
         "prefect",
         "--prefect-api-url",
@@ -344,12 +372,14 @@ def stand_in() -> Iterator[StandIn]:
         thread.join(5)
 
 
-def test_auth_errors_fail_fast_with_the_servers_answer(stand_in: StandIn, tmp_path: Path) -> None:
+def test_auth_errors_fail_fast_with_the_servers_answer(
+    stand_in: StandIn, tmp_path: Path, flagship: Path
+) -> None:
     stand_in.routes[("GET", "/api/admin/version")] = (401, {"detail": "bad token s3cret-pw"})
     url = stand_in.url.replace("http://", "http://ci:s3cret-pw@")
     started = time.monotonic()
     result = invoke(
-        str(FLAGSHIP),
+        str(flagship),
         "-t",
         "prefect",
         "--prefect-api-url",
@@ -366,14 +396,14 @@ def test_auth_errors_fail_fast_with_the_servers_answer(stand_in: StandIn, tmp_pa
 
 
 def test_server_errors_are_retried_within_the_bound(
-    stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flagship: Path
 ) -> None:
     # Prefect's client itself waits ~2 s after a 503 even with its retries off, so an attempt
     # takes that long: the bound allows two.
     monkeypatch.setattr(prefect_api, "RETRY_SECONDS", 3.0)
     stand_in.routes[("GET", "/api/admin/version")] = (503, {"detail": "restarting"})
     result = invoke(
-        str(FLAGSHIP), "-t", "prefect", "--prefect-api-url", stand_in.url,
+        str(flagship), "-t", "prefect", "--prefect-api-url", stand_in.url,
         "--prefect-flow-dir", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 3, result.output
@@ -383,7 +413,7 @@ def test_server_errors_are_retried_within_the_bound(
 
 
 def test_a_refused_write_says_what_is_done_and_what_is_not(
-    stand_in: StandIn, tmp_path: Path
+    stand_in: StandIn, tmp_path: Path, flagship: Path
 ) -> None:
     pool = {"id": "2a8ba9d4-47a4-4bd7-9d0d-9a6c1bdcd0b8", "name": "mlspec", "type": "process"}
     stand_in.routes.update(
@@ -403,18 +433,20 @@ def test_a_refused_write_says_what_is_done_and_what_is_not(
         }
     )
     result = invoke(
-        str(FLAGSHIP), "-t", "prefect", "--prefect-api-url", stand_in.url,
+        str(flagship), "-t", "prefect", "--prefect-api-url", stand_in.url,
         "--prefect-flow-dir", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 3, result.output
-    request = request_for(FLAGSHIP, tmp_path)
+    request = request_for(flagship, tmp_path)
     flow_file = tmp_path / NAME / request.version / "breast_cancer_classifier.py"
     runtime = runtime_group(request).what(flow_file.parent)
+    code = code_group(request).what(flow_file.parent)
     # The spec's warnings (MS302: the flagship's Python steps) come first.
     assert result.output[result.output.index("deploy failed: ") :] == (
         f"deploy failed: writing deployment {FULL_NAME}: the server answered "
         "422 Unprocessable Entity: body.job_variables.env: not allowed\n"
-        f"  done before the failure: create flow file {flow_file}; create flow {runtime}; "
+        f"  done before the failure: create flow file {flow_file}; create flow {code}; "
+        f"create flow {runtime}; "
         "create work pool mlspec; "
         f"create flow {NAME}\n"
         f"  not done: create deployment {FULL_NAME}\n"
@@ -537,22 +569,23 @@ def deploy_and_wait(prefect: Prefect, spec: Path) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def first_deploy(prefect: Prefect) -> Result:
+def first_deploy(prefect: Prefect, flagship: Path) -> Result:
     """The module's first deploy of the flagship: everything is created."""
-    return deploy_in_process(prefect, FLAGSHIP)
+    return deploy_in_process(prefect, flagship)
 
 
 @pytest.mark.slow
 def test_a_first_deploy_creates_pool_flow_file_and_deployment(
-    prefect: Prefect, first_deploy: Result
+    prefect: Prefect, first_deploy: Result, flagship: Path
 ) -> None:
     assert first_deploy.exit_code == 0, first_deploy.output
-    request = request_for(FLAGSHIP, prefect.flow_dir)
+    request = request_for(flagship, prefect.flow_dir)
     version = request.version
     folder = prefect.flow_dir / NAME / version
     runtime = runtime_group(request)
     assert first_deploy.stdout.splitlines()[1:] == [  # the spec's warnings: stderr
         f"  create    flow file {folder}/breast_cancer_classifier.py",
+        f"  create    flow {code_group(request).what(folder)}",
         f"  create    flow {runtime.what(folder)}",
         "  create    work pool mlspec (type process)",
         f"  create    flow {NAME}",
@@ -578,9 +611,9 @@ def test_a_first_deploy_creates_pool_flow_file_and_deployment(
 
 @pytest.mark.slow
 def test_deploy_run_wait_completes_with_its_gate_verdicts(
-    prefect: Prefect, first_deploy: Result
+    prefect: Prefect, first_deploy: Result, flagship: Path
 ) -> None:
-    code, output = deploy_and_wait(prefect, FLAGSHIP)
+    code, output = deploy_and_wait(prefect, flagship)
     assert code == 0, output + prefect.worker_log.read_text()[-4000:]
     assert f"unchanged deployment {FULL_NAME}" in output
     assert re.search(r"flow run [\w-]+: Running", output)
@@ -593,12 +626,14 @@ def test_deploy_run_wait_completes_with_its_gate_verdicts(
 
 
 @pytest.mark.slow
-def test_a_second_deploy_changes_nothing(prefect: Prefect, first_deploy: Result) -> None:
-    deploy_in_process(prefect, FLAGSHIP)  # the flagship, whatever ran before
+def test_a_second_deploy_changes_nothing(
+    prefect: Prefect, first_deploy: Result, flagship: Path
+) -> None:
+    deploy_in_process(prefect, flagship)  # the flagship, whatever ran before
     before, runs = prefect.deployment(), prefect.flow_runs()
-    result = deploy_in_process(prefect, FLAGSHIP)
+    result = deploy_in_process(prefect, flagship)
     assert result.exit_code == 0, result.output
-    assert [line.split()[0] for line in result.stdout.splitlines()[1:5]] == ["unchanged"] * 4
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:6]] == ["unchanged"] * 5
     assert result.stdout.endswith("  nothing to change\n")
     after = prefect.deployment()
     assert (after.updated, after.version) == (before.updated, before.version)
@@ -659,3 +694,209 @@ def test_a_failed_run_exits_3_and_says_which_task_failed(
     assert "task ingest ended Failed: " in output
     assert "test_size" in output
     assert f"the deployment {FULL_NAME} version mlspec-" in output
+
+
+# -- code.git: the workers clone the pinned commit ---------------------------------------------
+
+COMPILED = "examples/breast-cancer/build/prefect"  # code.git.path of the flagship
+
+
+@dataclass
+class Pinned:
+    """A local repository holding the flagship, its step package and its compiled Prefect
+    folder, with the spec in the work tree pinning the commit that holds that folder."""
+
+    repo: Path
+    spec: Path
+    commit: str
+
+    @property
+    def compiled(self) -> Path:
+        return self.repo / COMPILED
+
+
+def git(repo: Path, *args: str) -> str:
+    command = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    done = subprocess.run([*command, *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def compile_into(spec: Path, out: Path) -> None:
+    result = CliRunner().invoke(cli.main, ["compile", str(spec), "-t", "prefect", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+
+
+def pin(spec: Path, url: str, commit: str) -> None:
+    text, count = re.subn(r"(?m)^(      url: ).*$", rf"\g<1>{url}", spec.read_text())
+    text, more = re.subn(r"(?m)^(      commit: ).*$", rf"\g<1>'{commit}'", text)
+    assert count == more == 1
+    spec.write_text(text)
+
+
+# Appended to the step package of a run that must say where its code was imported from.
+RECORDER = """
+import os as _os
+
+with open(_os.environ["MLSPEC_TEST_IMPORTED_FROM"], "a", encoding="utf-8") as _record:
+    _record.write(__file__ + "\\n")
+"""
+
+
+def pinned_repository(base: Path, *, record: bool = False) -> Pinned:
+    """Compile once (any commit), commit spec, package and compiled folder, pin that commit
+    in the spec, compile again: only the spec and prefect.yaml change (prefect.yaml names the
+    commit; the flow and the code the workers load are the committed ones)."""
+    repo = base / "ml-pipelines"
+    example = repo / "examples" / "breast-cancer"
+    example.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copyfile(FLAGSHIP, example / "pipeline.yaml")
+    package = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(EXAMPLE / "breast_cancer", example / "breast_cancer", ignore=package)
+    if record:
+        with (example / "breast_cancer" / "__init__.py").open("a") as init:
+            init.write(RECORDER)
+    spec = example / "pipeline.yaml"
+    pin(spec, f"file://{repo}", "0" * 40)
+    compile_into(spec, repo / COMPILED)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the flagship and its compiled Prefect folder")
+    commit = git(repo, "rev-parse", "HEAD")
+    pin(spec, f"file://{repo}", commit)
+    compile_into(spec, repo / COMPILED)
+    assert git(repo, "status", "--porcelain", "--untracked-files=all").splitlines() == [
+        f"M {COMPILED}/prefect.yaml",  # (git() strips the first line's leading space)
+        " M examples/breast-cancer/pipeline.yaml",
+    ]
+    return Pinned(repo, spec, commit)
+
+
+def test_a_commit_holding_the_compiled_flow_passes_the_check(tmp_path: Path) -> None:
+    from mlspec.backends.prefect.delivery import git_source
+    from mlspec.deploy.prefect import commit
+
+    pinned = pinned_repository(tmp_path)
+    request = request_for(pinned.spec, tmp_path)
+    source = git_source(request.pipeline)  # type: ignore[arg-type]
+    assert source is not None and source.commit == pinned.commit
+    said: list[str] = []
+    files = prefect_wanted.worker_files(request.artifacts)
+    commit.check(source, files, pinned.spec, said.append)
+    assert said == [
+        f"commit {pinned.commit[:12]} holds the compiled flow (11 files in {COMPILED}/)"
+    ]
+    # A flow folder is neither needed nor written: the deployment's pull steps clone it.
+    settings = prefect_settings.settings_from(replace(request, settings={
+        "prefect_api_url": "http://127.0.0.1:4200/api", "prefect_flow_dir": None,
+        "prefect_work_pool": None,
+    }))  # fmt: skip
+    [wanted] = prefect_wanted.wanted_from(request, settings)
+    assert (settings.flow_dir, wanted.path, wanted.files) == (None, None, ())
+    assert wanted.pull_steps[0]["prefect.deployments.steps.git_clone"]["commit_sha"] == (
+        pinned.commit
+    )
+
+
+def test_a_commit_without_the_compiled_flow_is_refused_before_any_remote_call(
+    tmp_path: Path,
+) -> None:
+    """One changed line of step code: the compile pins another package digest, which the
+    commit does not hold; the deploy stops before reaching the (absent) server."""
+    pinned = pinned_repository(tmp_path)
+    steps = pinned.spec.parent / "breast_cancer" / "steps.py"
+    steps.write_text(steps.read_text() + "\n# reviewed later\n")
+    result = invoke(
+        str(pinned.spec), "-t", "prefect", "--prefect-api-url", "http://127.0.0.1:9/api"
+    )
+    assert result.exit_code == 3, result.output
+    message = result.output[result.output.index("deploy failed: ") :]
+    assert message.startswith(
+        f"deploy failed: commit {pinned.commit[:12]} of file://{pinned.repo} does not hold the "
+        "flow compiled here: breast_cancer_classifier.py, mlspec_code_"
+    )
+    assert "Nothing was changed" in message and "reaching" not in message
+
+
+def test_a_commit_the_repository_lacks_is_refused(tmp_path: Path) -> None:
+    pinned = pinned_repository(tmp_path)
+    pin(pinned.spec, f"file://{pinned.repo}", "f" * 40)
+    result = invoke(
+        str(pinned.spec), "-t", "prefect", "--prefect-api-url", "http://127.0.0.1:9/api"
+    )
+    assert result.exit_code == 3, result.output
+    assert f"has no commit {'f' * 40}: the workers could not clone it" in result.output
+
+
+def test_a_remote_repository_is_not_checked_and_says_so(tmp_path: Path) -> None:
+    from mlspec.backends.prefect.delivery import git_source
+    from mlspec.deploy.prefect import commit
+
+    shutil.copyfile(FLAGSHIP, tmp_path / "pipeline.yaml")
+    request = request_for(tmp_path / "pipeline.yaml", tmp_path)
+    source = git_source(request.pipeline)  # type: ignore[arg-type]
+    assert source is not None
+    said: list[str] = []
+    commit.check(source, request.artifacts, tmp_path / "pipeline.yaml", said.append)
+    assert said == [
+        f"note: commit {source.commit[:12]} not compared with the compiled files: "
+        "https://github.com/acme/ml-pipelines.git is remote and this work tree does not hold it"
+    ]
+
+
+@pytest.mark.slow
+def test_a_worker_elsewhere_runs_the_flow_cloned_at_the_pinned_commit(
+    prefect: Prefect,
+    tmp_path: Path,
+    template_db: Path,
+    create_model: Callable[[str, str], None],
+) -> None:
+    """The done-when test of code delivery for Prefect: a process worker whose working folder
+    is neither the repository nor the compiled folder, without the repository on PYTHONPATH,
+    runs the flagship from the clone its pull steps make of the local repository at the
+    pinned commit; the gates pass and the challenger is promoted."""
+    started = time.monotonic()
+    pinned = pinned_repository(tmp_path, record=True)
+    # The step package says where it was imported from: the worker's clone, nowhere else.
+    imported_from = tmp_path / "imported-from.txt"
+    [package] = [p.name for p in pinned.compiled.glob("mlspec_code_*")]
+    worker_cwd, worker_tmp, artifacts = (tmp_path / n for n in ("cwd", "tmp", "artifacts"))
+    for folder in (worker_cwd, worker_tmp, artifacts):
+        folder.mkdir()
+    shutil.copyfile(template_db, tmp_path / "registry.db")
+    registry_uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    create_model(registry_uri, MODEL)
+    pool = "mlspec-git"
+    worker_env = clean_env(
+        PREFECT_HOME=str(tmp_path / "worker-home"),
+        PREFECT_API_URL=prefect.url,
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        PREFECT_WORKER_HEARTBEAT_SECONDS="5",
+        MLFLOW_TRACKING_URI=registry_uri,
+        MLSPEC_ARTIFACT_ROOT=str(artifacts),
+        MLSPEC_TEST_IMPORTED_FROM=str(imported_from),
+        TMPDIR=str(worker_tmp),  # the process worker runs each flow in a folder under it
+    )
+    assert "PYTHONPATH" not in worker_env
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
+    command += ["--type", "process", "--no-create-pool-if-not-found"]
+    worker = start(command, worker_env, tmp_path / "worker.log", "Prefect worker", cwd=worker_cwd)
+    try:
+        deploy = [sys.executable, "-m", "mlspec.cli", "deploy", str(pinned.spec), "-t", "prefect"]
+        deploy += ["--prefect-work-pool", pool, "--run", "--wait"]
+        env = clean_env(PREFECT_HOME=str(tmp_path / "cli-home"), PREFECT_API_URL=prefect.url)
+        done = subprocess.run(
+            deploy, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+    finally:
+        stop(worker, "Prefect worker")
+    output = done.stdout + done.stderr
+    print(output)
+    assert done.returncode == 0, output + (tmp_path / "worker.log").read_text()[-4000:]
+    assert f"commit {pinned.commit[:12]} holds the compiled flow" in output
+    assert "  data_quality   PASSED\n  model_quality  PASSED\n" in output
+    assert f"promoted  challenger: {MODEL} version 1" in output
+    assert aliases(registry_uri, MODEL) == {"challenger": "1"}
+    [where] = set(imported_from.read_text().splitlines())
+    clone = f"/ml-pipelines/{COMPILED}/{package}/breast_cancer/__init__.py"
+    assert where.startswith(f"{worker_tmp}/") and where.endswith(clone), where
+    print(f"\ncode.git deploy, run and promotion: {time.monotonic() - started:.1f} s")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlspec.backends import code_files
 from mlspec.backends.base import Artifact
 from mlspec.runtime import embed
 
@@ -67,8 +68,8 @@ def without_rollout(artifacts: list[Artifact]) -> list[Artifact]:
 
 
 def is_beside(path: str) -> bool:
-    """A rollout manifest or a file of the runtime package."""
-    return path.startswith(("rollout/", embed.PACKAGE_PREFIX))
+    """A rollout manifest, or a file of the runtime package or of a pinned step package."""
+    return path.startswith(("rollout/", embed.PACKAGE_PREFIX, code_files.PREFIX))
 
 
 def orchestrators_imported_by_compile(spec: Path, target: str, out: Path) -> list[str]:

@@ -49,12 +49,20 @@ def running(home: Path, timeout: float = 240) -> Iterator[str]:
         stop(server, f"the Prefect server at {url}", grace=15)
 
 
-def start(command: list[str], env: dict[str, str], log: Path, what: str) -> subprocess.Popen:
-    """`command` in a process group of its own (so `stop` ends what it starts), logging to `log`."""
+def start(
+    command: list[str], env: dict[str, str], log: Path, what: str, cwd: Path | None = None
+) -> subprocess.Popen:
+    """`command` in a process group of its own (so `stop` ends what it starts), logging to `log`,
+    in folder `cwd` (default: this process's)."""
     print(f"\nstarting: {what}: {' '.join(command)} (log {log})")
     with log.open("w") as out:
         return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 

@@ -9,6 +9,9 @@ and a Prefect pull step or an Airflow bundle fetches one folder, with the code i
 
 from __future__ import annotations
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from mlspec.backends.base import Artifact
 from mlspec.compiler import ir
 from mlspec.runtime.embed import AIRFLOW_IGNORE
@@ -28,6 +31,23 @@ def packages(pipeline: ir.Pipeline) -> list[ir.CodePackage]:
         if s.code is not None and s.code.package is not None
     }
     return [found[d] for d in sorted(found)]
+
+
+def from_path(step: ir.Step) -> bool:
+    """A Python step whose package was not found beside the spec: it imports from the path."""
+    return step.code is not None and step.code.package is None
+
+
+def imports_from_path(pipeline: ir.Pipeline) -> bool:
+    """Whether any step needs the spec's folder on the worker's path (`mlspec run`)."""
+    return any(from_path(step) for step in pipeline.steps)
+
+
+def named_in_packages(step: ir.Step) -> bool:
+    """Whether the step's `packages:` names a distribution called after its top-level module."""
+    top = (step.function or "").partition(":")[0].partition(".")[0]
+    names = {canonicalize_name(Requirement(p).name) for p in step.packages}
+    return canonicalize_name(top) in names
 
 
 def step_code(step: ir.Step) -> dict[str, str] | None:

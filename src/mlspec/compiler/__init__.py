@@ -11,27 +11,39 @@ from mlspec.compiler.spec import Spec
 from mlspec.diagnostics import Diagnostic, SpecError
 
 if TYPE_CHECKING:
+    from mlspec.compiler.code import PackageFiles
     from mlspec.compiler.ir import Pipeline
 
 
 class Analysis:
     """A spec that passed every check: its source, its model, its IR and any warnings."""
 
-    def __init__(self, src: source.Source, spec: Spec, warnings: tuple[Diagnostic, ...]) -> None:
+    def __init__(
+        self,
+        src: source.Source,
+        spec: Spec,
+        warnings: tuple[Diagnostic, ...],
+        package_files: PackageFiles | None = None,
+    ) -> None:
         self.source = src
         self.spec = spec
         self.warnings = warnings
+        self.package_files = package_files  # where step packages are read (default: on disk)
 
     @cached_property
     def pipeline(self) -> Pipeline:
         """The IR, lowered on first use: `validate` never needs it (nor its import cost)."""
         from mlspec.compiler.lower import lower
 
-        return lower(self.spec, self.source)
+        return lower(self.spec, self.source, self.package_files)
 
 
-def analyze_text(text: str, file: str) -> Analysis:
-    return _analyze(source.load_text(text, file))
+def analyze_text(text: str, file: str, package_files: PackageFiles | None = None) -> Analysis:
+    """As `analyze_bytes`; `package_files` reads step packages from elsewhere than beside
+    `file` (a git revision)."""
+    analysis = _analyze(source.load_text(text, file))
+    analysis.package_files = package_files
+    return analysis
 
 
 def analyze_bytes(raw: bytes, file: str) -> Analysis:

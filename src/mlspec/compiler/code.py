@@ -8,6 +8,7 @@ package is source code, not a data folder.
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from mlspec.compiler import ir
@@ -23,44 +24,69 @@ def package_digest(files: tuple[ir.PackageFile, ...]) -> str:
     return digest((f.path, f.data) for f in files)
 
 
-def read_package(spec_dir: Path, root: str, name: str, span: Span) -> ir.CodePackage | None:
-    """The package `name` under `spec_dir/root` (a folder, or a single `name.py`), or None.
+class PackageProblem(Exception):
+    """A step package that cannot be shipped as it is; the message says why."""
 
-    Raises SpecError at `span` if it holds a symbolic link or a file that is not a regular file,
-    or is larger than the bounds."""
-    base = spec_dir / root
-    folder, module = base / name, base / f"{name}.py"
-    if folder.is_dir() and not folder.is_symlink():
-        paths = _walk(folder, span)
-    elif module.is_file() and not module.is_symlink():
-        paths = [module]
-    else:
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+# Lists the files of package `name` under `root` (relative to the spec's folder), each as
+# (path relative to root, bytes), or None when there is no such package; raises
+# PackageProblem. The working tree by default; `mlspec diff` reads a git revision instead.
+PackageFiles = Callable[[str, str], list[tuple[str, Path | bytes]] | None]
+
+
+def folder_package_files(spec_dir: Path) -> PackageFiles:
+    def files(root: str, name: str) -> list[tuple[str, Path | bytes]] | None:
+        base = spec_dir / root
+        folder, module = base / name, base / f"{name}.py"
+        if folder.is_dir() and not folder.is_symlink():
+            return [(p.relative_to(base).as_posix(), p) for p in _walk(folder)]
+        if module.is_file() and not module.is_symlink():
+            return [(f"{name}.py", module)]
         return None
-    if len(paths) > MAX_FILES:
-        raise _problem(span, f"step package {name!r} holds more than {MAX_FILES:,} files")
-    files: list[ir.PackageFile] = []
-    total = 0
-    for path in paths:
-        data = path.read_bytes()
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _problem(
-                span,
-                f"step package file {path.relative_to(base).as_posix()} is not UTF-8 text",
-                "compiled folders carry the step package as reviewable text: load binary data "
-                "from a dataset or bake it into an image (`code.image`)",
-            ) from None
-        total += len(data)
-        if total > MAX_BYTES:
-            raise _problem(span, f"step package {name!r} is larger than {MAX_BYTES >> 20} MiB")
-        files.append(ir.PackageFile(path.relative_to(base).as_posix(), data))
-    files.sort(key=lambda f: f.path)
-    shipped = tuple(files)
-    return ir.CodePackage(name, package_digest(shipped), shipped)
+
+    return files
 
 
-def _walk(folder: Path, span: Span) -> list[Path]:
+def read_package(files: PackageFiles, root: str, name: str, span: Span) -> ir.CodePackage | None:
+    """The package `name` under `root` (a folder, or a single `name.py`), or None.
+
+    Raises SpecError at `span` if it holds a symbolic link or anything but regular UTF-8 text
+    files, or is larger than the bounds."""
+    try:
+        found = files(root, name)
+        if found is None:
+            return None
+        if len(found) > MAX_FILES:
+            raise PackageProblem(f"step package {name!r} holds more than {MAX_FILES:,} files")
+        shipped: list[ir.PackageFile] = []
+        total = 0
+        for path, content in found:
+            data = content.read_bytes() if isinstance(content, Path) else content
+            total += len(data)
+            if total > MAX_BYTES:
+                raise PackageProblem(f"step package {name!r} is larger than {MAX_BYTES >> 20} MiB")
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PackageProblem(
+                    f"step package file {path} is not UTF-8 text",
+                    "compiled folders carry the step package as reviewable text: load binary "
+                    "data from a dataset or bake it into an image (`code.image`)",
+                ) from None
+            shipped.append(ir.PackageFile(path, data))
+    except PackageProblem as problem:
+        hint = problem.hint or "keep the step package to its source files; data belongs in datasets"
+        raise SpecError([Diagnostic(span, "MS104", str(problem), hint)]) from None
+    shipped.sort(key=lambda f: f.path)
+    files_ = tuple(shipped)
+    return ir.CodePackage(name, package_digest(files_), files_)
+
+
+def _walk(folder: Path) -> list[Path]:
     found: list[Path] = []
     stack = [folder]
     while stack:
@@ -69,10 +95,10 @@ def _walk(folder: Path, span: Span) -> list[Path]:
             mode = entry.lstat().st_mode
             if skipped(entry.name, stat.S_ISDIR(mode)):
                 continue
+            where = entry.relative_to(folder.parent).as_posix()
             if stat.S_ISLNK(mode):
-                raise _problem(
-                    span,
-                    f"step package holds a symbolic link, {entry.relative_to(folder.parent)}",
+                raise PackageProblem(
+                    f"step package holds a symbolic link, {where}",
                     "copy the file into the package: a link may point anywhere on the "
                     "compiling machine, and what is shipped must be what is reviewed",
                 )
@@ -83,20 +109,5 @@ def _walk(folder: Path, span: Span) -> list[Path]:
                 if len(found) > MAX_FILES:
                     return found
             else:
-                raise _problem(
-                    span, f"step package holds {entry.relative_to(folder.parent)}, not a file"
-                )
+                raise PackageProblem(f"step package holds {where}, which is not a file")
     return found
-
-
-def _problem(span: Span, message: str, hint: str | None = None) -> SpecError:
-    return SpecError(
-        [
-            Diagnostic(
-                span,
-                "MS104",
-                message,
-                hint or "keep the step package to its source files; data belongs in datasets",
-            )
-        ]
-    )

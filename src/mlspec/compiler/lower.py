@@ -8,19 +8,22 @@ from typing import Any, Literal
 
 from mlspec.compiler import ir
 from mlspec.compiler import spec as s
-from mlspec.compiler.code import read_package
+from mlspec.compiler.code import PackageFiles, folder_package_files, read_package
 from mlspec.compiler.dependencies import dependency_graph
 from mlspec.compiler.source import PathKey, Source, portable_path
 
 
-def lower(spec: s.Spec, source: Source) -> ir.Pipeline:
-    return _Lowering(spec, source).pipeline()
+def lower(spec: s.Spec, source: Source, package_files: PackageFiles | None = None) -> ir.Pipeline:
+    """`package_files` lists step packages' files (default: beside the spec on disk)."""
+    files = package_files or folder_package_files(Path(source.file).parent)
+    return _Lowering(spec, source, files).pipeline()
 
 
 class _Lowering:
-    def __init__(self, spec: s.Spec, source: Source) -> None:
+    def __init__(self, spec: s.Spec, source: Source, package_files: PackageFiles) -> None:
         self.spec = spec
         self.source = source
+        self.package_files = package_files
         self.graph = dependency_graph(spec)
         self.packages: dict[tuple[str, str], ir.CodePackage | None] = {}
         self.types = {
@@ -208,8 +211,7 @@ class _Lowering:
         root = code.root if code is not None else "."
         key = (root, name)
         if key not in self.packages:
-            spec_dir = Path(self.source.file).parent
-            self.packages[key] = read_package(spec_dir, root, name, span)
+            self.packages[key] = read_package(self.package_files, root, name, span)
         git = code.git if code is not None else None
         return ir.Code(
             package=self.packages[key],

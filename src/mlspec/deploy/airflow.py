@@ -32,9 +32,13 @@ answer:
    runs), or GET /api/v2/importErrors has a new error for the file: the deploy fails with it and
    puts back the files that were there before (or removes the new ones), so the folder holds
    nothing broken.
-4. Pause or unpause the DAG as the spec's `schedule.paused` says (PATCH /api/v2/dags/{dag_id});
+4. Remove the folders of compiled files (`mlspec_runtime_*`, `mlspec_code_*`: the runtime and
+   the pinned step package) that the previous DAG file used and no DAG file in the folder uses
+   now: each is named by its digest, so every version lands beside the older ones, and a run
+   that starts after the new file is parsed reads only the new ones.
+5. Pause or unpause the DAG as the spec's `schedule.paused` says (PATCH /api/v2/dags/{dag_id});
    a DAG without a schedule is unpaused, so the runs that CI triggers start.
-5. `--run`: POST /api/v2/dags/{dag_id}/dagRuns with a logical date; `--wait`: follow it
+6. `--run`: POST /api/v2/dags/{dag_id}/dagRuns with a logical date; `--wait`: follow it
    (GET .../dagRuns/{run_id} and its taskInstances) and show the gates' verdicts from their
    logs (GET .../taskInstances/{task_id}/logs/1).
 
@@ -49,6 +53,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,6 +119,8 @@ REPARSE_SECONDS = 10.0
 RUN_POLL_SECONDS = 2.0
 # A run still queued after this long is worth a hint: a paused DAG, or no scheduler.
 QUEUED_HINT_SECONDS = 60.0
+# The folders of compiled files beside a DAG file, named by their digest; its text names them.
+_FOLDER_NAME = re.compile(r"\bmlspec_(?:runtime|code)_[0-9a-f]{12}\b")
 _DEPLOYED = re.compile(r"^# Deployed by `mlspec deploy` as (\S+)", re.MULTILINE)
 FINAL_RUN_STATES = ("success", "failed")
 AGAIN = "deploying again finishes the job (what is done shows as unchanged)"
@@ -487,6 +494,7 @@ class Current:
     dag: Any | None  # the DAGResponse, or None when Airflow does not know the DAG
     docs: str = ""  # the serialized DAG's docs: they name the version the scheduler has
     beside: dict[str, str | None] = field(default_factory=dict)  # the other files' texts
+    unused: tuple[str, ...] = ()  # folders only the previous DAG file used: removed after it
 
 
 def read_current(airflow: Api, dag: DagFile, folder: Path) -> Current:
@@ -496,7 +504,19 @@ def read_current(airflow: Api, dag: DagFile, folder: Path) -> Current:
         _check_same_file(server, dag)
         docs = airflow.docs(dag.dag_id)
     beside = {item.path: _text(folder / item.path) for item in dag.beside}
-    return Current(_text(folder / dag.name), server, docs, beside)
+    text = _text(folder / dag.name)
+    return Current(text, server, docs, beside, unused_folders(folder, dag, text))
+
+
+def unused_folders(folder: Path, dag: DagFile, previous: str | None) -> tuple[str, ...]:
+    """The compiled folders the previous DAG file named that neither the new one nor another
+    DAG file in the folder names (DAG files beside each other share the runtime's folder, and
+    a step package's when it is the same version)."""
+    named = set(_FOLDER_NAME.findall(previous or "")) - set(_FOLDER_NAME.findall(dag.text))
+    for other in sorted(folder.glob("*.py")):
+        if named and other.name != dag.name:
+            named -= set(_FOLDER_NAME.findall(other.read_text(encoding="utf-8", errors="replace")))
+    return tuple(sorted(name for name in named if (folder / name).is_dir()))
 
 
 def _text(path: Path) -> str | None:
@@ -533,6 +553,9 @@ def plan_steps(dag: DagFile, folder: Path, current: Current) -> list[Step[_Job]]
     steps.append(Step(action, None if current.file_text == dag.text else _Job.publish))
     action = _dag_action(dag, current)
     steps.append(Step(action, None if action.verb == "unchanged" else _Job.settle))
+    for name in current.unused:
+        action = Action("delete", f"folder {folder / name}/", f"no DAG uses it at {dag.version}")
+        steps.append(Step(action, _remover(name)))
     return steps
 
 
@@ -550,6 +573,14 @@ def _writer(items: tuple[Artifact, ...]) -> Callable[[_Job], None]:
             job.write(item.path, item.text)
 
     return write
+
+
+def _remover(name: str) -> Callable[[_Job], None]:
+    def remove(job: _Job) -> None:
+        shutil.rmtree(job.folder / name)
+        job.echo(f"airflow: removed {job.folder / name}/, which no DAG uses any more")
+
+    return remove
 
 
 def _folder_action(
@@ -716,8 +747,12 @@ class _Job:
         if text is None:
             path.unlink(missing_ok=True)
             self.echo(f"airflow: removed {path}")
-            if path.parent != self.folder and not any(path.parent.iterdir()):
-                path.parent.rmdir()  # the folder this deploy made for it (the runtime package)
+            # The folders this deploy made for it (the runtime's, a step package's and its
+            # subpackages), once empty.
+            for parent in path.relative_to(self.folder).parents[:-1]:
+                if any((self.folder / parent).iterdir()):
+                    break
+                (self.folder / parent).rmdir()
         else:
             write_atomically(path, text)
             self.echo(f"airflow: put the previous {name} back")

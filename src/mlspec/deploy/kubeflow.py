@@ -67,6 +67,7 @@ from mlspec.deploy.common import (
     unexpected_answer,
     url_secrets,
 )
+from mlspec.deploy.wheels import require_published
 
 # `mlspec deploy` flags: connection settings, each also read from its environment variable.
 SETTINGS = (
@@ -810,6 +811,7 @@ def deploy(request: Request) -> Plan:
     """Plan the deploy from what the server has; unless a dry run, apply it (and run)."""
     target = wanted_from(request)
     settings = settings_from(request.settings)
+    require_published(cast(ir.Pipeline, request.pipeline))
     try:
         job = _Deploy(Api(settings, request.deadline), target, request.echo)
         job.plan(run=request.run)

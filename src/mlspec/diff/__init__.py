@@ -13,7 +13,6 @@ from mlspec.compiler.ir import Pipeline
 from mlspec.diff import version
 from mlspec.diff.changes import compare
 from mlspec.diff.model import RISKS, Change, Risk
-from mlspec.diff.packages import reread
 from mlspec.diff.sources import Side
 
 
@@ -39,7 +38,8 @@ class SpecDiff:
 
 def diff(old: Side, new: Side) -> SpecDiff:
     """Raises SpecError (with diagnostics under the side's label) if a side is not valid."""
-    a, b = _pipeline(old), _pipeline(new)
+    a = analyze_text(old.text, old.label, old.packages).pipeline if old.text is not None else None
+    b = analyze_text(new.text, new.label, new.packages).pipeline if new.text is not None else None
     if a is None or b is None:
         what = "added" if a is None else "removed"
         reason = "a new pipeline" if a is None else "the pipeline is no longer deployed from here"
@@ -50,13 +50,3 @@ def diff(old: Side, new: Side) -> SpecDiff:
     if bumped is not None:
         changes.append(bumped)
     return SpecDiff(old.label, new.label, a, b, tuple(changes))
-
-
-def _pipeline(side: Side) -> Pipeline | None:
-    """The side's IR, with its step packages read from that side (git, or beside its file)."""
-    if side.text is None:
-        return None
-    analysis = analyze_text(side.text, side.label)
-    if side.git is None and side.path is None:
-        return analysis.pipeline
-    return reread(analysis, side.package)

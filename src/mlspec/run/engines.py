@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlspec.backends import code_files
 from mlspec.backends.prefect.flow import file_name, function_name
 from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
 from mlspec.compiler import ir
@@ -356,12 +357,15 @@ def run_airflow(run: EngineRun) -> EngineResult:
     home = run.state.engine_folder("airflow")
     dags = run.state.run_folder / "airflow"
     run.write(dags)
+    # Steps import their package from the pinned copy beside the DAG, as on a deployed Airflow:
+    # the spec's folder is on the path only for a step whose package is not there.
+    path = {"PYTHONPATH": str(run.code_path)} if code_files.imports_from_path(run.pipeline) else {}
     env = clean_env(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
-        PYTHONPATH=str(run.code_path),
         MLSPEC_ARTIFACT_ROOT=str(run.state.artifacts),
+        **path,
     )
     if not (home / "airflow.db").exists():
         run.echo(f"airflow: migrating a metadata database in {home} (once)")

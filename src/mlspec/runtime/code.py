@@ -56,6 +56,11 @@ def use_package(folder: str, name: str, pinned: str) -> None:
     """Put `folder` first on the import path once package `name` in it proves to be `pinned`."""
     if folder in _checked:
         return
+    if not os.path.isdir(folder):
+        raise RuntimeError(
+            f"mlspec: the step package {name!r} is not beside the pipeline: {folder} is missing; "
+            "deploy the compiled folder as a whole (mlspec deploy places it), or compile again"
+        )
     found = digest(folder_files(folder, name))
     if found != pinned:
         raise RuntimeError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from mlspec.backends import code_files, runtime_files, support, templating
+from mlspec.backends.airflow import code_checks
 from mlspec.backends.airflow.dag import RUNTIME, context, file_name
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import backend as rollout
@@ -17,7 +18,11 @@ class AirflowBackend:
     description: ClassVar[str] = "an Airflow 3 DAG file (PythonOperator, KubernetesPodOperator)"
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
-        return support.problems(self.name, pipeline) + rollout.beside_pipeline_problems(pipeline)
+        return [
+            *support.problems(self.name, pipeline),
+            *code_checks.problems(pipeline),
+            *rollout.beside_pipeline_problems(pipeline),
+        ]
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         text = templating.render("mlspec.backends.airflow", "dag.py.j2", **context(pipeline))

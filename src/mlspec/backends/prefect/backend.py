@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from mlspec.backends import code_files, runtime_files, support, templating
 from mlspec.backends.base import Artifact
-from mlspec.backends.prefect import deployment
+from mlspec.backends.prefect import delivery, deployment
 from mlspec.backends.prefect.flow import context, file_name, runtime_package
 from mlspec.backends.rollout import backend as rollout
 from mlspec.compiler import ir
@@ -18,7 +18,11 @@ class PrefectBackend:
     description: ClassVar[str] = "a Prefect 3 flow file and its prefect.yaml deployment"
 
     def check(self, pipeline: ir.Pipeline) -> list[Diagnostic]:
-        return support.problems(self.name, pipeline) + rollout.beside_pipeline_problems(pipeline)
+        return [
+            *support.problems(self.name, pipeline),
+            *delivery.problems(pipeline),
+            *rollout.beside_pipeline_problems(pipeline),
+        ]
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         flow = templating.render("mlspec.backends.prefect", "flow.py.j2", **context(pipeline))

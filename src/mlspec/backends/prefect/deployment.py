@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from mlspec import __version__
 from mlspec.backends import yamlout
+from mlspec.backends.prefect import delivery
 from mlspec.backends.prefect.flow import file_name, function_name
 from mlspec.backends.pysource import comment
 from mlspec.compiler import ir
@@ -86,13 +87,21 @@ def prefect_yaml(pipeline: ir.Pipeline) -> dict[str, object]:
         deployment["schedules"] = [
             {"cron": schedule.cron, "timezone": schedule.timezone, "active": not schedule.paused}
         ]
-    deployment["work_pool"] = {"name": WORK_POOL, "work_queue_name": None, "job_variables": {}}
+    image = delivery.image(pipeline)
+    job_variables = {"image": image} if image is not None else {}
+    deployment["work_pool"] = {
+        "name": WORK_POOL,
+        "work_queue_name": None,
+        "job_variables": job_variables,
+    }
+    git = delivery.git_source(pipeline)
     return {
         "name": pipeline.name,
         "prefect-version": PREFECT_VERSION,
+        # nothing to build or push: the image is the user's, the flow is in the pinned commit
         "build": None,
         "push": None,
-        "pull": None,
+        "pull": delivery.pull_steps(git) if git is not None else None,
         "deployments": [deployment],
     }
 

@@ -12,19 +12,25 @@ The deploy runs in three phases, so that a failure never leaves a half-made depl
    deploy overwrote), then the work pool, the flow and the deployment (one upsert, which
    replaces its schedules). A failure names what was done and what was not.
 
-`--run` and `--wait` (follow.py) trigger a flow run and follow it to its end. The workers load
-the flow from `prefect_flow_dir`: the deployment's pull step sets the working directory to
-`<flow dir>/<pipeline>/<version>`, and its entrypoint is the file there.
+`--run` and `--wait` (follow.py) trigger a flow run and follow it to its end. With `code.git`,
+the workers clone the pinned commit (prefect.yaml's pull steps), which must hold the compiled
+flow (commit.py checks it where the repository can be read); nothing is written to a folder.
+Without it, they load the flow from `prefect_flow_dir`: the deployment's pull step sets the
+working directory to `<flow dir>/<pipeline>/<version>`, and its entrypoint is the file there.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from mlspec.backends.prefect.delivery import git_source
 from mlspec.deploy.common import Action, Plan, Request, Setting, apply, shown_url
+from mlspec.deploy.prefect import commit
 from mlspec.deploy.prefect.api import Api
 from mlspec.deploy.prefect.follow import run_deployment
 from mlspec.deploy.prefect.plan import Writes, make_plan, read, summary
 from mlspec.deploy.prefect.settings import offline_settings, settings_from
-from mlspec.deploy.prefect.wanted import flow_names, folder_files, wanted_from
+from mlspec.deploy.prefect.wanted import flow_names, folder_files, wanted_from, worker_files
 
 __all__ = ["SETTINGS", "deploy", "offline_plan"]
 
@@ -37,7 +43,8 @@ SETTINGS = (
     Setting(
         "prefect_flow_dir",
         "MLSPEC_PREFECT_FLOW_DIR",
-        "Folder the Prefect workers load the flow from (a shared volume or checkout).",
+        "Folder the Prefect workers load the flow from (a shared volume or checkout); not "
+        "used when the spec pins code.git (the workers clone the commit).",
     ),
 )
 
@@ -48,6 +55,9 @@ def deploy(request: Request) -> Plan:
     """Plan the deploy, and unless it is a dry run apply it (and run the deployment if asked)."""
     settings = settings_from(request)
     wanted = wanted_from(request, settings)
+    git = git_source(request.pipeline)  # type: ignore[arg-type]
+    if git is not None:
+        commit.check(git, worker_files(request.artifacts), Path(request.spec_path), request.echo)
     api = Api(settings, request.deadline)
     with api.connect():
         found = read(api, settings, wanted)

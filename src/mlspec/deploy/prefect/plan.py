@@ -132,6 +132,8 @@ def pool_step(settings: Settings, pool: Any | None) -> Step[Writes]:
         action = Action("create", f"work pool {name}", "type process")
         return Step(action, lambda writes: _create_pool(writes.api, name))
     kind = str(pool.type)
+    if settings.flow_dir is None:  # the workers clone the flow: any pool that runs pull steps
+        return Step(Action("unchanged", f"work pool {name}", f"type {kind}"))
     if kind.endswith(":push") or kind.endswith(":managed"):
         raise DeployError(
             f"work pool {name} is of type {kind}, whose jobs cannot load the flow from "
@@ -196,10 +198,17 @@ def summary(item: Wanted) -> str:
 
 
 def _update_detail(current: Any, item: Wanted, changed: list[str]) -> str:
-    """The changed fields; a new version moves the flow folder too, which goes unsaid."""
+    """The changed fields; a new version moves the flow folder too, which goes unsaid (a
+    cloned flow's pull steps name the commit: they are said)."""
     detail = ""
-    if "version" in changed and Path(current.path or "").parent == item.folder.parent:
-        changed = [key for key in changed if key not in ("version", "path", "pull_steps")]
+    if item.folder is None:
+        moved: tuple[str, ...] = ("version", "path")
+    elif Path(current.path or "").parent == item.folder.parent:
+        moved = ("version", "path", "pull_steps")
+    else:
+        moved = ()
+    if "version" in changed and moved:
+        changed = [key for key in changed if key not in moved]
         detail = f"version {current.version} -> {item.version}" + ("; " if changed else "")
     return detail + ", ".join(key.replace("_", " ") for key in changed)
 
@@ -264,7 +273,7 @@ def _upsert(item: Wanted) -> Callable[[Writes], None]:
                 work_queue_name=item.work_queue,
                 work_pool_name=item.work_pool,
                 tags=item.tags,
-                path=str(item.folder),
+                path=item.path,
                 entrypoint=item.entrypoint,
                 parameter_openapi_schema=item.parameter_schema,
                 paused=item.paused,

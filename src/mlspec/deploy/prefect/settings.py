@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mlspec.backends.prefect.delivery import git_source
 from mlspec.backends.prefect.deployment import WORK_POOL
 from mlspec.deploy.common import Request, SettingsError, shown_url, url_secrets
 
@@ -16,7 +17,7 @@ from mlspec.deploy.common import Request, SettingsError, shown_url, url_secrets
 class Settings:
     api_url: str
     work_pool: str
-    flow_dir: Path
+    flow_dir: Path | None  # None: the workers clone the flow (prefect.yaml's pull steps)
 
     @property
     def shown_url(self) -> str:
@@ -48,6 +49,9 @@ def settings_from(request: Request) -> Settings:
             f"the Prefect API URL {shown_url(url)!r} is not an http(s) URL "
             "(e.g. http://127.0.0.1:4200/api)"
         )
+    pool = request.settings.get("prefect_work_pool") or WORK_POOL
+    if git_source(request.pipeline) is not None:  # type: ignore[arg-type]
+        return Settings(url.rstrip("/"), pool, None)  # the workers clone the pinned commit
     folder = request.settings.get("prefect_flow_dir")
     if not folder:
         raise SettingsError(
@@ -60,7 +64,6 @@ def settings_from(request: Request) -> Settings:
         raise SettingsError(f"the Prefect flow folder {flow_dir} does not exist")
     if not request.dry_run and not os.access(flow_dir, os.W_OK | os.X_OK):
         raise SettingsError(f"the Prefect flow folder {flow_dir} is not writable")
-    pool = request.settings.get("prefect_work_pool") or WORK_POOL
     return Settings(url.rstrip("/"), pool, flow_dir)
 
 
@@ -70,4 +73,6 @@ def offline_settings(request: Request) -> Settings:
     url = (given.get("prefect_api_url") or "").strip().rstrip("/")
     folder = given.get("prefect_flow_dir")
     flow_dir = Path(folder).expanduser().resolve() if folder else Path("<flow dir>")
+    if git_source(request.pipeline) is not None:  # type: ignore[arg-type]
+        return Settings(url, given.get("prefect_work_pool") or WORK_POOL, None)
     return Settings(url, given.get("prefect_work_pool") or WORK_POOL, flow_dir)

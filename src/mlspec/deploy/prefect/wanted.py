@@ -40,7 +40,10 @@ class Wanted:
     version: str
     flow_file: Artifact  # the entrypoint's file
     files: tuple[Artifact, ...]  # what the folder gets: the flow file and any file beside it
-    folder: Path  # <flow dir>/<pipeline>/<version>: where the workers load the flow from
+    # <flow dir>/<pipeline>/<version>, where the workers load the flow from; None when
+    # prefect.yaml's pull steps (`pull`) clone it
+    folder: Path | None
+    pull: tuple[dict[str, Any], ...]
     entrypoint: str
     parameters: dict[str, Any]
     parameter_schema: dict[str, Any]
@@ -58,11 +61,13 @@ class Wanted:
         return f"{self.flow_name}/{self.name}"
 
     @property
-    def flow_path(self) -> Path:
-        return self.folder / self.flow_file.path
+    def path(self) -> str | None:
+        return str(self.folder) if self.folder is not None else None
 
     @property
     def pull_steps(self) -> list[dict[str, Any]]:
+        if self.folder is None:
+            return list(self.pull)
         return [{PULL_STEP: {"directory": str(self.folder)}}]
 
     def fields(self) -> dict[str, Any]:
@@ -71,7 +76,7 @@ class Wanted:
             "version": self.version,
             "work_pool_name": self.work_pool,
             "work_queue_name": self.work_queue or "default",
-            "path": str(self.folder),
+            "path": self.path,
             "entrypoint": self.entrypoint,
             "pull_steps": self.pull_steps,
             "parameters": self.parameters,
@@ -88,24 +93,29 @@ class Wanted:
 def wanted_from(request: Request, settings: Settings) -> list[Wanted]:
     """Every deployment of the generated prefect.yaml, fully built: nothing is left to fail."""
     files = {artifact.path: artifact for artifact in request.artifacts}
-    # The folder gets every generated file but prefect.yaml and the rollout manifests.
-    code = tuple(
-        a
-        for a in request.artifacts
-        if a.path != "prefect.yaml" and not a.path.startswith(ROLLOUT_FOLDER)
-    )
+    code = worker_files(request.artifacts)
     if "prefect.yaml" not in files:
         raise DeployError("the compiled pipeline has no prefect.yaml: nothing to deploy")
     # PyYAML (YAML 1.1), as `prefect deploy` reads the file: what Prefect would deploy.
     data = yaml.safe_load(files["prefect.yaml"].text)
     pipeline = request.pipeline
+    pull = tuple(data.get("pull") or ())
+    if settings.flow_dir is None and not pull:
+        raise DeployError("prefect.yaml has no pull steps: the workers would find no flow")
     found = [
-        _one(entry, files, code, request.version, settings, pipeline)
+        _one(entry, files, code, request.version, settings, pipeline, pull)
         for entry in data.get("deployments") or []
     ]
     if not found:
         raise DeployError("prefect.yaml lists no deployments: nothing to deploy")
     return found
+
+
+def worker_files(artifacts: tuple[Artifact, ...]) -> tuple[Artifact, ...]:
+    """What the workers load: every generated file but prefect.yaml and the rollout manifests."""
+    return tuple(
+        a for a in artifacts if a.path != "prefect.yaml" and not a.path.startswith(ROLLOUT_FOLDER)
+    )
 
 
 def _one(
@@ -115,6 +125,7 @@ def _one(
     version: str,
     settings: Settings,
     pipeline: Any,
+    pull: tuple[dict[str, Any], ...],
 ) -> Wanted:
     unsupported = sorted(k for k, v in entry.items() if k not in _APPLIED and v is not None)
     if unsupported:
@@ -129,8 +140,9 @@ def _one(
         name=str(entry["name"]),
         version=version,
         flow_file=files[file_name],
-        files=code,
-        folder=settings.flow_dir / pipeline.name / version,
+        files=code if settings.flow_dir is not None else (),  # else the workers clone them
+        folder=settings.flow_dir / pipeline.name / version if settings.flow_dir else None,
+        pull=pull,
         entrypoint=entrypoint,
         parameters=dict(entry.get("parameters") or {}),
         parameter_schema=_parameter_schema(files[file_name], function),
@@ -184,5 +196,10 @@ def flow_names(wanted: list[Wanted]) -> list[str]:
 def folder_files(wanted: list[Wanted]) -> list[tuple[Path, FileGroup]]:
     """What the flow folder gets, in order, once: each file, and each folder (the runtime
     package) as one group, with the folder it goes into."""
-    found = {(item.folder, g.path): g for item in wanted for g in file_groups(item.files)}
+    found = {
+        (item.folder, g.path): g
+        for item in wanted
+        if item.folder is not None
+        for g in file_groups(item.files)
+    }
     return [(folder, group) for (folder, _), group in found.items()]

@@ -1,0 +1,64 @@
+"""A Kubeflow deploy refuses when a pinned step wheel is not where its components fetch it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlspec.compiler import analyze_file
+from mlspec.compiler.ir import Pipeline
+from mlspec.delivery.wheel import build_wheel
+from mlspec.deploy.common import DeployError
+from mlspec.deploy.wheels import check_published, pinned, require_published
+
+FLAGSHIP = Path(__file__).parents[2] / "examples" / "breast-cancer"
+
+
+def pipeline_with_wheels(tmp_path: Path) -> tuple[Pipeline, Path]:
+    spec_dir = tmp_path / "bc"
+    shutil.copytree(FLAGSHIP, spec_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "published"
+    wheels.mkdir()
+    spec = spec_dir / "pipeline.yaml"
+    text = spec.read_text()
+    text = text.replace("defaults:\n", f"defaults:\n  code: {{wheels: 'file://{wheels}'}}\n", 1)
+    spec.write_text(text)
+    return analyze_file(spec).pipeline, wheels
+
+
+def test_a_published_wheel_passes(tmp_path: Path) -> None:
+    pipeline, wheels = pipeline_with_wheels(tmp_path)
+    [package] = {s.code.package for s in pipeline.steps if s.code and s.code.package}
+    wheel = build_wheel(package)
+    (wheels / wheel.filename).write_bytes(wheel.data)
+    assert pinned(pipeline) == [(f"file://{wheels}/{wheel.filename}", wheel.sha256)]
+    assert check_published(pipeline) == []
+    require_published(pipeline)
+
+
+def test_a_missing_or_different_wheel_is_refused_before_the_server_is_touched(
+    tmp_path: Path,
+) -> None:
+    pipeline, _ = pipeline_with_wheels(tmp_path)
+    [(url, sha256)] = pinned(pipeline)
+    with pytest.raises(DeployError) as missing:
+        require_published(pipeline)
+    assert url in str(missing.value) and "cannot be read" in str(missing.value)
+    assert "mlspec build" in str(missing.value) and "nothing was changed" in str(missing.value)
+    Path(url.removeprefix("file://")).write_bytes(b"not the wheel")
+    [problem] = check_published(pipeline)
+    assert sha256 in problem and "its sha256 is" in problem
+
+
+def test_a_pipeline_without_wheels_needs_nothing_published(tmp_path: Path) -> None:
+    spec_dir = tmp_path / "bc"
+    shutil.copytree(FLAGSHIP / "breast_cancer", spec_dir / "breast_cancer")
+    (spec_dir / "pipeline.yaml").write_text(
+        "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: bc, version: 1.0.0}\n"
+        "steps:\n  ingest: {python: 'breast_cancer.steps:ingest'}\n"
+    )
+    pipeline = analyze_file(spec_dir / "pipeline.yaml").pipeline
+    assert pipeline.steps[0].code is not None and pipeline.steps[0].code.package is not None
+    assert pinned(pipeline) == [] and check_published(pipeline) == []
