@@ -495,6 +495,13 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
         "it only lets a model gate compare with an alias something else sets (MS205 without it); "
         "the comparison: tests/runtime/test_first_run.py"
     ),
+    **{
+        (f"{prefix}.code.git.commit", "prefect"): (
+            "a commit has one valid shape, 40 hex digits: every generic change is MS122; the "
+            "pull step clones the pinned commit: tests/backends/test_prefect_delivery.py"
+        )
+        for prefix in ("defaults", "steps.*")
+    },
     ("rollout.strategy.canary.analysis", "flagger"): (
         "Flagger checks a canary's metrics alike whether the strategy or a step names them: "
         "removing one that a step also names changes nothing (MS302 for the step)"

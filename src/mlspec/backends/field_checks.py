@@ -53,6 +53,21 @@ def _settings(step: ir.Step) -> list[tuple[str, object]]:
     ]
 
 
+def unused_wheels(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
+    """`code.wheels` on a target whose workers get the code another way: once per section."""
+    said: set[Span] = set()
+    for step in pipeline.steps:
+        code = step.code
+        if code is not None and code.wheels is not None and code.span not in said:
+            said.add(code.span)
+            yield (
+                code.span,
+                f"{target} does not install code.wheels: the flow's code comes from code.git "
+                "(or a folder the workers share), with the step package copied beside the flow",
+                "code.wheels is for kubeflow; pin the compiled folder with code.git for prefect",
+            )
+
+
 def python_step_secrets(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
     worker = WORKERS[target]
     for step in pipeline.steps:

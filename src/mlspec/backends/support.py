@@ -42,6 +42,7 @@ from mlspec.backends.field_checks import (
     schedule_zone,
     task_descriptions,
     unused_analysis,
+    unused_wheels,
 )
 from mlspec.backends.rollout.base import CHANGED_ON_TARGET, CONTROLLERS, NOT_EXPRESSIBLE, SUPPORT
 from mlspec.compiler import ir
@@ -183,7 +184,10 @@ _GIT = pipelines(
         "`mlspec deploy` places the compiled folder and its pinned package itself; DAG bundles "
         "are configured in airflow.cfg"
     ),
-    ok("a git_clone pull step at the commit; the flow runs from git.path"),
+    ok(
+        "a git_clone pull step at the commit; the flow runs from git.path; a flow run has one, "
+        "so steps with different ones are refused (MS301)"
+    ),
 )
 
 
@@ -203,14 +207,15 @@ def _code_settings(prefix: str) -> dict[str, dict[str, Entry]]:
         f"{code}.wheels": pipelines(
             ok("components pip-install the pinned wheel: name @ URL#sha256=..."),
             warn("the package is copied beside the DAG; no wheel is installed"),
-            warn(
-                "the flow's code comes from code.git or the worker's folder; no wheel is installed"
-            ),
+            warn("the flow's code comes from code.git or a shared folder", unused_wheels),
         ),
         f"{code}.image": pipelines(
             ok("Python steps without an image of their own run on it"),
             warn("Python steps run in the worker, from the package copied beside the DAG"),
-            ok("the deployment's job_variables image (container work pools)"),
+            ok(
+                "the work pool's job variables image; a flow run has one, so steps with "
+                "different ones are refused (MS301)"
+            ),
         ),
         f"{code}.git": _GIT,
         f"{code}.git.url": _GIT,
