@@ -499,6 +499,14 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
         "the comparison: tests/runtime/test_first_run.py"
     ),
     **{
+        (f"{prefix}.code.root", "kubeflow"): (
+            "another root holds no package, so the step has no way to its code (MS303) or, on "
+            "code.image, nothing to install; the wheel pinned from the root's package changes "
+            "with its code: tests/test_code_change.py"
+        )
+        for prefix in ("defaults", "steps.*")
+    },
+    **{
         (f"{prefix}.code.git.commit", "prefect"): (
             "a commit has one valid shape, 40 hex digits: every generic change is MS122; the "
             "pull step clones the pinned commit: tests/backends/test_prefect_delivery.py"

@@ -68,6 +68,21 @@ def unused_wheels(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
             )
 
 
+def unused_git(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
+    """`code.git` on a target whose steps do not clone: once per git source."""
+    said: set[Span] = set()
+    for step in pipeline.steps:
+        git = step.code.git if step.code is not None else None
+        if git is not None and git.span not in said:
+            said.add(git.span)
+            yield (
+                git.span,
+                f"{target} does not clone code.git: each component installs the pinned wheel "
+                "of its step package (code.wheels) or runs on code.image",
+                "code.git is for prefect; give kubeflow code.wheels or code.image",
+            )
+
+
 def python_step_secrets(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
     worker = WORKERS[target]
     for step in pipeline.steps:

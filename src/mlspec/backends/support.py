@@ -42,6 +42,7 @@ from mlspec.backends.field_checks import (
     schedule_zone,
     task_descriptions,
     unused_analysis,
+    unused_git,
     unused_wheels,
 )
 from mlspec.backends.rollout.base import CHANGED_ON_TARGET, CONTROLLERS, NOT_EXPRESSIBLE, SUPPORT
@@ -179,7 +180,7 @@ def _step_settings(prefix: str) -> dict[str, dict[str, Entry]]:
 # How a Python step's code reaches its worker (docs/code-delivery.md). A Python step that has
 # no way to get its code on the target is an error at the step (MS303), from the back end.
 _GIT = pipelines(
-    warn("KFP components do not clone: use code.wheels or code.image"),
+    warn("KFP components do not clone: use code.wheels or code.image", unused_git),
     warn(
         "`mlspec deploy` places the compiled folder and its pinned package itself; DAG bundles "
         "are configured in airflow.cfg"
