@@ -78,6 +78,7 @@ def _invocations(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
             ([flagship, "--target", "rollout", "-o", str(tmp / "rollout")], "ok"),
             ([flagship, "--target", "kubeflow", "-o", str(tmp / "kubeflow")], "kubeflow"),
         ],
+        "build": [([flagship, "-o", str(tmp / "build")], "ok")],
         "targets": [([], "ok")],
         "init": [([str(tmp / "new project")], "ok")],
         "schema": [([], "ok")],

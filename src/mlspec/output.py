@@ -26,8 +26,9 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -43,6 +44,14 @@ T = TypeVar("T")
 MANIFEST = ".mlspec-manifest"
 _TMP_MARK = ".mlspec-tmp-"
 LOCK_WAIT = 120.0  # seconds a compile waits for another one writing the same folder
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A generated file of bytes (a wheel `mlspec build` writes), written like an Artifact."""
+
+    path: str
+    data: bytes
 
 
 class OutputError(Exception):
@@ -95,8 +104,8 @@ def manifest_text(paths: Iterable[str]) -> str:
     return header + "".join(f"{path}\n" for path in paths)
 
 
-def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
-    files = sorted(artifacts)
+def write_tree(artifacts: Iterable[Artifact | Blob], out_dir: Path) -> list[Path]:
+    files = sorted(artifacts, key=lambda a: a.path)
     check_paths(files)
     shown, out_dir = out_dir, _target(out_dir)
     check_replaceable(shown)  # before anything is created; again once the folder is ours
@@ -112,7 +121,8 @@ def write_tree(artifacts: Iterable[Artifact], out_dir: Path) -> list[Path]:
             for artifact in files:
                 target = tmp / artifact.path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(artifact.text.encode("utf-8"))
+                data = artifact.data if isinstance(artifact, Blob) else artifact.text.encode()
+                target.write_bytes(data)
             (tmp / MANIFEST).write_text(manifest_text(a.path for a in files), encoding="utf-8")
             _sync(tmp)
             if out_dir.exists():
@@ -264,7 +274,7 @@ def _umask() -> int:
     return mask
 
 
-def check_paths(files: list[Artifact]) -> None:
+def check_paths(files: Sequence[Artifact | Blob]) -> None:
     """Raise OutputError for a path that would escape the folder or collide."""
     seen: set[str] = set()
     for artifact in files:

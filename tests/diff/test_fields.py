@@ -194,6 +194,8 @@ def mutations(value: Any, hint: Any) -> Iterator[tuple[str, Any]]:
         yield f"{value} - {step}", value - step
     elif isinstance(value, str):
         yield f"{value!r} + 'x'", value + "x"
+    elif isinstance(value, bytes):  # a step package file's content
+        yield "bytes + b'x'", value + b"x"
     else:
         raise AssertionError(f"a leaf of a type the walk does not know: {value!r}")
 
@@ -225,11 +227,14 @@ def test_every_single_field_mutation_is_reported(spec: Path) -> None:
 def test_the_same_ir_is_no_change(spec: Path) -> None:
     base = _pipeline(spec)
     assert compare(base, base) == []
-    # Lines moved (every span differs) and another file name: still the same pipeline.
-    moved = analyze_text("# a comment\n\n" + spec.read_text(), "elsewhere.yaml").pipeline
+    # Lines moved (every span differs) and another file name: still the same pipeline (in the
+    # same folder: the step package is read beside the spec).
+    elsewhere = str(spec.parent / "elsewhere.yaml")
+    moved = analyze_text("# a comment\n\n" + spec.read_text(), elsewhere).pipeline
     assert moved is not None and moved.steps[0].span != base.steps[0].span
     assert compare(base, moved) == []
-    result = diff(Side("a.yaml", spec.read_text()), Side("b.yaml", "# c\n" + spec.read_text()))
+    a, b = (str(spec.parent / name) for name in ("a.yaml", "b.yaml"))
+    result = diff(Side(a, spec.read_text()), Side(b, "# c\n" + spec.read_text()))
     assert render.text([result]).endswith("no semantic change\n")
 
 

@@ -42,6 +42,8 @@ from mlspec.backends.field_checks import (
     schedule_zone,
     task_descriptions,
     unused_analysis,
+    unused_git,
+    unused_wheels,
 )
 from mlspec.backends.rollout.base import CHANGED_ON_TARGET, CONTROLLERS, NOT_EXPRESSIBLE, SUPPORT
 from mlspec.compiler import ir
@@ -171,6 +173,55 @@ def _step_settings(prefix: str) -> dict[str, dict[str, Entry]]:
         f"{prefix}.env.*.secret.name": pipelines(ok(), _SECRET, _SECRET),
         f"{prefix}.env.*.secret.key": pipelines(ok(), _SECRET, _SECRET),
         f"{prefix}.env.*.param": pipelines(_KFP_ENV_PARAM, ok(), ok()),
+        **_code_settings(prefix),
+    }
+
+
+# How a Python step's code reaches its worker (docs/code-delivery.md). A Python step that has
+# no way to get its code on the target is an error at the step (MS303), from the back end.
+_GIT = pipelines(
+    warn("KFP components do not clone: use code.wheels or code.image", unused_git),
+    warn(
+        "`mlspec deploy` places the compiled folder and its pinned package itself; DAG bundles "
+        "are configured in airflow.cfg"
+    ),
+    ok(
+        "a git_clone pull step at the commit; the flow runs from git.path; a flow run has one, "
+        "so steps with different ones are refused (MS301)"
+    ),
+)
+
+
+def _code_settings(prefix: str) -> dict[str, dict[str, Entry]]:
+    code = f"{prefix}.code"
+    return {
+        code: pipelines(
+            ok("a step package, a wheel location or an image per Python step, else MS303"),
+            ok("the step package is copied beside the DAG, pinned by its digest"),
+            ok("the step package is copied beside the flow, pinned by its digest"),
+        ),
+        f"{code}.root": pipelines(
+            ok("where the step package is read: its wheel's sha256 is pinned"),
+            ok("where the step package is read: the copy beside the DAG"),
+            ok("where the step package is read: the copy beside the flow"),
+        ),
+        f"{code}.wheels": pipelines(
+            ok("components pip-install the pinned wheel: name @ URL#sha256=..."),
+            warn("the package is copied beside the DAG; no wheel is installed"),
+            warn("the flow's code comes from code.git or a shared folder", unused_wheels),
+        ),
+        f"{code}.image": pipelines(
+            ok("Python steps without an image of their own run on it"),
+            warn("Python steps run in the worker, from the package copied beside the DAG"),
+            ok(
+                "the work pool's job variables image; a flow run has one, so steps with "
+                "different ones are refused (MS301)"
+            ),
+        ),
+        f"{code}.git": _GIT,
+        f"{code}.git.url": _GIT,
+        f"{code}.git.commit": _GIT,
+        f"{code}.git.path": _GIT,
     }
 
 

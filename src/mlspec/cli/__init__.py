@@ -2,9 +2,9 @@
 
 Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own included),
 3 an operation refused or failed outside mlspec (e.g. a promotion whose gates did not pass).
-Commands are grouped by job: spec (validate, compile, graph, schema, targets, init), review
-(diff), registry (promote, resolve-model), ops (deploy, run), bandit (bandit-controller,
-simulate).
+Commands are grouped by job: spec (validate, compile, graph, schema, targets, init), build
+(build), review (diff), registry (promote, resolve-model), ops (deploy, run), bandit
+(bandit-controller, simulate).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mlspec import __version__
 # every start); mlspec uses none. A user can still opt in by setting the variable.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from mlspec.cli import bandit, ops, review, spec
+from mlspec.cli import bandit, build, ops, review, spec
 from mlspec.cli import registry as models
 from mlspec.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_SPEC, EXIT_USAGE
 
@@ -49,6 +49,7 @@ def main() -> None:
 for command in (
     spec.validate,
     spec.compile_command,
+    build.build,
     spec.graph,
     spec.schema,
     spec.list_targets,

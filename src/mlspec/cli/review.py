@@ -37,9 +37,9 @@ def diff_(sides: tuple[str, ...], base: str | None, fmt: str, fail_on: str) -> N
 
     OLD and NEW are files or REV:path read from git, e.g.
     `mlspec diff origin/main:specs/fraud.yaml specs/fraud.yaml`; `--base REV [PATHS]` compares
-    every spec that changed since REV (under PATHS). Also checks that the version was bumped
-    enough for what changed. When no spec changed, it says so on stderr and prints nothing
-    (JSON: no files), so CI can skip its comment.
+    every spec that changed since REV (under PATHS), or whose folder's code did. Also checks that
+    the version was bumped enough for what changed. When no spec changed, it says so on stderr
+    and prints nothing (JSON: no files), so CI can skip its comment.
     """
     from mlspec.diff import diff
     from mlspec.diff import render as show

@@ -1,10 +1,12 @@
-"""Changes to steps: code, wiring, resources and limits, the gates they wait for."""
+"""Changes to steps: code (where it comes from: code.py), wiring, resources and limits, the
+gates they wait for."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
 from mlspec.compiler import ir
+from mlspec.diff.changes.code import compare_code, runs_on_code_image
 from mlspec.diff.model import Bump, Change, Path, Risk, at, duration, keyed, name_of, show
 
 
@@ -43,7 +45,8 @@ def _step(a: ir.Step, b: ir.Step, trains_model: bool) -> Iterator[Change]:
     def change(summary: str, risk: Risk, reason: str, bump: Bump | None, *covers: Path) -> Change:
         return Change(subject, summary, risk, reason, bump, node, covers)
 
-    for field in ("function", "image"):
+    fields = ("function",) if runs_on_code_image(a, b) else ("function", "image")
+    for field in fields:  # an image that holds the code: a code change (below)
         if getattr(a, field) != getattr(b, field):
             yield change(
                 f"{field} {show(getattr(a, field))} -> {show(getattr(b, field))}",
@@ -61,6 +64,7 @@ def _step(a: ir.Step, b: ir.Step, trains_model: bool) -> Iterator[Change]:
             (*base, "command"),
             (*base, "args"),
         )
+    yield from compare_code(a, b, change, base, code_bump)
     if a.packages != b.packages:
         yield change(
             f"packages {show(a.packages)} -> {show(b.packages)}",
