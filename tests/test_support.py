@@ -513,6 +513,21 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
         )
         for prefix in ("defaults", "steps.*")
     },
+    **{
+        (f"{prefix}.code.{field}", column): (
+            "delivers the same pinned package to another target, so nothing here changes: "
+            "this target's copy has the same digest (docs/code-delivery.md; "
+            "tests/test_code_change.py)"
+        )
+        for prefix in ("defaults", "steps.*")
+        for field, columns in (
+            ("wheels", ("airflow", "prefect")),
+            ("git.url", ("kubeflow", "airflow")),
+            ("git.commit", ("kubeflow", "airflow")),
+            ("git.path", ("kubeflow", "airflow")),
+        )
+        for column in columns
+    },
     ("rollout.strategy.canary.analysis", "flagger"): (
         "Flagger checks a canary's metrics alike whether the strategy or a step names them: "
         "removing one that a step also names changes nothing (MS302 for the step)"

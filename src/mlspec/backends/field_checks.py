@@ -53,36 +53,6 @@ def _settings(step: ir.Step) -> list[tuple[str, object]]:
     ]
 
 
-def unused_wheels(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
-    """`code.wheels` on a target whose workers get the code another way: once per section."""
-    said: set[Span] = set()
-    for step in pipeline.steps:
-        code = step.code
-        if code is not None and code.wheels is not None and code.span not in said:
-            said.add(code.span)
-            yield (
-                code.span,
-                f"{target} does not install code.wheels: the flow's code comes from code.git "
-                "(or a folder the workers share), with the step package copied beside the flow",
-                "code.wheels is for kubeflow; pin the compiled folder with code.git for prefect",
-            )
-
-
-def unused_git(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
-    """`code.git` on a target whose steps do not clone: once per git source."""
-    said: set[Span] = set()
-    for step in pipeline.steps:
-        git = step.code.git if step.code is not None else None
-        if git is not None and git.span not in said:
-            said.add(git.span)
-            yield (
-                git.span,
-                f"{target} does not clone code.git: each component installs the pinned wheel "
-                "of its step package (code.wheels) or runs on code.image",
-                "code.git is for prefect; give kubeflow code.wheels or code.image",
-            )
-
-
 def python_step_secrets(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
     worker = WORKERS[target]
     for step in pipeline.steps:

@@ -42,8 +42,6 @@ from mlspec.backends.field_checks import (
     schedule_zone,
     task_descriptions,
     unused_analysis,
-    unused_git,
-    unused_wheels,
 )
 from mlspec.backends.rollout.base import CHANGED_ON_TARGET, CONTROLLERS, NOT_EXPRESSIBLE, SUPPORT
 from mlspec.compiler import ir
@@ -179,11 +177,15 @@ def _step_settings(prefix: str) -> dict[str, dict[str, Entry]]:
 
 # How a Python step's code reaches its worker (docs/code-delivery.md). A Python step that has
 # no way to get its code on the target is an error at the step (MS303), from the back end.
+# The ways in `code:` deliver one pinned package; a target takes the one its workers can
+# receive. The others lose nothing there (the digest that runs is the same), and a target whose
+# workers get no code at all is told so by its own diagnostic (MS303, or MS302 for Prefect
+# without code.git), so they are not warned about one by one.
 _GIT = pipelines(
-    warn("KFP components do not clone: use code.wheels or code.image", unused_git),
-    warn(
-        "`mlspec deploy` places the compiled folder and its pinned package itself; DAG bundles "
-        "are configured in airflow.cfg"
+    ok("not used: components get the same pinned package from code.wheels or code.image"),
+    ok(
+        "not needed: the compiled folder carries the pinned copy that `mlspec deploy` places; "
+        "a git-synced DAG bundle of that folder carries it too"
     ),
     ok(
         "a git_clone pull step at the commit; the flow runs from git.path; a flow run has one, "
@@ -207,8 +209,8 @@ def _code_settings(prefix: str) -> dict[str, dict[str, Entry]]:
         ),
         f"{code}.wheels": pipelines(
             ok("components pip-install the pinned wheel: name @ URL#sha256=..."),
-            warn("the package is copied beside the DAG; no wheel is installed"),
-            warn("the flow's code comes from code.git or a shared folder", unused_wheels),
+            ok("not needed: the same pinned package is copied beside the DAG"),
+            ok("not needed: the same pinned package is copied beside the flow"),
         ),
         f"{code}.image": pipelines(
             ok("Python steps without an image of their own run on it"),
