@@ -134,7 +134,7 @@ def test_validate_examples() -> None:
 def test_validate_broken_spec(broken: Path) -> None:
     result = run("validate", broken)
     assert result.exit_code == 1
-    assert f"{broken}:43:5: error[MS101]: unknown field 'timeuot'" in result.stderr
+    assert f"{broken}:44:5: error[MS101]: unknown field 'timeuot'" in result.stderr
     assert "did you mean 'timeout'?" in result.stderr
     assert "'retires'" in result.stderr
     assert "ok (" not in result.stdout

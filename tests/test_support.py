@@ -97,10 +97,13 @@ def test_the_documentation_is_the_table() -> None:
 # -- compiling a spec for one column ------------------------------------------------------------
 
 
-def _compile(text: str, column: str) -> tuple[list[Diagnostic], dict[str, str] | None]:
-    """(diagnostics, output files, or None when an error stops the target)."""
+def _compile(
+    text: str, column: str, file: str = "spec.yaml"
+) -> tuple[list[Diagnostic], dict[str, str] | None]:
+    """(diagnostics, output files, or None when an error stops the target); `file` is where
+    the spec's step packages are looked for (beside it)."""
     try:
-        pipeline = analyze_text(text, "spec.yaml").pipeline
+        pipeline = analyze_text(text, file).pipeline
     except SpecError as exc:
         return exc.diagnostics, None
     if column in CONTROLLERS or column == "rollout":
@@ -116,8 +119,8 @@ def _compile(text: str, column: str) -> tuple[list[Diagnostic], dict[str, str] |
 
 
 @cache
-def _compiled(text: str, column: str) -> tuple[list[Diagnostic], dict[str, str] | None]:
-    return _compile(text, column)
+def _compiled(text: str, column: str, file: str) -> tuple[list[Diagnostic], dict[str, str] | None]:
+    return _compile(text, column, file)
 
 
 def _data(path: Path) -> dict:
@@ -576,14 +579,14 @@ def _set(data: dict, at: tuple, value: Any) -> dict:
     return out
 
 
-def _corpus(path: str, column: str) -> Iterator[tuple[dict, tuple]]:
+def _corpus(path: str, column: str) -> Iterator[tuple[dict, tuple, str]]:
     parts = path.split(".")
     for spec in CORPUS:
         data = _data(spec)
         if column in CONTROLLERS and (data.get("rollout") or {}).get("controller") != column:
             continue
         for at in _occurrences(data, parts):
-            yield data, at
+            yield data, at, str(spec)
 
 
 # Fields that hold no other field: a section is honoured as its fields are.
@@ -599,15 +602,15 @@ HONOURED = [
 @pytest.mark.parametrize(("path", "column"), HONOURED, ids=lambda v: v)
 def test_an_honoured_field_changes_the_output(path: str, column: str) -> None:
     unchanged = []
-    for data, at in _corpus(path, column):
-        _, before = _compiled(_text(data), column)
+    for data, at, file in _corpus(path, column):
+        _, before = _compiled(_text(data), column, file)
         if before is None:
             continue
         node = data
         for part in at:
             node = node[part]
         for value in (DELETE, *_changes(node, path, data)):
-            _, after = _compiled(_text(_set(data, at, value)), column)
+            _, after = _compiled(_text(_set(data, at, value)), column, file)
             if after is None:
                 continue
             if after != before:
