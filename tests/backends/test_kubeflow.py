@@ -381,13 +381,15 @@ def test_wheels_without_the_package_name_the_missing_folder() -> None:
     assert problem.hint and "fraud/" in problem.hint and "`code.image`" in problem.hint
 
 
-def pip_calls(ir_text: str, folder: Path) -> dict[str, list[list[str]]]:
-    """Each Python step's pip installs, run as the cluster runs its executor: kfp's placeholder
+def pip_calls(
+    ir_text: str, folder: Path, tasks: tuple[str, ...] = ("ingest", "train", "evaluate")
+) -> dict[str, list[list[str]]]:
+    """The tasks' pip installs, run as the cluster runs their executors: kfp's placeholder
     substitution, then `sh -c` with stub interpreters (support/kfp_exec.py)."""
     stubs = kfp_exec.write_stubs(folder / "bin")
     calls = {}
     for executor in kfp_exec.executors(ir_text):
-        if executor.task not in ("ingest", "train", "evaluate"):
+        if executor.task not in tasks:
             continue
         work = folder / executor.task
         work.mkdir()
@@ -446,3 +448,19 @@ def test_a_local_run_needs_no_code_delivery_and_installs_no_wheel(tmp_path: Path
     assert errors(pipeline) == []
     (ir_file,) = generated.without_rollout(BACKEND.emit(pipeline))
     assert "breast_cancer @" not in ir_file.text
+
+
+@pytest.mark.parametrize(
+    ("uri", "store"),
+    [("sqlite:///registry.db", ["sqlalchemy>=2", "alembic>=1.13"]), ("https://mlflow.acme", [])],
+)
+def test_the_registry_steps_install_the_sql_store_for_a_sqlite_registry(
+    tmp_path: Path, uri: str, store: list[str]
+) -> None:
+    spec = flagship_copy(tmp_path / "flagship")
+    line = "mlflow: {registered_model: breast-cancer-classifier}"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text.replace(line, line[:-1] + f", tracking_uri: {uri!r}}}"), "utf-8")
+    (ir_file,) = generated.without_rollout(BACKEND.emit(analyze_file(spec).pipeline))
+    calls = pip_calls(ir_file.text, tmp_path / "run", ("promote-challenger",))
+    assert calls["promote-challenger"][0] == sorted(["mlflow-skinny>=3.17,<3.18", *store])
