@@ -7,6 +7,7 @@ Snapshots (one per example, found by glob) under __snapshots__/: update them wit
 from __future__ import annotations
 
 import copy
+import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from support import generated
+from support import generated, kfp_exec
 from support.kfp_ir import validate
 
 from mlspec.backends.kubeflow import KubeflowBackend, sdk
@@ -243,6 +244,8 @@ NESTING_SPEC = """\
 apiVersion: mlspec/v1
 kind: Pipeline
 metadata: {name: nest, version: 1.0.0}
+defaults:
+  code: {image: ghcr.io/acme/demo:1.0.0}
 steps:
   ingest:
     python: demo.steps:ingest
@@ -273,7 +276,7 @@ def test_gates_that_cannot_nest_are_ms301() -> None:
 
     pipeline = analyze_text(NESTING_SPEC, "nest.yaml").pipeline
     (problem,) = errors(pipeline)
-    assert (problem.code, problem.span.line, problem.span.col) == ("MS301", 16, 3)
+    assert (problem.code, problem.span.line, problem.span.col) == ("MS301", 18, 3)
     assert "'join' reads 'use_right'" in problem.message
     assert problem.hint and "after:" in problem.hint
 
@@ -292,9 +295,11 @@ def test_the_ms301_hint_gives_a_spec_that_compiles() -> None:
     validate(artifact.text)
 
 
-# -- code delivery: a Python step on a public Python image (MS302) ----------------------------
+# -- code delivery: a Python step's code reaches its container, or MS303 ---------------------
 
 FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
+FLAGSHIP_WHEELS = "wheels: https://wheels.example.com/breast-cancer"
+IMAGE_WITH_CODE = "ghcr.io/acme/fraud@sha256:" + "f" * 64
 DELIVERY_SPEC = """\
 apiVersion: mlspec/v1
 kind: Pipeline
@@ -305,48 +310,157 @@ steps:
 {settings}"""
 
 
-def test_python_steps_on_the_flagships_public_image_are_warned_about_at_each_step() -> None:
-    found = BACKEND.check(analyze_file(FLAGSHIP).pipeline)
-    problems = [p for p in found if "public image" in p.message]
-    lines = FLAGSHIP.read_text().splitlines()
-    assert [(p.code, p.severity, p.span.line, p.span.col) for p in problems] == [
-        ("MS302", "warning", lines.index(f"  {step}:") + 1, 3)
-        for step in ("ingest", "train", "evaluate")
+def flagship_copy(folder: Path, code: str = FLAGSHIP_WHEELS) -> Path:
+    """The flagship and its step package in `folder`, with `code` for its defaults' code."""
+    shutil.copytree(FLAGSHIP.parent, folder)
+    spec = folder / FLAGSHIP.name
+    text = spec.read_text(encoding="utf-8")
+    assert text.count(FLAGSHIP_WHEELS) == 1
+    spec.write_text(text.replace(FLAGSHIP_WHEELS, code), encoding="utf-8")
+    return spec
+
+
+def test_the_flagship_without_code_is_ms303_at_each_python_step(tmp_path: Path) -> None:
+    spec = flagship_copy(tmp_path / "flagship", code="root: .")
+    problems = errors(analyze_file(spec).pipeline)
+    lines = spec.read_text(encoding="utf-8").splitlines()
+    assert [(p.code, p.span.line, p.span.col) for p in problems] == [
+        ("MS303", lines.index(f"  {step}:") + 1, 3) for step in ("ingest", "train", "evaluate")
     ]
     first = problems[0]
     assert "'python:3.11-slim'" in first.message and "'breast_cancer.steps'" in first.message
-    assert first.hint and "`image:`" in first.hint and "`packages:`" in first.hint
+    assert first.hint and "`code.wheels`" in first.hint and "`mlspec build`" in first.hint
+    assert "`code.image`" in first.hint and "`packages:`" in first.hint
+
+
+def test_a_compile_without_a_way_to_the_code_fails_and_writes_nothing(tmp_path: Path) -> None:
+    spec = flagship_copy(tmp_path / "flagship", code="root: .")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compile", str(spec), "-t", "kubeflow", "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    line = spec.read_text(encoding="utf-8").splitlines().index("  ingest:") + 1
+    assert f"{spec}:{line}:3: error[MS303]: " in result.stderr
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
-    ("settings", "warned"),
+    ("settings", "refused"),
     [
         ("", True),  # the default image
         ("    image: python:3.12\n", True),
         ("    image: docker.io/library/python:3.12-slim@sha256:" + "a" * 64 + "\n", True),
         ("    packages: [scikit-learn]\n", True),
+        # Wheels of a package that is not beside the spec: nothing to build them from.
+        ("    code: {wheels: https://wheels.example/fraud}\n", True),
+        # The image with the code is not where a step with an image of its own runs.
+        ("    image: python:3.12\n    code: {image: " + IMAGE_WITH_CODE + "}\n", True),
+        ("    code: {image: " + IMAGE_WITH_CODE + "}\n", False),
         ("    image: ghcr.io/acme/fraud:1.4.0\n", False),  # the team's own image
         ("    image: ghcr.io/acme/python:3.12\n", False),
         ("    packages: [Fraud==1.4.0]\n", False),  # the module's own distribution
         ('    packages: ["fraud @ https://wheels.example/fraud-1.4.0-py3-none-any.whl"]\n', False),
     ],
 )
-def test_a_python_step_is_warned_about_unless_its_code_can_be_there(
-    settings: str, warned: bool
+def test_a_python_step_is_refused_unless_its_code_can_be_there(
+    settings: str, refused: bool
 ) -> None:
     from mlspec.compiler import analyze_text
 
     pipeline = analyze_text(DELIVERY_SPEC.format(settings=settings), "delivery.yaml").pipeline
-    found = [(p.code, p.span.line) for p in BACKEND.check(pipeline)]
-    assert found == ([("MS302", 5)] if warned else [])
+    found = [(p.code, p.severity, p.span.line) for p in BACKEND.check(pipeline)]
+    assert found == ([("MS303", "error", 5)] if refused else [])
 
 
-def test_the_readme_compile_still_writes_the_pipeline_and_says_why_it_warns(
-    tmp_path: Path,
+def test_wheels_without_the_package_name_the_missing_folder() -> None:
+    from mlspec.compiler import analyze_text
+
+    settings = "    code: {wheels: https://wheels.example/fraud}\n"
+    pipeline = analyze_text(DELIVERY_SPEC.format(settings=settings), "delivery.yaml").pipeline
+    (problem,) = errors(pipeline)
+    assert "no package 'fraud' is beside the spec" in problem.message
+    assert problem.hint and "fraud/" in problem.hint and "`code.image`" in problem.hint
+
+
+def pip_calls(
+    ir_text: str, folder: Path, tasks: tuple[str, ...] = ("ingest", "train", "evaluate")
+) -> dict[str, list[list[str]]]:
+    """The tasks' pip installs, run as the cluster runs their executors: kfp's placeholder
+    substitution, then `sh -c` with stub interpreters (support/kfp_exec.py)."""
+    stubs = kfp_exec.write_stubs(folder / "bin")
+    calls = {}
+    for executor in kfp_exec.executors(ir_text):
+        if executor.task not in tasks:
+            continue
+        work = folder / executor.task
+        work.mkdir()
+        values = kfp_exec.executor_input(executor, "x", str(folder / "root"))
+        argv = kfp_exec.resolve(executor, values, str(folder / "root"))
+        ran = kfp_exec.run(argv, kfp_exec.env_values(executor), stubs, work)
+        calls[executor.task] = [c[6:] for c in ran if c[:4] == ["python3", "-m", "pip", "install"]]
+    return calls
+
+
+def test_each_python_step_installs_the_pinned_wheel_after_its_packages(tmp_path: Path) -> None:
+    from mlspec.delivery import wheel
+
+    pipeline = analyze_file(flagship_copy(tmp_path / "flagship")).pipeline
+    assert errors(pipeline) == []
+    package = pipeline.step("train").code.package  # type: ignore[union-attr]
+    assert package is not None and package.name == "breast_cancer"
+    built = wheel.build_wheel(package)
+    pinned = (
+        f"breast_cancer @ https://wheels.example.com/breast-cancer/{built.filename}"
+        f"#sha256={built.sha256}"
+    )
+    (ir_file,) = generated.without_rollout(BACKEND.emit(pipeline))
+    calls = pip_calls(ir_file.text, tmp_path / "run")
+    assert sorted(calls) == ["evaluate", "ingest", "train"]
+    for task, installs in calls.items():
+        assert installs[0] == ["scikit-learn>=1.5", pinned], task  # one argument, verbatim
+
+
+def test_a_step_on_the_image_with_its_code_installs_no_wheel(tmp_path: Path) -> None:
+    code = f"wheels: https://wheels.example.com/breast-cancer\n    image: {IMAGE_WITH_CODE}"
+    spec = flagship_copy(tmp_path / "flagship", code=code)
+    text = spec.read_text(encoding="utf-8").replace("  image: python:3.11-slim\n", "", 1)
+    spec.write_text(text, encoding="utf-8")
+    pipeline = analyze_file(spec).pipeline
+    assert errors(pipeline) == []
+    (ir_file,) = generated.without_rollout(BACKEND.emit(pipeline))
+    assert f"image: {IMAGE_WITH_CODE}" in ir_file.text
+    calls = pip_calls(ir_file.text, tmp_path / "run")
+    assert {task: installs[0] for task, installs in calls.items()} == {
+        task: ["scikit-learn>=1.5"] for task in ("ingest", "train", "evaluate")
+    }
+
+
+def test_a_local_run_needs_no_code_delivery_and_installs_no_wheel(tmp_path: Path) -> None:
+    from mlspec.compiler.passes import localize
+
+    local_root = str(tmp_path / "artifacts")
+    bare = analyze_file(flagship_copy(tmp_path / "bare", code="root: .")).pipeline
+    assert errors(localize(bare, "sqlite:///r.db", local_root)) == []
+    pipeline = localize(
+        analyze_file(flagship_copy(tmp_path / "wheels")).pipeline, "sqlite:///r.db", local_root
+    )
+    for step in pipeline.steps:
+        assert step.code is not None and step.code.local and step.code.wheels is None
+    assert errors(pipeline) == []
+    (ir_file,) = generated.without_rollout(BACKEND.emit(pipeline))
+    assert "breast_cancer @" not in ir_file.text
+
+
+@pytest.mark.parametrize(
+    ("uri", "store"),
+    [("sqlite:///registry.db", ["sqlalchemy>=2", "alembic>=1.13"]), ("https://mlflow.acme", [])],
+)
+def test_the_registry_steps_install_the_sql_store_for_a_sqlite_registry(
+    tmp_path: Path, uri: str, store: list[str]
 ) -> None:
-    out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["compile", str(FLAGSHIP), "-t", "kubeflow", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    assert (out / "breast-cancer-classifier.kfp.yaml").is_file()
-    # One per Python step, besides the support table's (a gate description, the time zone).
-    assert result.stderr.count("which does not contain your module") == 3
+    spec = flagship_copy(tmp_path / "flagship")
+    line = "mlflow: {registered_model: breast-cancer-classifier}"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text.replace(line, line[:-1] + f", tracking_uri: {uri!r}}}"), "utf-8")
+    (ir_file,) = generated.without_rollout(BACKEND.emit(analyze_file(spec).pipeline))
+    calls = pip_calls(ir_file.text, tmp_path / "run", ("promote-challenger",))
+    assert calls["promote-challenger"][0] == sorted(["mlflow-skinny>=3.17,<3.18", *store])

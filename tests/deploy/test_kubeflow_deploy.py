@@ -8,6 +8,7 @@ what mlspec sends and how it reacts; they cannot show what a real KFP does with 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,7 +86,11 @@ def deploy(spec: Path, url: str, *args: str, token: str = TOKEN) -> Result:
 
 
 def variant(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
-    """The flagship spec with some text replaced, in its own folder."""
+    """The flagship spec with some text replaced, beside a copy of its step package (which
+    its components install as a pinned wheel)."""
+    package = FLAGSHIP.parent / "breast_cancer"
+    if not (tmp_path / package.name).exists():
+        shutil.copytree(package, tmp_path / package.name)
     text = FLAGSHIP.read_text(encoding="utf-8")
     for old, new in replacements:
         assert text.count(old) == 1, old
@@ -215,8 +220,16 @@ def test_dry_run_prints_the_plan_and_writes_nothing(kfp: FakeKfp) -> None:
         assert f"create    {what}" in plan
     assert "cron '0 0 3 * * 1'" in plan
     assert kfp.pipelines == kfp.recurring_runs == {}
-    # The flagship's Python steps run on a public image here: said before anything is sent.
-    assert result.stderr.count("which does not contain your module") == 3
+    # What Kubeflow does differently (the cron's time zone) is said before anything is sent.
+    assert "error" not in result.stderr and "CRON_SCHEDULE_TIMEZONE" in result.stderr
+
+
+def test_python_steps_without_their_code_send_nothing(kfp: FakeKfp, tmp_path: Path) -> None:
+    wheels = "wheels: https://wheels.example.com/breast-cancer"
+    result = deploy(variant(tmp_path, (wheels, "root: .")), kfp.url)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("error[MS303]") == 3
+    assert kfp.requests == [] and kfp.writes == []
 
 
 def test_json_format_prints_only_the_plan_on_stdout(kfp: FakeKfp) -> None:

@@ -32,6 +32,7 @@ params:
 steps:
   make:
     python: demo.steps:make
+    code: {{image: ghcr.io/acme/demo:1.0.0}}
     outputs: {{d: dataset, score: float, model: model}}
   run:
     image: busybox:1.36
@@ -77,16 +78,16 @@ def test_the_plain_spec_is_fine() -> None:
 @pytest.mark.parametrize(
     ("field", "text", "line", "col", "construct"),
     [
-        ("arg", "--literal={{$.pipeline_job_name}}", 14, 14, "{{$.pipeline_job_name}}"),
-        ("command", "{{$}}", 13, 23, "{{$}}"),
-        ("constant", "{{$.workspace_path}}/data", 15, 25, "{{$.workspace_path}}"),
+        ("arg", "--literal={{$.pipeline_job_name}}", 15, 14, "{{$.pipeline_job_name}}"),
+        ("command", "{{$}}", 14, 23, "{{$}}"),
+        ("constant", "{{$.workspace_path}}/data", 16, 25, "{{$.workspace_path}}"),
         ("default", "{{$.pipeline_root}}", 5, 27, "{{$.pipeline_root}}"),
-        ("env", "{{$.inputs.parameters['s']}}", 16, 14, "{{$.inputs.parameters['s']}}"),
-        ("column", "{{$.outputs.artifacts['report'].path}}", 20, 25, "{{$.outputs"),
-        ("uri", "http://{{$.pipeline_task_name}}", 24, 47, "{{$.pipeline_task_name}}"),
-        ("tag", "{{$.pipeline_job_uuid", 26, 13, "{{$."),
-        ("arg", '{"IfPresent": {"InputName": "a", "Then": ["x"]}}', 14, 14, '{"IfPresent":'),
-        ("command", ' {"Concat": ["a", "b"]}', 13, 23, '{"Concat":'),
+        ("env", "{{$.inputs.parameters['s']}}", 17, 14, "{{$.inputs.parameters['s']}}"),
+        ("column", "{{$.outputs.artifacts['report'].path}}", 21, 25, "{{$.outputs"),
+        ("uri", "http://{{$.pipeline_task_name}}", 25, 47, "{{$.pipeline_task_name}}"),
+        ("tag", "{{$.pipeline_job_uuid", 27, 13, "{{$."),
+        ("arg", '{"IfPresent": {"InputName": "a", "Then": ["x"]}}', 15, 14, '{"IfPresent":'),
+        ("command", ' {"Concat": ["a", "b"]}', 14, 23, '{"Concat":'),
     ],
 )
 def test_text_that_kfp_would_substitute_is_ms301_at_its_place(
@@ -105,7 +106,7 @@ def test_the_compile_fails_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["compile", str(path), "-t", "kubeflow", "-o", str(out)])
     assert result.exit_code == 1
-    assert f"{path}:14:14: error[MS301]: " in result.stderr
+    assert f"{path}:15:14: error[MS301]: " in result.stderr
     assert not out.exists()
 
 
@@ -116,7 +117,7 @@ def test_a_local_kubeflow_run_refuses_it_before_starting(tmp_path: Path) -> None
     state = tmp_path / "state"
     result = CliRunner().invoke(main, ["run", str(path), "-t", "kubeflow", "--state", str(state)])
     assert result.exit_code == 1, result.output
-    assert f"{path}:15:25: error[MS301]: " in result.stderr
+    assert f"{path}:16:25: error[MS301]: " in result.stderr
     assert not state.exists()
 
 

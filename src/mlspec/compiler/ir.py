@@ -123,6 +123,9 @@ class Code:
     image: str | None  # an image that contains the package
     git: GitSource | None
     span: Span  # the `code:` that applies, else the step
+    # A local run (`mlspec run`, passes.localize): the step imports the package from the spec's
+    # folder, so nothing delivers it and no target requires a way to.
+    local: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,17 @@ def pin_model(pipeline: ir.Pipeline, version: str | None, uri: str | None) -> ir
 
 
 def localize(pipeline: ir.Pipeline, registry_uri: str, artifact_root: str) -> ir.Pipeline:
-    """The pipeline as a local run sees it: this run's artifact folder and the local registry."""
+    """The pipeline as a local run sees it: this run's artifact folder, the local registry, and
+    step code imported from the spec's folder (`Code.local`; no wheel to install)."""
     registry = pipeline.registry
     if registry is not None:
         registry = dataclasses.replace(registry, tracking_uri=registry_uri)
-    return dataclasses.replace(pipeline, registry=registry, artifact_root=artifact_root)
+    steps = tuple(
+        dataclasses.replace(s, code=dataclasses.replace(s.code, wheels=None, local=True))
+        if s.code is not None
+        else s
+        for s in pipeline.steps
+    )
+    return dataclasses.replace(
+        pipeline, registry=registry, artifact_root=artifact_root, steps=steps
+    )

@@ -21,7 +21,7 @@ class KubeflowBackend:
         return (
             support.problems(self.name, pipeline)
             + checks.placeholder_problems(pipeline)
-            + checks.code_delivery_problems(pipeline)
+            + checks.code_problems(pipeline)
             + rollout.beside_pipeline_problems(pipeline)
         )
 

@@ -10,7 +10,8 @@ no escape for them. The driver and kfp.local also read a command or args item th
 goes into the IR and holds one of these is refused where it stands.
 
 Code delivery: a Python step's component imports the user's module, which a public Python base
-image does not contain; until mlspec ships code to the cluster, that is a warning at the step.
+image does not contain; a step that gets it neither from its image, nor from the pinned wheel
+(`code.wheels`), nor from `packages:` is an error at the step.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
 
 NOT_EXPRESSIBLE = "MS301"
-CHANGED_ON_TARGET = "MS302"
+CODE_NOT_DELIVERED = "MS303"
 
 # `{{$}}` or `{{$.` begins every placeholder KFP substitutes.
 _PLACEHOLDER_RE = re.compile(r"\{\{\$(?:\}\}|\.[^}]*\}\}|\.)")
@@ -90,32 +91,53 @@ def _is_command_item(path: tuple[str | int, ...]) -> bool:
     return len(path) == 5 and path[0] == "steps" and path[2:4] in _COMMAND_PARTS
 
 
-def code_delivery_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
-    """A Python step on a public Python image, with no package named after its module."""
+def code_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
+    """Python steps whose code nothing brings into their container (MS303, at the step).
+
+    A step has its code if it runs on an image other than the official Python one (`code.image`
+    or an image of its own: the user built it with the code), installs the pinned wheel of a
+    package found beside the spec (`code.wheels`), names its top-level module in `packages:`,
+    or runs locally (`mlspec run`: `Code.local`, the spec's folder is on the path).
+    """
     problems: list[Diagnostic] = []
     for step in pipeline.steps:
-        if step.kind != "python" or step.function is None:
+        code = step.code
+        if step.kind != "python" or step.function is None or (code is not None and code.local):
             continue
         image = step.image or DEFAULT_PYTHON_IMAGE
-        if not _PUBLIC_PYTHON_RE.match(image):
-            continue
         module = step.function.partition(":")[0]
         top = module.partition(".")[0]
-        names = {canonicalize_name(Requirement(p).name) for p in step.packages}
-        if canonicalize_name(top) in names:
+        if not _PUBLIC_PYTHON_RE.match(image) or _in_packages(top, step.packages):
+            continue
+        if code is not None and code.wheels is not None and code.package is not None:
             continue
         where = "the default image" if step.image is None else "the public image"
-        problems.append(
-            Diagnostic(
-                step.span,
-                CHANGED_ON_TARGET,
-                f"kubeflow runs Python step {step.name!r} in {where} {image!r}, which does not "
-                f"contain your module {module!r}: the step will fail to import it on the "
-                "cluster (local runs with `mlspec run` import it from this checkout)",
-                f"set `image:` to an image that contains {top!r} (e.g. built from this "
-                f"repository), or list the distribution that provides it, named {top!r}, in "
-                "`packages:` (from your package index, or an https URL of its wheel)",
-                severity="warning",
+        if code is not None and code.wheels is not None:
+            message = (
+                f"kubeflow would install the package {top!r} of step {step.name!r} from "
+                f"{code.wheels!r}, but no package {top!r} is beside the spec to build that "
+                "wheel from"
             )
-        )
+            hint = (
+                f"put the folder {top}/ (or {top}.py) under `code.root` beside the spec, or "
+                f"set `code.image` to an image that contains {top!r}"
+            )
+        else:
+            message = (
+                f"kubeflow runs Python step {step.name!r} in {where} {image!r}, which does not "
+                f"contain its module {module!r}, and nothing installs it there (`mlspec run` "
+                "imports it from the spec's folder, a cluster cannot)"
+            )
+            hint = (
+                "set `code.wheels` (in defaults or the step) to the folder URL where CI "
+                "publishes the wheel `mlspec build` writes, or `code.image` to an image that "
+                f"contains {top!r} (pinned by @sha256:...), or list the distribution that "
+                f"provides it, named {top!r}, in `packages:`"
+            )
+        problems.append(Diagnostic(step.span, CODE_NOT_DELIVERED, message, hint))
     return problems
+
+
+def _in_packages(top: str, packages: tuple[str, ...]) -> bool:
+    """Whether `packages:` names a distribution called like the step's top-level module."""
+    return canonicalize_name(top) in {canonicalize_name(Requirement(p).name) for p in packages}

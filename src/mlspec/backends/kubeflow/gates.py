@@ -15,12 +15,12 @@ from typing import Literal
 
 from mlspec.backends.kubeflow.plan import (
     DEFAULT_PYTHON_IMAGE,
-    REGISTRY_PACKAGES,
     Parameter,
     Plan,
     RunId,
     annotation,
     output_type,
+    registry_packages,
     returns,
     signature,
 )
@@ -168,7 +168,7 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         "    )",
         _verdict(gate),
     ]
-    packages = REGISTRY_PACKAGES if champion else ()
+    packages = registry_packages(pipeline) if champion else ()
     return _runtime_plan(
         gate.name, "gate", parameters, lines, packages, gate.span, gate.description
     )
@@ -248,7 +248,7 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
         "promotion",
         parameters,
         lines,
-        REGISTRY_PACKAGES,
+        registry_packages(pipeline),
         rule.span,
         f"Promote the model to {rule.alias!r} once {', '.join(rule.gates)} passed.",
         scalar_outputs=(("version", "str"),),

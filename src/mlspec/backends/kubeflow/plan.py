@@ -17,6 +17,8 @@ from mlspec.diagnostics import Span
 DEFAULT_PYTHON_IMAGE = "python:3.11-slim"
 # What the embedded runtime needs where it talks to the registry.
 REGISTRY_PACKAGES = ("mlflow-skinny>=3.17,<3.18",)
+# MLflow's SQL store, which mlflow-skinny leaves out (the pins of mlspec's mlflow extra).
+SQL_STORE_PACKAGES = ("sqlalchemy>=2", "alembic>=1.13")
 
 ARTIFACT_CLASSES = {
     "dataset": "Dataset",
@@ -55,6 +57,15 @@ class Plan:
     after: tuple[str, ...]  # tasks it waits for without taking their outputs
     span: Span
     description: str = ""
+
+
+def registry_packages(pipeline: ir.Pipeline) -> tuple[str, ...]:
+    """What the runtime needs to reach the spec's registry: an MLflow server (or a URI known
+    only at run time) takes mlflow-skinny; a registry in a SQLite file also its SQL store."""
+    uri = pipeline.registry.tracking_uri if pipeline.registry else None
+    if uri is not None and uri.startswith("sqlite:"):
+        return REGISTRY_PACKAGES + SQL_STORE_PACKAGES
+    return REGISTRY_PACKAGES
 
 
 def annotation(type_: str, direction: Literal["in", "out"]) -> str:

@@ -11,6 +11,7 @@ from mlspec.backends.kubeflow.plan import (
     signature,
 )
 from mlspec.compiler import ir
+from mlspec.delivery import wheel
 
 
 def step_plan(step: ir.Step) -> Plan:
@@ -44,12 +45,23 @@ def step_plan(step: ir.Step) -> Plan:
         scalar_outputs=scalars,
         source=python_step_source(step, parameters, scalars),
         image=step.image or DEFAULT_PYTHON_IMAGE,
-        packages=step.packages,
+        packages=step.packages + _wheel(step),
         step=step,
         after=after,
         span=step.span,
         description=step.description,
     )
+
+
+def _wheel(step: ir.Step) -> tuple[str, ...]:
+    """The pinned wheel of the step package, unless the step runs on the image that has it
+    (pip refuses the wheel unless its sha256 is the one compiled in)."""
+    code = step.code
+    if code is None or code.package is None or code.wheels is None:
+        return ()
+    if code.image is not None and step.image == code.image:
+        return ()
+    return (wheel.requirement(code.package, code.wheels),)
 
 
 def python_step_source(
