@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support.published import publish_flagship
 
 from mlspec.backends.registry import deployable, get
 from mlspec.cli import main
@@ -25,7 +26,15 @@ from mlspec.cli import main
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
+SPEC = Path()  # set by _published: the flagship, its wheel published
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _published(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global SPEC
+    SPEC = publish_flagship(tmp_path_factory.mktemp("flagship") / "bc")
+
+
 TARGETS = deployable()
 TOKEN = "deploy-test-token-5e1f"
 # Every setting any target reads from the environment: none is inherited from the machine.

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 from support.fake_kfp import FakeKfp
+from support.published import publish_flagship
 
 from mlspec.backends.kubeflow.backend import KubeflowBackend
 from mlspec.cli import main
@@ -24,7 +25,15 @@ from mlspec.deploy import kubeflow
 from mlspec.deploy.kubeflow import kfp_cron
 
 ROOT = Path(__file__).resolve().parents[2]
-FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
+FLAGSHIP = Path()  # set by _published: the flagship, its wheel published
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _published(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global FLAGSHIP
+    FLAGSHIP = publish_flagship(tmp_path_factory.mktemp("flagship") / "bc")
+
+
 NAME = "breast-cancer-classifier"
 SCHEDULE = 'schedule: {cron: "0 3 * * 1", timezone: Europe/Berlin}\n'
 TOKEN = "fake-kfp-token-7c1e9a"
@@ -225,8 +234,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(kfp: FakeKfp) -> None:
 
 
 def test_python_steps_without_their_code_send_nothing(kfp: FakeKfp, tmp_path: Path) -> None:
-    wheels = "wheels: https://wheels.example.com/breast-cancer"
-    result = deploy(variant(tmp_path, (wheels, "root: .")), kfp.url)
+    wheels = next(line for line in FLAGSHIP.read_text().splitlines() if "wheels:" in line)
+    result = deploy(variant(tmp_path, (wheels.strip(), "root: .")), kfp.url)
     assert result.exit_code == 1, result.output
     assert result.stderr.count("error[MS303]") == 3
     assert kfp.requests == [] and kfp.writes == []

@@ -23,7 +23,9 @@ def pipeline_with_wheels(tmp_path: Path) -> tuple[Pipeline, Path]:
     wheels.mkdir()
     spec = spec_dir / "pipeline.yaml"
     text = spec.read_text()
-    text = text.replace("defaults:\n", f"defaults:\n  code: {{wheels: 'file://{wheels}'}}\n", 1)
+    line = "wheels: https://wheels.example.com/breast-cancer"
+    assert text.count(line) == 1
+    text = text.replace(line, f"wheels: 'file://{wheels}'")
     spec.write_text(text)
     return analyze_file(spec).pipeline, wheels
 

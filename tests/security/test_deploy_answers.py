@@ -13,11 +13,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support.stubs import TESTS, answering
+from support.published import publish_flagship
+from support.stubs import answering
 
 from mlspec.cli import EXIT_REFUSED, main
 
-SPEC = TESTS.parent / "examples" / "breast-cancer" / "pipeline.yaml"
+SPEC = Path()  # set by _published: the flagship, its wheel published
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _published(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global SPEC
+    SPEC = publish_flagship(tmp_path_factory.mktemp("flagship") / "bc")
+
+
 UNEXPECTED = "answered with something its API does not send"
 BODIES = {"{}": b"{}", "[]": b"[]", "a login page": b"<html><body>Sign in</body></html>"}
 PROBLEMS = {"{}": "problems as", "[]": "1 problem as", "a login page": "not JSON: '<html>"}
