@@ -8,8 +8,8 @@ figures beside their targets; exits 0 whatever they are (a report, not a test).
 - (b) `build_wheel` of both: the first build in a fresh process (hatchling's import included),
   then warm, best of 5;
 - (c) the wall time of `mlspec compile --target kubeflow` of the flagship in a fresh process,
-  median of 5, without and with `code.wheels` (with it, compile builds the wheel to pin its
-  sha256).
+  median of 5, with `code.image` and with `code.wheels` (with it, compile builds the wheel
+  to pin its sha256).
 """
 
 import statistics
@@ -71,9 +71,10 @@ def spec_copy(folder: Path, wheels: str | None) -> Path:
 
     shutil.copytree(FLAGSHIP, folder, ignore=shutil.ignore_patterns("__pycache__"))
     spec = folder / "pipeline.yaml"
-    text = re.sub(r"\n    wheels: .*", "", spec.read_text())
-    if wheels:
-        text = text.replace("defaults:\n", f"defaults:\n  code: {{wheels: '{wheels}'}}\n", 1)
+    line = re.search(r"\n    wheels: .*", spec.read_text()).group()  # the flagship's own
+    # Without a wheel location the steps need an image that holds the package (else MS303).
+    other = f"\n    wheels: {wheels}" if wheels else "\n    image: ghcr.io/acme/bc-steps:1.0"
+    text = spec.read_text().replace(line, other)
     spec.write_text(text)
     return spec
 
@@ -131,7 +132,8 @@ def main() -> None:
         a, b = medians.values()
         print(
             f"(c) mlspec compile --target kubeflow, flagship, fresh process, median of 5: "
-            f"{a:.2f} s without code.wheels, {b:.2f} s with (+{b - a:.2f} s; target: < +0.3 s)"
+            f"{a:.2f} s with code.image, {b:.2f} s with code.wheels (+{b - a:.2f} s; "
+            "target: < +0.3 s)"
         )
     print("targets: read + digest of a 5 MiB package < 0.2 s; a warm wheel build < 0.5 s")
 

@@ -38,6 +38,8 @@ def gated_spec(gates: int) -> str:
         f"metadata: {{name: gates-{gates}, version: 1.0.0}}",
         "params:",
         "  min_auc: {type: float, default: 0.9}",
+        # An image that holds the step package: the components install nothing more.
+        "defaults: {code: {image: 'ghcr.io/acme/demo-steps:1.0'}}",
         "steps:",
         "  ingest: {python: demo.steps:ingest, outputs: {train: dataset, reference: dataset}}",
         "  train:",
