@@ -7,10 +7,10 @@ of step code would never show up in a review.
 from __future__ import annotations
 
 import posixpath
-import subprocess
 from pathlib import Path
 
 from mlspec.compiler.code import MAX_BYTES, MAX_FILES, PackageFiles, PackageProblem
+from mlspec.diff.git import GitFailed, git
 from mlspec.runtime.code import skipped
 
 _BLOB, _LINK = "100644 100755", "120000"
@@ -61,9 +61,6 @@ def _tree(rev: str, path: str) -> list[tuple[str, int, str]]:
 
 def _git(*args: str) -> bytes:
     try:
-        done = subprocess.run(["git", *args], capture_output=True, check=False, timeout=60)
-    except FileNotFoundError:
-        raise PackageProblem("git is not installed") from None
-    if done.returncode != 0:
-        raise PackageProblem(f"git {args[0]}: {done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
+        return git(*args)
+    except GitFailed as exc:
+        raise PackageProblem(str(exc)) from None

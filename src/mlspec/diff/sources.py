@@ -13,6 +13,7 @@ from pathlib import Path
 from mlspec.compiler.code import PackageFiles, folder_package_files
 from mlspec.compiler.source import MAX_BYTES, decode, read_bytes
 from mlspec.diff import revision
+from mlspec.diff.git import GitFailed, git
 
 SPEC_RE = re.compile(rb"^apiVersion:\s*['\"]?mlspec/v1['\"]?\s*$", re.MULTILINE)
 
@@ -128,9 +129,6 @@ def _blob(spec: str) -> bytes:
 
 def _git(*args: str) -> bytes:
     try:
-        done = subprocess.run(["git", *args], capture_output=True, check=False, timeout=60)
-    except FileNotFoundError:
-        raise SourceError("git is not installed") from None
-    if done.returncode != 0:
-        raise SourceError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
+        return git(*args)
+    except GitFailed as exc:
+        raise SourceError(str(exc)) from None
