@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "MS203": "unknown gate",
     "MS204": "unknown analysis",
     "MS205": "unknown registry alias",
+    "MS206": "unknown pipeline",
     "MS210": "type mismatch through a reference",
     "MS211": "gate operand is not numeric",
     "MS212": "data gate reads something that is not a dataset",

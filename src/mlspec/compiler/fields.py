@@ -519,6 +519,33 @@ def _check_repo_path(value: object) -> str:
 
 RepoPath = Annotated[str, _check_repo_path]
 
+
+_DATA_PATH_RE = re.compile(r"/[^\x00-\x1f\x7f{}]*")
+
+
+@_validator(_string(_DATA_PATH_RE.pattern))
+def _check_data_path(value: object) -> str:
+    value = _require_str(value, "a data path")
+    if "://" in value:
+        raise error(
+            "MS104",
+            f"{value!r} is an object-store or URL location",
+            "watching an object store needs its client on every worker: mount it and give the "
+            "mounted path, or start runs from the store's own event notifications "
+            "(mlspec deploy --run)",
+        )
+    if not _DATA_PATH_RE.fullmatch(value) or "/../" in f"{value}/":
+        raise error(
+            "MS104",
+            f"invalid data path {value!r}",
+            "an absolute path without '..', braces or control characters, e.g. "
+            "/data/incoming/fraud",
+        )
+    return value.rstrip("/") or "/"
+
+
+DataPath = Annotated[str, _check_data_path]
+
 # kfp hands each requirement to pip as `repr(requirement)` inside `sh -c`: a single-quoted shell
 # word only while the text has no `'` (else repr switches to double quotes, where `$` and "`"
 # run commands); repr doubles `\` and escapes other characters. PEP 508 allows all of these in

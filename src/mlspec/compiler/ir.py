@@ -338,6 +338,18 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """Something besides the schedule that starts a run."""
+
+    kind: Literal["data", "pipeline", "manual"]
+    path: str | None  # data: the absolute path watched
+    every_seconds: int | None  # data: how often it is looked at
+    pipeline: str | None  # pipeline: the other pipeline's name
+    alias: str | None  # pipeline: the alias its promotion sets (None: any)
+    span: Span
+
+
+@dataclass(frozen=True)
 class Schedule:
     cron: str
     timezone: str
@@ -375,6 +387,7 @@ class Pipeline:
     registry: Registry | None
     rollout: Rollout | None
     schedule: Schedule | None
+    triggers: tuple[Trigger, ...]
     source_file: str  # as the user named it, for diagnostics
     spec_path: str  # as generated files name it: the same in every clone (portable_path)
     span: Span  # the spec's first key: where diagnostics about the whole spec point

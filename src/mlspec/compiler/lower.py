@@ -65,11 +65,21 @@ class _Lowering:
             )
             if spec.schedule is not None
             else None,
+            triggers=tuple(self.trigger(i, t) for i, t in enumerate(spec.triggers)),
             source_file=self.source.file,
             span=self.source.document_span(),
             texts_with_braces=self.texts_with_braces(),
             spec_path=portable_path(self.source.file),
         )
+
+    def trigger(self, i: int, trigger: s.Trigger) -> ir.Trigger:
+        span = self.span("triggers", i)
+        if trigger.data is not None:
+            return ir.Trigger("data", trigger.data.path, trigger.data.every, None, None, span)
+        if trigger.pipeline is not None:
+            after = trigger.pipeline
+            return ir.Trigger("pipeline", None, None, after.name, after.promoted, span)
+        return ir.Trigger("manual", None, None, None, None, span)
 
     def texts_with_braces(self) -> tuple[ir.Text, ...]:
         return tuple(ir.Text(*found) for found in self.source.strings(ir.has_markup_braces))

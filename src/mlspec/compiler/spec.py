@@ -28,6 +28,7 @@ from mlspec.compiler.fields import (
     Commit,
     Cpu,
     Cron,
+    DataPath,
     DnsName,
     Duration,
     EnvName,
@@ -1241,6 +1242,45 @@ class Schedule(Model):
     """Deploy the schedule paused."""
 
 
+class DataArrival(Model):
+    """New or changed files at a path start a run."""
+
+    path: DataPath
+    """An absolute folder or file path the workers see (a mounted volume), e.g.
+    /data/incoming/breast-cancer. A run starts when the files there are new or changed."""
+    every: Duration = 300
+    """How often the path is looked at, e.g. 5m (default 5m, at least 1m)."""
+
+
+class AfterPipeline(Model):
+    """Another pipeline's outcome starts a run."""
+
+    name: DnsName
+    """The other pipeline's metadata.name: a spec in this spec's folder, or this spec itself
+    is refused (a pipeline cannot trigger itself)."""
+    promoted: Alias | None = None
+    """Start when that pipeline promoted a model to this alias (default: to any alias)."""
+
+
+class Trigger(Model):
+    """One thing besides `schedule` that starts a run: exactly one of data, pipeline, manual."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one("data", "pipeline", "manual")))
+
+    data: DataArrival | None = None
+    """Data arrival: {path, every}."""
+    pipeline: AfterPipeline | None = None
+    """Another pipeline's outcome: {name, promoted}."""
+    manual: Literal[True] | None = None
+    """`manual: true`: runs start only by hand or through the API (no schedule, no other
+    trigger)."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Any:
+        _exactly_one(self, ("data", "pipeline", "manual"), "a trigger")
+        return self
+
+
 # --- the pipeline ---------------------------------------------------------------------------
 
 
@@ -1301,3 +1341,6 @@ class Spec(Model):
     """Progressive delivery to serving."""
     schedule: Schedule | None = None
     """When the pipeline runs: {cron, timezone, paused}."""
+    triggers: list[Trigger] = Field(default_factory=list)
+    """What else starts a run: data arrival ({data: {path, every}}), another pipeline's
+    promotion ({pipeline: {name, promoted}}), or {manual: true} for manual runs only."""

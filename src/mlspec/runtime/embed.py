@@ -21,7 +21,17 @@ from functools import cache
 from importlib import resources
 
 # Every module that generated pipelines may carry, in dependency order.
-RUNTIME_MODULES = ("report", "datachecks", "gates", "registry", "steps", "code", "tasks", "cache")
+RUNTIME_MODULES = (
+    "report",
+    "datachecks",
+    "gates",
+    "registry",
+    "steps",
+    "code",
+    "tasks",
+    "cache",
+    "watch",
+)
 # What shipped code may import besides the standard library.
 ALLOWED_THIRD_PARTY = frozenset({"mlflow", "pyarrow"})
 PACKAGE_PREFIX = "mlspec_runtime_"

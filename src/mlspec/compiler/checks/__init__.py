@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlspec.compiler.checks import cycles, gates, naming, registry, rollout, steps, values
+from mlspec.compiler.checks import (
+    cycles,
+    gates,
+    naming,
+    registry,
+    rollout,
+    steps,
+    triggers,
+    values,
+)
 from mlspec.compiler.checks.base import Checker
 from mlspec.compiler.source import Source
 from mlspec.compiler.spec import Spec
@@ -26,6 +35,7 @@ SECTIONS: tuple[Callable[[Checker], None], ...] = (
     registry.check_registry,
     rollout.check_rollout,
     values.check_schedule,
+    triggers.check_triggers,
     gates.check_unguarded_gates,
     values.check_values,
 )
