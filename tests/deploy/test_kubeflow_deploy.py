@@ -220,6 +220,25 @@ def test_paused_disables_in_place_and_no_schedule_deletes_it(kfp: FakeKfp, tmp_p
     assert "the spec has no schedule" in result.stdout
 
 
+def test_manual_only_creates_no_recurring_run_and_deletes_ours(
+    kfp: FakeKfp, tmp_path: Path
+) -> None:
+    """`triggers: [{manual: true}]`: runs start by hand only, so the recurring run goes."""
+    assert deploy(FLAGSHIP, kfp.url).exit_code == 0
+    assert len(kfp.recurring_runs) == 1
+    manual = variant(tmp_path, (SCHEDULE, "triggers: [{manual: true}]\n"))
+    result = deploy(manual, kfp.url)
+    assert result.exit_code == 0, result.output
+    assert kfp.recurring_runs == {}
+    assert "runs start only by hand (manual: true)" in result.stdout
+    assert kfp.pipelines, "the pipeline and its version are still deployed"
+
+    again = deploy(manual, kfp.url, "--run")  # a run by hand still starts
+    assert again.exit_code == 0, again.output
+    assert kfp.recurring_runs == {}
+    assert kfp.runs
+
+
 def test_dry_run_prints_the_plan_and_writes_nothing(kfp: FakeKfp) -> None:
     result = deploy(FLAGSHIP, kfp.url, "--dry-run", "--run")
     assert result.exit_code == 0, result.output

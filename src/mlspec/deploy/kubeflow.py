@@ -142,6 +142,7 @@ class Wanted:
     version: str  # content version: the pipeline version's name
     package: str  # the compiled <name>.kfp.yaml
     cron: str | None  # KFP's 6-field form; None: no schedule
+    unscheduled: str  # why a spec without cron has no recurring run
     spec_cron: str | None
     timezone: str | None
     enabled: bool
@@ -193,6 +194,11 @@ def wanted_from(request: Request) -> Wanted:
         spec_cron=schedule.cron if schedule else None,
         timezone=schedule.timezone if schedule else None,
         enabled=not schedule.paused if schedule else False,
+        unscheduled=(
+            "runs start only by hand (manual: true)"
+            if any(t.kind == "manual" for t in pipeline.triggers)
+            else "the spec has no schedule"
+        ),
     )
 
 
@@ -572,7 +578,7 @@ class _Deploy:
         version_id, version = _version_of(schedule), "?"
         if version_id and self.ids.pipeline:
             version = self.server.version_name(self.ids.pipeline, version_id)
-        why = "the spec has no schedule" if self.target.cron is None else "replaced"
+        why = self.target.unscheduled if self.target.cron is None else "replaced"
         rid = schedule.recurring_run_id
         return Step(
             Action(
@@ -796,7 +802,7 @@ def offline_plan(request: Request) -> Plan:
         Action("apply", f"experiment {name}", where),
     ]
     if target.cron is None:
-        actions.append(Action("delete", f"recurring runs named {name}", "the spec has no schedule"))
+        actions.append(Action("delete", f"recurring runs named {name}", target.unscheduled))
     else:
         actions.append(_schedule_action("apply", target))
     note = zone_note(target)
