@@ -221,7 +221,18 @@ PIPELINE_TRIGGERS: dict[str, dict[str, Any]] = {
     "artifact_root": {"artifact_root": "s3://bucket/demo"},
     "gates.*.description": {"gates.quality.description": "Checks the model."},
     "schedule.timezone": {"schedule": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}},
+    **{
+        f"triggers{path}": {"triggers": [{"data": {"path": "/data/in", "every": "5m"}}]}
+        for path in ("", ".*.data", ".*.data.path", ".*.data.every")
+    },
+    **{  # `extras` promotes to challenger: tests/support/specs/pipeline-extras.yaml, beside SPECS
+        f"triggers.*.pipeline{path}": {
+            "triggers": [{"pipeline": {"name": "extras", "promoted": "challenger"}}]
+        }
+        for path in ("", ".name", ".promoted")
+    },
 }
+SPECS = ROOT / "tests" / "support" / "specs"
 
 MATRIX = ROOT / "tests" / "rollout" / "matrix"
 UNSUPPORTED = ROOT / "specs" / "unsupported"
@@ -440,12 +451,14 @@ def test_a_warned_or_refused_field_gives_its_diagnostic(path: str, column: str) 
     code = support.CODES[entry.status]
     text, edits, phrase = _trigger(path, column)
     base = load_text(text, "spec.yaml").data
-    with_use, _ = _compile(_text(_edited(base, edits)), column)
+    # a trigger names a pipeline beside the spec: compile it among the corpus specs
+    file = str(SPECS / "spec.yaml") if path.startswith("triggers") else "spec.yaml"
+    with_use, _ = _compile(_text(_edited(base, edits)), column, file)
     found = [d for d in with_use if d.code == code]
     if phrase is not None:
         assert any(phrase in d.message for d in found), with_use
     else:
-        before, _ = _compile(_text(base), column)
+        before, _ = _compile(_text(base), column, file)
         assert {(d.code, d.message) for d in found} - {(d.code, d.message) for d in before}, (
             with_use
         )
@@ -527,6 +540,18 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
             ("git.path", ("kubeflow", "airflow")),
         )
         for column in columns
+    },
+    ("triggers.*.manual", "*"): (
+        "`manual: true` is the only valid value and says what a spec without schedule or "
+        "triggers already does; refused beside them (MS105, tests/compiler); kubeflow deletes "
+        "its recurring run: tests/deploy/test_kubeflow_deploy.py"
+    ),
+    **{
+        ("triggers.*.pipeline.name", column): (
+            "another name must be a spec beside it (MS206): every generic change is refused; "
+            "the event it waits for: the target's trigger tests"
+        )
+        for column in ("airflow", "prefect")
     },
     ("rollout.strategy.canary.analysis", "flagger"): (
         "Flagger checks a canary's metrics alike whether the strategy or a step names them: "

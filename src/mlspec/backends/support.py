@@ -33,6 +33,7 @@ from mlspec.backends.field_checks import (
     flagger_analysis_steps,
     flagger_counts,
     guardrail_settings,
+    kfp_event_triggers,
     kfp_gate_layout,
     model_format_unused,
     prefect_placeholders,
@@ -136,6 +137,7 @@ _SECRET = refuse(
     "honoured",
     python_step_secrets,
 )
+_KFP_TRIGGERS = "KFP has recurring runs only: a schedule, or runs started from outside (MS301)"
 _KFP_ENV_PARAM = refuse("KFP sets env values at compile time", env_params)
 
 
@@ -321,6 +323,47 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
         warn("a zone other than UTC: KFP crons have no time zone", schedule_zone), ok(), ok()
     ),
     "schedule.paused": pipelines(ok("the recurring run disabled, by `mlspec deploy`"), ok(), ok()),
+    # docs/continuous-training.md: the event each target listens to, shared by producers
+    "triggers": pipelines(
+        refuse(
+            f"data and pipeline triggers: {_KFP_TRIGGERS}; manual: honoured", kfp_event_triggers
+        ),
+        ok("assets (watcher DAGs, promotion outlets) the DAG is scheduled on, with the cron"),
+        ok("deployment triggers on mlspec events, beside the schedule"),
+    ),
+    **{
+        f"triggers.*.data{path}": pipelines(
+            refuse(_KFP_TRIGGERS, kfp_event_triggers),
+            ok(
+                "a watcher DAG looks at the path every `every` and raises the asset file://PATH; "
+                "the DAG is scheduled on it"
+            ),
+            ok(
+                "a watcher deployment looks at the path every `every` and emits "
+                "mlspec.data.arrived; a deployment trigger on it"
+            ),
+        )
+        for path in ("", ".path", ".every")
+    },
+    **{
+        f"triggers.*.pipeline{path}": pipelines(
+            refuse(_KFP_TRIGGERS, kfp_event_triggers),
+            ok(
+                "scheduled on the asset mlspec://pipeline/NAME/promoted (/ALIAS with "
+                "`promoted`), which NAME's promotion task raises"
+            ),
+            ok(
+                "a deployment trigger on mlspec.pipeline.promoted of mlspec.pipeline.NAME "
+                "(and mlspec.alias with `promoted`), which NAME's promotion emits"
+            ),
+        )
+        for path in ("", ".name", ".promoted")
+    },
+    "triggers.*.manual": pipelines(
+        ok("no recurring run: `mlspec deploy` makes none and deletes the one it made"),
+        ok("schedule=None"),
+        ok("a deployment without schedule or trigger"),
+    ),
 }
 
 # --- rollout fields, per controller -----------------------------------------------------------
