@@ -18,6 +18,7 @@ from mlspec.diff.changes.pipeline import compare_metadata, compare_params, compa
 from mlspec.diff.changes.registry import compare_registry
 from mlspec.diff.changes.rollout import compare_rollouts
 from mlspec.diff.changes.steps import compare_steps
+from mlspec.diff.changes.triggers import compare_triggers, trigger_key
 from mlspec.diff.model import Change
 
 
@@ -38,8 +39,13 @@ def rules(old: ir.Pipeline, new: ir.Pipeline) -> list[Change]:
         *compare_registry(old, new),
         *compare_rollouts(old, new),
         *compare_schedule(old, new),
+        *compare_triggers(old, new),
     ]
 
 
 # How the rules key a gate's checks and requirements; the generic comparison keys them alike.
-KEYS: fields.Keys = {ir.DataCheck: check_key, ir.Requirement: requirement_key}
+KEYS: fields.Keys = {
+    ir.DataCheck: check_key,
+    ir.Requirement: requirement_key,
+    ir.Trigger: trigger_key,
+}
