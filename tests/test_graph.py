@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MERMAID_DIR = ROOT / "tests" / "mermaid"
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
 FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
-SPECS = EXAMPLES + sorted((ROOT / "specs" / "valid").glob("*.yaml"))
+TRIGGERED = ROOT / "tests" / "support" / "specs" / "pipeline-triggers.yaml"
+SPECS = [*EXAMPLES, *sorted((ROOT / "specs" / "valid").glob("*.yaml")), TRIGGERED]
 SVG = "{http://www.w3.org/2000/svg}"
 
 MERMAID_SHAPES = {
@@ -49,6 +50,7 @@ MERMAID_SHAPES = {
     "promotion": "stadium",
     "rollout": "subroutine",
     "schedule": "odd",
+    "trigger": "lean_right",
 }
 
 
@@ -70,7 +72,7 @@ def _label(kind: str) -> str:
 
 def hostile_graph() -> Graph:
     """Every kind of node and an edge of each colour, all labelled with hostile text."""
-    kinds: tuple[graph.Kind, ...] = ("schedule", "step", "gate", "promotion", "rollout")
+    kinds: tuple[graph.Kind, ...] = ("schedule", "trigger", "step", "gate", "promotion", "rollout")
     nodes = tuple(Node(graph.node_id(kind, "x-" + kind), _label(kind), kind) for kind in kinds)
     edges = tuple(Edge(a.id, b.id, _label("edge")) for a, b in itertools.pairwise(nodes))
     return Graph(nodes, edges)
@@ -199,7 +201,8 @@ def diff_comment_diagrams() -> dict[str, str]:
         new = old
         for before, after in data["edits"]:
             new = new.replace(before, after)
-        comment = render.markdown([diff(Side("old", old), Side("new", new))])
+        # the base's path: a trigger names a pipeline beside it
+        comment = render.markdown([diff(Side(data["base"], old), Side(data["base"], new))])
         block = comment.split("```mermaid\n", 1)[1].split("```", 1)[0]
         out[f"diff:{case.stem}"] = block
     return out
@@ -488,6 +491,43 @@ def test_bandit_arms_are_served() -> None:
 def test_after_is_an_edge() -> None:
     g = spec_graph(ROOT / "specs" / "valid" / "container-steps.yaml")
     assert Edge("step_train", "step_report", "after") in g.edges
+
+
+def test_triggers_start_the_first_steps() -> None:
+    """What starts the pipeline: the schedule, files arriving, another pipeline's promotion."""
+    g = spec_graph(TRIGGERED)
+    starts = [(n.id, n.label) for n in g.nodes if n.kind in ("schedule", "trigger")]
+    assert starts == [
+        ("schedule", "schedule: 0 3 * * 1 UTC"),
+        (
+            "trigger__data_20__2f_data_2f_incoming_2f_triggered",
+            "data arrives: /data/incoming/triggered\nlooked at every 10m",
+        ),
+        ("trigger__pipeline_20_extras", "pipeline extras\npromoted to challenger"),
+    ]
+    assert {(e.source, e.target) for e in g.edges} == {(i, "step_score") for i, _ in starts}
+    manual = TRIGGERED.read_text().replace('schedule: {cron: "0 3 * * 1"}\n', "")
+    manual = (
+        manual.split("triggers:")[0]
+        + "triggers: [{manual: true}]\n"
+        + manual.split("promoted: challenger}\n")[1]
+    )
+    g = graph.build(analyze_text(manual, str(TRIGGERED)).pipeline)
+    assert [(n.id, n.label) for n in g.nodes if n.kind == "trigger"] == [
+        ("trigger_manual", "manual runs only")
+    ]
+
+
+def test_merge_marks_a_changed_trigger() -> None:
+    text = TRIGGERED.read_text()
+    old = graph.build(analyze_text(text, str(TRIGGERED)).pipeline)
+    new_text = text.replace("every: 10m", "every: 1h").replace(", promoted: challenger", "")
+    new = graph.build(analyze_text(new_text, str(TRIGGERED)).pipeline)
+    _, marks = graph.merge(old, new)
+    assert marks == {
+        "trigger__data_20__2f_data_2f_incoming_2f_triggered": "changed",
+        "trigger__pipeline_20_extras": "changed",
+    }
 
 
 def test_merge_marks_added_changed_removed() -> None:

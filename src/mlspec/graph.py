@@ -1,4 +1,5 @@
-"""The pipeline as a graph: steps, gates, promotion rules, the rollout and the schedule.
+"""The pipeline as a graph: what starts it (schedule, triggers), steps, gates, promotion rules
+and the rollout.
 
 `build` turns the IR into a small typed graph; `mermaid` and `dot` write it for Mermaid (which
 GitHub renders in a pull-request comment) and Graphviz, `as_json` for tools. `merge` lays an
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlspec.compiler import ir
+from mlspec.compiler.fields import show_duration
 
-Kind = Literal["step", "gate", "promotion", "rollout", "schedule"]
+Kind = Literal["step", "gate", "promotion", "rollout", "schedule", "trigger"]
 Mark = Literal["added", "changed", "removed"]
 
 
@@ -72,12 +74,17 @@ def node_id(prefix: str, name: str) -> str:
 
 
 def build(pipeline: ir.Pipeline) -> Graph:
-    """The pipeline's stages in a fixed order: schedule, steps, gates, promotions, rollout."""
+    """The pipeline's stages in a fixed order: schedule, triggers, steps, gates, promotions,
+    rollout."""
     nodes: list[Node] = []
     edges: list[Edge] = []
     if pipeline.schedule is not None:
         nodes.append(_schedule_node(pipeline.schedule))
-        edges += _schedule_edges(pipeline)
+        edges += _start_edges("schedule", pipeline)
+    for trigger in pipeline.triggers:
+        node = _trigger_node(trigger)
+        nodes.append(node)
+        edges += _start_edges(node.id, pipeline)
     for step in pipeline.steps:
         nodes.append(Node(node_id("step", step.name), _step_label(step), "step"))
         edges += _step_edges(step)
@@ -213,10 +220,24 @@ def _schedule_node(schedule: ir.Schedule) -> Node:
     )
 
 
-def _schedule_edges(pipeline: ir.Pipeline) -> list[Edge]:
-    """The schedule starts the steps that wait for nothing."""
+def _trigger_node(trigger: ir.Trigger) -> Node:
+    """Keyed by what it waits for, so that a diff marks a changed alias or interval."""
+    if trigger.kind == "data":
+        key, label = f"data {trigger.path}", f"data arrives: {_text(trigger.path or '')}"
+        label += f"\nlooked at every {show_duration(trigger.every_seconds or 0)}"
+    elif trigger.kind == "pipeline":
+        key = f"pipeline {trigger.pipeline}"
+        alias = f"to {_text(trigger.alias)}" if trigger.alias else "(any alias)"
+        label = f"pipeline {_text(trigger.pipeline or '')}\npromoted {alias}"
+    else:
+        key, label = "manual", "manual runs only"
+    return Node(node_id("trigger", key), label, "trigger")
+
+
+def _start_edges(source: str, pipeline: ir.Pipeline) -> list[Edge]:
+    """The schedule and each trigger start the steps that wait for nothing."""
     return [
-        Edge("schedule", node_id("step", step.name))
+        Edge(source, node_id("step", step.name))
         for step in pipeline.steps
         if not step.upstream and not step.gates
     ]
@@ -273,6 +294,7 @@ _MERMAID_SHAPES: Mapping[Kind, tuple[str, str]] = {
     "promotion": ('(["', '"])'),  # stadium
     "rollout": ('[["', '"]]'),  # subroutine
     "schedule": ('>"', '"]'),  # flag
+    "trigger": ('[/"', '"/]'),  # parallelogram
 }
 
 # GitHub's Primer colours: green, amber, red (dashed) as in its own diffs.
@@ -341,6 +363,7 @@ _DOT_SHAPES: Mapping[Kind, tuple[str, str]] = {  # shape, style
     "promotion": ("box", "rounded,filled"),
     "rollout": ("box3d", "filled"),
     "schedule": ("cds", "filled"),
+    "trigger": ("parallelogram", "filled"),
 }
 _DOT_NODE_COLOURS: Mapping[Mark, str] = {
     "added": 'fillcolor="#dafbe1", color="#1a7f37", penwidth=2',

@@ -227,6 +227,14 @@ def parse_duration(value: object) -> int:
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
+def show_duration(seconds: int) -> str:
+    """The inverse of parse_duration in the largest whole unit: 600 -> '10m', 90 -> '90s'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def positive_duration(value: object) -> int:
     seconds = parse_duration(value)
     if seconds <= 0:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from mlspec.compiler import ir
+from mlspec.compiler.fields import show_duration
 
 Risk = Literal["risky", "review", "safe"]
 # An IR field: field names and `[key]` components, e.g. ("gates", "[quality]", "description");
@@ -77,12 +78,7 @@ def show(value: object) -> str:
 
 
 def duration(value: int | None) -> str:
-    if value is None:
-        return "none"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if value % size == 0:
-            return f"{value // size}{unit}"
-    return f"{value}s"
+    return "none" if value is None else show_duration(value)
 
 
 class Bounds:
