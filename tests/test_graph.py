@@ -186,7 +186,18 @@ def all_mermaid() -> dict[str, str]:
     diagrams["empty-label"] = graph.mermaid(Graph((Node("step_a", "", "step"),), ()))
     diagrams.update({f"broken:{k}": v for k, v in BROKEN_MERMAID.items()})
     diagrams.update(diff_comment_diagrams())
+    diagrams.update(doc_diagrams())
     return diagrams
+
+
+def doc_diagrams() -> dict[str, str]:
+    """The ```mermaid blocks of the documentation, which GitHub renders with the same parser."""
+    out = {}
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        blocks = page.read_text(encoding="utf-8").split("```mermaid\n")[1:]
+        for i, block in enumerate(blocks):
+            out[f"doc:{page.relative_to(ROOT)}:{i}"] = block.split("```", 1)[0]
+    return out
 
 
 DIFF_CASES = sorted((ROOT / "tests" / "diff" / "cases").glob("*.yaml"))
@@ -354,6 +365,13 @@ def test_hostile_labels_stay_in_their_quotes_mermaid(
 def test_diff_comment_graph_parses(case: str, mermaid_results: dict[str, dict[str, Any]]) -> None:
     result = mermaid_results[f"diff:{case}"]
     assert result["ok"], result
+
+
+@pytest.mark.parametrize("name", sorted(doc_diagrams()))
+def test_doc_mermaid_parses(name: str, mermaid_results: dict[str, dict[str, Any]]) -> None:
+    result = mermaid_results[name]
+    assert result["ok"], result.get("error")
+    assert result["vertices"] and result["edges"]
 
 
 def test_merged_mermaid_parses_with_marks(mermaid_results: dict[str, dict[str, Any]]) -> None:
