@@ -78,6 +78,8 @@ SCHEMA_CANNOT_SAY = {
     "MS204-unknown-analysis.yaml": _REFERENCE,
     "MS205-bandit-arm-alias.yaml": _REFERENCE,
     "MS205-rollout-alias.yaml": _REFERENCE,
+    "MS206-unknown-pipeline.yaml": "the specs in the same folder: other files than the one "
+    "the schema sees",
     "MS210-input-type-mismatch.yaml": f"the type of what a reference names: {_REFERENCE}",
     "MS211-metric-not-numeric.yaml": f"the type of what a reference names: {_REFERENCE}",
     "MS211-threshold-str-param.yaml": f"the type of what a reference names: {_REFERENCE}",

@@ -1248,7 +1248,7 @@ class DataArrival(Model):
     path: DataPath
     """An absolute folder or file path the workers see (a mounted volume), e.g.
     /data/incoming/breast-cancer. A run starts when the files there are new or changed."""
-    every: Duration = 300
+    every: Duration = Field(300, json_schema_extra={"default": "5m"})
     """How often the path is looked at, e.g. 5m (default 5m, at least 1m)."""
 
 
