@@ -107,11 +107,17 @@ def _model_params(pipeline: ir.Pipeline) -> set[str]:
 def compare_schedule(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
     a, b = old.schedule, new.schedule
     if _schedule(a) != _schedule(b):
+        # Without a schedule or a trigger nothing starts the pipeline again, unless the spec
+        # says that is the intent (`manual: true`).
+        stranded = b is None and not new.triggers
         yield Change(
             "schedule",
             f"{_schedule(a)} -> {_schedule(b)}",
-            "review",
-            "the pipeline runs at other times",
+            "risky" if stranded else "review",
+            "nothing starts the pipeline by itself any more (declare `manual: true` if that "
+            "is the intent)"
+            if stranded
+            else "the pipeline runs at other times",
             "pipeline",
             covers=(("schedule",),),
         )
