@@ -80,6 +80,10 @@ def offline_plan(request: Request) -> Plan:
     actions = [Action("apply", f"flow {g.what(folder)}") for folder, g in folder_files(wanted)]
     actions.append(Action("apply", f"work pool {settings.work_pool}", "a process pool if missing"))
     actions += [Action("apply", f"flow {name}") for name in flow_names(wanted)]
-    actions += [Action("apply", f"deployment {i.full_name}", summary(i)) for i in wanted]
+    for item in wanted:
+        actions.append(Action("apply", f"deployment {item.full_name}", summary(item)))
+        if item.triggers:
+            names = ", ".join(str(t.name) for t in item.triggers)
+            actions.append(Action("apply", f"triggers of deployment {item.full_name}", names))
     server = shown_url(settings.api_url) if settings.api_url else ""
     return Plan("prefect", request.version, actions, server=server, offline=True)

@@ -36,6 +36,8 @@ class Found:
     pool: Any | None  # prefect WorkPool
     flows: dict[str, Any] = field(default_factory=dict)  # flow name -> Flow
     deployments: dict[str, Any] = field(default_factory=dict)  # full name -> DeploymentResponse
+    # full name -> the automations the deployment owns (its triggers)
+    automations: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,10 +78,12 @@ def read(api: Api, settings: Settings, wanted: list[Wanted]) -> Found:
                 f"reading flow {item.flow_name}",
                 missing_is_none(methodcaller("read_flow_by_name", item.flow_name)),
             )
-            found.deployments[item.full_name] = api.call(
+            current = found.deployments[item.full_name] = api.call(
                 f"reading deployment {item.full_name}",
                 missing_is_none(methodcaller("read_deployment_by_name", item.full_name)),
             )
+            if current is not None:
+                found.automations[item.full_name] = _owned_automations(api, item, current.id)
     except DeployError as exc:
         raise DeployError(f"{exc}. Nothing was changed (the deploy had not written yet)") from None
     return found
@@ -94,7 +98,12 @@ def make_plan(
     steps = [_files_step(folder, group) for folder, group in folder_files(wanted)]
     steps.append(pool_step(settings, found.pool))
     steps += [_flow_step(name, found.flows.get(name)) for name in flow_names(wanted)]
-    steps += [deployment_step(item, found.deployments.get(item.full_name)) for item in wanted]
+    for item in wanted:
+        current = found.deployments.get(item.full_name)
+        steps.append(deployment_step(item, current))
+        owned = found.automations.get(item.full_name, [])
+        if item.triggers or owned:
+            steps.append(triggers_step(item, current, owned))
     plan.actions += [step.action for step in steps]
     if request.run:
         detail = "and follow it to its end" if request.wait else "after deploying"
@@ -229,16 +238,74 @@ def _differences(current: Any, item: Wanted) -> list[str]:
         "description": current.description,
         "job_variables": current.job_variables,
         "paused": current.paused,
-        "schedules": [
-            schedule_key(
-                getattr(s.schedule, "cron", str(s.schedule)),
-                getattr(s.schedule, "timezone", None),
-                s.active,
-            )
-            for s in current.schedules
-        ],
+        "schedules": [_schedule_key(s) for s in current.schedules],
     }
     return [key for key, value in item.fields().items() if _normal(now[key]) != _normal(value)]
+
+
+def _owned_automations(api: Api, item: Wanted, deployment_id: Any) -> list[Any]:
+    owner = f"prefect.deployment.{deployment_id}"
+    related = api.call(
+        f"reading the automations of deployment {item.full_name}",
+        methodcaller("read_resource_related_automations", owner),
+    )
+    return [a for a in related if a.owner_resource == owner]
+
+
+def triggers_step(item: Wanted, current: Any | None, owned: list[Any]) -> Step[Writes]:
+    """The deployment's triggers, as the automations that run it (what `prefect deploy` makes
+    of prefect.yaml's `triggers:`): replaced together when any differs."""
+    what = f"triggers of deployment {item.full_name}"
+    detail = ", ".join(str(t.name) for t in item.triggers) or "none"
+    if current is not None:
+        wanted = sorted(_automation_key(a) for a in automations(item, current.id))
+        if wanted == sorted(_automation_key(a) for a in owned):
+            return Step(Action("unchanged", what, detail))
+    verb: Verb = "create" if current is None or not owned else "update"
+
+    def replace(writes: Writes) -> None:
+        deployment_id = writes.ids[item.full_name]
+        owner = f"prefect.deployment.{deployment_id}"
+        writes.api.call(
+            f"removing the old triggers of deployment {item.full_name}",
+            methodcaller("delete_resource_owned_automations", owner),
+        )
+        for automation in automations(item, deployment_id):
+            writes.api.call(
+                f"creating trigger {automation.name!r} of deployment {item.full_name}",
+                methodcaller("create_automation", automation),
+            )
+
+    return Step(Action(verb, what, detail), replace)
+
+
+def automations(item: Wanted, deployment_id: Any) -> list[Any]:
+    """Each trigger as the automation `prefect deploy` creates: it runs this deployment."""
+    found = []
+    for trigger in item.triggers:
+        trigger = trigger.model_copy()
+        trigger.set_deployment_id(deployment_id)
+        found.append(trigger.as_automation())
+    return found
+
+
+def _automation_key(automation: Any) -> str:
+    """An automation as data, without the ids the server gives it."""
+    from prefect.events.schemas.automations import AutomationCore
+
+    data = automation.model_dump(mode="json")
+    data["trigger"].pop("id", None)
+    return _normal({k: v for k, v in data.items() if k in AutomationCore.model_fields})
+
+
+def _schedule_key(found: Any) -> dict[str, Any]:
+    """A server schedule as Schedule.key says it: an interval in seconds, or cron and zone."""
+    schedule = found.schedule
+    interval = getattr(schedule, "interval", None)
+    if interval is not None:
+        return {"interval": int(interval.total_seconds()), "active": found.active}
+    cron = getattr(schedule, "cron", str(schedule))
+    return schedule_key(cron, getattr(schedule, "timezone", None), found.active)
 
 
 def _normal(value: Any) -> str:
@@ -248,12 +315,17 @@ def _normal(value: Any) -> str:
 def _upsert(item: Wanted) -> Callable[[Writes], None]:
     """Create or update: Prefect's POST /deployments/ upserts by flow and name, and replaces
     the schedules (deleting the runs the old ones had scheduled)."""
+    from datetime import timedelta
+
     from prefect.client.schemas.actions import DeploymentScheduleCreate
-    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 
     schedules = [
         DeploymentScheduleCreate(
-            schedule=CronSchedule(cron=s.cron, timezone=s.timezone), active=s.active
+            schedule=IntervalSchedule(interval=timedelta(seconds=s.interval))
+            if s.interval
+            else CronSchedule(cron=s.cron or "", timezone=s.timezone),
+            active=s.active,
         )
         for s in item.schedules
     ]
