@@ -39,6 +39,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:D
 
 MODEL = PRODUCER = "breast-cancer-classifier"
 CONSUMER = "retrain-on-promotion"
+# How often the server's event persister writes the events it received.
+FLUSH_SECONDS = 1
 STEPS = """def note(out: str) -> dict:
     with open(out, "w") as handle:
         handle.write("retrained\\n")
@@ -205,10 +207,17 @@ class Server:
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
             )
 
-    def events(self, name: str) -> list[dict[str, Any]]:
-        with self.client() as client:
-            body = {"filter": {"event": {"name": [name]}}, "limit": 50}
-            return list(client.request("POST", "/events/filter", json=body).json()["events"])
+    def events(self, name: str, least: int = 0, timeout: float = 30) -> list[dict[str, Any]]:
+        """The events of that name the server kept, once there are at least `least` (the
+        persister writes them in batches, every FLUSH_SECONDS)."""
+        body = {"filter": {"event": {"name": [name]}}, "limit": 50}
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.client() as client:
+                found = client.request("POST", "/events/filter", json=body).json()["events"]
+            if len(found) >= least or time.monotonic() > deadline:
+                return list(found)
+            time.sleep(0.5)
 
     def run(self, full_name: str, timeout: float = 240) -> Any:
         """A flow run of the deployment, followed to its end."""
@@ -242,6 +251,7 @@ def server(
     with with_process_worker(
         base,
         "mlspec",
+        server_env={"PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": str(FLUSH_SECONDS)},
         MLFLOW_TRACKING_URI=registry_uri,
         MLSPEC_ARTIFACT_ROOT=str(artifacts),
     ) as (url, worker_log):
@@ -278,7 +288,12 @@ def test_a_promotion_and_arrived_data_start_the_consumer(
     with prefect.client() as client:
         owner = f"prefect.deployment.{prefect.deployment(f'{CONSUMER}/{CONSUMER}').id}"
         automations = client.read_resource_related_automations(owner)
-    assert len([a for a in automations if a.owner_resource == owner]) == 2
+    assert sorted(a.name for a in automations) == sorted(
+        [
+            f"mlspec {CONSUMER}: after data arrived at {watched}",
+            f"mlspec {CONSUMER}: after {PRODUCER} promoted a model to challenger",
+        ]
+    )
     deployed = time.monotonic()
 
     # the flagship promotes to challenger: its event starts the consumer
@@ -286,7 +301,7 @@ def test_a_promotion_and_arrived_data_start_the_consumer(
     log = worker_log.read_text()[-4000:]
     assert producer.state.is_completed(), f"{producer.state}\n{log}"
     assert aliases(registry_uri, MODEL) == {"challenger": "1"}
-    [promoted] = prefect.events("mlspec.pipeline.promoted")
+    [promoted] = prefect.events("mlspec.pipeline.promoted", least=1)
     assert promoted["resource"]["prefect.resource.id"] == f"mlspec.pipeline.{PRODUCER}"
     assert promoted["resource"]["mlspec.alias"] == "challenger"
     first = prefect.finished(lambda: prefect.runs(f"{CONSUMER}/{CONSUMER}"))
@@ -297,7 +312,7 @@ def test_a_promotion_and_arrived_data_start_the_consumer(
     (watched / "batch-1.csv").write_text("a,b\n1,2\n")
     look = prefect.run(f"{CONSUMER}-watch/{CONSUMER}-watch-1")
     assert look.state.is_completed(), f"{look.state}\n{worker_log.read_text()[-4000:]}"
-    [arrived] = prefect.events("mlspec.data.arrived")
+    [arrived] = prefect.events("mlspec.data.arrived", least=1)
     assert arrived["resource"]["prefect.resource.id"] == f"mlspec.data.{watched}"
 
     def second_run() -> list[Any]:
@@ -307,7 +322,8 @@ def test_a_promotion_and_arrived_data_start_the_consumer(
     assert second.state.is_completed(), f"{second.state}\n{worker_log.read_text()[-4000:]}"
     again_look = prefect.run(f"{CONSUMER}-watch/{CONSUMER}-watch-1")
     assert again_look.state.is_completed()
-    time.sleep(5)  # what an event would have started by now (the first took well under this)
+    # an event the second look emitted would be kept within a flush, and have started a run
+    time.sleep(FLUSH_SECONDS + 2)
     assert len(prefect.events("mlspec.data.arrived")) == 1
     assert len(prefect.runs(f"{CONSUMER}/{CONSUMER}")) == 2
     done = time.monotonic()

@@ -104,23 +104,27 @@ EVENT_SERVICES = {
 
 
 @contextlib.contextmanager
-def with_process_worker(base: Path, pool: str, **worker_env: str) -> Iterator[tuple[str, Path]]:
-    """A server (its home and SQLite database under `base`, its event services on) and a process
-    worker polling `pool`, which it does not create: (the API URL, the worker's log)."""
+def with_process_worker(
+    base: Path, pool: str, server_env: dict[str, str] | None = None, **worker_env: str
+) -> Iterator[tuple[str, Path]]:
+    """A server (its home and SQLite database under `base`, its event services on, and
+    `server_env`) and a process worker polling `pool`, which it does not create: (the API URL,
+    the worker's log)."""
     home = base / "home"
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
-    server_env = clean_env(
+    env = clean_env(
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false",
         PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         **EVENT_SERVICES,
+        **(server_env or {}),
     )
     prefect_cli = [sys.executable, "-m", "prefect"]
     command = [*prefect_cli, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    server = start(command, server_env, base / "server.log", f"Prefect server at {url}")
+    server = start(command, env, base / "server.log", f"Prefect server at {url}")
     worker = None
     try:
         wait_healthy(url, server, base / "server.log")

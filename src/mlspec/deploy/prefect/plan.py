@@ -235,7 +235,7 @@ def _differences(current: Any, item: Wanted) -> list[str]:
         "parameter_openapi_schema": current.parameter_openapi_schema,
         "enforce_parameter_schema": current.enforce_parameter_schema,
         "tags": current.tags,
-        "description": current.description,
+        "description": current.description or None,  # the server keeps no description as ""
         "job_variables": current.job_variables,
         "paused": current.paused,
         "schedules": [_schedule_key(s) for s in current.schedules],
@@ -244,12 +244,14 @@ def _differences(current: Any, item: Wanted) -> list[str]:
 
 
 def _owned_automations(api: Api, item: Wanted, deployment_id: Any) -> list[Any]:
-    owner = f"prefect.deployment.{deployment_id}"
+    """The automations an earlier deploy made for the deployment's triggers. The server does
+    not say which automations a deployment owns, only which relate to it (those that run it,
+    also ones made in the UI): mlspec's are told by their name, `mlspec <deployment>: ...`."""
     related = api.call(
         f"reading the automations of deployment {item.full_name}",
-        methodcaller("read_resource_related_automations", owner),
+        methodcaller("read_resource_related_automations", f"prefect.deployment.{deployment_id}"),
     )
-    return [a for a in related if a.owner_resource == owner]
+    return [a for a in related if str(a.name).startswith(f"mlspec {item.name}: ")]
 
 
 def triggers_step(item: Wanted, current: Any | None, owned: list[Any]) -> Step[Writes]:
@@ -290,12 +292,14 @@ def automations(item: Wanted, deployment_id: Any) -> list[Any]:
 
 
 def _automation_key(automation: Any) -> str:
-    """An automation as data, without the ids the server gives it."""
+    """An automation as data, without the ids the server gives it and its owner (which the
+    server keeps apart, and does not answer)."""
     from prefect.events.schemas.automations import AutomationCore
 
     data = automation.model_dump(mode="json")
     data["trigger"].pop("id", None)
-    return _normal({k: v for k, v in data.items() if k in AutomationCore.model_fields})
+    fields = set(AutomationCore.model_fields) - {"owner_resource"}
+    return _normal({k: v for k, v in data.items() if k in fields})
 
 
 def _schedule_key(found: Any) -> dict[str, Any]:
