@@ -219,11 +219,11 @@ class Server:
                 return list(found)
             time.sleep(0.5)
 
-    def run(self, full_name: str, timeout: float = 240) -> Any:
+    def run(self, full_name: str, timeout: float = 240, **parameters: object) -> Any:
         """A flow run of the deployment, followed to its end."""
         deployment_id = self.deployment(full_name).id
         with self.client() as client:
-            run = client.create_flow_run_from_deployment(deployment_id)
+            run = client.create_flow_run_from_deployment(deployment_id, parameters=parameters)
         return self.finished(lambda: [r for r in self.runs(full_name) if r.id == run.id], timeout)
 
     def finished(self, runs: Callable[[], list[Any]], timeout: float = 240) -> Any:
@@ -326,8 +326,17 @@ def test_a_promotion_and_arrived_data_start_the_consumer(
     time.sleep(FLUSH_SECONDS + 2)
     assert len(prefect.events("mlspec.data.arrived")) == 1
     assert len(prefect.runs(f"{CONSUMER}/{CONSUMER}")) == 2
+    data_loop = time.monotonic()
+
+    # a flagship run whose model gate blocks promotes nothing, so it announces nothing
+    blocked = prefect.run(f"{PRODUCER}/{PRODUCER}", min_auc=1.0)
+    assert (blocked.state.type.value, blocked.state.name) == ("COMPLETED", "GateBlocked")
+    time.sleep(FLUSH_SECONDS + 2)
+    assert len(prefect.events("mlspec.pipeline.promoted")) == 1
+    assert len(prefect.runs(f"{CONSUMER}/{CONSUMER}")) == 2
     done = time.monotonic()
     print(
         f"\ntimes: deploy {deployed - started:.1f} s, promotion loop {promoted_loop - deployed:.1f}"
-        f" s, data loop {done - promoted_loop:.1f} s, total {done - started:.1f} s"
+        f" s, data loop {data_loop - promoted_loop:.1f} s, blocked run {done - data_loop:.1f} s,"
+        f" total {done - started:.1f} s"
     )
