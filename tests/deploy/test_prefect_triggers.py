@@ -14,6 +14,7 @@ nothing.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -150,6 +151,26 @@ def test_a_path_prefect_would_read_as_a_prefix_is_refused(tmp_path: Path) -> Non
     [problem] = [d for d in PrefectBackend().check(pipeline) if d.code == "MS301"]
     assert problem.span.line == 8
     assert "prefix" in problem.message
+
+
+def test_a_hostile_path_stays_text_in_the_watcher_and_prefect_yaml(tmp_path: Path) -> None:
+    """Quotes, a backslash, `#` and `$`: a Python literal in the watcher, a YAML string."""
+    import ast
+
+    hostile = '/data/it\'s "new" #1 \\ $HOME'
+    spec = consumer_spec(variant(tmp_path).parent, Path("/x"))
+    text = spec.read_text().replace("path: /x,", f"path: {json.dumps(hostile)},")
+    spec.write_text(text)
+    files = compiled(spec)
+    watcher = yaml.safe_load(files["prefect.yaml"])["deployments"][1]
+    assert watcher["parameters"] == {"path": hostile}
+    module = ast.parse(files["retrain_on_promotion_watch.py"])
+    [watched] = [
+        ast.literal_eval(node.value)
+        for node in module.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "WATCHED"
+    ]
+    assert watched == [hostile]
 
 
 def request_for(spec: Path, flow_dir: Path) -> Request:

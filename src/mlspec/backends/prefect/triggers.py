@@ -7,9 +7,9 @@ the path changed since its last look (the fingerprint kept in a Prefect Variable
 path). A consumer's deployment has one trigger per `triggers:` entry (prefect.yaml `triggers:`,
 which `prefect deploy` and `mlspec deploy` turn into automations that run the deployment).
 
-Prefect reads a match value ending in `*` as a prefix, and `prefect deploy` substitutes
-`{{ ... }}` in a trigger's fields and the parameters: a watched path with either is refused, as
-its resource id would match other paths or be rewritten.
+Prefect reads a match value ending in `*` as a prefix of other values: a watched path ending in
+`*` is refused, as its trigger would start on data arriving at other paths. (Braces, which
+`prefect deploy` would read as placeholders, are refused in every data path by the spec.)
 """
 
 from __future__ import annotations
@@ -129,10 +129,10 @@ def problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
         Diagnostic(
             trigger.span,
             NOT_EXPRESSIBLE,
-            f"the watched path {trigger.path!r} contains '{{{{' or ends in '*': Prefect would "
-            "read its event's resource id as a placeholder or a prefix of other paths",
-            "watch a path without '{{' and without a trailing '*'",
+            f"the watched path {trigger.path!r} ends in '*', which Prefect reads as a prefix: "
+            "the trigger would start on data arriving at every path that begins with the rest",
+            "watch the folder itself: drop the trailing '*'",
         )
         for trigger in watched(pipeline)
-        if trigger.path is not None and ("{{" in trigger.path or trigger.path.endswith("*"))
+        if trigger.path is not None and trigger.path.endswith("*")
     ]
