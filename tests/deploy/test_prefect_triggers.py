@@ -173,6 +173,21 @@ def test_a_hostile_path_stays_text_in_the_watcher_and_prefect_yaml(tmp_path: Pat
     assert watched == [hostile]
 
 
+def test_a_manual_pipeline_has_neither_schedule_nor_trigger(tmp_path: Path) -> None:
+    spec = consumer_spec(variant(tmp_path).parent, Path("/x"))
+    text = spec.read_text()
+    text = (
+        text[: text.index("triggers:")]
+        + "triggers:\n  - manual: true\n"
+        + text[text.index("steps:") :]
+    )
+    spec.write_text(text)
+    files = compiled(spec)
+    [deployment] = yaml.safe_load(files["prefect.yaml"])["deployments"]
+    assert "schedules" not in deployment and "triggers" not in deployment
+    assert not any(path.endswith("_watch.py") for path in files)
+
+
 def request_for(spec: Path, flow_dir: Path) -> Request:
     pipeline = analyze_file(spec).pipeline
     artifacts = tuple(PrefectBackend().emit(pipeline))
@@ -315,6 +330,19 @@ def test_a_promotion_and_arrived_data_start_the_consumer(
             f"mlspec {CONSUMER}: after {PRODUCER} promoted a model to challenger",
         ]
     )
+    # a trigger removed from the spec: its automation goes, the other stays
+    spec_text = consumer.read_text()
+    consumer.write_text(spec_text.replace(f"  - data: {{path: {watched}, every: 1m}}\n", ""))
+    fewer = deploy(prefect.url, consumer, flow_dir)
+    assert f"update    triggers of deployment {CONSUMER}/{CONSUMER}" in fewer, fewer
+    assert f"delete    deployment {CONSUMER}-watch/{CONSUMER}-watch-1" in fewer, fewer
+    with prefect.client() as client:
+        left = client.read_resource_related_automations(owner)
+    assert [a.name for a in left] == [
+        f"mlspec {CONSUMER}: after {PRODUCER} promoted a model to challenger"
+    ]
+    consumer.write_text(spec_text)
+    deploy(prefect.url, consumer, flow_dir)
     deployed = time.monotonic()
 
     # the flagship promotes to challenger: its event starts the consumer

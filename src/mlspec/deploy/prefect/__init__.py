@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlspec.backends.prefect.delivery import git_source
+from mlspec.backends.prefect.triggers import watch_flow_name
 from mlspec.deploy.common import Action, Plan, Request, Setting, apply, shown_url
 from mlspec.deploy.prefect import commit
 from mlspec.deploy.prefect.api import Api
@@ -60,7 +61,7 @@ def deploy(request: Request) -> Plan:
         commit.check(git, worker_files(request.artifacts), Path(request.spec_path), request.echo)
     api = Api(settings, request.deadline)
     with api.connect():
-        found = read(api, settings, wanted)
+        found = read(api, settings, wanted, watch_flow_name(request.pipeline))  # type: ignore[arg-type]
         planned, steps = make_plan(request, settings, wanted, found)
         if request.dry_run:
             request.echo("dry run: nothing was changed on the server or in the flow folder")

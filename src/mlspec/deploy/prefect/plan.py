@@ -38,6 +38,8 @@ class Found:
     deployments: dict[str, Any] = field(default_factory=dict)  # full name -> DeploymentResponse
     # full name -> the automations the deployment owns (its triggers)
     automations: dict[str, list[Any]] = field(default_factory=dict)
+    # watcher deployments of data triggers the spec no longer has
+    stale: list[tuple[str, Any]] = field(default_factory=list)  # (full name, Deployment)
 
 
 @dataclass
@@ -60,8 +62,9 @@ class Writes:
         return writes
 
 
-def read(api: Api, settings: Settings, wanted: list[Wanted]) -> Found:
-    """The server's current state; nothing is written, so a failure leaves nothing behind."""
+def read(api: Api, settings: Settings, wanted: list[Wanted], watch_flow: str) -> Found:
+    """The server's current state; nothing is written, so a failure leaves nothing behind.
+    `watch_flow` is the flow of the pipeline's data watchers, whose other deployments go."""
     try:
         reached = f"reaching the Prefect API at {settings.shown_url}"
         version = api.call(reached, lambda c: c.request("GET", "/admin/version").json())
@@ -84,6 +87,7 @@ def read(api: Api, settings: Settings, wanted: list[Wanted]) -> Found:
             )
             if current is not None:
                 found.automations[item.full_name] = _owned_automations(api, item, current.id)
+        found.stale = _stale_watchers(api, wanted, watch_flow)
     except DeployError as exc:
         raise DeployError(f"{exc}. Nothing was changed (the deploy had not written yet)") from None
     return found
@@ -104,6 +108,7 @@ def make_plan(
         owned = found.automations.get(item.full_name, [])
         if item.triggers or owned:
             steps.append(triggers_step(item, current, owned))
+    steps += [_delete_step(name, stale) for name, stale in found.stale]
     plan.actions += [step.action for step in steps]
     if request.run:
         detail = "and follow it to its end" if request.wait else "after deploying"
@@ -241,6 +246,36 @@ def _differences(current: Any, item: Wanted) -> list[str]:
         "schedules": [_schedule_key(s) for s in current.schedules],
     }
     return [key for key, value in item.fields().items() if _normal(now[key]) != _normal(value)]
+
+
+def _stale_watchers(api: Api, wanted: list[Wanted], watch_flow: str) -> list[tuple[str, Any]]:
+    """The watcher deployments of data triggers removed from the spec: left in place, they
+    would go on looking at the path every few minutes."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterId
+
+    flow = api.call(
+        f"reading flow {watch_flow}", missing_is_none(methodcaller("read_flow_by_name", watch_flow))
+    )
+    if flow is None:  # the pipeline never had a data trigger
+        return []
+    names = {item.full_name for item in wanted}
+    deployments = api.call(
+        f"reading the deployments of flow {watch_flow}",
+        lambda c: c.read_deployments(flow_filter=FlowFilter(id=FlowFilterId(any_=[flow.id]))),
+    )
+    return [
+        (f"{watch_flow}/{d.name}", d) for d in deployments if f"{watch_flow}/{d.name}" not in names
+    ]
+
+
+def _delete_step(name: str, deployment: Any) -> Step[Writes]:
+    def delete(writes: Writes) -> None:
+        writes.api.call(
+            f"deleting deployment {name}",
+            missing_is_none(methodcaller("delete_deployment", deployment.id)),
+        )
+
+    return Step(Action("delete", f"deployment {name}", "its data trigger left the spec"), delete)
 
 
 def _owned_automations(api: Api, item: Wanted, deployment_id: Any) -> list[Any]:
