@@ -58,7 +58,7 @@ def test_flow_file_is_python_that_imports_prefect_only_from_its_api(
         if isinstance(node, ast.ImportFrom) and node.module
     }
     assert {m for m in modules if m.startswith("prefect")} <= {
-        "prefect", "prefect.cache_policies", "prefect.runtime", "prefect.states",
+        "prefect", "prefect.cache_policies", "prefect.events", "prefect.runtime", "prefect.states",
         "prefect_kubernetes.jobs",
     }  # fmt: skip
 

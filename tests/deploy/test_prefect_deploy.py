@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support.prefect_server import free_port, start, stop, wait_healthy
+from support.prefect_flagship import variant
+from support.prefect_server import free_port, start, stop, with_process_worker
 
 from mlspec import cli
 from mlspec.backends.prefect import PrefectBackend
@@ -55,23 +56,6 @@ EXAMPLE = ROOT / "examples" / "breast-cancer"
 FLAGSHIP = EXAMPLE / "pipeline.yaml"
 MODEL = NAME = "breast-cancer-classifier"
 FULL_NAME = f"{NAME}/{NAME}"
-# The flagship's `code:` block, which pins the compiled flow to a commit the workers clone.
-GIT_BLOCK = re.compile(r"^  code:\n(?:    .*\n)+", re.MULTILINE)
-
-
-def variant(folder: Path, **defaults: str) -> Path:
-    """A copy of the flagship spec and its step package, without its `code.git` (the workers
-    load the flow from the flow folder) and with some parameter defaults changed."""
-    text, count = GIT_BLOCK.subn("", FLAGSHIP.read_text(encoding="utf-8"))
-    assert count == 1
-    for name, value in defaults.items():
-        text, count = re.subn(rf"({name}: \{{type: \w+, default: )[^,}}]+", rf"\g<1>{value}", text)
-        assert count == 1, name
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pipeline.yaml").write_text(text, encoding="utf-8")
-    package = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(EXAMPLE / "breast_cancer", folder / "breast_cancer", ignore=package)
-    return folder / "pipeline.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -509,38 +493,14 @@ def prefect(
     shutil.copyfile(template_db, base / "registry.db")
     registry_uri = f"sqlite:///{base / 'registry.db'}"
     create_model(registry_uri, MODEL)  # for the first run
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    server_env = clean_env(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_UI_ENABLED="false",
-        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-    )
-    prefect_cli = [sys.executable, "-m", "prefect"]
-    command = [*prefect_cli, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    server = start(command, server_env, base / "server.log", f"Prefect server at {url}")
-    worker = None
-    try:
-        wait_healthy(url, server, base / "server.log")
-        print(f"\nthe Prefect server answers at {url}")
-        worker_env = clean_env(
-            PREFECT_HOME=str(base / "worker-home"),
-            PREFECT_API_URL=url,
-            PREFECT_WORKER_QUERY_SECONDS="1",
-            PREFECT_WORKER_HEARTBEAT_SECONDS="5",  # it sees the pool soon after deploy makes it
-            MLFLOW_TRACKING_URI=registry_uri,
-            MLSPEC_ARTIFACT_ROOT=str(artifacts),
-            PYTHONPATH=str(EXAMPLE),
-        )
-        command = [*prefect_cli, "worker", "start", "--pool", "mlspec", "--type", "process"]
-        command.append("--no-create-pool-if-not-found")  # `mlspec deploy` creates it
-        worker = start(command, worker_env, base / "worker.log", "Prefect process worker")
-        yield Prefect(url, home, flow_dir, registry_uri, base / "worker.log")
-    finally:
-        if worker is not None:
-            stop(worker, "Prefect process worker")
-        stop(server, "Prefect server")
+    with with_process_worker(
+        base,
+        "mlspec",
+        MLFLOW_TRACKING_URI=registry_uri,
+        MLSPEC_ARTIFACT_ROOT=str(artifacts),
+        PYTHONPATH=str(EXAMPLE),
+    ) as (url, worker_log):
+        yield Prefect(url, home, flow_dir, registry_uri, worker_log)
 
 
 def deploy_in_process(prefect: Prefect, spec: Path, *args: str) -> Result:

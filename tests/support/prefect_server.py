@@ -91,3 +91,56 @@ def wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float =
                 return
         time.sleep(0.5)
     raise RuntimeError(f"the Prefect server did not answer within {timeout} s:\n{log.read_text()}")
+
+
+# What a server needs to start deployments on events: the event persister (events are kept and
+# can be read back) and the triggers service (reactive and proactive triggers, and the actions
+# that run a deployment). Both are on by default; said here so that a default changing fails a
+# test rather than silently never triggering.
+EVENT_SERVICES = {
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "true",
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "true",
+}
+
+
+@contextlib.contextmanager
+def with_process_worker(
+    base: Path, pool: str, server_env: dict[str, str] | None = None, **worker_env: str
+) -> Iterator[tuple[str, Path]]:
+    """A server (its home and SQLite database under `base`, its event services on, and
+    `server_env`) and a process worker polling `pool`, which it does not create: (the API URL,
+    the worker's log)."""
+    home = base / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = clean_env(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        **EVENT_SERVICES,
+        **(server_env or {}),
+    )
+    prefect_cli = [sys.executable, "-m", "prefect"]
+    command = [*prefect_cli, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    server = start(command, env, base / "server.log", f"Prefect server at {url}")
+    worker = None
+    try:
+        wait_healthy(url, server, base / "server.log")
+        print(f"\nthe Prefect server answers at {url}")
+        env = clean_env(
+            PREFECT_HOME=str(base / "worker-home"),
+            PREFECT_API_URL=url,
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_HEARTBEAT_SECONDS="5",  # it sees the pool soon after deploy makes it
+            **worker_env,
+        )
+        command = [*prefect_cli, "worker", "start", "--pool", pool, "--type", "process"]
+        command.append("--no-create-pool-if-not-found")  # `mlspec deploy` creates it
+        worker = start(command, env, base / "worker.log", "Prefect process worker")
+        yield url, base / "worker.log"
+    finally:
+        if worker is not None:
+            stop(worker, "Prefect process worker")
+        stop(server, "Prefect server")

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from mlspec.backends import code_files, runtime_files, support, templating
 from mlspec.backends.base import Artifact
-from mlspec.backends.prefect import delivery, deployment
+from mlspec.backends.prefect import delivery, deployment, triggers
 from mlspec.backends.prefect.flow import context, file_name, runtime_package
 from mlspec.backends.rollout import backend as rollout
 from mlspec.compiler import ir
@@ -21,6 +21,7 @@ class PrefectBackend:
         return [
             *support.problems(self.name, pipeline),
             *delivery.problems(pipeline),
+            *triggers.problems(pipeline),
             *rollout.beside_pipeline_problems(pipeline),
         ]
 
@@ -29,6 +30,7 @@ class PrefectBackend:
         return sorted(
             [
                 Artifact(file_name(pipeline), flow),
+                *triggers.watcher(pipeline, runtime_package(pipeline)),
                 Artifact("prefect.yaml", deployment.render(pipeline)),
                 *runtime_files.artifacts(runtime_package(pipeline)),
                 *code_files.artifacts(pipeline),

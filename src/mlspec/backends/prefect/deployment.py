@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from mlspec import __version__
 from mlspec.backends import yamlout
-from mlspec.backends.prefect import delivery
+from mlspec.backends.prefect import delivery, triggers
 from mlspec.backends.prefect.flow import file_name, function_name
 from mlspec.backends.pysource import comment
 from mlspec.compiler import ir
@@ -87,13 +87,17 @@ def prefect_yaml(pipeline: ir.Pipeline) -> dict[str, object]:
         deployment["schedules"] = [
             {"cron": schedule.cron, "timezone": schedule.timezone, "active": not schedule.paused}
         ]
+    on_events = triggers.deployment_triggers(pipeline)
+    if on_events:
+        deployment["triggers"] = on_events
     image = delivery.image(pipeline)
-    job_variables = {"image": image} if image is not None else {}
-    deployment["work_pool"] = {
+    work_pool = {
         "name": WORK_POOL,
         "work_queue_name": None,
-        "job_variables": job_variables,
+        "job_variables": {"image": image} if image is not None else {},
     }
+    deployment["work_pool"] = work_pool
+    watchers = [{**w, "work_pool": work_pool} for w in triggers.watch_deployments(pipeline)]
     git = delivery.git_source(pipeline)
     return {
         "name": pipeline.name,
@@ -102,7 +106,7 @@ def prefect_yaml(pipeline: ir.Pipeline) -> dict[str, object]:
         "build": None,
         "push": None,
         "pull": delivery.pull_steps(git) if git is not None else None,
-        "deployments": [deployment],
+        "deployments": [deployment, *watchers],
     }
 
 

@@ -7,6 +7,7 @@ a Prefect flow is rendered with Jinja at run time, so no string needs more than 
 from __future__ import annotations
 
 from mlspec.backends import runtime_files, taskdata, templating
+from mlspec.backends.prefect import events
 from mlspec.backends.pysource import Code, google_docstring, identifier, literal
 from mlspec.compiler import ir
 from mlspec.runtime import embed
@@ -41,6 +42,8 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         },
         "task_options": {s.name: _options(s) for s in pipeline.steps},
         "cached": [s.name for s in pipeline.steps if s.caching],
+        "promoted_event": events.PROMOTED,
+        "promoted_resource": events.pipeline_resource(pipeline.name),
         "flow_args": _flow_args(pipeline),
         "function": identifier(function_name(pipeline)),
         "signature": _signature(pipeline),
@@ -59,9 +62,14 @@ def _options(step: ir.Step) -> dict[str, object]:
 
 
 def runtime_package(pipeline: ir.Pipeline) -> embed.Package:
-    """The runtime beside the flow: the task bodies, and the caching module when a step caches."""
-    cached = any(s.caching for s in pipeline.steps)
-    return runtime_files.package(("tasks", "cache") if cached else ("tasks",))
+    """The runtime beside the flow: the task bodies, the caching module when a step caches, and
+    the data fingerprint when a data trigger's watcher looks at a path."""
+    modules: tuple[str, ...] = ("tasks",)
+    if any(s.caching for s in pipeline.steps):
+        modules += ("cache",)
+    if any(t.kind == "data" for t in pipeline.triggers):
+        modules += ("watch:arrived",)
+    return runtime_files.package(modules)
 
 
 def _flow_args(pipeline: ir.Pipeline) -> list[tuple[Code, Code]]:

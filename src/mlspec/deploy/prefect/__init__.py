@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlspec.backends.prefect.delivery import git_source
+from mlspec.backends.prefect.triggers import watch_flow_name
 from mlspec.deploy.common import Action, Plan, Request, Setting, apply, shown_url
 from mlspec.deploy.prefect import commit
 from mlspec.deploy.prefect.api import Api
@@ -60,7 +61,7 @@ def deploy(request: Request) -> Plan:
         commit.check(git, worker_files(request.artifacts), Path(request.spec_path), request.echo)
     api = Api(settings, request.deadline)
     with api.connect():
-        found = read(api, settings, wanted)
+        found = read(api, settings, wanted, watch_flow_name(request.pipeline))  # type: ignore[arg-type]
         planned, steps = make_plan(request, settings, wanted, found)
         if request.dry_run:
             request.echo("dry run: nothing was changed on the server or in the flow folder")
@@ -80,6 +81,10 @@ def offline_plan(request: Request) -> Plan:
     actions = [Action("apply", f"flow {g.what(folder)}") for folder, g in folder_files(wanted)]
     actions.append(Action("apply", f"work pool {settings.work_pool}", "a process pool if missing"))
     actions += [Action("apply", f"flow {name}") for name in flow_names(wanted)]
-    actions += [Action("apply", f"deployment {i.full_name}", summary(i)) for i in wanted]
+    for item in wanted:
+        actions.append(Action("apply", f"deployment {item.full_name}", summary(item)))
+        if item.triggers:
+            names = ", ".join(str(t.name) for t in item.triggers)
+            actions.append(Action("apply", f"triggers of deployment {item.full_name}", names))
     server = shown_url(settings.api_url) if settings.api_url else ""
     return Plan("prefect", request.version, actions, server=server, offline=True)

@@ -36,6 +36,10 @@ class Found:
     pool: Any | None  # prefect WorkPool
     flows: dict[str, Any] = field(default_factory=dict)  # flow name -> Flow
     deployments: dict[str, Any] = field(default_factory=dict)  # full name -> DeploymentResponse
+    # full name -> the automations the deployment owns (its triggers)
+    automations: dict[str, list[Any]] = field(default_factory=dict)
+    # watcher deployments of data triggers the spec no longer has
+    stale: list[tuple[str, Any]] = field(default_factory=list)  # (full name, Deployment)
 
 
 @dataclass
@@ -58,8 +62,9 @@ class Writes:
         return writes
 
 
-def read(api: Api, settings: Settings, wanted: list[Wanted]) -> Found:
-    """The server's current state; nothing is written, so a failure leaves nothing behind."""
+def read(api: Api, settings: Settings, wanted: list[Wanted], watch_flow: str) -> Found:
+    """The server's current state; nothing is written, so a failure leaves nothing behind.
+    `watch_flow` is the flow of the pipeline's data watchers, whose other deployments go."""
     try:
         reached = f"reaching the Prefect API at {settings.shown_url}"
         version = api.call(reached, lambda c: c.request("GET", "/admin/version").json())
@@ -76,10 +81,13 @@ def read(api: Api, settings: Settings, wanted: list[Wanted]) -> Found:
                 f"reading flow {item.flow_name}",
                 missing_is_none(methodcaller("read_flow_by_name", item.flow_name)),
             )
-            found.deployments[item.full_name] = api.call(
+            current = found.deployments[item.full_name] = api.call(
                 f"reading deployment {item.full_name}",
                 missing_is_none(methodcaller("read_deployment_by_name", item.full_name)),
             )
+            if current is not None:
+                found.automations[item.full_name] = _owned_automations(api, item, current.id)
+        found.stale = _stale_watchers(api, wanted, watch_flow)
     except DeployError as exc:
         raise DeployError(f"{exc}. Nothing was changed (the deploy had not written yet)") from None
     return found
@@ -94,7 +102,13 @@ def make_plan(
     steps = [_files_step(folder, group) for folder, group in folder_files(wanted)]
     steps.append(pool_step(settings, found.pool))
     steps += [_flow_step(name, found.flows.get(name)) for name in flow_names(wanted)]
-    steps += [deployment_step(item, found.deployments.get(item.full_name)) for item in wanted]
+    for item in wanted:
+        current = found.deployments.get(item.full_name)
+        steps.append(deployment_step(item, current))
+        owned = found.automations.get(item.full_name, [])
+        if item.triggers or owned:
+            steps.append(triggers_step(item, current, owned))
+    steps += [_delete_step(name, stale) for name, stale in found.stale]
     plan.actions += [step.action for step in steps]
     if request.run:
         detail = "and follow it to its end" if request.wait else "after deploying"
@@ -226,19 +240,111 @@ def _differences(current: Any, item: Wanted) -> list[str]:
         "parameter_openapi_schema": current.parameter_openapi_schema,
         "enforce_parameter_schema": current.enforce_parameter_schema,
         "tags": current.tags,
-        "description": current.description,
+        "description": current.description or None,  # the server keeps no description as ""
         "job_variables": current.job_variables,
         "paused": current.paused,
-        "schedules": [
-            schedule_key(
-                getattr(s.schedule, "cron", str(s.schedule)),
-                getattr(s.schedule, "timezone", None),
-                s.active,
-            )
-            for s in current.schedules
-        ],
+        "schedules": [_schedule_key(s) for s in current.schedules],
     }
     return [key for key, value in item.fields().items() if _normal(now[key]) != _normal(value)]
+
+
+def _stale_watchers(api: Api, wanted: list[Wanted], watch_flow: str) -> list[tuple[str, Any]]:
+    """The watcher deployments of data triggers removed from the spec: left in place, they
+    would go on looking at the path every few minutes."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterId
+
+    flow = api.call(
+        f"reading flow {watch_flow}", missing_is_none(methodcaller("read_flow_by_name", watch_flow))
+    )
+    if flow is None:  # the pipeline never had a data trigger
+        return []
+    names = {item.full_name for item in wanted}
+    deployments = api.call(
+        f"reading the deployments of flow {watch_flow}",
+        lambda c: c.read_deployments(flow_filter=FlowFilter(id=FlowFilterId(any_=[flow.id]))),
+    )
+    return [
+        (f"{watch_flow}/{d.name}", d) for d in deployments if f"{watch_flow}/{d.name}" not in names
+    ]
+
+
+def _delete_step(name: str, deployment: Any) -> Step[Writes]:
+    def delete(writes: Writes) -> None:
+        writes.api.call(
+            f"deleting deployment {name}",
+            missing_is_none(methodcaller("delete_deployment", deployment.id)),
+        )
+
+    return Step(Action("delete", f"deployment {name}", "its data trigger left the spec"), delete)
+
+
+def _owned_automations(api: Api, item: Wanted, deployment_id: Any) -> list[Any]:
+    """The automations an earlier deploy made for the deployment's triggers. The server does
+    not say which automations a deployment owns, only which relate to it (those that run it,
+    also ones made in the UI): mlspec's are told by their name, `mlspec <deployment>: ...`."""
+    related = api.call(
+        f"reading the automations of deployment {item.full_name}",
+        methodcaller("read_resource_related_automations", f"prefect.deployment.{deployment_id}"),
+    )
+    return [a for a in related if str(a.name).startswith(f"mlspec {item.name}: ")]
+
+
+def triggers_step(item: Wanted, current: Any | None, owned: list[Any]) -> Step[Writes]:
+    """The deployment's triggers, as the automations that run it (what `prefect deploy` makes
+    of prefect.yaml's `triggers:`): replaced together when any differs."""
+    what = f"triggers of deployment {item.full_name}"
+    detail = ", ".join(str(t.name) for t in item.triggers) or "none"
+    if current is not None:
+        wanted = sorted(_automation_key(a) for a in automations(item, current.id))
+        if wanted == sorted(_automation_key(a) for a in owned):
+            return Step(Action("unchanged", what, detail))
+    verb: Verb = "create" if current is None or not owned else "update"
+
+    def replace(writes: Writes) -> None:
+        deployment_id = writes.ids[item.full_name]
+        owner = f"prefect.deployment.{deployment_id}"
+        writes.api.call(
+            f"removing the old triggers of deployment {item.full_name}",
+            methodcaller("delete_resource_owned_automations", owner),
+        )
+        for automation in automations(item, deployment_id):
+            writes.api.call(
+                f"creating trigger {automation.name!r} of deployment {item.full_name}",
+                methodcaller("create_automation", automation),
+            )
+
+    return Step(Action(verb, what, detail), replace)
+
+
+def automations(item: Wanted, deployment_id: Any) -> list[Any]:
+    """Each trigger as the automation `prefect deploy` creates: it runs this deployment."""
+    found = []
+    for trigger in item.triggers:
+        trigger = trigger.model_copy()
+        trigger.set_deployment_id(deployment_id)
+        found.append(trigger.as_automation())
+    return found
+
+
+def _automation_key(automation: Any) -> str:
+    """An automation as data, without the ids the server gives it and its owner (which the
+    server keeps apart, and does not answer)."""
+    from prefect.events.schemas.automations import AutomationCore
+
+    data = automation.model_dump(mode="json")
+    data["trigger"].pop("id", None)
+    fields = set(AutomationCore.model_fields) - {"owner_resource"}
+    return _normal({k: v for k, v in data.items() if k in fields})
+
+
+def _schedule_key(found: Any) -> dict[str, Any]:
+    """A server schedule as Schedule.key says it: an interval in seconds, or cron and zone."""
+    schedule = found.schedule
+    interval = getattr(schedule, "interval", None)
+    if interval is not None:
+        return {"interval": int(interval.total_seconds()), "active": found.active}
+    cron = getattr(schedule, "cron", str(schedule))
+    return schedule_key(cron, getattr(schedule, "timezone", None), found.active)
 
 
 def _normal(value: Any) -> str:
@@ -248,12 +354,17 @@ def _normal(value: Any) -> str:
 def _upsert(item: Wanted) -> Callable[[Writes], None]:
     """Create or update: Prefect's POST /deployments/ upserts by flow and name, and replaces
     the schedules (deleting the runs the old ones had scheduled)."""
+    from datetime import timedelta
+
     from prefect.client.schemas.actions import DeploymentScheduleCreate
-    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 
     schedules = [
         DeploymentScheduleCreate(
-            schedule=CronSchedule(cron=s.cron, timezone=s.timezone), active=s.active
+            schedule=IntervalSchedule(interval=timedelta(seconds=s.interval))
+            if s.interval
+            else CronSchedule(cron=s.cron or "", timezone=s.timezone),
+            active=s.active,
         )
         for s in item.schedules
     ]

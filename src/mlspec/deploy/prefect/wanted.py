@@ -18,17 +18,26 @@ from mlspec.deploy.prefect.settings import Settings
 PULL_STEP = "prefect.deployments.steps.set_working_directory"
 # The prefect.yaml keys this deploy applies; any other with a value is refused, not ignored.
 _APPLIED = {"name", "version", "tags", "description", "entrypoint", "parameters", "paused"}
-_APPLIED |= {"enforce_parameter_schema", "schedules", "work_pool", "flow_name"}
+_APPLIED |= {"enforce_parameter_schema", "schedules", "work_pool", "flow_name", "triggers"}
 
 
 @dataclass(frozen=True)
 class Schedule:
-    cron: str
+    """A cron schedule, or (a data watcher's) an interval of `interval` seconds."""
+
+    cron: str | None
     timezone: str
     active: bool
+    interval: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.cron} {self.timezone}" + ("" if self.active else " (paused)")
+        when = f"every {self.interval} s" if self.interval else f"{self.cron} {self.timezone}"
+        return when + ("" if self.active else " (paused)")
+
+    def key(self) -> dict[str, Any]:
+        if self.interval:
+            return {"interval": self.interval, "active": self.active}
+        return schedule_key(self.cron or "", self.timezone, self.active)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,9 @@ class Wanted:
     work_pool: str
     work_queue: str | None
     job_variables: dict[str, Any]
+    # prefect.yaml `triggers:` as Prefect's DeploymentEventTrigger models: the automations that
+    # start this deployment, owned by it
+    triggers: tuple[Any, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -86,7 +98,7 @@ class Wanted:
             "description": self.description,
             "job_variables": self.job_variables,
             "paused": self.paused,
-            "schedules": [schedule_key(s.cron, s.timezone, s.active) for s in self.schedules],
+            "schedules": [s.key() for s in self.schedules],
         }
 
 
@@ -154,6 +166,7 @@ def _one(
         work_pool=settings.work_pool,
         work_queue=pool.get("work_queue_name"),
         job_variables=dict(pool.get("job_variables") or {}),
+        triggers=tuple(_trigger(str(entry["name"]), t) for t in entry.get("triggers") or []),
     )
 
 
@@ -172,12 +185,33 @@ def _parameter_schema(flow_file: Artifact, function: str) -> dict[str, Any]:
     return schema.model_dump(exclude_unset=True)
 
 
-def _schedule(item: dict[str, Any]) -> Schedule:
-    """A cron schedule, validated by Prefect's own model (cron syntax, IANA time zone)."""
-    from prefect.client.schemas.schedules import CronSchedule
+def _trigger(deployment: str, item: dict[str, Any]) -> Any:
+    """A deployment trigger, validated by the model `prefect deploy` reads it with."""
+    from prefect.events import DeploymentTriggerTypes
+    from pydantic import TypeAdapter, ValidationError
 
+    try:
+        return TypeAdapter(DeploymentTriggerTypes).validate_python(item)
+    except ValidationError as exc:
+        raise DeployError(f"prefect.yaml: deployment {deployment}: trigger {item}: {exc}") from None
+
+
+def _schedule(item: dict[str, Any]) -> Schedule:
+    """A cron or interval schedule, validated by Prefect's own models (cron syntax, IANA time
+    zone, a positive interval)."""
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+
+    if "interval" in item:
+        try:
+            every = IntervalSchedule(interval=item["interval"])
+        except ValueError as exc:
+            raise DeployError(f"prefect.yaml: schedule {item}: {exc}") from None
+        seconds = int(every.interval.total_seconds())
+        return Schedule(None, "UTC", bool(item.get("active", True)), seconds)
     if "cron" not in item:
-        raise DeployError(f"prefect.yaml: mlspec deploy applies cron schedules only, not {item}")
+        raise DeployError(
+            f"prefect.yaml: mlspec deploy applies cron and interval schedules only, not {item}"
+        )
     try:
         cron = CronSchedule(cron=item["cron"], timezone=item.get("timezone") or "UTC")
     except ValueError as exc:
