@@ -34,15 +34,35 @@ def _seconds(value: object) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else None
 
 
+def _condition(condition: Any) -> object:
+    """An asset condition as data: an asset's URI, {"any"|"all": [...]} for the rest."""
+    if hasattr(condition, "uri"):
+        return condition.uri
+    kind = type(condition).__name__.removeprefix("Asset").lower()  # AssetAny, AssetAll
+    return {kind: [_condition(c) for c in condition.objects]}
+
+
+def _schedule(timetable: Any) -> dict:
+    """The DAG's schedule: its (cron) timetable and the assets that start it, if any."""
+    inner = getattr(timetable, "timetable", None)  # AssetOrTimeSchedule: assets or time
+    condition = getattr(timetable, "asset_condition", None)
+    shown = inner or timetable
+    return {
+        "timetable": type(timetable).__name__,
+        "schedule": getattr(shown, "expression", None),
+        "timezone": str(getattr(shown, "timezone", "")),
+        "every": _seconds(getattr(shown, "delta", None)),
+        "assets": None if condition is None else _condition(condition),
+    }
+
+
 def describe(folder: str) -> dict:
     bag = _dagbag(folder)
     dags = {}
     for dag_id, dag in sorted(bag.dags.items()):
         dags[dag_id] = {
             "fileloc": dag.fileloc,
-            "timetable": type(dag.timetable).__name__,
-            "schedule": getattr(dag.timetable, "expression", None),
-            "timezone": str(getattr(dag.timetable, "timezone", "")),
+            **_schedule(dag.timetable),
             "is_paused_upon_creation": dag.is_paused_upon_creation,
             "tags": sorted(dag.tags),
             "owner": dag.owner,
@@ -54,6 +74,7 @@ def describe(folder: str) -> dict:
                     "retries": task.retries,
                     "execution_timeout": _seconds(task.execution_timeout),
                     "pool": task.pool,
+                    "outlets": [o.uri for o in task.outlets],
                 }
                 for task in dag.tasks
             },
