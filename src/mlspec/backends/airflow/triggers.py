@@ -50,7 +50,7 @@ def _asset(uri: str) -> str:
 def promotion_outlets(pipeline: ir.Pipeline, alias: str) -> Code:
     """What a successful promotion announces: "promoted", and "promoted to `alias`"."""
     uris = (promoted_uri(pipeline.name), promoted_uri(pipeline.name, alias))
-    return Code("[" + ", ".join(_asset(u) for u in uris) + "]")
+    return Code("[\n" + "".join(f"            {_asset(u)},\n" for u in uris) + "        ]")
 
 
 def assets(pipeline: ir.Pipeline) -> tuple[str, ...]:
