@@ -94,7 +94,28 @@ def run(path: str, conf: dict) -> dict:
     [dag] = bag.dags.values()
     dag_run = dag.test(run_conf=conf)
     tasks = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    return {"state": dag_run.state, "run_id": dag_run.run_id, "tasks": dict(sorted(tasks.items()))}
+    return {
+        "state": dag_run.state,
+        "run_id": dag_run.run_id,
+        "tasks": dict(sorted(tasks.items())),
+        "asset_events": _asset_events(dag.dag_id, dag_run.run_id),
+    }
+
+
+def _asset_events(dag_id: str, run_id: str) -> list[str]:
+    """The URIs of the asset events the run raised, as the scheduler sees them: in order."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = (
+        select(AssetModel.uri)
+        .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+        .where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
+        .order_by(AssetEvent.id)
+    )
+    with create_session() as session:
+        return list(session.scalars(query))
 
 
 def render(folder: str) -> dict:
