@@ -12,6 +12,7 @@ import ast
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ from support import airflow_env, generated
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.backends.base import Artifact
 from mlspec.compiler import analyze_file, analyze_text
+from mlspec.run.airflow_driver import ONLY_RUN_DATE
+from mlspec.runtime.report import GateReport, write_gate_report
+from mlspec.runtime.tasks import artifact_path
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGSHIP = ROOT / "examples" / "breast-cancer"
@@ -207,3 +211,45 @@ def test_the_watcher_raises_its_asset_event_only_when_data_arrived(
     assert (again["tasks"], again["asset_events"]) == ({"watch": "skipped"}, [])
     (landing / "batch-2.csv").write_text("a,b\n3,4\n")
     assert look()["asset_events"] == [f"file://{landing}"]
+
+
+@pytest.mark.slow
+def test_a_promotion_task_that_promoted_nothing_is_skipped_and_announces_nothing(
+    airflow_python: Path,
+    migrated_airflow_db: Path,
+    uri: str,
+    create_model: Callable[[str, str], None],
+    tmp_path: Path,
+) -> None:
+    """The promotion task alone, as it runs again when cleared in a run whose gate blocked: the
+    gate's report says blocked, so nothing is promoted; the task is skipped, not successful, so
+    its outlets raise no asset event (before, it succeeded with nothing promoted)."""
+    text = (FLAGSHIP / "pipeline.yaml").read_text()
+    # A rule on the data gate alone: the task reads no upstream metric, only gate reports.
+    text = text.replace(
+        "{alias: challenger, after: [data_quality, model_quality]}",
+        "{alias: challenger, after: [data_quality]}",
+    )
+    spec = beside_flagship(tmp_path / "specs", {"pipeline.yaml": text}) / "pipeline.yaml"
+    home = tmp_path / "home"
+    write(emit(spec), home / "dags")
+    shutil.copyfile(migrated_airflow_db, home / "airflow.db")
+    create_model(uri, PRODUCER)
+    env = airflow_env.base_env(home) | {
+        "MLSPEC_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+        "MLFLOW_TRACKING_URI": uri,
+    }
+    # The gate's verdict in the run, as the gate task writes it.
+    run_id = "manual__" + ONLY_RUN_DATE.isoformat()
+    report = artifact_path(str(tmp_path / "artifacts"), PRODUCER, run_id, "data_quality", "report")
+    Path(report).parent.mkdir(parents=True)
+    blocked = GateReport("data_quality", "data", passed=False, reason="too few rows")
+    write_gate_report(blocked, report)
+    dag = str(home / "dags" / "breast_cancer_classifier.py")
+    args = ("test", dag, "{}", uri, PRODUCER, "promote_challenger")
+    result = airflow_env.drive(airflow_python, env, *args)
+    assert (result["state"], result["run_id"]) == ("success", run_id), result["log"][-6000:]
+    assert result["tasks"] == {"promote_challenger": "skipped"}
+    assert result["asset_events"] == []
+    assert result["promoted"] == {}
+    assert "promotion to 'challenger': nothing promoted" in result["log"]  # it ran
