@@ -963,6 +963,6 @@ def test_a_promotion_and_data_arrival_start_the_consumer_through_the_real_schedu
     airflow.trigger(watcher.dag_id, look)
     assert deploy_airflow.follow(airflow, watcher.dag_id, look, print) == "success"
     assert airflow.task_states(watcher.dag_id, look) == {"watch": "skipped"}
-    time.sleep(15)  # the scheduler's loop would have made a run by now (it takes ~1 s)
+    time.sleep(10)  # the scheduler's loop would have made a run by now (it takes ~1 s)
     assert asset_runs(airflow, CONSUMER_ID) == {*before, data_run}
     print(f"the trigger test took {time.monotonic() - started:.0f} s")
