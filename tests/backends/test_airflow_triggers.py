@@ -166,7 +166,10 @@ def test_the_dagbag_loads_producer_consumers_and_watcher_with_their_assets(
     assert both["assets"] == {"any": [f"{PROMOTED}/challenger", f"file://{landing}"]}
     anyone = found["any-promotion"]
     assert (anyone["timetable"], anyone["assets"]) == ("AssetTriggeredTimetable", PROMOTED)
-    assert (found["by-hand"]["timetable"], found["by-hand"]["assets"]) == ("NullTimetable", None)
+    assert anyone["is_paused_upon_creation"] is False  # its triggers act from the start
+    by_hand = found["by-hand"]
+    assert (by_hand["timetable"], by_hand["assets"]) == ("NullTimetable", None)
+    assert by_hand["is_paused_upon_creation"] is None  # Airflow's dags_are_paused_at_creation
     # The watcher: every 2 minutes, one task whose outlet is the data asset.
     looks = found[watcher]
     assert (looks["timetable"], looks["every"]) == ("DeltaTriggerTimetable", 120.0)

@@ -82,6 +82,8 @@ def _dag_args(pipeline: ir.Pipeline) -> tuple[tuple[Code, Code], ...]:
     args.append(("schedule", triggers.schedule(pipeline, timetable)))
     if schedule is not None:
         args.append(("is_paused_upon_creation", schedule.paused))
+    elif triggers.assets(pipeline):  # declared triggers act from the start, as a schedule does
+        args.append(("is_paused_upon_creation", False))
     args.append(("start_date", Code("datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)")))
     args.append(("catchup", False))
     tags = ["mlspec", *(f"{k}:{v}" for k, v in pipeline.labels)]
