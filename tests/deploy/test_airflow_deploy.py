@@ -526,6 +526,70 @@ def test_a_rejected_dag_takes_its_step_package_folder_back_too(
     assert list(folder.iterdir()) == []
 
 
+# ---- triggers (#20): a data trigger's watcher DAG is deployed beside the pipeline's -----------
+
+CONSUMER = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {{name: retrain-after, version: 1.0.0}}
+triggers:
+  - pipeline: {{name: breast-cancer-classifier, promoted: challenger}}
+  - data: {{path: {landing}, every: 24h}}
+steps:
+  ingest:
+    python: breast_cancer.steps:ingest
+    image: python:3.11-slim
+    inputs: {{test_fraction: {{value: 0.25}}, seed: {{value: 7}}}}
+    outputs: {{train: dataset, test: dataset, reference: dataset}}
+"""
+CONSUMER_ID = "retrain-after"
+
+
+def consumer_request(folder: Path, landing: str, dags: Path) -> Request:
+    """The consumer beside a copy of the flagship (its trigger names it), watching `landing`."""
+    spec = flagship_copy(folder).with_name("consumer.yaml")
+    spec.write_text(CONSUMER.format(landing=landing))
+    return request_from(spec, settings(dags))
+
+
+def test_a_watcher_dag_is_deployed_after_the_pipelines_with_the_same_version(
+    folder: Path, tmp_path: Path
+) -> None:
+    request = consumer_request(tmp_path / "specs", "/data/landing", folder)
+    dag = deploy_airflow.dag_file(request)
+    [watcher] = deploy_airflow.watcher_files(request)
+    assert watcher.name.startswith("retrain_after__watch_") and watcher.name not in {
+        a.path for a in dag.beside
+    }  # not a file beside the DAG: a DAG of its own, parsed and checked like it
+    assert (watcher.version, watcher.paused) == (request.version, False)
+    assert deploy_airflow.deployed_version(watcher.text) == request.version
+    [compiled] = [a for a in request.artifacts if a.path == watcher.name]
+    assert watcher.text == deploy_airflow.with_version(compiled.text, request.version)
+    offline = [f"{a.verb} {a.what}" for a in deploy_airflow.offline_plan(request).actions]
+    assert offline[-4:] == [
+        f"apply dag file {folder / dag.name}",
+        f"apply dag {CONSUMER_ID}",
+        f"apply dag file {folder / watcher.name}",
+        f"apply dag {watcher.dag_id}",
+    ]
+
+
+def test_the_watcher_of_a_path_no_longer_watched_is_deleted_and_only_it(
+    folder: Path, tmp_path: Path
+) -> None:
+    old = consumer_request(tmp_path / "old", "/data/old", folder)
+    new = consumer_request(tmp_path / "new", "/data/new", folder)
+    [retired] = deploy_airflow.watcher_files(old)
+    [kept] = deploy_airflow.watcher_files(new)
+    dag = deploy_airflow.dag_file(new)
+    write_deployed(folder, retired)
+    write_deployed(folder, kept)
+    # A file of the user's with the same prefix, not deployed by mlspec, is left alone.
+    (folder / "retrain_after__watch_0000abcd.py").write_text("# the user's own DAG\n")
+    assert deploy_airflow.retired_watchers(folder, dag, (kept,)) == [retired.name]
+    assert deploy_airflow.retired_watchers(folder, dag, (kept, retired)) == []
+
+
 # ---- slow: a real Airflow 3.3.2 ---------------------------------------------------------------
 
 
@@ -876,22 +940,6 @@ def test_a_wrong_password_fails_fast_with_the_servers_answer(airflow_server: Ser
 
 
 # ---- triggers (#20): the real scheduler starts runs from asset events -----------------------
-
-CONSUMER = """\
-apiVersion: mlspec/v1
-kind: Pipeline
-metadata: {{name: retrain-after, version: 1.0.0}}
-triggers:
-  - pipeline: {{name: breast-cancer-classifier, promoted: challenger}}
-  - data: {{path: {landing}, every: 24h}}
-steps:
-  ingest:
-    python: breast_cancer.steps:ingest
-    image: python:3.11-slim
-    inputs: {{test_fraction: {{value: 0.25}}, seed: {{value: 7}}}}
-    outputs: {{train: dataset, test: dataset, reference: dataset}}
-"""
-CONSUMER_ID = "retrain-after"
 
 
 def asset_runs(airflow: deploy_airflow.Api, dag_id: str) -> set[str]:

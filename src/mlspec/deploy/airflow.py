@@ -32,6 +32,9 @@ answer:
    runs), or GET /api/v2/importErrors has a new error for the file: the deploy fails with it and
    puts back the files that were there before (or removes the new ones), so the folder holds
    nothing broken.
+   The watcher DAG of each data trigger (`<dag file>__watch_<hash of the path>.py`) follows,
+   deployed the same way; a watcher file of this pipeline whose path the spec no longer
+   watches is deleted (else it would go on raising its asset event).
 4. Remove the folders of compiled files (`mlspec_runtime_*`, `mlspec_code_*`: the runtime and
    the pinned step package) that the previous DAG file used and no DAG file in the folder uses
    now: each is named by its digest, so every version lands beside the older ones, and a run
@@ -122,6 +125,7 @@ RUN_POLL_SECONDS = 2.0
 QUEUED_HINT_SECONDS = 60.0
 # The folders of compiled files beside a DAG file, named by their digest; its text names them.
 _FOLDER_NAME = re.compile(r"\bmlspec_(?:runtime|code)_[0-9a-f]{12}\b")
+_WATCHER_SUFFIX = re.compile(r"[0-9a-f]{8}\.py")
 _DEPLOYED = re.compile(r"^# Deployed by `mlspec deploy` as (\S+)", re.MULTILINE)
 FINAL_RUN_STATES = ("success", "failed")
 AGAIN = "deploying again finishes the job (what is done shows as unchanged)"
@@ -521,9 +525,7 @@ class Current:
     unused: tuple[str, ...] = ()  # folders only the previous DAG file used: removed after it
 
 
-def read_current(
-    airflow: Api, dag: DagFile, folder: Path, watchers: tuple[DagFile, ...] = ()
-) -> Current:
+def read_current(airflow: Api, dag: DagFile, folder: Path, ours: tuple[str, ...] = ()) -> Current:
     server = airflow.dag(dag.dag_id)
     docs = ""
     if server is not None:
@@ -531,7 +533,6 @@ def read_current(
         docs = airflow.docs(dag.dag_id)
     beside = {item.path: _text(folder / item.path) for item in dag.beside}
     text = _text(folder / dag.name)
-    ours = tuple(w.name for w in watchers)
     return Current(text, server, docs, beside, unused_folders(folder, dag, text, ours))
 
 
@@ -592,11 +593,13 @@ def plan_steps(dag: DagFile, folder: Path, current: Current) -> list[Step[_Job]]
 def plan_all(
     airflow: Api,
     parts: list[tuple[DagFile, Current]],
+    retired: list[str],
     folder: Path,
     echo: Callable[[str], None],
 ) -> list[Step[None]]:
     """The steps of the pipeline's DAG and then of each watcher DAG, each run on its own job;
-    unused folders are deleted last, once every file that named them is rewritten."""
+    then the deletions: the watcher DAG files of data triggers the spec no longer has, and
+    unused folders, once every file that named them is rewritten."""
     steps: list[Step[None]] = []
     deletes: list[Step[None]] = []
     for dag, current in parts:
@@ -605,7 +608,32 @@ def plan_all(
             run = step.run
             bound = None if run is None else (lambda _, run=run, job=job: run(job))
             (deletes if step.action.verb == "delete" else steps).append(Step(step.action, bound))
+    for name in retired:
+        action = Action("delete", f"dag file {folder / name}", "its path is no longer watched")
+        steps.append(Step(action, _unlinker(folder / name, echo)))
     return steps + deletes
+
+
+def retired_watchers(folder: Path, dag: DagFile, watchers: tuple[DagFile, ...]) -> list[str]:
+    """The pipeline's watcher DAG files in the folder (deployed by mlspec) that this version
+    of the spec does not have: left there, they would go on raising their asset events."""
+    keep = {w.name for w in watchers}
+    prefix = dag.name.removesuffix(".py") + "__watch_"
+    return [
+        path.name
+        for path in sorted(folder.glob(f"{prefix}*.py"))
+        if _WATCHER_SUFFIX.fullmatch(path.name.removeprefix(prefix))
+        and path.name not in keep
+        and deployed_version(path.read_text(encoding="utf-8", errors="replace"))
+    ]
+
+
+def _unlinker(path: Path, echo: Callable[[str], None]) -> Callable[[None], None]:
+    def unlink(_: None) -> None:
+        path.unlink(missing_ok=True)
+        echo(f"airflow: removed {path}, the watcher of a data trigger the spec no longer has")
+
+    return unlink
 
 
 def plan_actions(dag: DagFile, folder: Path, current: Current, run: bool) -> list[Action]:
@@ -685,11 +713,13 @@ def deploy(request: Request) -> Plan:
     airflow.authenticate()
     folder = settings.dags_folder
     watchers = watcher_files(request)
-    parts = [(dag, read_current(airflow, dag, folder, watchers))]
+    retired = retired_watchers(folder, dag, watchers)
+    ours = (*(w.name for w in watchers), *retired)  # rewritten or deleted before any folder
+    parts = [(dag, read_current(airflow, dag, folder, ours))]
     for watcher in watchers:  # it names the DAG's folders: the DAG's step deletes old ones
         current = dataclasses.replace(read_current(airflow, watcher, folder), unused=())
         parts.append((watcher, current))
-    steps = plan_all(airflow, parts, folder, request.echo)
+    steps = plan_all(airflow, parts, retired, folder, request.echo)
     actions = [step.action for step in steps]
     if request.run and request.dry_run:
         actions.append(Action("create", f"dag run of {dag.dag_id}", "--run, after the deploy"))
