@@ -108,6 +108,17 @@ def test_a_hostile_watched_path_stays_a_string_in_both_dag_files() -> None:
     assert f"Asset({('file://' + HOSTILE_PATH)!r})" in harmful["retrain_after.py"]
 
 
+def test_a_path_too_long_for_a_variable_key_is_keyed_by_its_hash() -> None:
+    short, long = "/data/" + "a" * 232, "/data/" + "a" * 233  # keys of 250 and 251 characters
+    keys = {}
+    for path in (short, long):
+        [watcher] = [t for name, t in dag_files(path).items() if "__watch_" in name]
+        keys[path] = constants(watcher)["VARIABLE"]
+    assert keys[short] == "mlspec.data." + short
+    digest = hashlib.sha256(long.encode()).hexdigest()
+    assert keys[long] == f"mlspec.data.sha256:{digest}"
+
+
 # ---- slow: a real DagBag and dag.test() ------------------------------------------------------
 
 

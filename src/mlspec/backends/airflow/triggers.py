@@ -22,6 +22,7 @@ from mlspec.compiler import ir
 # An Airflow Variable per watched path keeps its last fingerprint; watchers of one path (in
 # several pipelines) share it and raise the same asset, which starts every pipeline on it.
 VARIABLE_PREFIX = "mlspec.data."
+VARIABLE_KEY_MAX = 250  # Airflow's variable.key column
 
 
 def promoted_uri(pipeline: str, alias: str | None = None) -> str:
@@ -59,20 +60,26 @@ def assets(pipeline: ir.Pipeline) -> tuple[str, ...]:
     return tuple(dict.fromkeys(u for u in uris if u is not None))
 
 
+def _any(uris: tuple[str, ...], indent: int) -> str:
+    """One asset, or any of several (`AssetAny`, an item a line): a DAG argument's value."""
+    if len(uris) == 1:
+        return _asset(uris[0])
+    pad = "    " * indent
+    return "AssetAny(\n" + "".join(f"{pad}    {_asset(u)},\n" for u in uris) + f"{pad})"
+
+
 def schedule(pipeline: ir.Pipeline, timetable: Code | None) -> Code | None:
     """The DAG's `schedule=`: its assets (any of them) or-ed with the cron `timetable`."""
     uris = assets(pipeline)
     if not uris:
         return timetable
-    if len(uris) == 1:
-        condition = _asset(uris[0])
-    else:
-        items = "".join(f"            {_asset(u)},\n" for u in uris)
-        condition = f"AssetAny(\n{items}        )"
     if timetable is None:
-        return Code(condition.replace("\n    ", "\n"))
+        return Code(_any(uris, 1))
     return Code(
-        f"AssetOrTimeSchedule(\n        timetable={timetable},\n        assets={condition},\n    )"
+        "AssetOrTimeSchedule(\n"
+        f"        timetable={timetable},\n"
+        f"        assets={_any(uris, 2)},\n"
+        "    )"
     )
 
 
@@ -111,15 +118,22 @@ def watcher_text(pipeline: ir.Pipeline, watcher: Watcher, runtime: Code) -> str:
         version=module["version"],
         spec_file=module["spec_file"],
         pipeline_name=module["pipeline_name"],
-        pipeline=literal(pipeline.name),
         path=literal(watcher.path),
-        variable=literal(VARIABLE_PREFIX + watcher.path),
+        variable=literal(variable_key(watcher.path)),
         runtime_loader=runtime,
         dag_id=literal(watcher.dag_id),
         description=literal(f"Data arrival at {watcher.path} for {pipeline.name}"),
         every=Code(str(watcher.every_seconds)),
         outlet=Code(_asset(data_uri(watcher.path))),
     )
+
+
+def variable_key(path: str) -> str:
+    """The Airflow Variable of `path`: named by it, or by its hash when too long for a key."""
+    key = VARIABLE_PREFIX + path
+    if len(key) <= VARIABLE_KEY_MAX:
+        return key
+    return f"{VARIABLE_PREFIX}sha256:{hashlib.sha256(path.encode()).hexdigest()}"
 
 
 def runtime_modules(pipeline: ir.Pipeline, modules: tuple[str, ...]) -> tuple[str, ...]:
