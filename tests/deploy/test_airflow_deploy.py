@@ -526,6 +526,70 @@ def test_a_rejected_dag_takes_its_step_package_folder_back_too(
     assert list(folder.iterdir()) == []
 
 
+# ---- triggers (#20): a data trigger's watcher DAG is deployed beside the pipeline's -----------
+
+CONSUMER = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {{name: retrain-after, version: 1.0.0}}
+triggers:
+  - pipeline: {{name: breast-cancer-classifier, promoted: challenger}}
+  - data: {{path: {landing}, every: 24h}}
+steps:
+  ingest:
+    python: breast_cancer.steps:ingest
+    image: python:3.11-slim
+    inputs: {{test_fraction: {{value: 0.25}}, seed: {{value: 7}}}}
+    outputs: {{train: dataset, test: dataset, reference: dataset}}
+"""
+CONSUMER_ID = "retrain-after"
+
+
+def consumer_request(folder: Path, landing: str, dags: Path) -> Request:
+    """The consumer beside a copy of the flagship (its trigger names it), watching `landing`."""
+    spec = flagship_copy(folder).with_name("consumer.yaml")
+    spec.write_text(CONSUMER.format(landing=landing))
+    return request_from(spec, settings(dags))
+
+
+def test_a_watcher_dag_is_deployed_after_the_pipelines_with_the_same_version(
+    folder: Path, tmp_path: Path
+) -> None:
+    request = consumer_request(tmp_path / "specs", "/data/landing", folder)
+    dag = deploy_airflow.dag_file(request)
+    [watcher] = deploy_airflow.watcher_files(request)
+    assert watcher.name.startswith("retrain_after__watch_") and watcher.name not in {
+        a.path for a in dag.beside
+    }  # not a file beside the DAG: a DAG of its own, parsed and checked like it
+    assert (watcher.version, watcher.paused) == (request.version, False)
+    assert deploy_airflow.deployed_version(watcher.text) == request.version
+    [compiled] = [a for a in request.artifacts if a.path == watcher.name]
+    assert watcher.text == deploy_airflow.with_version(compiled.text, request.version)
+    offline = [f"{a.verb} {a.what}" for a in deploy_airflow.offline_plan(request).actions]
+    assert offline[-4:] == [
+        f"apply dag file {folder / dag.name}",
+        f"apply dag {CONSUMER_ID}",
+        f"apply dag file {folder / watcher.name}",
+        f"apply dag {watcher.dag_id}",
+    ]
+
+
+def test_the_watcher_of_a_path_no_longer_watched_is_deleted_and_only_it(
+    folder: Path, tmp_path: Path
+) -> None:
+    old = consumer_request(tmp_path / "old", "/data/old", folder)
+    new = consumer_request(tmp_path / "new", "/data/new", folder)
+    [retired] = deploy_airflow.watcher_files(old)
+    [kept] = deploy_airflow.watcher_files(new)
+    dag = deploy_airflow.dag_file(new)
+    write_deployed(folder, retired)
+    write_deployed(folder, kept)
+    # A file of the user's with the same prefix, not deployed by mlspec, is left alone.
+    (folder / "retrain_after__watch_0000abcd.py").write_text("# the user's own DAG\n")
+    assert deploy_airflow.retired_watchers(folder, dag, (kept,)) == [retired.name]
+    assert deploy_airflow.retired_watchers(folder, dag, (kept, retired)) == []
+
+
 # ---- slow: a real Airflow 3.3.2 ---------------------------------------------------------------
 
 
@@ -873,3 +937,80 @@ def test_a_wrong_password_fails_fast_with_the_servers_answer(airflow_server: Ser
     assert "Airflow refused the login of 'admin' (401: Invalid credentials)" in result.stderr
     assert PASSWORD not in result.stdout + result.stderr
     assert time.monotonic() - started < 30
+
+
+# ---- triggers (#20): the real scheduler starts runs from asset events -----------------------
+
+
+def asset_runs(airflow: deploy_airflow.Api, dag_id: str) -> set[str]:
+    """The ids of the DAG's runs that asset events started."""
+    runs = airflow.client.DagRunApi(airflow.api).get_dag_runs(dag_id, limit=100).dag_runs
+    return {r.dag_run_id for r in runs if getattr(r.run_type, "value", "") == "asset_triggered"}
+
+
+def await_asset_run(
+    airflow: deploy_airflow.Api, dag_id: str, before: set[str], uri: str, timeout: float = 240
+) -> str:
+    """The id of a new run of `dag_id` that the scheduler started from an event of `uri`,
+    once it has ended (asserted successful)."""
+    deadline = time.monotonic() + timeout
+    api = airflow.client.DagRunApi(airflow.api)
+    while time.monotonic() < deadline:
+        for run_id in sorted(asset_runs(airflow, dag_id)):
+            events = api.get_upstream_asset_events(dag_id, run_id).asset_events
+            if run_id in before or uri not in {e.uri for e in events}:
+                continue
+            state = deploy_airflow.follow(airflow, dag_id, run_id, print)
+            assert state == "success", airflow.task_states(dag_id, run_id)
+            return run_id
+        time.sleep(2)
+    runs = api.get_dag_runs(dag_id, limit=100).dag_runs
+    seen = [(r.dag_run_id, r.run_type, r.state) for r in runs]
+    raise AssertionError(f"no run of {dag_id} from an event of {uri} in {timeout:g} s: {seen}")
+
+
+@pytest.mark.slow
+def test_a_promotion_and_data_arrival_start_the_consumer_through_the_real_scheduler(
+    airflow_server: Server, tmp_path: Path
+) -> None:
+    """Issue #20's Airflow test: the flagship's promotion and a file in a watched folder each
+    start the consumer beside it, through asset events that the real scheduler acts on; a
+    look at the folder that finds nothing new starts nothing."""
+    started = time.monotonic()
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    producer = flagship_copy(tmp_path / "specs")
+    consumer = producer.with_name("consumer.yaml")  # beside it: the trigger names it
+    consumer.write_text(CONSUMER.format(landing=landing))
+    result = deploy_cli(airflow_server, spec=consumer)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    [watcher] = deploy_airflow.watcher_files(request_from(consumer, airflow_server.settings))
+    assert f"DAG {CONSUMER_ID} parsed at mlspec-" in output
+    assert f"DAG {watcher.dag_id} parsed at mlspec-" in output
+    airflow = api(airflow_server)
+    assert airflow.import_errors(watcher.name) == []
+    assert airflow.dag(watcher.dag_id).is_paused is False
+    # The producer's run promotes: its promotion task's outlets start the consumer.
+    before = asset_runs(airflow, CONSUMER_ID)
+    result = deploy_cli(airflow_server, "--run", "--wait", spec=producer)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "airflow:   promote_challenger: success" in result.stdout
+    promoted = f"mlspec://pipeline/{DAG_ID}/promoted/challenger"
+    await_asset_run(airflow, CONSUMER_ID, before, promoted)
+    # Data arrives: the watcher's run raises file://<landing>, which starts the consumer.
+    (landing / "batch-1.csv").write_text("mean_radius,target\n14.1,0\n")
+    before = asset_runs(airflow, CONSUMER_ID)
+    look = f"mlspec__look1__{time.time_ns()}"
+    airflow.trigger(watcher.dag_id, look)
+    assert deploy_airflow.follow(airflow, watcher.dag_id, look, print) == "success"
+    assert airflow.task_states(watcher.dag_id, look) == {"watch": "success"}
+    data_run = await_asset_run(airflow, CONSUMER_ID, before, f"file://{landing}")
+    # A second look finds nothing new: the task is skipped, no event, no consumer run.
+    look = f"mlspec__look2__{time.time_ns()}"
+    airflow.trigger(watcher.dag_id, look)
+    assert deploy_airflow.follow(airflow, watcher.dag_id, look, print) == "success"
+    assert airflow.task_states(watcher.dag_id, look) == {"watch": "skipped"}
+    time.sleep(10)  # the scheduler's loop would have made a run by now (it takes ~1 s)
+    assert asset_runs(airflow, CONSUMER_ID) == {*before, data_run}
+    print(f"the trigger test took {time.monotonic() - started:.0f} s")

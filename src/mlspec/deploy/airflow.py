@@ -32,6 +32,9 @@ answer:
    runs), or GET /api/v2/importErrors has a new error for the file: the deploy fails with it and
    puts back the files that were there before (or removes the new ones), so the folder holds
    nothing broken.
+   The watcher DAG of each data trigger (`<dag file>__watch_<hash of the path>.py`) follows,
+   deployed the same way; a watcher file of this pipeline whose path the spec no longer
+   watches is deleted (else it would go on raising its asset event).
 4. Remove the folders of compiled files (`mlspec_runtime_*`, `mlspec_code_*`: the runtime and
    the pinned step package) that the previous DAG file used and no DAG file in the folder uses
    now: each is named by its digest, so every version lands beside the older ones, and a run
@@ -60,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from mlspec.backends.airflow import triggers
 from mlspec.backends.airflow.dag import file_name
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
@@ -121,6 +125,7 @@ RUN_POLL_SECONDS = 2.0
 QUEUED_HINT_SECONDS = 60.0
 # The folders of compiled files beside a DAG file, named by their digest; its text names them.
 _FOLDER_NAME = re.compile(r"\bmlspec_(?:runtime|code)_[0-9a-f]{12}\b")
+_WATCHER_SUFFIX = re.compile(r"[0-9a-f]{8}\.py")
 _DEPLOYED = re.compile(r"^# Deployed by `mlspec deploy` as (\S+)", re.MULTILINE)
 FINAL_RUN_STATES = ("success", "failed")
 AGAIN = "deploying again finishes the job (what is done shows as unchanged)"
@@ -201,7 +206,13 @@ def dag_file(request: Request) -> DagFile:
     """The file to deploy and what it implies, from the pipeline and its compiled artifacts."""
     pipeline = cast(ir.Pipeline, request.pipeline)
     name = file_name(pipeline)
-    files = [a for a in request.artifacts if not a.path.startswith(ROLLOUT_FOLDER)]
+    watched = {w.file_name for w in triggers.watchers(pipeline)}
+    # Not the rollout manifests (for the cluster) nor the watcher DAGs (deployed after it).
+    files = [
+        a
+        for a in request.artifacts
+        if not a.path.startswith(ROLLOUT_FOLDER) and a.path not in watched
+    ]
     dag = next((a for a in files if a.path == name), None)
     if dag is None:
         found = ", ".join(a.path for a in files) or "none"
@@ -214,6 +225,23 @@ def dag_file(request: Request) -> DagFile:
         version=request.version,
         paused=bool(schedule.paused) if schedule is not None else False,
         beside=tuple(a for a in files if a is not dag),
+    )
+
+
+def watcher_files(request: Request) -> tuple[DagFile, ...]:
+    """The watcher DAGs of the pipeline's data triggers: each deployed like the pipeline's DAG
+    (written, parsed, put back on an import error, unpaused), after it."""
+    pipeline = cast(ir.Pipeline, request.pipeline)
+    texts = {a.path: a.text for a in request.artifacts}
+    return tuple(
+        DagFile(
+            name=w.file_name,
+            dag_id=w.dag_id,
+            text=with_version(texts[w.file_name], request.version),
+            version=request.version,
+            paused=False,  # it only looks; the pipeline's DAG is paused or not as the spec says
+        )
+        for w in triggers.watchers(pipeline)
     )
 
 
@@ -497,7 +525,7 @@ class Current:
     unused: tuple[str, ...] = ()  # folders only the previous DAG file used: removed after it
 
 
-def read_current(airflow: Api, dag: DagFile, folder: Path) -> Current:
+def read_current(airflow: Api, dag: DagFile, folder: Path, ours: tuple[str, ...] = ()) -> Current:
     server = airflow.dag(dag.dag_id)
     docs = ""
     if server is not None:
@@ -505,16 +533,19 @@ def read_current(airflow: Api, dag: DagFile, folder: Path) -> Current:
         docs = airflow.docs(dag.dag_id)
     beside = {item.path: _text(folder / item.path) for item in dag.beside}
     text = _text(folder / dag.name)
-    return Current(text, server, docs, beside, unused_folders(folder, dag, text))
+    return Current(text, server, docs, beside, unused_folders(folder, dag, text, ours))
 
 
-def unused_folders(folder: Path, dag: DagFile, previous: str | None) -> tuple[str, ...]:
+def unused_folders(
+    folder: Path, dag: DagFile, previous: str | None, ours: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     """The compiled folders the previous DAG file named that neither the new one nor another
     DAG file in the folder names (DAG files beside each other share the runtime's folder, and
-    a step package's when it is the same version)."""
+    a step package's when it is the same version). `ours`: the pipeline's other DAG files
+    (its watchers), which this deploy rewrites before it deletes anything."""
     named = set(_FOLDER_NAME.findall(previous or "")) - set(_FOLDER_NAME.findall(dag.text))
     for other in sorted(folder.glob("*.py")):
-        if named and other.name != dag.name:
+        if named and other.name != dag.name and other.name not in ours:
             named -= set(_FOLDER_NAME.findall(other.read_text(encoding="utf-8", errors="replace")))
     return tuple(sorted(name for name in named if (folder / name).is_dir()))
 
@@ -557,6 +588,52 @@ def plan_steps(dag: DagFile, folder: Path, current: Current) -> list[Step[_Job]]
         action = Action("delete", f"folder {folder / name}/", f"no DAG uses it at {dag.version}")
         steps.append(Step(action, _remover(name)))
     return steps
+
+
+def plan_all(
+    airflow: Api,
+    parts: list[tuple[DagFile, Current]],
+    retired: list[str],
+    folder: Path,
+    echo: Callable[[str], None],
+) -> list[Step[None]]:
+    """The steps of the pipeline's DAG and then of each watcher DAG, each run on its own job;
+    then the deletions: the watcher DAG files of data triggers the spec no longer has, and
+    unused folders, once every file that named them is rewritten."""
+    steps: list[Step[None]] = []
+    deletes: list[Step[None]] = []
+    for dag, current in parts:
+        job = _Job(airflow, dag, folder, current, echo)
+        for step in plan_steps(dag, folder, current):
+            run = step.run
+            bound = None if run is None else (lambda _, run=run, job=job: run(job))
+            (deletes if step.action.verb == "delete" else steps).append(Step(step.action, bound))
+    for name in retired:
+        action = Action("delete", f"dag file {folder / name}", "its path is no longer watched")
+        steps.append(Step(action, _unlinker(folder / name, echo)))
+    return steps + deletes
+
+
+def retired_watchers(folder: Path, dag: DagFile, watchers: tuple[DagFile, ...]) -> list[str]:
+    """The pipeline's watcher DAG files in the folder (deployed by mlspec) that this version
+    of the spec does not have: left there, they would go on raising their asset events."""
+    keep = {w.name for w in watchers}
+    prefix = dag.name.removesuffix(".py") + "__watch_"
+    return [
+        path.name
+        for path in sorted(folder.glob(f"{prefix}*.py"))
+        if _WATCHER_SUFFIX.fullmatch(path.name.removeprefix(prefix))
+        and path.name not in keep
+        and deployed_version(path.read_text(encoding="utf-8", errors="replace"))
+    ]
+
+
+def _unlinker(path: Path, echo: Callable[[str], None]) -> Callable[[None], None]:
+    def unlink(_: None) -> None:
+        path.unlink(missing_ok=True)
+        echo(f"airflow: removed {path}, the watcher of a data trigger the spec no longer has")
+
+    return unlink
 
 
 def plan_actions(dag: DagFile, folder: Path, current: Current, run: bool) -> list[Action]:
@@ -635,13 +712,21 @@ def deploy(request: Request) -> Plan:
     airflow = Api(settings, request.deadline)
     airflow.authenticate()
     folder = settings.dags_folder
-    current = read_current(airflow, dag, folder)
-    actions = plan_actions(dag, folder, current, request.run and request.dry_run)
+    watchers = watcher_files(request)
+    retired = retired_watchers(folder, dag, watchers)
+    ours = (*(w.name for w in watchers), *retired)  # rewritten or deleted before any folder
+    parts = [(dag, read_current(airflow, dag, folder, ours))]
+    for watcher in watchers:  # it names the DAG's folders: the DAG's step deletes old ones
+        current = dataclasses.replace(read_current(airflow, watcher, folder), unused=())
+        parts.append((watcher, current))
+    steps = plan_all(airflow, parts, retired, folder, request.echo)
+    actions = [step.action for step in steps]
+    if request.run and request.dry_run:
+        actions.append(Action("create", f"dag run of {dag.dag_id}", "--run, after the deploy"))
     plan = Plan("airflow", request.version, actions, server=settings.shown_url)
     if request.dry_run:
         return plan
-    job = _Job(airflow, dag, folder, current, request.echo)
-    apply(plan_steps(dag, folder, current), job, note=AGAIN, secrets=airflow.settings.secrets)
+    apply(steps, None, note=AGAIN, secrets=airflow.settings.secrets)
     if request.run:
         run_id = run_dag(airflow, dag, request, request.echo)
         plan.actions.append(Action("create", f"dag run {run_id}", "triggered"))
@@ -661,6 +746,9 @@ def offline_plan(request: Request) -> Plan:
         Action("apply", f"dag file {folder / dag.name}", dag.version),
         Action("apply", f"dag {dag.dag_id}", f"parsed at {dag.version}; then {state}"),
     ]
+    for watcher in watcher_files(request):
+        actions.append(Action("apply", f"dag file {folder / watcher.name}", dag.version))
+        actions.append(Action("apply", f"dag {watcher.dag_id}", f"parsed at {dag.version}"))
     return Plan("airflow", request.version, actions, server=shown_url(url), offline=True)
 
 

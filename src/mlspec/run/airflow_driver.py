@@ -5,10 +5,13 @@ share an environment with prefect, so it never imports mlspec: standard library 
 
     python airflow_driver.py dagbag FOLDER       load FOLDER as the DAG processor would
     python airflow_driver.py render FOLDER       render every task's templated fields
-    python airflow_driver.py test FILE CONF REGISTRY_URI MODEL
+    python airflow_driver.py test FILE CONF REGISTRY_URI MODEL [TASKS]
                                                  dag.test() the DAG in FILE with run conf CONF;
                                                  MODEL ("" for none) made ready in the local
-                                                 registry first, what the run promoted reported
+                                                 registry first, what the run promoted reported;
+                                                 TASKS (comma-separated): only those tasks,
+                                                 in the run of ONLY_RUN_DATE (its id known
+                                                 ahead: the caller can prepare its artifacts)
 
 Needs AIRFLOW_HOME (and for `test`, a migrated database in it) from the caller.
 """
@@ -18,9 +21,11 @@ from __future__ import annotations
 import json
 import runpy
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+ONLY_RUN_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _dagbag(folder: str) -> Any:
@@ -34,15 +39,35 @@ def _seconds(value: object) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else None
 
 
+def _condition(condition: Any) -> object:
+    """An asset condition as data: an asset's URI, {"any"|"all": [...]} for the rest."""
+    if hasattr(condition, "uri"):
+        return condition.uri
+    kind = type(condition).__name__.removeprefix("Asset").lower()  # AssetAny, AssetAll
+    return {kind: [_condition(c) for c in condition.objects]}
+
+
+def _schedule(timetable: Any) -> dict:
+    """The DAG's schedule: its (cron) timetable and the assets that start it, if any."""
+    inner = getattr(timetable, "timetable", None)  # AssetOrTimeSchedule: assets or time
+    condition = getattr(timetable, "asset_condition", None)
+    shown = inner or timetable
+    return {
+        "timetable": type(timetable).__name__,
+        "schedule": getattr(shown, "expression", None),
+        "timezone": str(getattr(shown, "timezone", "")),
+        "every": _seconds(getattr(shown, "delta", None)),
+        "assets": None if condition is None else _condition(condition),
+    }
+
+
 def describe(folder: str) -> dict:
     bag = _dagbag(folder)
     dags = {}
     for dag_id, dag in sorted(bag.dags.items()):
         dags[dag_id] = {
             "fileloc": dag.fileloc,
-            "timetable": type(dag.timetable).__name__,
-            "schedule": getattr(dag.timetable, "expression", None),
-            "timezone": str(getattr(dag.timetable, "timezone", "")),
+            **_schedule(dag.timetable),
             "is_paused_upon_creation": dag.is_paused_upon_creation,
             "tags": sorted(dag.tags),
             "owner": dag.owner,
@@ -54,6 +79,7 @@ def describe(folder: str) -> dict:
                     "retries": task.retries,
                     "execution_timeout": _seconds(task.execution_timeout),
                     "pool": task.pool,
+                    "outlets": [o.uri for o in task.outlets],
                 }
                 for task in dag.tasks
             },
@@ -66,14 +92,39 @@ def describe(folder: str) -> dict:
     }
 
 
-def run(path: str, conf: dict) -> dict:
+def run(path: str, conf: dict, only: str = "") -> dict:
     bag = _dagbag(path)
     if bag.import_errors:
         return {"import_errors": dict(bag.import_errors)}
     [dag] = bag.dags.values()
-    dag_run = dag.test(run_conf=conf)
+    if only:  # these tasks alone, as a cleared task runs again: without their upstream
+        dag = dag.partial_subset(only.split(","), include_upstream=False)
+        dag_run = dag.test(run_conf=conf, logical_date=ONLY_RUN_DATE, run_after=ONLY_RUN_DATE)
+    else:
+        dag_run = dag.test(run_conf=conf)
     tasks = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    return {"state": dag_run.state, "run_id": dag_run.run_id, "tasks": dict(sorted(tasks.items()))}
+    return {
+        "state": dag_run.state,
+        "run_id": dag_run.run_id,
+        "tasks": dict(sorted(tasks.items())),
+        "asset_events": _asset_events(dag.dag_id, dag_run.run_id),
+    }
+
+
+def _asset_events(dag_id: str, run_id: str) -> list[str]:
+    """The URIs of the asset events the run raised, as the scheduler sees them: in order."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = (
+        select(AssetModel.uri)
+        .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+        .where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
+        .order_by(AssetEvent.id)
+    )
+    with create_session() as session:
+        return list(session.scalars(query))
 
 
 def render(folder: str) -> dict:
@@ -107,12 +158,12 @@ def _plain(value: object) -> object:
     return repr(value)
 
 
-def test(path: str, conf: dict, registry_uri: str, model: str) -> None:
+def test(path: str, conf: dict, registry_uri: str, model: str, only: str = "") -> None:
     registry = runpy.run_path(str(Path(__file__).with_name("local_registry.py")))  # no mlspec
     before = registry["ready"](registry_uri, model)
     result: dict = {}
     try:  # what was promoted is reported even when the run itself could not be
-        result = run(path, conf)
+        result = run(path, conf, only)
     finally:
         result["promoted"] = registry["promoted"](registry_uri, model, before)
         _report(result)
@@ -129,7 +180,7 @@ def main() -> None:
     elif command == "render":
         _report(render(args[0]))
     elif command == "test":
-        test(args[0], json.loads(args[1]), args[2], args[3])
+        test(args[0], json.loads(args[1]), *args[2:])
     else:
         raise SystemExit(f"unknown command {command!r}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from mlspec.backends import code_files, runtime_files, support, templating
-from mlspec.backends.airflow import code_checks
+from mlspec.backends.airflow import code_checks, triggers
 from mlspec.backends.airflow.dag import RUNTIME, context, file_name
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import backend as rollout
@@ -26,11 +26,18 @@ class AirflowBackend:
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
         text = templating.render("mlspec.backends.airflow", "dag.py.j2", **context(pipeline))
-        runtime = runtime_files.artifacts(runtime_files.package(RUNTIME), airflow=True)
+        modules = triggers.runtime_modules(pipeline, RUNTIME)
+        runtime = runtime_files.artifacts(runtime_files.package(modules), airflow=True)
         code = code_files.artifacts(pipeline, airflow=True)
+        loader = triggers.loader(pipeline, RUNTIME)
+        watchers = [
+            Artifact(w.file_name, triggers.watcher_text(pipeline, w, loader))
+            for w in triggers.watchers(pipeline)
+        ]
         return sorted(
             [
                 Artifact(file_name(pipeline), text),
+                *watchers,
                 *runtime,
                 *code,
                 *rollout.beside_pipeline(pipeline),

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlspec.backends import placeholders, runtime_files, taskdata, templating
+from mlspec.backends import placeholders, taskdata, templating
+from mlspec.backends.airflow import triggers
 from mlspec.backends.pysource import Code, identifier, jinja_text, literal
 from mlspec.compiler import ir
 
@@ -37,7 +38,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
     return {
         **templating.module_context(pipeline),
         "secrets": any(e.secret for s in containers for e in s.env),
-        "schedule": pipeline.schedule is not None,
+        "sdk_imports": _sdk_imports(pipeline),
         "steps": {s.name: taskdata.step_data(s) for s in pipeline.steps},
         "gates": {g.name: taskdata.gate_data(g) for g in pipeline.gates},
         "promotions": {
@@ -46,8 +47,23 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "dag_args": _dag_args(pipeline),
         "tasks": tasks,
         "edges": edges,
-        "runtime_loader": runtime_files.loader(runtime_files.package(RUNTIME)),
+        "runtime_loader": triggers.loader(pipeline, RUNTIME),
     }
+
+
+def _sdk_imports(pipeline: ir.Pipeline) -> Code:
+    """What the DAG file imports from airflow.sdk: DAG first, then what its schedule uses."""
+    names = {"Param"}
+    uris = triggers.assets(pipeline)
+    if pipeline.schedule is not None:
+        names.add("CronTriggerTimetable")
+    if uris or taskdata.promotions(pipeline):
+        names.add("Asset")
+    if len(uris) > 1:
+        names.add("AssetAny")
+    if uris and pipeline.schedule is not None:
+        names.add("AssetOrTimeSchedule")
+    return Code(", ".join(["DAG", *sorted(names)]))
 
 
 # ---- the DAG and its tasks -----------------------------------------------------------------
@@ -58,19 +74,16 @@ def _dag_args(pipeline: ir.Pipeline) -> tuple[tuple[Code, Code], ...]:
     if pipeline.description:
         args.append(("description", pipeline.description))
     schedule = pipeline.schedule
-    if schedule is None:
-        args.append(("schedule", None))
-    else:
-        args.append(
-            (
-                "schedule",
-                Code(
-                    f"CronTriggerTimetable({literal(schedule.cron)}, "
-                    f"timezone={literal(schedule.timezone)})"
-                ),
-            )
+    timetable = None
+    if schedule is not None:
+        timetable = Code(
+            f"CronTriggerTimetable({literal(schedule.cron)}, timezone={literal(schedule.timezone)})"
         )
+    args.append(("schedule", triggers.schedule(pipeline, timetable)))
+    if schedule is not None:
         args.append(("is_paused_upon_creation", schedule.paused))
+    elif triggers.assets(pipeline):  # declared triggers act from the start, as a schedule does
+        args.append(("is_paused_upon_creation", False))
     args.append(("start_date", Code("datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)")))
     args.append(("catchup", False))
     tags = ["mlspec", *(f"{k}:{v}" for k, v in pipeline.labels)]
@@ -112,7 +125,7 @@ def _tasks(pipeline: ir.Pipeline) -> tuple[list[Task], list[tuple[Code, Code]]]:
         elif node.kind == "gate":
             task = _gate_task(pipeline.gate(node.subject))
         else:
-            task = _promotion_task(node)
+            task = _promotion_task(pipeline, node)
         tasks.append(task)
         for before in dict.fromkeys([*node.after, *node.gates]):
             edges.append((_variable(before), task.variable))
@@ -131,12 +144,14 @@ def _gate_task(gate: ir.Gate) -> Task:
     return _task(gate.name, Code(operator), _arguments(arguments))
 
 
-def _promotion_task(node: taskdata.TaskNode) -> Task:
+def _promotion_task(pipeline: ir.Pipeline, node: taskdata.TaskNode) -> Task:
     arguments = [
         ("task_id", node.name),
         ("python_callable", Code("_mlspec_promote")),
         ("op_kwargs", {"alias": node.subject}),
         ("doc_md", f"Promote the model to {node.subject!r} once {', '.join(node.gates)} passed."),
+        # Announced only when it promoted: otherwise the task is skipped (`_mlspec_promote`).
+        ("outlets", triggers.promotion_outlets(pipeline, node.subject)),
     ]
     return _task(node.name, Code("PythonOperator"), _arguments(arguments))
 
