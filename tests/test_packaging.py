@@ -89,6 +89,7 @@ def _invocations(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
             ([flagship, "--target", "kubeflow", "--state", str(tmp / "state")], "mlflow"),
         ],
         "promote": [([flagship, "--alias", "champion", "--version", "1"], "mlflow")],
+        "rollback": [([flagship, "--alias", "champion", "--reason", "x"], "mlflow")],
         "resolve-model": [([flagship, "--alias", "champion"], "mlflow")],
         "deploy": [
             ([flagship, "--target", "prefect", "--dry-run"], "prefect"),

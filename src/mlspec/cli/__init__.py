@@ -3,7 +3,7 @@
 Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own included),
 3 an operation refused or failed outside mlspec (e.g. a promotion whose gates did not pass).
 Commands are grouped by job: spec (validate, compile, graph, schema, targets, init), build
-(build), review (diff), registry (promote, resolve-model), ops (deploy, run), bandit
+(build), review (diff), registry (promote, rollback, resolve-model), ops (deploy, run), bandit
 (bandit-controller, simulate).
 """
 
@@ -56,6 +56,7 @@ for command in (
     spec.init,
     review.diff_,
     models.promote,
+    models.rollback,
     models.resolve_model,
     ops.deploy,
     ops.run,

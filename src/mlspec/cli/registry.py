@@ -1,4 +1,4 @@
-"""The model registry: promote, resolve-model."""
+"""The model registry: promote, rollback, resolve-model."""
 
 from __future__ import annotations
 
@@ -87,6 +87,71 @@ def promote(
         return
     gates = ", ".join(rule.gates) or "no gates"
     click.echo(f"{model} version {version} is now {alias!r} ({gates} passed)")
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--alias", required=True, help="The alias to move back.")
+@click.option(
+    "--from-version",
+    help="The version found wanting: a retried rollback of it changes nothing, and one whose "
+    "alias moved elsewhere since is refused.",
+)
+@click.option("--reason", required=True, help="Why: recorded on the version rolled back from.")
+@click.option(
+    "--tracking-uri",
+    help="MLflow tracking URI [default: registry.mlflow.tracking_uri, then $MLFLOW_TRACKING_URI].",
+)
+@result_format("What was rolled back (or why not) for people, or as JSON on stdout.")
+def rollback(
+    spec: str,
+    alias: str,
+    from_version: str | None,
+    reason: str,
+    tracking_uri: str | None,
+    fmt: str,
+) -> None:
+    """Point ALIAS back at the model version it named before its current one.
+
+    Promotion records that version on the one it promotes; the rollback follows it one step,
+    tags the version it leaves with the reason, and exits 3 without changing anything when
+    there is nothing to roll back to.
+    """
+    require("mlflow", why="mlspec rollback")
+    analysis = checked(spec)
+    registry = analysis.pipeline.registry
+    if registry is None:
+        raise click.UsageError(f"{spec} has no registry section")
+    known = [r.alias for r in registry.rules]  # the aliases this spec's promotions set
+    if alias not in known:
+        names = ", ".join(known) or "none"
+        raise click.UsageError(f"{spec} sets no alias {alias!r} (its aliases: {names})")
+    uri = _tracking_uri(registry, tracking_uri)
+    from mlspec.runtime import registry as runtime_registry
+    from mlspec.runtime import rollback as runtime_rollback
+
+    model = registry.registered_model
+    outcome: dict[str, object] = {"model": model, "alias": alias, "from_version": from_version}
+    try:
+        version, moved = runtime_rollback.rollback(uri, model, alias, from_version, reason)
+    except (runtime_registry.PromotionRefused, runtime_registry.RegistryError) as exc:
+        click.echo(f"refused: {exc}", err=True)
+        if fmt == "json":
+            click.echo(json.dumps({**outcome, "rolled_back": False, "reason": str(exc)}, indent=2))
+        sys.exit(EXIT_REFUSED)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {**outcome, "version": version, "rolled_back": moved, "reason": None}, indent=2
+            )
+        )
+        return
+    if moved:
+        click.echo(f"{model} {alias!r} is back on version {version}")
+    else:
+        click.echo(
+            f"{model} {alias!r} was already rolled back to version {version}: nothing changed"
+        )
 
 
 def _tracking_uri(registry: ir.Registry, flag: str | None) -> str:

@@ -32,6 +32,10 @@ REGISTRY_TAG_RUN_ID = "mlspec.run_id"
 REGISTRY_TAG_GIT_COMMIT = "mlspec.git_commit"
 REGISTRY_TAG_GATE_PREFIX = "mlspec.gate."  # + gate name: "passed" | "blocked"
 REGISTRY_TAG_METRIC_PREFIX = "mlspec.metric."  # + "step.metric": decimal string of a float
+# + alias: on the version an alias moved to, the version it named before (what rollback restores)
+REGISTRY_TAG_PREVIOUS_PREFIX = "mlspec.previous."
+# + alias: on a version an alias was rolled back from, to which version and why
+REGISTRY_TAG_ROLLED_BACK_PREFIX = "mlspec.rolled_back."
 REGISTRY_GATE_PASSED = "passed"
 REGISTRY_GATE_BLOCKED = "blocked"
 
@@ -170,6 +174,13 @@ def promote(
             raise PromotionRefused(
                 f"refusing to set alias {alias!r} on version {version} of model {model_name!r}: "
                 + "; ".join(problems)
+            )
+        model = _get_or_none(lambda: client.get_registered_model(model_name))
+        before = None if model is None else model.aliases.get(alias)
+        if before is not None and str(before) != str(version):
+            # Recorded before the alias moves: a rollback finds where the alias came from.
+            client.set_model_version_tag(
+                model_name, str(version), REGISTRY_TAG_PREVIOUS_PREFIX + alias, str(before)
             )
         client.set_registered_model_alias(model_name, alias, str(version))  # idempotent
 
