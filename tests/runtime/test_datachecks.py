@@ -862,10 +862,14 @@ def test_pyarrow_is_imported_lazily_inside_a_function() -> None:
     assert "import pyarrow.parquet as pq" in ast.unparse(tree)
 
 
-def test_its_public_names_are_load_table_and_run_data_gate() -> None:
+def test_its_public_names_are_load_table_run_data_gate_and_run_checks() -> None:
     names = {
         n.name
         for n in ast.parse(MODULE.read_text(encoding="utf-8")).body
         if isinstance(n, ast.FunctionDef | ast.ClassDef)
     }
-    assert {n for n in names if not n.startswith("_")} == {"load_table", "run_data_gate"}
+    assert {n for n in names if not n.startswith("_")} == {
+        "load_table",
+        "run_data_gate",
+        "run_checks",
+    }

@@ -19,6 +19,7 @@ from mlspec.backends.runtime_args import (
     requirement_args,
 )
 from mlspec.compiler import ir
+from mlspec.runtime.monitor import TRAINED_ON
 
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -116,6 +117,11 @@ def promotion_data(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> dict[str, o
         "model": [registry.model.step, registry.model.output],
         "metrics": metrics,
         "tags": dict(registry.tags),
+        **(
+            {"reference": [registry.reference.step, registry.reference.output]}
+            if registry.reference
+            else {}
+        ),
     }
 
 
@@ -178,6 +184,7 @@ def task_graph(pipeline: ir.Pipeline) -> list[TaskNode]:
     for rule in promotions(pipeline):
         assert registry is not None
         reads = [registry.model.step]
+        reads += [registry.reference.step] if registry.reference else []
         reads += [s for g in rule.gates for s, _ in model_metrics(pipeline.gate(g))]
         name = promotion_task_name(rule.alias)
         nodes.append(TaskNode(name, "promotion", rule.alias, (*dict.fromkeys(reads),), rule.gates))
@@ -199,3 +206,41 @@ def task_graph(pipeline: ir.Pipeline) -> list[TaskNode]:
                 heapq.heappush(ready, position[name])
     assert len(ordered) == len(nodes), "the front end refuses cycles"
     return ordered
+
+
+def monitor_data(pipeline: ir.Pipeline) -> dict[str, object]:
+    """A Monitor spec's job as `runtime.monitor.run_monitor` takes it, on every target."""
+    monitor = pipeline.monitor
+    assert monitor is not None
+    checks = [
+        data_check_args(c, {}, {})
+        if c.kind != "drift" or c.reference_uri
+        else {**data_check_args(c, {}, {}), "reference": TRAINED_ON}
+        for c in monitor.checks
+    ]
+    feedback = monitor.feedback
+    return {
+        "name": pipeline.name,
+        "pipeline": monitor.model.pipeline,
+        "registered_model": monitor.model.registered_model,
+        "alias": monitor.model.alias,
+        "inputs": _logged_data(monitor.inputs),
+        "checks": checks,
+        "feedback": {
+            **_logged_data(feedback.data),
+            "prediction": feedback.prediction,
+            "label": feedback.label,
+            "positive": feedback.positive,
+            "min_rows": feedback.min_rows,
+            "requirements": [
+                {"metric": r.metric, "min": r.min, "max": r.max} for r in feedback.requirements
+            ],
+        }
+        if feedback is not None
+        else None,
+        "rollback_on": list(monitor.rollback_on),
+    }
+
+
+def _logged_data(data: ir.LoggedData) -> dict[str, object]:
+    return {"path": data.path, "window_seconds": data.window_seconds}

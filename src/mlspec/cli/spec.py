@@ -83,6 +83,9 @@ def validate(specs: tuple[str, ...], target_names: tuple[str, ...], fmt: Format)
         steps, gates = len(analysis.spec.steps), len(analysis.spec.gates)
         checked = f"; {', '.join(b.name for b in checkers)} checked" if checkers else ""
         counts = f"{_count(steps, 'step')}, {_count(gates, 'gate')}{checked}"
+        if analysis.spec.monitor is not None:
+            watched = analysis.spec.monitor.model
+            counts = f"monitor of {watched.pipeline}@{watched.alias}{checked}"
         summaries.append(f"{path}: ok ({counts})")
     report.emit()
     if fmt == "text":

@@ -207,6 +207,7 @@ class Registry:
     tags: tuple[tuple[str, str], ...]
     rules: tuple[PromotionRule, ...]
     span: Span
+    reference: OutputRef | None = None  # the dataset the model learned from (tag mlspec.reference)
 
 
 @dataclass(frozen=True)
@@ -341,11 +342,64 @@ class Rollout:
 class Trigger:
     """Something besides the schedule that starts a run."""
 
-    kind: Literal["data", "pipeline", "manual"]
+    kind: Literal["data", "pipeline", "monitor", "manual"]
     path: str | None  # data: the absolute path watched
     every_seconds: int | None  # data: how often it is looked at
     pipeline: str | None  # pipeline: the other pipeline's name
     alias: str | None  # pipeline: the alias its promotion sets (None: any)
+    span: Span
+    monitor: str | None = None  # monitor: the monitor whose alarm starts a run
+
+
+@dataclass(frozen=True)
+class WatchedModel:
+    """The served model a monitor watches, with the registry its pipeline's spec names."""
+
+    pipeline: str
+    alias: str
+    registered_model: str
+    tracking_uri: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class LoggedData:
+    """Files the serving side writes (inputs, or feedback with labels), CSV or Parquet."""
+
+    path: str  # an absolute file or folder
+    window_seconds: int | None  # only files changed this recently; None: all
+    span: Span
+
+
+@dataclass(frozen=True)
+class FeedbackRequirement:
+    metric: Literal["accuracy", "precision", "recall", "f1", "mae", "rmse"]
+    min: float | None
+    max: float | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Feedback:
+    data: LoggedData
+    prediction: str
+    label: str
+    positive: Scalar
+    min_rows: int
+    requirements: tuple[FeedbackRequirement, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A Monitor spec's job. Drift checks without a reference (both `reference` and
+    `reference_uri` None) compare with the served version's training data."""
+
+    model: WatchedModel
+    inputs: LoggedData
+    checks: tuple[DataCheck, ...]
+    feedback: Feedback | None
+    rollback_on: tuple[Literal["checks", "feedback"], ...]
     span: Span
 
 
@@ -391,10 +445,15 @@ class Pipeline:
     source_file: str  # as the user named it, for diagnostics
     spec_path: str  # as generated files name it: the same in every clone (portable_path)
     span: Span  # the spec's first key: where diagnostics about the whole spec point
+    monitor: Monitor | None = None  # a Monitor spec: no steps, gates, registry or rollout
     # Every string of the spec that `has_markup_braces`: a target that cannot escape such text
     # refuses it where it stands. An index of the spec's text rather than part of the pipeline:
     # `to_data` leaves it out.
     texts_with_braces: tuple[Text, ...] = field(default=(), metadata={"dump": False})
+
+    @property
+    def kind(self) -> Literal["Pipeline", "Monitor"]:
+        return "Monitor" if self.monitor is not None else "Pipeline"
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)

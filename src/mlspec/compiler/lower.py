@@ -10,6 +10,7 @@ from mlspec.compiler import ir
 from mlspec.compiler import spec as s
 from mlspec.compiler.code import PackageFiles, folder_package_files, read_package
 from mlspec.compiler.dependencies import dependency_graph
+from mlspec.compiler.siblings import specs_beside
 from mlspec.compiler.source import PathKey, Source, portable_path
 
 
@@ -66,6 +67,7 @@ class _Lowering:
             if spec.schedule is not None
             else None,
             triggers=tuple(self.trigger(i, t) for i, t in enumerate(spec.triggers)),
+            monitor=self.monitor(),
             source_file=self.source.file,
             span=self.source.document_span(),
             texts_with_braces=self.texts_with_braces(),
@@ -79,7 +81,50 @@ class _Lowering:
         if trigger.pipeline is not None:
             after = trigger.pipeline
             return ir.Trigger("pipeline", None, None, after.name, after.promoted, span)
+        if trigger.monitor is not None:
+            return ir.Trigger("monitor", None, None, None, None, span, monitor=trigger.monitor.name)
         return ir.Trigger("manual", None, None, None, None, span)
+
+    def monitor(self) -> ir.Monitor | None:
+        monitor = self.spec.monitor
+        if monitor is None:
+            return None
+        base = ("monitor",)
+        watched = specs_beside(self.source.file)[monitor.model.pipeline]  # checked: it exists
+        assert watched.registered_model is not None
+        feedback = monitor.feedback
+        return ir.Monitor(
+            model=ir.WatchedModel(
+                monitor.model.pipeline,
+                monitor.model.alias,
+                watched.registered_model,
+                watched.tracking_uri,
+                self.span(*base, "model"),
+            ),
+            inputs=self.logged(monitor.inputs, (*base, "inputs")),
+            checks=tuple(self.check(c, (*base, "checks", i)) for i, c in enumerate(monitor.checks)),
+            feedback=ir.Feedback(
+                data=self.logged(feedback, (*base, "feedback")),
+                prediction=feedback.prediction,
+                label=feedback.label,
+                positive=feedback.positive,
+                min_rows=feedback.min_rows,
+                requirements=tuple(
+                    ir.FeedbackRequirement(
+                        r.metric, r.min, r.max, self.span(*base, "feedback", "require", i)
+                    )
+                    for i, r in enumerate(feedback.require)
+                ),
+                span=self.key_span(*base, "feedback"),
+            )
+            if feedback is not None
+            else None,
+            rollback_on=tuple(dict.fromkeys(monitor.on_breach.rollback)),
+            span=self.key_span(*base),
+        )
+
+    def logged(self, data: s.ServedInputs | s.Feedback, path: PathKey) -> ir.LoggedData:
+        return ir.LoggedData(data.path, data.window, self.span(*path, "path"))
 
     def texts_with_braces(self) -> tuple[ir.Text, ...]:
         return tuple(ir.Text(*found) for found in self.source.strings(ir.has_markup_braces))
@@ -277,7 +322,9 @@ class _Lowering:
             max=self.threshold(getattr(body, "max", None)),
             columns=(),
             allowed=tuple(check.categories.allowed) if check.categories else (),
-            reference=self.output(drift.reference) if drift and drift.reference else None,
+            reference=self.output(reference)
+            if (reference := getattr(drift, "reference", None))
+            else None,
             reference_uri=drift.reference_uri if drift else None,
             method=drift.method if drift else None,
             bins=(drift.bins or 10) if drift and drift.method == "psi" else None,
@@ -304,6 +351,7 @@ class _Lowering:
             tuple(reg.tags.items()),
             rules,
             self.key_span("registry"),
+            self.output(reg.reference) if reg.reference else None,
         )
 
     def rollout(self) -> ir.Rollout | None:

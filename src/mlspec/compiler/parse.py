@@ -121,7 +121,7 @@ def _diagnose(
                 span,
                 "MS010",
                 f"unsupported {path[0]} {value!r}",
-                f"this mlspec reads {path[0]}: {options[0]}",
+                f"this mlspec reads {path[0]}: {' or '.join(options)}",
             )
         hint = suggest(str(value), options, prefix=isinstance(value, str)) or (
             f"use one of: {', '.join(options)}"

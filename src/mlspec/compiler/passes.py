@@ -40,6 +40,14 @@ def localize(pipeline: ir.Pipeline, registry_uri: str, artifact_root: str) -> ir
         else s
         for s in pipeline.steps
     )
+    monitor = pipeline.monitor
+    if monitor is not None:
+        watched = dataclasses.replace(monitor.model, tracking_uri=registry_uri)
+        monitor = dataclasses.replace(monitor, model=watched)
     return dataclasses.replace(
-        pipeline, registry=registry, artifact_root=artifact_root, steps=steps
+        pipeline,
+        registry=registry,
+        artifact_root=artifact_root,
+        steps=steps,
+        monitor=monitor,
     )

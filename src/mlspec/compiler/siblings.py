@@ -1,14 +1,16 @@
-"""The pipelines a trigger can name: the specs in the same folder as the spec.
+"""The specs a trigger or a monitor can name: the specs in the same folder as the spec.
 
-A trigger `pipeline: {name: X}` waits for another pipeline's promotion; that pipeline's spec
-must sit beside this one (one folder per team or product is how specs are kept in a GitOps
-repository), so a typo is an error at the trigger, not a run that never starts. Only each
-sibling's name and promotion aliases are read, within the bounds of a spec file.
+A trigger `pipeline: {name: X}` waits for another pipeline's promotion, `monitor: {name: Y}`
+for a monitor's alarm, and a monitor watches the model a pipeline serves; what they name must
+sit beside them (one folder per team or product is how specs are kept in a GitOps repository),
+so a typo is an error where it is written, not a run that never starts. Only what those need is
+read from each sibling (name, kind, registry), within the bounds of a spec file.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlspec.compiler import source
@@ -19,11 +21,24 @@ _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DECLARES = re.compile(rb"^apiVersion:[ \t]*(['\"]?)mlspec/v1\1[ \t]*(#.*)?\r?$", re.MULTILINE)
 
 
-def pipelines_beside(spec_file: str) -> dict[str, frozenset[str]]:
-    """metadata.name -> the aliases its registry promotes to, of each spec beside `spec_file`
-    (itself included); files that cannot be read or parsed are left out."""
+@dataclass(frozen=True)
+class Sibling:
+    """What a spec beside this one declares, as far as triggers and monitors need it."""
+
+    name: str
+    path: str  # the spec file
+    kind: str  # "Pipeline" or "Monitor"
+    aliases: frozenset[str]  # the aliases its promotion rules set
+    registered_model: str | None
+    tracking_uri: str | None
+    reference: str | None  # registry.reference: the dataset its model learned from
+
+
+def specs_beside(spec_file: str) -> dict[str, Sibling]:
+    """metadata.name -> what each spec beside `spec_file` (itself included) declares; files
+    that cannot be read or parsed are left out."""
     folder = Path(spec_file).parent
-    found: dict[str, frozenset[str]] = {}
+    found: dict[str, Sibling] = {}
     try:
         candidates = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
     except OSError:
@@ -38,14 +53,33 @@ def pipelines_beside(spec_file: str) -> dict[str, frozenset[str]]:
             continue
         name = _get(data, "metadata", "name")
         if isinstance(name, str) and _NAME.fullmatch(name):
-            rules = _get(data, "registry", "promote")
-            aliases = (
-                {r.get("alias") for r in rules if isinstance(r, dict)}
-                if isinstance(rules, list)
-                else set()
-            )
-            found[name] = frozenset(a for a in aliases if isinstance(a, str))
+            found.setdefault(name, _sibling(name, str(path), data))
     return found
+
+
+def pipelines_beside(spec_file: str) -> dict[str, frozenset[str]]:
+    """metadata.name -> promotion aliases, of each Pipeline spec beside `spec_file`."""
+    return {n: s.aliases for n, s in specs_beside(spec_file).items() if s.kind == "Pipeline"}
+
+
+def _sibling(name: str, path: str, data: object) -> Sibling:
+    rules = _get(data, "registry", "promote")
+    aliases = (
+        {r.get("alias") for r in rules if isinstance(r, dict)} if isinstance(rules, list) else set()
+    )
+    return Sibling(
+        name=name,
+        path=path,
+        kind="Monitor" if _get(data, "kind") == "Monitor" else "Pipeline",
+        aliases=frozenset(a for a in aliases if isinstance(a, str)),
+        registered_model=_text(_get(data, "registry", "mlflow", "registered_model")),
+        tracking_uri=_text(_get(data, "registry", "mlflow", "tracking_uri")),
+        reference=_text(_get(data, "registry", "reference")),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _get(data: object, *keys: str) -> object:

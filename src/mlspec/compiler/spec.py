@@ -488,25 +488,18 @@ class Categories(Model):
     """The values allowed: strings, integers or booleans."""
 
 
-class Drift(Model):
-    """A column's drift from a reference, as PSI or the KS statistic, is at most `max`."""
+_DRIFT_BOUNDS = (
+    field("max", {"exclusiveMinimum": 0}),
+    when(_equals("method", "psi"), field("max", {"exclusiveMaximum": 10})),
+    when(_equals("method", "ks"), rules(is_unset("bins"), field("max", {"maximum": 1}))),
+)
 
-    model_config = ConfigDict(
-        json_schema_extra=rules(
-            exactly_one("reference", "reference_uri"),
-            field("max", {"exclusiveMinimum": 0}),
-            when(_equals("method", "psi"), field("max", {"exclusiveMaximum": 10})),
-            when(_equals("method", "ks"), rules(is_unset("bins"), field("max", {"maximum": 1}))),
-        )
-    )
+
+class _DriftMeasure(Model):
+    """What every drift check has: the column, the method and its threshold."""
 
     column: str = Field(min_length=1)
     """The column to compare."""
-    reference: Reference | None = None
-    """An upstream dataset output to compare with, e.g. ingest.reference. Exactly one of
-    reference, reference_uri."""
-    reference_uri: str | None = None
-    """A dataset file or URI to compare with. Exactly one of reference, reference_uri."""
     method: Literal["psi", "ks"]
     """psi: population stability index; ks: Kolmogorov-Smirnov statistic."""
     max: Threshold
@@ -516,12 +509,7 @@ class Drift(Model):
     """PSI only: equal-frequency bins of the reference, 2-100 (default 10)."""
 
     @model_validator(mode="after")
-    def _one_reference(self) -> Any:
-        _exactly_one(self, ("reference", "reference_uri"), "a drift check")
-        return self
-
-    @model_validator(mode="after")
-    def _bins_for_psi(self) -> Drift:
+    def _bins_for_psi(self) -> Any:
         if self.method == "ks" and self.bins is not None:
             raise error(
                 "MS105", "'bins' applies to PSI; the KS test uses no bins", "remove it", at="bins"
@@ -545,6 +533,36 @@ class Drift(Model):
                 at="max",
             )
         return self
+
+
+class Drift(_DriftMeasure):
+    """A column's drift from a reference, as PSI or the KS statistic, is at most `max`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(exactly_one("reference", "reference_uri"), *_DRIFT_BOUNDS)
+    )
+
+    reference: Reference | None = None
+    """An upstream dataset output to compare with, e.g. ingest.reference. Exactly one of
+    reference, reference_uri."""
+    reference_uri: str | None = None
+    """A dataset file or URI to compare with. Exactly one of reference, reference_uri."""
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> Any:
+        _exactly_one(self, ("reference", "reference_uri"), "a drift check")
+        return self
+
+
+class MonitorDrift(_DriftMeasure):
+    """A column of the served inputs has not drifted from the data the served model was trained
+    on (the watched pipeline's `registry.reference`, recorded on the version), or from a
+    fixed reference file."""
+
+    model_config = ConfigDict(json_schema_extra=rules(*_DRIFT_BOUNDS))
+
+    reference_uri: str | None = None
+    """A dataset file or URI to compare with instead of the served version's training data."""
 
 
 CheckKind = Literal["row_count", "columns", "null_fraction", "range", "categories", "drift"]
@@ -580,6 +598,15 @@ class DataCheck(Model):
     @property
     def kind(self) -> CheckKind:
         return next(k for k in _CHECK_KINDS if getattr(self, k) is not None)
+
+
+class MonitorCheck(DataCheck):
+    """One check of the served inputs; exactly one of its fields is set. A drift check compares
+    with the served version's training data unless it names a `reference_uri`."""
+
+    drift: MonitorDrift | None = None  # type: ignore[assignment]
+    """The column has not drifted from the served model's training data: {column, method,
+    max}."""
 
 
 OnFail = Literal["block", "fail"]
@@ -758,6 +785,9 @@ class Registry(Model):
     external_aliases: list[Alias] = Field(default_factory=list)
     """Aliases a process outside this spec sets (another pipeline, a person); model gates may
     compare with them (`vs:`)."""
+    reference: Reference | None = None
+    """The dataset output the model learned from, e.g. ingest.train: recorded on the version
+    (tag mlspec.reference) so that a monitor compares served inputs with it."""
 
 
 # --- rollout --------------------------------------------------------------------------------
@@ -1262,23 +1292,131 @@ class AfterPipeline(Model):
     """Start when that pipeline promoted a model to this alias (default: to any alias)."""
 
 
-class Trigger(Model):
-    """One thing besides `schedule` that starts a run: exactly one of data, pipeline, manual."""
+class AfterMonitor(Model):
+    """A monitor's alarm starts a run."""
 
-    model_config = ConfigDict(json_schema_extra=rules(exactly_one("data", "pipeline", "manual")))
+    name: DnsName
+    """The metadata.name of a Monitor spec in this spec's folder."""
+
+
+_TRIGGER_KINDS = ("data", "pipeline", "monitor", "manual")
+
+
+class Trigger(Model):
+    """One thing besides `schedule` that starts a run: exactly one of data, pipeline, monitor,
+    manual."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one(*_TRIGGER_KINDS)))
 
     data: DataArrival | None = None
     """Data arrival: {path, every}."""
     pipeline: AfterPipeline | None = None
     """Another pipeline's outcome: {name, promoted}."""
+    monitor: AfterMonitor | None = None
+    """A monitor's alarm (a breach of its checks or quality bounds): {name}."""
     manual: Literal[True] | None = None
     """`manual: true`: runs start only by hand or through the API (no schedule, no other
     trigger)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Any:
-        _exactly_one(self, ("data", "pipeline", "manual"), "a trigger")
+        _exactly_one(self, _TRIGGER_KINDS, "a trigger")
         return self
+
+
+# --- monitors -------------------------------------------------------------------------------
+
+FeedbackMetric = Literal["accuracy", "precision", "recall", "f1", "mae", "rmse"]
+
+
+class WatchedModel(Model):
+    """The served model a monitor watches: a pipeline beside the monitor and the alias serving
+    uses."""
+
+    pipeline: DnsName
+    """The metadata.name of the pipeline that trains and promotes the model: a spec in this
+    spec's folder. Its registry is read from there."""
+    alias: Alias
+    """The alias serving resolves, e.g. champion: one the pipeline's promotion rules set."""
+
+
+class ServedInputs(Model):
+    """Where the serving side logs the inputs it was sent."""
+
+    path: DataPath
+    """An absolute file or folder the monitor's workers see (a mounted volume), holding CSV or
+    Parquet files, e.g. /data/serving/fraud/inputs."""
+    window: Duration | None = None
+    """Only files changed within this long before the run, e.g. 24h (default: every file)."""
+
+
+class FeedbackRequirement(Model):
+    """A bound on a quality metric measured on labelled feedback."""
+
+    model_config = ConfigDict(json_schema_extra=rules(at_least_one("min", "max")))
+
+    metric: FeedbackMetric
+    """accuracy, precision, recall, f1 (classification: `positive` is the positive class), mae
+    or rmse (regression)."""
+    min: float | None = None
+    """Passes when the metric is at least this."""
+    max: float | None = None
+    """Passes when the metric is at most this."""
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> FeedbackRequirement:
+        if self.min is None and self.max is None:
+            raise error("MS105", "give 'min', 'max' or both", "e.g. {metric: accuracy, min: 0.9}")
+        _ordered(self.min, self.max)
+        return self
+
+
+class Feedback(Model):
+    """Labelled feedback: served predictions joined with the labels that came back later."""
+
+    path: DataPath
+    """An absolute file or folder of CSV or Parquet files with a prediction and a label
+    column, e.g. /data/serving/fraud/feedback."""
+    window: Duration | None = None
+    """Only files changed within this long before the run (default: every file)."""
+    prediction: str = Field(min_length=1)
+    """The column holding what the model answered."""
+    label: str = Field(min_length=1)
+    """The column holding the true outcome."""
+    positive: str | int | bool = 1
+    """The positive class, for precision, recall and f1 (default 1)."""
+    min_rows: Annotated[int, Field(ge=1)] = 1
+    """Fewer labelled rows than this: quality is not judged yet (labels arrive late), and the
+    report says so; it is no breach."""
+    require: list[FeedbackRequirement] = Field(min_length=1)
+    """Bounds on quality metrics, e.g. {metric: accuracy, min: 0.9}."""
+
+
+BreachKind = Literal["checks", "feedback"]
+
+
+class OnBreach(Model):
+    """What a monitor does besides raising its alarm (which `monitor:` triggers listen to)."""
+
+    rollback: list[BreachKind] = Field(default_factory=list)
+    """Roll the watched alias back to the version it named before when these breach: checks
+    (the served inputs), feedback (quality on labels). Default: never."""
+
+
+class Monitor(Model):
+    """What a Monitor spec watches and how it judges it."""
+
+    model: WatchedModel
+    """The served model: {pipeline, alias}."""
+    inputs: ServedInputs
+    """The logged serving inputs: {path, window}."""
+    checks: list[MonitorCheck] = Field(min_length=1)
+    """Checks of the served inputs, as in a data gate: row_count, columns, null_fraction, range,
+    categories, drift (against the served version's training data)."""
+    feedback: Feedback | None = None
+    """Quality on labelled feedback: {path, prediction, label, require, ...}."""
+    on_breach: OnBreach = Field(default_factory=OnBreach)
+    """Actions besides the alarm: {rollback: [checks, feedback]}."""
 
 
 # --- the pipeline ---------------------------------------------------------------------------
@@ -1319,8 +1457,9 @@ class Spec(Model):
 
     api_version: Literal["mlspec/v1"] = Field(alias="apiVersion")
     """The language version: mlspec/v1."""
-    kind: Literal["Pipeline"]
-    """The only kind: Pipeline."""
+    kind: Literal["Pipeline", "Monitor"]
+    """Pipeline: steps, gates, promotion and rollout. Monitor: mlspec's monitoring job for a
+    served model, declared in `monitor:`."""
     metadata: Metadata
     """The pipeline's name, version, owners and labels."""
     params: dict[Name, Param] = Field(default_factory=dict)
@@ -1331,8 +1470,8 @@ class Spec(Model):
     artifact_root: str | None = None
     """Where artifacts are stored, one folder per run, step and output, e.g.
     s3://acme-ml-artifacts/fraud (default: the target's own location)."""
-    steps: dict[Name, Step] = Field(min_length=1)
-    """The work, at least one step: each a Python function or a container."""
+    steps: dict[Name, Step] = Field(default_factory=dict)
+    """The work of a Pipeline, at least one step: each a Python function or a container."""
     gates: dict[Name, Gate] = Field(default_factory=dict)
     """Data and model validation: data gates check a dataset, model gates check metrics."""
     registry: Registry | None = None
@@ -1343,4 +1482,43 @@ class Spec(Model):
     """When the pipeline runs: {cron, timezone, paused}."""
     triggers: list[Trigger] = Field(default_factory=list)
     """What else starts a run: data arrival ({data: {path, every}}), another pipeline's
-    promotion ({pipeline: {name, promoted}}), or {manual: true} for manual runs only."""
+    promotion ({pipeline: {name, promoted}}), a monitor's alarm ({monitor: {name}}), or
+    {manual: true} for manual runs only."""
+    monitor: Monitor | None = None
+    """A Monitor's job: the served model, its logged inputs, the checks, labelled feedback and
+    what a breach does."""
+
+    @model_validator(mode="after")
+    def _kind_shape(self) -> Spec:
+        if self.kind == "Pipeline":
+            if self.monitor is not None:
+                raise error(
+                    "MS105",
+                    "'monitor' belongs to a Monitor spec",
+                    "declare the monitor in a spec of its own with `kind: Monitor`, beside "
+                    "this one",
+                    at="monitor",
+                )
+            if not self.steps:
+                raise error(
+                    "MS102",
+                    "missing required field 'steps' in the spec",
+                    "add `steps:` with at least one step; see specs/README.md",
+                )
+            return self
+        if self.monitor is None:
+            raise error(
+                "MS102",
+                "missing required field 'monitor' in the Monitor spec",
+                "add `monitor: {model: {pipeline, alias}, inputs: {path}, checks: [...]}`",
+            )
+        for name in ("params", "steps", "gates", "registry", "rollout"):
+            if getattr(self, name):
+                raise error(
+                    "MS105",
+                    f"a Monitor spec has no '{name}': it runs mlspec's monitoring job on the "
+                    "model its pipeline serves",
+                    f"remove '{name}', or make this a `kind: Pipeline` spec",
+                    at=name,
+                )
+        return self

@@ -606,8 +606,20 @@ def run_data_gate(
         table = load_table(dataset_path)
     except Exception as exc:  # fail closed on whatever makes the file unreadable
         problem = f"cannot read the dataset {dataset_path}: {_error(exc)}"
-    refs = _References(references)
     name = os.path.basename(dataset_path) or dataset_path
+    return run_checks(gate, name, table, checks, references, problem)
+
+
+def run_checks(
+    gate: str,
+    name: str,
+    table: dict[str, list] | None,
+    checks: list[dict],
+    references: dict[str, str] | None = None,
+    problem: str = "",
+) -> GateReport:
+    """Run every check on a loaded table (None: unreadable, for `problem`); never raises."""
+    refs = _References(references)
     results = [_run_check(c, table, problem, refs, name) for c in checks]
     reason = problem or ("" if results else "the gate has no checks")
     passed = bool(results) and all(r.passed for r in results)

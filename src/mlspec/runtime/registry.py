@@ -30,6 +30,8 @@ REGISTRY_TAG_SPEC = "mlspec.spec"
 REGISTRY_TAG_SPEC_VERSION = "mlspec.spec_version"
 REGISTRY_TAG_RUN_ID = "mlspec.run_id"
 REGISTRY_TAG_GIT_COMMIT = "mlspec.git_commit"
+# The dataset the version's model learned from (registry.reference), as a URI
+REGISTRY_TAG_REFERENCE = "mlspec.reference"
 REGISTRY_TAG_GATE_PREFIX = "mlspec.gate."  # + gate name: "passed" | "blocked"
 REGISTRY_TAG_METRIC_PREFIX = "mlspec.metric."  # + "step.metric": decimal string of a float
 # + alias: on the version an alias moved to, the version it named before (what rollback restores)
@@ -124,6 +126,7 @@ def register_model_version(
     metrics: dict[str, float],
     tags: dict[str, str] | None = None,
     git_commit: str | None = None,
+    reference_path: str | None = None,
 ) -> str:
     """Register `model_path` as a new version with all mlspec tags; return its version number.
 
@@ -140,6 +143,8 @@ def register_model_version(
         tags=tags,
         git_commit=git_commit,
     )
+    if reference_path is not None:
+        version_tags[REGISTRY_TAG_REFERENCE] = _source(reference_path)
     with _guard(tracking_uri, f"register a version of model {model_name!r}"):
         client = _client(tracking_uri)
         _ensure_model(client, model_name)
@@ -199,6 +204,7 @@ def promote_after_gates(
     metrics: dict[str, float],
     tags: dict[str, str] | None = None,
     git_commit: str | None = None,
+    reference_path: str | None = None,
 ) -> str | None:
     """The pipeline's promotion step: register and promote only if every rule gate passed.
 
@@ -221,6 +227,7 @@ def promote_after_gates(
         metrics=metrics,
         tags=tags,
         git_commit=git_commit,
+        reference_path=reference_path,
     )
     promote(tracking_uri, model_name, version, alias, rule_gates)
     return version

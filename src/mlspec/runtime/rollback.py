@@ -2,8 +2,11 @@
 
 Promotion records, on the version an alias moves to, the version it named before
 (`mlspec.previous.<alias>`); a rollback follows that record one step back and leaves a
-`mlspec.rolled_back.<alias>` tag saying to which version and why. Not shipped with compiled
-pipelines unless they roll back (kept out of registry.py, which every target carries).
+`mlspec.rolled_back.<alias>` tag saying to which version and why, and on the version it
+restores a `mlspec.restored.<alias>` tag saying from which (a monitor never rolls back a
+restored version on its own: two automatic rollbacks in a row are for a person to decide).
+Not shipped with compiled pipelines unless they roll back (kept out of registry.py, which every
+target carries).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from .registry import (
     _get_or_none,
     _guard,
 )
+
+# + alias: on the version a rollback restored, from which version and why
+REGISTRY_TAG_RESTORED_PREFIX = "mlspec.restored."
 
 
 def rollback(
@@ -64,6 +70,12 @@ def rollback(
             current,
             REGISTRY_TAG_ROLLED_BACK_PREFIX + alias,
             f"to version {previous}: {reason}"[:5000],
+        )
+        client.set_model_version_tag(
+            model_name,
+            previous,
+            REGISTRY_TAG_RESTORED_PREFIX + alias,
+            f"from version {current}: {reason}"[:5000],
         )
         client.set_registered_model_alias(model_name, alias, previous)
         return previous, True

@@ -68,6 +68,7 @@ def promotion_step(
     metrics: dict[str, float],
     tags: dict[str, str] | None = None,
     git_commit: str | None = None,
+    reference_path: str | None = None,
 ) -> str | None:
     """Register and promote when every gate of the rule passed; returns the version or None."""
     from .registry import promote_after_gates
@@ -89,6 +90,7 @@ def promotion_step(
         metrics=metrics,
         tags=tags,
         git_commit=git_commit,
+        reference_path=reference_path,
     )
     if version is None:
         print(f"promotion to {alias!r}: nothing promoted, a gate of the rule did not pass")

@@ -242,6 +242,7 @@ def promote_model(run: TaskRun, alias: str) -> str | None:
         spec_version=run.spec_version,
         metrics={f"{s}.{o}": scalar_output(run, s, o) for s, o in spec["metrics"]},
         tags=spec["tags"],
+        reference_path=path(*spec["reference"]) if spec.get("reference") else None,
     )
 
 

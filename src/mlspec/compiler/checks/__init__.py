@@ -12,6 +12,7 @@ from collections.abc import Callable
 from mlspec.compiler.checks import (
     cycles,
     gates,
+    monitor,
     naming,
     registry,
     rollout,
@@ -36,6 +37,7 @@ SECTIONS: tuple[Callable[[Checker], None], ...] = (
     rollout.check_rollout,
     values.check_schedule,
     triggers.check_triggers,
+    monitor.check_monitor,
     gates.check_unguarded_gates,
     values.check_values,
 )

@@ -19,6 +19,15 @@ def check_registry(c: Checker) -> None:
             f"registry.model {registry.model!r} is a {kind}",
             "register an output of type model",
         )
+    if registry.reference is not None:
+        kind = c.output_type(registry.reference, ("registry", "reference"), "registry.reference")
+        if kind is not None and kind != "dataset":
+            c.error(
+                ("registry", "reference"),
+                "MS212",
+                f"registry.reference {registry.reference!r} is a {kind}",
+                "name the dataset output the model learned from, e.g. ingest.train",
+            )
     promoted = {rule.alias for rule in registry.promote}
     for i, alias in enumerate(registry.external_aliases):
         if alias in promoted or alias in registry.external_aliases[:i]:

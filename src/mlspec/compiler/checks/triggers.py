@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mlspec.compiler.checks.base import Checker
-from mlspec.compiler.siblings import pipelines_beside
+from mlspec.compiler.siblings import Sibling, specs_beside
+from mlspec.compiler.source import PathKey
 from mlspec.names import suggest
 
 MIN_EVERY = 60
@@ -22,7 +25,7 @@ def check_triggers(c: Checker) -> None:
             + ("a schedule" if spec.schedule is not None else "other triggers"),
             "remove `manual: true`, or the schedule and the other triggers",
         )
-    beside: dict[str, frozenset[str]] | None = None
+    beside: dict[str, Sibling] | None = None
     for i, trigger in enumerate(spec.triggers):
         path = ("triggers", i)
         if trigger.data is not None and trigger.data.every < MIN_EVERY:
@@ -32,6 +35,9 @@ def check_triggers(c: Checker) -> None:
                 f"looking at a path every {trigger.data.every} s is too often",
                 "at least every 1m: each look lists the folder",
             )
+        if trigger.monitor is not None:
+            beside = beside if beside is not None else specs_beside(c.source.file)
+            _check_monitor_name(c, (*path, "monitor", "name"), trigger.monitor.name, beside)
         after = trigger.pipeline
         if after is None:
             continue
@@ -44,23 +50,48 @@ def check_triggers(c: Checker) -> None:
                 "retrain on a `schedule`, on data arrival, or after another pipeline",
             )
             continue
-        if beside is None:
-            beside = pipelines_beside(c.source.file)
-        if after.name not in beside:
-            known = sorted(n for n in beside if n != spec.metadata.name)
-            c.error(
-                (*path, "pipeline", "name"),
-                "MS206",
-                f"no pipeline {after.name!r} beside this spec",
-                suggest(after.name, known)
-                or "a trigger names the metadata.name of a spec in the same folder"
-                + (f": {', '.join(known)}" if known else " (there is none)"),
-            )
-        elif after.promoted is not None and after.promoted not in beside[after.name]:
-            aliases = ", ".join(sorted(beside[after.name])) or "none"
-            c.error(
-                (*path, "pipeline", "promoted"),
-                "MS205",
-                f"pipeline {after.name!r} has no promotion rule to alias {after.promoted!r}",
-                suggest(after.promoted, beside[after.name]) or f"its aliases: {aliases}",
-            )
+        beside = beside if beside is not None else specs_beside(c.source.file)
+        pipelines = {n: s.aliases for n, s in beside.items() if s.kind == "Pipeline"}
+        if after.name not in pipelines:
+            unknown_name(c, (*path, "pipeline", "name"), after.name, "pipeline", pipelines)
+        elif after.promoted is not None and after.promoted not in pipelines[after.name]:
+            unknown_alias(c, (*path, "pipeline", "promoted"), after.name, after.promoted, beside)
+
+
+def unknown_name(c: Checker, path: PathKey, name: str, kind: str, known: Iterable[str]) -> None:
+    """MS206: no `kind` (pipeline, monitor) called `name` beside the spec."""
+    others = sorted(n for n in known if n != c.spec.metadata.name)
+    c.error(
+        path,
+        "MS206",
+        f"no {kind} {name!r} beside this spec",
+        suggest(name, others)
+        or f"name the metadata.name of a {kind.capitalize()} spec in the same folder"
+        + (f": {', '.join(others)}" if others else " (there is none)"),
+    )
+
+
+def unknown_alias(
+    c: Checker, path: PathKey, pipeline: str, alias: str, beside: dict[str, Sibling]
+) -> None:
+    """MS205: the pipeline beside has no promotion rule to `alias`."""
+    aliases = beside[pipeline].aliases
+    c.error(
+        path,
+        "MS205",
+        f"pipeline {pipeline!r} has no promotion rule to alias {alias!r}",
+        suggest(alias, aliases) or f"its aliases: {', '.join(sorted(aliases)) or 'none'}",
+    )
+
+
+def _check_monitor_name(c: Checker, path: PathKey, name: str, beside: dict[str, Sibling]) -> None:
+    monitors = [n for n, s in beside.items() if s.kind == "Monitor"]
+    if name == c.spec.metadata.name:
+        c.error(
+            path,
+            "MS220",
+            f"monitor {name!r} would trigger itself: every alarm would start another run",
+            "run the monitor on a `schedule`, on data arrival, or after a promotion",
+        )
+    elif name not in monitors:
+        unknown_name(c, path, name, "monitor", monitors)

@@ -1,0 +1,72 @@
+"""A Monitor spec: the model it watches exists, is promoted to the alias it names, and records
+what the monitor's drift checks compare with."""
+
+from __future__ import annotations
+
+from mlspec.compiler import source
+from mlspec.compiler.checks.base import Checker
+from mlspec.compiler.checks.triggers import unknown_alias, unknown_name
+from mlspec.compiler.parse import parse
+from mlspec.compiler.siblings import specs_beside
+from mlspec.compiler.spec import Spec
+from mlspec.diagnostics import SpecError
+
+
+def check_monitor(c: Checker) -> None:
+    monitor = c.spec.monitor
+    if monitor is None:
+        return
+    at = ("monitor", "model")
+    beside = specs_beside(c.source.file)
+    pipelines = [n for n, s in beside.items() if s.kind == "Pipeline"]
+    watched = beside.get(monitor.model.pipeline)
+    if watched is None or watched.kind != "Pipeline":
+        unknown_name(c, (*at, "pipeline"), monitor.model.pipeline, "pipeline", pipelines)
+        return
+    from mlspec.compiler.checks import check as check_spec  # the checks, on the spec beside
+
+    spec: Spec | None = None
+    try:
+        src = source.read(watched.path)
+        spec = parse(src)
+        if any(d.severity == "error" for d in check_spec(spec, src)):
+            spec = None
+    except (OSError, SpecError):
+        spec = None
+    if spec is None:
+        c.error(
+            (*at, "pipeline"),
+            "MS207",
+            f"the spec of pipeline {watched.name!r} ({watched.path}) has errors",
+            f"fix them first: mlspec validate {watched.path}",
+        )
+        return
+    registry = spec.registry
+    if registry is None:
+        c.error(
+            (*at, "pipeline"),
+            "MS244",
+            f"pipeline {watched.name!r} registers no model for a monitor to watch",
+            "give it a `registry:` that registers and promotes its model",
+        )
+        return
+    if monitor.model.alias not in watched.aliases:
+        unknown_alias(c, (*at, "alias"), watched.name, monitor.model.alias, beside)
+    if registry.reference is None:
+        for i, check in enumerate(monitor.checks):
+            if check.drift is not None and check.drift.reference_uri is None:
+                c.error(
+                    ("monitor", "checks", i, "drift"),
+                    "MS244",
+                    f"pipeline {watched.name!r} records no training data for drift to compare with",
+                    "add `reference: STEP.OUTPUT` (the dataset its model learned from) to its "
+                    "registry, or give this check a `reference_uri`",
+                )
+    if "feedback" in monitor.on_breach.rollback and monitor.feedback is None:
+        item = monitor.on_breach.rollback.index("feedback")
+        c.error(
+            ("monitor", "on_breach", "rollback", item),
+            "MS244",
+            "rollback on a feedback breach, but the monitor has no `feedback`",
+            "add `feedback: {path, prediction, label, require}`, or remove `feedback` here",
+        )
