@@ -45,6 +45,14 @@ def problems(pipeline: ir.Pipeline, *, alone: bool) -> list[Diagnostic]:
     only concern the rollout are warnings: the pipeline is still written, without `rollout/`."""
     rollout = pipeline.rollout
     if rollout is None:
+        if alone and pipeline.monitor is not None:
+            return [
+                base.error(
+                    pipeline.span,
+                    "a Monitor spec rolls nothing out: its watched pipeline's spec has the rollout",
+                    "compile the monitor for kubeflow, airflow or prefect",
+                )
+            ]
         if alone:
             return [
                 base.error(
