@@ -200,7 +200,7 @@ def _rollback(a: tuple[str, ...], b: tuple[str, ...]) -> Iterator[Change]:
     for kind in sorted(set(b) - set(a)):
         yield Change(
             "monitor",
-            f"a breach of {_BREACHES[kind]} now rolls the alias back",
+            f"a breach of {_BREACHES.get(kind, kind)} now rolls the alias back",
             "review",
             "an automatic change of what production serves (to the version the alias named "
             "before, never twice in a row)",
@@ -211,7 +211,7 @@ def _rollback(a: tuple[str, ...], b: tuple[str, ...]) -> Iterator[Change]:
     for kind in sorted(set(a) - set(b)):
         yield Change(
             "monitor",
-            f"a breach of {_BREACHES[kind]} no longer rolls the alias back",
+            f"a breach of {_BREACHES.get(kind, kind)} no longer rolls the alias back",
             "risky",
             "the breaching model keeps serving until a person acts",
             "pipeline",
