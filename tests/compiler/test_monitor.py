@@ -259,6 +259,18 @@ def test_a_monitor_trigger_naming_a_pipeline_is_ms206_listing_the_monitors(
     assert hint.endswith("Monitor spec in the same folder: watch")
 
 
+def test_a_monitor_for_the_rollout_target_is_ms301_at_the_spec(tmp_path: Path) -> None:
+    spec = folder(tmp_path)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compile", str(spec), "--target", "rollout", "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert f"{spec}:1:1: error[MS301]: a Monitor spec has nothing to roll out: it watches " in (
+        result.output
+    )
+    assert "compile it for kubeflow, airflow or prefect" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
 # -- the kind's shape --------------------------------------------------------------------------
 
 ROLLOUT = """\

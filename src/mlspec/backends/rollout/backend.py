@@ -45,6 +45,16 @@ def problems(pipeline: ir.Pipeline, *, alone: bool) -> list[Diagnostic]:
     only concern the rollout are warnings: the pipeline is still written, without `rollout/`."""
     rollout = pipeline.rollout
     if rollout is None:
+        if alone and pipeline.monitor is not None:
+            watched = pipeline.monitor.model.pipeline
+            return [
+                base.error(
+                    pipeline.span,
+                    f"a Monitor spec has nothing to roll out: it watches what {watched!r} serves",
+                    "compile it for kubeflow, airflow or prefect; the model's rollout is in the "
+                    f"spec of {watched!r}",
+                )
+            ]
         if alone:
             return [
                 base.error(
