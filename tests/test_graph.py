@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import typing
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from functools import cache
@@ -41,7 +42,8 @@ MERMAID_DIR = ROOT / "tests" / "mermaid"
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
 FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
 TRIGGERED = ROOT / "tests" / "support" / "specs" / "pipeline-triggers.yaml"
-SPECS = [*EXAMPLES, *sorted((ROOT / "specs" / "valid").glob("*.yaml")), TRIGGERED]
+MONITORS = sorted((ROOT / "examples").glob("*/monitor.yaml"))
+SPECS = [*EXAMPLES, *MONITORS, *sorted((ROOT / "specs" / "valid").glob("*.yaml")), TRIGGERED]
 SVG = "{http://www.w3.org/2000/svg}"
 
 MERMAID_SHAPES = {
@@ -51,6 +53,11 @@ MERMAID_SHAPES = {
     "rollout": "subroutine",
     "schedule": "odd",
     "trigger": "lean_right",
+    "model": "round",
+    "data": "cylinder",
+    "monitor": "hexagon",
+    "alarm": "odd",
+    "rollback": "trapezoid",
 }
 
 
@@ -72,7 +79,7 @@ def _label(kind: str) -> str:
 
 def hostile_graph() -> Graph:
     """Every kind of node and an edge of each colour, all labelled with hostile text."""
-    kinds: tuple[graph.Kind, ...] = ("schedule", "trigger", "step", "gate", "promotion", "rollout")
+    kinds = typing.get_args(graph.Kind)
     nodes = tuple(Node(graph.node_id(kind, "x-" + kind), _label(kind), kind) for kind in kinds)
     edges = tuple(Edge(a.id, b.id, _label("edge")) for a, b in itertools.pairwise(nodes))
     return Graph(nodes, edges)
@@ -534,6 +541,70 @@ def test_triggers_start_the_first_steps() -> None:
     assert [(n.id, n.label) for n in g.nodes if n.kind == "trigger"] == [
         ("trigger_manual", "manual runs only")
     ]
+
+
+def test_a_monitor_draws_what_it_watches_reads_checks_and_does_on_a_breach() -> None:
+    g = spec_graph(ROOT / "examples" / "breast-cancer" / "monitor.yaml")
+    nodes = {n.id: (n.kind, n.label.split("\n")) for n in g.nodes}
+    assert list(nodes) == [
+        "schedule",
+        "monitor_model",
+        "monitor_inputs",
+        "monitor_feedback",
+        "monitor",
+        "monitor_alarm",
+        "monitor_rollback",
+    ]
+    assert nodes["monitor_model"] == (
+        "model",
+        ["serves breast-cancer-classifier@champion", "registered model: breast-cancer-classifier"],
+    )
+    assert nodes["monitor_inputs"] == (
+        "data",
+        ["served inputs: /data/serving/breast-cancer/inputs", "files of the last 1d"],
+    )
+    assert nodes["monitor_feedback"][1][1] == "files of the last 7d, at least 50 rows"
+    assert nodes["monitor"] == (
+        "monitor",
+        [
+            "monitor breast-cancer-monitor",
+            "row_count min 50",
+            "columns: mean_radius, mean_texture, worst_area",
+            "null_fraction(mean_radius) max 0.01",
+            "range(mean_radius) 5..35",
+            "drift(mean_texture) max 0.2 (psi) vs the training data",
+            "drift(worst_area) max 0.15 (ks) vs the training data",
+            "feedback accuracy min 0.9",
+            "feedback recall min 0.9",
+        ],
+    )
+    assert nodes["monitor_alarm"] == ("alarm", ["alarm: breast-cancer-monitor breached"])
+    assert nodes["monitor_rollback"] == (
+        "rollback",
+        ["roll champion back one version", "never twice in a row"],
+    )
+    assert [(e.source, e.target, e.label) for e in g.edges] == [
+        ("schedule", "monitor", ""),
+        ("monitor_model", "monitor", "version, training data"),
+        ("monitor_inputs", "monitor", "inputs"),
+        ("monitor_feedback", "monitor", "predictions, labels"),
+        ("monitor", "monitor_alarm", "breach"),
+        ("monitor", "monitor_rollback", "breach of feedback"),
+        ("monitor_rollback", "monitor_model", "previous version"),
+    ]
+
+
+def test_a_monitor_trigger_starts_the_first_steps() -> None:
+    text = FLAGSHIP.read_text().replace(
+        "\nschedule:", "\ntriggers:\n  - monitor: {name: breast-cancer-monitor}\nschedule:"
+    )
+    g = graph.build(analyze_text(text, str(FLAGSHIP)).pipeline)
+    [trigger] = [n for n in g.nodes if n.kind == "trigger"]
+    assert (trigger.id, trigger.label) == (
+        "trigger__monitor_20_breast_2d_cancer_2d_monitor",
+        "monitor breast-cancer-monitor\nraises its alarm",
+    )
+    assert Edge(trigger.id, "step_ingest") in g.edges
 
 
 def test_merge_marks_a_changed_trigger() -> None:

@@ -37,7 +37,11 @@ from mlspec.schema import SCHEMA_ID, json_schema
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = ROOT / "schemas" / "mlspec.schema.json"
 EXAMPLES = sorted(ROOT.glob("examples/*/pipeline.yaml"))
-VALID = [*EXAMPLES, *sorted(ROOT.glob("specs/valid/*.yaml"))]
+MONITORS = [
+    *sorted(ROOT.glob("examples/*/monitor.yaml")),
+    ROOT / "tests/support/specs/monitor-extras.yaml",
+]
+VALID = [*EXAMPLES, *MONITORS, *sorted(ROOT.glob("specs/valid/*.yaml"))]
 INVALID = sorted(ROOT.glob("specs/invalid/*.yaml"))
 SCHEMA = json.loads(json_schema())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -48,6 +52,7 @@ _NAME_FORMS = (
     "two names that one target turns into the same identifier; JSON Schema cannot compare "
     "names across a mapping, or across two"
 )
+_BESIDE = "the specs in the same folder: other files than the one the schema sees"
 _CYCLE = "a dependency cycle; JSON Schema cannot follow references"
 _CREDENTIAL = (
     "a literal credential: credentials.py judges a name by its last word and a value by token "
@@ -78,8 +83,9 @@ SCHEMA_CANNOT_SAY = {
     "MS204-unknown-analysis.yaml": _REFERENCE,
     "MS205-bandit-arm-alias.yaml": _REFERENCE,
     "MS205-rollout-alias.yaml": _REFERENCE,
-    "MS206-unknown-pipeline.yaml": "the specs in the same folder: other files than the one "
-    "the schema sees",
+    "MS206-unknown-pipeline.yaml": _BESIDE,
+    "MS206-unknown-monitor.yaml": _BESIDE,
+    "MS207-watched-spec-has-errors.yaml": _BESIDE,
     "MS210-input-type-mismatch.yaml": f"the type of what a reference names: {_REFERENCE}",
     "MS211-metric-not-numeric.yaml": f"the type of what a reference names: {_REFERENCE}",
     "MS211-threshold-str-param.yaml": f"the type of what a reference names: {_REFERENCE}",

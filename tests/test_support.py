@@ -231,6 +231,10 @@ PIPELINE_TRIGGERS: dict[str, dict[str, Any]] = {
         }
         for path in ("", ".name", ".promoted")
     },
+    **{  # tests/support/specs/monitor-extras.yaml, beside SPECS
+        f"triggers.*.monitor{path}": {"triggers": [{"monitor": {"name": "extras-monitor"}}]}
+        for path in ("", ".name")
+    },
 }
 SPECS = ROOT / "tests" / "support" / "specs"
 
@@ -490,7 +494,10 @@ def test_a_strategy_field_is_refused_with_its_strategy(path: str, column: str) -
 # invalid, or the column's output holds the field in a way only its own tests see.
 NOT_GENERIC: dict[tuple[str, str], str] = {
     ("apiVersion", "*"): "one value is valid (tests/compiler)",
-    ("kind", "*"): "one value is valid (tests/compiler)",
+    ("kind", "*"): (
+        "the other kind asks for other sections: every generic change is MS102 or MS105 "
+        "(tests/compiler/test_monitor.py)"
+    ),
     ("rollout.controller", "*"): "a change moves the spec to another column (tests/rollout)",
     ("schedule.cron", "kubeflow"): "in the recurring run `mlspec deploy` makes (tests/deploy)",
     ("schedule.paused", "kubeflow"): "in the recurring run `mlspec deploy` makes (tests/deploy)",
@@ -547,12 +554,17 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
         "its recurring run: tests/deploy/test_kubeflow_deploy.py"
     ),
     **{
-        ("triggers.*.pipeline.name", column): (
+        (f"triggers.*.{kind}.name", column): (
             "another name must be a spec beside it (MS206): every generic change is refused; "
             "the event it waits for: the target's trigger tests"
         )
+        for kind in ("pipeline", "monitor")
         for column in ("airflow", "prefect")
     },
+    ("monitor.model.pipeline", "*"): (
+        "another name must be a Pipeline spec beside it (MS206): every generic change is "
+        "refused; another watched pipeline: tests/compiler/test_monitor.py"
+    ),
     ("rollout.strategy.canary.analysis", "flagger"): (
         "Flagger checks a canary's metrics alike whether the strategy or a step names them: "
         "removing one that a step also names changes nothing (MS302 for the step)"

@@ -1,5 +1,6 @@
 """The pipeline as a graph: what starts it (schedule, triggers), steps, gates, promotion rules
-and the rollout.
+and the rollout; for a Monitor spec, the served model it watches, the logged data it reads, its
+checks, and what a breach does (the alarm, the rollback).
 
 `build` turns the IR into a small typed graph; `mermaid` and `dot` write it for Mermaid (which
 GitHub renders in a pull-request comment) and Graphviz, `as_json` for tools. `merge` lays an
@@ -24,7 +25,19 @@ from typing import Literal
 from mlspec.compiler import ir
 from mlspec.compiler.fields import show_duration
 
-Kind = Literal["step", "gate", "promotion", "rollout", "schedule", "trigger"]
+Kind = Literal[
+    "step",
+    "gate",
+    "promotion",
+    "rollout",
+    "schedule",
+    "trigger",
+    "model",
+    "data",
+    "monitor",
+    "alarm",
+    "rollback",
+]
 Mark = Literal["added", "changed", "removed"]
 
 
@@ -98,6 +111,10 @@ def build(pipeline: ir.Pipeline) -> Graph:
     if pipeline.rollout is not None:
         nodes.append(Node("rollout", _rollout_label(pipeline.rollout), "rollout"))
         edges += _rollout_edges(pipeline.rollout, pipeline.registry)
+    if pipeline.monitor is not None:
+        more = _monitor(pipeline.name, pipeline.monitor)
+        nodes += more.nodes
+        edges += more.edges
     return Graph(tuple(nodes), tuple(edges))
 
 
@@ -229,18 +246,97 @@ def _trigger_node(trigger: ir.Trigger) -> Node:
         key = f"pipeline {trigger.pipeline}"
         alias = f"to {_text(trigger.alias)}" if trigger.alias else "(any alias)"
         label = f"pipeline {_text(trigger.pipeline or '')}\npromoted {alias}"
+    elif trigger.kind == "monitor":
+        key = f"monitor {trigger.monitor}"
+        label = f"monitor {_text(trigger.monitor or '')}\nraises its alarm"
     else:
         key, label = "manual", "manual runs only"
     return Node(node_id("trigger", key), label, "trigger")
 
 
 def _start_edges(source: str, pipeline: ir.Pipeline) -> list[Edge]:
-    """The schedule and each trigger start the steps that wait for nothing."""
+    """The schedule and each trigger start the steps that wait for nothing (a monitor's job)."""
+    if pipeline.monitor is not None:
+        return [Edge(source, MONITOR)]
     return [
         Edge(source, node_id("step", step.name))
         for step in pipeline.steps
         if not step.upstream and not step.gates
     ]
+
+
+# --- a monitor ---------------------------------------------------------------------------------
+
+MONITOR = "monitor"  # the monitor's job; mlspec.diff's monitor changes name these ids too
+
+
+def _monitor(name: str, monitor: ir.Monitor) -> Graph:
+    """The served model and the logged data into the job; a breach raises the alarm and, when
+    the spec says so, rolls the alias back one version (an edge back to the served model)."""
+    model = monitor.model
+    nodes = [
+        Node(
+            "monitor_model",
+            f"serves {_text(model.pipeline)}@{_text(model.alias)}\n"
+            f"registered model: {_text(model.registered_model)}",
+            "model",
+        ),
+        Node("monitor_inputs", _logged_label("served inputs", monitor.inputs), "data"),
+    ]
+    trained_on = any(c.kind == "drift" and not c.reference_uri for c in monitor.checks)
+    edges = [
+        Edge("monitor_model", MONITOR, "version, training data" if trained_on else "version"),
+        Edge("monitor_inputs", MONITOR, "inputs"),
+    ]
+    lines = [f"monitor {_text(name)}", *(_check_line(c) for c in monitor.checks)]
+    feedback = monitor.feedback
+    if feedback is not None:
+        label = _logged_label("labelled feedback", feedback.data)
+        nodes.append(
+            Node("monitor_feedback", f"{label}, at least {feedback.min_rows} rows", "data")
+        )
+        edges.append(Edge("monitor_feedback", MONITOR, "predictions, labels"))
+        lines += [f"feedback {r.metric}{_bounds(r.min, r.max)}" for r in feedback.requirements]
+    nodes.append(Node(MONITOR, "\n".join(lines), "monitor"))
+    nodes.append(Node("monitor_alarm", f"alarm: {_text(name)} breached", "alarm"))
+    edges.append(Edge(MONITOR, "monitor_alarm", "breach"))
+    if monitor.rollback_on:
+        kinds = ", ".join(monitor.rollback_on)
+        label = f"roll {_text(model.alias)} back one version\nnever twice in a row"
+        nodes.append(Node("monitor_rollback", label, "rollback"))
+        edges.append(Edge(MONITOR, "monitor_rollback", f"breach of {kinds}"))
+        edges.append(Edge("monitor_rollback", "monitor_model", "previous version"))
+    return Graph(tuple(nodes), tuple(edges))
+
+
+def _logged_label(what: str, data: ir.LoggedData) -> str:
+    window = data.window_seconds
+    span = "every file" if window is None else f"files of the last {show_duration(window)}"
+    return f"{what}: {_text(data.path)}\n{span}"
+
+
+def _bounds(low: ir.Threshold | None, high: ir.Threshold | None) -> str:
+    """' min 0.9', ' max 0.2' or ' 5..35'."""
+    if low is not None and high is not None:
+        return f" {_number(low)}..{_number(high)}"
+    return f" min {_number(low)}" if low is not None else f" max {_number(high)}"
+
+
+def _number(value: ir.Threshold | None) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def _check_line(check: ir.DataCheck) -> str:
+    column = f"({_text(check.column)})" if check.column else ""
+    if check.kind == "columns":
+        return "columns: " + ", ".join(_text(name) for name, _ in check.columns)
+    if check.kind == "categories":
+        return f"categories{column} in " + ", ".join(_text(str(v)) for v in check.allowed)
+    line = f"{check.kind}{column}{_bounds(check.min, check.max)}"
+    if check.kind == "drift":
+        against = _text(check.reference_uri) if check.reference_uri else "the training data"
+        line += f" ({check.method}) vs {against}"
+    return line
 
 
 # --- merge -------------------------------------------------------------------------------------
@@ -295,6 +391,11 @@ _MERMAID_SHAPES: Mapping[Kind, tuple[str, str]] = {
     "rollout": ('[["', '"]]'),  # subroutine
     "schedule": ('>"', '"]'),  # flag
     "trigger": ('[/"', '"/]'),  # parallelogram
+    "model": ('("', '")'),  # rounded rectangle
+    "data": ('[("', '")]'),  # cylinder
+    "monitor": ('{{"', '"}}'),  # hexagon, as a gate: it judges
+    "alarm": ('>"', '"]'),  # flag, as a schedule: it starts runs
+    "rollback": ('[/"', '"\\]'),  # trapezoid
 }
 
 # GitHub's Primer colours: green, amber, red (dashed) as in its own diffs.
@@ -364,6 +465,11 @@ _DOT_SHAPES: Mapping[Kind, tuple[str, str]] = {  # shape, style
     "rollout": ("box3d", "filled"),
     "schedule": ("cds", "filled"),
     "trigger": ("parallelogram", "filled"),
+    "model": ("ellipse", "filled"),
+    "data": ("cylinder", "filled"),
+    "monitor": ("hexagon", "filled"),
+    "alarm": ("cds", "filled"),
+    "rollback": ("trapezium", "filled"),
 }
 _DOT_NODE_COLOURS: Mapping[Mark, str] = {
     "added": 'fillcolor="#dafbe1", color="#1a7f37", penwidth=2',

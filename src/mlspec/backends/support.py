@@ -138,6 +138,17 @@ _SECRET = refuse(
     python_step_secrets,
 )
 _KFP_TRIGGERS = "KFP has recurring runs only: a schedule, or runs started from outside (MS301)"
+# A Monitor spec's job (docs/continuous-training.md): every pipeline target runs
+# runtime.monitor.run_monitor in a task `monitor` with the fields as taskdata.monitor_data
+# passes them; the alarm is the target's event. The rollout manifests use none of it.
+_MONITOR_JOB = pipelines(
+    ok(
+        "the `monitor` component (kfp's local runner or the cluster) outputs `breached` and "
+        "the report; no event (a `monitor:` trigger is refused)"
+    ),
+    ok("the `monitor` task; the `alarm` task raises the asset mlspec://monitor/NAME/breach"),
+    ok("the `monitor` task; the flow emits mlspec.monitor.breach of mlspec.monitor.NAME"),
+)
 _KFP_ENV_PARAM = refuse("KFP sets env values at compile time", env_params)
 
 
@@ -317,6 +328,9 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     "registry.promote.*.after": everywhere(
         ok(), ok("the rule that waits for the rollout names the stable alias")
     ),
+    "registry.reference": everywhere(
+        ok("tag mlspec.reference of each promoted version: a monitor's drift compares with it")
+    ),
     "schedule": pipelines(ok("a recurring run, by `mlspec deploy`"), ok(), ok()),
     "schedule.cron": pipelines(ok("a recurring run, by `mlspec deploy`"), ok(), ok()),
     "schedule.timezone": pipelines(
@@ -326,7 +340,8 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     # docs/continuous-training.md: the event each target listens to, shared by producers
     "triggers": pipelines(
         refuse(
-            f"data and pipeline triggers: {_KFP_TRIGGERS}; manual: honoured", kfp_event_triggers
+            f"data, pipeline and monitor triggers: {_KFP_TRIGGERS}; manual: honoured",
+            kfp_event_triggers,
         ),
         ok("assets (watcher DAGs, promotion outlets) the DAG is scheduled on, with the cron"),
         ok("deployment triggers on mlspec events, beside the schedule"),
@@ -359,11 +374,47 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
         )
         for path in ("", ".name", ".promoted")
     },
+    **{
+        f"triggers.*.monitor{path}": pipelines(
+            refuse(_KFP_TRIGGERS, kfp_event_triggers),
+            ok("scheduled on the asset mlspec://monitor/NAME/breach, which NAME's alarm raises"),
+            ok(
+                "a deployment trigger on mlspec.monitor.breach of mlspec.monitor.NAME, which "
+                "NAME's flow emits"
+            ),
+        )
+        for path in ("", ".name")
+    },
     "triggers.*.manual": pipelines(
         ok("no recurring run: `mlspec deploy` makes none and deletes the one it made"),
         ok("schedule=None"),
         ok("a deployment without schedule or trigger"),
     ),
+    **{
+        f"monitor{path}": _MONITOR_JOB
+        for path in (
+            "",
+            *(
+                f".{p}"
+                for p in _each(
+                    "model model.pipeline model.alias inputs inputs.path inputs.window checks "
+                    "feedback feedback.path feedback.window feedback.prediction feedback.label "
+                    "feedback.positive feedback.min_rows feedback.require "
+                    "feedback.require.*.metric feedback.require.*.min feedback.require.*.max "
+                    "on_breach on_breach.rollback"
+                )
+            ),
+            *(
+                f".checks.*.{p}"
+                for p in _each(
+                    "row_count row_count.min row_count.max columns null_fraction "
+                    "null_fraction.column null_fraction.max range range.column range.min "
+                    "range.max categories categories.column categories.allowed drift "
+                    "drift.column drift.reference_uri drift.method drift.max drift.bins"
+                )
+            ),
+        )
+    },
 }
 
 # --- rollout fields, per controller -----------------------------------------------------------

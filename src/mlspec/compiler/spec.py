@@ -1422,9 +1422,13 @@ class Monitor(Model):
 # --- the pipeline ---------------------------------------------------------------------------
 
 
+_NOTHING: Schema = {"anyOf": [{"type": "null"}, {"type": "object", "maxProperties": 0}]}
+
+
 def _spec_rules(schema: Schema) -> None:
     """The rules of `checks/` that JSON Schema can say: reserved names (MS222), a container
-    step's image (MS225), a champion comparison's registry and a promotion's rollout (MS244).
+    step's image (MS225), a champion comparison's registry and a promotion's rollout (MS244);
+    and the sections each kind has (`Spec._kind_shape`: MS102, MS105).
     (Literal credentials, MS117, are not among them: credentials.py judges a name by its last
     word and a value by token shapes that no schema pattern matches alike.)"""
     reserved = "|".join(
@@ -1441,6 +1445,20 @@ def _spec_rules(schema: Schema) -> None:
         ),
         when(has("gates", some_value(_COMPARES)), is_set("registry")),
         when(has("registry", waits_for_rollout), is_set("rollout")),
+        when(
+            _equals("kind", "Pipeline"),
+            rules(is_set("steps"), field("steps", {"minProperties": 1}), is_unset("monitor")),
+        ),
+        when(
+            _equals("kind", "Monitor"),
+            rules(
+                is_set("monitor"),
+                *(
+                    field(key, _NOTHING)
+                    for key in ("params", "steps", "gates", "registry", "rollout")
+                ),
+            ),
+        ),
     ]
 
 

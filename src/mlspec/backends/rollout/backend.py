@@ -46,11 +46,13 @@ def problems(pipeline: ir.Pipeline, *, alone: bool) -> list[Diagnostic]:
     rollout = pipeline.rollout
     if rollout is None:
         if alone and pipeline.monitor is not None:
+            watched = pipeline.monitor.model.pipeline
             return [
                 base.error(
                     pipeline.span,
-                    "a Monitor spec rolls nothing out: its watched pipeline's spec has the rollout",
-                    "compile the monitor for kubeflow, airflow or prefect",
+                    f"a Monitor spec has nothing to roll out: it watches what {watched!r} serves",
+                    "compile it for kubeflow, airflow or prefect; the model's rollout is in the "
+                    f"spec of {watched!r}",
                 )
             ]
         if alone:

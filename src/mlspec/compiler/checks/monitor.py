@@ -8,14 +8,15 @@ from mlspec.compiler.checks.base import Checker
 from mlspec.compiler.checks.triggers import unknown_alias, unknown_name
 from mlspec.compiler.parse import parse
 from mlspec.compiler.siblings import specs_beside
-from mlspec.compiler.spec import Spec
-from mlspec.diagnostics import SpecError
+from mlspec.compiler.spec import MonitorCheck, Spec
+from mlspec.diagnostics import Diagnostic, SpecError
 
 
 def check_monitor(c: Checker) -> None:
     monitor = c.spec.monitor
     if monitor is None:
         return
+    _check_thresholds(c, monitor.checks)
     at = ("monitor", "model")
     beside = specs_beside(c.source.file)
     pipelines = [n for n, s in beside.items() if s.kind == "Pipeline"]
@@ -23,21 +24,12 @@ def check_monitor(c: Checker) -> None:
     if watched is None or watched.kind != "Pipeline":
         unknown_name(c, (*at, "pipeline"), monitor.model.pipeline, "pipeline", pipelines)
         return
-    from mlspec.compiler.checks import check as check_spec  # the checks, on the spec beside
-
-    spec: Spec | None = None
-    try:
-        src = source.read(watched.path)
-        spec = parse(src)
-        if any(d.severity == "error" for d in check_spec(spec, src)):
-            spec = None
-    except (OSError, SpecError):
-        spec = None
+    spec, problem = _read_checked(watched.path)
     if spec is None:
         c.error(
             (*at, "pipeline"),
             "MS207",
-            f"the spec of pipeline {watched.name!r} ({watched.path}) has errors",
+            f"the spec of pipeline {watched.name!r} ({watched.path}) has errors, first {problem}",
             f"fix them first: mlspec validate {watched.path}",
         )
         return
@@ -70,3 +62,38 @@ def check_monitor(c: Checker) -> None:
             "rollback on a feedback breach, but the monitor has no `feedback`",
             "add `feedback: {path, prediction, label, require}`, or remove `feedback` here",
         )
+
+
+def _check_thresholds(c: Checker, checks: list[MonitorCheck]) -> None:
+    """A Monitor has no params: a threshold naming one would reach the job unresolved."""
+    for i, check in enumerate(checks):
+        body = getattr(check, check.kind)
+        for bound in ("min", "max"):
+            value = getattr(body, bound, None)
+            if isinstance(value, str):
+                c.error(
+                    ("monitor", "checks", i, check.kind, bound),
+                    "MS202",
+                    f"a Monitor has no params: {bound} {value!r} names one",
+                    "write the number",
+                )
+
+
+def _read_checked(path: str) -> tuple[Spec | None, str]:
+    """The spec at `path` when it has no errors, else None and its first error as a phrase."""
+    from mlspec.compiler.checks import check as check_spec  # the checks, on the spec beside
+
+    spec: Spec | None = None
+    try:
+        src = source.read(path)
+        spec = parse(src)
+        found = check_spec(spec, src)
+    except SpecError as caught:
+        found = caught.diagnostics
+    except OSError as caught:
+        return None, f"it cannot be read: {caught.strerror}"
+    errors = sorted((d for d in found if d.severity == "error"), key=Diagnostic.sort_key)
+    if not errors:
+        return spec, ""
+    first = errors[0]
+    return None, f"{first.code} at {first.span.line}:{first.span.col}: {first.message}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from mlspec.compiler import ir
 from mlspec.diff import fields
+from mlspec.diff.changes import monitor
 from mlspec.diff.changes.gates import check_key, compare_gates, requirement_key
 from mlspec.diff.changes.pipeline import compare_metadata, compare_params, compare_schedule
 from mlspec.diff.changes.registry import compare_registry
@@ -40,6 +41,7 @@ def rules(old: ir.Pipeline, new: ir.Pipeline) -> list[Change]:
         *compare_rollouts(old, new),
         *compare_schedule(old, new),
         *compare_triggers(old, new),
+        *monitor.compare_monitor(old, new),
     ]
 
 
@@ -48,4 +50,5 @@ KEYS: fields.Keys = {
     ir.DataCheck: check_key,
     ir.Requirement: requirement_key,
     ir.Trigger: trigger_key,
+    ir.FeedbackRequirement: monitor.requirement_key,
 }

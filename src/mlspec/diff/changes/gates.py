@@ -49,7 +49,7 @@ def _gate(a: ir.Gate, b: ir.Gate, bounds: Bounds) -> Iterator[Change]:
             node,
             ((*base, "dataset"), upstream),
         )
-    yield from _data_checks(a, b, bounds, subject, node, base)
+    yield from data_checks(a.checks, b.checks, bounds, subject, node, base)
     yield from _requirements(a, b, bounds, subject, node, base)
     if a.first_run != b.first_run:
         risky = b.first_run == "pass"
@@ -77,11 +77,17 @@ def _gate(a: ir.Gate, b: ir.Gate, bounds: Bounds) -> Iterator[Change]:
         )
 
 
-def _data_checks(
-    a: ir.Gate, b: ir.Gate, bounds: Bounds, subject: str, node: str, base: Path
+def data_checks(
+    a: tuple[ir.DataCheck, ...],
+    b: tuple[ir.DataCheck, ...],
+    bounds: Bounds,
+    subject: str,
+    node: str,
+    base: Path,
 ) -> Iterator[Change]:
-    old = numbered(a.checks, check_key)
-    new = numbered(b.checks, check_key)
+    """The checks of a data gate (or of a monitor: changes/monitor.py), keyed by `check_key`."""
+    old = numbered(a, check_key)
+    new = numbered(b, check_key)
     for key in sorted(old.keys() - new.keys()):
         yield Change(
             subject,

@@ -48,6 +48,17 @@ def compare_registry(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
             "pipeline",
             covers=(("registry", "tracking_uri"),),
         )
+    if a.reference != b.reference:
+        yield Change(
+            "registry",
+            f"reference {show(a.reference)} -> {show(b.reference)}",
+            "review",
+            "new versions record other training data: monitors measure drift against it"
+            if b.reference
+            else "new versions record no training data: a monitor's drift checks need one",
+            "pipeline",
+            covers=(("registry", "reference"),),
+        )
     yield from _rules(a, b)
 
 

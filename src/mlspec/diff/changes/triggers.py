@@ -1,8 +1,10 @@
-"""Changes to what starts a run: data arrival, another pipeline's promotion, manual only.
+"""Changes to what starts a run: data arrival, another pipeline's promotion, a monitor's alarm,
+manual only.
 
-Triggers are keyed by what they wait for (the path, the other pipeline), so reordering them
-changes nothing and a new alias or interval is a change of that trigger. Every change is
-`review`: the pipeline runs at other moments. Removing the last trigger of a pipeline that has
+Triggers are keyed by what they wait for (the path, the other pipeline, the monitor), so
+reordering them changes nothing and a new alias or interval is a change of that trigger (a
+monitor trigger has only its name: it is added or removed). Every change is `review`: the
+pipeline runs at other moments. Removing the last trigger of a pipeline that has
 no schedule left is `risky`: nothing starts it by itself any more (unless the spec now says so,
 with `manual: true`).
 """
@@ -68,6 +70,8 @@ def _when(trigger: ir.Trigger) -> str:
     if trigger.kind == "pipeline":
         promoted = f"to {trigger.alias}" if trigger.alias else "a model (to any alias)"
         return f"when pipeline {trigger.pipeline} promotes {promoted}"
+    if trigger.kind == "monitor":
+        return f"when monitor {trigger.monitor} raises its alarm"
     return "by hand"
 
 
@@ -79,8 +83,9 @@ def _detail(trigger: ir.Trigger) -> str:
 
 
 def trigger_key(trigger: ir.Trigger) -> str:
-    """What a trigger waits for: its kind and path or pipeline (its alias may be unset)."""
-    return f"{trigger.kind} {trigger.path or trigger.pipeline or ''}"
+    """What a trigger waits for: its kind and path, pipeline or monitor (its alias may be
+    unset)."""
+    return f"{trigger.kind} {trigger.path or trigger.pipeline or trigger.monitor or ''}"
 
 
 def _change(summary: str, risk: Risk, reason: str) -> Change:
