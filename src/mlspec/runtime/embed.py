@@ -128,10 +128,29 @@ def _imports_in(scopes: list[ast.AST]) -> set[str]:
 def package(modules: tuple[str, ...], *, compact: bool = False) -> Package:
     """The package of `modules`, checked; `compact`: without docstrings and comments (for KFP
     IR, where every byte counts against the size that installations accept)."""
+    texts = [(name, module_source(name)) for name in modules]
+    return _checked([(name, _compact(text) if compact else text) for name, text in texts], compact)
+
+
+@cache
+def component_package(entries: tuple[str, ...]) -> Package:
+    """What a KFP component carries to run `entries`: their modules, compact, with only the
+    top-level functions that the entries reach (calls, imports, the modules' top level)."""
+    modules = needed_modules(entries)
+    texts = {name: _compact(module_source(name)) for name in modules}
+    kept = _reached(entries, texts)
+    return _checked(
+        [
+            (name, _without_functions(text, set(_functions(text)) - kept[name]))
+            for name, text in texts.items()
+        ],
+        True,
+    )
+
+
+def _checked(texts: list[tuple[str, str]], compact: bool) -> Package:
     files = [("__init__.py", "" if compact else _INIT)]
-    for name in modules:
-        text = module_source(name)
-        files.append((f"{name}.py", _compact(text) if compact else text))
+    files += [(f"{name}.py", text) for name, text in texts]
     problems = [p for file, text in files for p in check_module(file, text)]
     if problems:
         raise EmbedError("; ".join(problems))
@@ -202,10 +221,85 @@ def _compact(source: str) -> str:
             line = line[: comments[number]].rstrip()
         if line.strip():
             lines.append(line)
-    compact = _one_line_signatures("\n".join(lines) + "\n")
+    compact = _single_quoted(_one_line_signatures("\n".join(lines) + "\n"))
     if ast.dump(_stripped(ast.parse(compact))) != ast.dump(_stripped(tree)):
         raise EmbedError("compacting changed the code")
     return compact
+
+
+def _functions(text: str) -> dict[str, ast.FunctionDef]:
+    return {n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
+
+
+def _reached(entries: tuple[str, ...], texts: dict[str, str]) -> dict[str, set[str]]:
+    """Per module, the top-level functions that `entries` (and every module's top level,
+    which runs on import) reach by name or by a relative import."""
+    functions = {module: _functions(text) for module, text in texts.items()}
+
+    def references(module: str, node: ast.AST) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and n.id in functions[module]:
+                found.append((module, n.id))
+            elif isinstance(n, ast.ImportFrom) and n.level == 1 and n.module in functions:
+                found += [(n.module, a.name) for a in n.names if a.name in functions[n.module]]
+        return found
+
+    todo = [(module, function) for module, _, function in (e.partition(":") for e in entries)]
+    for module, text in texts.items():
+        todo += [
+            ref
+            for node in ast.parse(text).body
+            if not isinstance(node, ast.FunctionDef)
+            for ref in references(module, node)
+        ]
+    kept: dict[str, set[str]] = {module: set() for module in texts}
+    while todo:
+        module, name = todo.pop()
+        if not name:  # a whole module
+            todo += [(module, f) for f in functions[module]]
+        elif name not in kept[module]:
+            kept[module].add(name)
+            todo += references(module, functions[module][name])
+    return kept
+
+
+def _without_functions(text: str, names: set[str]) -> str:
+    """`text` (a compact module: no decorators) without the top-level functions `names`."""
+    drop: set[int] = set()
+    for name, node in _functions(text).items():
+        if name in names:
+            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    lines = text.splitlines(keepends=True)
+    pruned = "".join(line for number, line in enumerate(lines, 1) if number not in drop)
+    expected = ast.parse(text)
+    expected.body = [
+        n for n in expected.body if not (isinstance(n, ast.FunctionDef) and n.name in names)
+    ]
+    if ast.dump(ast.parse(pruned)) != ast.dump(expected):
+        raise EmbedError("leaving out unused functions changed the code")
+    return pruned
+
+
+def _single_quoted(text: str) -> str:
+    """One-line string literals in single quotes where that needs no escape: KFP's IR holds the
+    module in a YAML double-quoted scalar, which escapes every double quote."""
+    found: list[tuple[int, int, int, str]] = []
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type != tokenize.STRING or token.start[0] != token.end[0]:
+            continue
+        quoted = token.string.lstrip("bBrRuU")
+        prefix = token.string[: len(token.string) - len(quoted)]
+        if not quoted.startswith('"') or quoted.startswith('"""'):
+            continue  # single-quoted, triple-quoted or an f-string (prefix f: not stripped)
+        body = token.string[len(prefix) + 1 : -1]
+        if "'" not in body and "\\" not in body:
+            found.append((token.start[0], token.start[1], token.end[1], f"{prefix}'{body}'"))
+    lines = text.splitlines(keepends=True)
+    for number, start, end, literal in reversed(found):
+        line = lines[number - 1]
+        lines[number - 1] = line[:start] + literal + line[end:]
+    return "".join(lines)
 
 
 def _body(node: ast.AST) -> list[ast.stmt]:

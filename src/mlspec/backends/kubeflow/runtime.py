@@ -76,7 +76,7 @@ def entries(pipeline: ir.Pipeline) -> tuple[str, ...]:
 
 def shared_module(pipeline: ir.Pipeline, plans: list[Plan]) -> str:
     """The source every gate and promotion component runs: the runtime, helpers, functions."""
-    pkg = embed.package(embed.needed_modules(entries(pipeline)), compact=True)
+    pkg = embed.component_package(entries(pipeline))
     files = "".join(f"    {literal(name)}: {text_block(text)},\n" for name, text in pkg.files)
     functions = "".join(f"\n\n{plan.source}" for plan in plans)
     return (
