@@ -207,8 +207,14 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
     metrics: list[ir.OutputRef] = []
     for gate in gates:
         metrics += [m for m in model_metrics(gate) if m not in metrics]
+    reference = registry.reference  # the training data, recorded as tag mlspec.reference
     parameters = (
         Parameter("model", annotation(output_type(pipeline, registry.model), "in"), registry.model),
+        *(
+            (Parameter("reference", annotation(output_type(pipeline, reference), "in"), reference),)
+            if reference
+            else ()
+        ),
         *(
             Parameter(f"report_{i}", "Input[Artifact]", ir.OutputRef(g.name, REPORT))
             for i, g in enumerate(gates)
@@ -240,6 +246,7 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
         f"        spec_version={pipeline.version!r},",
         f"        metrics={{{values}}},",
         f"        tags={dict(registry.tags)!r},",
+        *(["        reference_path=reference.path,"] if reference else []),
         "    )",
         "    return (_mlspec_version or '',)",
     ]
