@@ -159,3 +159,10 @@ def test_compact_string_literals_are_single_quoted_where_no_escape_is_needed() -
         embed._compact(source)
         == 'a = \'x\'\nb = "it\'s"\nc = rb"\\x00"\nd = f"{a}"\ne = """doc"""\n'
     )
+
+
+def test_a_compact_block_of_only_a_docstring_is_pass() -> None:
+    source = (
+        'class Refused(Exception):\n    """Why.\n\n    More."""\n\n\ndef f():\n    """Doc."""\n'
+    )
+    assert embed._compact(source) == "class Refused(Exception):\n    pass\ndef f():\n    pass\n"

@@ -19,6 +19,7 @@ import tokenize
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import cast
 
 # Every module that generated pipelines may carry, in dependency order.
 RUNTIME_MODULES = (
@@ -203,12 +204,17 @@ def _compact(source: str) -> str:
     tree = ast.parse(source)
     text = _without_signature_annotations(source, tree)
     drop: set[int] = set()
+    passes: dict[int, str] = {}
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.stmt) and (_typing_only(node) or _imports_type_checking_only(node)):
             drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
         first = _docstring(_body(node))
         if first is not None:
             drop.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+        lone = _lone_docstring(node)
+        if lone is not None:  # the body: `pass` instead
+            passes[lone.lineno] = " " * lone.col_offset + "pass"
+            drop.update(range(lone.lineno + 1, (lone.end_lineno or lone.lineno) + 1))
     comments: dict[int, int] = {}
     for token in tokenize.generate_tokens(io.StringIO(text).readline):
         if token.type == tokenize.COMMENT:
@@ -217,6 +223,7 @@ def _compact(source: str) -> str:
     for number, line in enumerate(text.splitlines(), 1):
         if number in drop:
             continue
+        line = passes.get(number, line)
         if number in comments:
             line = line[: comments[number]].rstrip()
         if line.strip():
@@ -307,18 +314,27 @@ def _body(node: ast.AST) -> list[ast.stmt]:
     return body if isinstance(body, list) else []
 
 
-def _docstring(body: list[ast.stmt]) -> ast.Expr | None:
-    """A docstring that is not its body's only statement (that one stays: the body)."""
-    if len(body) < 2:
+def _lone_docstring(node: ast.AST) -> ast.Expr | None:
+    """A docstring that is its block's only statement, on lines of its own."""
+    body = _body(node)
+    if len(body) != 1 or not _is_text(body[0]) or body[0].lineno == getattr(node, "lineno", 0):
         return None
-    first = body[0]
-    if (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        return first
-    return None
+    return cast(ast.Expr, body[0])
+
+
+def _is_text(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def _docstring(body: list[ast.stmt]) -> ast.Expr | None:
+    """A docstring that is not its body's only statement (that one becomes `pass`)."""
+    if len(body) < 2 or not _is_text(body[0]):
+        return None
+    return cast(ast.Expr, body[0])
 
 
 def _without_signature_annotations(source: str, tree: ast.Module) -> str:
@@ -388,6 +404,8 @@ def _stripped(tree: ast.Module) -> ast.Module:
         first = _docstring(body)
         if first is not None:
             body.remove(first)
+        if _lone_docstring(node) is not None:
+            body[:] = [ast.Pass()]
         if isinstance(node, ast.arg):
             node.annotation = None
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
