@@ -42,7 +42,7 @@ def pipeline_func(
 
     outcome = outcome_component(kfp)
 
-    configured: list[tuple[Any, ir.Step | ir.JobSettings | None]] = []
+    configured: list[tuple[Any, settings.Settings]] = []
 
     def body(*args: Any) -> None:
         exit_task = outcome()
