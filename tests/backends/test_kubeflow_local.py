@@ -10,6 +10,7 @@ registry. The passing run is made once per test run (tests/support/engines.py).
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,22 @@ def test_flagship_passes_its_gates_and_promotes_a_challenger(
     assert "gate model_quality: passed" in log
     assert f"promotion to 'challenger': {MODEL} version 1" in log
     assert registry(run.state) == (["1"], {"challenger": "1"})
+
+
+def test_the_promoted_version_records_its_training_data(
+    flagship_run: Callable[[str], Run],
+) -> None:
+    """registry.reference: ingest.train reaches the promotion as an input artifact; the version
+    it registers names that file (tag mlspec.reference), which a monitor's drift compares with."""
+    from mlflow import MlflowClient
+
+    run = flagship_run("kubeflow")
+    uri = f"sqlite:///{run.state / 'registry.db'}"
+    tags = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(MODEL, "1").tags
+    reference = Path(urllib.parse.unquote(urllib.parse.urlsplit(tags["mlspec.reference"]).path))
+    assert reference.name == "train" and reference.parent.name == "ingest"
+    assert reference.is_relative_to(Path(run.summary["run_folder"]))
+    assert reference.read_bytes().startswith(b"mean_radius,")
 
 
 def test_flagship_promotes_nothing_when_the_model_gate_blocks(tmp_path: Path) -> None:

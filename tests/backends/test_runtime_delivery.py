@@ -153,7 +153,7 @@ def test_kubeflow_a_failing_gate_shows_the_runtime_file_and_line(tmp_path: Path)
     with pytest.raises(NotADirectoryError) as failed:
         module.data_quality(dataset=dataset, reference_0=dataset, report=report)
     frames = runtime_frames("".join(traceback.format_exception(failed.value)))
-    assert frames["report"] == 'with open(path, "w", encoding="utf-8") as handle:'
+    assert frames["report"] == "with open(path, 'w', encoding='utf-8') as handle:"  # compact
     assert set(frames) == {"steps", "report"}
 
 

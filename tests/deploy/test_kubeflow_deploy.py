@@ -239,6 +239,22 @@ def test_manual_only_creates_no_recurring_run_and_deletes_ours(
     assert kfp.runs
 
 
+def test_a_monitor_deploys_with_its_schedule_as_a_recurring_run(kfp: FakeKfp) -> None:
+    """A Monitor spec (beside the pipeline it watches) is deployed as a pipeline is: its
+    `schedule: {cron: "@hourly"}` becomes the recurring run of its one task, `monitor`."""
+    monitor = FLAGSHIP.parent / "monitor.yaml"
+    result = deploy(monitor, kfp.url)
+    assert result.exit_code == 0, result.output
+    package = only(kfp.versions)["_package"]
+    assert package["filename"] == "breast-cancer-monitor.kfp.yaml"
+    assert package["spec"]["pipelineInfo"]["name"] == "breast-cancer-monitor"
+    assert "comp-monitor" in package["spec"]["components"]
+    schedule = only(kfp.recurring_runs)
+    assert schedule["display_name"] == "breast-cancer-monitor"
+    assert schedule["trigger"] == {"cron_schedule": {"cron": "0 0 * * * *"}}
+    assert schedule["mode"] == "ENABLE"
+
+
 def test_dry_run_prints_the_plan_and_writes_nothing(kfp: FakeKfp) -> None:
     result = deploy(FLAGSHIP, kfp.url, "--dry-run", "--run")
     assert result.exit_code == 0, result.output

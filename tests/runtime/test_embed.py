@@ -125,3 +125,44 @@ def test_runtime_modules_import_each_other_relatively() -> None:
         for node in ast.walk(ast.parse(embed.module_source(name))):
             if isinstance(node, ast.ImportFrom) and node.level == 0:
                 assert not (node.module or "").startswith("mlspec"), (name, node.module)
+
+
+def test_a_component_carries_only_the_functions_its_entries_reach(tmp_path: Path) -> None:
+    """KFP components carry a compact package without the functions that nothing they run can
+    reach; every module of it still imports, and what they run still decides the same."""
+    entries = ("steps:data_gate_step", "steps:model_gate_step", "steps:promotion_step")
+    pkg = embed.component_package(entries)
+    whole = dict(embed.package(embed.needed_modules(entries), compact=True).files)
+    files = dict(pkg.files)
+    assert files.keys() == whole.keys()
+
+    def functions(text: str) -> set[str]:
+        return {n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
+
+    kept, left_out = functions(files["registry.py"]), functions(whole["registry.py"])
+    assert {"promote_after_gates", "alias_metrics", "register_model_version"} <= kept
+    assert left_out - kept == {"resolve_alias", "find_version_by_run"}  # rollback's, a task's
+    for name in embed.needed_modules(entries):
+        load(pkg, tmp_path, name)
+    gates = load(pkg, tmp_path, "gates")
+    report = gates.evaluate_model_gate("g", {"evaluate.auc": 0.95}, REQUIREMENTS[:1])
+    assert (
+        report.to_json()
+        == evaluate_model_gate("g", {"evaluate.auc": 0.95}, REQUIREMENTS[:1]).to_json()
+    )
+
+
+def test_compact_string_literals_are_single_quoted_where_no_escape_is_needed() -> None:
+    """KFP's IR holds the modules in YAML double-quoted scalars, which escape each `"`."""
+    source = 'a = "x"\nb = "it\'s"\nc = rb"\\x00"\nd = f"{a}"\ne = """doc"""\n'
+    assert (
+        embed._compact(source)
+        == 'a = \'x\'\nb = "it\'s"\nc = rb"\\x00"\nd = f"{a}"\ne = """doc"""\n'
+    )
+
+
+def test_a_compact_block_of_only_a_docstring_is_pass() -> None:
+    source = (
+        'class Refused(Exception):\n    """Why.\n\n    More."""\n\n\ndef f():\n    """Doc."""\n'
+    )
+    assert embed._compact(source) == "class Refused(Exception):\n    pass\ndef f():\n    pass\n"

@@ -148,27 +148,35 @@ def schedule_zone(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
 
 
 def kfp_event_triggers(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
-    """Data-arrival and pipeline triggers: KFP starts runs on a recurring schedule only."""
+    """Data-arrival, pipeline and monitor triggers: KFP starts runs on a recurring schedule
+    only."""
     for trigger in pipeline.triggers:
         if trigger.kind == "data":
             what = f"when files arrive at {trigger.path}"
+            outside = (
+                "have the job that writes the data run `mlspec deploy --target kubeflow --run`"
+            )
         elif trigger.kind == "pipeline":
             promoted = f"to {trigger.alias}" if trigger.alias else "a model"
             what = f"when pipeline {trigger.pipeline!r} promotes {promoted}"
+            outside = (
+                f"have the CI of {trigger.pipeline!r} run `mlspec deploy --target kubeflow "
+                "--run` after its promotion"
+            )
+        elif trigger.kind == "monitor":
+            what = f"when monitor {trigger.monitor!r} raises its alarm"
+            outside = (
+                f"have what watches the recurring runs of {trigger.monitor!r} (their task "
+                "`monitor` outputs `breached`) run `mlspec deploy --target kubeflow --run` "
+                "when it is true"
+            )
         else:
             continue
         yield (
             trigger.span,
             f"Kubeflow Pipelines cannot start a run {what}: it has recurring runs only",
-            "retrain on a `schedule:`, or start runs from outside: "
-            + (
-                f"have the CI of {trigger.pipeline!r} run `mlspec deploy --target kubeflow "
-                "--run` after its promotion"
-                if trigger.kind == "pipeline"
-                else "have the job that writes the data run `mlspec deploy --target kubeflow --run`"
-            )
-            + ", or let an Argo Events sensor on the cluster submit the run; airflow and "
-            "prefect have this trigger",
+            f"retrain on a `schedule:`, or start runs from outside: {outside}, or let an Argo "
+            "Events sensor on the cluster submit the run; airflow and prefect have this trigger",
         )
 
 

@@ -391,6 +391,17 @@ class Feedback:
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    """Where a monitor's job runs: the spec's `defaults`, as a Python step would get them."""
+
+    image: str | None  # None: the target's default Python image
+    packages: tuple[str, ...]
+    resources: Resources
+    retries: int
+    timeout_seconds: int | None
+
+
+@dataclass(frozen=True)
 class Monitor:
     """A Monitor spec's job. Drift checks without a reference (both `reference` and
     `reference_uri` None) compare with the served version's training data."""
@@ -401,6 +412,7 @@ class Monitor:
     feedback: Feedback | None
     rollback_on: tuple[Literal["checks", "feedback"], ...]
     span: Span
+    job: JobSettings = JobSettings(None, (), Resources(), 0, None)
 
 
 @dataclass(frozen=True)

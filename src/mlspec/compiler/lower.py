@@ -121,6 +121,17 @@ class _Lowering:
             else None,
             rollback_on=tuple(dict.fromkeys(monitor.on_breach.rollback)),
             span=self.key_span(*base),
+            job=self.job_settings(),
+        )
+
+    def job_settings(self) -> ir.JobSettings:
+        d = self.spec.defaults
+        return ir.JobSettings(
+            image=d.image,
+            packages=tuple(dict.fromkeys(d.packages)),
+            resources=ir.Resources(d.resources.cpu, d.resources.memory, d.resources.gpu),
+            retries=_first(d.retries, 0),
+            timeout_seconds=d.timeout,
         )
 
     def logged(self, data: s.ServedInputs | s.Feedback, path: PathKey) -> ir.LoggedData:

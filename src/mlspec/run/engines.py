@@ -406,7 +406,8 @@ def refuse_kubeflow(request: RunRequest) -> None:
 def run_kubeflow(run: EngineRun) -> EngineResult:
     python = _kfp_venv(run.state.engine_folder("kubeflow"))
     env = clean_env(PYTHONPATH=str(run.code_path))
-    patterns = (*_COMMON, r"Task '[\w-]+' finished with status", r"Pipeline '")
+    # kfp.local logs a task's outputs below it: a monitor's verdict is its output `breached`.
+    patterns = (*_COMMON, r"Task '[\w-]+' finished with status", r"Pipeline '", r"^\s+breached: ")
     shown = _shown(patterns, run.verbose)
     tasks: dict[str, str] = {}
 

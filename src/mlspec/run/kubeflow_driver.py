@@ -30,8 +30,17 @@ def main() -> None:
     if compiled.pipeline is None or not compiled.ok:
         errors = "; ".join(d.message for d in compiled.diagnostics if d.severity == "error")
         sys.exit(f"mlspec: the pipeline as run locally cannot compile: {errors}")
-    func = KubeflowBackend().pipeline_function(compiled.pipeline)
-    model = compiled.pipeline.registry.registered_model if compiled.pipeline.registry else ""
+    pipeline = compiled.pipeline
+    func = KubeflowBackend().pipeline_function(pipeline)
+    # The model the run may move an alias of: the one it registers, or the one a monitor watches
+    # (its rollback).
+    model = (
+        pipeline.registry.registered_model
+        if pipeline.registry
+        else pipeline.monitor.model.registered_model
+        if pipeline.monitor
+        else ""
+    )
     before = ready(registry_uri, model)
     kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=root)
     result: dict[str, object] = {}

@@ -19,6 +19,7 @@ import tokenize
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import cast
 
 # Every module that generated pipelines may carry, in dependency order.
 RUNTIME_MODULES = (
@@ -128,10 +129,29 @@ def _imports_in(scopes: list[ast.AST]) -> set[str]:
 def package(modules: tuple[str, ...], *, compact: bool = False) -> Package:
     """The package of `modules`, checked; `compact`: without docstrings and comments (for KFP
     IR, where every byte counts against the size that installations accept)."""
+    texts = [(name, module_source(name)) for name in modules]
+    return _checked([(name, _compact(text) if compact else text) for name, text in texts], compact)
+
+
+@cache
+def component_package(entries: tuple[str, ...]) -> Package:
+    """What a KFP component carries to run `entries`: their modules, compact, with only the
+    top-level functions that the entries reach (calls, imports, the modules' top level)."""
+    modules = needed_modules(entries)
+    texts = {name: _compact(module_source(name)) for name in modules}
+    kept = _reached(entries, texts)
+    return _checked(
+        [
+            (name, _without_functions(text, set(_functions(text)) - kept[name]))
+            for name, text in texts.items()
+        ],
+        True,
+    )
+
+
+def _checked(texts: list[tuple[str, str]], compact: bool) -> Package:
     files = [("__init__.py", "" if compact else _INIT)]
-    for name in modules:
-        text = module_source(name)
-        files.append((f"{name}.py", _compact(text) if compact else text))
+    files += [(f"{name}.py", text) for name, text in texts]
     problems = [p for file, text in files for p in check_module(file, text)]
     if problems:
         raise EmbedError("; ".join(problems))
@@ -184,12 +204,17 @@ def _compact(source: str) -> str:
     tree = ast.parse(source)
     text = _without_signature_annotations(source, tree)
     drop: set[int] = set()
+    passes: dict[int, str] = {}
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.stmt) and (_typing_only(node) or _imports_type_checking_only(node)):
             drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
         first = _docstring(_body(node))
         if first is not None:
             drop.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+        lone = _lone_docstring(node)
+        if lone is not None:  # the body: `pass` instead
+            passes[lone.lineno] = " " * lone.col_offset + "pass"
+            drop.update(range(lone.lineno + 1, (lone.end_lineno or lone.lineno) + 1))
     comments: dict[int, int] = {}
     for token in tokenize.generate_tokens(io.StringIO(text).readline):
         if token.type == tokenize.COMMENT:
@@ -198,14 +223,90 @@ def _compact(source: str) -> str:
     for number, line in enumerate(text.splitlines(), 1):
         if number in drop:
             continue
+        line = passes.get(number, line)
         if number in comments:
             line = line[: comments[number]].rstrip()
         if line.strip():
             lines.append(line)
-    compact = _one_line_signatures("\n".join(lines) + "\n")
+    compact = _single_quoted(_one_line_signatures("\n".join(lines) + "\n"))
     if ast.dump(_stripped(ast.parse(compact))) != ast.dump(_stripped(tree)):
         raise EmbedError("compacting changed the code")
     return compact
+
+
+def _functions(text: str) -> dict[str, ast.FunctionDef]:
+    return {n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
+
+
+def _reached(entries: tuple[str, ...], texts: dict[str, str]) -> dict[str, set[str]]:
+    """Per module, the top-level functions that `entries` (and every module's top level,
+    which runs on import) reach by name or by a relative import."""
+    functions = {module: _functions(text) for module, text in texts.items()}
+
+    def references(module: str, node: ast.AST) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and n.id in functions[module]:
+                found.append((module, n.id))
+            elif isinstance(n, ast.ImportFrom) and n.level == 1 and n.module in functions:
+                found += [(n.module, a.name) for a in n.names if a.name in functions[n.module]]
+        return found
+
+    todo = [(module, function) for module, _, function in (e.partition(":") for e in entries)]
+    for module, text in texts.items():
+        todo += [
+            ref
+            for node in ast.parse(text).body
+            if not isinstance(node, ast.FunctionDef)
+            for ref in references(module, node)
+        ]
+    kept: dict[str, set[str]] = {module: set() for module in texts}
+    while todo:
+        module, name = todo.pop()
+        if not name:  # a whole module
+            todo += [(module, f) for f in functions[module]]
+        elif name not in kept[module]:
+            kept[module].add(name)
+            todo += references(module, functions[module][name])
+    return kept
+
+
+def _without_functions(text: str, names: set[str]) -> str:
+    """`text` (a compact module: no decorators) without the top-level functions `names`."""
+    drop: set[int] = set()
+    for name, node in _functions(text).items():
+        if name in names:
+            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    lines = text.splitlines(keepends=True)
+    pruned = "".join(line for number, line in enumerate(lines, 1) if number not in drop)
+    expected = ast.parse(text)
+    expected.body = [
+        n for n in expected.body if not (isinstance(n, ast.FunctionDef) and n.name in names)
+    ]
+    if ast.dump(ast.parse(pruned)) != ast.dump(expected):
+        raise EmbedError("leaving out unused functions changed the code")
+    return pruned
+
+
+def _single_quoted(text: str) -> str:
+    """One-line string literals in single quotes where that needs no escape: KFP's IR holds the
+    module in a YAML double-quoted scalar, which escapes every double quote."""
+    found: list[tuple[int, int, int, str]] = []
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type != tokenize.STRING or token.start[0] != token.end[0]:
+            continue
+        quoted = token.string.lstrip("bBrRuU")
+        prefix = token.string[: len(token.string) - len(quoted)]
+        if not quoted.startswith('"') or quoted.startswith('"""'):
+            continue  # single-quoted, triple-quoted or an f-string (prefix f: not stripped)
+        body = token.string[len(prefix) + 1 : -1]
+        if "'" not in body and "\\" not in body:
+            found.append((token.start[0], token.start[1], token.end[1], f"{prefix}'{body}'"))
+    lines = text.splitlines(keepends=True)
+    for number, start, end, literal in reversed(found):
+        line = lines[number - 1]
+        lines[number - 1] = line[:start] + literal + line[end:]
+    return "".join(lines)
 
 
 def _body(node: ast.AST) -> list[ast.stmt]:
@@ -213,18 +314,27 @@ def _body(node: ast.AST) -> list[ast.stmt]:
     return body if isinstance(body, list) else []
 
 
-def _docstring(body: list[ast.stmt]) -> ast.Expr | None:
-    """A docstring that is not its body's only statement (that one stays: the body)."""
-    if len(body) < 2:
+def _lone_docstring(node: ast.AST) -> ast.Expr | None:
+    """A docstring that is its block's only statement, on lines of its own."""
+    body = _body(node)
+    if len(body) != 1 or not _is_text(body[0]) or body[0].lineno == getattr(node, "lineno", 0):
         return None
-    first = body[0]
-    if (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        return first
-    return None
+    return cast(ast.Expr, body[0])
+
+
+def _is_text(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def _docstring(body: list[ast.stmt]) -> ast.Expr | None:
+    """A docstring that is not its body's only statement (that one becomes `pass`)."""
+    if len(body) < 2 or not _is_text(body[0]):
+        return None
+    return cast(ast.Expr, body[0])
 
 
 def _without_signature_annotations(source: str, tree: ast.Module) -> str:
@@ -294,6 +404,8 @@ def _stripped(tree: ast.Module) -> ast.Module:
         first = _docstring(body)
         if first is not None:
             body.remove(first)
+        if _lone_docstring(node) is not None:
+            body[:] = [ast.Pass()]
         if isinstance(node, ast.arg):
             node.annotation = None
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

@@ -23,6 +23,7 @@ from mlspec.backends.kubeflow.plan import (
     registry_packages,
     returns,
     signature,
+    tracking_uri_code,
 )
 from mlspec.backends.runtime_args import (
     Slot,
@@ -120,11 +121,6 @@ def _data_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
     return _runtime_plan(gate.name, "gate", parameters, lines, (), gate.span, gate.description)
 
 
-def _tracking_uri(pipeline: ir.Pipeline) -> str:
-    uri = pipeline.registry.tracking_uri if pipeline.registry else None
-    return repr(uri) if uri else "os.environ.get('MLFLOW_TRACKING_URI')"
-
-
 def model_metrics(gate: ir.Gate) -> list[ir.OutputRef]:
     seen: list[ir.OutputRef] = []
     for req in gate.requirements:
@@ -163,7 +159,7 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         "        _mlspec_requirements,",
         f"        {REPORT}.path,",
         f"        first_run={gate.first_run!r},",
-        f"        tracking_uri={_tracking_uri(pipeline)},",
+        f"        tracking_uri={tracking_uri_code(pipeline)},",
         f"        model_name={model_name!r},",
         "    )",
         _verdict(gate),
@@ -207,8 +203,14 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
     metrics: list[ir.OutputRef] = []
     for gate in gates:
         metrics += [m for m in model_metrics(gate) if m not in metrics]
+    reference = registry.reference  # the training data, recorded as tag mlspec.reference
     parameters = (
         Parameter("model", annotation(output_type(pipeline, registry.model), "in"), registry.model),
+        *(
+            (Parameter("reference", annotation(output_type(pipeline, reference), "in"), reference),)
+            if reference
+            else ()
+        ),
         *(
             Parameter(f"report_{i}", "Input[Artifact]", ir.OutputRef(g.name, REPORT))
             for i, g in enumerate(gates)
@@ -224,7 +226,7 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
     reports = ", ".join(f"report_{i}.path" for i in range(len(gates)))
     lines = [
         f"def {name}({signature(parameters)}, {_entry(name)}){returns((('version', 'str'),))}:",
-        f"    _mlspec_uri = {_tracking_uri(pipeline)}",
+        f"    _mlspec_uri = {tracking_uri_code(pipeline)}",
         "    if not _mlspec_uri:",
         "        raise RuntimeError('no MLflow tracking URI: set registry.mlflow.tracking_uri in "
         "the spec or MLFLOW_TRACKING_URI')",
@@ -240,6 +242,7 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
         f"        spec_version={pipeline.version!r},",
         f"        metrics={{{values}}},",
         f"        tags={dict(registry.tags)!r},",
+        *(["        reference_path=reference.path,"] if reference else []),
         "    )",
         "    return (_mlspec_version or '',)",
     ]

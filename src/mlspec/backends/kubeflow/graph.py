@@ -21,7 +21,7 @@ from mlspec.backends.pysource import google_docstring
 from mlspec.compiler import ir
 
 PARAM_TYPES = {"float": float, "int": int, "str": str, "bool": bool}
-RUNTIME_KINDS = ("gate", "promotion")
+RUNTIME_KINDS = ("gate", "promotion", "monitor")
 
 
 def pipeline_func(
@@ -42,7 +42,7 @@ def pipeline_func(
 
     outcome = outcome_component(kfp)
 
-    configured: list[tuple[Any, ir.Step | None]] = []
+    configured: list[tuple[Any, settings.Settings]] = []
 
     def body(*args: Any) -> None:
         exit_task = outcome()
@@ -79,7 +79,7 @@ def pipeline_func(
             task.set_display_name(plan.name)
             for name in plan.after:
                 task.after(tasks[name])
-            configured.append((task, plan.step))
+            configured.append((task, plan.step or plan.job))
             tasks[plan.name] = task
         while blocks:
             blocks.pop()[1].__exit__(None, None, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlspec.backends.kubeflow.gates import gate_plan, promotion_plan
+from mlspec.backends.kubeflow.monitor import monitor_plan
 from mlspec.backends.kubeflow.plan import Plan
 from mlspec.backends.kubeflow.steps import step_plan
 from mlspec.compiler import ir
@@ -29,6 +30,8 @@ class Layout:
 
 def plans(pipeline: ir.Pipeline) -> list[tuple[Plan, tuple[str, ...]]]:
     """Every task with the gates it waits for directly, in declaration order."""
+    if pipeline.monitor is not None:
+        return [(monitor_plan(pipeline), ())]
     out: list[tuple[Plan, tuple[str, ...]]] = [(step_plan(s), s.gates) for s in pipeline.steps]
     out += [(gate_plan(pipeline, g), ()) for g in pipeline.gates]
     if pipeline.registry is not None:

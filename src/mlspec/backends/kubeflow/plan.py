@@ -47,7 +47,7 @@ class Parameter:
 @dataclass(frozen=True)
 class Plan:
     name: str  # task and component name, a Python identifier
-    kind: Literal["python", "container", "gate", "promotion"]
+    kind: Literal["python", "container", "gate", "promotion", "monitor"]
     parameters: tuple[Parameter, ...]
     scalar_outputs: tuple[tuple[str, str], ...]  # (name, type), returned as a NamedTuple
     source: str | None  # a lightweight component's function source
@@ -57,12 +57,26 @@ class Plan:
     after: tuple[str, ...]  # tasks it waits for without taking their outputs
     span: Span
     description: str = ""
+    job: ir.JobSettings | None = None  # a monitor's settings (resources, retries, timeout)
+
+
+def tracking_uri(pipeline: ir.Pipeline) -> str | None:
+    """The registry's URI in the spec: its own, or a monitor's watched pipeline's."""
+    if pipeline.registry is not None:
+        return pipeline.registry.tracking_uri
+    return pipeline.monitor.model.tracking_uri if pipeline.monitor is not None else None
+
+
+def tracking_uri_code(pipeline: ir.Pipeline) -> str:
+    """A component's expression for the registry's URI: the spec's, else the environment's."""
+    uri = tracking_uri(pipeline)
+    return repr(uri) if uri else "os.environ.get('MLFLOW_TRACKING_URI')"
 
 
 def registry_packages(pipeline: ir.Pipeline) -> tuple[str, ...]:
     """What the runtime needs to reach the spec's registry: an MLflow server (or a URI known
     only at run time) takes mlflow-skinny; a registry in a SQLite file also its SQL store."""
-    uri = pipeline.registry.tracking_uri if pipeline.registry else None
+    uri = tracking_uri(pipeline)
     if uri is not None and uri.startswith("sqlite:"):
         return REGISTRY_PACKAGES + SQL_STORE_PACKAGES
     return REGISTRY_PACKAGES

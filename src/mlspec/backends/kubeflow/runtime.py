@@ -67,7 +67,10 @@ def _mlspec_verdict(gate, on_fail, passed):
 
 
 def entries(pipeline: ir.Pipeline) -> tuple[str, ...]:
-    """The runtime functions that the pipeline's gate and promotion components call."""
+    """The runtime functions that the pipeline's gate and promotion components call (a
+    monitor's: its job)."""
+    if pipeline.monitor is not None:
+        return ("monitor:run_monitor",)
     found = {f"steps:{g.kind}_gate_step" for g in pipeline.gates}
     if pipeline.registry is not None and any(not r.after_rollout for r in pipeline.registry.rules):
         found.add("steps:promotion_step")
@@ -76,7 +79,7 @@ def entries(pipeline: ir.Pipeline) -> tuple[str, ...]:
 
 def shared_module(pipeline: ir.Pipeline, plans: list[Plan]) -> str:
     """The source every gate and promotion component runs: the runtime, helpers, functions."""
-    pkg = embed.package(embed.needed_modules(entries(pipeline)), compact=True)
+    pkg = embed.component_package(entries(pipeline))
     files = "".join(f"    {literal(name)}: {text_block(text)},\n" for name, text in pkg.files)
     functions = "".join(f"\n\n{plan.source}" for plan in plans)
     return (

@@ -12,8 +12,11 @@ GPU_RESOURCE = "nvidia.com/gpu"
 OWNERS_ANNOTATION = "mlspec.dev/owners"  # KFP has no pipeline owner; the pods carry it
 
 
+Settings = ir.Step | ir.JobSettings | None  # a step's, a monitor's job's, or none (runtime tasks)
+
+
 def apply_all(
-    kubernetes: ModuleType, tasks: list[tuple[Any, ir.Step | None]], pipeline: ir.Pipeline
+    kubernetes: ModuleType, tasks: list[tuple[Any, Settings]], pipeline: ir.Pipeline
 ) -> None:
     """Apply every task's settings from a fresh thread.
 
@@ -48,12 +51,12 @@ def pod_metadata(kubernetes: ModuleType, task: Any, pipeline: ir.Pipeline) -> No
         kubernetes.add_pod_annotation(task, OWNERS_ANNOTATION, ", ".join(pipeline.owners))
 
 
-def apply(kubernetes: ModuleType, task: Any, step: ir.Step | None) -> None:
+def apply(kubernetes: ModuleType, task: Any, step: Settings) -> None:
     """Set every setting explicitly: kfp's defaults depend on the environment (caching)."""
-    if step is None:  # gate and promotion tasks: they read live state, never cache them
-        task.set_caching_options(enable_caching=False)
+    # Gate, promotion and monitor tasks read live state: never cached.
+    task.set_caching_options(enable_caching=isinstance(step, ir.Step) and step.caching)
+    if step is None:
         return
-    task.set_caching_options(enable_caching=step.caching)
     if step.retries:
         task.set_retry(num_retries=step.retries)
     resources = step.resources
@@ -63,6 +66,10 @@ def apply(kubernetes: ModuleType, task: Any, step: ir.Step | None) -> None:
         task.set_memory_request(resources.memory).set_memory_limit(resources.memory)
     if resources.gpu:
         task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(resources.gpu)
+    if step.timeout_seconds:
+        kubernetes.set_timeout(task, step.timeout_seconds)
+    if isinstance(step, ir.JobSettings):
+        return
     secrets: dict[str, dict[str, str]] = {}
     for env in step.env:
         if env.value is not None:
@@ -72,5 +79,3 @@ def apply(kubernetes: ModuleType, task: Any, step: ir.Step | None) -> None:
         # env.param: reported by `check` (MS301), never reaches emit
     for name in sorted(secrets):
         kubernetes.use_secret_as_env(task, secret_name=name, secret_key_to_env=secrets[name])
-    if step.timeout_seconds:
-        kubernetes.set_timeout(task, step.timeout_seconds)
