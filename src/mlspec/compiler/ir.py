@@ -401,6 +401,12 @@ class Monitor:
     feedback: Feedback | None
     rollback_on: tuple[Literal["checks", "feedback"], ...]
     span: Span
+    # `defaults` as they apply to the monitor's one task (a Python task, like a Python step)
+    image: str | None = None
+    packages: tuple[str, ...] = ()
+    resources: Resources = Resources()
+    retries: int = 0
+    timeout_seconds: int | None = None
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ class _Lowering:
         watched = specs_beside(self.source.file)[monitor.model.pipeline]  # checked: it exists
         assert watched.registered_model is not None
         feedback = monitor.feedback
+        d = self.spec.defaults
         return ir.Monitor(
             model=ir.WatchedModel(
                 monitor.model.pipeline,
@@ -121,6 +122,11 @@ class _Lowering:
             else None,
             rollback_on=tuple(dict.fromkeys(monitor.on_breach.rollback)),
             span=self.key_span(*base),
+            image=d.image,
+            packages=tuple(dict.fromkeys(d.packages)),
+            resources=ir.Resources(d.resources.cpu, d.resources.memory, d.resources.gpu),
+            retries=_first(d.retries, 0),
+            timeout_seconds=d.timeout,
         )
 
     def logged(self, data: s.ServedInputs | s.Feedback, path: PathKey) -> ir.LoggedData:
