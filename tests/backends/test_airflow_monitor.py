@@ -17,59 +17,22 @@ from pathlib import Path
 import pytest
 from support import airflow_env, generated, serving
 from support.engines import mlspec_run
+from support.monitoring import MODEL, champion_trained_on, monitor_text, retrain_text, spec_folder
 
 from mlspec.backends import taskdata
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.compiler import analyze_file
-from mlspec.run.local_registry import start_registered_model
 from mlspec.run.state import default_folder
 from mlspec.run.summary import monitor_verdict
 from mlspec.runtime.monitor import run_monitor
-from mlspec.runtime.registry import REGISTRY_TAG_REFERENCE, promote_after_gates
+from mlspec.runtime.registry import REGISTRY_TAG_REFERENCE
 
-ROOT = Path(__file__).resolve().parents[2]
-FLAGSHIP = ROOT / "examples" / "breast-cancer"
-MODEL = "breast-cancer-classifier"
+FLAGSHIP = Path(__file__).resolve().parents[2] / "examples" / "breast-cancer"
 BACKEND = AirflowBackend()
 # Quotes, a backslash, a Python call and a comment sign: all of it must stay in a string.
 HOSTILE = "/data/x'\"\"\" ''' \\ __import__('os').system('id') # end"
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
-
-
-def monitor_text(inputs: str, name: str = "drift-watch", extra: str = "") -> str:
-    """A monitor of the flagship's champion: drift of two columns against its training data."""
-    return f"""\
-apiVersion: mlspec/v1
-kind: Monitor
-metadata: {{name: {name}, version: 1.0.0}}
-{extra}monitor:
-  model: {{pipeline: {MODEL}, alias: champion}}
-  inputs: {{path: {json.dumps(inputs)}}}
-  checks:
-    - row_count: {{min: 50}}
-    - drift: {{column: mean_texture, method: psi, max: 0.2}}
-    - drift: {{column: worst_area, method: ks, max: 0.15}}
-"""
-
-
-def retrain_text(monitor: str, schedule: bool = False) -> str:
-    """The flagship renamed, retraining on the monitor's alarm (besides its cron, or not)."""
-    text = (FLAGSHIP / "pipeline.yaml").read_text()
-    text = text.replace(f"name: {MODEL}", "name: retrain-on-drift")
-    cron = 'schedule: {cron: "0 3 * * 1", timezone: Europe/Berlin}\n'
-    assert text.endswith(cron)
-    triggers = f"triggers:\n  - monitor: {{name: {monitor}}}\n"
-    return text.removesuffix(cron) + triggers + (cron if schedule else "")
-
-
-def spec_folder(folder: Path, specs: dict[str, str]) -> Path:
-    """The flagship and `specs` in one folder: the monitor and the trigger resolve against it."""
-    shutil.copytree(FLAGSHIP, folder, ignore=shutil.ignore_patterns("__pycache__", "build"))
-    (folder / "monitor.yaml").unlink()
-    for name, text in specs.items():
-        (folder / name).write_text(text)
-    return folder
 
 
 def dag_file(spec: Path) -> str:
@@ -195,28 +158,6 @@ def test_a_monitor_runs_in_its_watched_pipelines_state_folder() -> None:
     monitor = analyze_file(FLAGSHIP / "monitor.yaml").pipeline
     watched = analyze_file(FLAGSHIP / "pipeline.yaml").pipeline
     assert default_folder(monitor) == default_folder(watched) == Path(".mlspec/run", MODEL)
-
-
-def champion_trained_on(uri: str, folder: Path) -> str:
-    """A champion version of the flagship's model that records its training data."""
-    start_registered_model(uri, MODEL)
-    model = folder / "model.pkl"
-    model.write_text("a stand-in model\n")
-    version = promote_after_gates(
-        uri,
-        MODEL,
-        str(model),
-        alias="champion",
-        rule_gates=[],
-        gate_reports=[],
-        run_id="seed",
-        spec_name=MODEL,
-        spec_version="1.0.0",
-        metrics={"evaluate.auc": 0.5},
-        reference_path=serving.training_data(folder / "train.csv"),
-    )
-    assert version is not None
-    return version
 
 
 def test_the_summary_of_a_monitor_run_says_what_breached_and_what_was_done(
