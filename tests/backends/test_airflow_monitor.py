@@ -274,3 +274,27 @@ def test_mlspec_run_of_a_monitor_on_airflow_raises_the_alarm_only_on_drift(
     assert clean["tasks"] == {"monitor": "success", "alarm": "skipped"}
     assert (clean["monitor"]["breached"], clean["monitor"]["actions"]) == ([], [])
     assert f"monitor   version {version}: no breach" in output
+
+
+def test_defaults_airflow_cannot_apply_to_the_monitor_task_are_an_ms302_at_defaults(
+    tmp_path: Path,
+) -> None:
+    """As for a Python step: the monitor's task runs in the worker, whose image and resources
+    are not the spec's; retries and timeout are the task's own (above), so they warn nothing."""
+    specs = {
+        "sized.yaml": monitor_text("/data/a", name="sized", extra=SIZED),
+        "timed.yaml": monitor_text("/data/a", name="timed", extra="defaults: {retries: 1}\n"),
+    }
+    folder = spec_folder(tmp_path / "specs", specs)
+    [warning] = [
+        d for d in BACKEND.check(analyze_file(folder / "sized.yaml").pipeline) if d.code == "MS302"
+    ]
+    assert (warning.span.line, warning.span.col, warning.severity) == (4, 1, "warning")
+    assert warning.message == (
+        "airflow runs the monitor's task in its Airflow workers: the defaults' image, packages "
+        "and resources are not applied"
+    )
+    assert BACKEND.check(analyze_file(folder / "timed.yaml").pipeline) == []
+
+
+SIZED = "defaults:\n  image: python:3.11-slim\n  packages: [pyarrow]\n  resources: {cpu: '1'}\n"

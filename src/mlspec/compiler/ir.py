@@ -407,6 +407,7 @@ class Monitor:
     resources: Resources = Resources()
     retries: int = 0
     timeout_seconds: int | None = None
+    defaults_span: Span | None = None  # the spec's `defaults:`, where its settings are
 
 
 @dataclass(frozen=True)
