@@ -239,13 +239,20 @@ def test_the_dagbag_loads_the_monitor_and_the_consumer_on_its_alarm(
 
 @pytest.mark.slow
 def test_mlspec_run_of_a_monitor_on_airflow_raises_the_alarm_only_on_drift(
-    airflow_python: Path, template_db: Path, tmp_path: Path
+    airflow_python: Path, template_db: Path, migrated_airflow_db: Path, tmp_path: Path
 ) -> None:
     """`mlspec run MONITOR --target airflow` in the state folder whose registry holds the
     champion: drifted inputs breach (the alarm task succeeds), clean ones do not (skipped)."""
-    state = tmp_path / "state"
-    state.mkdir()
-    shutil.copyfile(template_db, state / "registry.db")
+
+    def state_folder(name: str) -> Path:
+        """A registry and a migrated Airflow database, as an earlier run leaves them."""
+        state = tmp_path / name
+        (state / "engines" / "airflow").mkdir(parents=True)
+        shutil.copyfile(template_db, state / "registry.db")
+        shutil.copyfile(migrated_airflow_db, state / "engines" / "airflow" / "airflow.db")
+        return state
+
+    state = state_folder("state")
     version = champion_trained_on(f"sqlite:///{state / 'registry.db'}", tmp_path)
     served = tmp_path / "served"
     spec = spec_folder(tmp_path / "specs", {"watch.yaml": monitor_text(str(served))})
@@ -274,6 +281,13 @@ def test_mlspec_run_of_a_monitor_on_airflow_raises_the_alarm_only_on_drift(
     assert clean["tasks"] == {"monitor": "success", "alarm": "skipped"}
     assert (clean["monitor"]["breached"], clean["monitor"]["actions"]) == ([], [])
     assert f"monitor   version {version}: no breach" in output
+    # An anomaly: no champion in this registry. The run fails, nothing is judged or done.
+    code, failed, output = mlspec_run(state_folder("empty"), *args, timeout=300)
+    assert code == 3 and failed is not None, output[-6000:]
+    assert failed["outcome"] == "failed" and failed["monitor"] is None
+    assert failed["tasks"] == {"monitor": "failed", "alarm": "upstream_failed"}
+    assert f"PromotionRefused: model '{MODEL}' has no alias 'champion'" in output
+    assert "monitor   did not judge: it failed before writing its report" in output
 
 
 def test_defaults_airflow_cannot_apply_to_the_monitor_task_are_an_ms302_at_defaults(

@@ -97,6 +97,7 @@ def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:
         run_folder=state.run_folder,
         log=state.log,
         notes=notes,
+        kind=pipeline.kind,
         monitor=monitor,
     )
 

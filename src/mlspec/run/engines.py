@@ -264,6 +264,7 @@ _COMMON = (
     r"monitor [\w.-]+: ",
     r"  action: ",
     r"Error\b",
+    r"PromotionRefused: ",  # a monitor's anomaly too: no alias, no version
     r"error:",
 )
 

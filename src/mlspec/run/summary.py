@@ -49,13 +49,14 @@ class RunReport:
     run_folder: Path
     log: Path
     notes: list[str] = field(default_factory=list)
-    monitor: MonitorVerdict | None = None  # a Monitor spec's run, once its report is written
+    kind: str = "Pipeline"  # the spec's: "Monitor" for a monitor's run
+    monitor: MonitorVerdict | None = None  # a monitor's verdict; None: it wrote no report
 
     def as_json(self) -> dict:
-        shown = {}
-        if self.monitor is not None:
+        shown: dict[str, object] = {}
+        if self.kind == "Monitor":
             m = self.monitor
-            shown["monitor"] = {
+            shown["monitor"] = m and {
                 "version": m.version,
                 "breached": list(m.breached),
                 "failed": list(m.failed_checks),
@@ -172,7 +173,7 @@ def render(report: RunReport) -> str:
     if report.metrics:
         lines.append("  metrics")
         lines += [f"    {name:<{width}}  {value:.6g}" for name, value in report.metrics.items()]
-    if report.monitor is not None:
+    if report.kind == "Monitor":
         lines += _monitor_lines(report.monitor)
     else:
         promoted = ", ".join(f"{a} -> version {v}" for a, v in report.promoted.items())
@@ -184,7 +185,9 @@ def render(report: RunReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _monitor_lines(verdict: MonitorVerdict) -> list[str]:
+def _monitor_lines(verdict: MonitorVerdict | None) -> list[str]:
+    if verdict is None:
+        return ["  monitor   did not judge: it failed before writing its report (nothing was done)"]
     if verdict.breached:
         judged = f"BREACHED ({', '.join(verdict.breached)}): {', '.join(verdict.failed_checks)}"
     else:
