@@ -90,7 +90,8 @@ def _task_report(task: str, artifacts: Path) -> dict | None:
     if not paths:
         return None
     with paths[0].open(encoding="utf-8") as handle:
-        return json.load(handle)
+        report: dict = json.load(handle)
+    return report
 
 
 def gate_reports(pipeline: ir.Pipeline, artifacts: Path) -> dict[str, dict | None]:

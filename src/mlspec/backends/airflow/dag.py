@@ -17,7 +17,7 @@ from mlspec.compiler import ir
 
 PARAM_TYPES = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
 # The runtime modules beside the DAG file: the task bodies and what they use.
-RUNTIME = ("tasks",)
+RUNTIME: tuple[str, ...] = ("tasks",)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from mlspec.backends.pysource import Code
 from mlspec.compiler import ir
 
 # The runtime beside the DAG file: `tasks` for the report's path, the monitor's job.
-RUNTIME = ("tasks", "monitor:run_monitor")
+RUNTIME: tuple[str, ...] = ("tasks", "monitor:run_monitor")
 MONITOR_TASK = "monitor"
 ALARM_TASK = "alarm"
 
