@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlspec.compiler import ir
+from mlspec.runtime.monitor import _action_text  # the words the monitor's log uses
 
 MONITOR_TASK = "monitor"  # the task of a Monitor spec's run, on every target
 
@@ -119,15 +120,6 @@ def monitor_verdict(artifacts: Path) -> MonitorVerdict | None:
         actions=tuple(_action_text(a) for a in report["actions"]),
         note=report.get("feedback_note", ""),
     )
-
-
-def _action_text(action: dict) -> str:
-    if action["action"] == "alarm":
-        return "alarm raised"
-    if "refused" in action:
-        return f"rollback refused: {action['refused']}"
-    again = "" if action.get("moved", True) else " (an earlier run had)"
-    return f"alias rolled back from version {action['from']} to {action['to']}{again}"
 
 
 def verdicts(reports: dict[str, dict | None]) -> dict[str, GateVerdict | None]:
