@@ -23,7 +23,7 @@ from mlspec.backends import taskdata
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.compiler import analyze_file
 from mlspec.run.state import default_folder
-from mlspec.run.summary import monitor_verdict
+from mlspec.run.summary import MonitorVerdict, RunReport, monitor_verdict, render
 from mlspec.runtime.monitor import run_monitor
 from mlspec.runtime.registry import REGISTRY_TAG_REFERENCE
 
@@ -190,10 +190,30 @@ def test_the_summary_of_a_monitor_run_says_what_breached_and_what_was_done(
         (),
     )
     assert monitor_verdict(tmp_path / "nothing") is None  # failed before it judged
+    shown = render(summary_of(drift))
+    assert f"  monitor   version {version}: BREACHED (checks): drift mean_texture, drift " in shown
+    assert "  actions   alarm raised\n" in shown and "promoted" not in shown
+    assert "  monitor   did not judge: it failed before" in render(summary_of(None))
     from mlflow import MlflowClient
 
     tags = MlflowClient(tracking_uri=uri).get_model_version(MODEL, version).tags
     assert tags[REGISTRY_TAG_REFERENCE].endswith("train.csv")
+
+
+def summary_of(verdict: MonitorVerdict | None) -> RunReport:
+    folder = Path("/state/runs/0001-airflow")
+    return RunReport(
+        *("drift-watch", "airflow", "breached", "success", "run-1"),
+        tasks={"monitor": "success", "alarm": "success"},
+        gates={},
+        metrics={},
+        promoted={},
+        registry_uri="sqlite:////state/registry.db",
+        run_folder=folder,
+        log=folder / "engine.log",
+        kind="Monitor",
+        monitor=verdict,
+    )
 
 
 # ---- slow: a real DagBag, and `mlspec run` with dag.test() ----------------------------------
