@@ -33,7 +33,7 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
-from support import airflow_env
+from support import airflow_env, monitoring, serving
 
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.backends.base import Artifact
@@ -1019,3 +1019,54 @@ def test_a_promotion_and_data_arrival_start_the_consumer_through_the_real_schedu
     time.sleep(10)  # the scheduler's loop would have made a run by now (it takes ~1 s)
     assert asset_runs(airflow, CONSUMER_ID) == {*before, data_run}
     print(f"the trigger test took {time.monotonic() - started:.0f} s")
+
+
+# ---- monitors (#20): the alarm starts the retraining through the real scheduler -------------
+
+
+@pytest.mark.slow
+def test_a_monitor_breach_starts_the_retraining_through_the_real_scheduler(
+    airflow_server: Server, tmp_path: Path
+) -> None:
+    """Issue #20's Done-when on Airflow: a monitor fed drifted data raises its asset event, and
+    the training DAG (the flagship, triggered by the monitor) is scheduled by it and runs; fed
+    clean data, the alarm is skipped and nothing is triggered."""
+    started = time.monotonic()
+    served = tmp_path / "served"
+    specs = monitoring.spec_folder(
+        tmp_path / "specs",
+        {
+            "watch.yaml": monitoring.monitor_text(str(served)),
+            "retrain.yaml": monitoring.retrain_text("drift-watch"),
+        },
+    )
+    # The champion the monitor judges, with the data it learned from (mlspec.reference).
+    version = monitoring.champion_trained_on(airflow_server.registry, tmp_path)
+    result = deploy_cli(airflow_server, spec=specs / "retrain.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    airflow = api(airflow_server)
+    assert airflow.dag(monitoring.RETRAIN).is_paused is False  # its trigger acts at once
+    before = asset_runs(airflow, monitoring.RETRAIN)
+    # Clean inputs: no breach, the alarm is skipped, no asset event.
+    serving.served_inputs(served, drifted=False)
+    result = deploy_cli(airflow_server, "--run", "--wait", spec=specs / "watch.yaml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "airflow:   monitor: success" in output and "airflow:   alarm: skipped" in output
+    # Drifted inputs: the alarm succeeds, its event starts the retraining.
+    serving.served_inputs(served, drifted=True)
+    result = deploy_cli(airflow_server, "--run", "--wait", spec=specs / "watch.yaml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "airflow:   alarm: success" in output
+    breach = "mlspec://monitor/drift-watch/breach"
+    retrain = await_asset_run(airflow, monitoring.RETRAIN, before, breach)
+    # The clean run started nothing: the one run is the breach's, long after the clean alarm.
+    assert asset_runs(airflow, monitoring.RETRAIN) == {*before, retrain}
+    from mlflow import MlflowClient
+
+    tags = (
+        MlflowClient(tracking_uri=airflow_server.registry).get_model_version(DAG_ID, version).tags
+    )
+    assert tags["mlspec.monitor.drift-watch"].startswith("breach (checks) in run ")
+    print(f"the monitor loop test took {time.monotonic() - started:.0f} s")

@@ -42,13 +42,22 @@ def python_step_settings(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
                 f"the environment of the {worker} must provide the packages; a container step "
                 "gets its own image and resources",
             )
+    monitor = pipeline.monitor
+    what = [name for name, value in _settings(monitor.job) if value] if monitor else []
+    if monitor is not None and what:  # its one task is a Python task, like a Python step
+        yield (
+            monitor.job.span or monitor.span,
+            f"{target} runs the monitor's task in its {worker}: the defaults' "
+            f"{_listing(what)} not applied",
+            f"the environment of the {worker} must provide mlflow and pyarrow (for Parquet logs)",
+        )
 
 
-def _settings(step: ir.Step) -> list[tuple[str, object]]:
-    res = step.resources
+def _settings(task: ir.Step | ir.JobSettings) -> list[tuple[str, object]]:
+    res = task.resources
     return [
-        ("image", step.image),
-        ("packages", step.packages),
+        ("image", task.image),
+        ("packages", task.packages),
         ("resources", res.cpu or res.memory or res.gpu),
     ]
 

@@ -143,7 +143,8 @@ def deploy(
     "--state",
     "state_dir",
     type=click.Path(file_okay=False),
-    help="Folder for runs, artifacts and the local registry [default: .mlspec/run/NAME].",
+    help="Folder for runs, artifacts and the local registry [default: .mlspec/run/NAME; a "
+    "monitor's: its watched pipeline's].",
 )
 @click.option("--param", "-p", "params", multiple=True, help="NAME=VALUE; repeat for more.")
 @click.option(
@@ -165,14 +166,16 @@ def run(
     """Run SPEC locally on a real engine and summarise what it decided.
 
     The run uses a SQLite MLflow registry and an artifact folder under the state folder (never
-    the spec's servers); the spec's folder is on the Python path for its step modules. Exit
-    code 0 when the run finished (gates passed, or one blocked), 3 when it failed, 2 when it is
+    the spec's servers); the spec's folder is on the Python path for its step modules. A
+    monitor judges the registry its watched pipeline's runs filled. Exit code 0 when the run
+    finished (gates passed, one blocked, or a monitor breached), 3 when it failed, 2 when it is
     refused before anything starts (e.g. container steps and no Kubernetes cluster configured).
     """
     engine = registry.get(target).engine
     assert engine is not None  # the --target choices are the targets with one
     require(*engine.extras, why=f"mlspec run --target {target}")
     from mlspec.run import EngineUnavailable, RunRequest, parse_params, run_pipeline
+    from mlspec.run.state import default_folder
     from mlspec.run.summary import render
 
     analysis = checked(spec)
@@ -182,7 +185,7 @@ def run(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     target_checked(spec, target, analysis)  # e.g. text kfp.local would read as placeholders
-    folder = Path(state_dir) if state_dir else Path(".mlspec") / "run" / pipeline.name
+    folder = Path(state_dir) if state_dir else default_folder(pipeline)
     request = RunRequest(
         pipeline,
         Path(spec),

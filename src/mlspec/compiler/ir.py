@@ -399,6 +399,7 @@ class JobSettings:
     resources: Resources
     retries: int
     timeout_seconds: int | None
+    span: Span | None = None  # the spec's `defaults:`, where its settings are
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ class _Lowering:
             resources=ir.Resources(d.resources.cpu, d.resources.memory, d.resources.gpu),
             retries=_first(d.retries, 0),
             timeout_seconds=d.timeout,
+            span=self.key_span("defaults") if self.source.has(("defaults",)) else None,
         )
 
     def logged(self, data: s.ServedInputs | s.Feedback, path: PathKey) -> ir.LoggedData:

@@ -17,7 +17,14 @@ from mlspec.compiler import ir
 from mlspec.run import engines
 from mlspec.run.engines import EngineUnavailable, RunRequest
 from mlspec.run.state import new_run
-from mlspec.run.summary import RunReport, gate_reports, metrics, verdicts
+from mlspec.run.summary import (
+    MONITOR_TASK,
+    RunReport,
+    gate_reports,
+    metrics,
+    monitor_verdict,
+    verdicts,
+)
 
 __all__ = ["EngineUnavailable", "RunReport", "RunRequest", "parse_params", "run_pipeline"]
 
@@ -66,8 +73,11 @@ def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:
     result = engine(engines.EngineRun(request, state))
     reports = gate_reports(pipeline, state.artifacts)
     gates = verdicts(reports)
+    monitor = monitor_verdict(state.artifacts) if pipeline.monitor is not None else None
     blocked = any(v is not None and not v.passed for v in gates.values())
-    outcome = "failed" if not result.ok else "blocked" if blocked else "passed"
+    breached = monitor is not None and bool(monitor.breached)
+    decided = "blocked" if blocked else "breached" if breached else "passed"
+    outcome = decided if result.ok else "failed"
     notes = []
     if pipeline.registry and any(r.after_rollout for r in pipeline.registry.rules):
         notes.append("rules that wait for the rollout are applied later by `mlspec promote`")
@@ -87,9 +97,12 @@ def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:
         run_folder=state.run_folder,
         log=state.log,
         notes=notes,
+        kind=pipeline.kind,
+        monitor=monitor,
     )
 
 
 def _in_run_order(pipeline: ir.Pipeline, tasks: dict[str, str]) -> dict[str, str]:
-    order = {node.name: i for i, node in enumerate(task_graph(pipeline))}
+    names = [MONITOR_TASK] if pipeline.monitor else [node.name for node in task_graph(pipeline)]
+    order = {name: i for i, name in enumerate(names)}
     return dict(sorted(tasks.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))

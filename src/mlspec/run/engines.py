@@ -256,8 +256,17 @@ def _airflow_echo(echo: Echo, verbose: bool) -> Echo:
     return short
 
 
-# Lines worth showing from every engine: gate verdicts, promotions and errors.
-_COMMON = (r"gate \w+ \((data|model)\): ", r"promotion to ", r"Error\b", r"error:")
+# Lines worth showing from every engine: gate verdicts, promotions, a monitor's verdict and
+# actions (runtime/monitor.py), and errors.
+_COMMON = (
+    r"gate \w+ \((data|model)\): ",
+    r"promotion to ",
+    r"monitor [\w.-]+: ",
+    r"  action: ",
+    r"Error\b",
+    r"PromotionRefused: ",  # a monitor's anomaly too: no alias, no version
+    r"error:",
+)
 
 
 def prefect_server() -> str | None:
@@ -352,8 +361,9 @@ def refuse_airflow(request: RunRequest) -> None:
 
 
 def run_airflow(run: EngineRun) -> EngineResult:
-    airflow_python = run.request.airflow_python
-    assert airflow_python is not None  # refuse_airflow refused the run
+    found = shutil.which(run.request.airflow_python or "")
+    assert found is not None  # refuse_airflow refused the run
+    airflow_python = str(Path(found).absolute())  # the driver runs in the run's folder
     home = run.state.engine_folder("airflow")
     dags = run.state.run_folder / "airflow"
     run.write(dags)

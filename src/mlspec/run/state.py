@@ -1,6 +1,7 @@
 """Where `mlspec run` keeps what a local run makes: artifacts, a SQLite registry, engine state.
 
-<state>/                     the folder the command names (default .mlspec/run/<pipeline>)
+<state>/                     the folder the command names (default .mlspec/run/<pipeline>; a
+                             monitor's: its watched pipeline's, whose registry it judges)
   registry.db                the MLflow registry, kept across runs (champions persist)
   engines/<engine>/          engine state: Prefect's database, Airflow's home, kfp's venv
   runs/<n>-<engine>/         one folder per run: the compiled pipeline, its log, artifacts
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from mlspec.compiler import ir
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,13 @@ class RunState:
     @property
     def log(self) -> Path:
         return self.run_folder / "engine.log"
+
+
+def default_folder(pipeline: ir.Pipeline) -> Path:
+    """`.mlspec/run/<name>`; a monitor's is the watched pipeline's, whose runs filled the
+    registry the monitor judges."""
+    name = pipeline.monitor.model.pipeline if pipeline.monitor is not None else pipeline.name
+    return Path(".mlspec") / "run" / name
 
 
 def new_run(folder: Path, engine: str) -> RunState:

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlspec.compiler import ir
+from mlspec.runtime.monitor import _action_text  # the words the monitor's log uses
+
+MONITOR_TASK = "monitor"  # the task of a Monitor spec's run, on every target
 
 
 @dataclass(frozen=True)
@@ -21,11 +24,22 @@ class GateVerdict:
     failed_checks: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class MonitorVerdict:
+    """What a monitor run decided (its `monitor` task's report)."""
+
+    version: str  # the watched version
+    breached: tuple[str, ...]  # "checks", "feedback"
+    failed_checks: tuple[str, ...]
+    actions: tuple[str, ...]  # as the runtime words them
+    note: str  # why quality was not judged, when it was not
+
+
 @dataclass
 class RunReport:
     pipeline: str
     engine: str
-    outcome: str  # passed | blocked | failed
+    outcome: str  # passed | blocked | failed; a monitor's: passed | breached | failed
     detail: str
     engine_run_id: str  # the engine's own id of the run ("" where it has none to give)
     tasks: dict[str, str]
@@ -36,8 +50,20 @@ class RunReport:
     run_folder: Path
     log: Path
     notes: list[str] = field(default_factory=list)
+    kind: str = "Pipeline"  # the spec's: "Monitor" for a monitor's run
+    monitor: MonitorVerdict | None = None  # a monitor's verdict; None: it wrote no report
 
     def as_json(self) -> dict:
+        shown: dict[str, object] = {}
+        if self.kind == "Monitor":
+            m = self.monitor
+            shown["monitor"] = m and {
+                "version": m.version,
+                "breached": list(m.breached),
+                "failed": list(m.failed_checks),
+                "actions": list(m.actions),
+                "note": m.note,
+            }
         return {
             "pipeline": self.pipeline,
             "engine": self.engine,
@@ -53,22 +79,47 @@ class RunReport:
             "promoted": self.promoted,
             "registry": self.registry_uri,
             "run_folder": str(self.run_folder),
+            **shown,
         }
 
 
+def _task_report(task: str, artifacts: Path) -> dict | None:
+    """The report a task wrote in this run's artifact folder (every engine names it
+    <task>/report), or None when it wrote none."""
+    names = {task, task.replace("_", "-")}  # kfp names task folders with dashes
+    paths = sorted(p for p in artifacts.rglob("report") if p.parent.name in names)
+    if not paths:
+        return None
+    with paths[0].open(encoding="utf-8") as handle:
+        report: dict = json.load(handle)
+    return report
+
+
 def gate_reports(pipeline: ir.Pipeline, artifacts: Path) -> dict[str, dict | None]:
-    """Each gate's report from this run's artifact folder (every engine names it <gate>/report)."""
-    found: dict[str, dict | None] = {}
-    for gate in pipeline.gates:
-        # kfp names task folders with dashes
-        names = {gate.name, gate.name.replace("_", "-")}
-        paths = sorted(p for p in artifacts.rglob("report") if p.parent.name in names)
-        if not paths:
-            found[gate.name] = None
-            continue
-        with paths[0].open(encoding="utf-8") as handle:
-            found[gate.name] = json.load(handle)
-    return found
+    """Each gate's report from this run's artifact folder."""
+    return {gate.name: _task_report(gate.name, artifacts) for gate in pipeline.gates}
+
+
+def monitor_verdict(artifacts: Path) -> MonitorVerdict | None:
+    """What a monitor run decided, from its `monitor` task's report; None: it wrote none (it
+    failed before judging)."""
+    report = _task_report(MONITOR_TASK, artifacts)
+    if report is None:
+        return None
+    failed = [
+        f"{c['check']} {c['subject']}".strip()
+        for judged in (report["checks"], report.get("feedback"))
+        if judged
+        for c in judged["checks"]
+        if not c["passed"]
+    ]
+    return MonitorVerdict(
+        version=str(report["version"]),
+        breached=tuple(report["breached"]),
+        failed_checks=tuple(failed),
+        actions=tuple(_action_text(a) for a in report["actions"]),
+        note=report.get("feedback_note", ""),
+    )
 
 
 def verdicts(reports: dict[str, dict | None]) -> dict[str, GateVerdict | None]:
@@ -115,10 +166,27 @@ def render(report: RunReport) -> str:
     if report.metrics:
         lines.append("  metrics")
         lines += [f"    {name:<{width}}  {value:.6g}" for name, value in report.metrics.items()]
-    promoted = ", ".join(f"{a} -> version {v}" for a, v in report.promoted.items())
-    lines.append(f"  promoted  {promoted or 'nothing'}")
+    if report.kind == "Monitor":
+        lines += _monitor_lines(report.monitor)
+    else:
+        promoted = ", ".join(f"{a} -> version {v}" for a, v in report.promoted.items())
+        lines.append(f"  promoted  {promoted or 'nothing'}")
     lines.append(f"  engine    {report.detail}")
     lines.append(f"  registry  {report.registry_uri}")
     lines.append(f"  run       {report.run_folder}  (log: {report.log.name})")
     lines += [f"  note      {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
+
+
+def _monitor_lines(verdict: MonitorVerdict | None) -> list[str]:
+    if verdict is None:
+        return ["  monitor   did not judge: it failed before writing its report (nothing was done)"]
+    if verdict.breached:
+        judged = f"BREACHED ({', '.join(verdict.breached)}): {', '.join(verdict.failed_checks)}"
+    else:
+        judged = "no breach"
+    lines = [f"  monitor   version {verdict.version}: {judged}"]
+    if verdict.note:
+        lines.append(f"  feedback  {verdict.note}")
+    lines.append(f"  actions   {'; '.join(verdict.actions) or 'none'}")
+    return lines

@@ -17,7 +17,7 @@ from mlspec.compiler import ir
 
 PARAM_TYPES = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
 # The runtime modules beside the DAG file: the task bodies and what they use.
-RUNTIME = ("tasks",)
+RUNTIME: tuple[str, ...] = ("tasks",)
 
 
 @dataclass(frozen=True)
@@ -38,27 +38,27 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
     return {
         **templating.module_context(pipeline),
         "secrets": any(e.secret for s in containers for e in s.env),
-        "sdk_imports": _sdk_imports(pipeline),
+        "sdk_imports": sdk_imports(pipeline),
         "steps": {s.name: taskdata.step_data(s) for s in pipeline.steps},
         "gates": {g.name: taskdata.gate_data(g) for g in pipeline.gates},
         "promotions": {
             r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
         },
-        "dag_args": _dag_args(pipeline),
+        "dag_args": dag_args(pipeline),
         "tasks": tasks,
         "edges": edges,
         "runtime_loader": triggers.loader(pipeline, RUNTIME),
     }
 
 
-def _sdk_imports(pipeline: ir.Pipeline) -> Code:
+def sdk_imports(pipeline: ir.Pipeline, *, params: bool = True) -> Code:
     """What the DAG file imports from airflow.sdk: DAG first, then what its schedule uses."""
-    names = {"Param"}
+    names = {"Param"} if params else set()
     uris = triggers.assets(pipeline)
     if pipeline.schedule is not None:
         names.add("CronTriggerTimetable")
-    if uris or taskdata.promotions(pipeline):
-        names.add("Asset")
+    if uris or taskdata.promotions(pipeline) or pipeline.monitor is not None:
+        names.add("Asset")  # what a DAG is scheduled on, or what its tasks announce
     if len(uris) > 1:
         names.add("AssetAny")
     if uris and pipeline.schedule is not None:
@@ -69,7 +69,7 @@ def _sdk_imports(pipeline: ir.Pipeline) -> Code:
 # ---- the DAG and its tasks -----------------------------------------------------------------
 
 
-def _dag_args(pipeline: ir.Pipeline) -> tuple[tuple[Code, Code], ...]:
+def dag_args(pipeline: ir.Pipeline) -> tuple[tuple[Code, Code], ...]:
     args: list[tuple[str, object]] = [("dag_id", pipeline.name)]
     if pipeline.description:
         args.append(("description", pipeline.description))
@@ -92,7 +92,7 @@ def _dag_args(pipeline: ir.Pipeline) -> tuple[tuple[Code, Code], ...]:
         args.append(("default_args", {"owner": ", ".join(pipeline.owners)}))
     if pipeline.params:
         args.append(("params", _params(pipeline)))
-    return _arguments(args, indent=1)
+    return keyword_args(args, indent=1)
 
 
 def _params(pipeline: ir.Pipeline) -> Code:
@@ -106,12 +106,12 @@ def _params(pipeline: ir.Pipeline) -> Code:
     return Code("\n".join(lines))
 
 
-def _variable(name: str) -> Code:
+def task_variable(name: str) -> Code:
     return identifier(f"{name}_task")
 
 
-def _task(name: str, operator: Code, arguments: tuple[tuple[Code, Code], ...]) -> Task:
-    return Task(name, _variable(name), operator, arguments)
+def new_task(name: str, operator: Code, arguments: tuple[tuple[Code, Code], ...]) -> Task:
+    return Task(name, task_variable(name), operator, arguments)
 
 
 def _tasks(pipeline: ir.Pipeline) -> tuple[list[Task], list[tuple[Code, Code]]]:
@@ -128,7 +128,7 @@ def _tasks(pipeline: ir.Pipeline) -> tuple[list[Task], list[tuple[Code, Code]]]:
             task = _promotion_task(pipeline, node)
         tasks.append(task)
         for before in dict.fromkeys([*node.after, *node.gates]):
-            edges.append((_variable(before), task.variable))
+            edges.append((task_variable(before), task.variable))
     return tasks, _grouped(edges)
 
 
@@ -141,7 +141,7 @@ def _gate_task(gate: ir.Gate) -> Task:
     ]
     if gate.description:
         arguments.append(("doc_md", gate.description))
-    return _task(gate.name, Code(operator), _arguments(arguments))
+    return new_task(gate.name, Code(operator), keyword_args(arguments))
 
 
 def _promotion_task(pipeline: ir.Pipeline, node: taskdata.TaskNode) -> Task:
@@ -153,7 +153,7 @@ def _promotion_task(pipeline: ir.Pipeline, node: taskdata.TaskNode) -> Task:
         # Announced only when it promoted: otherwise the task is skipped (`_mlspec_promote`).
         ("outlets", triggers.promotion_outlets(pipeline, node.subject)),
     ]
-    return _task(node.name, Code("PythonOperator"), _arguments(arguments))
+    return new_task(node.name, Code("PythonOperator"), keyword_args(arguments))
 
 
 def _grouped(edges: list[tuple[Code, Code]]) -> list[tuple[Code, Code]]:
@@ -167,7 +167,7 @@ def _grouped(edges: list[tuple[Code, Code]]) -> list[tuple[Code, Code]]:
     return out
 
 
-def _arguments(
+def keyword_args(
     pairs: Sequence[tuple[str, object]], indent: int = 2
 ) -> tuple[tuple[Code, Code], ...]:
     """Keyword arguments: `Code` as it is, any other value as a literal that fits its line."""
@@ -177,13 +177,20 @@ def _arguments(
 
 
 def _common(step: ir.Step) -> list[tuple[str, object]]:
-    arguments: list[tuple[str, object]] = [("retries", step.retries)]
-    if step.timeout_seconds:
+    return task_settings(step.retries, step.timeout_seconds, step.description)
+
+
+def task_settings(
+    retries: int, timeout_seconds: int | None, description: str
+) -> list[tuple[str, object]]:
+    """A task's retries, timeout and docs, as Airflow takes them."""
+    arguments: list[tuple[str, object]] = [("retries", retries)]
+    if timeout_seconds:
         arguments.append(
-            ("execution_timeout", Code(f"datetime.timedelta(seconds={step.timeout_seconds})"))
+            ("execution_timeout", Code(f"datetime.timedelta(seconds={timeout_seconds})"))
         )
-    if step.description:
-        arguments.append(("doc_md", step.description))
+    if description:
+        arguments.append(("doc_md", description))
     return arguments
 
 
@@ -194,7 +201,7 @@ def _python_task(step: ir.Step) -> Task:
         ("op_kwargs", {"step": step.name}),
         *_common(step),
     ]
-    return _task(step.name, Code("PythonOperator"), _arguments(arguments))
+    return new_task(step.name, Code("PythonOperator"), keyword_args(arguments))
 
 
 def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
@@ -239,7 +246,7 @@ def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
         ("do_xcom_push", False),  # outputs travel as files under the artifact root
         *_common(step),
     ]
-    return _task(step.name, Code("KubernetesPodOperator"), _arguments(arguments))
+    return new_task(step.name, Code("KubernetesPodOperator"), keyword_args(arguments))
 
 
 def _expression(code: str) -> str:

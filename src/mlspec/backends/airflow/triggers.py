@@ -1,10 +1,11 @@
-"""Triggers as Airflow 3 assets: what promotion tasks announce, what a DAG is scheduled on, and
-the watcher DAG that turns data arriving at a path into an asset event.
+"""Triggers as Airflow 3 assets: what promotion and alarm tasks announce, what a DAG is scheduled
+on, and the watcher DAG that turns data arriving at a path into an asset event.
 
 The asset URIs are mlspec's event identities, the same on every target's side:
-`mlspec://pipeline/<name>/promoted` and `.../promoted/<alias>` for a promotion, `file://<path>`
-for data arrival. Producers announce whether or not anything listens; a consumer is scheduled on
-any of its triggers' assets, or its cron schedule (AssetOrTimeSchedule).
+`mlspec://pipeline/<name>/promoted` and `.../promoted/<alias>` for a promotion,
+`mlspec://monitor/<name>/breach` for a monitor's alarm, `file://<path>` for data arrival.
+Producers announce whether or not anything listens; a consumer is scheduled on any of its
+triggers' assets, or its cron schedule (AssetOrTimeSchedule).
 
 One watcher DAG per data trigger, not one per pipeline: each path is looked at on its own `every`
 (a DAG has one schedule), and a slow or failing look at one path never holds up another's.
@@ -29,18 +30,25 @@ def promoted_uri(pipeline: str, alias: str | None = None) -> str:
     return f"mlspec://pipeline/{pipeline}/promoted" + (f"/{alias}" if alias else "")
 
 
+def monitor_uri(monitor: str) -> str:
+    return f"mlspec://monitor/{monitor}/breach"
+
+
 def data_uri(path: str) -> str:
     return f"file://{path}"
 
 
 def trigger_uri(trigger: ir.Trigger) -> str | None:
-    """The asset a `data` or `pipeline` trigger waits for; None for `manual`."""
+    """The asset a `data`, `pipeline` or `monitor` trigger waits for; None for `manual`."""
     if trigger.kind == "data":
         assert trigger.path is not None
         return data_uri(trigger.path)
     if trigger.kind == "pipeline":
         assert trigger.pipeline is not None
         return promoted_uri(trigger.pipeline, trigger.alias)
+    if trigger.kind == "monitor":
+        assert trigger.monitor is not None
+        return monitor_uri(trigger.monitor)
     return None
 
 
@@ -48,10 +56,18 @@ def _asset(uri: str) -> str:
     return f"Asset({literal(uri)})"
 
 
+def _outlets(uris: tuple[str, ...]) -> Code:
+    return Code("[\n" + "".join(f"            {_asset(u)},\n" for u in uris) + "        ]")
+
+
 def promotion_outlets(pipeline: ir.Pipeline, alias: str) -> Code:
     """What a successful promotion announces: "promoted", and "promoted to `alias`"."""
-    uris = (promoted_uri(pipeline.name), promoted_uri(pipeline.name, alias))
-    return Code("[\n" + "".join(f"            {_asset(u)},\n" for u in uris) + "        ]")
+    return _outlets((promoted_uri(pipeline.name), promoted_uri(pipeline.name, alias)))
+
+
+def alarm_outlets(pipeline: ir.Pipeline) -> Code:
+    """What a monitor's alarm announces when it breached."""
+    return _outlets((monitor_uri(pipeline.name),))
 
 
 def assets(pipeline: ir.Pipeline) -> tuple[str, ...]:
