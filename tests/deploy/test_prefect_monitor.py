@@ -1,8 +1,9 @@
 """Monitors on Prefect: the monitor's flow and deployment, the trigger on its alarm, its local run.
 
-Fast: the example monitor's prefect.yaml read back by PyYAML and Prefect's own models, its flow
-loaded by Prefect's entrypoint loader, spec text kept as text, and the deployment trigger of a
-pipeline retrained on the monitor's alarm as `prefect deploy` and `mlspec deploy` read it.
+Fast: the example monitor's flow and prefect.yaml (a snapshot), read back by PyYAML and Prefect's
+own models, the flow loaded by Prefect's entrypoint loader, spec text kept as text, and the
+deployment trigger of a pipeline retrained on the monitor's alarm as `prefect deploy` and
+`mlspec deploy` read it.
 
 Slow: `mlspec run MONITOR.yaml --target prefect` on a real SQLite MLflow registry whose champion
 records its training data; and the loop on a real server with a process worker: the monitor
@@ -78,6 +79,12 @@ def constants(module_text: str) -> dict[str, Any]:
             else:
                 found[node.targets[0].id] = ast.literal_eval(value)
     return found
+
+
+def test_monitor_snapshot(snapshot: object) -> None:
+    """The example monitor's flow and prefect.yaml (the runtime package is the runtime's text)."""
+    files = compiled(EXAMPLE / "monitor.yaml")
+    assert {p: t for p, t in files.items() if not p.startswith("mlspec_runtime_")} == snapshot
 
 
 def test_prefect_reads_the_monitors_deployment_and_flow(tmp_path: Path) -> None:
