@@ -244,6 +244,10 @@ def test_mlspec_run_judges_the_champion_and_writes_the_report(
     assert code == 0 and summary is not None, output[-6000:]
     assert summary["tasks"] == {"monitor": "completed"}
     assert summary["detail"] == f"Breached: {BREACH} emitted"
+    # what it judged and did is shown without --verbose
+    assert "Task run 'monitor' - monitor breast-cancer-monitor: " in output
+    assert "Task run 'monitor' -   action: alarm raised" in output
+    assert f"{MONITOR} breached: {BREACH} emitted" in output
     [report_file] = Path(summary["run_folder"]).glob(f"artifacts/{MONITOR}/*/monitor/report")
     report = json.loads(report_file.read_text())
     assert (report["version"], report["breached"]) == (version, ["checks"])
