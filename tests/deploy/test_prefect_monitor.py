@@ -184,6 +184,27 @@ def test_the_training_pipeline_is_triggered_by_the_monitors_alarm(tmp_path: Path
     assert [t.name for t in wanted.triggers] == [TRIGGER]
 
 
+def test_a_monitor_started_by_arriving_data_carries_its_watcher(tmp_path: Path) -> None:
+    """Triggers apply to a monitor as to a pipeline: its watcher and the fingerprint module too."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    _, spec = loop_specs(tmp_path / "specs", tmp_path / "served")
+    text = spec.read_text().replace(
+        "monitor:\n", f"triggers:\n  - data: {{path: {tmp_path}, every: 5m}}\nmonitor:\n", 1
+    )
+    spec.write_text(text)
+    files = compiled(spec)
+    for path, content in files.items():
+        (tmp_path / "out" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / path).write_text(content)
+    monitor, watcher = yaml.safe_load(files["prefect.yaml"])["deployments"]
+    assert monitor["triggers"][0]["match"] == {"prefect.resource.id": f"mlspec.data.{tmp_path}"}
+    for deployment in (monitor, watcher):
+        file, _, function = deployment["entrypoint"].partition(":")
+        assert load_flow_from_entrypoint(f"{tmp_path / 'out' / file}:{function}")
+    assert any(path.endswith("/watch.py") for path in files)
+
+
 def test_a_monitors_folder_warning_does_not_ask_for_code_it_cannot_have() -> None:
     pipeline = analyze_file(EXAMPLE / "monitor.yaml").pipeline
     [warning] = [d for d in PrefectBackend().check(pipeline) if d.code == "MS302"]
