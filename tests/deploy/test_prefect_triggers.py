@@ -23,11 +23,9 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 from support.prefect_flagship import variant
-from support.prefect_server import with_process_worker
+from support.prefect_server import Server, deploy, with_process_worker
 
-from mlspec import cli
 from mlspec.backends.prefect import PrefectBackend
 from mlspec.compiler import analyze_file
 from mlspec.deploy.common import Request, content_version
@@ -219,59 +217,6 @@ def test_deploy_applies_the_watchers_interval_and_the_triggers(
 # -- slow: the loop on a real server and process worker ---------------------------------------
 
 
-class Server:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def client(self) -> Any:
-        from prefect.client.orchestration import get_client
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        with temporary_settings({PREFECT_API_URL: self.url}):
-            return get_client(sync_client=True)
-
-    def deployment(self, full_name: str) -> Any:
-        with self.client() as client:
-            return client.read_deployment_by_name(full_name)
-
-    def runs(self, full_name: str) -> list[Any]:
-        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-
-        deployment_id = self.deployment(full_name).id
-        with self.client() as client:
-            return client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
-            )
-
-    def events(self, name: str, least: int = 0, timeout: float = 30) -> list[dict[str, Any]]:
-        """The events of that name the server kept, once there are at least `least` (the
-        persister writes them in batches, every FLUSH_SECONDS)."""
-        body = {"filter": {"event": {"name": [name]}}, "limit": 50}
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.client() as client:
-                found = client.request("POST", "/events/filter", json=body).json()["events"]
-            if len(found) >= least or time.monotonic() > deadline:
-                return list(found)
-            time.sleep(0.5)
-
-    def run(self, full_name: str, timeout: float = 240, **parameters: object) -> Any:
-        """A flow run of the deployment, followed to its end."""
-        deployment_id = self.deployment(full_name).id
-        with self.client() as client:
-            run = client.create_flow_run_from_deployment(deployment_id, parameters=parameters)
-        return self.finished(lambda: [r for r in self.runs(full_name) if r.id == run.id], timeout)
-
-    def finished(self, runs: Callable[[], list[Any]], timeout: float = 240) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = [r for r in runs() if r.state is not None and r.state.is_final()]
-            if done:
-                return done[0]
-            time.sleep(1)
-        raise AssertionError(f"no run finished within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory,
@@ -292,14 +237,6 @@ def server(
         MLSPEC_ARTIFACT_ROOT=str(artifacts),
     ) as (url, worker_log):
         yield Server(url), worker_log, registry_uri
-
-
-def deploy(url: str, spec: Path, flow_dir: Path) -> str:
-    base: dict[str, str | None] = {"MLSPEC_PREFECT_WORK_POOL": None}
-    args = ["deploy", str(spec), "-t", "prefect", "--prefect-api-url", url]
-    result = CliRunner().invoke(cli.main, [*args, "--prefect-flow-dir", str(flow_dir)], env=base)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.mark.slow

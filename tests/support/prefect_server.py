@@ -2,6 +2,7 @@
 
 `prefect server start` runs in a process group of its own, with its database in `home`; on the
 way out the group gets SIGTERM, then SIGKILL, so nothing it started outlives the `with` block.
+`Server` and `deploy` are how the trigger loops (tests/deploy) deploy to one and watch it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from mlspec.run.process import clean_env
 
@@ -144,3 +146,71 @@ def with_process_worker(
         if worker is not None:
             stop(worker, "Prefect process worker")
         stop(server, "Prefect server")
+
+
+class Server:
+    """A running server, as the trigger tests look at it: deployments, their runs, events."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def client(self) -> Any:
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: self.url}):
+            return get_client(sync_client=True)
+
+    def deployment(self, full_name: str) -> Any:
+        with self.client() as client:
+            return client.read_deployment_by_name(full_name)
+
+    def runs(self, full_name: str) -> list[Any]:
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+        deployment_id = self.deployment(full_name).id
+        with self.client() as client:
+            return client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            )
+
+    def events(self, name: str, least: int = 0, timeout: float = 30) -> list[dict[str, Any]]:
+        """The events of that name the server kept, once there are at least `least` (the
+        persister writes them in batches, every FLUSH_SECONDS)."""
+        body = {"filter": {"event": {"name": [name]}}, "limit": 50}
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.client() as client:
+                found = client.request("POST", "/events/filter", json=body).json()["events"]
+            if len(found) >= least or time.monotonic() > deadline:
+                return list(found)
+            time.sleep(0.5)
+
+    def run(self, full_name: str, timeout: float = 240, **parameters: object) -> Any:
+        """A flow run of the deployment, followed to its end."""
+        deployment_id = self.deployment(full_name).id
+        with self.client() as client:
+            run = client.create_flow_run_from_deployment(deployment_id, parameters=parameters)
+        return self.finished(lambda: [r for r in self.runs(full_name) if r.id == run.id], timeout)
+
+    def finished(self, runs: Callable[[], list[Any]], timeout: float = 240) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = [r for r in runs() if r.state is not None and r.state.is_final()]
+            if done:
+                return done[0]
+            time.sleep(1)
+        raise AssertionError(f"no run finished within {timeout} s")
+
+
+def deploy(url: str, spec: Path, flow_dir: Path) -> str:
+    """`mlspec deploy SPEC -t prefect` to the server at `url`; what it printed."""
+    from click.testing import CliRunner
+
+    from mlspec import cli
+
+    base: dict[str, str | None] = {"MLSPEC_PREFECT_WORK_POOL": None}
+    args = ["deploy", str(spec), "-t", "prefect", "--prefect-api-url", url]
+    result = CliRunner().invoke(cli.main, [*args, "--prefect-flow-dir", str(flow_dir)], env=base)
+    assert result.exit_code == 0, result.output
+    return result.output

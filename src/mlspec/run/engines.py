@@ -330,7 +330,9 @@ def run_prefect(run: EngineRun) -> EngineResult:
         PYTHONPATH=str(run.code_path),
         **settings,
     )
-    shown = _shown((*_COMMON, r"Finished in state", r"temporary server"), run.verbose)
+    # and a monitor's verdict: what it judged and did (runtime/monitor.py), the alarm it raised
+    monitor = (r"Task run 'monitor' - (monitor |  feedback: |  action: )", r" breached: ")
+    shown = _shown((*_COMMON, *monitor, r"Finished in state", r"temporary server"), run.verbose)
     command = [sys.executable, str(HERE / "prefect_driver.py")]
     command += [str(flow_folder / file_name(run.pipeline)), function_name(run.pipeline)]
     command += [json.dumps(run.params), *run.registry_args]

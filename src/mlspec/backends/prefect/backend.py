@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from mlspec.backends import code_files, runtime_files, support, templating
 from mlspec.backends.base import Artifact
-from mlspec.backends.prefect import delivery, deployment, triggers
+from mlspec.backends.prefect import delivery, deployment, monitor, triggers
 from mlspec.backends.prefect.flow import context, file_name, runtime_package
 from mlspec.backends.rollout import backend as rollout
 from mlspec.compiler import ir
@@ -26,7 +26,12 @@ class PrefectBackend:
         ]
 
     def emit(self, pipeline: ir.Pipeline) -> list[Artifact]:
-        flow = templating.render("mlspec.backends.prefect", "flow.py.j2", **context(pipeline))
+        if pipeline.monitor is not None:  # one task, the monitor's job: a template of its own
+            flow = templating.render(
+                "mlspec.backends.prefect", "monitor.py.j2", **monitor.context(pipeline)
+            )
+        else:
+            flow = templating.render("mlspec.backends.prefect", "flow.py.j2", **context(pipeline))
         return sorted(
             [
                 Artifact(file_name(pipeline), flow),

@@ -63,6 +63,15 @@ def pull_steps(git: ir.GitSource) -> list[dict[str, object]]:
     ]
 
 
+_PIN_COMMIT = (
+    "commit the compiled output and pin it with `code: {git: {url, commit, path}}` in defaults: "
+    "prefect.yaml then clones that commit on the worker"
+)
+_MONITOR_FOLDER = (
+    "mount that folder at one path on every worker (a Monitor spec has no code to pin)"
+)
+
+
 def problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
     found = _one_each(pipeline)
     git = git_source(pipeline)
@@ -83,8 +92,7 @@ def problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
                 CHANGED_ON_TARGET,
                 "prefect workers load this flow from the folder `mlspec deploy` writes it to "
                 "(--prefect-flow-dir): every worker must see that folder at the same path",
-                "commit the compiled output and pin it with `code: {git: {url, commit, path}}` "
-                "in defaults: prefect.yaml then clones that commit on the worker",
+                _MONITOR_FOLDER if pipeline.monitor is not None else _PIN_COMMIT,
                 severity="warning",
             )
         )

@@ -44,7 +44,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "cached": [s.name for s in pipeline.steps if s.caching],
         "promoted_event": events.PROMOTED,
         "promoted_resource": events.pipeline_resource(pipeline.name),
-        "flow_args": _flow_args(pipeline),
+        "flow_args": flow_args(pipeline),
         "function": identifier(function_name(pipeline)),
         "signature": _signature(pipeline),
         "docstring": _docstring(pipeline),
@@ -62,9 +62,12 @@ def _options(step: ir.Step) -> dict[str, object]:
 
 
 def runtime_package(pipeline: ir.Pipeline) -> embed.Package:
-    """The runtime beside the flow: the task bodies, the caching module when a step caches, and
-    the data fingerprint when a data trigger's watcher looks at a path."""
+    """The runtime beside the flow: the task bodies (a monitor's job and where its report goes,
+    for a Monitor spec), the caching module when a step caches, and the data fingerprint when a
+    data trigger's watcher looks at a path."""
     modules: tuple[str, ...] = ("tasks",)
+    if pipeline.monitor is not None:
+        modules = ("monitor:run_monitor", "tasks:output_path")
     if any(s.caching for s in pipeline.steps):
         modules += ("cache",)
     if any(t.kind == "data" for t in pipeline.triggers):
@@ -72,7 +75,7 @@ def runtime_package(pipeline: ir.Pipeline) -> embed.Package:
     return runtime_files.package(modules)
 
 
-def _flow_args(pipeline: ir.Pipeline) -> list[tuple[Code, Code]]:
+def flow_args(pipeline: ir.Pipeline) -> list[tuple[Code, Code]]:
     args: list[tuple[str, object]] = [("name", pipeline.name), ("version", pipeline.version)]
     if pipeline.description:
         args.append(("description", pipeline.description))

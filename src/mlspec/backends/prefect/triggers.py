@@ -4,8 +4,9 @@ A promotion task emits `mlspec.pipeline.promoted` (resource `mlspec.pipeline.<na
 `mlspec.alias`) when it promoted; a watcher flow, deployed with an interval schedule of the
 trigger's `every`, emits `mlspec.data.arrived` (resource `mlspec.data.<path>`) when the files at
 the path changed since its last look (the fingerprint kept in a Prefect Variable keyed by the
-path). A consumer's deployment has one trigger per `triggers:` entry (prefect.yaml `triggers:`,
-which `prefect deploy` and `mlspec deploy` turn into automations that run the deployment).
+path); a monitor flow emits `mlspec.monitor.breach` (resource `mlspec.monitor.<name>`) when its
+run breached. A consumer's deployment has one trigger per `triggers:` entry (prefect.yaml
+`triggers:`, which `prefect deploy` and `mlspec deploy` turn into automations that run it).
 
 Prefect reads a match value ending in `*` as a prefix of other values: a watched path ending in
 `*` is refused, as its trigger would start on data arriving at other paths. (Braces, which
@@ -19,8 +20,10 @@ from mlspec.backends.base import Artifact
 from mlspec.backends.prefect.events import (
     ALIAS_LABEL,
     ARRIVED,
+    BREACH,
     PROMOTED,
     data_resource,
+    monitor_resource,
     pipeline_resource,
 )
 from mlspec.backends.prefect.flow import module_name
@@ -105,6 +108,10 @@ def deployment_triggers(pipeline: ir.Pipeline) -> list[dict[str, object]]:
             match = {"prefect.resource.id": data_resource(trigger.path)}
             what = f"after data arrived at {trigger.path}"
             found.append(_event_trigger(pipeline, what, ARRIVED, match))
+        elif trigger.kind == "monitor" and trigger.monitor is not None:
+            match = {"prefect.resource.id": monitor_resource(trigger.monitor)}
+            what = f"after monitor {trigger.monitor} raised its alarm"
+            found.append(_event_trigger(pipeline, what, BREACH, match))
     return found
 
 
