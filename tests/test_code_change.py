@@ -112,7 +112,10 @@ def test_diff_reads_each_sides_step_code_from_its_revision(
     monkeypatch.chdir(repo)
     by_base = run("diff", "--base", "HEAD", "--format", "json")
     assert by_base.exit_code == 0, by_base.output
-    [spec] = json.loads(by_base.stdout)["files"]
+    # Both specs beside the changed code are compared; the monitor beside reads its watched
+    # pipeline at the revision too (no MS206 for a folder that exists only in git).
+    monitor, spec = json.loads(by_base.stdout)["files"]
+    assert (monitor["new"], monitor["changes"]) == ("ml/monitor.yaml", [])
     assert spec["new"] == "ml/pipeline.yaml"
     summaries = [c["summary"] for c in spec["changes"]]
     assert sum("step package breast_cancer changed" in s for s in summaries) == 3, summaries

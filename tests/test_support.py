@@ -561,6 +561,10 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
         for kind in ("pipeline", "monitor")
         for column in ("airflow", "prefect")
     },
+    ("monitor.model.alias", "*"): (
+        "another alias must be one the watched pipeline promotes to or lists (MS205): no "
+        "generic change compiles; test_a_monitor_judges_the_alias_it_names proves it per target"
+    ),
     ("monitor.model.pipeline", "*"): (
         "another name must be a Pipeline spec beside it (MS206): every generic change is "
         "refused; another watched pipeline: tests/compiler/test_monitor.py"
@@ -570,6 +574,17 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
         "removing one that a step also names changes nothing (MS302 for the step)"
     ),
 }
+
+
+@pytest.mark.parametrize("column", ["kubeflow", "airflow", "prefect"])
+def test_a_monitor_judges_the_alias_it_names(column: str) -> None:
+    spec = ROOT / "tests" / "support" / "specs" / "monitor-extras.yaml"
+    data = _data(spec)
+    _, before = _compiled(_text(data), column, str(spec))
+    _, after = _compiled(
+        _text(_edited(data, {"monitor.model.alias": "champion"})), column, str(spec)
+    )
+    assert before is not None and after is not None and before != after
 
 
 def _not_generic(path: str, column: str) -> bool:

@@ -153,8 +153,15 @@ def test_an_alias_the_pipeline_never_promotes_to_is_ms205_at_the_alias(tmp_path:
     spec = folder(tmp_path, alias="champoin")
     [(code, line, col, message, hint)] = errors(spec)
     assert (code, line, col) == ("MS205", 6, 37)
-    assert message == "pipeline 'trainer' has no promotion rule to alias 'champoin'"
+    assert message == "pipeline 'trainer' neither promotes to nor lists alias 'champoin'"
     assert "champion" in hint
+
+
+def test_an_alias_set_outside_the_pipeline_can_be_watched(tmp_path: Path) -> None:
+    """Serving may resolve an alias CI sets after a rollout: registry.external_aliases."""
+    registry = REGISTRY + "  external_aliases: [production]\n"
+    spec = folder(tmp_path, registry=registry, alias="production")
+    assert analyze_file(spec).pipeline.monitor.model.alias == "production"
 
 
 def test_a_watched_spec_with_errors_is_ms207_naming_its_first_error(tmp_path: Path) -> None:

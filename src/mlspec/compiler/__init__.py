@@ -13,6 +13,7 @@ from mlspec.diagnostics import Diagnostic, SpecError
 if TYPE_CHECKING:
     from mlspec.compiler.code import PackageFiles
     from mlspec.compiler.ir import Pipeline
+    from mlspec.compiler.siblings import SpecFolder
 
 
 class Analysis:
@@ -38,10 +39,17 @@ class Analysis:
         return lower(self.spec, self.source, self.package_files)
 
 
-def analyze_text(text: str, file: str, package_files: PackageFiles | None = None) -> Analysis:
-    """As `analyze_bytes`; `package_files` reads step packages from elsewhere than beside
-    `file` (a git revision)."""
-    analysis = _analyze(source.load_text(text, file))
+def analyze_text(
+    text: str,
+    file: str,
+    package_files: PackageFiles | None = None,
+    folder: SpecFolder | None = None,
+) -> Analysis:
+    """As `analyze_bytes`; `package_files` reads step packages, `folder` the specs beside it,
+    from elsewhere than beside `file` (a git revision)."""
+    src = source.load_text(text, file)
+    src.folder = folder
+    analysis = _analyze(src)
     analysis.package_files = package_files
     return analysis
 

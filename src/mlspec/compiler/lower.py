@@ -90,7 +90,7 @@ class _Lowering:
         if monitor is None:
             return None
         base = ("monitor",)
-        watched = specs_beside(self.source.file)[monitor.model.pipeline]  # checked: it exists
+        watched = specs_beside(self.source)[monitor.model.pipeline]  # checked: it exists
         assert watched.registered_model is not None
         feedback = monitor.feedback
         return ir.Monitor(

@@ -10,6 +10,7 @@ read from each sibling (name, kind, registry), within the bounds of a spec file.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ class Sibling:
     """What a spec beside this one declares, as far as triggers and monitors need it."""
 
     name: str
-    path: str  # the spec file
+    path: str  # the spec file, as its folder names it
     kind: str  # "Pipeline" or "Monitor"
     aliases: frozenset[str]  # the aliases its promotion rules set
     registered_model: str | None
@@ -34,32 +35,44 @@ class Sibling:
     reference: str | None  # registry.reference: the dataset its model learned from
 
 
-def specs_beside(spec_file: str) -> dict[str, Sibling]:
-    """metadata.name -> what each spec beside `spec_file` (itself included) declares; files
-    that cannot be read or parsed are left out."""
+@dataclass(frozen=True)
+class SpecFolder:
+    """The YAML files beside a spec: on disk, or at a git revision (`mlspec diff`'s old side)."""
+
+    names: Callable[[], list[str]]  # the files' labels (paths), sorted
+    read: Callable[[str], bytes]  # a file's bytes within a spec's bounds; OSError if unreadable
+
+
+def disk_folder(spec_file: str) -> SpecFolder:
     folder = Path(spec_file).parent
+
+    def names() -> list[str]:
+        try:
+            return [str(p) for p in sorted(folder.iterdir()) if p.suffix in (".yaml", ".yml")]
+        except OSError:
+            return []
+
+    return SpecFolder(names, source.read_bytes)
+
+
+def specs_beside(src: source.Source) -> dict[str, Sibling]:
+    """metadata.name -> what each spec beside `src` (itself included) declares, read from its
+    folder (`src.folder`, else the folder of `src.file` on disk); files that cannot be read or
+    parsed are left out."""
+    folder = src.folder or disk_folder(src.file)
     found: dict[str, Sibling] = {}
-    try:
-        candidates = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
-    except OSError:
-        return found
-    for path in candidates[:MAX_SIBLINGS]:
+    for path in folder.names()[:MAX_SIBLINGS]:
         try:  # read and composed within a spec's bounds (size, file kind, aliases, depth)
-            raw = source.read_bytes(path)
+            raw = folder.read(path)
             if not _DECLARES.search(raw):
                 continue
-            data = source.load_bytes(raw, str(path)).data
+            data = source.load_bytes(raw, path).data
         except (OSError, SpecError):
             continue
         name = _get(data, "metadata", "name")
         if isinstance(name, str) and _NAME.fullmatch(name):
-            found.setdefault(name, _sibling(name, str(path), data))
+            found.setdefault(name, _sibling(name, path, data))
     return found
-
-
-def pipelines_beside(spec_file: str) -> dict[str, frozenset[str]]:
-    """metadata.name -> promotion aliases, of each Pipeline spec beside `spec_file`."""
-    return {n: s.aliases for n, s in specs_beside(spec_file).items() if s.kind == "Pipeline"}
 
 
 def _sibling(name: str, path: str, data: object) -> Sibling:

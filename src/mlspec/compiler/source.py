@@ -68,6 +68,8 @@ class Source:
     data: Any = None
     values: dict[PathKey, Node] = field(default_factory=dict)
     keys: dict[PathKey, Node] = field(default_factory=dict)
+    # Where the specs beside it are read (siblings.SpecFolder); None: its folder on disk.
+    folder: Any = None
 
     def span(self, path: PathKey, *, key: bool = False) -> Span:
         """The span of the value at `path` (or its key), else of its nearest existing ancestor."""

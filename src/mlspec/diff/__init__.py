@@ -36,10 +36,15 @@ class SpecDiff:
         return sum(1 for c in self.changes if c.risk == risk)
 
 
+def _analyzed(side: Side) -> Pipeline:
+    assert side.text is not None
+    return analyze_text(side.text, side.label, side.packages, side.folder).pipeline
+
+
 def diff(old: Side, new: Side) -> SpecDiff:
     """Raises SpecError (with diagnostics under the side's label) if a side is not valid."""
-    a = analyze_text(old.text, old.label, old.packages).pipeline if old.text is not None else None
-    b = analyze_text(new.text, new.label, new.packages).pipeline if new.text is not None else None
+    a = None if old.text is None else _analyzed(old)
+    b = None if new.text is None else _analyzed(new)
     if a is None or b is None:
         what = "added" if a is None else "removed"
         reason = "a new pipeline" if a is None else "the pipeline is no longer deployed from here"

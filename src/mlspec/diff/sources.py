@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlspec.compiler.code import PackageFiles, folder_package_files
+from mlspec.compiler.siblings import SpecFolder
 from mlspec.compiler.source import MAX_BYTES, decode, read_bytes
 from mlspec.diff import revision
 from mlspec.diff.git import GitFailed, git
@@ -26,8 +27,9 @@ class SourceError(Exception):
 class Side:
     label: str  # as the user wrote it, for messages and headings
     text: str | None  # None: the spec does not exist on this side (added or deleted)
-    # Where its step packages are read: None beside the file named by `label`.
+    # Where its step packages and the specs beside it are read: None beside the file `label`.
     packages: PackageFiles | None = None
+    folder: SpecFolder | None = None
 
 
 def read(arg: str) -> Side:
@@ -40,7 +42,7 @@ def read(arg: str) -> Side:
         return Side(arg, decode(_file(path, arg), arg))
     rev, sep, inside = arg.partition(":")
     if sep and rev and inside:
-        return Side(arg, decode(_blob(f"{rev}:{inside}"), arg), _at(rev, inside))
+        return Side(arg, decode(_blob(f"{rev}:{inside}"), arg), *_at(rev, inside))
     raise SourceError(f"{arg}: no such file (for a file in git, write REV:path)")
 
 
@@ -70,20 +72,46 @@ def changed_since(base: str, paths: tuple[str, ...] = ()) -> list[tuple[Side, Si
         if any(raw is not None and SPEC_RE.search(raw) for raw in (old, new)):
             pairs.append(
                 (
-                    Side(f"{base}:{name}", _text(old, f"{base}:{name}"), _at(base, name)),
+                    Side(f"{base}:{name}", _text(old, f"{base}:{name}"), *_at(base, name)),
                     Side(name, _text(new, name), folder_package_files(current.parent)),
                 )
             )
     return pairs
 
 
-def _at(rev: str, inside: str) -> PackageFiles:
-    """Step packages at `rev`, beside `inside` (relative to the repository's root, or to the
-    current folder when it starts with ./ as git reads it)."""
+def _at(rev: str, inside: str) -> tuple[PackageFiles, SpecFolder]:
+    """Step packages and specs at `rev`, beside `inside` (relative to the repository's root, or
+    to the current folder when it starts with ./ as git reads it)."""
     if inside.startswith(("./", "../")):
         prefix = _git("rev-parse", "--show-prefix").decode().strip()
         inside = posixpath.normpath(posixpath.join(prefix, inside))
-    return revision.package_files(rev, inside)
+    return revision.package_files(rev, inside), _spec_folder(rev, posixpath.dirname(inside))
+
+
+def _spec_folder(rev: str, folder: str) -> SpecFolder:
+    """The YAML files of `folder` at `rev`, each named REV:path as `read` names a side."""
+
+    def names() -> list[str]:
+        try:
+            listing = _git(
+                "ls-tree", "-z", "--full-tree", rev, "--", f"{folder}/" if folder else "."
+            )
+        except SourceError:
+            return []
+        found = []
+        for record in filter(None, listing.split(b"\0")):
+            meta, _, path = record.decode().partition("\t")
+            if meta.split()[1] == "blob" and path.endswith((".yaml", ".yml")):
+                found.append(f"{rev}:{path}")
+        return sorted(found)
+
+    def read(label: str) -> bytes:
+        try:
+            return _blob(label)
+        except SourceError as exc:
+            raise OSError(str(exc)) from None
+
+    return SpecFolder(names, read)
 
 
 def _text(raw: bytes | None, label: str) -> str | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from mlspec.compiler import source
 from mlspec.compiler.checks.base import Checker
-from mlspec.compiler.checks.triggers import unknown_alias, unknown_name
+from mlspec.compiler.checks.triggers import unknown_name
 from mlspec.compiler.parse import parse
-from mlspec.compiler.siblings import specs_beside
+from mlspec.compiler.siblings import SpecFolder, disk_folder, specs_beside
 from mlspec.compiler.spec import MonitorCheck, Spec
 from mlspec.diagnostics import Diagnostic, SpecError
+from mlspec.names import suggest
 
 
 def check_monitor(c: Checker) -> None:
@@ -18,13 +19,13 @@ def check_monitor(c: Checker) -> None:
         return
     _check_thresholds(c, monitor.checks)
     at = ("monitor", "model")
-    beside = specs_beside(c.source.file)
+    beside = specs_beside(c.source)
     pipelines = [n for n, s in beside.items() if s.kind == "Pipeline"]
     watched = beside.get(monitor.model.pipeline)
     if watched is None or watched.kind != "Pipeline":
         unknown_name(c, (*at, "pipeline"), monitor.model.pipeline, "pipeline", pipelines)
         return
-    spec, problem = _read_checked(watched.path)
+    spec, problem = _read_checked(c.source.folder or disk_folder(c.source.file), watched.path)
     if spec is None:
         c.error(
             (*at, "pipeline"),
@@ -42,8 +43,17 @@ def check_monitor(c: Checker) -> None:
             "give it a `registry:` that registers and promotes its model",
         )
         return
-    if monitor.model.alias not in watched.aliases:
-        unknown_alias(c, (*at, "alias"), watched.name, monitor.model.alias, beside)
+    # Serving may resolve an alias the pipeline sets, or one set outside it (after a rollout).
+    known = {r.alias for r in registry.promote} | set(registry.external_aliases)
+    if monitor.model.alias not in known:
+        c.error(
+            (*at, "alias"),
+            "MS205",
+            f"pipeline {watched.name!r} neither promotes to nor lists alias "
+            f"{monitor.model.alias!r}",
+            suggest(monitor.model.alias, known)
+            or f"its aliases: {', '.join(sorted(known)) or 'none'}",
+        )
     if registry.reference is None:
         for i, check in enumerate(monitor.checks):
             if check.drift is not None and check.drift.reference_uri is None:
@@ -79,13 +89,14 @@ def _check_thresholds(c: Checker, checks: list[MonitorCheck]) -> None:
                 )
 
 
-def _read_checked(path: str) -> tuple[Spec | None, str]:
-    """The spec at `path` when it has no errors, else None and its first error as a phrase."""
+def _read_checked(folder: SpecFolder, path: str) -> tuple[Spec | None, str]:
+    """The spec at `path` in `folder` when it has no errors, else None and its first error."""
     from mlspec.compiler.checks import check as check_spec  # the checks, on the spec beside
 
     spec: Spec | None = None
     try:
-        src = source.read(path)
+        src = source.load_bytes(folder.read(path), path)
+        src.folder = folder
         spec = parse(src)
         found = check_spec(spec, src)
     except SpecError as caught:

@@ -36,7 +36,7 @@ def check_triggers(c: Checker) -> None:
                 "at least every 1m: each look lists the folder",
             )
         if trigger.monitor is not None:
-            beside = beside if beside is not None else specs_beside(c.source.file)
+            beside = beside if beside is not None else specs_beside(c.source)
             _check_monitor_name(c, (*path, "monitor", "name"), trigger.monitor.name, beside)
         after = trigger.pipeline
         if after is None:
@@ -50,7 +50,7 @@ def check_triggers(c: Checker) -> None:
                 "retrain on a `schedule`, on data arrival, or after another pipeline",
             )
             continue
-        beside = beside if beside is not None else specs_beside(c.source.file)
+        beside = beside if beside is not None else specs_beside(c.source)
         pipelines = {n: s.aliases for n, s in beside.items() if s.kind == "Pipeline"}
         if after.name not in pipelines:
             unknown_name(c, (*path, "pipeline", "name"), after.name, "pipeline", pipelines)
