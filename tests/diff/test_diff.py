@@ -180,3 +180,23 @@ def test_no_changed_spec_prints_nothing_and_says_so(
     under = CliRunner().invoke(main, ["diff", "--base", "HEAD", "specs/"])
     assert (under.exit_code, under.stdout) == (0, "")
     assert under.stderr == "no spec changed since HEAD under specs/\n"
+
+
+def test_removing_the_last_monitor_trigger_is_risky_and_one_of_two_is_review() -> None:
+    """Issue #20: the loop from a monitored model's alarm back to its retraining must not open
+    silently. The sides stand where the flagship does, beside its monitor."""
+    label = str(ROOT / "examples" / "breast-cancer" / "pipeline.yaml")
+    base = Path(label).read_text(encoding="utf-8")
+    loop = base.replace(
+        "\nschedule:", "\ntriggers:\n  - monitor: {name: breast-cancer-monitor}\n\nschedule:"
+    )
+    assert loop != base
+    [opened] = [
+        c for c in diff(Side(label, loop), Side(label, base)).changes if c.subject == "trigger"
+    ]
+    assert opened.risk == "risky"
+    assert "no monitor's alarm retrains the model any more" in opened.reason
+    data = "\n  - data: {path: /data/incoming/breast-cancer}"
+    both = loop.replace("breast-cancer-monitor}", "breast-cancer-monitor}" + data)
+    [kept] = [c for c in diff(Side(label, both), Side(label, loop)).changes if c.subject == "trigger"]
+    assert kept.risk == "review"

@@ -6,7 +6,8 @@ reordering them changes nothing and a new alias or interval is a change of that 
 monitor trigger has only its name: it is added or removed). Every change is `review`: the
 pipeline runs at other moments. Removing the last trigger of a pipeline that has
 no schedule left is `risky`: nothing starts it by itself any more (unless the spec now says so,
-with `manual: true`).
+with `manual: true`). Removing the last `monitor:` trigger is `risky` too: the model is watched,
+but no alarm retrains it any more (the loop from serving back to training is open).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ def compare_triggers(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
         trigger = before[key]
         if trigger.kind == "manual":
             yield _change(f"removed: {describe(trigger)}", "review", "runs may start by themselves")
+        elif trigger.kind == "monitor" and not any(t.kind == "monitor" for t in new.triggers):
+            yield _change(
+                f"removed: {describe(trigger)}",
+                "risky",
+                f"no monitor's alarm retrains the model any more: a breach {trigger.monitor} "
+                "finds in serving goes unanswered",
+            )
         elif by_itself or manual:
             yield _change(
                 f"removed: {describe(trigger)}", "review", f"no more runs {_when(trigger)}"
