@@ -122,6 +122,8 @@ def _expected_upstream(pipeline: ir.Pipeline) -> dict[str, set[str]]:
             if rule.after_rollout:
                 continue
             reads = {pipeline.registry.model.step, *rule.gates}
+            if pipeline.registry.reference is not None:  # the training data it records
+                reads.add(pipeline.registry.reference.step)
             reads |= {r.metric.step for g in rule.gates for r in pipeline.gate(g).requirements}
             expected["promote_" + rule.alias] = reads
     return expected

@@ -198,5 +198,7 @@ def test_removing_the_last_monitor_trigger_is_risky_and_one_of_two_is_review() -
     assert "no monitor's alarm retrains the model any more" in opened.reason
     data = "\n  - data: {path: /data/incoming/breast-cancer}"
     both = loop.replace("breast-cancer-monitor}", "breast-cancer-monitor}" + data)
-    [kept] = [c for c in diff(Side(label, both), Side(label, loop)).changes if c.subject == "trigger"]
+    [kept] = [
+        c for c in diff(Side(label, both), Side(label, loop)).changes if c.subject == "trigger"
+    ]
     assert kept.risk == "review"
