@@ -70,3 +70,20 @@ def requirement_args(req: ir.Requirement, params: Params) -> dict:
             "tolerance": req.tolerance,
         }
     return {"metric": metric, "min": threshold(req.min, params), "max": threshold(req.max, params)}
+
+
+def serving_args(check: ir.ServingCheck) -> dict:
+    """A serving gate's settings as `runtime.steps.serving_gate_step` takes them (`config`)."""
+    return {
+        "runtime": check.runtime,
+        "command": list(check.command),
+        "requirements": list(check.requirements),
+        "rows": check.rows,
+        "drop": list(check.drop),
+        "examples": [list(row) for row in check.examples],
+        "expect_type": check.expect_type,
+        "expect_shape": list(check.expect_shape) if check.expect_shape is not None else None,
+        "ready_seconds": check.ready_seconds,
+        "max_p95_latency_ms": check.max_p95_latency_ms,
+        "max_memory_bytes": check.max_memory_bytes,
+    }

@@ -36,6 +36,9 @@ def dependency_edges(spec: Spec) -> dict[str, list[tuple[str, PathKey]]]:
                 refs.append((check.drift.reference, (*base, "checks", i, "drift", "reference")))
         for i, req in enumerate(gate.require or ()):
             refs += [(getattr(req, f), (*base, "require", i, f)) for f in ("metric", "min", "max")]
+        if gate.serve is not None:
+            refs.append((gate.serve.model, (*base, "serve", "model")))
+            refs.append((gate.serve.requests.dataset, (*base, "serve", "requests", "dataset")))
         edges[name] = [
             (ref.split(".")[0], path)
             for ref, path in refs

@@ -13,6 +13,7 @@ import keyword
 import math
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -411,6 +412,18 @@ def _check_memory(value: object) -> str:
 
 
 Memory = Annotated[str, _check_memory]
+
+_MEMORY_FACTORS = {
+    **{u: 2 ** (10 * (i + 1)) for i, u in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{u: 10 ** (3 * (i + 1)) for i, u in enumerate(("k", "M", "G", "T", "P", "E"))},
+}
+
+
+def memory_bytes(value: str) -> int:
+    """A checked memory quantity in bytes, rounded up: '1Gi' -> 1073741824."""
+    suffix = value.lstrip("0123456789.")
+    number = Decimal(value[: len(value) - len(suffix)]) * _MEMORY_FACTORS.get(suffix, 1)
+    return int(number.to_integral_value(rounding="ROUND_CEILING"))
 
 
 @_validator(_string(PYTHON_TARGET_RE.pattern))

@@ -178,9 +178,30 @@ class Requirement:
 
 
 @dataclass(frozen=True)
+class ServingCheck:
+    """A serving gate: serve `model` with `runtime` in an environment of `requirements`, send
+    the canned requests, judge the answers, the latency and the memory."""
+
+    model: OutputRef
+    runtime: Literal["mlserver", "mlflow", "command"]
+    command: tuple[str, ...]  # runtime command: ${model} and ${port} are filled in
+    requirements: tuple[str, ...]  # the gate's, else defaults.packages
+    dataset: OutputRef | None  # rows of this dataset, or `examples`
+    rows: int
+    drop: tuple[str, ...]
+    examples: tuple[tuple[Scalar, ...], ...]
+    expect_type: Literal["int", "float", "str", "bool"] | None
+    expect_shape: tuple[int, ...] | None  # -1: any length
+    ready_seconds: int
+    max_p95_latency_ms: float | None
+    max_memory_bytes: int | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class Gate:
     name: str
-    kind: Literal["data", "model"]
+    kind: Literal["data", "model", "serving"]
     dataset: OutputRef | None
     checks: tuple[DataCheck, ...]
     requirements: tuple[Requirement, ...]
@@ -189,6 +210,7 @@ class Gate:
     upstream: tuple[str, ...]  # steps whose outputs it reads
     description: str
     span: Span
+    serving: ServingCheck | None = None  # kind serving
 
 
 @dataclass(frozen=True)
@@ -224,6 +246,8 @@ class AnalysisMetric:
     count: int
     failure_limit: int
     span: Span
+    no_data: Literal["inconclusive", "fail"] = "inconclusive"  # never "pass"
+    dry_run: bool = False
 
 
 # What the spec fills in when these are left out (spec.py uses them as its defaults): a back end
@@ -322,6 +346,31 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Smoke:
+    """Requests the new version must answer (2xx) before it gets traffic."""
+
+    path: str
+    requests: tuple[str, ...]  # JSON bodies
+    timeout_seconds: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class Load:
+    """Traffic generated at the new version during its analysis."""
+
+    rate: int  # requests per second
+    duration_seconds: int
+    span: Span
+
+
+# Placeholders an analysis query may hold; each controller fills in its own selector of the
+# canary's (or the stable version's) pods.
+CANARY_PLACEHOLDER = "${canary}"
+STABLE_PLACEHOLDER = "${stable}"
+
+
+@dataclass(frozen=True)
 class Rollout:
     controller: Literal["argo-rollouts", "flagger", "kserve", "istio"]
     service: Service
@@ -336,6 +385,8 @@ class Rollout:
     # version), never by the spec: which version to serve, and where KServe loads it from.
     model_version: str | None = None
     model_uri: str | None = None
+    smoke: Smoke | None = None
+    load: Load | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from mlspec.compiler import ir
 from mlspec.compiler import spec as s
 from mlspec.compiler.code import PackageFiles, folder_package_files, read_package
 from mlspec.compiler.dependencies import dependency_graph
+from mlspec.compiler.fields import memory_bytes
 from mlspec.compiler.siblings import specs_beside
 from mlspec.compiler.source import PathKey, Source, portable_path
 
@@ -316,6 +317,29 @@ class _Lowering:
             upstream=tuple(self.graph[name]),
             description=gate.description,
             span=self.key_span(*base),
+            serving=self.serving(gate.serve, (*base, "serve")) if gate.serve else None,
+        )
+
+    def serving(self, serve: s.Serve, base: PathKey) -> ir.ServingCheck:
+        requests = serve.requests
+        requirements = (
+            serve.requirements if serve.requirements is not None else self.spec.defaults.packages
+        )
+        return ir.ServingCheck(
+            model=self.output(serve.model),
+            runtime=serve.runtime,
+            command=tuple(serve.command or ()),
+            requirements=tuple(dict.fromkeys(requirements)),
+            dataset=self.output(requests.dataset) if requests.dataset else None,
+            rows=requests.rows,
+            drop=tuple(requests.drop),
+            examples=tuple(tuple(row) for row in requests.examples or ()),
+            expect_type=serve.expect.type,
+            expect_shape=tuple(serve.expect.shape) if serve.expect.shape else None,
+            ready_seconds=serve.ready_within,
+            max_p95_latency_ms=serve.max_p95_latency_ms,
+            max_memory_bytes=memory_bytes(serve.max_memory) if serve.max_memory else None,
+            span=self.key_span(*base),
         )
 
     def check(self, check: s.DataCheck, path: PathKey) -> ir.DataCheck:
@@ -395,6 +419,8 @@ class _Lowering:
                 count=m.count,
                 failure_limit=m.failure_limit,
                 span=self.key_span("rollout", "analysis", n),
+                no_data=m.no_data,
+                dry_run=m.dry_run,
             )
             for n, m in ro.analysis.items()
         )
@@ -409,6 +435,17 @@ class _Lowering:
             analysis,
             self.key_span("rollout"),
             self.span("rollout", "controller"),
+            smoke=ir.Smoke(
+                ro.smoke.path,
+                tuple(ro.smoke.requests),
+                ro.smoke.timeout,
+                self.key_span("rollout", "smoke"),
+            )
+            if ro.smoke
+            else None,
+            load=ir.Load(ro.load.rate, ro.load.duration, self.key_span("rollout", "load"))
+            if ro.load
+            else None,
         )
 
     def strategy(self, strategy: s.Strategy, service: str) -> ir.Strategy:

@@ -679,6 +679,90 @@ class ModelRequirement(Model):
         return self
 
 
+class ServingRequests(Model):
+    """The canned requests a serving gate sends: rows of a dataset output, or inline rows."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one("dataset", "examples")))
+
+    dataset: Reference | None = None
+    """A dataset output whose first `rows` rows are sent, one request each, e.g. ingest.test."""
+    rows: Annotated[int, Field(ge=1, le=1000)] = 20
+    """With dataset: how many rows are sent (1-1000, default 20)."""
+    drop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    """With dataset: columns left out of the requests, e.g. [target] (the label)."""
+    examples: list[list[float | int | str | bool]] | None = Field(
+        default=None, min_length=1, max_length=1000
+    )
+    """Inline rows, one request each, the features in the model's order, e.g. [[17.9, 10.3]]."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Any:
+        _exactly_one(self, ("dataset", "examples"), "the serving requests")
+        return self
+
+
+class ServingExpect(Model):
+    """What every answer must look like."""
+
+    type: Literal["int", "float", "str", "bool"] | None = None
+    """The type of each predicted value (an int answer passes `float`)."""
+    shape: list[Annotated[int, Field(ge=-1)]] | None = Field(default=None, min_length=1)
+    """The shape of one request's prediction, -1 for any length, e.g. [1] or [-1]."""
+
+
+class Serve(Model):
+    """A serving gate: the model is loaded by the serving runtime the rollout uses, in an
+    environment of its own, and answers canned requests within bounds."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            when(_equals("runtime", "command"), is_set("command")),
+            unless(_equals("runtime", "command"), is_unset("command")),
+        )
+    )
+
+    model: Reference
+    """The model output to serve, e.g. train.model."""
+    runtime: Literal["mlserver", "mlflow", "command"] = "mlserver"
+    """mlserver: MLServer with its scikit-learn runtime (what KServe runs for sklearn and
+    mlflow models, V2 inference protocol); mlflow: MLflow's scoring server (an MLflow model
+    folder); command: your own server, `command`."""
+    command: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    """runtime: command only: the server's command line; ${model} is the model file and
+    ${port} the port it must listen on (V2 inference protocol)."""
+    requirements: list[Requirement] | None = None
+    """What the model needs installed beside the server, e.g. [scikit-learn>=1.5] (default:
+    defaults.packages)."""
+    requests: ServingRequests
+    """The canned requests: {dataset, rows, drop} or {examples}."""
+    expect: ServingExpect = Field(default_factory=ServingExpect)
+    """What every answer must look like: {type, shape}."""
+    ready_within: Duration = Field(120, json_schema_extra={"default": "2m"})
+    """How long the server may take to load the model and answer ready (default 2m)."""
+    max_p95_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    """The slowest 5% of answers may take at most this many milliseconds."""
+    max_memory: Memory | None = None
+    """The server's peak resident memory may be at most this, e.g. 1Gi."""
+
+    @model_validator(mode="after")
+    def _command(self) -> Serve:
+        if self.runtime == "command" and self.command is None:
+            raise error(
+                "MS102",
+                "runtime: command needs 'command'",
+                "e.g. command: [python, -m, scorer, --model, '${model}', --port, '${port}']",
+                at="runtime",
+            )
+        if self.runtime != "command" and self.command is not None:
+            raise error(
+                "MS105",
+                f"'command' applies to runtime: command, not {self.runtime}",
+                "remove it, or set runtime: command",
+                at="command",
+            )
+        return self
+
+
 # A model gate that compares with the champion.
 _COMPARES = has_item("require", is_set("vs"))
 
@@ -688,7 +772,7 @@ class Gate(Model):
 
     model_config = ConfigDict(
         json_schema_extra=rules(
-            exactly_one("dataset", "require"),
+            exactly_one("dataset", "require", "serve"),
             when(is_set("dataset"), rules(is_set("checks"), is_unset("first_run"))),
             when(is_set("checks"), is_set("dataset")),
             when(_COMPARES, is_set("first_run")),
@@ -703,6 +787,9 @@ class Gate(Model):
     categories or drift."""
     require: list[ModelRequirement] | None = Field(default=None, min_length=1)
     """Model gate: requirements on metrics, e.g. {metric: evaluate.auc, min: 0.9}."""
+    serve: Serve | None = None
+    """Serving gate: the model is served by the real serving runtime and answers canned
+    requests, e.g. {model: train.model, requests: {dataset: ingest.test, drop: [target]}}."""
     first_run: Literal["pass", "fail"] | None = None
     """Model gates that compare with the champion (and only they) say what happens while the
     registry has no champion yet: pass or fail."""
@@ -713,13 +800,14 @@ class Gate(Model):
 
     @model_validator(mode="after")
     def _shape(self) -> Gate:
-        if self.dataset is None and self.require is None:
+        if self.dataset is None and self.require is None and self.serve is None:
             raise error(
                 "MS105",
-                "a gate needs 'dataset' and 'checks' (a data gate) or 'require' (a model gate)",
+                "a gate needs 'dataset' and 'checks' (a data gate), 'require' (a model gate) "
+                "or 'serve' (a serving gate)",
                 "see specs/README.md#gates",
             )
-        _exactly_one(self, ("dataset", "require"), "a gate")
+        _exactly_one(self, ("dataset", "require", "serve"), "a gate")
         if self.dataset is not None:
             if self.checks is None:
                 raise error(
@@ -745,7 +833,9 @@ class Gate(Model):
         return self
 
     @property
-    def kind(self) -> Literal["data", "model"]:
+    def kind(self) -> Literal["data", "model", "serving"]:
+        if self.serve is not None:
+            return "serving"
         return "data" if self.dataset is not None else "model"
 
 
@@ -834,6 +924,11 @@ class AnalysisMetric(Model):
     """Number of measurements, 1-1000."""
     failure_limit: Annotated[int, Field(ge=0)] = ANALYSIS_FAILURE_LIMIT
     """Failed measurements tolerated; below count."""
+    no_data: Literal["inconclusive", "fail"] = "inconclusive"
+    """A measurement with no data (an idle canary: an empty result or NaN): inconclusive
+    pauses the rollout for a person, fail counts as a failed measurement. Never a pass."""
+    dry_run: bool = False
+    """Measure and report, but never act on the result: to observe a new check first."""
 
     @model_validator(mode="after")
     def _one_provider(self) -> Any:
@@ -1214,6 +1309,44 @@ class Service(Model):
     """CPU, memory and GPUs per pod."""
 
 
+class Smoke(Model):
+    """A smoke test against the new version's service, before it gets any traffic."""
+
+    path: str = Field(pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200)
+    """The HTTP path requests are POSTed to, e.g. /v2/models/breast-cancer/infer."""
+    requests: list[Annotated[str, Field(min_length=2, max_length=4096)]] = Field(
+        min_length=1, max_length=20
+    )
+    """JSON bodies, one request each; every answer must be a 2xx."""
+    timeout: Duration = Field(10, json_schema_extra={"default": "10s"})
+    """How long one request may take (default 10s)."""
+
+    @model_validator(mode="after")
+    def _json(self) -> Smoke:
+        import json
+
+        for i, body in enumerate(self.requests):
+            try:
+                json.loads(body)
+            except ValueError as exc:
+                raise error(
+                    "MS104",
+                    f"request {i + 1} is not JSON: {exc}",
+                    "write each request as a JSON text, e.g. '{\"inputs\": []}'",
+                    at=("requests", str(i)),
+                ) from None
+        return self
+
+
+class Load(Model):
+    """Load generated at the new version during its analysis."""
+
+    rate: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Requests per second (default 10)."""
+    duration: Duration = Field(60, json_schema_extra={"default": "1m"})
+    """How long each burst lasts (default 1m)."""
+
+
 class Rollout(Model):
     """Progressive delivery of the new version to serving."""
 
@@ -1252,6 +1385,12 @@ class Rollout(Model):
     analysis: dict[Name, AnalysisMetric] = Field(default_factory=dict)
     """Health checks the strategy names, e.g. error_rate: {prometheus: {query: ...}, max:
     0.01}."""
+    smoke: Smoke | None = None
+    """Requests the new version must answer before it gets traffic: {path, requests,
+    timeout}."""
+    load: Load | None = None
+    """Traffic generated at the new version while it is analysed (an idle canary measures
+    nothing): {rate, duration}."""
 
 
 class Schedule(Model):
