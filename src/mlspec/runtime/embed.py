@@ -29,6 +29,7 @@ RUNTIME_MODULES = (
     "registry",
     "rollback",
     "quality",
+    "serving",
     "monitor",
     "steps",
     "code",

@@ -31,7 +31,7 @@ class CheckResult:
 @dataclass
 class GateReport:
     gate: str
-    kind: str  # "data" or "model"
+    kind: str  # "data", "model" or "serving"
     passed: bool
     checks: list[CheckResult] = field(default_factory=list)
     reason: str = ""  # why a gate that could not evaluate blocked (fail closed)

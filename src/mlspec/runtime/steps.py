@@ -54,6 +54,17 @@ def model_gate_step(
     return _finish(report, report_path)
 
 
+def serving_gate_step(
+    gate: str, model_path: str, config: dict, report_path: str, dataset_path: str | None = None
+) -> bool:
+    """Serve the model with the real serving runtime and judge its answers to canned requests
+    (`config`: backends.runtime_args.serving_args); fails closed."""
+    from .serving import run_serving_gate
+
+    report = run_serving_gate(gate, model_path, config, dataset_path)
+    return _finish(report, report_path)
+
+
 def promotion_step(
     tracking_uri: str,
     model_name: str,
