@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.locks import run_folder
 
 from mlspec.runtime import serving
 from mlspec.runtime.report import GateReport, gate_report_from_json
@@ -29,8 +30,9 @@ V2_SERVER = str(Path(__file__).with_name("v2_server.py"))
 
 @pytest.fixture(scope="session")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One environment cache for every test of the session."""
-    folder = tmp_path_factory.mktemp("serving-cache")
+    """One environment cache for the whole test run (its parallel workers too): each
+    environment is built once, under the gate's own lock."""
+    folder = run_folder(tmp_path_factory) / "serving-cache"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLSPEC_SERVING_CACHE", str(folder))
         yield folder
@@ -172,6 +174,31 @@ def test_requirement_that_cannot_be_installed_blocks(
     assert not (folder / ".complete").exists()
 
 
+@pytest.mark.slow  # its own environment, a model saved by it, then the server: 15-35 s
+def test_mlflow_model_folder_passes_with_mlflow_serving(
+    cache: Path, flagship: dict, tmp_path: Path
+) -> None:
+    """The same forest as an MLflow model folder (saved by MLflow of the gate's own environment,
+    as a pickle: MLflow's default skops format refuses the forest's tree type), served by
+    `mlflow models serve` at /invocations."""
+    settings = config(runtime="mlflow")
+    python = serving.ensure_environment("mlflow", settings["requirements"], print)
+    folder = tmp_path / "mlflow-model"
+    save = (
+        "import pickle, sys, mlflow.sklearn; "
+        "forest = pickle.load(open(sys.argv[1], 'rb')); "
+        "mlflow.sklearn.save_model(forest, sys.argv[2], serialization_format='cloudpickle')"
+    )
+    subprocess.run([python, "-c", save, flagship["model"], str(folder)], check=True)
+    report = gate(tmp_path, str(folder), settings, flagship["test"])
+    checks = by_check(report)
+    assert report.passed, report
+    assert checks["ready"].subject == "/ping" and checks["answered"].subject == "/invocations"
+    assert checks["answered"].measured == 20
+    not_a_folder = gate(tmp_path, flagship["model"], settings, flagship["test"])
+    assert not not_a_folder.passed and "has no MLmodel" in not_a_folder.reason
+
+
 # ---- the command runtime --------------------------------------------------------------------
 
 
@@ -241,7 +268,7 @@ def test_a_server_never_ready_is_stopped_with_its_children(
 ) -> None:
     started = time.monotonic()
     report = gate(tmp_path, scale_model, command_config("hang", ready_seconds=2))
-    assert not report.passed and "not ready within 2 s" in report.reason
+    assert report.reason == "not ready within 2 s: (the server printed nothing)"
     assert time.monotonic() - started < 30
     # The server and the child it started (both name the script) are gone (or zombies: this
     # container's init may not reap orphans).
@@ -302,3 +329,36 @@ def test_a_half_built_environment_is_rebuilt(
         [python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True, check=True
     )
     assert prefix.stdout.strip() == str(folder)
+
+
+# ---- promotion ------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+def test_a_blocked_serving_gate_promotes_nothing(
+    cache: Path, scale_model: str, tmp_path: Path, uri: str
+) -> None:
+    """A real SQLite registry: the rule that needs the serving gate registers no version."""
+    from mlflow import MlflowClient
+
+    from mlspec.runtime.registry import promote_after_gates
+
+    blocked = gate(tmp_path, scale_model, command_config("exit"))
+    passed = gate(tmp_path, scale_model, command_config())
+    assert passed.passed and not blocked.passed
+    arguments = {
+        "alias": "champion",
+        "rule_gates": ["serves"],
+        "run_id": "run-1",
+        "spec_name": "breast-cancer-classifier",
+        "spec_version": "1.0.0",
+        "metrics": {},
+    }
+    assert (
+        promote_after_gates(uri, "scorer", scale_model, gate_reports=[blocked], **arguments) is None
+    )
+    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert registry.search_model_versions("name = 'scorer'") == []
+    assert (
+        promote_after_gates(uri, "scorer", scale_model, gate_reports=[passed], **arguments) == "1"
+    )

@@ -416,7 +416,7 @@ def _log_tail(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as handle:
         lines = [line.rstrip() for line in handle if line.strip()]
     raised = list(dict.fromkeys(line for line in lines if _EXCEPTION.match(line)))
-    return " | ".join(raised[:3] or lines[-_TAIL:])
+    return " | ".join(raised[:3] or lines[-_TAIL:]) or "(the server printed nothing)"
 
 
 def _wait_ready(
