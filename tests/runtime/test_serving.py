@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from shipped import load
 from support.locks import run_folder
 
-from mlspec.runtime import serving
+from mlspec.runtime import embed, serving
 from mlspec.runtime.report import GateReport, gate_report_from_json
 from mlspec.runtime.steps import serving_gate_step
 
@@ -290,6 +291,25 @@ def _state(pid: str) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_the_compact_component_package_runs_the_gate(
+    cache: Path, scale_model: str, tmp_path: Path
+) -> None:
+    """What a Kubeflow component carries (compact, unused functions left out) runs the gate as
+    the runtime does."""
+    package = embed.component_package(("steps:serving_gate_step",))
+    assert [f for f, _ in package.files] == [
+        "__init__.py",
+        "datachecks.py",
+        "report.py",
+        "serving.py",
+        "steps.py",
+    ]
+    steps = load(package, tmp_path, "steps")
+    report_path = tmp_path / "shipped.json"
+    assert steps.serving_gate_step("serves", scale_model, command_config(), str(report_path))
+    assert json.loads(report_path.read_text())["kind"] == "serving"
 
 
 # ---- the environment cache ------------------------------------------------------------------

@@ -54,7 +54,7 @@ MODEL_NAME = "model"  # the name the model is served under: /v2/models/model/inf
 BUILD_SECONDS = 900  # an environment build (or the wait for another builder) takes at most this
 STOP_SECONDS = 10  # after SIGTERM, the server's group gets this long before SIGKILL
 REQUEST_SECONDS = 30  # one request's timeout
-SAMPLE_SECONDS = 0.1  # memory sampling interval
+SAMPLE_SECONDS = 0.25  # memory sampling interval (each sample reads /proc/*/stat)
 _TAIL = 15  # lines of installer or server output quoted in a reason
 _COMPLETE = ".complete"
 _EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|NotFound)\b: ")  # a traceback's end
@@ -312,10 +312,13 @@ def _install(argv: list[str], deadline: float, say: Callable[[str], None]) -> No
 # ---- serving ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 now, all different (held together while they are chosen)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 def _server(
@@ -324,8 +327,13 @@ def _server(
     """(argv, ready path, infer path) of the runtime's server."""
     bin_dir = os.path.dirname(python)
     if runtime == "mlserver":
-        settings = {"host": "127.0.0.1", "http_port": port, "grpc_port": _free_port()}
-        settings["metrics_port"] = _free_port()
+        grpc_port, metrics_port = _free_ports(2)
+        settings = {
+            "host": "127.0.0.1",
+            "http_port": port,
+            "grpc_port": grpc_port,
+            "metrics_port": metrics_port,
+        }
         model_settings = {
             "name": MODEL_NAME,
             "implementation": "mlserver_sklearn.SKLearnModel",
@@ -357,7 +365,7 @@ def _serve(
 ) -> None:
     runtime, say = config["runtime"], _say(gate)
     scratch = tempfile.mkdtemp(prefix="mlspec-serving-")
-    port = _free_port()
+    port = _free_ports(1)[0]
     try:
         argv, ready_path, infer_path = _server(
             runtime, config, python, os.path.abspath(model_path), scratch, port
