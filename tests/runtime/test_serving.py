@@ -382,3 +382,22 @@ def test_a_blocked_serving_gate_promotes_nothing(
     assert (
         promote_after_gates(uri, "scorer", scale_model, gate_reports=[passed], **arguments) == "1"
     )
+
+
+def test_without_uv_venv_and_pip_build_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No uv on PATH (and none importable in this environment): `python -m venv` and pip."""
+    import importlib.util
+    import shutil
+
+    assert importlib.util.find_spec("uv") is None  # else uv would still be chosen
+    while shutil.which("uv"):
+        folder = str(Path(shutil.which("uv") or "").parent)
+        paths = os.environ["PATH"].split(os.pathsep)
+        monkeypatch.setenv("PATH", os.pathsep.join(p for p in paths if p != folder))
+    monkeypatch.setenv("MLSPEC_SERVING_CACHE", str(tmp_path))
+    said: list[str] = []
+    python = serving.ensure_environment("command", ["six"], said.append)
+    assert any("Successfully installed six" in line for line in said), said
+    subprocess.run([python, "-c", "import six"], check=True)
