@@ -92,7 +92,7 @@ def _check_serving(c: Checker, name: str, serve: Serve, base: PathKey) -> None:
         c.error(
             (*base, "model"),
             "MS213",
-            f"serving gate {name!r} serves {serve.model!r}, which is a {kind}",
+            f"serving gate {name!r} serves {serve.model!r}, {_describe_type(kind)}",
             "a serving gate serves an output of type model, e.g. train.model",
         )
     dataset = serve.requests.dataset
@@ -103,7 +103,7 @@ def _check_serving(c: Checker, name: str, serve: Serve, base: PathKey) -> None:
             c.error(
                 path,
                 "MS212",
-                f"serving gate {name!r} sends rows of {dataset!r}, which is a {kind}",
+                f"serving gate {name!r} sends rows of {dataset!r}, {_describe_type(kind)}",
                 "requests come from a dataset output, e.g. ingest.test",
             )
     if serve.command is not None:
