@@ -248,4 +248,3 @@ def test_python_targets_run_serving_gates_through_judge_gate(
     ]
     recorder.verdict = True
     assert tasks.judge_gate(run, "custom_server") is True
-
