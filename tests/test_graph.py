@@ -513,6 +513,19 @@ def test_bandit_arms_are_served() -> None:
     assert served == {"promote_champion", "promote_challenger"}
 
 
+def test_a_serving_gate_reads_the_model_and_the_requests_dataset() -> None:
+    g = spec_graph(ROOT / "specs" / "valid" / "serving-gates.yaml")
+    labels = {n.id: n.label for n in g.nodes if n.kind == "gate"}
+    assert labels == {
+        "gate_servable": "servable\nserving gate, mlserver, on fail: block",
+        "gate_custom_server": "custom_server\nserving gate, command, on fail: fail",
+    }
+    into = {(e.source, e.label) for e in g.edges if e.target == "gate_servable"}
+    assert into == {("step_train", "model"), ("step_ingest", "test")}
+    assert {e.source for e in g.edges if e.target == "gate_custom_server"} == {"step_train"}
+    assert {e.source for e in g.edges if e.target == "promote_challenger"} == set(labels)
+
+
 def test_after_is_an_edge() -> None:
     g = spec_graph(ROOT / "specs" / "valid" / "container-steps.yaml")
     assert Edge("step_train", "step_report", "after") in g.edges

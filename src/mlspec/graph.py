@@ -160,6 +160,8 @@ def _step_edges(step: ir.Step) -> list[Edge]:
 
 
 def _gate_label(gate: ir.Gate) -> str:
+    if gate.serving is not None:
+        return f"{_text(gate.name)}\nserving gate, {gate.serving.runtime}, on fail: {gate.on_fail}"
     count = len(gate.checks) if gate.kind == "data" else len(gate.requirements)
     noun = "check" if gate.kind == "data" else "requirement"
     plural = "" if count == 1 else "s"
@@ -167,7 +169,10 @@ def _gate_label(gate: ir.Gate) -> str:
 
 
 def _gate_reads(gate: ir.Gate) -> list[ir.OutputRef]:
-    """The outputs a gate checks: its dataset and drift references, or its metrics."""
+    """The outputs a gate checks: its dataset and drift references, its metrics, or the model
+    it serves and the dataset its requests come from."""
+    if gate.serving is not None:
+        return [gate.serving.model, *([gate.serving.dataset] if gate.serving.dataset else [])]
     refs = [gate.dataset] if gate.dataset is not None else []
     refs += [check.reference for check in gate.checks if check.reference is not None]
     refs += [requirement.metric for requirement in gate.requirements]

@@ -250,6 +250,8 @@ _DESCRIBED = pipelines(
     warn("Prefect keeps no description per task run", task_descriptions),
 )
 _CHECK_FIELD = everywhere(ok("by mlspec's gate runtime"))
+# The gate's task starts the server beside itself (localhost, an environment of its own).
+_SERVING_FIELD = everywhere(ok("by mlspec's serving runtime, in the gate's task"))
 
 PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     "apiVersion": everywhere(_CHECKED, _CHECKED),
@@ -310,6 +312,15 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
         for path in ("metric", "min", "max", "vs", "better", "tolerance")
     },
     "gates.*.first_run": _CHECK_FIELD,
+    "gates.*.serve": _SERVING_FIELD,
+    **{
+        f"gates.*.serve.{path}": _SERVING_FIELD
+        for path in _each(
+            "model runtime command requirements requests requests.dataset requests.rows "
+            "requests.drop requests.examples expect expect.type expect.shape ready_within "
+            "max_p95_latency_ms max_memory"
+        )
+    },
     "gates.*.on_fail": everywhere(ok()),
     "gates.*.description": _DESCRIBED,
     "registry": everywhere(ok(), ok()),

@@ -17,6 +17,7 @@ from mlspec.backends.runtime_args import (
     data_check_args,
     promotion_task_name,
     requirement_args,
+    serving_args,
 )
 from mlspec.compiler import ir
 from mlspec.runtime.monitor import TRAINED_ON
@@ -96,6 +97,16 @@ def gate_data(gate: ir.Gate) -> dict[str, object]:
             "on_fail": gate.on_fail,
             "dataset": [gate.dataset.step, gate.dataset.output],
             "checks": _slots_to_data([data_check_args(c, params, references) for c in gate.checks]),
+        }
+    if gate.kind == "serving":
+        check = gate.serving
+        assert check is not None
+        return {
+            "kind": "serving",
+            "on_fail": gate.on_fail,
+            "model": [check.model.step, check.model.output],
+            "dataset": [check.dataset.step, check.dataset.output] if check.dataset else None,
+            "config": serving_args(check),
         }
     return {
         "kind": "model",

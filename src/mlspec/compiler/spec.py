@@ -682,7 +682,12 @@ class ModelRequirement(Model):
 class ServingRequests(Model):
     """The canned requests a serving gate sends: rows of a dataset output, or inline rows."""
 
-    model_config = ConfigDict(json_schema_extra=rules(exactly_one("dataset", "examples")))
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            exactly_one("dataset", "examples"),
+            unless(is_set("dataset"), rules(is_unset("rows"), is_unset("drop"))),
+        )
+    )
 
     dataset: Reference | None = None
     """A dataset output whose first `rows` rows are sent, one request each, e.g. ingest.test."""
@@ -698,6 +703,15 @@ class ServingRequests(Model):
     @model_validator(mode="after")
     def _one_source(self) -> Any:
         _exactly_one(self, ("dataset", "examples"), "the serving requests")
+        if self.dataset is None:
+            for key in ("rows", "drop"):
+                if key in self.model_fields_set:
+                    raise error(
+                        "MS105",
+                        f"'{key}' applies to requests from a dataset, not to inline examples",
+                        f"remove '{key}': every example is sent, as written",
+                        at=key,
+                    )
         return self
 
 
@@ -710,6 +724,10 @@ class ServingExpect(Model):
     """The shape of one request's prediction, -1 for any length, e.g. [1] or [-1]."""
 
 
+# A placeholder other than ${model} and ${port} in a serving command (checks/gates.py says which).
+SERVING_OTHER_PLACEHOLDER = r"(?<!\$)\$\{(?!(?:model|port)\})"
+
+
 class Serve(Model):
     """A serving gate: the model is loaded by the serving runtime the rollout uses, in an
     environment of its own, and answers canned requests within bounds."""
@@ -718,6 +736,16 @@ class Serve(Model):
         json_schema_extra=rules(
             when(_equals("runtime", "command"), is_set("command")),
             unless(_equals("runtime", "command"), is_unset("command")),
+            field(
+                "command",
+                {
+                    "items": not_matching(SERVING_OTHER_PLACEHOLDER),
+                    "allOf": [
+                        {"contains": {"type": "string", "pattern": r"\$\{model\}"}},
+                        {"contains": {"type": "string", "pattern": r"\$\{port\}"}},
+                    ],
+                },
+            ),
         )
     )
 

@@ -202,6 +202,21 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
             _fill(run, spec["checks"]),
             report,
         )
+    elif spec["kind"] == "serving":
+        from .steps import serving_gate_step
+
+        dataset = spec["dataset"]
+        passed = serving_gate_step(
+            gate,
+            artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["model"]),
+            spec["config"],
+            report,
+            dataset_path=(
+                artifact_path(run.artifact_root, run.pipeline, run.run_id, *dataset)
+                if dataset
+                else None
+            ),
+        )
     else:
         passed = model_gate_step(
             gate,

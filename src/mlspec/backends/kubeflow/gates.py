@@ -30,6 +30,7 @@ from mlspec.backends.runtime_args import (
     data_check_args,
     promotion_task_name,
     requirement_args,
+    serving_args,
 )
 from mlspec.compiler import ir
 from mlspec.diagnostics import Span
@@ -41,7 +42,7 @@ PASSED = "Output"
 REPORT = "report"  # a gate task's report artifact
 
 
-def _slots_literal(items: list[dict]) -> str:
+def _slots_literal(items: object) -> str:
     """The items as a one-line Python literal, keys sorted; a slot is {'slot': [kind, name]}.
 
     Spec text in them (column names, categories) is in string literals (`repr`), never code.
@@ -82,6 +83,8 @@ def _verdict(gate: ir.Gate) -> str:
 def gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
     if gate.kind == "data":
         return _data_gate_plan(pipeline, gate)
+    if gate.kind == "serving":
+        return _serving_gate_plan(pipeline, gate)
     return _model_gate_plan(pipeline, gate)
 
 
@@ -115,6 +118,36 @@ def _data_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         "    )",
         "    _mlspec_passed = _mlspec_runtime('steps').data_gate_step(",
         f"        {gate.name!r}, dataset.path, _mlspec_checks, {REPORT}.path",
+        "    )",
+        _verdict(gate),
+    ]
+    return _runtime_plan(gate.name, "gate", parameters, lines, (), gate.span, gate.description)
+
+
+def _serving_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
+    check = gate.serving
+    assert check is not None
+    parameters = (
+        Parameter("model", annotation(output_type(pipeline, check.model), "in"), check.model),
+        *(
+            (
+                Parameter(
+                    "dataset", annotation(output_type(pipeline, check.dataset), "in"), check.dataset
+                ),
+            )
+            if check.dataset
+            else ()
+        ),
+        Parameter(REPORT, "Output[Artifact]", None),
+    )
+    lines = [
+        f"def {gate.name}({signature(parameters)}, {_entry(gate.name)}) -> bool:",
+        "    _mlspec_passed = _mlspec_runtime('steps').serving_gate_step(",
+        f"        {gate.name!r},",
+        "        model.path,",
+        f"        {_slots_literal(serving_args(check))},",
+        f"        {REPORT}.path,",
+        f"        dataset_path={'dataset.path' if check.dataset else None},",
         "    )",
         _verdict(gate),
     ]

@@ -1,11 +1,16 @@
-"""Gates: what data gates read, what model gates compare, and gates that guard nothing."""
+"""Gates: what data gates read, what model gates compare, what serving gates serve and send,
+and gates that guard nothing."""
 
 from __future__ import annotations
 
 from mlspec.compiler.checks.base import Checker
+from mlspec.compiler.fields import PLACEHOLDER_RE
 from mlspec.compiler.source import PathKey
-from mlspec.compiler.spec import Gate
+from mlspec.compiler.spec import Gate, Serve
 from mlspec.names import suggest
+
+# What a serving gate's runtime command may hold: the model file and the port to listen on.
+SERVING_PLACEHOLDERS = ("model", "port")
 
 NUMERIC = ("float", "int")
 
@@ -17,6 +22,9 @@ def check_gates(c: Checker) -> None:
 
 def _check_gate(c: Checker, name: str, gate: Gate) -> None:
     base: PathKey = ("gates", name)
+    if gate.serve is not None:
+        _check_serving(c, name, gate.serve, (*base, "serve"))
+        return
     if gate.dataset is not None:
         _dataset_ref(c, gate.dataset, (*base, "dataset"), f"gate {name!r}")
         for i, check in enumerate(gate.checks or ()):
@@ -76,6 +84,59 @@ def _check_gate(c: Checker, name: str, gate: Gate) -> None:
             "add a 'registry' section naming the MLflow model",
             key=True,
         )
+
+
+def _check_serving(c: Checker, name: str, serve: Serve, base: PathKey) -> None:
+    kind = c.output_type(serve.model, (*base, "model"), f"serving gate {name!r}")
+    if kind is not None and kind != "model":
+        c.error(
+            (*base, "model"),
+            "MS213",
+            f"serving gate {name!r} serves {serve.model!r}, {_describe_type(kind)}",
+            "a serving gate serves an output of type model, e.g. train.model",
+        )
+    dataset = serve.requests.dataset
+    if dataset is not None:
+        path = (*base, "requests", "dataset")
+        kind = c.output_type(dataset, path, f"requests of serving gate {name!r}")
+        if kind is not None and kind != "dataset":
+            c.error(
+                path,
+                "MS212",
+                f"serving gate {name!r} sends rows of {dataset!r}, {_describe_type(kind)}",
+                "requests come from a dataset output, e.g. ingest.test",
+            )
+    if serve.command is not None:
+        _serving_command(c, name, serve.command, (*base, "command"))
+
+
+def _serving_command(c: Checker, name: str, command: list[str], path: PathKey) -> None:
+    """The runtime command gets the model file and the port, and nothing else, filled in."""
+    found: set[str] = set()
+    for i, text in enumerate(command):
+        for match in PLACEHOLDER_RE.finditer(text):
+            inner = match.group(1)
+            found.add(inner)
+            if inner not in SERVING_PLACEHOLDERS:
+                c.error(
+                    (*path, i),
+                    "MS224",
+                    f"unknown placeholder ${{{inner}}} in the command of serving gate {name!r}",
+                    suggest(inner, SERVING_PLACEHOLDERS)
+                    or "a serving command holds ${model} (the model file) and ${port}",
+                )
+    if not found <= set(SERVING_PLACEHOLDERS):
+        return  # a misspelt placeholder, reported: its fix may well be the missing one
+    for needed in SERVING_PLACEHOLDERS:
+        if needed not in found:
+            c.error(
+                path,
+                "MS224",
+                f"the command of serving gate {name!r} never names ${{{needed}}}",
+                f"pass '${{{needed}}}' to the server: "
+                + ("the model file it loads" if needed == "model" else "the port it listens on"),
+                key=True,
+            )
 
 
 def _numeric(c: Checker, ref: str | float | None, path: PathKey, what: str) -> None:

@@ -1,10 +1,12 @@
-"""Changes to gates: what they read, their data checks and requirements, first run, on_fail."""
+"""Changes to gates: what they read, their data checks and requirements, first run, on_fail;
+a serving gate's own: changes/serving.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from mlspec.compiler import ir
+from mlspec.diff.changes.serving import compare_serving
 from mlspec.diff.model import Bounds, Change, Path, at, keyed, name_of, numbered, show
 
 
@@ -51,6 +53,8 @@ def _gate(a: ir.Gate, b: ir.Gate, bounds: Bounds) -> Iterator[Change]:
         )
     yield from data_checks(a.checks, b.checks, bounds, subject, node, base)
     yield from _requirements(a, b, bounds, subject, node, base)
+    if a.serving is not None and b.serving is not None:
+        yield from compare_serving(a.serving, b.serving, subject, node, base)
     if a.first_run != b.first_run:
         risky = b.first_run == "pass"
         yield Change(
