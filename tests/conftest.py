@@ -9,20 +9,12 @@ from pathlib import Path
 
 import pytest
 from support.locks import once
-from support.serving_stand_in import compiling_without_the_serving_runtime
 
 from mlspec.runtime import registry
 
 # Fixtures of tests/support: the bandit controller's `rig` (tests/bandit, tests/security) and
 # the flagship's engine runs (tests/backends).
 pytest_plugins = ("support.bandit", "support.engines")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _serving_runtime_stand_in() -> Iterator[None]:
-    """TEMPORARY (support/serving_stand_in.py): a no-op once the serving runtime lands."""
-    with compiling_without_the_serving_runtime():
-        yield
 
 
 @pytest.fixture(scope="session")

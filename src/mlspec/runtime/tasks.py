@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .code import use_package
-from .steps import data_gate_step, model_gate_step, promotion_step
+from .steps import data_gate_step, model_gate_step, promotion_step, serving_gate_step
 
 TASK_ARTIFACT_TYPES = frozenset({"dataset", "model", "metrics", "artifact"})
 
@@ -203,8 +203,6 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
             report,
         )
     elif spec["kind"] == "serving":
-        from .steps import serving_gate_step
-
         dataset = spec["dataset"]
         passed = serving_gate_step(
             gate,
