@@ -250,6 +250,21 @@ def test_a_query_without_placeholders_takes_no_arguments() -> None:
     assert "args" not in rollout["prePromotionAnalysis"]
 
 
+@pytest.mark.parametrize(
+    ("path", "start"), [(CANARY, 4), (FLAGSHIP, 1)], ids=["matrix", "flagship"]
+)
+def test_the_background_analysis_starts_once_the_canary_gets_requests(
+    path: Path, start: int
+) -> None:
+    canary = _manifests(path)[
+        f"Rollout/{yaml.safe_load(path.read_text())['rollout']['service']['name']}"
+    ]
+    strategy = canary["spec"]["strategy"]["canary"]
+    assert strategy["analysis"]["startingStep"] == start
+    assert "setWeight" in strategy["steps"][start - 1]
+    assert all("setWeight" not in step for step in strategy["steps"][: start - 1])
+
+
 # -- the smoke test -------------------------------------------------------------------------------
 
 

@@ -137,10 +137,23 @@ def _canary(release: Release, strategy: ir.Strategy) -> tuple[Doc, list[str]]:
     out["trafficRouting"]["istio"] = {
         "virtualService": {"name": release.name, "routes": [PRIMARY_ROUTE]}
     }
+    steps = _smoke_first(release, steps)
     if background:
         out["analysis"] = analysis.templates(release, background)
-    out["steps"] = _smoke_first(release, steps)
+        out["analysis"]["startingStep"] = _after_first_traffic(steps)
+    out["steps"] = steps
     return out, managed
+
+
+_TRAFFIC = ("setWeight", "setMirrorRoute", "setHeaderRoute")
+
+
+def _after_first_traffic(steps: list[Doc]) -> int:
+    """Where the background analysis starts: once the candidate gets requests. Before that a
+    query of its pods has no data (inconclusive: a pause), and one of the whole service judges
+    the stable version alone. At most the last step (Argo starts nothing after it)."""
+    first = next(i for i, step in enumerate(steps) if any(k in step for k in _TRAFFIC))
+    return min(first + 1, len(steps) - 1)
 
 
 def _smoke_first(release: Release, steps: list[Doc]) -> list[Doc]:
