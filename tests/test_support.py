@@ -410,6 +410,14 @@ ROLLOUT_TRIGGERS: dict[tuple[str, str], Trigger] = {
         {"rollout.analysis.p95_latency.count": 3},
         None,
     ),
+    **{
+        (f"rollout.load{field}", "argo-rollouts"): (
+            "argo-rollouts--canary",
+            {"rollout.load": {"rate": 5, "duration": "2m"}},
+            "no load generator",
+        )
+        for field in ("", ".rate", ".duration")
+    },
 }
 
 

@@ -19,8 +19,8 @@ is a host of its own (the `istio` controller, which splits one host, emits one).
 
 from __future__ import annotations
 
-from mlspec.backends.rollout import analysis, workload
-from mlspec.backends.rollout.base import Manifests, ignore
+from mlspec.backends.rollout import analysis, smoke, workload
+from mlspec.backends.rollout.base import Manifests, ignore, warning
 from mlspec.backends.rollout.k8s import Doc, document, duration
 from mlspec.backends.rollout.matching import cookie_regex, header_name
 from mlspec.backends.rollout.release import Release
@@ -37,7 +37,18 @@ ALL_REQUESTS = [{"path": {"prefix": "/"}}]
 
 class ArgoRollouts:
     def problems(self, release: Release) -> list[Diagnostic]:
-        return []  # every strategy in base.SUPPORT maps fully
+        load = release.rollout.load
+        if load is None:  # every strategy in base.SUPPORT maps fully
+            return []
+        return [
+            warning(
+                load.span,
+                "Argo Rollouts has no load generator: rollout.load is not generated, so an "
+                "idle new version is measured on the traffic it gets",
+                "run a load generator at the canary (or preview) Service beside the rollout, "
+                "e.g. a k6 or hey Deployment, or use controller: flagger (its load tester)",
+            )
+        ]
 
     def manifests(self, release: Release) -> Manifests:
         rollout = release.rollout
@@ -45,6 +56,16 @@ class ArgoRollouts:
         out = Manifests()
         out.resources += [analysis.analysis_template(release, m) for m in analysis.used(rollout)]
         strategy = rollout.strategy
+        if rollout.smoke is not None:
+            service = (
+                strategy.preview_service
+                if isinstance(strategy, ir.BlueGreen)
+                else _canary_service(release)
+            )
+            out.resources += [
+                smoke.config_map(release, rollout.smoke),
+                smoke.analysis_template(release, service, rollout.smoke),
+            ]
         if isinstance(strategy, ir.BlueGreen):
             out.resources += [
                 workload.service(release, name),
@@ -92,8 +113,12 @@ def _blue_green(release: Release, bg: ir.BlueGreen) -> Doc:
     if bg.auto_promote_after_seconds is not None:
         out["autoPromotionSeconds"] = bg.auto_promote_after_seconds
     out["scaleDownDelaySeconds"] = bg.scale_down_delay_seconds
-    if bg.pre_promotion_analysis:
-        out["prePromotionAnalysis"] = analysis.templates(release, bg.pre_promotion_analysis)
+    # The smoke test joins the pre-promotion analysis: the preview gets no user traffic.
+    first = (smoke.template_name(release),) if release.rollout.smoke is not None else ()
+    if bg.pre_promotion_analysis or first:
+        out["prePromotionAnalysis"] = analysis.templates(
+            release, bg.pre_promotion_analysis, extra=first
+        )
     if bg.post_promotion_analysis:
         out["postPromotionAnalysis"] = analysis.templates(release, bg.post_promotion_analysis)
     return out
@@ -112,10 +137,40 @@ def _canary(release: Release, strategy: ir.Strategy) -> tuple[Doc, list[str]]:
     out["trafficRouting"]["istio"] = {
         "virtualService": {"name": release.name, "routes": [PRIMARY_ROUTE]}
     }
+    steps = _smoke_first(release, steps)
     if background:
         out["analysis"] = analysis.templates(release, background)
+        out["analysis"]["startingStep"] = _after_first_traffic(steps)
     out["steps"] = steps
     return out, managed
+
+
+_TRAFFIC = ("setWeight", "setMirrorRoute", "setHeaderRoute")
+
+
+def _after_first_traffic(steps: list[Doc]) -> int:
+    """Where the background analysis starts: once the candidate gets requests. Before that a
+    query of its pods has no data (inconclusive: a pause), and one of the whole service judges
+    the stable version alone. At most the last step (Argo starts nothing after it)."""
+    first = next(i for i, step in enumerate(steps) if any(k in step for k in _TRAFFIC))
+    return min(first + 1, len(steps) - 1)
+
+
+def _smoke_first(release: Release, steps: list[Doc]) -> list[Doc]:
+    """The smoke test as a step before any traffic. Before the first weight a traffic-routed
+    canary has no pods (its size follows its weight, 0), so one pod is started for the test
+    and the size then follows the weight again; a strategy that starts at full size keeps it."""
+    if release.rollout.smoke is None:
+        return steps
+    test = {"analysis": {"templates": [{"templateName": smoke.template_name(release)}]}}
+    if steps and "setCanaryScale" in steps[0]:
+        return [steps[0], test, *steps[1:]]
+    return [
+        {"setCanaryScale": {"replicas": 1}},
+        test,
+        {"setCanaryScale": {"matchTrafficWeight": True}},
+        *steps,
+    ]
 
 
 def _steps(release: Release, strategy: ir.Strategy) -> tuple[list[Doc], tuple[str, ...], list[str]]:
