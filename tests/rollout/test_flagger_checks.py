@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from support.crd_validation import validate_documents
+from support.hostile import HOSTILE
 
 from mlspec.backends import support
 from mlspec.backends.rollout.flagger import Flagger
@@ -180,6 +181,24 @@ def test_smoke_command_posts_every_request_as_its_spec_text(
     path = "/v2/models/fraud-detector/infer"
     assert handler.bodies == [(path, r.encode(), "application/json") for r in _requests()]
     assert "$(not)" in _requests()[1] and list(tmp_path.iterdir()) == []
+
+
+def test_hostile_request_text_reaches_the_server_as_text(
+    server: tuple[str, type[_Recorder]], tmp_path: Path
+) -> None:
+    """Quotes, `$(...)`, backticks, backslashes, line breaks and U+2028 stay one shell word."""
+    data = load_text(_text(), "spec.yaml").data
+    bodies = [json.dumps({"t": HOSTILE}, ensure_ascii=False), '{"a": "\'; touch pwned; \'"}']
+    data["rollout"]["smoke"]["requests"] = bodies
+    hook = _hook(_docs(yaml.safe_dump(data, sort_keys=False, allow_unicode=True)), "smoke")
+    url, handler = server
+    cmd = hook["metadata"]["cmd"].replace(CANARY_URL, url)
+    done = subprocess.run(
+        ["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert [body for _, body, _ in handler.bodies] == [b.encode() for b in bodies]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_smoke_command_fails_on_an_answer_that_is_not_2xx(
