@@ -76,6 +76,7 @@ def smoke_command(release: Release) -> str:
     smoke = release.rollout.smoke
     assert smoke is not None
     url = shlex.quote(canary_url(release, smoke.path))
+    # --data-binary reads a file for a value that starts with '@'; a JSON text never does.
     function = (
         "smoke() { code=$(curl -sS -o /dev/null -w '%{http_code}' "
         f"--max-time {smoke.timeout_seconds} -H 'Content-Type: application/json' "
