@@ -118,12 +118,16 @@ SCHEMA_CANNOT_SAY = {
     "MS221-input-and-output.yaml": _NAME_FORMS,
     "MS221-step-and-gate.yaml": _NAME_FORMS,
     "MS224-placeholder-typo.yaml": f"a placeholder naming an undeclared output: {_REFERENCE}",
+    "MS224-unknown-query-placeholder.yaml": "a placeholder inside a PromQL query, which the "
+    "schema reads as free text",
     "MS231-gate-guards-nothing.yaml": f"a gate that nothing names (a warning): {_REFERENCE}",
     "MS240-duplicate-alias.yaml": "one field repeated across list items; uniqueItems compares "
     "whole items",
     "MS241-canary-weight-falls.yaml": f"each weight against the one before: {_TWO_VALUES}",
     "MS241-canary-weight-repeats.yaml": f"each weight against the one before: {_TWO_VALUES}",
     "MS242-preview-is-active-service.yaml": f"the preview against the service: {_TWO_VALUES}",
+    "MS250-canary-query-names-the-service.yaml": "a warning about what a PromQL query selects, "
+    "which the schema reads as free text",
     "MS243-rollout-waits-for-promotion.yaml": f"what the promotion of an alias waits for: "
     f"{_REFERENCE}",
 }

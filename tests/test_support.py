@@ -242,6 +242,7 @@ MATRIX = ROOT / "tests" / "rollout" / "matrix"
 UNSUPPORTED = ROOT / "specs" / "unsupported"
 METRIC = {"prometheus": {"query": "up", "address": "http://prometheus:9090"}, "max": 0.01}
 WEB = {"web": {"url": "http://checks/error", "json_path": "{$.rate}"}, "max": 0.01}
+SMOKE = {"path": "/v2/models/m/infer", "requests": ['{"inputs": []}'], "timeout": "5s"}
 CANARY = "rollout.strategy.canary"
 BLUE_GREEN = "rollout.strategy.blue_green"
 # (spec, edits, and for a diagnostic the spec has even without edits: a phrase of its message)
@@ -417,6 +418,37 @@ ROLLOUT_TRIGGERS: dict[tuple[str, str], Trigger] = {
             "no load generator",
         )
         for field in ("", ".rate", ".duration")
+    },
+    ("rollout.analysis.*.no_data", "flagger"): (
+        "flagger--canary",
+        {"rollout.analysis.error_rate.no_data": "inconclusive"},
+        None,
+    ),
+    ("rollout.analysis.*.dry_run", "flagger"): (
+        "flagger--canary",
+        {"rollout.analysis.error_rate.dry_run": True},
+        None,
+    ),
+    **{
+        (f"rollout.analysis.*.{field}", "kserve"): _KSERVE_ANALYSIS
+        for field in ("no_data", "dry_run")
+    },
+    **{
+        (f"rollout.analysis.*.{field}", "istio"): (
+            "istio--bandit",
+            {f"{_GUARDRAIL}.{field}": value},
+            None,
+        )
+        for field, value in (("no_data", "fail"), ("dry_run", True))
+    },
+    **{
+        (f"rollout.{section}{path}", c): (spec, {f"rollout.{section}": value}, None)
+        for section, value, paths in (
+            ("smoke", SMOKE, ("", ".path", ".requests", ".timeout")),
+            ("load", {"rate": 5, "duration": "2m"}, ("", ".rate", ".duration")),
+        )
+        for path in paths
+        for c, spec in (("kserve", "kserve--canary"), ("istio", "istio--shadow"))
     },
 }
 

@@ -147,3 +147,20 @@ def test_problems(old: str, new: str, message: str) -> None:
     assert [d.code for d in found] == ["MS301"], found
     assert message in found[0].message
     assert json.dumps(found[0].hint)  # has a hint that renders
+
+
+@pytest.mark.parametrize("placeholder", ["${canary}", "${stable}"])
+def test_a_guardrail_with_a_canary_placeholder_is_refused(placeholder: str) -> None:
+    """The bandit controller fills `$arm` only: `${canary}` would reach Prometheus as text."""
+    text = PLAIN.read_text(encoding="utf-8")
+    old = 'http_errors_total{arm="$arm"}'
+    assert old in text
+    spec = text.replace(old, 'http_errors_total{arm="$arm",' + placeholder + "}", 1)
+    [found] = [
+        d
+        for d in problems(analyze_text(spec, "spec.yaml").pipeline, alone=True)
+        if d.code == "MS301"
+    ]
+    assert "does not fill in" in found.message and found.severity == "error"
+    line = spec.splitlines().index("    error_rate:") + 1
+    assert found.span.line == line

@@ -97,7 +97,9 @@ def test_canary_keys_are_in_kubernetes_order() -> None:
     canary = the(manifests(matrix_text("canary")), "Canary")
     assert list(canary) == ["apiVersion", "kind", "metadata", "spec"]
     assert list(canary["spec"]) == ["provider", "targetRef", "service", "analysis"]
-    assert list(canary["spec"]["analysis"]) == ["interval", "threshold", "stepWeights", "metrics"]
+    assert list(canary["spec"]["analysis"]) == [
+        *("interval", "threshold", "stepWeights", "metrics", "webhooks")
+    ]
 
 
 def test_target_deployment_and_canary_reference() -> None:
@@ -121,9 +123,11 @@ def test_argo_cd_ignores_the_replicas_flagger_scales_to_zero() -> None:
 
 def test_through_the_backend_with_the_ignore_differences_file() -> None:
     pipeline = release_of(matrix_text("ab_test-header")).pipeline
-    [count] = backend.problems(pipeline, alone=True)  # the metric's count: 10 is not used
-    assert (count.code, count.severity) == ("MS302", "warning")
+    # the metric's count (10 is not used) and its no_data (inconclusive, the default)
+    count, no_data = backend.problems(pipeline, alone=True)
+    assert {(d.code, d.severity) for d in (count, no_data)} == {("MS302", "warning")}
     assert "its count is not used outside blue_green" in count.message
+    assert "cannot pause for a person" in no_data.message
     files = {a.path: a.text for a in backend.artifacts(pipeline)}
     assert set(files) >= {
         "canary-fraud-scorer.yaml",

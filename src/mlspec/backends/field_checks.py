@@ -251,7 +251,7 @@ def prometheus_unused(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
         )
 
 
-_CONTROLLER_NAMES = {"flagger": "Flagger", "kserve": "KServe"}
+_CONTROLLER_NAMES = {"flagger": "Flagger", "kserve": "KServe", "istio": "plain Istio"}
 
 
 def blue_green_extras(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
@@ -327,4 +327,85 @@ def guardrail_settings(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
                 f"the bandit controller checks guardrail {metric.name!r} at every bandit "
                 f"interval against rollout.prometheus: its {_listing(unused)} not used",
                 "remove them; the bandit's interval sets how often guardrails are checked",
+            )
+
+
+def _used_metrics(rollout: ir.Rollout) -> Iterator[ir.AnalysisMetric]:
+    named = set(_named_analysis(rollout.strategy))
+    return (m for m in rollout.analysis if m.name in named)
+
+
+def flagger_no_data(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
+    """Flagger counts a query without data as a failed check (fluxcd/flagger#1098: "Halt
+    advancement no values found"): `fail` exactly; it cannot pause for a person."""
+    rollout = pipeline.rollout
+    if rollout is None:
+        return
+    for metric in _used_metrics(rollout):
+        if metric.provider == "prometheus" and metric.no_data == "inconclusive":
+            yield (
+                metric.span,
+                f"Flagger cannot pause for a person when analysis {metric.name!r} has no data "
+                "(no_data: inconclusive, the default): it halts advancement and counts a "
+                "failed check, and rolls back when the failed checks reach the threshold",
+                "set no_data: fail to say so, or use argo-rollouts, whose inconclusive "
+                "measurements pause the rollout",
+            )
+
+
+def smoke_unsupported(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
+    rollout = pipeline.rollout
+    if rollout is None or rollout.smoke is None:
+        return
+    what = {
+        "kserve": "KServe sends traffic to a new revision as soon as it is ready",
+        "istio": "on Istio the new version gets its share of traffic as soon as it is up",
+    }[controller]
+    yield (
+        rollout.smoke.span,
+        f"{what}: nothing can send the smoke requests before the new version gets traffic",
+        "check the model before the rollout with a serving gate (gates.NAME.serve), which "
+        "serves it with the real runtime and canned requests; or use flagger or "
+        "argo-rollouts, which run the smoke test",
+    )
+
+
+def load_unused(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
+    rollout = pipeline.rollout
+    if rollout is None or rollout.load is None:
+        return
+    yield (
+        rollout.load.span,
+        f"{_CONTROLLER_NAMES[controller]} generates no load: rollout.load is not used",
+        "remove it, or use flagger or argo-rollouts, which send it during the analysis",
+    )
+
+
+def guardrail_no_data(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
+    """The bandit controller reads no data its own way (bandit/controller.py): never a breach."""
+    rollout = pipeline.rollout
+    if rollout is None or not isinstance(rollout.strategy, ir.Bandit):
+        return
+    for metric in rollout.analysis:
+        if metric.name in rollout.strategy.guardrails and metric.no_data == "fail":
+            yield (
+                metric.span,
+                f"the bandit controller does not count guardrail {metric.name!r} without data "
+                "as a breach: it holds the arm, and pauses the experiment after "
+                "no_data_pause_intervals intervals without data",
+                "remove no_data: fail; set the bandit's no_data_pause_intervals instead",
+            )
+
+
+def guardrail_dry_run(pipeline: ir.Pipeline, controller: str) -> Iterator[Use]:
+    rollout = pipeline.rollout
+    if rollout is None or not isinstance(rollout.strategy, ir.Bandit):
+        return
+    for metric in rollout.analysis:
+        if metric.name in rollout.strategy.guardrails and metric.dry_run:
+            yield (
+                metric.span,
+                f"guardrail {metric.name!r} has dry_run: true, but the bandit controller acts "
+                "on every guardrail: a breach takes the arm out for good",
+                "leave it out of guardrails and watch its query until you trust it",
             )

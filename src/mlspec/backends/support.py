@@ -32,15 +32,20 @@ from mlspec.backends.field_checks import (
     env_params,
     flagger_analysis_steps,
     flagger_counts,
+    flagger_no_data,
+    guardrail_dry_run,
+    guardrail_no_data,
     guardrail_settings,
     kfp_event_triggers,
     kfp_gate_layout,
+    load_unused,
     model_format_unused,
     prefect_placeholders,
     prometheus_unused,
     python_step_secrets,
     python_step_settings,
     schedule_zone,
+    smoke_unsupported,
     task_descriptions,
     unused_analysis,
 )
@@ -445,6 +450,13 @@ _GUARDRAIL_UNUSED = warn(
     "tests: not evaluated",
     guardrail_settings,
 )
+_NO_SMOKE = refuse(
+    "nothing sends requests before the new version gets traffic: use a serving gate",
+    smoke_unsupported,
+)
+_NO_LOAD = warn("nothing generates load (nothing analyses the new version either)", load_unused)
+_FLAGGER_SMOKE = ok("a pre-rollout webhook: curl through flagger-loadtester (bash task)")
+_FLAGGER_LOAD = ok("a rollout webhook: hey through flagger-loadtester")
 _FLAGGER_UNUSED = warn("Flagger names its own Services and scales down itself", blue_green_extras)
 _KSERVE_UNUSED = warn("KServe previews at a tag URL and scales down itself", blue_green_extras)
 
@@ -580,6 +592,41 @@ ROLLOUT_TABLE: dict[str, dict[str, Entry]] = {
     "rollout.analysis.*.failure_limit": controllers(
         ok(), flagger=ok("threshold"), kserve=_ANALYSIS["kserve"], istio=_GUARDRAIL_UNUSED
     ),
+    "rollout.analysis.*.no_data": controllers(
+        ok(),
+        flagger=warn(
+            "inconclusive: Flagger halts and counts a failed check (fail is what it does)",
+            flagger_no_data,
+        ),
+        kserve=_ANALYSIS["kserve"],
+        istio=warn(
+            "bandit guardrails: fail is not a breach (the controller holds the arm and pauses "
+            "after no_data_pause_intervals); shadow and A/B tests: not evaluated",
+            guardrail_no_data,
+        ),
+    ),
+    "rollout.analysis.*.dry_run": controllers(
+        ok(),
+        flagger=refuse("true: Flagger has no dry run, every metric gates the Canary"),
+        kserve=_ANALYSIS["kserve"],
+        istio=refuse(
+            "true on a bandit guardrail: the controller acts on every breach; shadow and A/B "
+            "tests: not evaluated",
+            guardrail_dry_run,
+        ),
+    ),
+    **{
+        f"rollout.smoke{path}": controllers(
+            ok(), flagger=_FLAGGER_SMOKE, kserve=_NO_SMOKE, istio=_NO_SMOKE
+        )
+        for path in ("", ".path", ".requests", ".timeout")
+    },
+    **{
+        f"rollout.load{path}": controllers(
+            ok(), flagger=_FLAGGER_LOAD, kserve=_NO_LOAD, istio=_NO_LOAD
+        )
+        for path in ("", ".rate", ".duration")
+    },
 }
 ROLLOUT_TABLE["rollout.analysis.*.web.url"] = ROLLOUT_TABLE["rollout.analysis.*.web"]
 ROLLOUT_TABLE["rollout.analysis.*.web.json_path"] = ROLLOUT_TABLE["rollout.analysis.*.web"]

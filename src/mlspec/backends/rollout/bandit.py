@@ -70,6 +70,16 @@ class BanditController:
                         'sum(rate(http_requests_total{arm="$arm"}[5m]))',
                     )
                 )
+            elif any(p in metric.query for p in (ir.CANARY_PLACEHOLDER, ir.STABLE_PLACEHOLDER)):
+                found.append(
+                    base.error(
+                        metric.span,
+                        f"guardrail {name!r} holds ${{canary}} or ${{stable}}, which the bandit "
+                        "controller does not fill in: it asks Prometheus once per arm with "
+                        "'$arm' replaced",
+                        "select the arm with '$arm' alone, e.g. {arm=\"$arm\"}",
+                    )
+                )
         return found
 
     def manifests(self, release: Release) -> Manifests:

@@ -39,17 +39,28 @@ when the failed checks reach `threshold`. The strategies map onto that loop as f
 
 Metrics are Prometheus queries in MetricTemplates; Flagger renders a query as a Go template
 (`{{ namespace }}`, `{{ target }}`, `{{ interval }}`), so `{{` in a query is Flagger syntax.
-Web checks have no Flagger provider and are reported. Flagger keeps the target Deployment at
-zero replicas except while it analyses a new revision, so Argo CD must ignore its
-`/spec/replicas`; Flagger changes nothing else that mlspec writes (of the Canary, it writes
-the status only).
+`${canary}` becomes the matcher Flagger's own built-in Istio checks use for the canary
+(pkg/metrics/observers/istio.go: `destination_workload_namespace="{{ namespace }}",
+destination_workload=~"{{ target }}"`), and `${stable}` the same for the primary,
+`{{ target }}-primary`: both select Istio's request telemetry (istio_requests_total,
+istio_request_duration_milliseconds_bucket) by the workload that answered.
+Web checks have no Flagger provider and are reported. Flagger has no dry run: every metric of
+a Canary gates it, so `dry_run: true` is reported. A query without data (an empty vector or
+NaN) is a failed check in Flagger ("Halt advancement no values found", fluxcd/flagger#1098):
+`no_data: fail` exactly; `inconclusive`, which would wait for a person, is warned about
+(field_checks.flagger_no_data). The smoke test and the load are webhooks (loadtester.py).
+
+Flagger keeps the target Deployment at zero replicas except while it analyses a new revision,
+so Argo CD must ignore its `/spec/replicas`; Flagger changes nothing else that mlspec writes
+(of the Canary, it writes the status only).
 """
 
 from __future__ import annotations
 
 import math
 
-from mlspec.backends.rollout import base, workload
+from mlspec.backends.rollout import base, loadtester, workload
+from mlspec.backends.rollout.analysis import expand
 from mlspec.backends.rollout.base import Manifests
 from mlspec.backends.rollout.k8s import Doc, document
 from mlspec.backends.rollout.matching import cookie_regex, header_name
@@ -61,6 +72,10 @@ from mlspec.names import target_key
 API_VERSION = "flagger.app/v1beta1"
 DEFAULT_INTERVAL = 60  # seconds; Flagger's own default interval
 _ARGO = "argo-rollouts"
+# What `${canary}` and `${stable}` become: Flagger's built-in Istio checks' workload matcher.
+_WORKLOAD = 'destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}'
+CANARY_MATCHER = _WORKLOAD + '"'
+STABLE_MATCHER = _WORKLOAD + '-primary"'
 
 
 class Flagger:
@@ -145,16 +160,28 @@ def _blue_green_problems(strategy: ir.BlueGreen) -> list[Diagnostic]:
 
 
 def _metric_problems(release: Release) -> list[Diagnostic]:
-    return [
-        base.error(
-            metric.span,
-            f"analysis {metric.name!r} is a web check, which Flagger cannot run: its "
-            "MetricTemplates query a metrics provider such as Prometheus",
-            f"measure it with a Prometheus query, or use {_ARGO}, which has web metrics",
-        )
-        for metric in used_metrics(release.rollout)
-        if metric.provider == "web"
-    ]
+    found: list[Diagnostic] = []
+    for metric in used_metrics(release.rollout):
+        if metric.provider == "web":
+            found.append(
+                base.error(
+                    metric.span,
+                    f"analysis {metric.name!r} is a web check, which Flagger cannot run: its "
+                    "MetricTemplates query a metrics provider such as Prometheus",
+                    f"measure it with a Prometheus query, or use {_ARGO}, which has web metrics",
+                )
+            )
+        if metric.dry_run:
+            found.append(
+                base.error(
+                    metric.span,
+                    f"analysis {metric.name!r} has dry_run: true, and Flagger has no dry run: "
+                    "every metric of a Canary halts it when out of range",
+                    "leave the metric out of the strategy and watch its query in Prometheus "
+                    f"until you trust it, or use {_ARGO}, whose dryRun measures without acting",
+                )
+            )
+    return found
 
 
 # --- manifests --------------------------------------------------------------------------------
@@ -192,7 +219,7 @@ def metric_template(release: Release, metric: ir.AnalysisMetric) -> Doc:
         labels=release.labels(),
         spec={
             "provider": {"type": "prometheus", "address": metric.address},
-            "query": metric.query,
+            "query": expand(metric.query, canary=CANARY_MATCHER, stable=STABLE_MATCHER),
         },
     )
 
@@ -221,6 +248,9 @@ def analysis(release: Release, metrics: tuple[ir.AnalysisMetric, ...]) -> Doc:
     out.update(_progression(strategy, interval, metrics))
     if metrics:
         out["metrics"] = [_metric_check(release, m) for m in metrics]
+    hooks = loadtester.webhooks(release, _duration)
+    if hooks:
+        out["webhooks"] = hooks
     return out
 
 

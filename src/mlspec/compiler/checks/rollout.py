@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+from mlspec.compiler import ir
 from mlspec.compiler.checks.base import Checker
+from mlspec.compiler.fields import PLACEHOLDER_RE
 from mlspec.compiler.source import PathKey
 from mlspec.compiler.spec import Canary, PromotionRule, Rollout, Strategy
 from mlspec.names import suggest
@@ -19,6 +22,7 @@ def check_rollout(c: Checker) -> None:
     strategy = rollout.strategy
     base: PathKey = ("rollout", "strategy", strategy.kind)
     _analysis(c, rollout, base)
+    _queries(c, rollout)
     _model_alias(c, rollout, aliases)
     _service(c, rollout)
     _canary(c, strategy.canary, base)
@@ -44,6 +48,51 @@ def _analysis(c: Checker, rollout: Rollout, base: PathKey) -> None:
                 "set 'address' here or 'rollout.prometheus'",
                 key=True,
             )
+
+
+_QUERY_PLACEHOLDERS = (ir.CANARY_PLACEHOLDER, ir.STABLE_PLACEHOLDER)
+
+
+def _queries(c: Checker, rollout: Rollout) -> None:
+    """Placeholders in Prometheus queries, and canary analyses that cannot tell the canary's
+    traffic from the stable version's (issue #21: a 10% canary failing every request would
+    show as 10% errors)."""
+    canary_names = _canary_analysis(rollout.strategy.canary)
+    service = re.compile(rf"(?<![\w-]){re.escape(rollout.service.name)}(?![\w-])")
+    for name, metric in rollout.analysis.items():
+        if metric.prometheus is None:
+            continue
+        query = metric.prometheus.query
+        path: PathKey = ("rollout", "analysis", name, "prometheus", "query")
+        for match in PLACEHOLDER_RE.finditer(query):
+            if match.group(0) not in _QUERY_PLACEHOLDERS:
+                c.error(
+                    path,
+                    "MS224",
+                    f"unknown placeholder {match.group(0)} in the query of analysis {name!r}",
+                    "a query's placeholders are ${canary} and ${stable}: the label matchers "
+                    "of the canary's and the stable version's pods",
+                )
+        holds = any(p in query for p in _QUERY_PLACEHOLDERS)
+        if name in canary_names and service.search(query) and not holds:
+            c.warning(
+                path,
+                "MS250",
+                f"the query of canary analysis {name!r} names the service "
+                f"{rollout.service.name!r} but not the canary: it measures the stable "
+                "version's traffic and the canary's together",
+                "select the canary's pods with ${canary} in place of the service matcher, "
+                'e.g. sum(rate(http_requests_total{${canary},code=~"5.."}[5m])) / '
+                "sum(rate(http_requests_total{${canary}}[5m])); ${stable} selects the stable "
+                "version's",
+            )
+
+
+def _canary_analysis(canary: Canary | None) -> set[str]:
+    """The analyses a canary names, in the strategy or in a step."""
+    if canary is None:
+        return set()
+    return {*canary.analysis, *(n for step in canary.steps for n in step.analysis or ())}
 
 
 def _analysis_refs(strategy: Strategy, base: PathKey) -> Iterator[tuple[PathKey, str]]:

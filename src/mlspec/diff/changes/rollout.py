@@ -1,5 +1,6 @@
 """Rollout changes: what makes reaching users riskier (bigger jumps, shorter pauses, fewer
-analyses, automatic promotion, fewer guardrails) and what only changes how it is done."""
+analyses, automatic promotion, fewer guardrails, analyses that no longer act or no longer fail
+without data, no smoke test or load) and what only changes how it is done."""
 
 from __future__ import annotations
 
@@ -69,6 +70,34 @@ def compare_rollouts(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
     if a.strategy_kind == b.strategy_kind:
         yield from _strategy(a.strategy, b.strategy)
     yield from _analyses(old, new)
+    yield from _checks_before_and_during(a, b)
+
+
+# What removing each check lets through (risky); adding one is a review: it can stop a rollout.
+_CHECKS = {
+    "smoke": (
+        "smoke test",
+        "the new version gets traffic without answering the canned requests first",
+        "the new version must answer the smoke requests before it gets traffic",
+    ),
+    "load": (
+        "load",
+        "an idle new version may give its analyses no data to judge",
+        "traffic is generated at the new version while it is analysed",
+    ),
+}
+
+
+def _checks_before_and_during(a: ir.Rollout, b: ir.Rollout) -> Iterator[Change]:
+    for field, (what, removed, added) in _CHECKS.items():
+        x, y = getattr(a, field), getattr(b, field)
+        if (x is None) != (y is None):
+            yield _change(
+                f"{what} {'removed' if y is None else 'added'}",
+                "risky" if y is None else "review",
+                removed if y is None else added,
+                ("rollout", field),
+            )
 
 
 def _service(a: ir.Service, b: ir.Service) -> Iterator[Change]:
@@ -418,6 +447,26 @@ def _measuring(
             if fewer
             else "more measurements decide",
             (*base, "count"),
+        )
+    if x.no_data != y.no_data:
+        paused = y.no_data == "inconclusive"
+        yield _change(
+            f"{what}: no data {x.no_data} -> {y.no_data}",
+            "risky" if paused else "review",
+            "a measurement without data no longer fails: the rollout waits with the new version "
+            "serving until a person decides"
+            if paused
+            else "a measurement without data now counts as failed: an idle version can abort",
+            (*base, "no_data"),
+        )
+    if x.dry_run != y.dry_run:
+        yield _change(
+            f"{what}: dry run {str(x.dry_run).lower()} -> {str(y.dry_run).lower()}",
+            "risky" if y.dry_run else "review",
+            "it is measured but no longer acts: a failing version passes it"
+            if y.dry_run
+            else "its result now acts: it can abort the rollout",
+            (*base, "dry_run"),
         )
     if x.failure_limit != y.failure_limit:
         more = y.failure_limit > x.failure_limit
