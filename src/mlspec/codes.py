@@ -51,7 +51,7 @@ CODES: dict[str, str] = {
     "MS221": "names collide on some target",
     "MS222": "reserved name",
     "MS223": "parameter default does not match its type",
-    "MS224": "unknown or missing placeholder in a container or serving command, or an analysis query",
+    "MS224": "unknown or missing placeholder (a command or an analysis query)",
     "MS225": "container step without an image",
     "MS230": "champion comparison without a first-run policy",
     "MS231": "gate guards nothing",

@@ -25,7 +25,7 @@ from mlspec.api import compile_pipeline
 from mlspec.backends.kubeflow.gates import RUNTIME_ENTRY
 from mlspec.backends.runtime_args import serving_args
 from mlspec.compiler import analyze_text
-from mlspec.runtime import steps, tasks
+from mlspec.runtime import tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "specs" / "valid" / "serving-gates.yaml"
@@ -207,7 +207,7 @@ def test_python_targets_run_serving_gates_through_judge_gate(
 
     monkeypatch.delenv("MLSPEC_ARTIFACT_ROOT", raising=False)
     recorder = Recorder(False)
-    monkeypatch.setattr(steps, "serving_gate_step", recorder.serving_gate_step, raising=False)
+    monkeypatch.setattr(tasks, "serving_gate_step", recorder.serving_gate_step)
     run = tasks.TaskRun(
         pipeline="fraud-scorer",
         spec_version="2.0.0",

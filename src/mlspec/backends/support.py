@@ -460,6 +460,16 @@ _FLAGGER_LOAD = ok("a rollout webhook: hey through flagger-loadtester")
 _FLAGGER_UNUSED = warn("Flagger names its own Services and scales down itself", blue_green_extras)
 _KSERVE_UNUSED = warn("KServe previews at a tag URL and scales down itself", blue_green_extras)
 
+_ARGO_SMOKE = ok(
+    "a Job metric POSTs each request (from a ConfigMap) to the canary Service before the first "
+    "weight, or to the preview Service before promotion; any non-2xx aborts"
+)
+_ARGO_NO_LOAD = warn(
+    "Argo Rollouts has no load generator: no load is generated (run one beside the rollout, "
+    "or use flagger)"
+)
+
+
 ROLLOUT_TABLE: dict[str, dict[str, Entry]] = {
     "rollout": controllers(ok()),
     "rollout.controller": controllers(ok()),
@@ -593,7 +603,10 @@ ROLLOUT_TABLE: dict[str, dict[str, Entry]] = {
         ok(), flagger=ok("threshold"), kserve=_ANALYSIS["kserve"], istio=_GUARDRAIL_UNUSED
     ),
     "rollout.analysis.*.no_data": controllers(
-        ok(),
+        ok(
+            "success and failure conditions false on an empty vector, NaN or null "
+            "(inconclusive: the rollout pauses), or a true failureCondition (fail)"
+        ),
         flagger=warn(
             "inconclusive: Flagger halts and counts a failed check (fail is what it does)",
             flagger_no_data,
@@ -606,7 +619,7 @@ ROLLOUT_TABLE: dict[str, dict[str, Entry]] = {
         ),
     ),
     "rollout.analysis.*.dry_run": controllers(
-        ok(),
+        ok("the AnalysisTemplate's dryRun"),
         flagger=refuse("true: Flagger has no dry run, every metric gates the Canary"),
         kserve=_ANALYSIS["kserve"],
         istio=refuse(
@@ -617,55 +630,22 @@ ROLLOUT_TABLE: dict[str, dict[str, Entry]] = {
     ),
     **{
         f"rollout.smoke{path}": controllers(
-            ok(), flagger=_FLAGGER_SMOKE, kserve=_NO_SMOKE, istio=_NO_SMOKE
+            _ARGO_SMOKE if not path else ok(),
+            flagger=_FLAGGER_SMOKE,
+            kserve=_NO_SMOKE,
+            istio=_NO_SMOKE,
         )
         for path in ("", ".path", ".requests", ".timeout")
     },
     **{
         f"rollout.load{path}": controllers(
-            ok(), flagger=_FLAGGER_LOAD, kserve=_NO_LOAD, istio=_NO_LOAD
+            _ARGO_NO_LOAD, flagger=_FLAGGER_LOAD, kserve=_NO_LOAD, istio=_NO_LOAD
         )
         for path in ("", ".rate", ".duration")
     },
 }
 ROLLOUT_TABLE["rollout.analysis.*.web.url"] = ROLLOUT_TABLE["rollout.analysis.*.web"]
 ROLLOUT_TABLE["rollout.analysis.*.web.json_path"] = ROLLOUT_TABLE["rollout.analysis.*.web"]
-
-# Issue #21. Only the argo-rollouts column is written here; the others are placeholders that the
-# Flagger/KServe/Istio change of the same issue replaces.
-_PENDING = warn("issue #21: this controller's entry is not written yet")
-_OTHERS_PENDING = {"flagger": _PENDING, "kserve": _PENDING, "istio": _PENDING}
-_ARGO_NO_LOAD = warn(
-    "Argo Rollouts has no load generator: no load is generated (run one beside the rollout, "
-    "or use flagger)"
-)
-ROLLOUT_TABLE |= {
-    "rollout.analysis.*.no_data": controllers(
-        ok(
-            "success and failure conditions false on an empty vector, NaN or null "
-            "(inconclusive: the rollout pauses), or a true failureCondition (fail)"
-        ),
-        **_OTHERS_PENDING,
-    ),
-    "rollout.analysis.*.dry_run": controllers(
-        ok("the AnalysisTemplate's dryRun"), **_OTHERS_PENDING
-    ),
-    "rollout.smoke": controllers(
-        ok(
-            "a Job metric POSTs each request (from a ConfigMap) to the canary Service before "
-            "the first weight, or to the preview Service before promotion; any non-2xx aborts"
-        ),
-        **_OTHERS_PENDING,
-    ),
-    **{
-        f"rollout.smoke.{field}": controllers(ok(), **_OTHERS_PENDING)
-        for field in ("path", "requests", "timeout")
-    },
-    **{
-        f"rollout.load{field}": controllers(_ARGO_NO_LOAD, **_OTHERS_PENDING)
-        for field in ("", ".rate", ".duration")
-    },
-}
 
 
 def _strategies_they_cannot_run() -> None:

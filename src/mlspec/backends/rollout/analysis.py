@@ -158,9 +158,3 @@ def used(rollout: ir.Rollout) -> list[ir.AnalysisMetric]:
     for step in getattr(strategy, "steps", ()):
         names.update(step.analysis)
     return [m for m in rollout.analysis if m.name in names]
-
-
-def expand(query: str, *, canary: str, stable: str) -> str:
-    """The query with `${canary}` and `${stable}` replaced by the controller's label matchers
-    (the front end allows no other `${...}` in a query: MS224)."""
-    return query.replace(ir.CANARY_PLACEHOLDER, canary).replace(ir.STABLE_PLACEHOLDER, stable)

@@ -70,7 +70,9 @@ class BanditController:
                         'sum(rate(http_requests_total{arm="$arm"}[5m]))',
                     )
                 )
-            elif any(p in metric.query for p in (ir.CANARY_PLACEHOLDER, ir.STABLE_PLACEHOLDER)):
+            elif any(
+                p in (metric.query or "") for p in (ir.CANARY_PLACEHOLDER, ir.STABLE_PLACEHOLDER)
+            ):
                 found.append(
                     base.error(
                         metric.span,
