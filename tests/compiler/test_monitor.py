@@ -380,3 +380,28 @@ def test_bad_feedback_rollback_or_trigger_is_a_positioned_diagnostic(
     spec = folder(tmp_path, rest=rest)
     output = validate(spec)
     assert f"{spec}:" in output and "error[MS" in output
+
+
+# -- two specs in one folder with one name: what a trigger or monitor names is unclear ---------
+
+
+def test_a_watched_name_two_specs_share_is_ms221_naming_both_files(tmp_path: Path) -> None:
+    spec = folder(tmp_path)
+    twin = tmp_path / "zz-trainer-copy.yaml"
+    twin.write_text((tmp_path / "trainer.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    [(code, line, col, message, hint)] = errors(spec)
+    assert (code, line, col) == ("MS221", 6, 21)
+    assert message == (
+        f"2 specs beside this one are named 'trainer': {tmp_path / 'trainer.yaml'}, {twin}"
+    )
+    assert hint == "give each spec in a folder its own metadata.name"
+
+
+def test_a_monitor_trigger_naming_a_shared_name_is_ms221(tmp_path: Path) -> None:
+    spec = consumer(tmp_path, "  - monitor: {name: watch}\n")
+    (tmp_path / "watch-again.yaml").write_text(
+        (tmp_path / "watch.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    [(code, line, col, message, _)] = errors(spec)
+    assert (code, line, col) == ("MS221", 5, 21)
+    assert "2 specs beside this one are named 'watch'" in message

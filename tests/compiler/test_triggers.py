@@ -161,3 +161,13 @@ def test_kubeflow_compiles_a_manual_only_pipeline(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (out / "retrainer.kfp.yaml").is_file()
+
+
+def test_a_pipeline_name_two_specs_share_is_ms221(tmp_path: Path) -> None:
+    """Which promotion would start the run is unclear: the first file by name must not win."""
+    spec = folder(tmp_path, "  - pipeline: {name: feature-store, promoted: champion}\n")
+    (tmp_path / "feature-store-v2.yaml").write_text(UPSTREAM, encoding="utf-8")
+    [(code, line, col, message, hint)] = errors(spec)
+    assert (code, line, col) == ("MS221", 5, 22)
+    assert message.startswith("2 specs beside this one are named 'feature-store': ")
+    assert hint == "give each spec in a folder its own metadata.name"

@@ -9,6 +9,7 @@ read from each sibling (name, kind, registry), within the bounds of a spec file.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class Sibling:
     registered_model: str | None
     tracking_uri: str | None
     reference: str | None  # registry.reference: the dataset its model learned from
+    also: tuple[str, ...] = ()  # other specs beside with the same metadata.name (an error)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,11 @@ def specs_beside(src: source.Source) -> dict[str, Sibling]:
             continue
         name = _get(data, "metadata", "name")
         if isinstance(name, str) and _NAME.fullmatch(name):
-            found.setdefault(name, _sibling(name, path, data))
+            if name in found:  # the first file by name stands; the others are named on it
+                first = found[name]
+                found[name] = dataclasses.replace(first, also=(*first.also, path))
+            else:
+                found[name] = _sibling(name, path, data)
     return found
 
 

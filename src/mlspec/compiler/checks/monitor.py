@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mlspec.compiler import source
 from mlspec.compiler.checks.base import Checker
-from mlspec.compiler.checks.triggers import unknown_name
+from mlspec.compiler.checks.triggers import same_name_beside, unknown_name
 from mlspec.compiler.parse import parse
 from mlspec.compiler.siblings import SpecFolder, disk_folder, specs_beside
 from mlspec.compiler.spec import MonitorCheck, Spec
@@ -22,6 +22,8 @@ def check_monitor(c: Checker) -> None:
     beside = specs_beside(c.source)
     pipelines = [n for n, s in beside.items() if s.kind == "Pipeline"]
     watched = beside.get(monitor.model.pipeline)
+    if watched is not None and same_name_beside(c, (*at, "pipeline"), watched):
+        return
     if watched is None or watched.kind != "Pipeline":
         unknown_name(c, (*at, "pipeline"), monitor.model.pipeline, "pipeline", pipelines)
         return

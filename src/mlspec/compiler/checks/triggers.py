@@ -52,6 +52,10 @@ def check_triggers(c: Checker) -> None:
             continue
         beside = beside if beside is not None else specs_beside(c.source)
         pipelines = {n: s.aliases for n, s in beside.items() if s.kind == "Pipeline"}
+        if after.name in beside and same_name_beside(
+            c, (*path, "pipeline", "name"), beside[after.name]
+        ):
+            continue  # which spec it names is unclear: nothing more to say about it
         if after.name not in pipelines:
             unknown_name(c, (*path, "pipeline", "name"), after.name, "pipeline", pipelines)
         elif after.promoted is not None and after.promoted not in pipelines[after.name]:
@@ -93,5 +97,21 @@ def _check_monitor_name(c: Checker, path: PathKey, name: str, beside: dict[str, 
             f"monitor {name!r} would trigger itself: every alarm would start another run",
             "run the monitor on a `schedule`, on data arrival, or after a promotion",
         )
+    elif name in beside and same_name_beside(c, path, beside[name]):
+        return
     elif name not in monitors:
         unknown_name(c, path, name, "monitor", monitors)
+
+
+def same_name_beside(c: Checker, path: PathKey, sibling: Sibling) -> bool:
+    """MS221 when more than one spec beside is called `sibling.name`: what it names is unclear."""
+    if not sibling.also:
+        return False
+    files = ", ".join((sibling.path, *sibling.also))
+    c.error(
+        path,
+        "MS221",
+        f"{len(sibling.also) + 1} specs beside this one are named {sibling.name!r}: {files}",
+        "give each spec in a folder its own metadata.name",
+    )
+    return True
