@@ -82,7 +82,7 @@ def test_two_builds_write_the_same_bytes_whatever_source_date_epoch_says(tmp_pat
 def test_the_wheel_installs_with_pip_into_a_fresh_venv_and_imports(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run("build", FLAGSHIP / "pipeline.yaml", "-o", out).exit_code == 0
-    [wheel] = (out / "wheels").glob("*.whl")
+    [wheel] = (out / "wheels").glob("breast_cancer-*.whl")  # beside it, the runtime's
     uv = shutil.which("uv")
     assert uv is not None, "the tests run under uv"
     venv = tmp_path / "venv"

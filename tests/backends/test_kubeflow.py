@@ -19,9 +19,11 @@ from support import generated, kfp_exec
 from support.kfp_ir import validate
 
 from mlspec.backends.kubeflow import KubeflowBackend, sdk
+from mlspec.backends.kubeflow.runtime_wheel import runtime_wheel
 from mlspec.backends.registry import find
 from mlspec.cli import main
 from mlspec.compiler import analyze_bytes, analyze_file
+from mlspec.delivery import wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
@@ -401,8 +403,6 @@ def pip_calls(
 
 
 def test_each_python_step_installs_the_pinned_wheel_after_its_packages(tmp_path: Path) -> None:
-    from mlspec.delivery import wheel
-
     pipeline = analyze_file(flagship_copy(tmp_path / "flagship")).pipeline
     assert errors(pipeline) == []
     package = pipeline.step("train").code.package  # type: ignore[union-attr]
@@ -461,6 +461,11 @@ def test_the_registry_steps_install_the_sql_store_for_a_sqlite_registry(
     line = "mlflow: {registered_model: breast-cancer-classifier}"
     text = spec.read_text(encoding="utf-8")
     spec.write_text(text.replace(line, line[:-1] + f", tracking_uri: {uri!r}}}"), "utf-8")
-    (ir_file,) = generated.without_rollout(BACKEND.emit(analyze_file(spec).pipeline))
+    pipeline = analyze_file(spec).pipeline
+    (ir_file,) = generated.without_rollout(BACKEND.emit(pipeline))
     calls = pip_calls(ir_file.text, tmp_path / "run", ("promote-challenger",))
-    assert calls["promote-challenger"][0] == sorted(["mlflow-skinny>=3.17,<3.18", *store])
+    runtime = runtime_wheel(pipeline)  # with the runtime's pinned wheel (code.wheels)
+    assert runtime is not None
+    built = wheel.build_wheel(runtime)
+    pinned = f"{runtime.name} @ {pipeline.runtime_wheels}/{built.filename}#sha256={built.sha256}"
+    assert calls["promote-challenger"][0] == sorted(["mlflow-skinny>=3.17,<3.18", *store, pinned])

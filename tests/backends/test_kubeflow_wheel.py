@@ -1,10 +1,11 @@
-"""The flagship's Kubeflow components get their code from the pinned wheel alone.
+"""The flagship's Kubeflow components get their code from the pinned wheels alone.
 
-The wheel `mlspec build` would publish (mlspec.delivery.wheel) goes into a file:// folder named
-by `code.wheels`; the compiled IR then runs under kfp's local runner with `use_venv=True`: each
-task's exact executor command, in a fresh virtualenv without system site-packages that holds
-only what the component installs, started from a folder outside the repository with no
-PYTHONPATH. Nothing but the wheel can provide `breast_cancer` there. The registry is a real
+The wheels `mlspec build` would publish (mlspec.delivery.wheel: the step package's and mlspec's
+runtime's) go into a file:// folder named by `code.wheels`; the compiled IR then runs under
+kfp's local runner with `use_venv=True`: each task's exact executor command, in a fresh
+virtualenv without system site-packages that holds only what the component installs, started
+from a folder outside the repository with no PYTHONPATH. Nothing but the wheels can provide
+`breast_cancer` and the gates' runtime there. The registry is a real
 SQLite MLflow registry (its URI in the spec, so the components install MLflow's SQL store).
 
 One pipeline run for the module (each venv costs ~40 s: pip installs kfp, scikit-learn and
@@ -28,6 +29,7 @@ from support import generated
 from support.engines import FLAGSHIP, MODEL
 
 from mlspec.api import compile_pipeline
+from mlspec.backends.kubeflow.runtime_wheel import runtime_wheel
 from mlspec.compiler import analyze_file
 from mlspec.delivery import wheel
 
@@ -88,6 +90,10 @@ def wheel_run(tmp_path_factory: pytest.TempPathFactory) -> WheelRun:
     assert package is not None
     built = wheel.build_wheel(package)
     (wheels / built.filename).write_bytes(built.data)
+    runtime = runtime_wheel(compiled.pipeline)  # the gates and promotions install it
+    assert runtime is not None
+    runtime_built = wheel.build_wheel(runtime)
+    (wheels / runtime_built.filename).write_bytes(runtime_built.data)
 
     from mlspec.run.local_registry import start_registered_model
 

@@ -12,6 +12,7 @@ condition blocks are named after their gate.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -130,7 +131,10 @@ def test_airflow_a_failing_gate_shows_the_runtime_file_and_line(tmp_path: Path) 
 
 
 def kfp_ir(spec: Path) -> dict:
-    [text] = [a.text for a in emit(KubeflowBackend(), spec) if a.path.endswith(".kfp.yaml")]
+    """The spec's KFP IR with the runtime embedded as texts: as without `code.wheels` (the
+    flagship's runtime otherwise rides a pinned wheel, test_kubeflow_runtime_wheel.py)."""
+    pipeline = dataclasses.replace(analyze_file(spec).pipeline, runtime_wheels=None)
+    [text] = [a.text for a in KubeflowBackend().emit(pipeline) if a.path.endswith(".kfp.yaml")]
     return next(yaml.safe_load_all(text))  # the pipeline spec; then the platform spec
 
 

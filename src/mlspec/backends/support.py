@@ -226,7 +226,10 @@ def _code_settings(prefix: str) -> dict[str, dict[str, Entry]]:
             ok("where the step package is read: the copy beside the flow"),
         ),
         f"{code}.wheels": pipelines(
-            ok("components pip-install the pinned wheel: name @ URL#sha256=..."),
+            ok(
+                "components pip-install the pinned wheel: name @ URL#sha256=...; in defaults, "
+                "the gates install mlspec's runtime as a pinned wheel too"
+            ),
             ok("not needed: the same pinned package is copied beside the DAG"),
             ok("not needed: the same pinned package is copied beside the flow"),
         ),

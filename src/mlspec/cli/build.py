@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mlspec.compiler import Analysis
     from mlspec.compiler.ir import Step
     from mlspec.delivery.image import ImagePlan
+    from mlspec.delivery.wheel import Wheel
 
 DOCKER_WAIT = 10.0  # seconds `docker info` may take before the daemon counts as absent
 
@@ -42,7 +43,8 @@ def build(spec: str, out_dir: str, push: bool, fmt: str) -> None:
     """Build the wheel of each step package of SPEC and a Dockerfile per image its Python steps
     need, and print their pinned references.
 
-    OUTPUT/wheels/ holds the wheels to publish where `code.wheels` points; each
+    OUTPUT/wheels/ holds the wheels to publish where `code.wheels` points (with `code.wheels`
+    in defaults, also mlspec's runtime, which Kubeflow gates and promotions install); each
     OUTPUT/images/<package>-<hash>/ is a build context (Dockerfile and wheel) whose tag is a
     hash of its content. The bytes are the same on every machine. Where a Docker daemon
     answers, the images are built (and pushed with --push); where none does, it says so and
@@ -63,13 +65,18 @@ def build(spec: str, out_dir: str, push: bool, fmt: str) -> None:
         report.emit()
         sys.exit(EXIT_SPEC)
     assert analysis is not None
+    runtime = _runtime_wheel(analysis)
     warnings = Report("text")  # on stderr whatever the format: stdout holds the result
     warnings.add(report.diagnostics, spec, analysis.source.text.encode())
     warnings.emit()
-    if not images:
+    if not images and runtime is None:
         _say(fmt, f"{spec}: no Python step has a step package beside the spec; nothing to build")
         if fmt == "json":
-            click.echo(json.dumps({"wheels": [], "images": [], "docker": None}, indent=2))
+            click.echo(
+                json.dumps(
+                    {"wheels": [], "runtime_wheel": None, "images": [], "docker": None}, indent=2
+                )
+            )
         sys.exit(EXIT_OK)
     if push and not all(i.repository for i in images):
         unnamed = ", ".join(sorted({i.package.name for i in images if not i.repository}))
@@ -78,7 +85,7 @@ def build(spec: str, out_dir: str, push: bool, fmt: str) -> None:
             "the repository to push to"
         )
     try:
-        written = write_tree(_files(images), Path(out_dir))
+        written = write_tree(_files(images, runtime), Path(out_dir))
     except OutputError as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:
@@ -99,7 +106,7 @@ def build(spec: str, out_dir: str, push: bool, fmt: str) -> None:
                     failed = True
                     break
                 built[image.tag] = "pushed" if command[1] == "push" else "built"
-    _result(spec, out_dir, images, written, built, docker, push, fmt)
+    _result(spec, out_dir, images, runtime, written, built, docker, push, fmt)
     sys.exit(EXIT_REFUSED if failed or (push and docker is None) else EXIT_OK)
 
 
@@ -130,10 +137,21 @@ def _plans(analysis: Analysis, spec: str, report: Report) -> list[ImagePlan] | N
     return plans([(step, base(step)) for step in python])
 
 
-def _files(images: list[ImagePlan]) -> list[Any]:
+def _runtime_wheel(analysis: Analysis) -> Wheel | None:
+    """The wheel of mlspec's runtime that the spec's Kubeflow components install, if any."""
+    from mlspec.backends.kubeflow.runtime_wheel import runtime_wheel
+    from mlspec.delivery.wheel import build_wheel
+
+    package = runtime_wheel(analysis.pipeline)
+    return build_wheel(package) if package is not None else None
+
+
+def _files(images: list[ImagePlan], runtime: Wheel | None) -> list[Any]:
     from mlspec.output import Blob
 
     files: dict[str, Blob] = {}
+    if runtime is not None:
+        files[f"wheels/{runtime.filename}"] = Blob(f"wheels/{runtime.filename}", runtime.data)
     for image in images:
         wheel = image.wheel
         files[f"wheels/{wheel.filename}"] = Blob(f"wheels/{wheel.filename}", wheel.data)
@@ -181,6 +199,7 @@ def _result(
     spec: str,
     out_dir: str,
     images: list[ImagePlan],
+    runtime: Wheel | None,
     written: list[Path],
     built: dict[str, str],
     docker: str | None,
@@ -198,6 +217,9 @@ def _result(
             }
             for i in wheels
         ],
+        "runtime_wheel": None
+        if runtime is None
+        else {"file": f"{out_dir}/wheels/{runtime.filename}", "sha256": runtime.sha256},
         "images": [
             {
                 "package": i.package.name,
@@ -219,6 +241,9 @@ def _result(
     for w in wheels:
         click.echo(f"wheel  {w.package.name}  digest {w.package.digest}")
         click.echo(f"       {out_dir}/wheels/{w.wheel.filename}  sha256 {w.wheel.sha256}")
+    if runtime is not None:
+        click.echo("wheel  mlspec's runtime (the Kubeflow gates and promotions install it)")
+        click.echo(f"       {out_dir}/wheels/{runtime.filename}  sha256 {runtime.sha256}")
     for i in images:
         state = built.get(i.tag, "Dockerfile only")
         click.echo(f"image  {i.tag}  ({state}; steps {', '.join(i.steps)}; FROM {i.base})")

@@ -514,6 +514,10 @@ class Pipeline:
     # refuses it where it stands. An index of the spec's text rather than part of the pipeline:
     # `to_data` leaves it out.
     texts_with_braces: tuple[Text, ...] = field(default=(), metadata={"dump": False})
+    # defaults.code.wheels: where a Kubeflow pipeline's runtime wheel is published (None: the
+    # components carry the runtime as text; a local run, passes.localize, always). Not dumped:
+    # the steps' code.wheels show the same URL.
+    runtime_wheels: str | None = field(default=None, metadata={"dump": False})
 
     @property
     def kind(self) -> Literal["Pipeline", "Monitor"]:

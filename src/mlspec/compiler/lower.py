@@ -73,6 +73,7 @@ class _Lowering:
             span=self.source.document_span(),
             texts_with_braces=self.texts_with_braces(),
             spec_path=portable_path(self.source.file),
+            runtime_wheels=spec.defaults.code.wheels if spec.defaults.code is not None else None,
         )
 
     def trigger(self, i: int, trigger: s.Trigger) -> ir.Trigger:

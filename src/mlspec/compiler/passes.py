@@ -30,7 +30,8 @@ def pin_model(pipeline: ir.Pipeline, version: str | None, uri: str | None) -> ir
 
 def localize(pipeline: ir.Pipeline, registry_uri: str, artifact_root: str) -> ir.Pipeline:
     """The pipeline as a local run sees it: this run's artifact folder, the local registry, and
-    step code imported from the spec's folder (`Code.local`; no wheel to install)."""
+    step code imported from the spec's folder (`Code.local`; no wheel to install) and the
+    runtime carried as text (no `runtime_wheels`)."""
     registry = pipeline.registry
     if registry is not None:
         registry = dataclasses.replace(registry, tracking_uri=registry_uri)
@@ -50,4 +51,5 @@ def localize(pipeline: ir.Pipeline, registry_uri: str, artifact_root: str) -> ir
         artifact_root=artifact_root,
         steps=steps,
         monitor=monitor,
+        runtime_wheels=None,
     )

@@ -1,4 +1,5 @@
-"""The step package's wheel, built by hatchling the same way on every machine.
+"""The wheel of a step package (or of mlspec's runtime, for Kubeflow), built by hatchling the
+same way on every machine.
 
 The compiled Kubeflow files pin the wheel's sha256, and `mlspec build` writes the wheel CI
 publishes, so both must get the same bytes from the same files: the package is copied into a
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlspec.compiler import ir
+from mlspec.compiler.code import package_digest
+from mlspec.runtime import embed
 
 # 1980-01-01, the earliest time a zip entry can carry.
 SOURCE_DATE_EPOCH = "315532800"
@@ -47,6 +50,12 @@ def requirement(package: ir.CodePackage, wheels: str) -> str:
     """A PEP 508 direct reference that pip installs only if the wheel's sha256 matches."""
     wheel = build_wheel(package)
     return f"{package.name} @ {wheels}/{wheel.filename}#sha256={wheel.sha256}"
+
+
+def runtime_package(pkg: embed.Package) -> ir.CodePackage:
+    """mlspec's runtime package as a step package is: its folder's files, pinned by digest."""
+    files = tuple(ir.PackageFile(f"{pkg.name}/{name}", text.encode()) for name, text in pkg.files)
+    return ir.CodePackage(pkg.name, package_digest(files), files)
 
 
 @functools.cache

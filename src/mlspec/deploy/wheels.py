@@ -1,4 +1,5 @@
-"""Before a Kubeflow deploy: every pinned step wheel is where its components will fetch it.
+"""Before a Kubeflow deploy: every pinned wheel (a step package's, the runtime's) is where its
+components will fetch it.
 
 A component installs `name @ URL#sha256=...`; a wheel missing from that URL, or one whose bytes
 differ, fails every run on the cluster at its first step. The deploy refuses first, naming the
@@ -11,6 +12,7 @@ import hashlib
 import urllib.error
 import urllib.request
 
+from mlspec.backends.kubeflow.runtime_wheel import runtime_wheel
 from mlspec.compiler import ir
 from mlspec.delivery.wheel import build_wheel
 from mlspec.deploy.common import DeployError
@@ -20,13 +22,18 @@ _CHUNK = 1 << 20
 
 
 def pinned(pipeline: ir.Pipeline) -> list[tuple[str, str]]:
-    """(URL, sha256) of each wheel the compiled components install, once each, sorted."""
+    """(URL, sha256) of each wheel the compiled components install, once each, sorted: the
+    step packages' and the runtime's (runtime_wheel.py)."""
     found = {
         (f"{s.code.wheels}/{wheel.filename}", wheel.sha256)
         for s in pipeline.steps
         if s.code is not None and s.code.package is not None and s.code.wheels is not None
         for wheel in [build_wheel(s.code.package)]
     }
+    runtime = runtime_wheel(pipeline)
+    if runtime is not None:
+        wheel = build_wheel(runtime)
+        found.add((f"{pipeline.runtime_wheels}/{wheel.filename}", wheel.sha256))
     return sorted(found)
 
 
@@ -48,7 +55,8 @@ def require_published(pipeline: ir.Pipeline) -> None:
     problems = check_published(pipeline)
     if problems:
         raise DeployError(
-            "the step code the components install is not published as pinned:\n    "
+            "the code the components install (step packages, mlspec's runtime) is not published "
+            "as pinned:\n    "
             + "\n    ".join(problems)
             + "\n  run `mlspec build SPEC` and publish its wheels/ folder to code.wheels, then "
             "deploy again\n  nothing was changed on the server"

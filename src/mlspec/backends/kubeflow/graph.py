@@ -7,7 +7,7 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from mlspec.backends.kubeflow import runtime, settings
+from mlspec.backends.kubeflow import runtime, runtime_wheel, settings
 from mlspec.backends.kubeflow.components import (
     OUTCOME_TASK,
     component,
@@ -117,10 +117,12 @@ def condition_name(gate: str) -> str:
 
 def _components(kfp: ModuleType, pipeline: ir.Pipeline, layout: Layout) -> dict[str, Any]:
     """Each task's component; the gates and promotions run one shared module (runtime.py), with
-    every package any of them installs, so that their executors are one."""
+    every package any of them installs (and the runtime's pinned wheel, if it rides one), so
+    that their executors are one."""
     shared = [t.plan for t in layout.tasks if t.plan.kind in RUNTIME_KINDS]
     module = runtime.shared_module(pipeline, shared)
-    packages = tuple(sorted({p for plan in shared for p in plan.packages}))
+    installs = {p for plan in shared for p in plan.packages}
+    packages = tuple(sorted(installs | set(runtime_wheel.requirements(pipeline))))
     components: dict[str, Any] = {}
     for placed in layout.tasks:
         plan: Plan = placed.plan

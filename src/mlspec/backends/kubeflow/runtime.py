@@ -2,15 +2,17 @@
 
 KFP runs a lightweight component by writing its source to a file and calling one function of it,
 named in the executor's arguments. Here every gate and promotion component gets the same source
-(the runtime's modules as texts, the helpers below and the functions of all of them) and the same
-arguments, whose function name is a placeholder for the component's `RUNTIME_ENTRY` input. Their
-executors are then identical, and `share_executor` keeps one: the IR holds the runtime once,
-however many gates the pipeline has. Per component the IR keeps its own typed inputs and
-outputs, and the gate's configuration is in its function.
+(the runtime's loader, the helpers below and the functions of all of them), the same packages
+and the same arguments, whose function name is a placeholder for the component's `RUNTIME_ENTRY`
+input. Their executors are then identical, and `share_executor` keeps one: the IR holds the
+runtime once, however many gates the pipeline has. Per component the IR keeps its own typed
+inputs and outputs, and the gate's configuration is in its function.
 
-The runtime's modules are written to a temporary folder and imported from there when the
-component runs, each as a file of its own, so a traceback shows the file and line. They travel
-without docstrings and comments (`embed.package(compact=True)`): KFP installations refuse large
+How the runtime travels (runtime_wheel.py): with `code.wheels` in the spec's defaults, as a
+pinned wheel the component installs and imports; otherwise (and in local runs) as the runtime's
+modules in the source, written to a temporary folder and imported from there when the component
+runs, each as a file of its own, so a traceback shows the file and line. Those texts travel
+without docstrings and comments (`embed.component_package`): KFP installations refuse large
 pipelines, and the documented source is mlspec's.
 """
 
@@ -22,6 +24,7 @@ from google.protobuf import json_format
 
 from mlspec.backends.kubeflow.gates import RUNTIME_ENTRY
 from mlspec.backends.kubeflow.plan import Plan
+from mlspec.backends.kubeflow.runtime_wheel import entries, runtime_wheel
 from mlspec.backends.pysource import literal, text_block
 from mlspec.compiler import ir
 from mlspec.runtime import embed
@@ -30,7 +33,8 @@ EXECUTOR = "exec-mlspec-runtime"
 # The executor's last argument: the function to run, from the component's defaulted input.
 ENTRY_PLACEHOLDER = f"{{{{$.inputs.parameters['{RUNTIME_ENTRY}']}}}}"
 
-_HELPERS = """
+# The runtime's module `module`: from the texts in the source, written to files first.
+_EMBEDDED_LOADER = """
 
 def _mlspec_runtime(module):
     import importlib
@@ -45,7 +49,17 @@ def _mlspec_runtime(module):
                 handle.write(text)
         sys.path.insert(0, os.path.dirname(folder))
     return importlib.import_module(f'{_MLSPEC_PACKAGE}.{module}')
+"""
+# ... from the pinned wheel the component installed.
+_INSTALLED_LOADER = """
 
+def _mlspec_runtime(module):
+    import importlib
+
+    return importlib.import_module(f'{_MLSPEC_PACKAGE}.{module}')
+"""
+
+_HELPERS = """
 
 def _mlspec_filled(items, params, artifacts):
     # The checks or requirements, their slots replaced by this run's values.
@@ -66,30 +80,26 @@ def _mlspec_verdict(gate, on_fail, passed):
 """
 
 
-def entries(pipeline: ir.Pipeline) -> tuple[str, ...]:
-    """The runtime functions that the pipeline's gate and promotion components call (a
-    monitor's: its job)."""
-    if pipeline.monitor is not None:
-        return ("monitor:run_monitor",)
-    found = {f"steps:{g.kind}_gate_step" for g in pipeline.gates}
-    if pipeline.registry is not None and any(not r.after_rollout for r in pipeline.registry.rules):
-        found.add("steps:promotion_step")
-    return tuple(sorted(found))
-
-
 def shared_module(pipeline: ir.Pipeline, plans: list[Plan]) -> str:
-    """The source every gate and promotion component runs: the runtime, helpers, functions."""
-    pkg = embed.component_package(entries(pipeline))
-    files = "".join(f"    {literal(name)}: {text_block(text)},\n" for name, text in pkg.files)
+    """The source every gate and promotion component runs: the runtime (its texts, or the
+    name of the pinned wheel's package), helpers, functions."""
     functions = "".join(f"\n\n{plan.source}" for plan in plans)
-    return (
+    head = (
         f"# mlspec's runtime and the gate and promotion functions of this pipeline, generated:\n"
         f"# edit the spec. Each gate and promotion runs the function its {RUNTIME_ENTRY!r} names.\n"
         "import os\n"
         "\n"
-        f"_MLSPEC_PACKAGE = {literal(pkg.name)}\n"
+    )
+    installed = runtime_wheel(pipeline)
+    if installed is not None:
+        package = f"_MLSPEC_PACKAGE = {literal(installed.name)}\n"
+        return f"{head}{package}{_INSTALLED_LOADER}{_HELPERS}{functions}"
+    pkg = embed.component_package(entries(pipeline))
+    files = "".join(f"    {literal(name)}: {text_block(text)},\n" for name, text in pkg.files)
+    return (
+        f"{head}_MLSPEC_PACKAGE = {literal(pkg.name)}\n"
         f"_MLSPEC_FILES = {{\n{files}}}\n"
-        f"{_HELPERS}{functions}"
+        f"{_EMBEDDED_LOADER}{_HELPERS}{functions}"
     )
 
 
