@@ -492,12 +492,14 @@ def test_flagship_graph() -> None:
         "step_evaluate",
         "gate_data_quality",
         "gate_model_quality",
+        "gate_servable",
         "promote_challenger",
         "promote_champion",
         "rollout",
     ]
     edges = {(e.source, e.target): e.label for e in g.edges}
     assert edges[("step_ingest", "gate_data_quality")] == "train, reference"
+    assert edges[("step_train", "gate_servable")] == "model"
     assert edges[("step_evaluate", "gate_model_quality")] == "auc, accuracy"
     assert edges[("gate_data_quality", "step_train")] == ""
     assert edges[("promote_challenger", "rollout")] == "serves"

@@ -94,9 +94,12 @@ def test_gates_guard_what_follows_them() -> None:
     # kfp numbers groups in creation order: exit-handler-1, then condition-2 and -3.
     assert set(root) == {"ingest", "data-quality", "condition-2"}
     inner = spec["components"]["comp-condition-2"]["dag"]["tasks"]
-    assert set(inner) == {"train", "evaluate", "model-quality", "condition-3"}
+    assert set(inner) == {"train", "evaluate", "model-quality", "servable", "condition-3"}
     assert "data-quality-Output'] == true" in root["condition-2"]["triggerPolicy"]["condition"]
-    innermost = spec["components"]["comp-condition-3"]["dag"]["tasks"]
+    third = spec["components"]["comp-condition-3"]["dag"]["tasks"]
+    assert set(third) == {"condition-4"}  # model_quality passed; then servable must pass
+    assert "servable-Output'] == true" in third["condition-4"]["triggerPolicy"]["condition"]
+    innermost = spec["components"]["comp-condition-4"]["dag"]["tasks"]
     assert set(innermost) == {"promote-challenger"}
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert params["min_auc"] == {

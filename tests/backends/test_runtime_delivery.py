@@ -169,7 +169,12 @@ def test_kubeflow_pipeline_holds_the_runtime_once_with_the_modules_its_gates_nee
         for name, c in ir["components"].items()
         if c.get("executorLabel") == kfp_runtime.EXECUTOR
     )
-    assert users == ["comp-data-quality", "comp-model-quality", "comp-promote-challenger"]
+    assert users == [
+        "comp-data-quality",
+        "comp-model-quality",
+        "comp-promote-challenger",
+        "comp-servable",
+    ]
     assert sum("_MLSPEC_FILES" in json.dumps(e) for e in executors.values()) == 1
     for name in users:  # each task says which function of the module it runs
         entry = ir["components"][name]["inputDefinitions"]["parameters"]["mlspec_function"]
@@ -184,6 +189,7 @@ def test_kubeflow_pipeline_holds_the_runtime_once_with_the_modules_its_gates_nee
         "gates.py",
         "registry.py",
         "report.py",
+        "serving.py",
         "steps.py",
     ]
     # Data gates alone: no registry, no model-gate code.

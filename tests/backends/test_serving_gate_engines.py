@@ -1,12 +1,9 @@
-"""The flagship with a serving gate, on the three real engines via `mlspec run`: the same verdicts.
+"""The flagship's serving gate on the three real engines via `mlspec run`: the same verdicts.
 
-The flagship's spec gains the gate `servable` (MLServer serves the trained model and answers 20
-rows of ingest.test) and its challenger promotion requires it; everything else is the example
-as it is. One run per engine passes and promotes; one per engine expects an answer shape the
-model never gives and blocks, promoting nothing. The serving environment is built once for all
-runs (MLSPEC_SERVING_CACHE).
-
-Needs the serving runtime (runtime/serving.py, `steps.serving_gate_step`, #21).
+The flagship's gate `servable` (MLServer serves the trained model and answers 20 rows of
+ingest.test) is required by its challenger promotion. One run per engine passes and promotes;
+one per engine, on a copy expecting an answer shape the model never gives, blocks and promotes
+nothing. The serving environment is built once for all runs (MLSPEC_SERVING_CACHE).
 """
 
 from __future__ import annotations
@@ -25,31 +22,16 @@ pytestmark = [
 ]
 
 ENGINES = ("prefect", "kubeflow", "airflow")
-SERVABLE = """\
-  servable:
-    description: MLServer loads the model and answers test rows within bounds.
-    serve:
-      model: train.model
-      requests: {dataset: ingest.test, rows: 20, drop: [target]}
-      expect: {type: int, shape: [1]}
-      ready_within: 5m
-      max_p95_latency_ms: 2000
-      max_memory: 2Gi
-
-registry:
-"""
-RULE = "{alias: challenger, after: [data_quality, model_quality]}"
+SHAPE = "expect: {type: int, shape: [1]}"
 
 
 def serving_flagship(folder: Path, shape: str) -> Path:
-    """A copy of the flagship's folder whose spec has the serving gate, expecting `shape`."""
+    """A copy of the flagship's folder whose serving gate expects `shape`."""
     shutil.copytree(FLAGSHIP.parent, folder, ignore=shutil.ignore_patterns("build", "__pycache__"))
     text = FLAGSHIP.read_text(encoding="utf-8")
-    assert text.count("\nregistry:\n") == 1 and text.count(RULE) == 1
-    text = text.replace("\nregistry:\n", "\n" + SERVABLE.replace("[1]", shape), 1)
-    text = text.replace(RULE, RULE.replace("model_quality]", "model_quality, servable]"))
+    assert text.count(SHAPE) == 1 and "after: [data_quality, model_quality, servable]" in text
     spec = folder / "pipeline.yaml"
-    spec.write_text(text, encoding="utf-8")
+    spec.write_text(text.replace(SHAPE, SHAPE.replace("[1]", shape)), encoding="utf-8")
     return spec
 
 

@@ -171,3 +171,13 @@ def test_a_pipeline_name_two_specs_share_is_ms221(tmp_path: Path) -> None:
     assert (code, line, col) == ("MS221", 5, 22)
     assert message.startswith("2 specs beside this one are named 'feature-store': ")
     assert hint == "give each spec in a folder its own metadata.name"
+
+
+def test_many_specs_sharing_a_name_are_listed_three_and_counted(tmp_path: Path) -> None:
+    spec = folder(tmp_path, "  - pipeline: {name: feature-store}\n")
+    for i in range(4):
+        (tmp_path / f"feature-store-{i}.yaml").write_text(UPSTREAM, encoding="utf-8")
+    [(code, _, _, message, _)] = errors(spec)
+    assert code == "MS221"
+    assert message.startswith("5 specs beside this one are named 'feature-store': ")
+    assert message.endswith(" and 2 more")

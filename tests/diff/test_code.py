@@ -45,6 +45,12 @@ def test_wheels_and_a_git_commit_are_named() -> None:
         "{wheels: 'https://wheels.example/b', git: " + GIT.format(COMMIT_B) + "}",
     ) == [
         (
+            "pipeline",
+            "mlspec's runtime reaches Kubeflow as a pinned wheel from https://wheels.example/b "
+            "(was a pinned wheel from https://wheels.example/a)",
+            "review",
+        ),
+        (
             "step make",
             "code.wheels https://wheels.example/a -> https://wheels.example/b",
             "review",

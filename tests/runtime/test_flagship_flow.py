@@ -37,7 +37,26 @@ pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:D
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "breast-cancer"
 SPEC = EXAMPLE / "pipeline.yaml"
-PIPELINE: Pipeline = analyze_file(SPEC).pipeline
+
+
+def _without_serving_gates(pipeline: Pipeline) -> Pipeline:
+    """The flagship's data and model gates and promotion: its serving gate, which starts a real
+    model server, is run on every engine by tests/backends/test_serving_gate_engines.py and on
+    its own by tests/runtime/test_serving.py."""
+    serving = {g.name for g in pipeline.gates if g.kind == "serving"}
+    registry = pipeline.registry
+    assert registry is not None
+    rules = tuple(
+        replace(r, gates=tuple(g for g in r.gates if g not in serving)) for r in registry.rules
+    )
+    return replace(
+        pipeline,
+        gates=tuple(g for g in pipeline.gates if g.name not in serving),
+        registry=replace(registry, rules=rules),
+    )
+
+
+PIPELINE: Pipeline = _without_serving_gates(analyze_file(SPEC).pipeline)
 MODEL = PIPELINE.registry.registered_model  # type: ignore[union-attr]
 WEAK = {"n_estimators": 1, "max_depth": 1}  # a model that the default one clearly beats
 

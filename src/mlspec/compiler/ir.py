@@ -510,14 +510,13 @@ class Pipeline:
     spec_path: str  # as generated files name it: the same in every clone (portable_path)
     span: Span  # the spec's first key: where diagnostics about the whole spec point
     monitor: Monitor | None = None  # a Monitor spec: no steps, gates, registry or rollout
+    # defaults.code.wheels: where a Kubeflow pipeline's runtime wheel is published (None: the
+    # components carry the runtime as text; a local run, passes.localize, always).
+    runtime_wheels: str | None = None
     # Every string of the spec that `has_markup_braces`: a target that cannot escape such text
     # refuses it where it stands. An index of the spec's text rather than part of the pipeline:
     # `to_data` leaves it out.
     texts_with_braces: tuple[Text, ...] = field(default=(), metadata={"dump": False})
-    # defaults.code.wheels: where a Kubeflow pipeline's runtime wheel is published (None: the
-    # components carry the runtime as text; a local run, passes.localize, always). Not dumped:
-    # the steps' code.wheels show the same URL.
-    runtime_wheels: str | None = field(default=None, metadata={"dump": False})
 
     @property
     def kind(self) -> Literal["Pipeline", "Monitor"]:

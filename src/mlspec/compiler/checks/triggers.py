@@ -107,7 +107,8 @@ def same_name_beside(c: Checker, path: PathKey, sibling: Sibling) -> bool:
     """MS221 when more than one spec beside is called `sibling.name`: what it names is unclear."""
     if not sibling.also:
         return False
-    files = ", ".join((sibling.path, *sibling.also))
+    named = (sibling.path, *sibling.also)
+    files = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
     c.error(
         path,
         "MS221",

@@ -38,6 +38,20 @@ def compare_metadata(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
             "pipeline",
             covers=(("artifact_root",),),
         )
+    if old.runtime_wheels != new.runtime_wheels:
+
+        def how(url: str | None) -> str:
+            return f"a pinned wheel from {url}" if url else "text in each component"
+
+        yield Change(
+            "pipeline",
+            f"mlspec's runtime reaches Kubeflow as {how(new.runtime_wheels)} "
+            f"(was {how(old.runtime_wheels)})",
+            "review",
+            "Kubeflow components install the runtime from elsewhere: the wheel must be published",
+            "pipeline",
+            covers=(("runtime_wheels",),),
+        )
 
 
 def compare_params(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
