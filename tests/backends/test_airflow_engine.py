@@ -219,16 +219,17 @@ def test_flagship_runs_passes_its_gates_and_registers_a_challenger(
     summary, log = run.summary, run.log
     assert summary["outcome"] == "passed", log[-6000:]
     assert set(summary["tasks"].values()) == {"success"}
-    assert len(summary["tasks"]) == 6
+    assert len(summary["tasks"]) == 7
     assert "gate data_quality (data): PASSED" in log
     assert "gate model_quality (model): PASSED" in log
+    assert "gate servable (serving): PASSED" in log
     assert f"promotion to 'challenger': {MODEL} version 1" in log
     assert registry(run.state) == (["1"], {"challenger": "1"})
     assert summary["promoted"] == {"challenger": "1"}  # read by the driver, for `mlspec run`
     run_id = summary["engine_run_id"].replace(":", "_").replace("+", "_")
     run_folder = Path(summary["run_folder"]) / "artifacts" / MODEL / run_id
     assert {p.name for p in run_folder.iterdir()} == {
-        "ingest", "train", "evaluate", "data_quality", "model_quality"
+        "ingest", "train", "evaluate", "data_quality", "model_quality", "servable"
     }  # fmt: skip
     report = json.loads((run_folder / "model_quality" / "report").read_text())
     assert report["passed"] is True
@@ -250,6 +251,7 @@ def test_a_blocking_gate_skips_everything_after_it(
         "ingest": "success",
         "model_quality": "success",  # it ran and said no: ShortCircuitOperator
         "promote_challenger": "skipped",
+        "servable": "success",
         "train": "success",
     }
     assert "gate model_quality (model): BLOCKED" in result["log"]

@@ -239,9 +239,10 @@ def test_a_promotion_task_that_promoted_nothing_is_skipped_and_announces_nothing
     text = (FLAGSHIP / "pipeline.yaml").read_text()
     # A rule on the data gate alone: the task reads no upstream metric, only gate reports.
     text = text.replace(
-        "{alias: challenger, after: [data_quality, model_quality]}",
+        "{alias: challenger, after: [data_quality, model_quality, servable]}",
         "{alias: challenger, after: [data_quality]}",
     )
+    assert "after: [data_quality]}" in text
     spec = beside_flagship(tmp_path / "specs", {"pipeline.yaml": text}) / "pipeline.yaml"
     home = tmp_path / "home"
     write(emit(spec), home / "dags")

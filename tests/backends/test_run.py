@@ -189,6 +189,7 @@ def test_prefect_run_passes_its_gates_and_promotes(flagship_run: Callable[[str],
     assert summary["gates"] == {
         "data_quality": {"passed": True, "failed": []},
         "model_quality": {"passed": True, "failed": []},
+        "servable": {"passed": True, "failed": []},
     }
     assert summary["promoted"] == {"challenger": "1"}
     assert set(summary["tasks"].values()) == {"completed"}
@@ -307,7 +308,7 @@ def runs(flagship_run: Callable[[str], Run]) -> dict[str, tuple[dict, Path]]:
 
 @pytest.mark.slow
 def test_every_engine_runs_every_task(runs: dict[str, tuple[dict, Path]]) -> None:
-    expected = ["ingest", "data_quality", "train", "evaluate", "model_quality"]
+    expected = ["ingest", "data_quality", "train", "evaluate", "model_quality", "servable"]
     expected.append("promote_challenger")
     for engine, (summary, _) in runs.items():
         assert summary["outcome"] == "passed", engine
