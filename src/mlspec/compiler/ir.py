@@ -517,6 +517,9 @@ class Pipeline:
     # refuses it where it stands. An index of the spec's text rather than part of the pipeline:
     # `to_data` leaves it out.
     texts_with_braces: tuple[Text, ...] = field(default=(), metadata={"dump": False})
+    # sha256 of the spec's text in UTF-8 (its file's bytes less a byte-order mark): the spec
+    # version a run's lineage names. Not part of the pipeline either: a comment changes it.
+    spec_sha256: str = field(default="", metadata={"dump": False})
 
     @property
     def kind(self) -> Literal["Pipeline", "Monitor"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +73,7 @@ class _Lowering:
             source_file=self.source.file,
             span=self.source.document_span(),
             texts_with_braces=self.texts_with_braces(),
+            spec_sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
             spec_path=portable_path(self.source.file),
             runtime_wheels=spec.defaults.code.wheels if spec.defaults.code is not None else None,
         )

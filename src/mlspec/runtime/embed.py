@@ -27,6 +27,7 @@ RUNTIME_MODULES = (
     "datachecks",
     "gates",
     "registry",
+    "lineage",
     "rollback",
     "quality",
     "serving",

@@ -1,0 +1,75 @@
+"""What every target hands the runtime's lineage module (runtime/lineage.py), from the IR.
+
+Tracking is on for a pipeline with a registry: its runs are MLflow runs on that registry's
+tracking server. Three tasks of mlspec's own carry it on every target (`mlspec_` names are
+reserved): TRACK_TASK opens the run before any step, LINEAGE_TASK records the steps' outputs
+and datasets once every step has run, CLOSE_TASK ends the run however the pipeline ended.
+"""
+
+from __future__ import annotations
+
+from mlspec.compiler import ir
+
+
+def tracked(pipeline: ir.Pipeline) -> bool:
+    """Whether the pipeline's runs are MLflow runs: a pipeline with a registry."""
+    return pipeline.registry is not None and pipeline.monitor is None
+
+
+def identity(pipeline: ir.Pipeline) -> dict[str, object]:
+    """What the compiler knows of a run's origin: the `identity` of runtime lineage.open_run.
+
+    `code`: each Python step's pinned package as `<package>@sha256:<digest>`; `git`: where the
+    workers clone the compiled output from (`<url>@<commit>:<path>`), when code delivery says.
+    """
+    code: dict[str, str] = {}
+    git = None
+    for step in pipeline.steps:
+        if step.code is None:
+            continue
+        if step.code.package is not None:
+            code[step.name] = f"{step.code.package.name}@sha256:{step.code.package.digest}"
+        if step.code.git is not None:
+            source = step.code.git
+            git = f"{source.url}@{source.commit}:{source.path}"
+    return {
+        "pipeline": pipeline.name,
+        "spec_version": pipeline.version,
+        "spec_sha256": pipeline.spec_sha256,
+        "spec_path": pipeline.spec_path,
+        "code": code,
+        "git": git,
+    }
+
+
+def dataset_readers(pipeline: ir.Pipeline) -> dict[str, list[str]]:
+    """Every dataset output of every step as "step.output", with the steps and gates that read
+    it (sorted; [] for a dataset nothing reads), in step order."""
+    readers: dict[str, set[str]] = {
+        f"{step.name}.{out.name}": set()
+        for step in pipeline.steps
+        for out in step.outputs
+        if out.type == "dataset"
+    }
+
+    def read(ref: ir.OutputRef | None, reader: str) -> None:
+        name = None if ref is None else f"{ref.step}.{ref.output}"
+        if name in readers:
+            readers[name].add(reader)
+
+    for step in pipeline.steps:
+        for put in step.inputs:
+            if isinstance(put.source, ir.OutputRef):
+                read(put.source, step.name)
+    for gate in pipeline.gates:
+        read(gate.dataset, gate.name)
+        for check in gate.checks:
+            read(check.reference, gate.name)
+        if gate.serving is not None:
+            read(gate.serving.dataset, gate.name)
+    return {name: sorted(found) for name, found in readers.items()}
+
+
+def gate_datasets(pipeline: ir.Pipeline, gate: ir.Gate) -> list[str]:
+    """The datasets ("step.output") a gate reads, in dataset_readers order."""
+    return [name for name, found in dataset_readers(pipeline).items() if gate.name in found]
