@@ -218,6 +218,18 @@ def find_run(tracking_uri: str | None, pipeline: str, pipeline_run: str) -> str:
     return found or ""
 
 
+def version_run(tracking_uri: str | None, model_name: str, version: str) -> str:
+    """The tracking run a model version points back to (VERSION_TAG_TRACKING_RUN; "" if it has
+    none or the registry cannot say): for a promotion outside the pipeline (`mlspec promote`)."""
+
+    def read(client: MlflowClient) -> str:
+        found = client.get_model_version(model_name, str(version))
+        return str(found.tags.get(VERSION_TAG_TRACKING_RUN) or "")
+
+    action = f"read the tracking run of version {version} of model {model_name!r}"
+    return _attempt(tracking_uri, "version", action, read, quiet=True) or ""
+
+
 def record_datasets(tracking_uri: str | None, tracking_run: str, datasets: list[dict]) -> None:
     """Log dataset inputs: each {"name": "step.output", "path": ..., "readers": [...]}."""
     _record(tracking_uri, tracking_run, LINEAGE_TASK, "log dataset inputs", datasets=datasets)
