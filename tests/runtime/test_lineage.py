@@ -129,6 +129,10 @@ def test_fingerprint_of_a_csv_file_is_its_sha256_rows_and_column_types(tmp_path:
         "rows": 3,
         "columns": [["age", "int"], ["income", "float"], ["churned", "bool"], ["city", "str"]],
     }
+    with pytest.MonkeyPatch.context() as patch:  # too big to read as a table: hashed only
+        patch.setattr(lineage, "TABLE_BYTES_MAX", len(CSV.encode()) - 1)
+        assert lineage.fingerprint(str(path))["sha256"] == sha256(path)
+        assert lineage.fingerprint(str(path))["rows"] is None
     path.write_text(CSV.replace("45,61000", "46,61000"))  # one changed row
     assert lineage.fingerprint(str(path))["sha256"] == sha256(path)
     assert sha256(path) != hashlib.sha256(CSV.encode()).hexdigest()

@@ -92,7 +92,7 @@ VERSION_TAG_PROMOTED_BY_PREFIX = "mlspec.promoted_by."
 DATASET_CONTEXT_TAG = "mlflow.data.context"  # "<reader>,<reader>" (steps and gates, sorted)
 # Beyond this size a table file's rows and columns are not read (datachecks loads a whole table
 # into memory): its hash, bytes and files are still recorded, rows and columns are None.
-TABLE_BYTES_MAX = 256 * 2**20
+TABLE_BYTES_MAX = 64 * 2**20
 # A tag value longer than the tracking store keeps (MLflow: 8000 characters) is cut to this.
 _TAG_VALUE_MAX = 8000
 _BATCH = 100  # MLflow: at most 100 params and 100 tags per log_batch call
