@@ -22,10 +22,11 @@ import pytest
 from support import airflow_env, generated, hostile
 from support.engines import Run, registry
 
-from mlspec.backends import code_files
+from mlspec.backends import code_files, lineage
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.compiler import analyze_file, analyze_text, ir
 from mlspec.runtime import embed
+from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 
 pytestmark = [
     pytest.mark.slow,
@@ -126,6 +127,13 @@ def _expected_upstream(pipeline: ir.Pipeline) -> dict[str, set[str]]:
                 reads.add(pipeline.registry.reference.step)
             reads |= {r.metric.step for g in rule.gates for r in pipeline.gate(g).requirements}
             expected["promote_" + rule.alias] = reads
+    if lineage.tracked(pipeline):  # mlspec's own tasks: before the roots, after the steps, last
+        for before in expected.values():
+            if not before:
+                before.add(TRACK_TASK)
+        expected[LINEAGE_TASK] = {s.name for s in pipeline.steps}
+        expected[CLOSE_TASK] = {*expected, TRACK_TASK}
+        expected[TRACK_TASK] = set()
     return expected
 
 
@@ -148,6 +156,14 @@ def test_dags_match_their_specs(
             blocking = gate.on_fail == "block"
             expected = "ShortCircuitOperator" if blocking else "PythonOperator"
             assert tasks[gate.name]["operator"] == expected
+        # A teardown: run however the run ended (no ShortCircuitOperator skips it), and its own
+        # state never the run's; the other tasks keep Airflow's default rule.
+        roles = {(t, i["trigger_rule"], i["setup"], i["teardown"]) for t, i in tasks.items()}
+        if lineage.tracked(pipeline):
+            assert (TRACK_TASK, "all_success", True, False) in roles
+            assert (CLOSE_TASK, "all_done_setup_success", False, True) in roles
+            roles -= {r for r in roles if r[0] in (TRACK_TASK, CLOSE_TASK)}
+        assert {r[1:] for r in roles} == {("all_success", False, False)}, name
         assert dag["params"] == {p.name: p.default for p in pipeline.params}
         if pipeline.schedule:
             assert dag["timetable"] == "CronTriggerTimetable"
