@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from support import generated, hostile
 
 from mlspec import __version__
-from mlspec.backends import templating
+from mlspec.backends import lineage, templating
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.backends.pysource import Code, comment, jinja_text, literal
 from mlspec.compiler import analyze_bytes, analyze_file, analyze_text
@@ -131,6 +131,66 @@ def test_a_file_name_cannot_end_the_header_comment() -> None:
         emit_text(hostile.spec(hostile.HARMLESS), "x.yaml")
     )
     assert comment("a\nb") == "'a\\nb'"
+    # The spec's path is lineage too: data in IDENTITY, the same text.
+    identity = hostile.module_data(text)["IDENTITY"]
+    assert identity["spec_path"] == "evil\nimport os\n.yaml"  # type: ignore[index]
+
+
+# -- lineage: mlspec's own tasks around a tracked pipeline's ---------------------------------
+
+
+def _task_run_keywords(text: str) -> dict[str, str]:
+    """The keyword arguments the DAG file builds its TaskRun with, as source."""
+    [call] = [
+        node
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(".TaskRun")
+    ]
+    return {k.arg or "**": ast.unparse(k.value) for k in call.keywords}
+
+
+def _task_ids(text: str) -> list[str]:
+    return [
+        ast.literal_eval(k.value)
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Call)
+        for k in node.keywords
+        if k.arg == "task_id"
+    ]
+
+
+def test_a_tracked_pipeline_hands_its_identity_and_datasets_to_every_task_as_data() -> None:
+    spec = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
+    pipeline = analyze_file(spec).pipeline
+    [artifact] = generated.without_rollout(BACKEND.emit(pipeline))
+    data = hostile.module_data(artifact.text)
+    assert data["IDENTITY"] == lineage.identity(pipeline)
+    assert data["DATASETS"] == lineage.dataset_readers(pipeline)
+    assert _task_run_keywords(artifact.text) == {
+        "engine": "'airflow'",
+        "identity": "IDENTITY",
+        "datasets": "DATASETS",
+    }
+    assert _task_ids(artifact.text)[-3:] == ["mlspec_track", "mlspec_lineage", "mlspec_close"]
+
+
+def test_a_pipeline_without_a_registry_is_not_tracked() -> None:
+    text = emit_text(UNTRACKED, "untracked.yaml")
+    assert _task_ids(text) == ["work"]
+    assert _task_run_keywords(text) == {}
+    assert {"IDENTITY", "DATASETS"}.isdisjoint(hostile.module_data(text))
+    assert "mlspec_track" not in text and "as_teardown" not in text
+
+
+UNTRACKED = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: untracked, version: 1.0.0}
+steps:
+  work:
+    python: jobs.work:run
+    outputs: {data: dataset}
+"""
 
 
 @settings(max_examples=300, deadline=None)

@@ -13,6 +13,7 @@ task after the gate and the run succeeds; `fail` fails the gate task and with it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -22,10 +23,12 @@ import pytest
 from support import airflow_env, generated, hostile
 from support.engines import Run, registry
 
-from mlspec.backends import code_files
+from mlspec.backends import code_files, lineage
 from mlspec.backends.airflow import AirflowBackend
 from mlspec.compiler import analyze_file, analyze_text, ir
 from mlspec.runtime import embed
+from mlspec.runtime import lineage as tracking
+from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 
 pytestmark = [
     pytest.mark.slow,
@@ -126,6 +129,13 @@ def _expected_upstream(pipeline: ir.Pipeline) -> dict[str, set[str]]:
                 reads.add(pipeline.registry.reference.step)
             reads |= {r.metric.step for g in rule.gates for r in pipeline.gate(g).requirements}
             expected["promote_" + rule.alias] = reads
+    if lineage.tracked(pipeline):  # mlspec's own tasks: before the roots, after the steps, last
+        for before in expected.values():
+            if not before:
+                before.add(TRACK_TASK)
+        expected[LINEAGE_TASK] = {s.name for s in pipeline.steps}
+        expected[CLOSE_TASK] = {*expected, TRACK_TASK}
+        expected[TRACK_TASK] = set()
     return expected
 
 
@@ -148,6 +158,14 @@ def test_dags_match_their_specs(
             blocking = gate.on_fail == "block"
             expected = "ShortCircuitOperator" if blocking else "PythonOperator"
             assert tasks[gate.name]["operator"] == expected
+        # A teardown: run however the run ended (no ShortCircuitOperator skips it), and its own
+        # state never the run's; the other tasks keep Airflow's default rule.
+        roles = {(t, i["trigger_rule"], i["setup"], i["teardown"]) for t, i in tasks.items()}
+        if lineage.tracked(pipeline):
+            assert (TRACK_TASK, "all_success", True, False) in roles
+            assert (CLOSE_TASK, "all_done_setup_success", False, True) in roles
+            roles -= {r for r in roles if r[0] in (TRACK_TASK, CLOSE_TASK)}
+        assert {r[1:] for r in roles} == {("all_success", False, False)}, name
         assert dag["params"] == {p.name: p.default for p in pipeline.params}
         if pipeline.schedule:
             assert dag["timetable"] == "CronTriggerTimetable"
@@ -219,7 +237,7 @@ def test_flagship_runs_passes_its_gates_and_registers_a_challenger(
     summary, log = run.summary, run.log
     assert summary["outcome"] == "passed", log[-6000:]
     assert set(summary["tasks"].values()) == {"success"}
-    assert len(summary["tasks"]) == 7
+    assert len(summary["tasks"]) == 10  # 3 steps, 3 gates, 1 promotion, mlspec's 3 (tracking)
     assert "gate data_quality (data): PASSED" in log
     assert "gate model_quality (model): PASSED" in log
     assert "gate servable (serving): PASSED" in log
@@ -239,6 +257,92 @@ def test_flagship_runs_passes_its_gates_and_registers_a_challenger(
     assert sorted(p.name for p in dags.glob("mlspec_code_*")) == [code_files.folder(package)]
 
 
+def tracking_run(uri: str) -> object:
+    """The flagship's one MLflow run (mlflow.entities.Run) in the registry at `uri`."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(MODEL)  # the pipeline's name
+    assert experiment is not None
+    [run] = client.search_runs([experiment.experiment_id])
+    return run
+
+
+def test_the_flagships_run_is_one_mlflow_run_that_its_model_version_points_to(
+    flagship_run: Callable[[str], Run],
+) -> None:
+    """What `mlspec_track`, the gates, `mlspec_lineage`, the promotion and `mlspec_close`
+    recorded in dag.test() of the flagship, read back from the real SQLite store."""
+    from mlflow import MlflowClient
+
+    run = flagship_run("airflow")
+    summary = run.summary
+    uri = f"sqlite:///{run.state / 'registry.db'}"
+    found = tracking_run(uri)
+    info, data = found.info, found.data  # type: ignore[attr-defined]
+    assert info.status == "FINISHED"
+    engine_run_id = summary["engine_run_id"]
+    spec_sha256 = hashlib.sha256((FLAGSHIP / "pipeline.yaml").read_bytes()).hexdigest()
+    [package] = code_files.packages(analyze_file(FLAGSHIP / "pipeline.yaml").pipeline)
+    code = dict.fromkeys(("ingest", "train", "evaluate"), f"breast_cancer@sha256:{package.digest}")
+    assert {k: v for k, v in data.tags.items() if k.startswith("mlspec.")} == {
+        tracking.TAG_PIPELINE_RUN: f"{MODEL}/{engine_run_id}",
+        tracking.TAG_SPEC: MODEL,
+        tracking.TAG_SPEC_VERSION: "1.0.0",
+        tracking.TAG_SPEC_SHA256: spec_sha256,
+        tracking.TAG_SPEC_PATH: "examples/breast-cancer/pipeline.yaml",
+        tracking.TAG_ENGINE: "airflow",
+        tracking.TAG_ENGINE_RUN_ID: engine_run_id,
+        tracking.TAG_GIT_COMMIT: "4e1c2a7b9d0f3e5a6b8c1d2e4f6a8b0c2d4e6f8a",
+        tracking.TAG_CODE_GIT: (
+            "https://github.com/acme/ml-pipelines.git@4e1c2a7b9d0f3e5a6b8c1d2e4f6a8b0c2d4e6f8a"
+            ":examples/breast-cancer/build/prefect"
+        ),
+        **{tracking.TAG_CODE_PREFIX + step: pin for step, pin in code.items()},
+        tracking.TAG_GATE_PREFIX + "data_quality": "passed",
+        tracking.TAG_GATE_PREFIX + "model_quality": "passed",
+        tracking.TAG_GATE_PREFIX + "servable": "passed",
+        tracking.TAG_PROMOTED_PREFIX + "challenger": "1",
+        tracking.TAG_LINEAGE: "recorded",
+    }
+    assert data.params == {
+        "n_estimators": "200", "max_depth": "6", "test_fraction": "0.25", "seed": "7",
+        "min_auc": "0.95",
+    }  # fmt: skip
+    assert set(data.metrics) == {"evaluate.auc", "evaluate.accuracy"}
+    assert 0.95 <= data.metrics["evaluate.auc"] <= 1.0
+    client = MlflowClient(tracking_uri=uri)
+    reports = {Path(a.path).name for a in client.list_artifacts(info.run_id, "gates")}
+    assert reports == {"data_quality.json", "model_quality.json", "servable.json"}
+    # Every dataset a step or gate read, fingerprinted: the digest is the file's own sha256.
+    run_folder = Path(summary["run_folder"]) / "artifacts" / MODEL
+    [artifacts] = [p for p in run_folder.iterdir() if p.is_dir()]
+    inputs = {i.dataset.name: i for i in found.inputs.dataset_inputs}  # type: ignore[attr-defined]
+    assert len(found.inputs.dataset_inputs) == len(inputs)  # type: ignore[attr-defined]
+    readers = {"ingest.train": "data_quality,train", "ingest.test": "evaluate,servable",
+               "ingest.reference": "data_quality"}  # fmt: skip
+    assert set(inputs) == set(readers)
+    for name, reader_list in readers.items():
+        path = artifacts / Path(*name.split("."))
+        assert path.is_file()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert inputs[name].dataset.digest == digest[:32]
+        profile = json.loads(inputs[name].dataset.profile)
+        assert (profile["sha256"], profile["bytes"]) == (digest, path.stat().st_size)
+        assert {t.key: t.value for t in inputs[name].tags} == {
+            tracking.DATASET_CONTEXT_TAG: reader_list
+        }
+    # The promoted version's source run is this run.
+    version = client.get_model_version(MODEL, "1")
+    assert version.run_id == info.run_id
+    assert version.tags[tracking.VERSION_TAG_TRACKING_RUN] == info.run_id
+    promoted_by = json.loads(version.tags[tracking.VERSION_TAG_PROMOTED_BY_PREFIX + "challenger"])
+    assert promoted_by["by"] == "pipeline"
+    assert promoted_by["rule"] == ["data_quality", "model_quality", "servable"]
+    assert tracking.TRACKING_LINE in run.log
+    assert '"recorded": false' not in run.log  # nothing went unrecorded
+
+
 def test_a_blocking_gate_skips_everything_after_it(
     airflow_python: Path, migrated_db: Path, uri: str, tmp_path: Path
 ) -> None:
@@ -253,10 +357,46 @@ def test_a_blocking_gate_skips_everything_after_it(
         "promote_challenger": "skipped",
         "servable": "success",
         "train": "success",
+        TRACK_TASK: "success",
+        LINEAGE_TASK: "success",  # every step ran
+        CLOSE_TASK: "success",  # a teardown: the gate skipped everything after it but this
     }
     assert "gate model_quality (model): BLOCKED" in result["log"]
     assert generated.registry_state(uri, MODEL) == ([], {})
     assert result["promoted"] == {}
+    found = tracking_run(uri)
+    assert found.info.status == "FINISHED"  # type: ignore[attr-defined]
+    tags = found.data.tags  # type: ignore[attr-defined]
+    assert tags[tracking.TAG_GATE_PREFIX + "model_quality"] == "blocked"
+    assert tracking.TAG_PROMOTED_PREFIX + "challenger" not in tags
+
+
+def test_a_tracking_failure_at_open_leaves_verdicts_and_promotion_as_they_were(
+    airflow_python: Path, migrated_db: Path, uri: str, tmp_path: Path
+) -> None:
+    """The pipeline's experiment is deleted: MLflow refuses the run (a real tracking failure;
+    with SQLite, tracking and registry are one database that cannot fail apart). Gates and the
+    promotion work as without tracking; every tracking task says what it did not record."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    client.delete_experiment(client.create_experiment(MODEL))
+    result = run_flagship(airflow_python, migrated_db, uri, tmp_path, FLAGSHIP_TEXT, {})
+    assert result["state"] == "success", result["log"][-6000:]
+    assert set(result["tasks"].values()) == {"success"}
+    assert result["promoted"] == {"challenger": "1"}
+    version = client.get_model_version(MODEL, "1")
+    gates = ("data_quality", "model_quality", "servable")
+    assert {g: version.tags["mlspec.gate." + g] for g in gates} == dict.fromkeys(gates, "passed")
+    assert not version.run_id
+    lines = [
+        json.loads(line.split(tracking.TRACKING_LINE, 1)[1])
+        for line in result["log"].splitlines()
+        if tracking.TRACKING_LINE in line
+    ]
+    unrecorded = {line["task"] for line in lines if not line["recorded"]}
+    assert {TRACK_TASK, LINEAGE_TASK, CLOSE_TASK, *gates} <= unrecorded, lines
+    assert client.search_runs([client.get_experiment_by_name(MODEL).experiment_id]) == []
 
 
 def test_a_failing_gate_fails_the_run(
@@ -268,5 +408,10 @@ def test_a_failing_gate_fails_the_run(
     assert result["state"] == "failed", result["log"][-6000:]
     assert result["tasks"]["model_quality"] == "failed"
     assert result["tasks"]["promote_challenger"] == "upstream_failed"
+    # The teardown succeeded and the run still failed: its state is not the run's.
+    assert result["tasks"][CLOSE_TASK] == "success"
     assert "gate 'model_quality' did not pass (on_fail: fail)" in result["log"]
     assert generated.registry_state(uri, MODEL) == ([], {})
+    found = tracking_run(uri)
+    assert found.info.status == "FAILED"  # type: ignore[attr-defined]
+    assert found.data.tags[tracking.TAG_GATE_PREFIX + "model_quality"] == "blocked"  # type: ignore[attr-defined]

@@ -79,6 +79,9 @@ def describe(folder: str) -> dict:
                     "retries": task.retries,
                     "execution_timeout": _seconds(task.execution_timeout),
                     "pool": task.pool,
+                    "trigger_rule": getattr(task.trigger_rule, "value", task.trigger_rule),
+                    "setup": task.is_setup,
+                    "teardown": task.is_teardown,
                     "outlets": [o.uri for o in task.outlets],
                 }
                 for task in dag.tasks

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlspec.backends import placeholders, taskdata, templating
+from mlspec.backends import lineage, placeholders, taskdata, templating
 from mlspec.backends.airflow import triggers
 from mlspec.backends.pysource import Code, identifier, jinja_text, literal
 from mlspec.compiler import ir
+from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 
 PARAM_TYPES = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
 # The runtime modules beside the DAG file: the task bodies and what they use.
@@ -35,6 +36,8 @@ def file_name(pipeline: ir.Pipeline) -> str:
 def context(pipeline: ir.Pipeline) -> dict[str, object]:
     containers = [s for s in pipeline.steps if s.kind == "container"]
     tasks, edges = _tasks(pipeline)
+    tracked = lineage.tracked(pipeline)
+    tracking = _tracking(pipeline, tasks) if tracked else None
     return {
         **templating.module_context(pipeline),
         "secrets": any(e.secret for s in containers for e in s.env),
@@ -44,9 +47,13 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "promotions": {
             r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
         },
+        "tracked": tracked,
+        "identity": lineage.identity(pipeline) if tracked else None,
+        "datasets": lineage.dataset_readers(pipeline) if tracked else None,
         "dag_args": dag_args(pipeline),
-        "tasks": tasks,
+        "tasks": [*tasks, *(tracking.tasks if tracking else ())],
         "edges": edges,
+        "tracking": tracking,
         "runtime_loader": triggers.loader(pipeline, RUNTIME),
     }
 
@@ -132,6 +139,51 @@ def _tasks(pipeline: ir.Pipeline) -> tuple[list[Task], list[tuple[Code, Code]]]:
     return tasks, _grouped(edges)
 
 
+@dataclass(frozen=True)
+class Tracking:
+    """mlspec's own tasks around the pipeline's, and where they stand (runtime lineage)."""
+
+    tasks: tuple[Task, ...]
+    edges: tuple[tuple[Code, Code], ...]
+    close: Code
+    track: Code
+
+
+def _tracking(pipeline: ir.Pipeline, tasks: list[Task]) -> Tracking:
+    """TRACK_TASK before every root task, LINEAGE_TASK after every step, CLOSE_TASK after
+    every task: Airflow's teardown of TRACK_TASK, so that it runs however the run ended (a
+    ShortCircuitOperator never skips a teardown) and leaves the run's state to the other tasks."""
+
+    def tracking_task(name: str, callable_name: str, doc: str) -> Task:
+        arguments = [("task_id", name), ("python_callable", Code(callable_name)), ("doc_md", doc)]
+        return new_task(name, Code("PythonOperator"), keyword_args(arguments))
+
+    track = tracking_task(TRACK_TASK, "_mlspec_track", "Open this run's MLflow run.")
+    record = tracking_task(
+        LINEAGE_TASK, "_mlspec_lineage", "Record every step's outputs and datasets in MLflow."
+    )
+    close = tracking_task(CLOSE_TASK, "_mlspec_close", "End this run's MLflow run.")
+    roots = [
+        task_variable(n.name) for n in taskdata.task_graph(pipeline) if not (n.after or n.gates)
+    ]
+    steps = [task_variable(s.name) for s in pipeline.steps]
+    return Tracking(
+        (track, record, close),
+        (
+            (track.variable, _listed(roots)),
+            (_listed(steps), record.variable),
+            (_listed([t.variable for t in [*tasks, record]]), close.variable),
+        ),
+        close.variable,
+        track.variable,
+    )
+
+
+def _listed(variables: list[Code]) -> Code:
+    """One task as itself, several as a list (`a >> [b, c]`, `[a, b] >> c`)."""
+    return variables[0] if len(variables) == 1 else Code(f"[{', '.join(variables)}]")
+
+
 def _gate_task(gate: ir.Gate) -> Task:
     operator = "ShortCircuitOperator" if gate.on_fail == "block" else "PythonOperator"
     arguments = [
@@ -161,10 +213,7 @@ def _grouped(edges: list[tuple[Code, Code]]) -> list[tuple[Code, Code]]:
     by_upstream: dict[Code, list[Code]] = {}
     for before, after in edges:
         by_upstream.setdefault(before, []).append(after)
-    out: list[tuple[Code, Code]] = []
-    for before, afters in by_upstream.items():
-        out.append((before, afters[0] if len(afters) == 1 else Code(f"[{', '.join(afters)}]")))
-    return out
+    return [(before, _listed(afters)) for before, afters in by_upstream.items()]
 
 
 def keyword_args(
