@@ -186,7 +186,7 @@ def store(uri: str, tmp_path: Path) -> dict[str, str]:
         contract.VERSION_TAG_PROMOTED_BY_PREFIX + "challenger":
             promoted_by("pipeline", ["model_quality"], pipeline_run="churn/a"),
         contract.VERSION_TAG_PROMOTED_BY_PREFIX + "champion": promoted_by(
-            "mlspec promote", ["model_quality", "rollout"], actor="alice", rollout="passed",
+            "mlspec promote", ["model_quality"], actor="alice", rollout="passed",
             at="2026-11-30T09:00:00+00:00"),
         registry.REGISTRY_TAG_PREVIOUS_PREFIX + "champion": v1,
         registry.REGISTRY_TAG_ROLLED_BACK_PREFIX + "champion": f"to version {v1}: auc fell",
@@ -257,7 +257,7 @@ def test_json_fields(store):
     champion = next(p for p in data["promotions"] if p["alias"] == "champion")
     assert (champion["by"], champion["actor"], champion["rollout"]) == (
         "mlspec promote", "alice", "passed")  # fmt: skip
-    assert champion["rule"] == ["model_quality", "rollout"]
+    assert champion["rule"] == ["model_quality"]
     events = {(r["alias"], r["event"]) for r in data["rollouts"]}
     assert events == {("champion", "previous"), ("champion", "rolled_back")}
     assert data["missing"] == []
@@ -429,3 +429,135 @@ def test_runs_unreachable_registry(tmp_path):
     assert result.stderr == (
         f"error: registry sqlite:///{missing}: the SQLite database file {missing} does not exist\n"
     )
+
+
+# --- written by the real writers (runtime/lineage.py, steps.promotion_step, mlspec promote) ----
+
+FLAGSHIP = Path(__file__).resolve().parents[1] / "examples" / "breast-cancer" / "pipeline.yaml"
+FLAGSHIP_MODEL = "breast-cancer-classifier"
+
+
+def flagship_run(uri: str, folder: Path, number: int, train_rows: list[str]) -> dict[str, Path]:
+    """One run of the flagship as its tracked tasks record it, with the runtime's own writers and
+    what the compiler hands them (identity, dataset_readers, gate_datasets): every gate passes
+    and the challenger promotion registers the model."""
+    from mlspec.backends.lineage import dataset_readers, gate_datasets, identity
+    from mlspec.compiler import analyze_file
+    from mlspec.runtime import lineage as writer
+    from mlspec.runtime.report import GateReport, write_gate_report
+    from mlspec.runtime.steps import promotion_step
+
+    pipeline = analyze_file(str(FLAGSHIP)).pipeline
+    folder.mkdir()
+    files = {
+        "ingest.train": "mean_radius,target\n" + "".join(f"{row}\n" for row in train_rows),
+        "ingest.test": "mean_radius,target\n14.2,0\n",
+        "ingest.reference": "mean_radius,target\n13.0,1\n",
+        "train.model": f"model of run {number}",
+    }
+    paths = {name: folder / name for name in files}
+    for name, text in files.items():
+        paths[name].write_text(text)
+    readers = dataset_readers(pipeline)
+    pipeline_run = f"{pipeline.name}/{number}"
+    run = writer.open_run(
+        uri,
+        identity=identity(pipeline),
+        pipeline_run=pipeline_run,
+        engine="prefect",
+        engine_run_id=f"flow-{number}",
+        params={"min_auc": 0.95},
+    )
+    assert run
+    reports = []
+    for gate in pipeline.gates:
+        report = folder / f"{gate.name}.json"
+        write_gate_report(GateReport(gate.name, gate.kind, True, []), str(report))
+        read = [
+            {"name": n, "path": str(paths[n]), "readers": readers[n]}
+            for n in gate_datasets(pipeline, gate)
+        ]
+        writer.record_gate(uri, run, str(report), read)
+        reports.append(str(report))
+    every = [{"name": n, "path": str(paths[n]), "readers": r} for n, r in readers.items()]
+    writer.record_steps(uri, run, {"evaluate.auc": 0.99, "evaluate.accuracy": 0.95}, every)
+    [rule] = [r for r in pipeline.registry.rules if r.alias == "challenger"]
+    version = promotion_step(
+        uri,
+        FLAGSHIP_MODEL,
+        str(paths["train.model"]),
+        alias="challenger",
+        rule_gates=list(rule.gates),
+        report_paths=reports,
+        run_id=pipeline_run,
+        spec_name=pipeline.name,
+        spec_version=pipeline.version,
+        metrics={"evaluate.auc": 0.99},
+        tracking={"uri": uri, "run": run, "by": {"by": "pipeline", "pipeline_run": pipeline_run}},
+    )
+    assert version == str(number)
+    writer.close_run(uri, run, succeeded=True)
+    return paths
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_lineage_of_runs_the_runtime_recorded(uri, tmp_path, monkeypatch, create_model):
+    """Two flagship runs whose training data differ in one row: each version's lineage holds
+    the fingerprints of its own data (hashes computed here), the spec's hash, the verdicts, and
+    the promotions by the pipeline and by `mlspec promote` with its actor."""
+    from mlspec.compiler import analyze_file
+
+    create_model(uri, FLAGSHIP_MODEL)
+    monkeypatch.setenv("MLSPEC_ACTOR", "alice")
+    rows = ["17.99,0", "20.57,0", "11.42,1"]
+    first = flagship_run(uri, tmp_path / "1", 1, rows)
+    second = flagship_run(uri, tmp_path / "2", 2, [*rows[:2], "11.43,1"])
+    promoted = invoke(
+        "promote", FLAGSHIP, "--alias", "champion", "--version", "2", "--rollout-passed",
+        "--tracking-uri", uri,
+    )  # fmt: skip
+    assert promoted.exit_code == 0, promoted.output
+    pipeline = analyze_file(str(FLAGSHIP)).pipeline
+    seen = {}
+    for number, paths in ((1, first), (2, second)):
+        data = json.loads(
+            invoke(
+                "lineage", f"{FLAGSHIP_MODEL}/{number}", "--tracking-uri", uri, "--format", "json"
+            ).output
+        )
+        assert data["missing"] == []
+        assert data["model"]["sha256"] == sha256(paths["train.model"])
+        assert data["spec"]["sha256"] == pipeline.spec_sha256
+        assert data["spec"]["git_commit"] == "4e1c2a7b9d0f3e5a6b8c1d2e4f6a8b0c2d4e6f8a"
+        assert data["run"]["engine_run_id"] == f"flow-{number}"
+        assert data["run"]["status"] == "FINISHED" and data["run"]["lineage_recorded"]
+        train = next(d for d in data["datasets"] if d["name"] == "ingest.train")
+        assert train["sha256"] == sha256(paths["ingest.train"])
+        assert (train["rows"], train["columns"]) == (
+            3,
+            [["mean_radius", "float"], ["target", "int"]],
+        )
+        assert train["readers"] == ["data_quality", "train"]
+        assert {g["name"]: g["verdict"] for g in data["gates"]} == {
+            "data_quality": "passed", "model_quality": "passed", "servable": "passed"}  # fmt: skip
+        challenger = next(p for p in data["promotions"] if p["alias"] == "challenger")
+        assert challenger["rule"] == ["data_quality", "model_quality", "servable"]
+        assert challenger["by"] == "pipeline"
+        assert challenger["pipeline_run"] == f"{pipeline.name}/{number}"
+        seen[number] = train["sha256"]
+    assert seen[1] != seen[2]  # one training row changed
+    champion = next(p for p in data["promotions"] if p["alias"] == "champion")
+    assert (champion["by"], champion["actor"], champion["rollout"]) == (
+        "mlspec promote",
+        "alice",
+        "passed",
+    )
+    assert champion["rule"] == ["model_quality"]
+    runs = json.loads(invoke("runs", FLAGSHIP, "--tracking-uri", uri, "--format", "json").output)
+    assert [r["engine_run_id"] for r in runs["runs"]] == ["flow-2", "flow-1"]
+    assert runs["runs"][0]["promoted"] == {"challenger": "2", "champion": "2"}
