@@ -561,3 +561,13 @@ def test_lineage_of_runs_the_runtime_recorded(uri, tmp_path, monkeypatch, create
     runs = json.loads(invoke("runs", FLAGSHIP, "--tracking-uri", uri, "--format", "json").output)
     assert [r["engine_run_id"] for r in runs["runs"]] == ["flow-2", "flow-1"]
     assert runs["runs"][0]["promoted"] == {"challenger": "2", "champion": "2"}
+
+
+def test_runs_of_a_spec_without_a_registry(tmp_path):
+    spec = tmp_path / "plain.yaml"
+    spec.write_text(
+        SPEC.format(name="plain", digest="0" * 64, model=MODEL, uri="x").split("registry:")[0]
+    )
+    result = invoke("runs", spec)
+    assert result.exit_code == 2
+    assert "has no registry section: its runs are not tracked" in result.stderr
