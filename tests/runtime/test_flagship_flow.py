@@ -23,7 +23,7 @@ from mlspec.backends.runtime_args import data_check_args, requirement_args
 from mlspec.cli import main
 from mlspec.compiler import analyze_file
 from mlspec.compiler.ir import OutputRef, Pipeline
-from mlspec.runtime import embed
+from mlspec.runtime import embed, lineage
 from mlspec.runtime.registry import (
     NoBaseline,
     alias_metrics,
@@ -158,7 +158,12 @@ def gates(run: Run, uri: str, run_id: str, pipeline: Pipeline) -> tuple[dict[str
 
 
 def promotion(
-    run: Run, uri: str, run_id: str, reports: list[str], pipeline: Pipeline
+    run: Run,
+    uri: str,
+    run_id: str,
+    reports: list[str],
+    pipeline: Pipeline,
+    tracking: dict | None = None,
 ) -> str | None:
     """The pipeline's `challenger` promotion step."""
     rule = next(r for r in pipeline.registry.rules if r.alias == "challenger")  # type: ignore[union-attr]
@@ -173,6 +178,7 @@ def promotion(
         spec_name=pipeline.name,
         spec_version=pipeline.version,
         metrics=run.metrics,
+        tracking=tracking,
     )
 
 
@@ -390,3 +396,48 @@ def test_ci_pins_the_rollout_to_the_version_the_pipeline_promoted(
     assert pod["metadata"]["labels"]["mlspec.dev/model-version"] == "1"
     env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
     assert env["MODEL_URI"] == f"models:/{MODEL}/1"
+
+
+def test_mlspec_promote_records_who_promoted_on_the_version_and_its_run(
+    uri: str, strong: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    identity = {"pipeline": PIPELINE.name, "spec_version": PIPELINE.version}
+    tracking_run = lineage.open_run(
+        uri, identity=identity, pipeline_run="run-1", engine="", engine_run_id="1", params={}
+    )
+    reports = gates(strong, uri, "run-1", PIPELINE)[1]
+    by = {"by": "pipeline", "pipeline_run": "run-1"}
+    tracking = {"uri": uri, "run": tracking_run, "by": by}
+    assert promotion(strong, uri, "run-1", reports, PIPELINE, tracking) == "1"
+    monkeypatch.delenv("MLSPEC_ACTOR", raising=False)
+    monkeypatch.setenv("GITHUB_ACTOR", "octocat")
+    champion = ("--alias", "champion", "--rollout-passed", "--format", "json")
+    done = promote_cli(uri, *champion, "--run-id", "run-1")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["promoted"] is True  # stdout stays JSON
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    tags = client.get_model_version(MODEL, "1").tags
+    promoted_by = json.loads(tags[lineage.VERSION_TAG_PROMOTED_BY_PREFIX + "champion"])
+    assert promoted_by.pop("at").endswith("+00:00")
+    assert promoted_by == {
+        "by": "mlspec promote",
+        "pipeline_run": "run-1",
+        "actor": "octocat",
+        "rule": ["model_quality"],
+        "rollout": "passed",
+    }
+    assert json.loads(tags[lineage.VERSION_TAG_PROMOTED_BY_PREFIX + "challenger"])["by"] == (
+        "pipeline"
+    )
+    run_tags = client.get_run(tracking_run).data.tags
+    assert run_tags[lineage.TAG_PROMOTED_PREFIX + "challenger"] == "1"
+    assert run_tags[lineage.TAG_PROMOTED_PREFIX + "champion"] == "1"
+    monkeypatch.setenv("MLSPEC_ACTOR", "release-bot")  # wins over GITHUB_ACTOR
+    assert (
+        promote_cli(uri, "--alias", "champion", "--version", "1", "--rollout-passed").exit_code == 0
+    )
+    tags = client.get_model_version(MODEL, "1").tags
+    promoted_by = json.loads(tags[lineage.VERSION_TAG_PROMOTED_BY_PREFIX + "champion"])
+    assert (promoted_by["actor"], promoted_by["pipeline_run"]) == ("release-bot", None)

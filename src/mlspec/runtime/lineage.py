@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .datachecks import _TYPES, _conforms, load_table
+from .datachecks import _conforms, load_table
 from .registry import (
     REGISTRY_GATE_BLOCKED,
     REGISTRY_GATE_PASSED,
@@ -97,6 +97,7 @@ TABLE_BYTES_MAX = 256 * 2**20
 _TAG_VALUE_MAX = 8000
 _BATCH = 100  # MLflow: at most 100 params and 100 tags per log_batch call
 _CHUNK = 2**20
+_COLUMN_TYPES = ("int", "float", "bool", "str")  # the data gate's, narrowest first
 _DIGEST = 32
 _PARAM_VALUE_MAX = 6000  # MLflow's longest param value
 _INPUT_TAG_MAX = 500  # MLflow's longest dataset input tag value
@@ -168,7 +169,7 @@ def _column_type(values: list) -> str:
     present = [v for v in values if v is not None]
     if not present:
         return "str"
-    return next(t for t in _TYPES if all(_conforms(v, t) for v in present))
+    return next(t for t in _COLUMN_TYPES if all(_conforms(v, t) for v in present))
 
 
 def open_run(
