@@ -16,7 +16,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import typing
@@ -28,8 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import hostile
-from support.locks import exclusive
+from support import hostile, mermaid
 
 from mlspec import graph
 from mlspec.compiler import analyze_file, analyze_text
@@ -38,7 +36,6 @@ from mlspec.diff.sources import Side
 from mlspec.graph import Edge, Graph, Node
 
 ROOT = Path(__file__).resolve().parents[1]
-MERMAID_DIR = ROOT / "tests" / "mermaid"
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
 FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
 TRIGGERED = ROOT / "tests" / "support" / "specs" / "pipeline-triggers.yaml"
@@ -229,62 +226,16 @@ def diff_comment_diagrams() -> dict[str, str]:
 # --- the consumers -----------------------------------------------------------------------------
 
 
-# .ci/run sets it: there a missing tool fails the tests instead of skipping them.
-REQUIRE_TOOLS_ENV = "MLSPEC_REQUIRE_TOOLS"
-
-
-def _require(tool: str, hint: str) -> str:
-    """The tool's path; without it the test skips (a plain `uv run pytest`) or fails (CI)."""
-    found = shutil.which(tool)
-    if found is None:
-        message = f"`{tool}` is not on PATH: {hint}"
-        if os.environ.get(REQUIRE_TOOLS_ENV):
-            pytest.fail(f"{message} ({REQUIRE_TOOLS_ENV} is set)", pytrace=False)
-        pytest.skip(message)
-    return found
-
-
-def _mermaid_installed() -> bool:
-    """Each pinned package is in node_modules at its pinned version."""
-    wanted = json.loads((MERMAID_DIR / "package.json").read_text())["dependencies"]
-    for name, version in wanted.items():
-        manifest = MERMAID_DIR / "node_modules" / name / "package.json"
-        if not manifest.is_file() or json.loads(manifest.read_text())["version"] != version:
-            return False
-    return True
-
-
 @pytest.fixture(scope="session")
 def mermaid_results() -> dict[str, dict[str, Any]]:
     """Mermaid's verdict on every diagram of `all_mermaid`, by name."""
-    hint = "the graph tests parse Mermaid with node (v20+) and npm; CI provides both"
-    node = _require("node", hint)
-    with exclusive(ROOT / ".cache" / "mermaid-npm.lock"):  # parallel workers install it once
-        if not _mermaid_installed():
-            npm = _require("npm", hint)
-            done = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=MERMAID_DIR,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            assert done.returncode == 0, f"npm ci in {MERMAID_DIR} failed:\n{done.stderr}"
     diagrams = all_mermaid()
-    done = subprocess.run(
-        [node, str(MERMAID_DIR / "parse.mjs")],
-        input=json.dumps(list(diagrams.values())),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(zip(diagrams, json.loads(done.stdout), strict=True))
+    return dict(zip(diagrams, mermaid.parse(list(diagrams.values())), strict=True))
 
 
 @pytest.fixture(scope="session")
 def render_dot() -> Callable[[str], subprocess.CompletedProcess[bytes]]:
-    dot = _require("dot", "install Graphviz (`apt-get install graphviz`; .ci/run does)")
+    dot = mermaid.require_tool("dot", "install Graphviz (`apt-get install graphviz`; .ci/run does)")
     return lambda text: subprocess.run(
         [dot, "-Tsvg"], input=text.encode(), capture_output=True, timeout=60
     )

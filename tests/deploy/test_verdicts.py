@@ -3,11 +3,13 @@ runtime prints them: one JSON line each, beside the readable summary that people
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 from mlspec.deploy import verdicts
 from mlspec.run.summary import GateVerdict
+from mlspec.runtime.lineage import TRACKING_LINE
 from mlspec.runtime.report import CheckResult, GateReport, gate_line, promotion_line, summarize
 
 
@@ -101,3 +103,26 @@ def test_deploy_code_does_not_import_click() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_tracking_lines_say_what_was_not_recorded() -> None:
+    """A task's TRACKING_LINE that says recorded false is one more line of the render; one that
+    says recorded, or one inside another message, changes nothing."""
+
+    def tracking(task: str, recorded: bool, problem: str | None) -> str:
+        data = {"task": task, "recorded": recorded, "problem": problem}
+        return TRACKING_LINE + json.dumps(data)
+
+    messages = [
+        tracking("mlspec_track", False, "registry http://127.0.0.1:9: connection refused"),
+        tracking("model_quality", True, None),
+        "gate summary\n" + tracking("model_quality", False, "quoted, not logged"),
+        tracking("mlspec_track", False, "registry http://127.0.0.1:9: connection refused"),
+    ]
+    found = verdicts.parse(messages)
+    assert found.tracking == ["mlspec_track: registry http://127.0.0.1:9: connection refused"]
+    assert verdicts.render([], found) == [
+        "promoted  nothing",
+        "tracking incomplete: mlspec_track: registry http://127.0.0.1:9: connection refused",
+    ]
+    assert verdicts.render([], verdicts.parse(messages[1:3])) == ["promoted  nothing"]

@@ -3,7 +3,8 @@
 Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own included),
 3 an operation refused or failed outside mlspec (e.g. a promotion whose gates did not pass).
 Commands are grouped by job: spec (validate, compile, graph, schema, targets, init), build
-(build), review (diff), registry (promote, rollback, resolve-model), ops (deploy, run), bandit
+(build), review (diff), registry (promote, rollback, resolve-model), lineage (lineage,
+runs), ops (deploy, run), bandit
 (bandit-controller, simulate).
 """
 
@@ -19,7 +20,7 @@ from mlspec import __version__
 # every start); mlspec uses none. A user can still opt in by setting the variable.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from mlspec.cli import bandit, build, ops, review, spec
+from mlspec.cli import bandit, build, lineage, ops, review, spec
 from mlspec.cli import registry as models
 from mlspec.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_SPEC, EXIT_USAGE
 
@@ -58,6 +59,8 @@ for command in (
     models.promote,
     models.rollback,
     models.resolve_model,
+    lineage.lineage,
+    lineage.runs,
     ops.deploy,
     ops.run,
     bandit.bandit_controller,

@@ -64,7 +64,7 @@ def promote(
             f"the rule for {alias!r} waits for the rollout: pass --rollout-passed once it "
             "finished successfully"
         )
-    uri = _tracking_uri(registry, tracking_uri)
+    uri = resolve_tracking_uri(registry, tracking_uri)
     from mlspec.runtime import registry as runtime_registry
 
     model = registry.registered_model
@@ -130,7 +130,7 @@ def rollback(
     if alias not in known:
         names = ", ".join(known) or "none"
         raise click.UsageError(f"{spec} sets no alias {alias!r} (its aliases: {names})")
-    uri = _tracking_uri(registry, tracking_uri)
+    uri = resolve_tracking_uri(registry, tracking_uri)
     from mlspec.runtime import registry as runtime_registry
     from mlspec.runtime import rollback as runtime_rollback
 
@@ -192,9 +192,11 @@ def _record_promotion(
         )
 
 
-def _tracking_uri(registry: ir.Registry, flag: str | None) -> str:
-    # The spec's own URI beats the ambient environment; an explicit flag beats both.
-    uri = flag or registry.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+def resolve_tracking_uri(registry: ir.Registry | None, flag: str | None) -> str:
+    """The flag, else the spec's registry's URI, else $MLFLOW_TRACKING_URI; a usage error for
+    none: the spec's own URI beats the ambient environment, an explicit flag beats both."""
+    spec_uri = registry.tracking_uri if registry is not None else None
+    uri = flag or spec_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         raise click.UsageError(
             "no tracking URI: set registry.mlflow.tracking_uri, "
@@ -236,7 +238,7 @@ def resolve_model(
     from mlspec.runtime import registry as runtime_registry
 
     model = pipeline.registry.registered_model
-    uri = _tracking_uri(pipeline.registry, tracking_uri)
+    uri = resolve_tracking_uri(pipeline.registry, tracking_uri)
     try:
         version, storage = runtime_registry.resolve_alias(uri, model, alias)
     except (runtime_registry.PromotionRefused, runtime_registry.RegistryError) as exc:

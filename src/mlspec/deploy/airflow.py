@@ -66,6 +66,7 @@ from typing import Any, TypeVar, cast
 from mlspec.backends.airflow import triggers
 from mlspec.backends.airflow.dag import file_name
 from mlspec.backends.base import Artifact
+from mlspec.backends.lineage import tracked
 from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
 from mlspec.backends.taskdata import task_graph
 from mlspec.compiler import ir
@@ -95,6 +96,7 @@ from mlspec.deploy.common import (
     write_atomically,
 )
 from mlspec.extras import install_hint
+from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 
 # `mlspec deploy` flags: connection settings, each also read from its environment variable.
 SETTINGS = (
@@ -987,7 +989,10 @@ def follow(airflow: Api, dag_id: str, run_id: str, echo: Callable[[str], None]) 
 
 
 def gate_verdicts(airflow: Api, dag_id: str, run_id: str, pipeline: ir.Pipeline) -> list[str]:
-    """The gates' verdicts and the promotions, from the logs of their tasks (deploy/verdicts)."""
+    """The gates' verdicts and the promotions, from the logs of their tasks, and what tracking
+    did not record, from those and mlspec's own tracking tasks' logs (deploy/verdicts)."""
     tasks = [node.name for node in task_graph(pipeline) if node.kind in ("gate", "promotion")]
+    if tracked(pipeline):  # a task that did not run has no log (404): nothing to read
+        tasks = list(dict.fromkeys([*tasks, TRACK_TASK, LINEAGE_TASK, CLOSE_TASK]))
     lines = [line for task in tasks for line in airflow.log_lines(dag_id, run_id, task)]
     return verdicts.render([gate.name for gate in pipeline.gates], verdicts.parse(lines))

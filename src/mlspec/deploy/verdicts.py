@@ -1,7 +1,8 @@
 """Gate verdicts and promotions of a deployed run, from the lines its tasks log.
 
 The runtime prints one JSON line per gate and per promotion (runtime/report.py: GATE_LINE,
-PROMOTION_LINE) beside its readable summary. Only those lines count, and only whole: a step
+PROMOTION_LINE) beside its readable summary, and one per tracking call that could not record
+(runtime/lineage.py: TRACKING_LINE). Only those lines count, and only whole: a step
 that prints something like a readable verdict, or a summary quoting text that reads like one,
 changes nothing. The gate reports themselves live in the artifact store the workers write to,
 which the deploying machine need not see; the logs reach it through the orchestrator's API.
@@ -13,7 +14,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mlspec.run.summary import GateVerdict
+from mlspec.run.summary import GateVerdict, tracking_problem
+from mlspec.runtime.lineage import TRACKING_LINE
 from mlspec.runtime.report import GATE_LINE, PROMOTION_LINE
 
 
@@ -22,6 +24,7 @@ class Outcomes:
     gates: dict[str, GateVerdict] = field(default_factory=dict)
     promoted: dict[str, str] = field(default_factory=dict)  # alias -> "<model> version <n>"
     promotions: set[str] = field(default_factory=set)  # aliases whose promotion step reported
+    tracking: list[str] = field(default_factory=list)  # "task: what tracking did not record"
 
 
 def parse(messages: Iterable[str]) -> Outcomes:
@@ -50,6 +53,10 @@ def _read(line: str, found: Outcomes) -> None:
         checks = failed if isinstance(failed, list) else [None]
         if isinstance(gate, str) and isinstance(passed, bool) and _strings(checks):
             found.gates[gate] = GateVerdict(passed, tuple(str(check) for check in checks))
+    elif line.startswith(TRACKING_LINE):
+        problem = tracking_problem(line)
+        if problem is not None and problem not in found.tracking:
+            found.tracking.append(problem)
     elif line.startswith(PROMOTION_LINE):
         data = _object(line.removeprefix(PROMOTION_LINE))
         alias, model, version = data.get("alias"), data.get("model"), data.get("version")
@@ -75,7 +82,8 @@ def _object(text: str) -> dict[str, object]:
 
 
 def render(gates: Sequence[str], outcomes: Outcomes) -> list[str]:
-    """Every gate of the pipeline with its verdict, then what was promoted."""
+    """Every gate of the pipeline with its verdict, then what was promoted, then what tracking
+    did not record (when anything)."""
     lines = ["gates"] if gates else []
     width = max((len(name) for name in gates), default=0)
     for name in gates:
@@ -90,4 +98,6 @@ def render(gates: Sequence[str], outcomes: Outcomes) -> list[str]:
         lines.append(f"  {name:<{width}}  {text}")
     shown = "; ".join(f"{alias}: {what}" for alias, what in outcomes.promoted.items())
     lines.append(f"promoted  {shown or 'nothing'}")
+    if outcomes.tracking:
+        lines.append("tracking incomplete: " + "; ".join(outcomes.tracking))
     return lines

@@ -23,6 +23,7 @@ from mlspec.run.summary import (
     gate_reports,
     metrics,
     monitor_verdict,
+    tracking_problems,
     verdicts,
 )
 
@@ -83,6 +84,10 @@ def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:
         notes.append("rules that wait for the rollout are applied later by `mlspec promote`")
     if containers:  # where they go; the tasks above say how far they got
         notes.append(f"container steps run on Kubernetes, in {cluster}: {', '.join(containers)}")
+    logged = state.log.read_text(encoding="utf-8", errors="replace") if state.log.exists() else ""
+    untracked = tracking_problems(logged.splitlines())
+    if untracked:
+        notes.append("tracking incomplete: " + "; ".join(untracked))
     return RunReport(
         pipeline=pipeline.name,
         engine=target.name,
@@ -99,6 +104,7 @@ def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:
         notes=notes,
         kind=pipeline.kind,
         monitor=monitor,
+        tracking_incomplete=untracked,
     )
 
 

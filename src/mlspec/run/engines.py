@@ -186,6 +186,13 @@ class EngineRun:
         return self.request.verbose
 
     @property
+    def tracking_env(self) -> dict[str, str]:
+        """MLSPEC_GIT_COMMIT for the tasks, which record it as the run's commit (runtime
+        lineage.py): HEAD of the spec's git repository; nothing when it is in none."""
+        commit = git_commit(self.request.spec_file.resolve().parent)
+        return {"MLSPEC_GIT_COMMIT": commit} if commit else {}
+
+    @property
     def registry_args(self) -> list[str]:
         """A driver's REGISTRY_URI MODEL arguments ("" for no registered model)."""
         registry = self.pipeline.registry
@@ -228,6 +235,26 @@ class EngineRun:
             show=show,
             echo=echo or self.echo,
         )
+
+
+def git_commit(folder: Path) -> str | None:
+    """HEAD of the git repository holding `folder`; None outside one, in one without commits,
+    or without git."""
+    env = {k: v for k, v in clean_env().items() if not k.startswith("GIT_")}  # not another repo
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit) else None
 
 
 # The one shape of an engine (the registry's `Engine` names one): run the pipeline, report;
@@ -329,6 +356,7 @@ def run_prefect(run: EngineRun) -> EngineResult:
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
         PYTHONPATH=str(run.code_path),
         **settings,
+        **run.tracking_env,
     )
     # and a monitor's verdict: what it judged and did (runtime/monitor.py), the alarm it raised
     monitor = (r"Task run 'monitor' - (monitor |  feedback: |  action: )", r" breached: ")
@@ -378,6 +406,7 @@ def run_airflow(run: EngineRun) -> EngineResult:
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         MLSPEC_ARTIFACT_ROOT=str(run.state.artifacts),
         **path,
+        **run.tracking_env,
     )
     if not (home / "airflow.db").exists():
         run.echo(f"airflow: migrating a metadata database in {home} (once)")
@@ -417,7 +446,7 @@ def refuse_kubeflow(request: RunRequest) -> None:
 
 def run_kubeflow(run: EngineRun) -> EngineResult:
     python = _kfp_venv(run.state.engine_folder("kubeflow"))
-    env = clean_env(PYTHONPATH=str(run.code_path))
+    env = clean_env(PYTHONPATH=str(run.code_path), **run.tracking_env)
     # kfp.local logs a task's outputs below it: a monitor's verdict is its output `breached`.
     patterns = (*_COMMON, r"Task '[\w-]+' finished with status", r"Pipeline '", r"^\s+breached: ")
     shown = _shown(patterns, run.verbose)

@@ -9,10 +9,12 @@ MLflow for the run anyway, and come back in its result.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlspec.compiler import ir
+from mlspec.runtime.lineage import TRACKING_LINE
 from mlspec.runtime.monitor import _action_text  # the words the monitor's log uses
 
 MONITOR_TASK = "monitor"  # the task of a Monitor spec's run, on every target
@@ -52,6 +54,7 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     kind: str = "Pipeline"  # the spec's: "Monitor" for a monitor's run
     monitor: MonitorVerdict | None = None  # a monitor's verdict; None: it wrote no report
+    tracking_incomplete: list[str] = field(default_factory=list)  # "task: what was not recorded"
 
     def as_json(self) -> dict:
         shown: dict[str, object] = {}
@@ -79,6 +82,7 @@ class RunReport:
             "promoted": self.promoted,
             "registry": self.registry_uri,
             "run_folder": str(self.run_folder),
+            "tracking_incomplete": self.tracking_incomplete,
             **shown,
         }
 
@@ -93,6 +97,31 @@ def _task_report(task: str, artifacts: Path) -> dict | None:
     with paths[0].open(encoding="utf-8") as handle:
         report: dict = json.load(handle)
     return report
+
+
+def tracking_problem(text: str) -> str | None:
+    """ "task: problem" of a TRACKING_LINE in `text` that says recorded false; None for anything
+    else (no such line, a cut or garbled one, or one that says recorded)."""
+    at = text.find(TRACKING_LINE)
+    if at < 0:
+        return None
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text, at + len(TRACKING_LINE))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("recorded") is not False:
+        return None
+    task, problem = data.get("task"), data.get("problem")
+    if not isinstance(task, str):
+        return None
+    return f"{task}: {problem if isinstance(problem, str) and problem else 'not recorded'}"
+
+
+def tracking_problems(lines: Iterable[str]) -> list[str]:
+    """What tracking did not record, from the TRACKING_LINE lines of the run's tasks (the
+    engine's log holds every task's output, each line behind the engine's own prefix)."""
+    found = (tracking_problem(line) for line in lines)
+    return list(dict.fromkeys(problem for problem in found if problem is not None))
 
 
 def gate_reports(pipeline: ir.Pipeline, artifacts: Path) -> dict[str, dict | None]:

@@ -15,6 +15,7 @@ from mlspec.deploy.prefect.api import Api
 from mlspec.deploy.prefect.settings import Settings
 from mlspec.deploy.prefect.wanted import Wanted
 from mlspec.run.summary import GateVerdict
+from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 
 # How often --wait polls the flow run, and how long it waits for the run's last logs.
 POLL_SECONDS = 1.0
@@ -136,9 +137,11 @@ def _verdicts(
     logs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
     runs = FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
     tasks = api.call("reading task runs", lambda c: c.read_task_runs(flow_run_filter=runs))
-    # Only the gate and promotion tasks' own logs count: a step's output is no verdict.
+    # Only the gate and promotion tasks' own logs count: a step's output is no verdict. Theirs
+    # and mlspec's tracking tasks' say what tracking did not record.
     reporting = [t for t in tasks if {"gate", "promotion"} & set(t.tags)]
     expected = {t.id for t in reporting if t.state and t.state.type.value == "COMPLETED"}
+    reporting += [t for t in tasks if _tracking_task(t)]
     grace = min(LOG_GRACE_SECONDS, api.deadline.left())  # the run is over: --timeout cuts it
     deadline = time.monotonic() + grace
     while True:
@@ -150,6 +153,12 @@ def _verdicts(
         time.sleep(POLL_SECONDS)
     outcomes = verdicts.parse(log.message for log in messages)
     return verdicts.render(gates, outcomes), {g: outcomes.gates.get(g) for g in gates}
+
+
+def _tracking_task(task: Any) -> bool:
+    """One of mlspec's tracking tasks, by its name ("mlspec_track-0") or its function's key."""
+    names = (TRACK_TASK, LINEAGE_TASK, CLOSE_TASK)
+    return any(str(getattr(task, f, "")).startswith(names) for f in ("name", "task_key"))
 
 
 def _all_logs(client: Any, logs: Any) -> list[Any]:
