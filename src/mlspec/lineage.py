@@ -149,7 +149,7 @@ def _from_run(client: MlflowClient, run: Run | None, run_id: str | None, tags: d
     steps = {
         key.removeprefix(contract.TAG_CODE_PREFIX): pin
         for key, pin in rt.items()
-        if key.startswith(contract.TAG_CODE_PREFIX) and key != contract.TAG_CODE_GIT
+        if key.startswith(contract.TAG_CODE_PREFIX)
     }
     datasets = [_dataset(given) for given in run.inputs.dataset_inputs] if run.inputs else []
     if not datasets:

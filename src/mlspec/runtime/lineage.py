@@ -71,7 +71,8 @@ TAG_ENGINE_RUN_ID = "mlspec.engine_run_id"
 # identity["git"]'s commit, else $MLSPEC_GIT_COMMIT on the worker; also `mlflow.source.git.commit`
 TAG_GIT_COMMIT = "mlspec.git_commit"
 TAG_CODE_PREFIX = "mlspec.code."  # + step: "<package>@sha256:<digest>"
-TAG_CODE_GIT = "mlspec.code.git"  # "<url>@<commit>:<path>"
+# "<url>@<commit>:<path>"; not under TAG_CODE_PREFIX, where a step named `git` would collide
+TAG_CODE_GIT = "mlspec.git_source"
 TAG_GATE_PREFIX = "mlspec.gate."  # + gate: "passed" | "blocked"
 TAG_OUTPUT_PREFIX = "mlspec.output."  # + "<step>.<output>": a str or bool scalar output
 TAG_PROMOTED_PREFIX = "mlspec.promoted."  # + alias: the version number the run's model got
