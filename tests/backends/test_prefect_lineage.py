@@ -82,15 +82,19 @@ def fit(table, fail, model):
     return {"score": 0.75, "kind": "toy"}
 """
 
-# Runs the flow once per entry of the plan (its parameters); prints each flow run's id and state.
+# Runs the flow once per entry of the plan: its parameters, and the tracking URI it sees. Prints
+# RUN_MARK before each run, then each flow run's id and state.
+RUN_MARK = "LINEAGE-TEST-RUN"
 DRIVER = textwrap.dedent(
     """
-    import json, runpy, sys
+    import json, os, runpy, sys
 
-    path, function, plan = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    path, function, plan, mark = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
     flow = runpy.run_path(path, run_name="mlspec_flow")[function]
     runs = []
-    for params in plan:
+    for params, uri in plan:
+        print(mark, flush=True)
+        os.environ["MLFLOW_TRACKING_URI"] = uri
         state = flow(**params, return_state=True)
         runs.append({"id": str(state.state_details.flow_run_id), "state": state.name})
     print("RESULT " + json.dumps(runs), flush=True)
@@ -99,9 +103,10 @@ DRIVER = textwrap.dedent(
 
 
 def _emit(text: str, name: str = "pipeline.yaml") -> tuple[object, list]:
+    """The pipeline, and the flow's files: the flow, prefect.yaml and the runtime package."""
     pipeline = analyze_text(text, name).pipeline
     assert [d for d in BACKEND.check(pipeline) if d.severity == "error"] == []
-    return pipeline, generated.without_rollout(BACKEND.emit(pipeline))
+    return pipeline, [a for a in BACKEND.emit(pipeline) if not a.path.startswith("rollout/")]
 
 
 def _write(artifacts: list, folder: Path) -> None:
@@ -161,7 +166,9 @@ def test_a_spec_without_a_registry_has_no_tracking() -> None:
 # -- a real Prefect run against a real MLflow store -------------------------------------------
 
 
-def _run_flows(tmp_path: Path, prefect_api: str, uri: str, plan: list[dict]) -> list[dict]:
+def _run_flows(tmp_path: Path, prefect_api: str, plan: list[tuple[dict, str]]) -> list[dict]:
+    """Runs the flow once per (parameters, tracking URI): each run's id, state name, and the
+    TRACKING_LINEs it printed (`tracking`)."""
     pipeline, artifacts = _emit(SPEC)
     flow_folder = tmp_path / "flow"
     flow_folder.mkdir()
@@ -173,10 +180,9 @@ def _run_flows(tmp_path: Path, prefect_api: str, uri: str, plan: list[dict]) -> 
         PREFECT_API_URL=prefect_api,
         PYTHONPATH=str(tmp_path / "code"),
         MLSPEC_ARTIFACT_ROOT=str(tmp_path / "artifacts"),
-        MLFLOW_TRACKING_URI=uri,
     )
     command = [sys.executable, "-c", DRIVER, str(flow_folder / file_name(pipeline))]
-    command += [function_name(pipeline), json.dumps(plan)]
+    command += [function_name(pipeline), json.dumps(plan), RUN_MARK]
     print(f"\nstarting: the flow of lineage-demo {len(plan)} times on {prefect_api}")
     process = subprocess.Popen(
         command,
@@ -194,14 +200,16 @@ def _run_flows(tmp_path: Path, prefect_api: str, uri: str, plan: list[dict]) -> 
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == 0, output[-6000:]
-    tracking = [
-        json.loads(line.split(names.TRACKING_LINE, 1)[1])
-        for line in output.splitlines()
-        if names.TRACKING_LINE in line
-    ]
-    assert [t for t in tracking if not t["recorded"]] == [], output[-6000:]
     [line] = [line for line in output.splitlines() if line.startswith("RESULT ")]
-    return json.loads(line.removeprefix("RESULT "))
+    runs = json.loads(line.removeprefix("RESULT "))
+    for run, printed in zip(runs, output.split(RUN_MARK)[1:], strict=True):
+        run["tracking"] = [
+            json.loads(line.split(names.TRACKING_LINE, 1)[1])
+            for line in printed.splitlines()
+            if names.TRACKING_LINE in line
+        ]
+        run["output"] = printed
+    return runs
 
 
 def _sha256(path: Path) -> str:
@@ -214,11 +222,23 @@ def test_each_flow_run_is_an_mlflow_run_that_the_promoted_version_points_to(
 ) -> None:
     from mlflow import MlflowClient
 
-    plan = [{}, {"min_score": 2.0}, {"fail": True}]
-    passed, blocked, failed = _run_flows(tmp_path, prefect_api, uri, plan)
-    assert [passed["state"], blocked["state"], failed["state"]] == [
-        "Completed", "GateBlocked", "Failed",
-    ]  # fmt: skip
+    # Passing, blocked by the model gate, failed by a step; then with the tracking server's
+    # database gone, and too few rows for the data gate.
+    outage = f"sqlite:///{tmp_path / 'gone' / 'mlflow.db'}"
+    plan = [({}, uri), ({"min_score": 2.0}, uri), ({"fail": True}, uri), ({"rows": 1}, outage)]
+    passed, blocked, failed, untracked = _run_flows(tmp_path, prefect_api, plan)
+    every = (passed, blocked, failed, untracked)
+    states = [r["state"] for r in every]
+    assert states == ["Completed", "GateBlocked", "Failed", "GateBlocked"], [
+        r["output"][-3000:] for r in every
+    ]
+    for run in (passed, blocked, failed):
+        assert [t for t in run["tracking"] if not t["recorded"]] == [], run["output"][-6000:]
+    # The tracking tasks by their names in Prefect; in a failed run, the close still completes.
+    for task in (names.TRACK_TASK, names.LINEAGE_TASK, names.CLOSE_TASK):
+        assert f"Task run '{task}' - Finished in state Completed()" in passed["output"]
+    assert f"Task run '{names.CLOSE_TASK}' - Finished in state Completed()" in failed["output"]
+    assert f"Task run '{names.LINEAGE_TASK}'" not in untracked["output"]  # fit did not run
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("lineage-demo")
     assert experiment is not None
@@ -241,7 +261,7 @@ def test_each_flow_run_is_an_mlflow_run_that_the_promoted_version_points_to(
     assert tags[names.TAG_OUTPUT_PREFIX + "fit.kind"] == "toy"
     assert tags[names.TAG_LINEAGE] == "recorded"
     assert tags[names.TAG_PROMOTED_PREFIX + "challenger"] == "1"
-    assert run.data.params == {"rows": "5", "min_score": "0.5", "fail": "False"}
+    assert run.data.params == {"rows": "5", "min_score": "0.5", "fail": "false"}
     assert run.data.metrics == {"fit.score": 0.75}
     reports = {a.path for a in client.list_artifacts(run.info.run_id, "gates")}
     assert reports == {"gates/enough_rows.json", "gates/good.json"}
@@ -268,10 +288,16 @@ def test_each_flow_run_is_an_mlflow_run_that_the_promoted_version_points_to(
     assert run.data.tags[names.TAG_GATE_PREFIX + "good"] == "blocked"
     assert run.data.tags[names.TAG_LINEAGE] == "recorded"
     assert names.TAG_PROMOTED_PREFIX + "challenger" not in run.data.tags
-    assert [v.version for v in client.search_model_versions("name='lineage-demo'")] == ["1"]
+    assert [str(v.version) for v in client.search_model_versions("name='lineage-demo'")] == ["1"]
 
     # A failed step: the run still closes, FAILED; what ran before it is recorded.
     run = runs[failed["id"]]
     assert run.info.status == "FAILED"
     assert run.data.tags[names.TAG_GATE_PREFIX + "enough_rows"] == "passed"
     assert names.TAG_LINEAGE not in run.data.tags  # not every step ran
+
+    # A tracking outage: the run decides as without tracking, and says what it did not record.
+    unrecorded = {t["task"] for t in untracked["tracking"] if not t["recorded"]}
+    assert {names.TRACK_TASK, "enough_rows", names.CLOSE_TASK} <= unrecorded
+    assert all(t["recorded"] is False for t in untracked["tracking"])
+    assert not (tmp_path / "gone").exists()
