@@ -6,11 +6,12 @@ a Prefect flow is rendered with Jinja at run time, so no string needs more than 
 
 from __future__ import annotations
 
-from mlspec.backends import runtime_files, taskdata, templating
+from mlspec.backends import lineage, runtime_files, taskdata, templating
 from mlspec.backends.prefect import events
 from mlspec.backends.pysource import Code, google_docstring, identifier, literal
 from mlspec.compiler import ir
 from mlspec.runtime import embed
+from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 
 PARAM_TYPES = {"float": "float", "int": "int", "str": "str", "bool": "bool"}
 
@@ -51,6 +52,20 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "params_dict": _params_dict(pipeline),
         "calls": [_call(node) for node in taskdata.task_graph(pipeline)],
         "runtime_loader": runtime_files.loader(runtime_package(pipeline)),
+        **_tracking(pipeline),
+    }
+
+
+def _tracking(pipeline: ir.Pipeline) -> dict[str, object]:
+    """The run's lineage (backends/lineage.py): what the flow's MLflow run records of its origin,
+    every dataset with its readers, and the names of mlspec's own tasks that record them."""
+    if not lineage.tracked(pipeline):
+        return {"tracked": False}
+    return {
+        "tracked": True,
+        "identity": lineage.identity(pipeline),
+        "datasets": lineage.dataset_readers(pipeline),
+        "tracking_tasks": {"track": TRACK_TASK, "lineage": LINEAGE_TASK, "close": CLOSE_TASK},
     }
 
 
