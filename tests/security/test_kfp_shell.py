@@ -111,7 +111,7 @@ def test_every_executor_runs_only_its_programs_with_the_text_verbatim(tmp_path: 
     registry = list(REGISTRY_PACKAGES)
     tracking = ["mlspec-track", "mlspec-lineage", "mlspec-close"]
     expected_packages = {"make": PACKAGES, "promote-a": registry, "g": registry, "m": registry}
-    expected_packages |= {task: registry for task in tracking}
+    expected_packages |= dict.fromkeys(tracking, registry)
 
     ran = []
     for executor in kfp_exec.executors(ir_file.text):
