@@ -71,6 +71,7 @@ def tracking_source(spec: dict, name: str) -> dict:
 
 def test_the_flagship_opens_records_and_closes_its_run() -> None:
     pipeline = analyze_file(FLAGSHIP).pipeline
+    assert [d for d in BACKEND.check(pipeline) if "records no outputs" in d.message] == []
     spec = compiled(pipeline)
     # The exit handler's task closes the run: it takes no task's output, only the job's id and
     # the final status of everything inside the handler.
@@ -160,7 +161,14 @@ registry:
 def test_steps_in_blocks_that_do_not_nest_leave_lineage_the_steps_outside_them() -> None:
     """left runs once g1 passed, right once g2 passed: no KFP task sees both. mlspec_lineage
     reads the steps outside every block instead of making the spec fail to compile."""
-    spec = compiled(analyze_text(APART, "apart.yaml").pipeline)
+    pipeline = analyze_text(APART, "apart.yaml").pipeline
+    warnings = [(d.code, d.span.line, d.span.col) for d in BACKEND.check(pipeline)]
+    assert warnings == [("MS302", 9, 3), ("MS302", 14, 3)]  # left, right: not recorded
+    [left, _] = BACKEND.check(pipeline)
+    assert (
+        "records no outputs of step 'left'" in left.message and "under the gates g1" in left.message
+    )
+    spec = compiled(pipeline)
     assert where(spec, "left") != where(spec, "right")
     assert where(spec, "mlspec-lineage") == "comp-exit-handler-1"
     lineage = task(spec, "mlspec-lineage")["inputs"]
