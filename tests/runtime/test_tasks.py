@@ -181,3 +181,74 @@ def test_a_failing_gate_with_on_fail_fail_raises_and_writes_its_report(
     assert json.loads(Path(report).read_text())["passed"] is False
     run.params["min_rows"] = 2
     assert tasks.judge_gate(run, "enough") is True
+
+
+def test_a_tracked_run_records_its_steps_gates_and_promotion_in_one_mlflow_run(
+    run: tasks.TaskRun, uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from mlflow import MlflowClient
+
+    from mlspec.runtime import lineage
+
+    monkeypatch.setenv("MLSPEC_GIT_COMMIT", "c0ffee")
+    results: dict = {"make": {"rows": 2}}
+    promotions = {
+        "challenger": {"model": ["make", "table"], "gates": ["enough"], "metrics": [], "tags": {}}
+    }
+    tracked = tasks.TaskRun(
+        **{
+            **run.__dict__,
+            "tracking_uri": uri,
+            "registered_model": "demo-model",
+            "promotions": promotions,
+            "params": {**run.params, "min_rows": 2},
+            "results": results.__getitem__,
+            "engine": "prefect",
+            "identity": {"pipeline": "demo", "spec_version": "1.0.0", "code": {}, "git": None},
+            "datasets": {"make.table": ["enough"]},
+        }
+    )
+    assert tasks.tracking_run(tracked) == ""  # TRACK_TASK has not run: untracked, no error
+    results[lineage.TRACK_TASK] = run_id = tasks.open_tracking(tracked)
+    assert tasks.tracking_run(tracked) == run_id != ""
+    sys.modules.pop("tasks_demo", None)
+    tasks.run_python_step(tracked, "make")
+    assert tasks.judge_gate(tracked, "enough") is True
+    Path(tasks.output_path(run.artifact_root, "demo", run.run_id, "score", "score")).write_text(
+        "0.75\n"
+    )
+    assert tasks.promote_model(tracked, "challenger") == "1"
+    tasks.record_lineage(tracked)
+    tasks.close_tracking(tracked, succeeded=True)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    found = client.get_run(run_id)
+    assert found.info.status == "FINISHED"
+    assert found.data.params == {"rate": "1", "flag": "true", "min_rows": "2"}
+    assert found.data.metrics == {"make.rows": 2.0, "score.score": 0.75}
+    tags = found.data.tags
+    assert tags[lineage.TAG_PIPELINE_RUN] == f"demo/{run.run_id}"
+    assert tags[lineage.TAG_ENGINE] == "prefect"
+    assert tags[lineage.TAG_ENGINE_RUN_ID] == tags["mlflow.runName"] == run.run_id
+    assert tags[lineage.TAG_GIT_COMMIT] == "c0ffee"
+    assert tags[lineage.TAG_GATE_PREFIX + "enough"] == "passed"
+    assert tags[lineage.TAG_PROMOTED_PREFIX + "challenger"] == "1"
+    assert tags[lineage.TAG_LINEAGE] == "recorded"
+    [table] = found.inputs.dataset_inputs
+    assert table.dataset.name == "make.table"
+    assert [(t.key, t.value) for t in table.tags] == [(lineage.DATASET_CONTEXT_TAG, "enough")]
+    version = client.get_model_version("demo-model", "1")
+    assert version.run_id == run_id
+    assert version.tags["mlspec.run_id"] == f"demo/{run.run_id}"
+    assert version.tags["mlspec.git_commit"] == "c0ffee"
+    lines = [line for line in capsys.readouterr().out.splitlines() if "MLSPEC-TRACKING" in line]
+    assert lines and all('"recorded": true' in line for line in lines)
+
+
+def test_an_untracked_run_passes_no_tracking(
+    run: tasks.TaskRun, capsys: pytest.CaptureFixture
+) -> None:
+    sys.modules.pop("tasks_demo", None)
+    tasks.run_python_step(run, "make")
+    run.params["min_rows"] = 2
+    assert tasks.judge_gate(run, "enough") is True
+    assert "MLSPEC-TRACKING" not in capsys.readouterr().out

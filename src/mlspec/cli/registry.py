@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,6 +14,8 @@ from mlspec.cli.common import EXIT_REFUSED, checked, require, result_format
 
 if TYPE_CHECKING:
     from mlspec.compiler import ir
+
+PROMOTED_BY = "mlspec promote"  # who set an alias, as lineage records it
 
 
 @click.command()
@@ -82,6 +85,7 @@ def promote(
         runtime_registry.promote(uri, model, version, alias, list(rule.gates))
     except (runtime_registry.PromotionRefused, runtime_registry.RegistryError) as exc:
         refuse(str(exc))
+    _record_promotion(uri, model, version, alias, list(rule.gates), rollout_passed, run_id)
     if fmt == "json":
         click.echo(json.dumps({**outcome, "promoted": True, "reason": None}, indent=2))
         return
@@ -151,6 +155,40 @@ def rollback(
     else:
         click.echo(
             f"{model} {alias!r} was already rolled back to version {version}: nothing changed"
+        )
+
+
+def _record_promotion(
+    uri: str,
+    model: str,
+    version: str,
+    alias: str,
+    gates: list[str],
+    rollout_passed: bool,
+    run_id: str | None,
+) -> None:
+    """Who promoted, on the version and in its tracking run (lineage). Never changes the outcome:
+    what could not be recorded is a tracking line, on stderr so that JSON on stdout stays JSON."""
+    from mlspec.runtime import lineage
+
+    actor = (
+        os.environ.get("MLSPEC_ACTOR") or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER")
+    )
+    promoted_by = lineage.promotion_record(
+        PROMOTED_BY,
+        rule=gates,
+        pipeline_run=run_id,
+        actor=actor,
+        rollout="passed" if rollout_passed else None,
+    )
+    with contextlib.redirect_stdout(sys.stderr):
+        lineage.record_promotion(
+            uri,
+            lineage.version_run(uri, model, version),
+            model_name=model,
+            version=version,
+            alias=alias,
+            promoted_by=promoted_by,
         )
 
 

@@ -30,10 +30,11 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .datachecks import _TYPES, _conforms, load_table
+from .datachecks import _conforms, load_table
 from .registry import (
     REGISTRY_GATE_BLOCKED,
     REGISTRY_GATE_PASSED,
@@ -96,6 +97,7 @@ TABLE_BYTES_MAX = 256 * 2**20
 _TAG_VALUE_MAX = 8000
 _BATCH = 100  # MLflow: at most 100 params and 100 tags per log_batch call
 _CHUNK = 2**20
+_COLUMN_TYPES = ("int", "float", "bool", "str")  # the data gate's, narrowest first
 _DIGEST = 32
 _PARAM_VALUE_MAX = 6000  # MLflow's longest param value
 _INPUT_TAG_MAX = 500  # MLflow's longest dataset input tag value
@@ -113,28 +115,32 @@ def fingerprint(path: str) -> dict:
     (CSV or Parquet, at most TABLE_BYTES_MAX bytes); a column's type is the first of int, float,
     bool, str that the data gate's `columns` check accepts for every non-null value.
     """
-    if os.path.isdir(path):
-        files = sorted(
-            os.path.relpath(os.path.join(folder, name), path).replace(os.sep, "/")
-            for folder, _, names in os.walk(path)
-            for name in names
-        )
-        digest = hashlib.sha256()
-        size = 0
-        for relative in files:
-            file_hash, file_size = _hash_file(os.path.join(path, relative))
-            digest.update(f"{relative}\0{file_hash}\n".encode())
-            size += file_size
-        return {
-            "sha256": digest.hexdigest(),
-            "bytes": size,
-            "files": len(files),
-            "rows": None,
-            "columns": None,
-        }
-    file_hash, size = _hash_file(path)
-    rows, columns = _shape(path, size)
-    return {"sha256": file_hash, "bytes": size, "files": 1, "rows": rows, "columns": columns}
+    sha256, size, files = _content(path)
+    rows, columns = (None, None) if os.path.isdir(path) else _shape(path, size)
+    return {"sha256": sha256, "bytes": size, "files": files, "rows": rows, "columns": columns}
+
+
+def content_sha256(path: str) -> str:
+    """The sha256 of a file or folder, as fingerprint() gives it (a model artifact's)."""
+    return _content(path)[0]
+
+
+def _content(path: str) -> tuple[str, int, int]:
+    """sha256, bytes and files of a file or folder."""
+    if not os.path.isdir(path):
+        return (*_hash_file(path), 1)
+    files = sorted(
+        os.path.relpath(os.path.join(folder, name), path).replace(os.sep, "/")
+        for folder, _, names in os.walk(path)
+        for name in names
+    )
+    digest = hashlib.sha256()
+    size = 0
+    for relative in files:
+        file_hash, file_size = _hash_file(os.path.join(path, relative))
+        digest.update(f"{relative}\0{file_hash}\n".encode())
+        size += file_size
+    return digest.hexdigest(), size, len(files)
 
 
 def _hash_file(path: str) -> tuple[str, int]:
@@ -163,7 +169,7 @@ def _column_type(values: list) -> str:
     present = [v for v in values if v is not None]
     if not present:
         return "str"
-    return next(t for t in _TYPES if all(_conforms(v, t) for v in present))
+    return next(t for t in _COLUMN_TYPES if all(_conforms(v, t) for v in present))
 
 
 def open_run(
@@ -209,8 +215,20 @@ def find_run(tracking_uri: str | None, pipeline: str, pipeline_run: str) -> str:
     action = f"find the run of {pipeline_run}"
     found = _attempt(tracking_uri, CLOSE_TASK, action, find, quiet=True)
     if found == "":
-        _line(CLOSE_TASK, False, f"no tracking run of pipeline run {pipeline_run!r}")
+        tracking_line(CLOSE_TASK, False, f"no tracking run of pipeline run {pipeline_run!r}")
     return found or ""
+
+
+def version_run(tracking_uri: str | None, model_name: str, version: str) -> str:
+    """The tracking run a model version points back to (VERSION_TAG_TRACKING_RUN; "" if it has
+    none or the registry cannot say): for a promotion outside the pipeline (`mlspec promote`)."""
+
+    def read(client: MlflowClient) -> str:
+        found = client.get_model_version(model_name, str(version))
+        return str(found.tags.get(VERSION_TAG_TRACKING_RUN) or "")
+
+    action = f"read the tracking run of version {version} of model {model_name!r}"
+    return _attempt(tracking_uri, "version", action, read, quiet=True) or ""
 
 
 def record_datasets(tracking_uri: str | None, tracking_run: str, datasets: list[dict]) -> None:
@@ -229,7 +247,7 @@ def record_gate(
         with open(report_path, encoding="utf-8") as handle:
             report = gate_report_from_json(handle.read())
     except Exception as exc:  # tracking never decides: a report it cannot read is a problem
-        _line(os.path.basename(report_path), False, f"gate report {report_path}: {exc}")
+        tracking_line("gate", False, f"gate report {report_path} not recorded: {exc}")
         return
     verdict = REGISTRY_GATE_PASSED if report.passed else REGISTRY_GATE_BLOCKED
 
@@ -312,6 +330,25 @@ def record_promotion(
     )
 
 
+def promotion_record(
+    by: str,
+    *,
+    rule: list[str],
+    pipeline_run: str | None = None,
+    actor: str | None = None,
+    rollout: str | None = None,
+) -> dict:
+    """The `promoted_by` of record_promotion, stamped now."""
+    return {
+        "by": by,
+        "pipeline_run": pipeline_run,
+        "actor": actor,
+        "rule": list(rule),
+        "rollout": rollout,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def close_run(tracking_uri: str | None, tracking_run: str, *, succeeded: bool) -> None:
     """End the run: FINISHED or FAILED."""
     status = "FINISHED" if succeeded else "FAILED"
@@ -336,7 +373,7 @@ def _record(
 ) -> None:
     """Log into an open run; `done` tags only once everything else was recorded."""
     if not tracking_run:
-        _line(task, False, f"could not {action}: tracking unavailable (no run was opened)")
+        tracking_line(task, False, f"could not {action}: tracking unavailable (no run was opened)")
         return
     missing: list[str] = []
     inputs = []
@@ -346,7 +383,7 @@ def _record(
         except Exception as exc:  # a missing file, say: the rest is still recorded
             missing.append(f"dataset {dataset.get('name')}: {type(exc).__name__}: {exc}")
 
-    def log(client: MlflowClient) -> None:
+    def log(client: MlflowClient) -> bool:
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
@@ -362,10 +399,11 @@ def _record(
             then(client, tracking_run)
         if done and not missing:
             _log_batch(client, tracking_run, tags=[RunTag(k, v) for k, v in done.items()])
+        return True
 
-    recorded = _attempt(tracking_uri, task, action, lambda c: log(c) or True, quiet=bool(missing))
+    recorded = _attempt(tracking_uri, task, action, log, quiet=bool(missing))
     if recorded and missing:
-        _line(task, False, f"could not {action} completely: " + "; ".join(missing))
+        tracking_line(task, False, f"could not {action} completely: " + "; ".join(missing))
 
 
 def _dataset_input(dataset: dict) -> DatasetInput:
@@ -405,23 +443,24 @@ def _attempt(
     """`call(client)`, or None after a TRACKING_LINE saying why; `quiet`: no line on success
     (the caller says more)."""
     if not tracking_uri:
-        _line(task, False, f"could not {action}: no tracking URI")
+        tracking_line(task, False, f"could not {action}: no tracking URI")
         return None
     try:
         with _guard(tracking_uri, action):
             result = call(_client(tracking_uri))
     except RegistryError as exc:  # says what it could not do, credentials redacted
-        _line(task, False, str(exc))
+        tracking_line(task, False, str(exc))
         return None
     except Exception as exc:  # tracking never decides a run's outcome; ImportError: no mlflow
-        _line(task, False, _redact(f"could not {action}: {type(exc).__name__}: {exc}"))
+        tracking_line(task, False, _redact(f"could not {action}: {type(exc).__name__}: {exc}"))
         return None
     if not quiet:
-        _line(task, True, None)
+        tracking_line(task, True, None)
     return result
 
 
-def _line(task: str, recorded: bool, problem: str | None) -> None:
+def tracking_line(task: str, recorded: bool, problem: str | None) -> None:
+    """Print the TRACKING_LINE of `task`: what it recorded, or why not."""
     print(TRACKING_LINE + json.dumps({"task": task, "recorded": recorded, "problem": problem}))
 
 
@@ -463,7 +502,7 @@ def _identity_tags(
     identity: dict, pipeline_run: str, engine: str, engine_run_id: str
 ) -> dict[str, str]:
     git = _GIT.match(str(identity.get("git") or ""))
-    commit = git.group("commit") if git else os.environ.get("MLSPEC_GIT_COMMIT", "")
+    commit = git_commit(identity)
     tags = {
         TAG_PIPELINE_RUN: pipeline_run,
         TAG_SPEC: str(identity["pipeline"]),
@@ -481,6 +520,12 @@ def _identity_tags(
     for step, package in (identity.get("code") or {}).items():
         tags[TAG_CODE_PREFIX + step] = str(package)
     return {k: _text(v, _TAG_VALUE_MAX) for k, v in tags.items() if v != ""}
+
+
+def git_commit(identity: dict | None) -> str:
+    """The commit a run's code came from: identity["git"]'s, else $MLSPEC_GIT_COMMIT ("")."""
+    git = _GIT.match(str((identity or {}).get("git") or ""))
+    return git.group("commit") if git else os.environ.get("MLSPEC_GIT_COMMIT", "")
 
 
 def _promotion_task(alias: str, promoted_by: dict) -> str:

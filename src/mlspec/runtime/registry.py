@@ -127,10 +127,14 @@ def register_model_version(
     tags: dict[str, str] | None = None,
     git_commit: str | None = None,
     reference_path: str | None = None,
+    tracking_run: str | None = None,
 ) -> str:
     """Register `model_path` as a new version with all mlspec tags; return its version number.
 
     Idempotent per `run_id`: a retried step returns the version the first attempt registered.
+    `tracking_run` (a tracked pipeline, runtime/lineage.py): the version records the model
+    file's sha256 and, unless it is "" (tracking unavailable), points back to that MLflow run:
+    its source run and a tag. A registry that refuses the link gets the version without it.
     """
     source = _source(model_path)
     query = _run_query(model_name, run_id)
@@ -145,6 +149,9 @@ def register_model_version(
     )
     if reference_path is not None:
         version_tags[REGISTRY_TAG_REFERENCE] = _source(reference_path)
+    if tracking_run is not None:
+        version_tags.update(_lineage_tags(model_path, tracking_run))
+    description = f"mlspec spec {spec_name} {spec_version}, run {run_id}"
     with _guard(tracking_uri, f"register a version of model {model_name!r}"):
         client = _client(tracking_uri)
         _ensure_model(client, model_name)
@@ -153,15 +160,17 @@ def register_model_version(
             return existing
         # Tags are written with the version in one call, so no version exists without its run id.
         # Two concurrent attempts of one run could still both register: runs are not concurrent.
-        created = client.create_model_version(
-            model_name,
-            source,
-            tags=version_tags,
-            description=f"mlspec spec {spec_name} {spec_version}, run {run_id}",
+        created = _create_version(
+            client, model_name, source, version_tags, description, tracking_run or None
         )
+        if created is None:  # the registry refused the link to the tracking run
+            # The refused call may have created the version all the same.
+            created = _find_by_run(client, query, run_id) or _create_version(
+                client, model_name, source, version_tags, description, None
+            )
         # Marks the model as having had versions: if all are deleted, it is no first run again.
         client.set_registered_model_tag(model_name, REGISTRY_TAG_SPEC, spec_name)
-        return str(created.version)  # int from a SQL store, str over REST
+        return str(created)
 
 
 def promote(
@@ -205,6 +214,7 @@ def promote_after_gates(
     tags: dict[str, str] | None = None,
     git_commit: str | None = None,
     reference_path: str | None = None,
+    tracking_run: str | None = None,
 ) -> str | None:
     """The pipeline's promotion step: register and promote only if every rule gate passed.
 
@@ -228,6 +238,7 @@ def promote_after_gates(
         tags=tags,
         git_commit=git_commit,
         reference_path=reference_path,
+        tracking_run=tracking_run,
     )
     promote(tracking_uri, model_name, version, alias, rule_gates)
     return version
@@ -353,6 +364,46 @@ def _expect(answered: str, asked: str, where: str) -> None:
             f"{where}: asked for {asked!r}, the answer is about {answered!r}: "
             "this does not answer like an MLflow model registry"
         )
+
+
+def _lineage_tags(model_path: str, tracking_run: str) -> dict[str, str]:
+    from .lineage import VERSION_TAG_MODEL_SHA256, VERSION_TAG_TRACKING_RUN, content_sha256
+
+    tags = {}
+    with contextlib.suppress(OSError):  # a URI's files are not here to hash
+        tags[VERSION_TAG_MODEL_SHA256] = content_sha256(model_path)
+    if tracking_run:
+        tags[VERSION_TAG_TRACKING_RUN] = tracking_run
+    return tags
+
+
+def _create_version(
+    client: MlflowClient,
+    model_name: str,
+    source: str,
+    tags: dict[str, str],
+    description: str,
+    tracking_run: str | None,
+) -> str | None:
+    """The new version's number; None when the registry refuses its link to `tracking_run` (an
+    MLflow server checks that a local source lies in the run's artifacts): tracking must not
+    decide whether a model is promoted, so the caller registers it unlinked (the version's
+    VERSION_TAG_TRACKING_RUN tag still names the run)."""
+    from mlflow.exceptions import MlflowException
+
+    from .lineage import tracking_line
+
+    try:
+        created = client.create_model_version(
+            model_name, source, run_id=tracking_run, tags=tags, description=description
+        )
+    except MlflowException as exc:
+        if tracking_run is None:
+            raise
+        problem = f"a version of {model_name!r} cannot name run {tracking_run} as its source: {exc}"
+        tracking_line("register", False, _redact(problem))
+        return None
+    return str(created.version)  # int from a SQL store, str over REST
 
 
 def _ensure_model(client: MlflowClient, model_name: str) -> None:

@@ -23,11 +23,17 @@ if TYPE_CHECKING:
     from .gates import Baseline
 
 
-def data_gate_step(gate: str, dataset_path: str, checks: list[dict], report_path: str) -> bool:
+def data_gate_step(
+    gate: str,
+    dataset_path: str,
+    checks: list[dict],
+    report_path: str,
+    tracking: dict | None = None,
+) -> bool:
     from .datachecks import run_data_gate
 
     report = run_data_gate(gate, dataset_path, checks)
-    return _finish(report, report_path)
+    return _finish(report, report_path, tracking)
 
 
 def model_gate_step(
@@ -39,6 +45,7 @@ def model_gate_step(
     first_run: str | None = None,
     tracking_uri: str | None = None,
     model_name: str | None = None,
+    tracking: dict | None = None,
 ) -> bool:
     """Read what the registry holds for each alias a requirement compares with, then judge."""
     from .gates import evaluate_model_gate
@@ -51,18 +58,23 @@ def model_gate_step(
         first_run=first_run,
         baselines={a: _baseline(tracking_uri, model_name, a) for a in aliases},
     )
-    return _finish(report, report_path)
+    return _finish(report, report_path, tracking)
 
 
 def serving_gate_step(
-    gate: str, model_path: str, config: dict, report_path: str, dataset_path: str | None = None
+    gate: str,
+    model_path: str,
+    config: dict,
+    report_path: str,
+    dataset_path: str | None = None,
+    tracking: dict | None = None,
 ) -> bool:
     """Serve the model with the real serving runtime and judge its answers to canned requests
     (`config`: backends.runtime_args.serving_args); fails closed."""
     from .serving import run_serving_gate
 
     report = run_serving_gate(gate, model_path, config, dataset_path)
-    return _finish(report, report_path)
+    return _finish(report, report_path, tracking)
 
 
 def promotion_step(
@@ -80,8 +92,14 @@ def promotion_step(
     tags: dict[str, str] | None = None,
     git_commit: str | None = None,
     reference_path: str | None = None,
+    tracking: dict | None = None,
 ) -> str | None:
-    """Register and promote when every gate of the rule passed; returns the version or None."""
+    """Register and promote when every gate of the rule passed; returns the version or None.
+
+    `tracking` (a tracked pipeline): {"uri", "run", "by"}, the MLflow run the version points
+    back to ("" when tracking is unavailable) and who promotes ({"by": "pipeline",
+    "pipeline_run": ...}), recorded with the rule on the version and in the run.
+    """
     from .registry import promote_after_gates
 
     reports = []
@@ -102,7 +120,10 @@ def promotion_step(
         tags=tags,
         git_commit=git_commit,
         reference_path=reference_path,
+        tracking_run=None if tracking is None else tracking["run"],
     )
+    if version is not None and tracking is not None:
+        _record_promotion(tracking, model_name, version, alias, rule_gates)
     if version is None:
         print(f"promotion to {alias!r}: nothing promoted, a gate of the rule did not pass")
     else:
@@ -126,8 +147,30 @@ def _baseline(tracking_uri: str | None, model_name: str | None, alias: str) -> B
     return Baseline(metrics=found)
 
 
-def _finish(report: GateReport, report_path: str) -> bool:
+def _record_promotion(
+    tracking: dict, model_name: str, version: str, alias: str, rule_gates: list[str]
+) -> None:
+    from .lineage import promotion_record, record_promotion
+
+    by = tracking.get("by") or {}
+    record_promotion(
+        tracking["uri"],
+        tracking["run"],
+        model_name=model_name,
+        version=version,
+        alias=alias,
+        promoted_by=promotion_record(
+            str(by.get("by", "pipeline")), rule=rule_gates, pipeline_run=by.get("pipeline_run")
+        ),
+    )
+
+
+def _finish(report: GateReport, report_path: str, tracking: dict | None) -> bool:
     write_gate_report(report, report_path)
     print(summarize(report))
     print(gate_line(report))
+    if tracking is not None:  # after the report is written: tracking never decides the verdict
+        from .lineage import record_gate
+
+        record_gate(tracking["uri"], tracking["run"], report_path, tracking.get("datasets", []))
     return report.passed

@@ -21,6 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .code import use_package
+from .lineage import (
+    LINEAGE_TASK,
+    TRACK_TASK,
+    close_run,
+    git_commit,
+    open_run,
+    record_steps,
+    tracking_line,
+)
 from .steps import data_gate_step, model_gate_step, promotion_step, serving_gate_step
 
 TASK_ARTIFACT_TYPES = frozenset({"dataset", "model", "metrics", "artifact"})
@@ -45,6 +54,10 @@ class TaskRun:
     run_id: str
     params: dict
     results: Callable[[str], Any]  # an upstream Python step's returned dict of scalars
+    # A tracked pipeline's (backends.lineage): the engine's name, identity(), dataset_readers()
+    engine: str = ""
+    identity: dict | None = None
+    datasets: dict | None = None
 
 
 def pipeline_folder(root: str | None, pipeline: str) -> str:
@@ -195,12 +208,17 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
     """Run a gate; its report is an artifact that promotions read. GateFailed: on_fail: fail."""
     spec = run.gates[gate]
     report = output_path(run.artifact_root, run.pipeline, run.run_id, gate, "report")
+    tracking = None
+    if run.identity is not None:  # a tracked pipeline
+        datasets = [d for d in _datasets(run) if gate in d["readers"]]
+        tracking = {"uri": _tracking_uri(run), "run": tracking_run(run), "datasets": datasets}
     if spec["kind"] == "data":
         passed = data_gate_step(
             gate,
             artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["dataset"]),
             _fill(run, spec["checks"]),
             report,
+            tracking=tracking,
         )
     elif spec["kind"] == "serving":
         dataset = spec["dataset"]
@@ -214,6 +232,7 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
                 if dataset
                 else None
             ),
+            tracking=tracking,
         )
     else:
         passed = model_gate_step(
@@ -224,6 +243,7 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
             first_run=spec["first_run"],
             tracking_uri=_tracking_uri(run),
             model_name=run.registered_model,
+            tracking=tracking,
         )
     if not passed and spec["on_fail"] == "fail":
         raise GateFailed(f"gate {gate!r} did not pass (on_fail: fail)")
@@ -243,6 +263,11 @@ def promote_model(run: TaskRun, alias: str) -> str | None:
     def path(step: str, name: str) -> str:
         return artifact_path(run.artifact_root, run.pipeline, run.run_id, step, name)
 
+    pipeline_run = f"{run.pipeline}/{run.run_id}"
+    tracking = None
+    if run.identity is not None:  # a tracked pipeline
+        by = {"by": "pipeline", "pipeline_run": pipeline_run}
+        tracking = {"uri": tracking_uri, "run": tracking_run(run), "by": by}
     return promotion_step(
         tracking_uri,
         run.registered_model,
@@ -250,13 +275,66 @@ def promote_model(run: TaskRun, alias: str) -> str | None:
         alias=alias,
         rule_gates=spec["gates"],
         report_paths=[path(gate, "report") for gate in spec["gates"]],
-        run_id=f"{run.pipeline}/{run.run_id}",
+        run_id=pipeline_run,
         spec_name=run.pipeline,
         spec_version=run.spec_version,
         metrics={f"{s}.{o}": scalar_output(run, s, o) for s, o in spec["metrics"]},
         tags=spec["tags"],
+        git_commit=git_commit(run.identity) or None,
         reference_path=path(*spec["reference"]) if spec.get("reference") else None,
+        tracking=tracking,
     )
+
+
+def tracking_run(run: TaskRun) -> str:
+    """The MLflow run TRACK_TASK opened for this pipeline run; "" when there is none."""
+    try:
+        found = run.results(TRACK_TASK)
+    except Exception:  # no such result (an engine raises, another answers None): untracked
+        return ""
+    return found if isinstance(found, str) else ""
+
+
+def open_tracking(run: TaskRun) -> str:
+    """TRACK_TASK: open the run's MLflow run; its id, or "" when tracking is unavailable."""
+    identity = run.identity or {"pipeline": run.pipeline, "spec_version": run.spec_version}
+    return open_run(
+        _tracking_uri(run),
+        identity=identity,
+        pipeline_run=f"{run.pipeline}/{run.run_id}",
+        engine=run.engine,
+        engine_run_id=run.run_id,
+        params=run.params,
+    )
+
+
+def record_lineage(run: TaskRun) -> None:
+    """LINEAGE_TASK: every step's scalar outputs and every dataset, into the MLflow run."""
+    outputs: dict[str, object] = {}
+    for step, spec in run.steps.items():
+        for name, kind in spec["outputs"].items():
+            if kind in TASK_ARTIFACT_TYPES:
+                continue
+            try:
+                outputs[f"{step}.{name}"] = scalar_output(run, step, name)
+            except Exception as exc:  # tracking never fails the run: say what is missing
+                tracking_line(LINEAGE_TASK, False, f"output {step}.{name} not recorded: {exc}")
+    record_steps(_tracking_uri(run), tracking_run(run), outputs, _datasets(run))
+
+
+def close_tracking(run: TaskRun, succeeded: bool) -> None:
+    """CLOSE_TASK: end the MLflow run, FINISHED or FAILED."""
+    close_run(_tracking_uri(run), tracking_run(run), succeeded=succeeded)
+
+
+def _datasets(run: TaskRun) -> list[dict]:
+    """Every dataset of the run (backends.lineage.dataset_readers) with its path."""
+    found = []
+    for name, readers in (run.datasets or {}).items():
+        step, _, output = name.partition(".")
+        path = artifact_path(run.artifact_root, run.pipeline, run.run_id, step, output)
+        found.append({"name": name, "path": path, "readers": list(readers)})
+    return found
 
 
 def kubernetes_job(run: TaskRun, step: str, attempt: int) -> dict:
