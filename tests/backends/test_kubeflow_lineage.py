@@ -268,7 +268,7 @@ def test_a_local_kfp_run_is_one_mlflow_run_that_the_promoted_version_points_to(
     assert summary["outcome"] == "passed" and summary["promoted"] == {"challenger": "1"}
     data, tags = run.data, run.data.tags
     assert run.info.status == "FINISHED"
-    assert data.params == {"rows": "20", "floor": "0.6", "fail": "False"}
+    assert data.params == {"rows": "20", "floor": "0.6", "fail": "false"}
     assert data.metrics == {"fit.auc": pytest.approx(0.7)}
     assert tags["mlspec.output.ingest.source"] == "generated"
     assert tags["mlspec.engine"] == "kubeflow"
@@ -285,7 +285,7 @@ def test_a_local_kfp_run_is_one_mlflow_run_that_the_promoted_version_points_to(
     [dataset] = run.inputs.dataset_inputs
     assert dataset.dataset.name == "ingest.train"
     assert {t.key: t.value for t in dataset.tags} == {"mlflow.data.context": "enough,fit"}
-    rows = "x,label\n" + "".join(f"{i / 10},{i % 2}\n" for i in range(20))
+    rows = "x,label\r\n" + "".join(f"{i / 10},{i % 2}\r\n" for i in range(20))  # csv's ends
     digest = hashlib.sha256(rows.encode()).hexdigest()
     assert dataset.dataset.digest == digest[:32]
     version = client.get_model_version("tracked-small", "1")
