@@ -323,3 +323,29 @@ def test_the_small_spec_compiles_tracked(tmp_path: Path) -> None:
     pipeline = analyze_text(SMALL, "pipeline.yaml").pipeline
     spec = compiled(localize(pipeline, "sqlite:///r.db", str(tmp_path)))
     assert where(spec, "mlspec-lineage") == where(spec, "fit") != "comp-exit-handler-1"
+
+
+def test_a_placeholder_in_the_spec_file_name_stays_text(tmp_path: Path) -> None:
+    """KFP would substitute `{{$}}` (the whole executor input) inside mlspec_track's source; the
+    identity it opens the run with names the spec file as it is."""
+    spec_file = tmp_path / "apart-{{$}}.yaml"
+    spec_file.write_text(APART, encoding="utf-8")
+    pipeline = analyze_file(spec_file).pipeline
+    assert "{{$}}" in pipeline.spec_path
+    spec = compiled(pipeline)
+    module = spec["deploymentSpec"]["executors"][EXECUTOR]["container"]["command"][-1]
+    assert "{{$" not in module
+    opened: dict = {}
+
+    class Lineage:
+        @staticmethod
+        def open_run(uri: object, **kwargs: object) -> str:
+            opened.update(kwargs)
+            return "r"
+
+    namespace: dict = {}
+    exec(module, namespace)  # the IR's own module text, as kfp's executor runs it
+    namespace["_mlspec_runtime"] = lambda name: Lineage
+    assert namespace["mlspec_track"](run_id="job") == "r"
+    assert opened["identity"]["spec_path"] == pipeline.spec_path
+    assert opened["pipeline_run"] == opened["engine_run_id"] == "job"

@@ -79,7 +79,7 @@ def track_plan(pipeline: ir.Pipeline) -> Plan:
         f"def {TRACK_TASK}({signature(parameters)}, {entry(TRACK_TASK)}) -> str:",
         "    return _mlspec_runtime('lineage').open_run(",
         f"        {tracking_uri_code(pipeline)},",
-        f"        identity={literal(lineage.identity(pipeline), 2, 17)},",
+        f"        identity={_no_placeholder(literal(lineage.identity(pipeline), 2, 17))},",
         "        pipeline_run=run_id,",
         "        engine='kubeflow',",
         "        engine_run_id=run_id,",
@@ -87,6 +87,13 @@ def track_plan(pipeline: ir.Pipeline) -> Plan:
         "    )",
     ]
     return _plan(pipeline, TRACK_TASK, parameters, lines, (), "Opens the run's MLflow run.")
+
+
+def _no_placeholder(source: str) -> str:
+    """KFP substitutes `{{$...` anywhere in a component's command, string literals included.
+    Spec text never holds one (checks.py), but the spec's file name may: in a literal of plain
+    values it can only be string content, which `{\\x7b$` spells without changing it."""
+    return source.replace("{{$", "{\\x7b$")
 
 
 def lineage_plan(pipeline: ir.Pipeline, steps: list[ir.Step]) -> Plan:
