@@ -86,15 +86,23 @@ def test_gates_guard_what_follows_them() -> None:
     text = emit(ROOT / "examples" / "breast-cancer" / "pipeline.yaml")
     spec = next(yaml.safe_load_all(text))
     top = spec["root"]["dag"]["tasks"]
-    assert set(top) == {"mlspec-outcome", "exit-handler-1"}
-    outcome = top["mlspec-outcome"]
+    # A registry: the exit handler's task closes the run's MLflow run (test_kubeflow_lineage.py).
+    assert set(top) == {"mlspec-close", "exit-handler-1"}
+    outcome = top["mlspec-close"]
     assert outcome["dependentTasks"] == ["exit-handler-1"]
     assert outcome["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
     root = body(spec)
     # kfp numbers groups in creation order: exit-handler-1, then condition-2 and -3.
-    assert set(root) == {"ingest", "data-quality", "condition-2"}
+    assert set(root) == {"mlspec-track", "ingest", "data-quality", "condition-2"}
     inner = spec["components"]["comp-condition-2"]["dag"]["tasks"]
-    assert set(inner) == {"train", "evaluate", "model-quality", "servable", "condition-3"}
+    assert set(inner) == {
+        "train",
+        "evaluate",
+        "model-quality",
+        "servable",
+        "mlspec-lineage",
+        "condition-3",
+    }
     assert "data-quality-Output'] == true" in root["condition-2"]["triggerPolicy"]["condition"]
     third = spec["components"]["comp-condition-3"]["dag"]["tasks"]
     assert set(third) == {"condition-4"}  # model_quality passed; then servable must pass

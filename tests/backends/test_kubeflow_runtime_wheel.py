@@ -97,7 +97,9 @@ def test_the_flagship_installs_the_pinned_runtime_wheel_and_carries_no_runtime_t
     assert "_MLSPEC_FILES" not in module and "def data_gate_step" not in text
     assert f"_MLSPEC_PACKAGE = '{package}'" in module
     calls = runtime_installs(text, tmp_path / "run")
-    assert sorted(calls) == ["data-quality", "model-quality", "promote-challenger", "servable"]
+    runtime_tasks = ["data-quality", "model-quality", "promote-challenger", "servable"]
+    tracking = ["mlspec-close", "mlspec-lineage", "mlspec-track"]  # a registry: a tracked run
+    assert sorted(calls) == sorted(runtime_tasks + tracking)
     for task, installs in calls.items():  # one argument, verbatim, after kfp and `sh -c`
         assert pinned in installs[0], (task, installs)
     assert text.count(pinned) == 1  # one executor for all of them
@@ -175,7 +177,9 @@ def test_the_built_runtime_wheel_installs_as_pinned_and_runs_the_flagships_gate(
         "spec.loader.exec_module(module)\n"
         f"data = types.SimpleNamespace(path={str(dataset)!r})\n"
         f"report = types.SimpleNamespace(path={str(report)!r})\n"
-        "print('verdict', module.data_quality(dataset=data, reference_0=data, report=report))\n"
+        "print('verdict', module.data_quality(\n"
+        "    dataset=data, reference_0=data, tracking_run='', report=report\n"
+        "))\n"
         "name = module._MLSPEC_PACKAGE\n"
         "print('from', sys.modules[name].__file__)\n"
     )

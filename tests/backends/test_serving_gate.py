@@ -22,7 +22,8 @@ from support import kfp_ir
 from support.kfp_exec import executor_input, executors, resolve
 
 from mlspec.api import compile_pipeline
-from mlspec.backends.kubeflow.gates import RUNTIME_ENTRY
+from mlspec.backends.kubeflow.plan import RUNTIME_ENTRY
+from mlspec.backends.lineage import dataset_readers
 from mlspec.backends.runtime_args import serving_args
 from mlspec.compiler import analyze_text
 from mlspec.runtime import tasks
@@ -49,6 +50,7 @@ class Recorder:
     def __init__(self, verdict: bool) -> None:
         self.verdict = verdict
         self.calls: list[dict[str, Any]] = []
+        self.tracking: list[dict | None] = []  # each call's `tracking=`
 
     def serving_gate_step(
         self,
@@ -57,6 +59,7 @@ class Recorder:
         config: dict,
         report_path: str,
         dataset_path: str | None = None,
+        tracking: dict | None = None,
     ) -> bool:
         self.calls.append(
             {
@@ -67,6 +70,7 @@ class Recorder:
                 "dataset": dataset_path,
             }
         )
+        self.tracking.append(tracking)
         return self.verdict
 
 
@@ -108,6 +112,8 @@ def test_kubeflow_gate_component_hands_the_runtime_its_artifacts_and_config(
 ) -> None:
     text = kfp_safe(hostile_spec())
     ir_text = kubeflow_ir(text)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the spec names no server
+    readers = dataset_readers(analyze_text(text, str(SPEC)).pipeline)["ingest.test"]
     docs = kfp_ir.validate(ir_text)
     components = docs[0]["components"]
     servable = components["comp-servable"]["inputDefinitions"]
@@ -170,6 +176,16 @@ def test_kubeflow_gate_component_hands_the_runtime_its_artifacts_and_config(
             str(root / "upstream" / "dataset") if gate == "servable" else None
         )
         assert call["report"].startswith(str(root)) and call["report"].endswith("/report")
+        # A registry: the gate records into the run's MLflow run, with the dataset it read.
+        run = values["inputs"]["parameterValues"]["tracking_run"]
+        datasets = [{"name": "ingest.test", "path": call["dataset"], "readers": readers}]
+        assert recorder.tracking == [
+            {
+                "uri": None,
+                "run": run,
+                "datasets": datasets if gate == "servable" else [],
+            }
+        ]
         configs.pop(gate)
     assert configs == {}, "a serving gate without its component"
 

@@ -106,9 +106,12 @@ def test_every_executor_runs_only_its_programs_with_the_text_verbatim(tmp_path: 
     stubs = kfp_exec.write_stubs(tmp_path / "bin")
     root = pipeline.artifact_root
     assert root is not None and text in root
-    # The gates and the promotion share one executor: each installs what any of them needs.
+    # The gates, the promotion and the tracking tasks share one executor: each installs what
+    # any of them needs.
     registry = list(REGISTRY_PACKAGES)
+    tracking = ["mlspec-track", "mlspec-lineage", "mlspec-close"]
     expected_packages = {"make": PACKAGES, "promote-a": registry, "g": registry, "m": registry}
+    expected_packages |= dict.fromkeys(tracking, registry)
 
     ran = []
     for executor in kfp_exec.executors(ir_file.text):
@@ -133,5 +136,5 @@ def test_every_executor_runs_only_its_programs_with_the_text_verbatim(tmp_path: 
         sent = json.loads(main_call[main_call.index("--executor_input") + 1])
         assert sent == values, executor.task  # every hostile value and path, verbatim
         assert sorted(p.name for p in work.iterdir()) == ["calls.jsonl", "tmp"]
-    assert sorted(ran) == sorted(["make", "run", "g", "m", "promote-a", "mlspec-outcome"])
+    assert sorted(ran) == sorted(["make", "run", "g", "m", "promote-a", *tracking])
     assert sorted(tmp_path.rglob("PWNED*")) == []

@@ -9,6 +9,9 @@ no escape for them. The driver and kfp.local also read a command or args item th
 `${inputs.x}` become such placeholders on purpose; spec text must stay text, so any of it that
 goes into the IR and holds one of these is refused where it stands.
 
+Lineage: where the steps sit in gate blocks that do not nest, no task can read them all, and
+the run's MLflow run misses the outputs of those under a gate (a warning at each such step).
+
 Code delivery: a Python step's component imports the user's module, which a public Python base
 image does not contain; a step that gets it neither from its image, nor from the pinned wheel
 (`code.wheels`), nor from `packages:` is an error at the step.
@@ -21,11 +24,14 @@ import re
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from mlspec.backends.kubeflow.layout import layout, upstream
 from mlspec.backends.kubeflow.plan import DEFAULT_PYTHON_IMAGE
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
+from mlspec.runtime.lineage import LINEAGE_TASK
 
 NOT_EXPRESSIBLE = "MS301"
+CHANGED_ON_TARGET = "MS302"
 CODE_NOT_DELIVERED = "MS303"
 
 # `{{$}}` or `{{$.` begins every placeholder KFP substitutes.
@@ -141,3 +147,26 @@ def code_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
 def _in_packages(top: str, packages: tuple[str, ...]) -> bool:
     """Whether `packages:` names a distribution called like the step's top-level module."""
     return canonicalize_name(top) in {canonicalize_name(Requirement(p).name) for p in packages}
+
+
+def lineage_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
+    """Steps whose outputs LINEAGE_TASK cannot read (MS302 warnings, at each step)."""
+    placed = {p.plan.name: p for p in layout(pipeline).tasks}
+    if LINEAGE_TASK not in placed:
+        return []
+    read = set(upstream(placed[LINEAGE_TASK].plan, ()))
+    return [
+        Diagnostic(
+            step.span,
+            CHANGED_ON_TARGET,
+            f"kubeflow records no outputs of step {step.name!r} in the run's MLflow run: it runs "
+            f"under the gates {', '.join(placed[step.name].gates)}, other steps under gates "
+            "whose blocks do not nest with these, so no task sees every step (the gates still "
+            "record the datasets they read)",
+            "let the steps under one gate also wait for the other (`after: [GATE]` on a step), "
+            "so that one order of the gates covers every step",
+            severity="warning",
+        )
+        for step in pipeline.steps
+        if step.name not in read
+    ]

@@ -13,18 +13,21 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from mlspec.backends import lineage
 from mlspec.backends.kubeflow.plan import (
     DEFAULT_PYTHON_IMAGE,
     Parameter,
     Plan,
     RunId,
     annotation,
+    entry,
     output_type,
     registry_packages,
     returns,
     signature,
     tracking_uri_code,
 )
+from mlspec.backends.kubeflow.tracking import gate_datasets_code, tracking_arg, tracking_run
 from mlspec.backends.runtime_args import (
     Slot,
     data_check_args,
@@ -68,16 +71,27 @@ def _threshold_params(values: list[ir.Threshold | None]) -> set[str]:
     return {v.name for v in values if isinstance(v, ir.ParamRef)}
 
 
-# The input naming the function that a runtime component runs (see the module docstring).
-RUNTIME_ENTRY = "mlspec_function"
-
-
-def _entry(name: str) -> str:
-    return f"{RUNTIME_ENTRY}: str = {name!r}"
-
-
 def _verdict(gate: ir.Gate) -> str:
     return f"    return _mlspec_verdict({gate.name!r}, {gate.on_fail!r}, _mlspec_passed)"
+
+
+# A promotion's `promoted_by`: this pipeline run (lineage.record_promotion).
+BY_PIPELINE = "'by': {'by': 'pipeline', 'pipeline_run': run_id}"
+
+
+def _tracking_input(pipeline: ir.Pipeline) -> tuple[Parameter, ...]:
+    """TRACK_TASK's run id, as an input of a tracked pipeline's gates and promotions."""
+    return (tracking_run(),) if lineage.tracked(pipeline) else ()
+
+
+def _gate_tracking(
+    pipeline: ir.Pipeline, gate: ir.Gate, parameters: tuple[Parameter, ...]
+) -> list[str]:
+    """A tracked gate's `tracking=` argument: the run, and the datasets the gate read."""
+    if not lineage.tracked(pipeline):
+        return []
+    datasets = "'datasets': " + gate_datasets_code(pipeline, gate, parameters)
+    return [f"        {tracking_arg(pipeline, datasets)}"]
 
 
 def gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
@@ -105,19 +119,21 @@ def _data_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
             for ref, name in references.items()
         ),
         *_param_inputs(pipeline, param_names),
+        *_tracking_input(pipeline),
         Parameter(REPORT, "Output[Artifact]", None),
     )
     params = ", ".join(f"{n!r}: param_{n}" for n in sorted(param_names))
     artifacts = ", ".join(f"{n!r}: {n}.path" for n in references.values())
     lines = [
-        f"def {gate.name}({signature(parameters)}, {_entry(gate.name)}) -> bool:",
+        f"def {gate.name}({signature(parameters)}, {entry(gate.name)}) -> bool:",
         "    _mlspec_checks = _mlspec_filled(",
         f"        {_slots_literal(checks)},",
         f"        {{{params}}},",
         f"        {{{artifacts}}},",
         "    )",
         "    _mlspec_passed = _mlspec_runtime('steps').data_gate_step(",
-        f"        {gate.name!r}, dataset.path, _mlspec_checks, {REPORT}.path",
+        f"        {gate.name!r}, dataset.path, _mlspec_checks, {REPORT}.path,",
+        *_gate_tracking(pipeline, gate, parameters),
         "    )",
         _verdict(gate),
     ]
@@ -138,16 +154,18 @@ def _serving_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
             if check.dataset
             else ()
         ),
+        *_tracking_input(pipeline),
         Parameter(REPORT, "Output[Artifact]", None),
     )
     lines = [
-        f"def {gate.name}({signature(parameters)}, {_entry(gate.name)}) -> bool:",
+        f"def {gate.name}({signature(parameters)}, {entry(gate.name)}) -> bool:",
         "    _mlspec_passed = _mlspec_runtime('steps').serving_gate_step(",
         f"        {gate.name!r},",
         "        model.path,",
         f"        {_slots_literal(serving_args(check))},",
         f"        {REPORT}.path,",
         f"        dataset_path={'dataset.path' if check.dataset else None},",
+        *_gate_tracking(pipeline, gate, parameters),
         "    )",
         _verdict(gate),
     ]
@@ -173,6 +191,7 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
             for i, ref in enumerate(metrics)
         ),
         *_param_inputs(pipeline, param_names),
+        *_tracking_input(pipeline),
         Parameter(REPORT, "Output[Artifact]", None),
     )
     params = ", ".join(f"{n!r}: param_{n}" for n in sorted(param_names))
@@ -180,7 +199,7 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
     model_name = pipeline.registry.registered_model if pipeline.registry else None
     champion = any(r.vs is not None for r in gate.requirements)
     lines = [
-        f"def {gate.name}({signature(parameters)}, {_entry(gate.name)}) -> bool:",
+        f"def {gate.name}({signature(parameters)}, {entry(gate.name)}) -> bool:",
         "    _mlspec_requirements = _mlspec_filled(",
         f"        {_slots_literal(requirements)},",
         f"        {{{params}}},",
@@ -194,6 +213,7 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         f"        first_run={gate.first_run!r},",
         f"        tracking_uri={tracking_uri_code(pipeline)},",
         f"        model_name={model_name!r},",
+        *_gate_tracking(pipeline, gate, parameters),
         "    )",
         _verdict(gate),
     ]
@@ -253,12 +273,13 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
             for i, ref in enumerate(metrics)
         ),
         Parameter("run_id", "str", RunId()),
+        *_tracking_input(pipeline),
     )
     name = promotion_task_name(rule.alias)
     values = ", ".join(f"{f'{r.step}.{r.output}'!r}: metric_{i}" for i, r in enumerate(metrics))
     reports = ", ".join(f"report_{i}.path" for i in range(len(gates)))
     lines = [
-        f"def {name}({signature(parameters)}, {_entry(name)}){returns((('version', 'str'),))}:",
+        f"def {name}({signature(parameters)}, {entry(name)}){returns((('version', 'str'),))}:",
         f"    _mlspec_uri = {tracking_uri_code(pipeline)}",
         "    if not _mlspec_uri:",
         "        raise RuntimeError('no MLflow tracking URI: set registry.mlflow.tracking_uri in "
@@ -276,6 +297,7 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
         f"        metrics={{{values}}},",
         f"        tags={dict(registry.tags)!r},",
         *(["        reference_path=reference.path,"] if reference else []),
+        *([f"        {tracking_arg(pipeline, BY_PIPELINE)}"] if lineage.tracked(pipeline) else []),
         "    )",
         "    return (_mlspec_version or '',)",
     ]

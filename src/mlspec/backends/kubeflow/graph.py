@@ -7,7 +7,8 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from mlspec.backends.kubeflow import runtime, runtime_wheel, settings
+from mlspec.backends import lineage
+from mlspec.backends.kubeflow import runtime, runtime_wheel, settings, tracking
 from mlspec.backends.kubeflow.components import (
     OUTCOME_TASK,
     component,
@@ -21,14 +22,16 @@ from mlspec.backends.pysource import google_docstring
 from mlspec.compiler import ir
 
 PARAM_TYPES = {"float": float, "int": int, "str": str, "bool": bool}
-RUNTIME_KINDS = ("gate", "promotion", "monitor")
+RUNTIME_KINDS = ("gate", "promotion", "monitor", "tracking")
 
 
 def pipeline_func(
     kfp: ModuleType, kubernetes: ModuleType, pipeline: ir.Pipeline, layout: Layout
 ) -> Any:
     dsl = kfp.dsl
-    components = _components(kfp, pipeline, layout)
+    # A tracked run's exit task closes its MLflow run; it also prints the outcome.
+    closing = tracking.close_plan(pipeline) if lineage.tracked(pipeline) else None
+    components = _components(kfp, pipeline, layout, closing)
     names = [p.name for p in pipeline.params]
 
     def value(binding: Any, params: dict[str, Any], tasks: dict[str, Any]) -> Any:
@@ -40,13 +43,15 @@ def pipeline_func(
             return dsl.PIPELINE_JOB_ID_PLACEHOLDER
         return binding.value
 
-    outcome = outcome_component(kfp)
-
     configured: list[tuple[Any, settings.Settings]] = []
 
     def body(*args: Any) -> None:
-        exit_task = outcome()
-        exit_task.set_display_name(OUTCOME_TASK)
+        if closing is None:
+            exit_task = outcome_component(kfp)()
+            exit_task.set_display_name(OUTCOME_TASK)
+        else:  # takes the run id, a placeholder: no other task's output
+            exit_task = components[closing.name](run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+            exit_task.set_display_name(closing.name)
         configured.append((exit_task, None))
         with dsl.ExitHandler(exit_task, name="mlspec-run"):
             place_tasks(dict(zip(names, args, strict=True)))
@@ -115,17 +120,19 @@ def condition_name(gate: str) -> str:
     return f"{gate} passed"
 
 
-def _components(kfp: ModuleType, pipeline: ir.Pipeline, layout: Layout) -> dict[str, Any]:
-    """Each task's component; the gates and promotions run one shared module (runtime.py), with
-    every package any of them installs (and the runtime's pinned wheel, if it rides one), so
-    that their executors are one."""
-    shared = [t.plan for t in layout.tasks if t.plan.kind in RUNTIME_KINDS]
+def _components(
+    kfp: ModuleType, pipeline: ir.Pipeline, layout: Layout, closing: Plan | None
+) -> dict[str, Any]:
+    """Each task's component (and the `closing` exit task's); the gates, promotions and
+    tracking tasks run one shared module (runtime.py), with every package any of them installs
+    (and the runtime's pinned wheel, if it rides one), so that their executors are one."""
+    plans = [t.plan for t in layout.tasks] + ([closing] if closing else [])
+    shared = [plan for plan in plans if plan.kind in RUNTIME_KINDS]
     module = runtime.shared_module(pipeline, shared)
     installs = {p for plan in shared for p in plan.packages}
     packages = tuple(sorted(installs | set(runtime_wheel.requirements(pipeline))))
     components: dict[str, Any] = {}
-    for placed in layout.tasks:
-        plan: Plan = placed.plan
+    for plan in plans:
         if plan.kind in RUNTIME_KINDS:
             built = component(kfp, dataclasses.replace(plan, packages=packages))
             runtime.use_shared_module(built, plan, module)

@@ -7,13 +7,17 @@ gates, in the order the gate tasks are created, must extend the gates of everyth
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from mlspec.backends import lineage
 from mlspec.backends.kubeflow.gates import gate_plan, promotion_plan
 from mlspec.backends.kubeflow.monitor import monitor_plan
 from mlspec.backends.kubeflow.plan import Plan
 from mlspec.backends.kubeflow.steps import step_plan
+from mlspec.backends.kubeflow.tracking import lineage_plan, track_plan
 from mlspec.compiler import ir
+from mlspec.runtime.lineage import LINEAGE_TASK, TRACK_TASK
 
 
 @dataclass(frozen=True)
@@ -28,11 +32,21 @@ class Layout:
     problems: tuple[tuple[Plan, str], ...]  # (task, why it cannot be placed)
 
 
-def plans(pipeline: ir.Pipeline) -> list[tuple[Plan, tuple[str, ...]]]:
-    """Every task with the gates it waits for directly, in declaration order."""
+def plans(
+    pipeline: ir.Pipeline, recorded: list[ir.Step] | None = None
+) -> list[tuple[Plan, tuple[str, ...]]]:
+    """Every task with the gates it waits for directly, in declaration order; a tracked
+    pipeline's TRACK_TASK first (every root step waits for it) and LINEAGE_TASK last, reading
+    the `recorded` steps (default: all)."""
     if pipeline.monitor is not None:
         return [(monitor_plan(pipeline), ())]
-    out: list[tuple[Plan, tuple[str, ...]]] = [(step_plan(s), s.gates) for s in pipeline.steps]
+    tracked = lineage.tracked(pipeline)
+    out: list[tuple[Plan, tuple[str, ...]]] = [(track_plan(pipeline), ())] if tracked else []
+    for step in pipeline.steps:
+        plan = step_plan(step)
+        if tracked and not upstream(plan, step.gates):
+            plan = dataclasses.replace(plan, after=(*plan.after, TRACK_TASK))
+        out.append((plan, step.gates))
     out += [(gate_plan(pipeline, g), ()) for g in pipeline.gates]
     if pipeline.registry is not None:
         out += [
@@ -40,6 +54,9 @@ def plans(pipeline: ir.Pipeline) -> list[tuple[Plan, tuple[str, ...]]]:
             for rule in pipeline.registry.rules
             if not rule.after_rollout
         ]
+    if tracked:
+        steps = list(pipeline.steps) if recorded is None else recorded
+        out.append((lineage_plan(pipeline, steps), ()))
     return out
 
 
@@ -50,7 +67,17 @@ def upstream(plan: Plan, direct_gates: tuple[str, ...]) -> list[str]:
 
 
 def layout(pipeline: ir.Pipeline) -> Layout:
-    items = plans(pipeline)
+    """Where every task sits. When the steps sit in blocks that do not nest, no task can read
+    them all: LINEAGE_TASK then reads the steps outside every block (tracking.py)."""
+    found = _layout(pipeline, plans(pipeline))
+    if not any(plan.name == LINEAGE_TASK for plan, _ in found.problems):
+        return found
+    blocks = {placed.plan.name: placed.gates for placed in found.tasks}
+    outside = [step for step in pipeline.steps if not blocks[step.name]]
+    return _layout(pipeline, plans(pipeline, outside))
+
+
+def _layout(pipeline: ir.Pipeline, items: list[tuple[Plan, tuple[str, ...]]]) -> Layout:
     deps = {plan.name: upstream(plan, gates) for plan, gates in items}
     order = _topological([plan.name for plan, _ in items], deps)
     by_name = {plan.name: (plan, gates) for plan, gates in items}

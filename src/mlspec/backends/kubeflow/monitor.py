@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 
-from mlspec.backends.kubeflow.gates import REPORT, RUNTIME_ENTRY
+from mlspec.backends.kubeflow.gates import REPORT
 from mlspec.backends.kubeflow.plan import (
     DEFAULT_PYTHON_IMAGE,
+    RUNTIME_ENTRY,
     Parameter,
     Plan,
     RunId,

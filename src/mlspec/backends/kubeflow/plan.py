@@ -29,6 +29,10 @@ ARTIFACT_CLASSES = {
 SCALAR_TYPES = ("float", "int", "str", "bool")
 
 
+# The input naming the function that a runtime component runs (see gates.py).
+RUNTIME_ENTRY = "mlspec_function"
+
+
 @dataclass(frozen=True)
 class RunId:
     """The pipeline run's id, filled in by the orchestrator."""
@@ -47,7 +51,7 @@ class Parameter:
 @dataclass(frozen=True)
 class Plan:
     name: str  # task and component name, a Python identifier
-    kind: Literal["python", "container", "gate", "promotion", "monitor"]
+    kind: Literal["python", "container", "gate", "promotion", "monitor", "tracking"]
     parameters: tuple[Parameter, ...]
     scalar_outputs: tuple[tuple[str, str], ...]  # (name, type), returned as a NamedTuple
     source: str | None  # a lightweight component's function source
@@ -94,6 +98,11 @@ def annotation(type_: str, direction: Literal["in", "out"]) -> str:
 def output_type(pipeline: ir.Pipeline, ref: ir.OutputRef) -> str:
     step = pipeline.step(ref.step)
     return next(o.type for o in step.outputs if o.name == ref.output)
+
+
+def entry(name: str) -> str:
+    """A runtime component's last, defaulted input: the function the shared module runs."""
+    return f"{RUNTIME_ENTRY}: str = {name!r}"
 
 
 def signature(parameters: tuple[Parameter, ...]) -> str:

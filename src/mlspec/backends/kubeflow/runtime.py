@@ -22,8 +22,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from mlspec.backends.kubeflow.gates import RUNTIME_ENTRY
-from mlspec.backends.kubeflow.plan import Plan
+from mlspec.backends.kubeflow.plan import RUNTIME_ENTRY, Plan
 from mlspec.backends.kubeflow.runtime_wheel import entries, runtime_wheel
 from mlspec.backends.pysource import literal, text_block
 from mlspec.compiler import ir

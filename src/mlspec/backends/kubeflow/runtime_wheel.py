@@ -12,6 +12,8 @@ does not count against what KFP installations accept); its name is a hash of tho
 
 from __future__ import annotations
 
+from mlspec.backends import lineage
+from mlspec.backends.kubeflow import tracking
 from mlspec.compiler import ir
 from mlspec.delivery import wheel
 from mlspec.runtime import embed
@@ -23,6 +25,8 @@ def entries(pipeline: ir.Pipeline) -> tuple[str, ...]:
     if pipeline.monitor is not None:
         return ("monitor:run_monitor",)
     found = {f"steps:{g.kind}_gate_step" for g in pipeline.gates}
+    if lineage.tracked(pipeline):
+        found.update(tracking.ENTRIES)
     if pipeline.registry is not None and any(not r.after_rollout for r in pipeline.registry.rules):
         found.add("steps:promotion_step")
     return tuple(sorted(found))
