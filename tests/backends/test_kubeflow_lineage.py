@@ -108,7 +108,9 @@ def test_the_flagship_opens_records_and_closes_its_run() -> None:
     for name in ("mlspec_track", "mlspec_lineage", "mlspec_close"):
         assert spec["components"][f"comp-{name.replace('_', '-')}"]["executorLabel"] == EXECUTOR
         assert module.count(f"\ndef {name}(") == 1
-    assert "'datasets': [{'name': 'ingest.train', 'path': dataset.path, " in module
+    # The data gate records the datasets it read, after its report, at its inputs' paths.
+    assert "_mlspec_runtime('lineage').record_gate(" in module
+    assert "[{'name': 'ingest.train', 'path': dataset.path, " in module
     assert "'by': {'by': 'pipeline', 'pipeline_run': run_id}" in module
     assert "lineage" in embed.needed_modules(entries(pipeline))
 

@@ -155,7 +155,7 @@ def test_kubeflow_a_failing_gate_shows_the_runtime_file_and_line(tmp_path: Path)
     dataset = types.SimpleNamespace(path=str(tmp_path / "missing.csv"))
     report = types.SimpleNamespace(path=f"{UNWRITABLE}/report")
     with pytest.raises(NotADirectoryError) as failed:
-        module.data_quality(dataset=dataset, reference_0=dataset, report=report)
+        module.data_quality(dataset=dataset, reference_0=dataset, tracking_run="", report=report)
     frames = runtime_frames("".join(traceback.format_exception(failed.value)))
     assert frames["report"] == "with open(path, 'w', encoding='utf-8') as handle:"  # compact
     assert set(frames) == {"steps", "report"}
@@ -171,6 +171,9 @@ def test_kubeflow_pipeline_holds_the_runtime_once_with_the_modules_its_gates_nee
     )
     assert users == [
         "comp-data-quality",
+        "comp-mlspec-close",
+        "comp-mlspec-lineage",
+        "comp-mlspec-track",
         "comp-model-quality",
         "comp-promote-challenger",
         "comp-servable",
@@ -187,6 +190,7 @@ def test_kubeflow_pipeline_holds_the_runtime_once_with_the_modules_its_gates_nee
         "__init__.py",
         "datachecks.py",
         "gates.py",
+        "lineage.py",
         "registry.py",
         "report.py",
         "serving.py",

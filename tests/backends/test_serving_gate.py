@@ -45,12 +45,13 @@ def expected_configs() -> dict[str, dict]:
 
 
 class Recorder:
-    """Stands in for `runtime.steps`: records each serving gate's call, answers `verdict`."""
+    """Stands in for the runtime's `steps` and `lineage`: records each serving gate's call and
+    what it records into the run, answers `verdict`."""
 
     def __init__(self, verdict: bool) -> None:
         self.verdict = verdict
         self.calls: list[dict[str, Any]] = []
-        self.tracking: list[dict | None] = []  # each call's `tracking=`
+        self.tracking: list[dict] = []  # each lineage.record_gate call
 
     def serving_gate_step(
         self,
@@ -59,7 +60,6 @@ class Recorder:
         config: dict,
         report_path: str,
         dataset_path: str | None = None,
-        tracking: dict | None = None,
     ) -> bool:
         self.calls.append(
             {
@@ -70,8 +70,11 @@ class Recorder:
                 "dataset": dataset_path,
             }
         )
-        self.tracking.append(tracking)
         return self.verdict
+
+    def record_gate(self, uri: str | None, run: str, report_path: str, datasets: list) -> None:
+        assert report_path == self.calls[-1]["report"]  # after the gate, its own report
+        self.tracking.append({"uri": uri, "run": run, "datasets": datasets})
 
 
 def test_the_hostile_spec_keeps_its_text() -> None:

@@ -206,10 +206,22 @@ def test_paused_disables_in_place_and_no_schedule_deletes_it(kfp: FakeKfp, tmp_p
     assert (schedule["mode"], schedule["status"]) == ("DISABLE", "DISABLED")
 
     kfp.requests.clear()
-    result = deploy(FLAGSHIP, kfp.url)  # same build, schedule resumed: enabled in place
+    result = deploy(FLAGSHIP, kfp.url)  # resumed: another spec text, so another version
+    assert result.exit_code == 0, result.output
+    assert [(r.method, r.path) for r in kfp.writes] == [
+        ("POST", "/apis/v2beta1/pipelines/upload_version"),
+        ("POST", "/apis/v2beta1/recurringruns"),
+        ("DELETE", f"/apis/v2beta1/recurringruns/{schedule['recurring_run_id']}"),
+    ]
+    resumed = only(kfp.recurring_runs)
+    assert resumed["mode"] == "ENABLE"
+
+    resumed["mode"], resumed["status"] = "DISABLE", "DISABLED"  # paused by hand in the UI
+    kfp.requests.clear()
+    result = deploy(FLAGSHIP, kfp.url)  # the same build: enabled in place
     assert result.exit_code == 0, result.output
     assert [r.path for r in kfp.writes] == [
-        f"/apis/v2beta1/recurringruns/{schedule['recurring_run_id']}:enable"
+        f"/apis/v2beta1/recurringruns/{resumed['recurring_run_id']}:enable"
     ]
     assert only(kfp.recurring_runs)["mode"] == "ENABLE"
 

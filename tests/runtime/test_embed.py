@@ -41,24 +41,25 @@ def test_the_package_is_named_by_its_content_and_built_once_per_process() -> Non
 
 
 def test_a_kind_of_step_needs_only_the_modules_it_uses() -> None:
-    # Every gate and promotion records into the pipeline run's MLflow run (lineage).
-    tracked = ("datachecks", "registry", "lineage")
-    assert embed.needed_modules(("steps:data_gate_step",)) == ("report", *tracked, "steps")
-    assert embed.needed_modules(("steps:model_gate_step",)) == (
-        "report",
-        "datachecks",
-        "gates",
-        "registry",
-        "lineage",
-        "steps",
-    )
-    assert embed.needed_modules(("steps:promotion_step",)) == ("report", *tracked, "steps")
+    # A gate does not record itself (its tracked caller does): data and serving gates of an
+    # untracked pipeline carry no registry or lineage code.
+    assert embed.needed_modules(("steps:data_gate_step",)) == ("report", "datachecks", "steps")
     assert embed.needed_modules(("steps:serving_gate_step",)) == (
         "report",
-        *tracked,
+        "datachecks",
         "serving",
         "steps",
     )
+    # The registry (its versions' fingerprints and links back to the run) needs lineage.
+    registry = ("report", "datachecks", "registry", "lineage")
+    assert embed.needed_modules(("steps:model_gate_step",)) == (
+        *registry[:2],
+        "gates",
+        *registry[2:],
+        "steps",
+    )
+    assert embed.needed_modules(("steps:promotion_step",)) == (*registry, "steps")
+    assert embed.needed_modules(("lineage:record_gate",)) == registry
     assert embed.needed_modules(("tasks",)) == EVERYTHING[:-1]
     with pytest.raises(embed.EmbedError, match="no function"):
         embed.needed_modules(("steps:nothing",))

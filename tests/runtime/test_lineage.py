@@ -279,7 +279,8 @@ def test_a_gate_records_its_verdict_report_and_datasets(uri: str, tmp_path: Path
         "datasets": [{"name": "ingest.train", "path": str(data), "readers": ["data_quality"]}],
     }
     checks = [{"kind": "row_count", "min": 5, "max": None}]
-    assert data_gate_step("data_quality", str(data), checks, str(report), tracking) is False
+    assert data_gate_step("data_quality", str(data), checks, str(report)) is False
+    lineage.record_gate(tracking["uri"], tracking["run"], str(report), tracking["datasets"])
     found = client(uri).get_run(run_id)
     assert found.data.tags[lineage.TAG_GATE_PREFIX + "data_quality"] == "blocked"
     assert [i.dataset.name for i in found.inputs.dataset_inputs] == ["ingest.train"]

@@ -9,6 +9,7 @@ and datasets once every step has run, CLOSE_TASK ends the run however the pipeli
 from __future__ import annotations
 
 from mlspec.compiler import ir
+from mlspec.runtime.lineage import ENV_GIT_SOURCE, ENV_SPEC_SHA256
 
 
 def tracked(pipeline: ir.Pipeline) -> bool:
@@ -40,6 +41,31 @@ def identity(pipeline: ir.Pipeline) -> dict[str, object]:
         "code": code,
         "git": git,
     }
+
+
+def cloned_from_git(pipeline: ir.Pipeline) -> bool:
+    """Whether workers clone the compiled files from git (code.git): then those files cannot
+    hold the commit they are cloned at, nor the spec's hash, which changes with that pin."""
+    return any(
+        s.code is not None and s.code.git is not None and not s.code.local for s in pipeline.steps
+    )
+
+
+def file_identity(pipeline: ir.Pipeline) -> dict[str, object]:
+    """identity() as compiled files may hold it: without the spec's hash and git source when
+    the files are cloned from git (their deployment sets them: deployment_env)."""
+    found = identity(pipeline)
+    if cloned_from_git(pipeline):
+        found.update(spec_sha256=None, git=None)
+    return found
+
+
+def deployment_env(pipeline: ir.Pipeline) -> dict[str, str]:
+    """The environment a deployment gives its runs for what file_identity leaves out."""
+    if not tracked(pipeline) or not cloned_from_git(pipeline):
+        return {}
+    found = identity(pipeline)
+    return {ENV_SPEC_SHA256: str(found["spec_sha256"]), ENV_GIT_SOURCE: str(found["git"])}
 
 
 def dataset_readers(pipeline: ir.Pipeline) -> dict[str, list[str]]:

@@ -85,6 +85,12 @@ VERSION_TAG_TRACKING_RUN = "mlspec.tracking_run"
 VERSION_TAG_MODEL_SHA256 = "mlspec.model_sha256"
 VERSION_TAG_PROMOTED_BY_PREFIX = "mlspec.promoted_by."
 
+# A flow that workers clone from git (Prefect's code.git) cannot hold the commit it is cloned at,
+# nor the hash of the spec that pins that commit: its compiled identity leaves both out (None)
+# and its deployment sets them in the environment (backends.lineage.deployment_env).
+ENV_SPEC_SHA256 = "MLSPEC_SPEC_SHA256"
+ENV_GIT_SOURCE = "MLSPEC_GIT_SOURCE"
+
 # MLflow dataset of a dataset artifact: name "<step>.<output>"; digest: the first 32 hex digits
 # of DATASET profile "sha256" (MLflow stores at most 36 characters); source_type "local" (or the
 # URI's scheme), source JSON {"uri": ...}; schema JSON {"mlflow_colspec": [{"name", "type"}]};
@@ -502,6 +508,7 @@ def _search(client: MlflowClient, experiment_id: str, pipeline_run: str) -> str:
 def _identity_tags(
     identity: dict, pipeline_run: str, engine: str, engine_run_id: str
 ) -> dict[str, str]:
+    identity = deployed_identity(identity)
     git = _GIT.match(str(identity.get("git") or ""))
     commit = git_commit(identity)
     tags = {
@@ -523,9 +530,19 @@ def _identity_tags(
     return {k: _text(v, _TAG_VALUE_MAX) for k, v in tags.items() if v != ""}
 
 
+def deployed_identity(identity: dict | None) -> dict:
+    """`identity` with what its deployment gives through the environment where the compiled
+    files leave it out (ENV_SPEC_SHA256, ENV_GIT_SOURCE: backends.lineage.deployment_env)."""
+    found = dict(identity or {})
+    for key, variable in (("spec_sha256", ENV_SPEC_SHA256), ("git", ENV_GIT_SOURCE)):
+        if not found.get(key):
+            found[key] = os.environ.get(variable) or None
+    return found
+
+
 def git_commit(identity: dict | None) -> str:
     """The commit a run's code came from: identity["git"]'s, else $MLSPEC_GIT_COMMIT ("")."""
-    git = _GIT.match(str((identity or {}).get("git") or ""))
+    git = _GIT.match(str(deployed_identity(identity).get("git") or ""))
     return git.group("commit") if git else os.environ.get("MLSPEC_GIT_COMMIT", "")
 
 

@@ -28,12 +28,11 @@ def data_gate_step(
     dataset_path: str,
     checks: list[dict],
     report_path: str,
-    tracking: dict | None = None,
 ) -> bool:
     from .datachecks import run_data_gate
 
     report = run_data_gate(gate, dataset_path, checks)
-    return _finish(report, report_path, tracking)
+    return _finish(report, report_path)
 
 
 def model_gate_step(
@@ -45,7 +44,6 @@ def model_gate_step(
     first_run: str | None = None,
     tracking_uri: str | None = None,
     model_name: str | None = None,
-    tracking: dict | None = None,
 ) -> bool:
     """Read what the registry holds for each alias a requirement compares with, then judge."""
     from .gates import evaluate_model_gate
@@ -58,7 +56,7 @@ def model_gate_step(
         first_run=first_run,
         baselines={a: _baseline(tracking_uri, model_name, a) for a in aliases},
     )
-    return _finish(report, report_path, tracking)
+    return _finish(report, report_path)
 
 
 def serving_gate_step(
@@ -67,14 +65,13 @@ def serving_gate_step(
     config: dict,
     report_path: str,
     dataset_path: str | None = None,
-    tracking: dict | None = None,
 ) -> bool:
     """Serve the model with the real serving runtime and judge its answers to canned requests
     (`config`: backends.runtime_args.serving_args); fails closed."""
     from .serving import run_serving_gate
 
     report = run_serving_gate(gate, model_path, config, dataset_path)
-    return _finish(report, report_path, tracking)
+    return _finish(report, report_path)
 
 
 def promotion_step(
@@ -165,12 +162,11 @@ def _record_promotion(
     )
 
 
-def _finish(report: GateReport, report_path: str, tracking: dict | None) -> bool:
+def _finish(report: GateReport, report_path: str) -> bool:
+    """Write the report and say the verdict. A tracked pipeline's caller then records it
+    (lineage.record_gate): the gate itself does not know tracking, so an untracked pipeline's
+    components carry no lineage code (embed.needed_modules)."""
     write_gate_report(report, report_path)
     print(summarize(report))
     print(gate_line(report))
-    if tracking is not None:  # after the report is written: tracking never decides the verdict
-        from .lineage import record_gate
-
-        record_gate(tracking["uri"], tracking["run"], report_path, tracking.get("datasets", []))
     return report.passed

@@ -27,6 +27,7 @@ from .lineage import (
     close_run,
     git_commit,
     open_run,
+    record_gate,
     record_steps,
     tracking_line,
 )
@@ -208,17 +209,12 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
     """Run a gate; its report is an artifact that promotions read. GateFailed: on_fail: fail."""
     spec = run.gates[gate]
     report = output_path(run.artifact_root, run.pipeline, run.run_id, gate, "report")
-    tracking = None
-    if run.identity is not None:  # a tracked pipeline
-        datasets = [d for d in _datasets(run) if gate in d["readers"]]
-        tracking = {"uri": _tracking_uri(run), "run": tracking_run(run), "datasets": datasets}
     if spec["kind"] == "data":
         passed = data_gate_step(
             gate,
             artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["dataset"]),
             _fill(run, spec["checks"]),
             report,
-            tracking=tracking,
         )
     elif spec["kind"] == "serving":
         dataset = spec["dataset"]
@@ -232,7 +228,6 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
                 if dataset
                 else None
             ),
-            tracking=tracking,
         )
     else:
         passed = model_gate_step(
@@ -243,8 +238,10 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
             first_run=spec["first_run"],
             tracking_uri=_tracking_uri(run),
             model_name=run.registered_model,
-            tracking=tracking,
         )
+    if run.identity is not None:  # a tracked pipeline: after the report, never deciding it
+        datasets = [d for d in _datasets(run) if gate in d["readers"]]
+        record_gate(_tracking_uri(run), tracking_run(run), report, datasets)
     if not passed and spec["on_fail"] == "fail":
         raise GateFailed(f"gate {gate!r} did not pass (on_fail: fail)")
     return bool(passed)

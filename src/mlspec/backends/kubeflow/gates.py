@@ -27,7 +27,12 @@ from mlspec.backends.kubeflow.plan import (
     signature,
     tracking_uri_code,
 )
-from mlspec.backends.kubeflow.tracking import gate_datasets_code, tracking_arg, tracking_run
+from mlspec.backends.kubeflow.tracking import (
+    TRACKING_RUN,
+    gate_datasets_code,
+    tracking_arg,
+    tracking_run,
+)
 from mlspec.backends.runtime_args import (
     Slot,
     data_check_args,
@@ -87,11 +92,15 @@ def _tracking_input(pipeline: ir.Pipeline) -> tuple[Parameter, ...]:
 def _gate_tracking(
     pipeline: ir.Pipeline, gate: ir.Gate, parameters: tuple[Parameter, ...]
 ) -> list[str]:
-    """A tracked gate's `tracking=` argument: the run, and the datasets the gate read."""
+    """A tracked gate records its verdict, report and datasets once the report is written."""
     if not lineage.tracked(pipeline):
         return []
-    datasets = "'datasets': " + gate_datasets_code(pipeline, gate, parameters)
-    return [f"        {tracking_arg(pipeline, datasets)}"]
+    datasets = gate_datasets_code(pipeline, gate, parameters)
+    return [
+        "    _mlspec_runtime('lineage').record_gate(",
+        f"        {tracking_uri_code(pipeline)}, {TRACKING_RUN}, {REPORT}.path, {datasets},",
+        "    )",
+    ]
 
 
 def gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
@@ -133,8 +142,8 @@ def _data_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         "    )",
         "    _mlspec_passed = _mlspec_runtime('steps').data_gate_step(",
         f"        {gate.name!r}, dataset.path, _mlspec_checks, {REPORT}.path,",
-        *_gate_tracking(pipeline, gate, parameters),
         "    )",
+        *_gate_tracking(pipeline, gate, parameters),
         _verdict(gate),
     ]
     return _runtime_plan(gate.name, "gate", parameters, lines, (), gate.span, gate.description)
@@ -165,8 +174,8 @@ def _serving_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         f"        {_slots_literal(serving_args(check))},",
         f"        {REPORT}.path,",
         f"        dataset_path={'dataset.path' if check.dataset else None},",
-        *_gate_tracking(pipeline, gate, parameters),
         "    )",
+        *_gate_tracking(pipeline, gate, parameters),
         _verdict(gate),
     ]
     return _runtime_plan(gate.name, "gate", parameters, lines, (), gate.span, gate.description)
@@ -213,8 +222,8 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
         f"        first_run={gate.first_run!r},",
         f"        tracking_uri={tracking_uri_code(pipeline)},",
         f"        model_name={model_name!r},",
-        *_gate_tracking(pipeline, gate, parameters),
         "    )",
+        *_gate_tracking(pipeline, gate, parameters),
         _verdict(gate),
     ]
     packages = registry_packages(pipeline) if champion else ()

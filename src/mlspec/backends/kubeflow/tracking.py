@@ -33,7 +33,13 @@ from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 TRACK_OUTPUT = "Output"  # TRACK_TASK's single return value: the MLflow run id, or ""
 TRACKING_RUN = "tracking_run"  # the input that takes it
 # The runtime functions the tracking tasks call (runtime_wheel.entries).
-ENTRIES = ("lineage:close_run", "lineage:find_run", "lineage:open_run", "lineage:record_steps")
+ENTRIES = (
+    "lineage:close_run",
+    "lineage:find_run",
+    "lineage:open_run",
+    "lineage:record_gate",
+    "lineage:record_steps",
+)
 
 
 def tracking_run() -> Parameter:

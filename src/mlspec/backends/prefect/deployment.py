@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlspec import __version__
-from mlspec.backends import yamlout
+from mlspec.backends import lineage, yamlout
 from mlspec.backends.prefect import delivery, triggers
 from mlspec.backends.prefect.flow import file_name, function_name
 from mlspec.backends.pysource import comment
@@ -91,11 +91,11 @@ def prefect_yaml(pipeline: ir.Pipeline) -> dict[str, object]:
     if on_events:
         deployment["triggers"] = on_events
     image = delivery.image(pipeline)
-    work_pool = {
-        "name": WORK_POOL,
-        "work_queue_name": None,
-        "job_variables": {"image": image} if image is not None else {},
-    }
+    job_variables: dict[str, object] = {"image": image} if image is not None else {}
+    env = lineage.deployment_env(pipeline)
+    if env:
+        job_variables["env"] = env
+    work_pool = {"name": WORK_POOL, "work_queue_name": None, "job_variables": job_variables}
     deployment["work_pool"] = work_pool
     watchers = [{**w, "work_pool": work_pool} for w in triggers.watch_deployments(pipeline)]
     git = delivery.git_source(pipeline)

@@ -63,7 +63,7 @@ def _tracking(pipeline: ir.Pipeline) -> dict[str, object]:
         return {"tracked": False}
     return {
         "tracked": True,
-        "identity": lineage.identity(pipeline),
+        "identity": lineage.file_identity(pipeline),
         "datasets": lineage.dataset_readers(pipeline),
         "tracking_tasks": {"track": TRACK_TASK, "lineage": LINEAGE_TASK, "close": CLOSE_TASK},
     }
