@@ -301,3 +301,24 @@ def test_each_flow_run_is_an_mlflow_run_that_the_promoted_version_points_to(
     assert {names.TRACK_TASK, "enough_rows", names.CLOSE_TASK} <= unrecorded
     assert all(t["recorded"] is False for t in untracked["tracking"])
     assert not (tmp_path / "gone").exists()
+
+
+def test_a_flow_cloned_from_git_leaves_its_pin_to_the_deployment() -> None:
+    """With code.git the workers clone the compiled flow at the pinned commit, which the flow
+    cannot hold: its IDENTITY leaves the spec's hash and git source out, prefect.yaml sets them
+    for every run (read with PyYAML, as Prefect reads it)."""
+    import yaml
+
+    from mlspec.api import analyze, compile_pipeline
+
+    flagship = Path(__file__).resolve().parents[2] / "examples" / "breast-cancer" / "pipeline.yaml"
+    pipeline = analyze(flagship).pipeline
+    assert pipeline is not None and lineage.cloned_from_git(pipeline)
+    files = {a.path: a.text for a in compile_pipeline(pipeline, "prefect").artifacts}
+    deployment = yaml.safe_load(files["prefect.yaml"])["deployments"][0]
+    assert deployment["work_pool"]["job_variables"]["env"] == {
+        names.ENV_SPEC_SHA256: pipeline.spec_sha256,
+        names.ENV_GIT_SOURCE: lineage.identity(pipeline)["git"],
+    }
+    flow = files["breast_cancer_classifier.py"]
+    assert pipeline.spec_sha256 not in flow and '"spec_sha256": null' in flow

@@ -420,3 +420,19 @@ def test_an_unreachable_registry_still_fails_the_promotion_closed(
     tracking = {"uri": closed_port, "run": "abc", "by": {"by": "pipeline"}}
     with pytest.raises(RegistryError, match="could not register a version"):
         promote(closed_port, model_path, tmp_path, tracking)
+
+
+def test_a_flow_cloned_from_git_gets_its_spec_hash_and_source_from_its_deployment(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compiled file cannot hold the commit it is cloned at: its identity leaves the spec's
+    hash and git source out (backends.lineage.file_identity), the deployment's environment
+    gives them (prefect.yaml job_variables.env)."""
+    monkeypatch.setenv(lineage.ENV_SPEC_SHA256, IDENTITY["spec_sha256"])
+    monkeypatch.setenv(lineage.ENV_GIT_SOURCE, IDENTITY["git"])
+    monkeypatch.delenv("MLSPEC_GIT_COMMIT", raising=False)
+    run_id = open_run(uri, identity={**IDENTITY, "spec_sha256": None, "git": None})
+    tags = client(uri).get_run(run_id).data.tags
+    assert tags[lineage.TAG_SPEC_SHA256] == IDENTITY["spec_sha256"]
+    assert tags[lineage.TAG_CODE_GIT] == IDENTITY["git"]
+    assert tags[lineage.TAG_GIT_COMMIT] == tags["mlflow.source.git.commit"] == "0123abcd"
