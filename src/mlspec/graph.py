@@ -333,6 +333,8 @@ def _number(value: ir.Threshold | None) -> str:
 
 def _check_line(check: ir.DataCheck) -> str:
     column = f"({_text(check.column)})" if check.column else ""
+    if check.pattern is not None:
+        column = f"(/{_text(check.pattern)}/)"
     if check.kind == "columns":
         return "columns: " + ", ".join(_text(name) for name, _ in check.columns)
     if check.kind == "categories":

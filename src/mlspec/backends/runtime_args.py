@@ -44,6 +44,8 @@ def data_check_args(
     out: dict = {"kind": check.kind}
     if check.column is not None:
         out["column"] = check.column
+    if check.pattern is not None:  # the runtime checks each column it matches
+        out["pattern"] = check.pattern
     if check.kind in ("row_count", "range"):
         out["min"] = threshold(check.min, params)
     if check.kind in ("row_count", "range", "null_fraction", "drift"):

@@ -258,6 +258,7 @@ _DESCRIBED = pipelines(
     warn("Prefect keeps no description per task run", task_descriptions),
 )
 _CHECK_FIELD = everywhere(ok("by mlspec's gate runtime"))
+_COLUMN_CHECKS = ("null_fraction", "range", "categories", "drift")  # column, columns or pattern
 # The gate's task starts the server beside itself (localhost, an environment of its own).
 _SERVING_FIELD = everywhere(ok("by mlspec's serving runtime, in the gate's task"))
 
@@ -313,6 +314,11 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
             "categories.column categories.allowed drift drift.column drift.reference "
             "drift.reference_uri drift.method drift.max drift.bins"
         )
+    },
+    **{  # a list of columns, or a pattern matched at run time, instead of `column`
+        f"gates.*.checks.*.{kind}.{choice}": _CHECK_FIELD
+        for kind in _COLUMN_CHECKS
+        for choice in ("columns", "pattern")
     },
     "gates.*.require": _CHECK_FIELD,
     **{
@@ -432,6 +438,7 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
                     "drift.column drift.reference_uri drift.method drift.max drift.bins"
                 )
             ),
+            *(f".checks.*.{k}.{c}" for k in _COLUMN_CHECKS for c in ("columns", "pattern")),
         )
     },
 }

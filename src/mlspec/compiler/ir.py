@@ -164,6 +164,10 @@ class DataCheck:
     method: Literal["psi", "ks"] | None
     bins: int | None
     span: Span
+    # A regular expression (re.search) instead of `column`: the runtime checks every column it
+    # matches, each on its own, and fails when none does. A spec's `columns` list is lowered to
+    # one check per column.
+    pattern: str | None = None
 
 
 @dataclass(frozen=True)

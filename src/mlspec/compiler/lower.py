@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,7 +108,7 @@ class _Lowering:
                 self.span(*base, "model"),
             ),
             inputs=self.logged(monitor.inputs, (*base, "inputs")),
-            checks=tuple(self.check(c, (*base, "checks", i)) for i, c in enumerate(monitor.checks)),
+            checks=self.checks(monitor.checks, base),
             feedback=ir.Feedback(
                 data=self.logged(feedback, (*base, "feedback")),
                 prediction=feedback.prediction,
@@ -296,7 +298,7 @@ class _Lowering:
 
     def gate(self, name: str, gate: s.Gate) -> ir.Gate:
         base = ("gates", name)
-        checks = tuple(self.check(c, (*base, "checks", i)) for i, c in enumerate(gate.checks or ()))
+        checks = self.checks(gate.checks or (), base)
         requirements = tuple(
             ir.Requirement(
                 metric=self.output(r.metric),
@@ -345,6 +347,24 @@ class _Lowering:
             span=self.key_span(*base),
         )
 
+    def checks(self, checks: Sequence[s.DataCheck], base: PathKey) -> tuple[ir.DataCheck, ...]:
+        """A check over a list of columns becomes one check per column, at its list item, so
+        that every consumer (runtime, diff, graph) sees per-column checks."""
+        out: list[ir.DataCheck] = []
+        for i, check in enumerate(checks):
+            path = (*base, "checks", i)
+            lowered = self.check(check, path)
+            listed = getattr(getattr(check, check.kind), "columns", None)  # not the columns kind
+            if listed is None:
+                out.append(lowered)
+                continue
+            items = (*path, check.kind, "columns")
+            out += [
+                replace(lowered, column=name, span=self.source.span((*items, j)))
+                for j, name in enumerate(listed)
+            ]
+        return tuple(out)
+
     def check(self, check: s.DataCheck, path: PathKey) -> ir.DataCheck:
         kind = check.kind
         body: Any = getattr(check, kind)
@@ -357,6 +377,7 @@ class _Lowering:
         return ir.DataCheck(
             kind=kind,
             column=body.column if kind != "row_count" else None,
+            pattern=body.pattern if kind != "row_count" else None,
             min=self.threshold(getattr(body, "min", None)),
             max=self.threshold(getattr(body, "max", None)),
             columns=(),

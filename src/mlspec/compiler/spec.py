@@ -440,13 +440,51 @@ def _ordered(low: Any, high: Any) -> None:
         )
 
 
-class ColumnBounds(Model):
+class CheckedColumns(Model):
+    """The columns a check looks at: exactly one of column, columns, pattern. Each column is
+    judged on its own (a result per column); lowering gives a list one check per column."""
+
+    column: str | None = Field(default=None, min_length=1)
+    """The column to check. Exactly one of column, columns, pattern."""
+    columns: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, min_length=1, json_schema_extra={"uniqueItems": True}
+    )
+    """Several columns, each checked alike, e.g. [age, income]."""
+    pattern: str | None = Field(default=None, min_length=1)
+    """A Python regular expression, applied with re.search (anchor it: ^feat_): every column of
+    the dataset whose name it matches is checked; none matching fails the check."""
+
+    @model_validator(mode="after")
+    def _columns(self) -> Any:
+        _exactly_one(self, ("column", "columns", "pattern"), "a column check")
+        seen: set[str] = set()
+        for name in self.columns or ():
+            if name in seen:  # its results, and `mlspec diff`'s keys, would be ambiguous
+                raise error("MS104", f"column {name!r} is listed twice", "list it once", "columns")
+            seen.add(name)
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise error(
+                    "MS104",
+                    f"invalid regular expression: {exc}",
+                    "a Python re pattern, matched with re.search, e.g. ^feat_",
+                    at="pattern",
+                ) from None
+        return self
+
+
+_ONE_COLUMN_CHOICE = exactly_one("column", "columns", "pattern")
+
+
+class ColumnBounds(CheckedColumns):
     """The values of a column lie within inclusive bounds."""
 
-    model_config = ConfigDict(json_schema_extra=rules(at_least_one("min", "max")))
+    model_config = ConfigDict(
+        json_schema_extra=rules(_ONE_COLUMN_CHOICE, at_least_one("min", "max"))
+    )
 
-    column: str = Field(min_length=1)
-    """The column to check."""
     min: Threshold | None = None
     """The lowest value that passes: a number or params.NAME."""
     max: Threshold | None = None
@@ -460,13 +498,13 @@ class ColumnBounds(Model):
         return self
 
 
-class NullFraction(Model):
+class NullFraction(CheckedColumns):
     """The fraction of nulls in a column is at most `max`."""
 
-    model_config = ConfigDict(json_schema_extra=rules(field("max", {"minimum": 0, "maximum": 1})))
+    model_config = ConfigDict(
+        json_schema_extra=rules(_ONE_COLUMN_CHOICE, field("max", {"minimum": 0, "maximum": 1}))
+    )
 
-    column: str = Field(min_length=1)
-    """The column to check."""
     max: Threshold
     """The largest fraction of nulls that passes, 0-1 (e.g. 0.01), or params.NAME."""
 
@@ -479,11 +517,11 @@ class NullFraction(Model):
         return self
 
 
-class Categories(Model):
+class Categories(CheckedColumns):
     """Every value of a column is one of `allowed`."""
 
-    column: str = Field(min_length=1)
-    """The column to check."""
+    model_config = ConfigDict(json_schema_extra=rules(_ONE_COLUMN_CHOICE))
+
     allowed: list[str | int | bool] = Field(min_length=1)
     """The values allowed: strings, integers or booleans."""
 
@@ -495,11 +533,9 @@ _DRIFT_BOUNDS = (
 )
 
 
-class _DriftMeasure(Model):
+class _DriftMeasure(CheckedColumns):
     """What every drift check has: the column, the method and its threshold."""
 
-    column: str = Field(min_length=1)
-    """The column to compare."""
     method: Literal["psi", "ks"]
     """psi: population stability index; ks: Kolmogorov-Smirnov statistic."""
     max: Threshold
@@ -539,7 +575,9 @@ class Drift(_DriftMeasure):
     """A column's drift from a reference, as PSI or the KS statistic, is at most `max`."""
 
     model_config = ConfigDict(
-        json_schema_extra=rules(exactly_one("reference", "reference_uri"), *_DRIFT_BOUNDS)
+        json_schema_extra=rules(
+            _ONE_COLUMN_CHOICE, exactly_one("reference", "reference_uri"), *_DRIFT_BOUNDS
+        )
     )
 
     reference: Reference | None = None
@@ -559,7 +597,7 @@ class MonitorDrift(_DriftMeasure):
     on (the watched pipeline's `registry.reference`, recorded on the version), or from a
     fixed reference file."""
 
-    model_config = ConfigDict(json_schema_extra=rules(*_DRIFT_BOUNDS))
+    model_config = ConfigDict(json_schema_extra=rules(_ONE_COLUMN_CHOICE, *_DRIFT_BOUNDS))
 
     reference_uri: str | None = None
     """A dataset file or URI to compare with instead of the served version's training data."""
@@ -582,13 +620,15 @@ class DataCheck(Model):
     """Each listed column is present with its type (int, float, str, bool), e.g.
     {amount: float}."""
     null_fraction: NullFraction | None = None
-    """The fraction of nulls in a column is at most max: {column, max}."""
+    """The fraction of nulls in a column is at most max: {column, max}; columns: [...] or
+    pattern: REGEX instead of column checks each matching column."""
     range: ColumnBounds | None = None
-    """A column's values lie within bounds: {column, min, max}."""
+    """A column's values lie within bounds: {column, min, max} (or columns, pattern)."""
     categories: Categories | None = None
-    """Every value of a column is allowed: {column, allowed}."""
+    """Every value of a column is allowed: {column, allowed} (or columns, pattern)."""
     drift: Drift | None = None
-    """A column has not drifted from a reference: {column, reference, method, max}."""
+    """A column has not drifted from a reference: {column, reference, method, max} (or columns,
+    pattern)."""
 
     @model_validator(mode="after")
     def _one_check(self) -> Any:

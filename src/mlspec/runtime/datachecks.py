@@ -23,6 +23,14 @@ column, an empty dataset (0 rows; this includes `row_count`), a column with no n
 dataset or reference file, or a malformed check. `run_data_gate` never raises. Bounds are
 inclusive. A gate passes only if it has at least one check and every check passes.
 
+Columns. null_fraction, range, categories and drift name a `column`, or a `pattern` instead: a
+Python regular expression applied with re.search (so "^feat_" matches names starting feat_).
+A pattern check runs once per column it matches, in the dataset's column order, each with its
+own result (subject = the column). For drift the reference's matching columns count too, so a
+matching column missing from the dataset fails. A pattern that matches no column fails the
+check (subject /pattern/), as does one that does not compile. (A spec's list of `columns` is
+lowered by the compiler to one check per column.)
+
 Categories compare as strings for CSV: "1" matches 1, "true"/"True" match True. Parquet values
 compare by type: numbers numerically (1.0 matches 1), bools only with bools, strings with the
 string form of an allowed value.
@@ -293,17 +301,48 @@ def _describe(check: dict, dataset: str) -> tuple[str, str]:
     if kind == "columns":
         return ", ".join(_column_types(check)), "== 0 missing or mistyped"
     if kind == "null_fraction":
-        return _text(check, "column"), f"<= {number_text(_max(check))}"
+        return _subject(check), f"<= {number_text(_max(check))}"
     if kind == "range":
-        return _text(check, "column"), _interval(*_bounds(check))
+        return _subject(check), _interval(*_bounds(check))
     if kind == "categories":
         allowed = ", ".join(_fmt_category(a) for a in _allowed(check))
-        return _text(check, "column"), f"in {{{allowed}}}"
+        return _subject(check), f"in {{{allowed}}}"
     if kind == "drift":
         method, limit = _method(check), number_text(_max(check))
         extra = f", {_bins(check)} bins" if method == "psi" else ""
-        return _text(check, "column"), f"<= {limit} ({method}{extra})"
+        return _subject(check), f"<= {limit} ({method}{extra})"
     raise _Fail(f"invalid check: unknown kind {kind!r}")
+
+
+def _subject(check: dict) -> str:
+    """The column a check looks at, or /pattern/ for a check of every column it matches."""
+    if check.get("pattern") is None:
+        return _text(check, "column")
+    if check.get("column") is not None:
+        raise _Fail("invalid check: it has both column and pattern")
+    return f"/{_pattern(check).pattern}/"
+
+
+def _pattern(check: dict) -> re.Pattern[str]:
+    text = _text(check, "pattern")
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise _Fail(f"invalid check: the pattern {text!r} does not compile: {exc}") from None
+
+
+def _matching(check: dict, table: dict[str, list], refs: _References) -> list[str]:
+    """The columns a pattern check judges, in the dataset's order; for drift then the
+    reference's that the dataset lacks (each fails: a feature gone is drift too)."""
+    pattern, names, where = _pattern(check), list(table), "the dataset"
+    if check.get("kind") == "drift":
+        names += [n for n in refs.load(refs.path(check.get("reference"))) if n not in table]
+        where = "the dataset or the reference"
+    matched = [name for name in names if pattern.search(name)]
+    if not matched:  # fail closed: a renamed feature must not turn the check into no check
+        listed = f"its columns: {_show(names)}" if names else "it has no columns"
+        raise _Fail(f"no column of {where} matches the pattern {pattern.pattern!r} ({listed})")
+    return matched
 
 
 def _max(check: dict) -> float:
@@ -579,7 +618,8 @@ def _error(exc: BaseException) -> str:
 
 def _run_check(
     check: object, table: dict[str, list] | None, problem: str, refs: _References, name: str
-) -> CheckResult:
+) -> list[CheckResult]:
+    """The check's result; a pattern check's, one per column it matches."""
     kind = str(check.get("kind")) if isinstance(check, dict) else "invalid"
     subject, threshold = name, "?"
     try:
@@ -588,12 +628,33 @@ def _run_check(
         subject, threshold = _describe(check, name)
         if table is None:
             raise _Fail(problem)
+        if check.get("pattern") is None:
+            return [_judge(kind, check, subject, threshold, table, refs)]
+        return [
+            _judge(
+                kind, {**check, "pattern": None, "column": column}, column, threshold, table, refs
+            )
+            for column in _matching(check, table, refs)
+        ]
+    except Exception as exc:
+        return [_failed(kind, subject, threshold, exc)]
+
+
+def _judge(
+    kind: str, check: dict, subject: str, threshold: str, table: dict[str, list], refs: _References
+) -> CheckResult:
+    try:
         measured, passed, detail = _CHECKS[kind](check, table, refs)
-    except _Fail as exc:
-        return CheckResult(kind, subject, None, threshold, False, str(exc))
-    except Exception as exc:  # a bug or an odd value must block the gate, not crash the run
-        return CheckResult(kind, subject, None, threshold, False, f"error: {_error(exc)}")
+    except Exception as exc:
+        return _failed(kind, subject, threshold, exc)
     return CheckResult(kind, subject, float(measured), threshold, bool(passed), detail)
+
+
+def _failed(kind: str, subject: str, threshold: str, exc: Exception) -> CheckResult:
+    """A check that could not pass; any other error (a bug, an odd value) blocks the gate
+    rather than crash the run."""
+    detail = str(exc) if isinstance(exc, _Fail) else f"error: {_error(exc)}"
+    return CheckResult(kind, subject, None, threshold, False, detail)
 
 
 def run_data_gate(
@@ -620,7 +681,7 @@ def run_checks(
 ) -> GateReport:
     """Run every check on a loaded table (None: unreadable, for `problem`); never raises."""
     refs = _References(references)
-    results = [_run_check(c, table, problem, refs, name) for c in checks]
+    results = [r for c in checks for r in _run_check(c, table, problem, refs, name)]
     reason = problem or ("" if results else "the gate has no checks")
     passed = bool(results) and all(r.passed for r in results)
     return GateReport(gate=gate, kind="data", passed=passed, checks=results, reason=reason)

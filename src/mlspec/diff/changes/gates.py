@@ -221,6 +221,11 @@ def _requirements(
 
 
 def check_key(check: ir.DataCheck) -> str:
+    """A check per column (a list of columns is lowered to one each), so that a column added is
+    a check added (safe) and one removed a check removed (risky); a pattern is its own key: its
+    change is the old pattern's check removed and the new one's added."""
+    if check.pattern is not None:
+        return f"{check.kind}(/{check.pattern}/)"
     return f"{check.kind}({check.column})" if check.column else check.kind
 
 
