@@ -70,6 +70,8 @@ SCHEMA_CANNOT_SAY = {
     "MS104-min-above-max.yaml": f"min against max: {_TWO_VALUES}",
     "MS104-header-regex.yaml": "a regex that does not compile: JSON Schema has no portable test "
     "(format 'regex' is ECMAScript's dialect, and formats are annotations by default)",
+    "MS104-pattern-does-not-compile.yaml": "a check's column pattern that does not compile: "
+    "the same as MS104-header-regex.yaml",
     "MS104-unknown-timezone.yaml": "a well-formed but unknown zone: the IANA database changes "
     "with tzdata releases; the schema checks the form only",
     "MS201-gate-as-input.yaml": _REFERENCE,
