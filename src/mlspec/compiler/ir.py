@@ -155,6 +155,10 @@ class Step:
 class DataCheck:
     kind: Literal["row_count", "columns", "null_fraction", "range", "categories", "drift"]
     column: str | None
+    # A regular expression (re.search) instead of `column`: the runtime checks every column it
+    # matches, each on its own, and fails when none does. (A spec's list of `columns` is lowered
+    # to one check per column.)
+    pattern: str | None
     min: Threshold | None
     max: Threshold | None
     columns: tuple[tuple[str, str], ...]  # required columns and their types
@@ -164,10 +168,6 @@ class DataCheck:
     method: Literal["psi", "ks"] | None
     bins: int | None
     span: Span
-    # A regular expression (re.search) instead of `column`: the runtime checks every column it
-    # matches, each on its own, and fails when none does. A spec's `columns` list is lowered to
-    # one check per column.
-    pattern: str | None = None
 
 
 @dataclass(frozen=True)

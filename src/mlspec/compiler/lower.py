@@ -371,7 +371,7 @@ class _Lowering:
         span = self.source.span(path)
         if kind == "columns":
             return ir.DataCheck(
-                kind, None, None, None, tuple(body.items()), (), None, None, None, None, span
+                kind, None, None, None, None, tuple(body.items()), (), None, None, None, None, span
             )
         drift = check.drift
         return ir.DataCheck(
