@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from support import kfp_ir
+from support import kfp_ir, serving
 from support.engines import FLAGSHIP, mlspec_run
 
 from mlspec.api import compile_pipeline
@@ -332,3 +332,37 @@ def test_prefect_run_reports_each_column(tmp_path: Path, prefect_api: str) -> No
     assert len({line.split()[3] for line in means}) == 10, means
     assert "[ok  ] range          mean_radius" in log
     assert "[FAIL] range          mean_area" in log
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+def test_a_monitor_judges_each_column_a_pattern_matches_against_the_training_data(
+    uri: str, model_path: str, tmp_path: Path
+) -> None:
+    """The runtime monitor job: drift over every mean_ and worst_ feature against the served
+    version's training data (the reference the registry records); two were shifted."""
+    from mlflow import MlflowClient
+
+    from mlspec.runtime.monitor import TRAINED_ON, run_monitor
+    from mlspec.runtime.registry import promote, register_model_version
+
+    reference = serving.training_data(tmp_path / "train.csv")
+    version = register_model_version(
+        uri, "clf", model_path, run_id="train-0", spec_name="clf", spec_version="1.0.0",
+        gate_reports=[], metrics={}, reference_path=reference,
+    )  # fmt: skip
+    promote(uri, "clf", version, "champion", [])
+    serving.served_inputs(tmp_path / "inputs", drifted=True)
+    drift = {"kind": "drift", "pattern": "^(mean|worst)_", "reference": TRAINED_ON}
+    cfg = {
+        "name": "clf-monitor", "pipeline": "clf", "registered_model": "clf", "alias": "champion",
+        "inputs": {"path": str(tmp_path / "inputs"), "window_seconds": None},
+        "checks": [{**drift, "method": "psi", "max": 0.2, "bins": 10}],
+        "feedback": None, "rollback_on": [],
+    }  # fmt: skip
+    report_path = tmp_path / "report.json"
+    assert run_monitor(cfg, run_id="m-1", tracking_uri=uri, report_path=str(report_path))
+    checks = json.loads(report_path.read_text())["checks"]["checks"]
+    assert len(checks) == 20  # ten mean_ and ten worst_ features, each its own result
+    assert {c["subject"] for c in checks if not c["passed"]} == {"mean_texture", "worst_area"}
+    tag = MlflowClient(uri, uri).get_model_version("clf", version).tags
+    assert any("drift mean_texture" in value for value in tag.values())
