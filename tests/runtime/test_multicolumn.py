@@ -366,3 +366,13 @@ def test_a_monitor_judges_each_column_a_pattern_matches_against_the_training_dat
     assert {c["subject"] for c in checks if not c["passed"]} == {"mean_texture", "worst_area"}
     tag = MlflowClient(uri, uri).get_model_version("clf", version).tags
     assert any("drift mean_texture" in value for value in tag.values())
+
+
+def test_lineage_lists_each_failed_column(tmp_path: Path) -> None:
+    """`mlspec lineage` reads the gate's report artifact: each failed column is its own entry."""
+    from mlspec.lineage import _gate
+
+    data = write_csv(tmp_path / "data", DATA)
+    report = run_data_gate("feature_data", data, _args(write_csv(tmp_path / "ref", REFERENCE)))
+    shown = _gate("feature_data", "blocked", json.loads(report.to_json()))
+    assert shown["failed_checks"] == [f"{k} {s}" for k, s, passed in EXPECTED if not passed]
