@@ -620,8 +620,7 @@ class DataCheck(Model):
     """Each listed column is present with its type (int, float, str, bool), e.g.
     {amount: float}."""
     null_fraction: NullFraction | None = None
-    """The fraction of nulls in a column is at most max: {column, max}; columns: [...] or
-    pattern: REGEX instead of column checks each matching column."""
+    """The fraction of nulls in a column is at most max: {column, max} (or columns, pattern)."""
     range: ColumnBounds | None = None
     """A column's values lie within bounds: {column, min, max} (or columns, pattern)."""
     categories: Categories | None = None
