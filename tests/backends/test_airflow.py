@@ -120,6 +120,7 @@ def test_hostile_strings_reach_every_field_they_were_put_in() -> None:
     assert checks[0]["columns"] == {h: "str"}
     assert checks[1] == {"kind": "categories", "column": h, "allowed": [h]}
     assert checks[2]["reference"] == "/tmp/" + h
+    assert [checks[3]["column"], checks[4]["column"], checks[5]["pattern"]] == [h, "b", h]
     assert namespace["PROMOTIONS"]["a"]["tags"] == {"k": h}  # type: ignore[index]
     assert namespace["ARTIFACT_ROOT"] == "/tmp/" + h
     assert namespace["TRACKING_URI"] == "http://" + h

@@ -73,6 +73,8 @@ def spec(text: str = HOSTILE) -> str:
                             "max": 0.2,
                         }
                     },
+                    {"null_fraction": {"columns": [text, "b"], "max": 0.1}},
+                    {"range": {"pattern": text, "min": 0}},  # a valid Python regex, too
                 ],
             },
             "m": {"require": [{"metric": "make.score", "min": "params.t"}]},
