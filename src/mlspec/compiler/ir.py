@@ -88,7 +88,7 @@ class EnvVar:
 class Resources:
     cpu: str | None = None
     memory: str | None = None
-    gpu: int | None = None
+    gpu: int | None = None  # serving pods only: a step's accelerators are its Placement
 
 
 @dataclass(frozen=True)
