@@ -198,7 +198,7 @@ def _with(path: str, value: Any) -> dict[str, Any]:
 GENERATED_VALID = {
     "cpu-integer": _with("steps.train.resources", {"cpu": 2}),
     "cpu-fraction": _with("steps.train.resources", {"cpu": 0.5}),
-    "cpu-millicores": _with("defaults.resources", {"cpu": "500m", "gpu": 0}),
+    "cpu-millicores": _with("defaults.resources", {"cpu": "500m"}),
     "memory-binary": _with("steps.train.resources", {"memory": "512Mi"}),
     "memory-decimal-fraction": _with("steps.train.resources", {"memory": "1.5G"}),
     "empty-optionals": _with("steps.train", {"python": "a.b:c", "container": None, "image": None}),

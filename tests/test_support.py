@@ -185,7 +185,17 @@ STEP_VALUES: dict[str, Any] = {
     "resources": {"cpu": "1"},
     "resources.cpu": "1",
     "resources.memory": "1Gi",
-    "resources.gpu": 1,
+    "accelerator": {"count": 1},
+    "accelerator.type": {"type": "amd.com/gpu", "count": 1},
+    "accelerator.count": {"count": 2},
+    "node_selector": {"cloud.google.com/gke-nodepool": "gpu-pool"},
+    "tolerations": [{"key": "gpu", "operator": "Exists"}],
+    **{
+        f"tolerations.*.{key}": [
+            {"key": "gpu", "value": "a", "effect": "NoExecute", "toleration_seconds": 5}
+        ]
+        for key in ("key", "operator", "value", "effect", "toleration_seconds")
+    },
     "caching": True,
     "env.*.secret": SECRET,
     "env.*.secret.name": SECRET,

@@ -36,6 +36,8 @@ CODES: dict[str, str] = {
     "MS120": "malformed reference",
     "MS121": "invalid package requirement",
     "MS122": "invalid git commit (a full 40-character id)",
+    "MS123": "invalid Kubernetes label or resource name",
+    "MS124": "inconsistent toleration",
     "MS201": "unknown step or output",
     "MS202": "unknown parameter",
     "MS203": "unknown gate",

@@ -58,8 +58,30 @@ def _settings(task: ir.Step | ir.JobSettings) -> list[tuple[str, object]]:
     return [
         ("image", task.image),
         ("packages", task.packages),
-        ("resources", res.cpu or res.memory or res.gpu),
+        ("resources", res.cpu or res.memory),
     ]
+
+
+def python_step_placement(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
+    worker = WORKERS[target]
+    for step in pipeline.steps:
+        place = step.placement
+        what = [
+            name
+            for name, value in (
+                ("accelerator", place.accelerator_count),
+                ("node_selector", place.node_selector),
+                ("tolerations", place.tolerations),
+            )
+            if value
+        ]
+        if step.kind == "python" and what:
+            yield (
+                place.span or step.span,
+                f"{target} runs Python step {step.name!r} in its {worker}: its "
+                f"{_listing(what)} not applied",
+                f"make it a container step (its pod is placed), or run the {worker} on such nodes",
+            )
 
 
 def python_step_secrets(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:

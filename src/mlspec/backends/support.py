@@ -42,6 +42,7 @@ from mlspec.backends.field_checks import (
     model_format_unused,
     prefect_placeholders,
     prometheus_unused,
+    python_step_placement,
     python_step_secrets,
     python_step_settings,
     schedule_zone,
@@ -182,7 +183,7 @@ def _step_settings(prefix: str) -> dict[str, dict[str, Entry]]:
         f"{prefix}.resources": setting,
         f"{prefix}.resources.cpu": setting,
         f"{prefix}.resources.memory": setting,
-        f"{prefix}.resources.gpu": setting,
+        **_placement_settings(prefix),
         f"{prefix}.env": everywhere(ok()),
         f"{prefix}.env.*.value": everywhere(ok()),
         f"{prefix}.env.*.secret": pipelines(ok(), _SECRET, _SECRET),
@@ -190,6 +191,30 @@ def _step_settings(prefix: str) -> dict[str, dict[str, Entry]]:
         f"{prefix}.env.*.secret.key": pipelines(ok(), _SECRET, _SECRET),
         f"{prefix}.env.*.param": pipelines(_KFP_ENV_PARAM, ok(), ok()),
         **_code_settings(prefix),
+    }
+
+
+_PLACED = warn(
+    "Python steps run in the worker (not applied); container steps: on the step's pod",
+    python_step_placement,
+)
+
+
+def _placement_settings(prefix: str) -> dict[str, dict[str, Entry]]:
+    """Accelerators, node selector and tolerations: kfp-kubernetes' and the pods' own."""
+    accelerator = pipelines(ok("set_accelerator_type and set_accelerator_limit"), _PLACED, _PLACED)
+    selector = pipelines(ok("kfp-kubernetes add_node_selector"), _PLACED, _PLACED)
+    toleration = pipelines(ok("kfp-kubernetes add_toleration"), _PLACED, _PLACED)
+    return {
+        f"{prefix}.accelerator": accelerator,
+        f"{prefix}.accelerator.type": accelerator,
+        f"{prefix}.accelerator.count": accelerator,
+        f"{prefix}.node_selector": selector,
+        f"{prefix}.tolerations": toleration,
+        **{
+            f"{prefix}.tolerations.*.{key}": toleration
+            for key in ("key", "operator", "value", "effect", "toleration_seconds")
+        },
     }
 
 

@@ -22,8 +22,6 @@ from mlspec.backends.runtime_args import (
 from mlspec.compiler import ir
 from mlspec.runtime.monitor import TRAINED_ON
 
-GPU_RESOURCE = "nvidia.com/gpu"
-
 
 def promotions(pipeline: ir.Pipeline) -> list[ir.PromotionRule]:
     """Rules the run applies itself; those that wait for the rollout are applied by CI later."""
@@ -136,17 +134,31 @@ def promotion_data(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> dict[str, o
     }
 
 
-def resource_amounts(resources: ir.Resources) -> tuple[dict[str, str], dict[str, str]]:
-    """Kubernetes requests and limits: CPU and memory requested as much as limited, GPUs limited."""
+def resource_amounts(step: ir.Step) -> tuple[dict[str, str], dict[str, str]]:
+    """Kubernetes requests and limits: CPU and memory requested as much as limited,
+    accelerators limited (Kubernetes sets an extended resource's request to its limit)."""
+    resources, placement = step.resources, step.placement
     requests: dict[str, str] = {}
     if resources.cpu:
         requests["cpu"] = resources.cpu
     if resources.memory:
         requests["memory"] = resources.memory
     limits = dict(requests)
-    if resources.gpu:
-        limits[GPU_RESOURCE] = str(resources.gpu)
+    if placement.accelerator_type:
+        limits[placement.accelerator_type] = str(placement.accelerator_count)
     return requests, limits
+
+
+def toleration_data(t: ir.Toleration) -> dict[str, object]:
+    """A Kubernetes toleration, in the API's own field names; unset fields left out."""
+    data = {
+        "key": t.key,
+        "operator": t.operator,
+        "value": t.value,
+        "effect": t.effect,
+        "tolerationSeconds": t.seconds,
+    }
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def container_data(step: ir.Step) -> dict[str, object]:
@@ -158,7 +170,7 @@ def container_data(step: ir.Step) -> dict[str, object]:
             for piece in placeholders.split(text)
         ]
 
-    requests, limits = resource_amounts(step.resources)
+    requests, limits = resource_amounts(step)
     return {
         "kind": "container",
         "image": step.image,
@@ -173,7 +185,18 @@ def container_data(step: ir.Step) -> dict[str, object]:
         "secrets": {e.name: [e.secret.name, e.secret.key] for e in step.env if e.secret},
         "resources": {"requests": requests, "limits": limits},
         "outputs": {o.name: o.type for o in step.outputs},
+        **placement_data(step.placement),
     }
+
+
+def placement_data(placement: ir.Placement) -> dict[str, object]:
+    """The pod's nodeSelector and tolerations, only where set (accelerators are resources)."""
+    data: dict[str, object] = {}
+    if placement.node_selector:
+        data["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        data["tolerations"] = [toleration_data(t) for t in placement.tolerations]
+    return data
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,30 @@ class EnvVar:
 class Resources:
     cpu: str | None = None
     memory: str | None = None
-    gpu: int | None = None
+    gpu: int | None = None  # serving pods only: a step's accelerators are its Placement
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str | None
+    operator: Literal["Equal", "Exists"]
+    value: str | None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None
+    seconds: int | None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a step's pod runs: its accelerators, node labels and tolerated taints."""
+
+    accelerator_type: str | None = None  # a Kubernetes extended resource, e.g. nvidia.com/gpu
+    accelerator_count: int = 0
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[Toleration, ...] = ()
+    span: Span | None = None  # the first placement field that applies, for diagnostics
+
+    def __bool__(self) -> bool:
+        return bool(self.accelerator_count or self.node_selector or self.tolerations)
 
 
 @dataclass(frozen=True)
@@ -149,6 +172,7 @@ class Step:
     description: str
     span: Span
     code: Code | None = None  # python steps only
+    placement: Placement = Placement()
 
 
 @dataclass(frozen=True)

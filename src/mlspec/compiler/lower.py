@@ -135,7 +135,7 @@ class _Lowering:
         return ir.JobSettings(
             image=d.image,
             packages=tuple(dict.fromkeys(d.packages)),
-            resources=ir.Resources(d.resources.cpu, d.resources.memory, d.resources.gpu),
+            resources=ir.Resources(d.resources.cpu, d.resources.memory),
             retries=_first(d.retries, 0),
             timeout_seconds=d.timeout,
             span=self.key_span("defaults") if self.source.has(("defaults",)) else None,
@@ -240,7 +240,6 @@ class _Lowering:
         resources = ir.Resources(
             cpu=step.resources.cpu or d.resources.cpu,
             memory=step.resources.memory or d.resources.memory,
-            gpu=step.resources.gpu if step.resources.gpu is not None else d.resources.gpu,
         )
         return ir.Step(
             name=name,
@@ -266,6 +265,26 @@ class _Lowering:
             description=step.description,
             span=self.key_span(*base),
             code=self.code(step, base) if step.python is not None else None,
+            placement=self.placement(step, base),
+        )
+
+    def placement(self, step: s.Step, base: PathKey) -> ir.Placement:
+        """Each placement field from the step, else from defaults, as a whole."""
+        d = self.spec.defaults
+        fields = ("accelerator", "node_selector", "tolerations")
+        paths = {f: (*base, f) if getattr(step, f) is not None else ("defaults", f) for f in fields}
+        accelerator = _first(step.accelerator, d.accelerator, None)
+        tolerations = _first(step.tolerations, d.tolerations, [])
+        spans = [self.key_span(*p) for p in paths.values() if self.source.has(p)]
+        return ir.Placement(
+            accelerator_type=accelerator.type if accelerator and accelerator.count else None,
+            accelerator_count=accelerator.count if accelerator else 0,
+            node_selector=tuple(_first(step.node_selector, d.node_selector, {}).items()),
+            tolerations=tuple(
+                ir.Toleration(t.key, t.operator, t.value, t.effect, t.toleration_seconds)
+                for t in tolerations
+            ),
+            span=spans[0] if spans else None,
         )
 
     def code_image(self, step: s.Step) -> str | None:

@@ -59,6 +59,7 @@ from mlspec.compiler.ir import (
     ANALYSIS_INTERVAL_SECONDS,
     SCALE_DOWN_DELAY_SECONDS,
 )
+from mlspec.compiler.placement_fields import AcceleratorType, LabelKey, LabelValue
 from mlspec.compiler.schema_rules import (
     Schema,
     at_least_one,
@@ -224,6 +225,93 @@ class Resources(Model):
     """Number of GPUs, 0-16."""
 
 
+class StepResources(Model):
+    """CPU and memory of a step; its GPUs are placement (`accelerator`)."""
+
+    cpu: Cpu | None = None
+    """CPU request: cores ("1", "0.5", at most 3 decimals; a YAML number is fine) or millicores
+    ("500m"); not zero."""
+    memory: Memory | None = None
+    """Memory request, a number with a unit: 512Mi, 2Gi, 1.5Gi (binary Ki..Ei) or 2G (decimal
+    k..E). A bare number is refused."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gpu_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "gpu" in data:
+            count = data["gpu"]
+            raise error(
+                "MS101",
+                "unknown field 'gpu' in a step's resources: GPUs are placement",
+                f"write `accelerator: {{count: {count if isinstance(count, int) else 1}}}` "
+                "beside `resources:` (type nvidia.com/gpu unless you name another)",
+                at="gpu",
+            )
+        return data
+
+
+# --- placement ------------------------------------------------------------------------------
+
+
+class Accelerator(Model):
+    """Accelerators a step's pod asks for: a Kubernetes extended resource and a count."""
+
+    type: AcceleratorType = "nvidia.com/gpu"
+    """The Kubernetes resource, DOMAIN/NAME: nvidia.com/gpu (default), amd.com/gpu,
+    google.com/tpu. The GPU model is a node label: choose it with node_selector."""
+    count: Annotated[int, Field(ge=0, le=16)]
+    """How many, 0-16 (0: none, e.g. to drop the defaults' accelerator in one step)."""
+
+
+class Toleration(Model):
+    """A taint the step's pod tolerates, as the Kubernetes API has it."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            when(_equals("operator", "Exists"), is_unset("value")),
+            when(is_unset("key"), _equals("operator", "Exists")),
+            when(is_set("toleration_seconds"), _equals("effect", "NoExecute")),
+        )
+    )
+
+    key: LabelKey | None = None
+    """The taint's key; none (with operator Exists): every taint."""
+    operator: Literal["Equal", "Exists"] = "Equal"
+    """Equal: the taint's value must be `value`; Exists: any value."""
+    value: LabelValue | None = None
+    """The taint's value (operator Equal only)."""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """The taint effect tolerated; none: every effect."""
+    toleration_seconds: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    """How long the pod stays on a node after a NoExecute taint appears (effect NoExecute
+    only); none: forever."""
+
+    @model_validator(mode="after")
+    def _rules(self) -> Toleration:
+        if self.operator == "Exists" and self.value is not None:
+            raise error(
+                "MS124",
+                "a toleration with operator Exists has no value",
+                "remove `value:`, or use operator: Equal",
+                at="value",
+            )
+        if self.key is None and self.operator != "Exists":
+            raise error(
+                "MS124",
+                "a toleration without a key tolerates every taint, which needs operator: Exists",
+                "add `key:`, or write operator: Exists",
+                at="operator" if "operator" in self.model_fields_set else None,
+            )
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise error(
+                "MS124",
+                "toleration_seconds applies to effect NoExecute only",
+                "write effect: NoExecute, or remove toleration_seconds",
+                at="toleration_seconds",
+            )
+        return self
+
+
 class GitSource(Model):
     """A git repository at a reviewed commit, holding the compiled output and the step code."""
 
@@ -272,8 +360,14 @@ class Defaults(Model):
     caching: bool | None = None
     """Whether a step may reuse the outputs of an earlier run with the same inputs (default
     false)."""
-    resources: Resources = Field(default_factory=Resources)
-    """CPU, memory and GPUs of every step, per field."""
+    resources: StepResources = Field(default_factory=StepResources)
+    """CPU and memory of every step, per field."""
+    accelerator: Accelerator | None = None
+    """GPUs (or other accelerators) of every step: {type, count}; a step's own replaces it."""
+    node_selector: dict[LabelKey, LabelValue] | None = None
+    """Node labels every step's pod must run on; a step's own replaces it as a whole."""
+    tolerations: list[Toleration] | None = None
+    """Taints every step's pod tolerates; a step's own list replaces it as a whole."""
     env: Env = Field(default_factory=dict)
     """Environment variables of every step: NAME: text, {secret: {name, key}} or {param: P}."""
     code: Code | None = None
@@ -379,8 +473,17 @@ class Step(Model):
     env: Env = Field(default_factory=dict)
     """Environment variables, merged over defaults.env: NAME: text, {secret: {name, key}} or
     {param: P}."""
-    resources: Resources = Field(default_factory=Resources)
-    """CPU, memory and GPUs, merged field by field over defaults.resources."""
+    resources: StepResources = Field(default_factory=StepResources)
+    """CPU and memory, merged field by field over defaults.resources."""
+    accelerator: Accelerator | None = None
+    """GPUs (or other accelerators): {type: nvidia.com/gpu, count: 1}; replaces
+    defaults.accelerator ({count: 0}: none)."""
+    node_selector: dict[LabelKey, LabelValue] | None = None
+    """Node labels the pod must run on, e.g. {cloud.google.com/gke-nodepool: gpu-pool};
+    replaces defaults.node_selector as a whole ({}: none)."""
+    tolerations: list[Toleration] | None = None
+    """Taints the pod tolerates: [{key, operator, value, effect, toleration_seconds}];
+    replaces defaults.tolerations as a whole ([]: none)."""
     retries: Annotated[int, Field(ge=0, le=20)] | None = None
     """Retries after a failure, 0-20 (default: defaults.retries, else 0)."""
     timeout: Duration | None = None

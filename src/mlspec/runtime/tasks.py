@@ -350,6 +350,7 @@ def kubernetes_job(run: TaskRun, step: str, attempt: int) -> dict:
     if spec["args"]:
         container["args"] = [container_text(run, step, a) for a in spec["args"]]
     pod: dict = {"restartPolicy": "Never", "containers": [container]}
+    pod.update((k, spec[k]) for k in ("nodeSelector", "tolerations") if k in spec)
     claim = os.environ.get("MLSPEC_ARTIFACT_CLAIM")
     if claim:  # step pods mount the artifact root from this PersistentVolumeClaim
         root = os.environ.get("MLSPEC_ARTIFACT_ROOT") or run.artifact_root

@@ -285,9 +285,10 @@ def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
             if e.secret is not None
         )
         arguments.append(("secrets", Code(f"[\n{items},\n        ]")))
-    resources = _resources(step.resources)
+    resources = _resources(step)
     if resources is not None:
         arguments.append(("container_resources", resources))
+    arguments += _placement(step.placement)
     arguments += [
         ("labels", {"mlspec/pipeline": pipeline.name, "mlspec/step": step.name}),
         ("volumes", Code("_MLSPEC_VOLUMES")),
@@ -336,8 +337,8 @@ def _placeholder(pipeline: ir.Pipeline, step: ir.Step, kind: str, name: str) -> 
     return jinja_text(("true" if value else "false") if isinstance(value, bool) else str(value))
 
 
-def _resources(resources: ir.Resources) -> Code | None:
-    requests, limits = taskdata.resource_amounts(resources)
+def _resources(step: ir.Step) -> Code | None:
+    requests, limits = taskdata.resource_amounts(step)
     if not limits:
         return None
     return Code(
@@ -346,3 +347,16 @@ def _resources(resources: ir.Resources) -> Code | None:
         f"            limits={literal(limits)},\n"
         "        )"
     )
+
+
+def _placement(placement: ir.Placement) -> list[tuple[str, object]]:
+    """The pod's node selector and tolerations, as the operator's own arguments. It reads a
+    toleration mapping as the Kubernetes API's JSON (tolerationSeconds): a snake_case key would
+    be dropped without a word."""
+    arguments: list[tuple[str, object]] = []
+    if placement.node_selector:
+        arguments.append(("node_selector", dict(placement.node_selector)))
+    if placement.tolerations:
+        tolerations = [taskdata.toleration_data(t) for t in placement.tolerations]
+        arguments.append(("tolerations", tolerations))
+    return arguments

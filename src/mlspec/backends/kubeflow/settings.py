@@ -8,7 +8,6 @@ from typing import Any
 
 from mlspec.compiler import ir
 
-GPU_RESOURCE = "nvidia.com/gpu"
 OWNERS_ANNOTATION = "mlspec.dev/owners"  # KFP has no pipeline owner; the pods carry it
 
 
@@ -64,12 +63,11 @@ def apply(kubernetes: ModuleType, task: Any, step: Settings) -> None:
         task.set_cpu_request(resources.cpu).set_cpu_limit(resources.cpu)
     if resources.memory:
         task.set_memory_request(resources.memory).set_memory_limit(resources.memory)
-    if resources.gpu:
-        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(resources.gpu)
     if step.timeout_seconds:
         kubernetes.set_timeout(task, step.timeout_seconds)
     if isinstance(step, ir.JobSettings):
         return
+    place(kubernetes, task, step.placement)
     secrets: dict[str, dict[str, str]] = {}
     for env in step.env:
         if env.value is not None:
@@ -79,3 +77,22 @@ def apply(kubernetes: ModuleType, task: Any, step: Settings) -> None:
         # env.param: reported by `check` (MS301), never reaches emit
     for name in sorted(secrets):
         kubernetes.use_secret_as_env(task, secret_name=name, secret_key_to_env=secrets[name])
+
+
+def place(kubernetes: ModuleType, task: Any, placement: ir.Placement) -> None:
+    """Accelerators on the task's resources; node labels and tolerations as kfp-kubernetes
+    platform settings (the second document of the compiled IR)."""
+    if placement.accelerator_type:
+        task.set_accelerator_type(placement.accelerator_type)
+        task.set_accelerator_limit(placement.accelerator_count)
+    for key, value in placement.node_selector:
+        kubernetes.add_node_selector(task, key, value)
+    for t in placement.tolerations:
+        kubernetes.add_toleration(
+            task,
+            key=t.key,
+            operator=t.operator,
+            value=t.value,
+            effect=t.effect,
+            toleration_seconds=t.seconds,
+        )

@@ -75,6 +75,7 @@ def _step(a: ir.Step, b: ir.Step, trains_model: bool) -> Iterator[Change]:
         )
     yield from _wiring(a, b, change, base)
     yield from _limits(a, b, change, base)
+    yield from _placement(a.placement, b.placement, change, (*base, "placement"))
     if set(a.gates) - set(b.gates):
         lost = ", ".join(sorted(set(a.gates) - set(b.gates)))
         yield change(
@@ -148,7 +149,7 @@ def _limits(a: ir.Step, b: ir.Step, change: Callable[..., Change], base: Path) -
         yield change(
             f"resources {_resources(a.resources)} -> {_resources(b.resources)}",
             "review",
-            "pods get other CPU, memory or GPUs",
+            "pods get other CPU or memory",
             "pipeline",
             (*base, "resources"),
         )
@@ -196,5 +197,47 @@ def _explicit_after(step: ir.Step) -> set[str]:
 
 
 def _resources(res: ir.Resources) -> str:
-    parts = [f"{k}={v}" for k, v in (("cpu", res.cpu), ("memory", res.memory), ("gpu", res.gpu))]
+    parts = [f"{k}={v}" for k, v in (("cpu", res.cpu), ("memory", res.memory))]
     return "{" + ", ".join(p for p in parts if not p.endswith("=None")) + "}"
+
+
+def _placement(
+    a: ir.Placement, b: ir.Placement, change: Callable[..., Change], base: Path
+) -> Iterator[Change]:
+    """Other accelerators or other nodes: the step may not be scheduled, or runs slower."""
+    old = (a.accelerator_type, a.accelerator_count)
+    new = (b.accelerator_type, b.accelerator_count)
+    if old != new:
+        yield change(
+            f"accelerator {_accelerator(a)} -> {_accelerator(b)}",
+            "review",
+            "its pod asks for other accelerators: it may wait for nodes that have them, or "
+            "train without them",
+            "pipeline",
+            (*base, "accelerator_type"),
+            (*base, "accelerator_count"),
+        )
+    if a.node_selector != b.node_selector:
+        yield change(
+            f"node selector {_labels(a)} -> {_labels(b)}",
+            "review",
+            "its pod moves to other nodes (or to none that match)",
+            "pipeline",
+            (*base, "node_selector"),
+        )
+    if a.tolerations != b.tolerations:
+        yield change(
+            f"tolerations {len(a.tolerations)} -> {len(b.tolerations)} (changed)",
+            "review",
+            "its pod may be placed on tainted nodes, or no longer",
+            "pipeline",
+            (*base, "tolerations"),
+        )
+
+
+def _accelerator(p: ir.Placement) -> str:
+    return f"{p.accelerator_count} {p.accelerator_type}" if p.accelerator_type else "none"
+
+
+def _labels(p: ir.Placement) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in p.node_selector) + "}"
