@@ -8,7 +8,10 @@ the flagship's own steps (scikit-learn) on its fixtures.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -268,3 +271,85 @@ def test_the_drift_reference_must_come_from_the_step_or_a_fixture(tmp_path: Path
     assert result.exit_code == 1
     assert "must give it a fixture file" in result.stderr  # baseline is a dataset
     assert "drift reference make.reference of gate 'scaled_like_reference'" in result.stderr
+
+
+def test_the_pytest_plugin_makes_each_test_an_item(tmp_path: Path) -> None:
+    """In a user's suite: the spec named in `mlspec_specs`, one pytest item per step test."""
+    spec = _project(tmp_path)
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nmlspec_specs = pipeline.yaml\ntestpaths = pipeline.yaml\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-q"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "3 failed, 2 passed" in done.stdout, done.stdout
+    assert "PASSED pipeline.yaml::makes_rows" in done.stdout
+    assert "FAILED pipeline.yaml::few_rows" in done.stdout
+    assert "output 'score' is 0.05, below min 0.3" in done.stdout
+    # Without the option the plugin collects nothing: a suite that names no spec is unchanged.
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 5, done.stdout  # no tests collected
+    spec.write_text(SPEC + TESTS.replace("step: use", "step: uses", 1))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--mlspec-spec",
+         "pipeline.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout  # a collection error
+    assert "error[MS260]: test 'scales' names unknown step 'uses'" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("      n_estimators: 10\n", "      n_estimators: 20\n"),
+            ("review", "test train_on_fixture", "inputs[n_estimators].value 10 -> 20"),
+        ),
+        (
+            ("    gates: [data_quality]\n", ""),
+            ("review", "test ingest_splits", 'gates ["data_quality"] -> []'),
+        ),
+        (
+            ("  train_on_fixture:\n", "  train_fixture:\n"),
+            ("risky", "test train_on_fixture", "removed (it tested step train)"),
+        ),
+    ],
+)
+def test_diff_rates_changes_of_tests(
+    tmp_path: Path, edit: tuple[str, str], expected: tuple[str, str, str]
+) -> None:
+    """No test change needs a version bump: the pipeline that runs is the same."""
+    text = (FLAGSHIP / "pipeline.yaml").read_text()
+    assert text.count(edit[0]) == 1
+    folder = tmp_path / "breast-cancer"  # the spec beside its step package and fixtures
+    shutil.copytree(FLAGSHIP, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    old, new = folder / "old.yaml", folder / "new.yaml"
+    old.write_text(text)
+    new.write_text(text.replace(*edit))
+    result = CliRunner().invoke(main, ["diff", str(old), str(new), "--format", "json"])
+    changes = json.loads(result.output)["files"][0]["changes"]
+    shown = [(c["risk"], c["subject"], c["summary"]) for c in changes]
+    assert expected in shown, shown
+    assert all(c["bump"] is None for c in changes), changes
+    if expected[0] == "risky":
+        assert ("safe", "test train_fixture", "added (tests step train)") in shown
