@@ -245,6 +245,11 @@ def test_no_tests_is_a_pass(tmp_path: Path) -> None:
         ("tests:\n  t:\n    step: use\n    inputs: {table: {file: fixtures/table.csv}, "
          "baseline: {file: fixtures/table.csv}}\n    gates: [made]\n", "MS263", "make.table"),
         ("tests:\n  t: {step: make, inputs: {rows: two}}\n", "MS103", "{value: TEXT}"),
+        ("tests:\n  t: {step: make, expect: {table: {rows: {min: 9, max: 2}}}}\n", "MS104",
+         "min 9 is greater than max 2"),
+        ("tests:\n  t: {step: make, expect: {score: {min: 0.9, max: 0.1}}}\n", "MS104",
+         "min 0.9 is greater than max 0.1"),
+        ("tests:\n  t: {step: make, expect: {table: {rows: {}}}}\n", "MS105", "'min', 'max'"),
     ],
 )  # fmt: skip
 def test_tests_that_do_not_fit_the_spec(tmp_path: Path, tests: str, code: str, needle: str) -> None:

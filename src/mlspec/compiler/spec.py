@@ -1547,8 +1547,13 @@ class RowBounds(Model):
     def _rules(self) -> RowBounds:
         if self.min is None and self.max is None:
             raise error("MS105", "row bounds need 'min', 'max' or both", "add min or max")
-        if self.min is not None and self.max is not None:
-            _ordered(float(self.min), float(self.max))
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise error(
+                "MS104",
+                f"min {self.min} is greater than max {self.max}",
+                "nothing could pass; swap the bounds",
+                at="min",
+            )
         return self
 
 

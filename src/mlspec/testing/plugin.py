@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     config = parent.config
     wanted = [*config.getini("mlspec_specs"), *config.getoption("mlspec_spec")]
-    if file_path.resolve() in {Path(p).resolve() for p in wanted}:
+    if wanted and file_path.resolve() in {Path(p).resolve() for p in wanted}:
         return SpecFile.from_parent(parent, path=file_path)
     return None
 
