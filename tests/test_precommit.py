@@ -273,8 +273,10 @@ def test_hook_file_is_a_valid_pre_commit_manifest() -> None:
     from pre_commit.clientlib import load_manifest
 
     hooks = {hook["id"]: hook for hook in load_manifest(str(HOOKS))}
-    assert sorted(hooks) == ["mlspec-compile-check", "mlspec-validate"]
+    assert sorted(hooks) == ["mlspec-compile-check", "mlspec-test", "mlspec-validate"]
     assert hooks["mlspec-validate"]["entry"] == "mlspec validate"
+    assert hooks["mlspec-test"]["entry"] == "mlspec test"
+    assert hooks["mlspec-test"]["files"] == hooks["mlspec-validate"]["files"]
     assert hooks["mlspec-compile-check"]["entry"] == "mlspec compile --check"
     assert hooks["mlspec-compile-check"]["pass_filenames"] is False
     assert all(hook["language"] == "python" for hook in hooks.values())
@@ -364,6 +366,7 @@ def test_workflow_runs_each_part_of_the_flow() -> None:
     lines = [" ".join(command) for command in _workflow_commands()]
     expected = [
         r"mlspec validate --format github ",
+        r"mlspec test ",
         r"mlspec diff --base origin/\$\{BASE_REF\} --format markdown",
         r"mlspec compile \$SPEC --target \$TARGET -o \$OUT .* --check --format github",
         r"mlspec deploy \$spec --target kubeflow",

@@ -63,6 +63,11 @@ CODES: dict[str, str] = {
     "MS243": "promotion and rollout wait for each other",
     "MS244": "a section that the spec relies on is missing",
     "MS250": "analysis query does not tell the canary from the stable version (warning)",
+    "MS260": "step test names an unknown step, or one it cannot run",
+    "MS261": "step test input does not fit the step",
+    "MS262": "step test expectation does not fit the output",
+    "MS263": "step test names a gate it cannot judge",
+    "MS264": "step test fixture file not found",
     "MS301": "not expressible on the target",
     "MS302": "works differently on the target (warning)",
     "MS303": "step code does not reach where the step runs",
@@ -72,3 +77,5 @@ CODES: dict[str, str] = {
 BACKEND_CODES = frozenset(code for code in CODES if code.startswith("MS3"))
 # Reported about a file that `validate` cannot read at all: no spec in a corpus can show it.
 FILE_CODES = frozenset({"MS012"})
+# Reported by `mlspec test`, which reads the fixture files beside the spec (tests/testing/).
+TEST_CODES = frozenset({"MS264"})

@@ -9,7 +9,8 @@ writes the same manifests under `rollout/` (or alone, with `--target rollout`).
 - honoured: the output follows the field; the note says how where that is not obvious.
 - warn: in the cases the note names, the target does something else and says so (MS302).
 - refuse: in the cases the note names, the target cannot express it (MS301).
-- n/a: the column writes nothing the field is about (the rollout target and a step).
+- n/a: the column writes nothing the field is about (the rollout target and a step; step tests,
+  `NOT_COMPILED`, on every column).
 
 A warn or refuse entry with a `find` function (field_checks.py) is reported from here, by
 `problems`, which every back end's `check` calls; the others are reported by the controller's
@@ -156,6 +157,9 @@ _MONITOR_JOB = pipelines(
     ok("the `monitor` task; the flow emits mlspec.monitor.breach of mlspec.monitor.NAME"),
 )
 _KFP_ENV_PARAM = refuse("KFP sets env values at compile time", env_params)
+# Step tests (`tests:`) run in-process under `mlspec test`: no target compiles them.
+NOT_COMPILED = ("tests",)
+_NOT_COMPILED = everywhere(Entry("n/a", "run by `mlspec test`, not compiled"))
 
 
 def _step_settings(prefix: str) -> dict[str, dict[str, Entry]]:
@@ -464,6 +468,20 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
                 )
             ),
             *(f".checks.*.{k}.{c}" for k in _COLUMN_CHECKS for c in ("columns", "pattern")),
+        )
+    },
+    **{
+        f"tests{path}": _NOT_COMPILED
+        for path in (
+            "",
+            *(
+                f".*.{p}"
+                for p in _each(
+                    "step inputs inputs.*.file inputs.*.value expect expect.*.columns "
+                    "expect.*.rows expect.*.rows.min expect.*.rows.max expect.*.min expect.*.max "
+                    "gates description"
+                )
+            ),
         )
     },
 }

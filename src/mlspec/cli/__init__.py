@@ -2,7 +2,8 @@
 
 Exit codes are stable: 0 ok, 1 problems in a spec, 2 usage errors (Click's own included),
 3 an operation refused or failed outside mlspec (e.g. a promotion whose gates did not pass).
-Commands are grouped by job: spec (validate, compile, graph, schema, targets, init), build
+Commands are grouped by job: spec (validate, compile, graph, schema, targets, init), testing
+(test), build
 (build), review (diff), registry (promote, rollback, resolve-model), lineage (lineage,
 runs), ops (deploy, run), bandit
 (bandit-controller, simulate).
@@ -20,7 +21,7 @@ from mlspec import __version__
 # every start); mlspec uses none. A user can still opt in by setting the variable.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from mlspec.cli import bandit, build, lineage, ops, review, spec
+from mlspec.cli import bandit, build, lineage, ops, review, spec, testing
 from mlspec.cli import registry as models
 from mlspec.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_SPEC, EXIT_USAGE
 
@@ -55,6 +56,7 @@ for command in (
     spec.schema,
     spec.list_targets,
     spec.init,
+    testing.test_command,
     review.diff_,
     models.promote,
     models.rollback,

@@ -519,6 +519,43 @@ class Text:
 
 
 @dataclass(frozen=True)
+class TestInput:
+    """A step test's value for one input: a fixture file (relative to the spec's folder), or a
+    constant."""
+
+    name: str
+    file: str | None
+    value: Scalar | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class TestExpectation:
+    """What a step test expects of one output (`name`)."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]  # dataset: column -> int | float | str | bool
+    min_rows: int | None
+    max_rows: int | None
+    min: float | None  # float and int outputs
+    max: float | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class StepTest:
+    """A test of one Python step on fixtures (`mlspec test`); not part of what targets run."""
+
+    name: str
+    step: str
+    inputs: tuple[TestInput, ...]
+    expect: tuple[TestExpectation, ...]
+    gates: tuple[str, ...]  # data gates that must pass on the step's outputs
+    description: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Pipeline:
     name: str
     version: str
@@ -548,6 +585,9 @@ class Pipeline:
     # sha256 of the spec's text in UTF-8 (its file's bytes less a byte-order mark): the spec
     # version a run's lineage names. Not part of the pipeline either: a comment changes it.
     spec_sha256: str = field(default="", metadata={"dump": False})
+    # Step tests (`mlspec test`): no target compiles them, so the dump leaves them out; `mlspec
+    # diff` rates their changes with its own rule (diff/changes/tests.py).
+    tests: tuple[StepTest, ...] = field(default=(), metadata={"dump": False})
 
     @property
     def kind(self) -> Literal["Pipeline", "Monitor"]:

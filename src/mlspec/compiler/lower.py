@@ -76,6 +76,7 @@ class _Lowering:
             span=self.source.document_span(),
             texts_with_braces=self.texts_with_braces(),
             spec_sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
+            tests=tuple(self.test(n, t) for n, t in spec.tests.items()),
             spec_path=portable_path(self.source.file),
             runtime_wheels=spec.defaults.code.wheels if spec.defaults.code is not None else None,
         )
@@ -313,6 +314,32 @@ class _Lowering:
             if git is not None
             else None,
             span=span,
+        )
+
+    def test(self, name: str, test: s.StepTest) -> ir.StepTest:
+        base = ("tests", name)
+        return ir.StepTest(
+            name=name,
+            step=test.step,
+            inputs=tuple(
+                ir.TestInput(n, i.file, i.value, self.key_span(*base, "inputs", n))
+                for n, i in test.inputs.items()
+            ),
+            expect=tuple(
+                ir.TestExpectation(
+                    name=n,
+                    columns=tuple((e.columns or {}).items()),
+                    min_rows=e.rows.min if e.rows else None,
+                    max_rows=e.rows.max if e.rows else None,
+                    min=e.min,
+                    max=e.max,
+                    span=self.key_span(*base, "expect", n),
+                )
+                for n, e in test.expect.items()
+            ),
+            gates=tuple(test.gates),
+            description=test.description,
+            span=self.key_span(*base),
         )
 
     def gate(self, name: str, gate: s.Gate) -> ir.Gate:

@@ -1633,6 +1633,111 @@ class Trigger(Model):
         return self
 
 
+# --- step tests -----------------------------------------------------------------------------
+
+
+# A fixture beside the spec: a relative path, '/' between parts ('..' may leave the folder).
+FixturePath = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")]
+
+
+class StepTestInput(Model):
+    """A step test's value for one input of its step: a file beside the spec, or a constant."""
+
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one("file", "value")))
+
+    file: FixturePath | None = None
+    """A fixture file (or folder) relative to the spec's folder, e.g. tests/fixtures/train.csv;
+    the step gets a copy of it as its artifact input."""
+    value: bool | int | float | str | None = None
+    """A constant for a scalar input (a parameter, a constant or an upstream scalar)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Any:
+        _exactly_one(self, ("file", "value"), "a test input")
+        return self
+
+
+def _expand_test_input(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        return {"value": value}
+    if isinstance(value, str) or value is None:
+        raise error(
+            "MS103",
+            f"a test input is a number, a boolean or a mapping, not {type_name(value)}",
+            "write {value: TEXT} for a string or {file: PATH} for a fixture file",
+        )
+    return value
+
+
+StepTestInputEntry = Annotated[
+    StepTestInput,
+    BeforeValidator(_expand_test_input, json_schema_input_type=int | float | bool | StepTestInput),
+]
+
+
+class RowBounds(Model):
+    """Inclusive bounds on a dataset's number of rows: min, max or both."""
+
+    model_config = ConfigDict(json_schema_extra=rules(at_least_one("min", "max")))
+
+    min: Annotated[int, Field(ge=0)] | None = None
+    """At least this many rows."""
+    max: Annotated[int, Field(ge=0)] | None = None
+    """At most this many rows."""
+
+    @model_validator(mode="after")
+    def _rules(self) -> RowBounds:
+        if self.min is None and self.max is None:
+            raise error("MS105", "row bounds need 'min', 'max' or both", "add min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise error(
+                "MS104",
+                f"min {self.min} is greater than max {self.max}",
+                "nothing could pass; swap the bounds",
+                at="min",
+            )
+        return self
+
+
+class StepTestExpectation(Model):
+    """What a step test expects of one output: a dataset's columns and rows, a number's range.
+    Every artifact output must exist after the step, whatever is expected of it."""
+
+    columns: dict[Annotated[str, Field(min_length=1)], ColumnType] | None = Field(
+        default=None, min_length=1
+    )
+    """Dataset outputs: each listed column present with that type (as a data gate's `columns`)."""
+    rows: RowBounds | None = None
+    """Dataset outputs: the number of rows, {min, max}."""
+    min: float | None = None
+    """float and int outputs: the value is at least this."""
+    max: float | None = None
+    """float and int outputs: the value is at most this."""
+
+    @model_validator(mode="after")
+    def _rules(self) -> StepTestExpectation:
+        _ordered(self.min, self.max)
+        return self
+
+
+class StepTest(Model):
+    """A test of one Python step on fixture data, run by `mlspec test` (never compiled)."""
+
+    step: Name
+    """The Python step under test."""
+    inputs: dict[Name, StepTestInputEntry] = Field(default_factory=dict)
+    """Its inputs by name: {file: PATH} for an artifact input (required for each one that reads
+    an upstream step), a number, a boolean or {value: ...} for a scalar; parameters and
+    constants not given keep the spec's values."""
+    expect: dict[Name, StepTestExpectation] = Field(default_factory=dict)
+    """Expectations per output of the step."""
+    gates: list[Name] = Field(default_factory=list)
+    """Data gates that must pass on the step's outputs (their dataset an output of the step;
+    a drift reference an output of the step or a fixture of one of its inputs)."""
+    description: str = ""
+    """Free text about the test."""
+
+
 # --- monitors -------------------------------------------------------------------------------
 
 FeedbackMetric = Literal["accuracy", "precision", "recall", "f1", "mae", "rmse"]
@@ -1764,7 +1869,7 @@ def _spec_rules(schema: Schema) -> None:
                 is_set("monitor"),
                 *(
                     field(key, _NOTHING)
-                    for key in ("params", "steps", "gates", "registry", "rollout")
+                    for key in ("params", "steps", "gates", "registry", "rollout", "tests")
                 ),
             ),
         ),
@@ -1814,6 +1919,9 @@ class Spec(Model):
     monitor: Monitor | None = None
     """A Monitor's job: the served model, its logged inputs, the checks, labelled feedback and
     what a breach does."""
+    tests: dict[Name, StepTest] = Field(default_factory=dict)
+    """Step tests on fixture data, run by `mlspec test` (never compiled): per test, a step, its
+    fixture inputs and what its outputs must be."""
 
     @model_validator(mode="after")
     def _kind_shape(self) -> Spec:
@@ -1839,7 +1947,7 @@ class Spec(Model):
                 "missing required field 'monitor' in the Monitor spec",
                 "add `monitor: {model: {pipeline, alias}, inputs: {path}, checks: [...]}`",
             )
-        for name in ("params", "steps", "gates", "registry", "rollout"):
+        for name in ("params", "steps", "gates", "registry", "rollout", "tests"):
             if getattr(self, name):
                 raise error(
                     "MS105",

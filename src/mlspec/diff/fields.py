@@ -44,6 +44,7 @@ SUBJECTS: tuple[tuple[Path, str, str | None], ...] = (
     (("steps",), "step", "step"),
     (("gates",), "gate", "gate"),
     (("registry", "rules"), "promotion", "promote"),
+    (("tests",), "test", None),
 )
 _MISSING = object()  # the side an element was added to or removed from
 _CLIP = 80  # characters of a long text shown, around its first difference
@@ -76,6 +77,12 @@ def differences(old: ir.Pipeline, new: ir.Pipeline, keys: Keys) -> Iterator[Diff
     for f in fields(old):
         if f.name not in SKIPPED and f.metadata.get("dump", True):
             yield from _value(getattr(old, f.name), getattr(new, f.name), (f.name,), keys)
+
+
+def node_changes(new: ir.Pipeline, a: object, b: object, path: Path, keys: Keys) -> list[Change]:
+    """The generic changes between two versions of one node at `path`, for a rule that rates
+    them itself (a field whose pipeline field the walk skips: step tests)."""
+    return [_change(new, d) for d in _value(a, b, path, keys)]
 
 
 def _value(a: object, b: object, path: Path, keys: Keys) -> Iterator[Difference]:

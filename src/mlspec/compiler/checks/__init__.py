@@ -17,6 +17,7 @@ from mlspec.compiler.checks import (
     registry,
     rollout,
     steps,
+    tests,
     triggers,
     values,
 )
@@ -39,6 +40,7 @@ SECTIONS: tuple[Callable[[Checker], None], ...] = (
     triggers.check_triggers,
     monitor.check_monitor,
     gates.check_unguarded_gates,
+    tests.check_tests,
     values.check_values,
 )
 

@@ -19,6 +19,7 @@ from mlspec.diff.changes.pipeline import compare_metadata, compare_params, compa
 from mlspec.diff.changes.registry import compare_registry
 from mlspec.diff.changes.rollout import compare_rollouts
 from mlspec.diff.changes.steps import compare_steps
+from mlspec.diff.changes.tests import compare_tests
 from mlspec.diff.changes.triggers import compare_triggers, trigger_key
 from mlspec.diff.model import Change
 
@@ -42,6 +43,7 @@ def rules(old: ir.Pipeline, new: ir.Pipeline) -> list[Change]:
         *compare_schedule(old, new),
         *compare_triggers(old, new),
         *monitor.compare_monitor(old, new),
+        *compare_tests(old, new),
     ]
 
 
