@@ -61,7 +61,7 @@ def outputs(artifacts: Path) -> dict[str, object]:
     """What the run made: the rows, the summary, and from each executed notebook its injected
     cell and what its cells printed."""
     made: dict[str, object] = {
-        "rows": _one(artifacts, "prepare", ("rows",)).read_text(),
+        "rows": _one(artifacts, "prepare", ("rows",)).read_bytes().decode(),
         "summary": _one(artifacts, "score", ("summary",)).read_text(),
     }
     for step in ("prepare", "score"):
