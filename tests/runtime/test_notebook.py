@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -104,3 +106,23 @@ def test_a_failing_cell_fails_the_step_and_its_notebook_is_kept(tmp_path: Path) 
     errors = [o for c in kept.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert [e.ename for e in errors] == ["ZeroDivisionError"]
     assert kept.cells[-1].get("execution_count") is None  # the cells after it never ran
+
+
+def test_without_the_engine_the_step_says_what_to_install(tmp_path: Path) -> None:
+    """A worker without the `notebook` extra: this interpreter without its site-packages."""
+    code = "from mlspec.runtime.notebook import run_notebook as r\nr('{}', 'n.ipynb', {}, {}, 'e')"
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        env={"PYTHONPATH": str(src)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "RuntimeError: notebook n.ipynb: notebook steps run with nbclient and ipykernel (the "
+        "python3 kernel) in the environment that runs the step: pip install nbclient==0.11.0 "
+        "ipykernel==7.4.0 (mlspec's `notebook` extra)"
+    )

@@ -16,6 +16,7 @@ The kernel is `python3`: ipykernel in the worker's own environment.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -60,6 +61,12 @@ def run_notebook(
 ) -> dict[str, Any]:
     """Execute notebook `text` (`where`: its path in the spec, for messages) with `values`
     injected; return its scalar outputs `scalars` ({name: type}), checked."""
+    if any(importlib.util.find_spec(m) is None for m in ("nbclient", "ipykernel")):
+        raise RuntimeError(
+            f"notebook {where}: notebook steps run with nbclient and ipykernel (the python3 "
+            "kernel) in the environment that runs the step: pip install nbclient==0.11.0 "
+            "ipykernel==7.4.0 (mlspec's `notebook` extra)"
+        )
     import nbformat
     from nbclient import NotebookClient
 
