@@ -53,6 +53,7 @@ _NAME_FORMS = (
     "names across a mapping, or across two"
 )
 _BESIDE = "the specs in the same folder: other files than the one the schema sees"
+_NOTEBOOK = "the notebook file beside the spec: another file than the one the schema sees"
 _CYCLE = "a dependency cycle; JSON Schema cannot follow references"
 _CREDENTIAL = (
     "a literal credential: credentials.py judges a name by its last word and a value by token "
@@ -74,6 +75,9 @@ SCHEMA_CANNOT_SAY = {
     "the same as MS104-header-regex.yaml",
     "MS104-unknown-timezone.yaml": "a well-formed but unknown zone: the IANA database changes "
     "with tzdata releases; the schema checks the form only",
+    "MS106-notebook-missing.yaml": _NOTEBOOK,
+    "MS106-notebook-not-json.yaml": _NOTEBOOK,
+    "MS107-notebook-too-large.yaml": _NOTEBOOK,
     "MS201-gate-as-input.yaml": _REFERENCE,
     "MS201-registry-model-typo.yaml": _REFERENCE,
     "MS201-unknown-after.yaml": _REFERENCE,

@@ -550,6 +550,10 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
         "(tests/compiler/test_monitor.py)"
     ),
     ("rollout.controller", "*"): "a change moves the spec to another column (tests/rollout)",
+    ("steps.*.notebook", "*"): (
+        "another path names no file (MS106); another notebook changes every target's output "
+        "(tests/backends/test_notebook.py)"
+    ),
     ("schedule.cron", "kubeflow"): "in the recurring run `mlspec deploy` makes (tests/deploy)",
     ("schedule.paused", "kubeflow"): "in the recurring run `mlspec deploy` makes (tests/deploy)",
     ("gates.*.require.*.vs", "*"): (

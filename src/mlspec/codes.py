@@ -23,6 +23,8 @@ CODES: dict[str, str] = {
     "MS103": "wrong type",
     "MS104": "invalid value",
     "MS105": "conflicting or missing alternatives (exactly one of several fields)",
+    "MS106": "the notebook is missing or not a valid Python notebook",
+    "MS107": "the notebook is too large to ship",
     "MS110": "invalid name",
     "MS111": "invalid DNS-1123 name",
     "MS112": "invalid version (MAJOR.MINOR.PIPELINE)",

@@ -139,6 +139,8 @@ def _short_image(image: str) -> str:
 def _step_label(step: ir.Step) -> str:
     if step.function is not None:
         return f"{_text(step.name)}\npython: {_text(step.function)}"
+    if step.notebook is not None:
+        return f"{_text(step.name)}\nnotebook: {_text(step.notebook.path)}"
     return f"{_text(step.name)}\nimage: {_text(_short_image(step.image or ''))}"
 
 

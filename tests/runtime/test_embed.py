@@ -125,7 +125,8 @@ def test_the_package_runs_in_a_process_without_mlspec(tmp_path: Path) -> None:
 def test_check_module_finds_forbidden_imports() -> None:
     text = "import numpy\nfrom os import path\nfrom ..mlspec import x\nfrom .report import y\n"
     assert embed.check_module("m.py", text) == [
-        "m.py imports numpy, which is neither standard library nor ['mlflow', 'pyarrow']",
+        "m.py imports numpy, which is neither standard library nor "
+        "['mlflow', 'nbclient', 'nbformat', 'pyarrow']",
         "m.py imports from outside its package (line 3)",
     ]
 

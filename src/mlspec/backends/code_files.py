@@ -58,8 +58,20 @@ def step_code(step: ir.Step) -> dict[str, str] | None:
     return {"package": package.name, "folder": folder(package), "digest": package.digest}
 
 
+def notebook_file(step: ir.Step) -> dict[str, str]:
+    """What a notebook step's task data says about its notebook: where it is shipped, beside
+    the generated file in a folder named by its digest, and the digest to check it against."""
+    notebook = step.notebook
+    assert notebook is not None
+    name = notebook.path.rpartition("/")[2]
+    file = f"{PREFIX}{notebook.digest[:12]}/{name}"
+    return {"path": notebook.path, "file": file, "digest": notebook.digest}
+
+
 def artifacts(pipeline: ir.Pipeline, *, airflow: bool = False) -> list[Artifact]:
     out: list[Artifact] = []
+    shipped = {notebook_file(s)["file"]: s.notebook for s in pipeline.steps if s.notebook}
+    out += [Artifact(file, shipped[file].text) for file in sorted(shipped)]
     for package in packages(pipeline):
         base = folder(package)
         out += [Artifact(f"{base}/{f.path}", f.data.decode("utf-8")) for f in package.files]

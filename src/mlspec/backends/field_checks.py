@@ -31,13 +31,13 @@ def _listing(items: list[str]) -> str:
 def python_step_settings(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
     worker = WORKERS[target]
     for step in pipeline.steps:
-        if step.kind != "python":
+        if step.kind == "container":
             continue
         what = [name for name, value in _settings(step) if value]
         if what:
             yield (
                 step.span,
-                f"{target} runs Python step {step.name!r} in its {worker}: its "
+                f"{target} runs {step.kind.capitalize()} step {step.name!r} in its {worker}: its "
                 f"{_listing(what)} not applied",
                 f"the environment of the {worker} must provide the packages; a container step "
                 "gets its own image and resources",
@@ -87,15 +87,15 @@ def python_step_placement(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
 def python_step_secrets(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
     worker = WORKERS[target]
     for step in pipeline.steps:
-        if step.kind != "python":
+        if step.kind == "container":
             continue
         for env in step.env:
             if env.secret is not None:
                 yield (
                     env.span,
-                    f"{target} runs Python step {step.name!r} inside its {worker}, which "
-                    f"cannot read the Kubernetes secret {env.secret.name!r} for env "
-                    f"{env.name!r}",
+                    f"{target} runs {step.kind.capitalize()} step {step.name!r} inside its "
+                    f"{worker}, which cannot read the Kubernetes secret {env.secret.name!r} for "
+                    f"env {env.name!r}",
                     "make it a container step (its pod gets the secret), or provide "
                     f"the variable in the environment of the {worker}",
                 )

@@ -136,11 +136,12 @@ def controllers(
 
 
 _WORKER_SETTING = warn(
-    "Python steps run in the worker (not applied); container steps: honoured",
+    "Python and notebook steps run in the worker (not applied); container steps: honoured",
     python_step_settings,
 )
 _SECRET = refuse(
-    "Python steps run in the worker, which cannot read a Kubernetes secret; container steps: "
+    "Python and notebook steps run in the worker, which cannot read a Kubernetes secret; "
+    "container steps: "
     "honoured",
     python_step_secrets,
 )
@@ -320,6 +321,11 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     "steps.*.container": everywhere(ok()),
     "steps.*.container.command": everywhere(ok()),
     "steps.*.container.args": everywhere(ok()),
+    "steps.*.notebook": pipelines(
+        ok("a component that carries the notebook and runs it with nbclient (installs it)"),
+        ok("run by nbclient in the worker (the notebook extra), shipped beside the DAG"),
+        ok("run by nbclient in the flow run (the notebook extra), shipped beside the flow"),
+    ),
     **_step_settings("steps.*"),
     "steps.*.inputs": everywhere(ok()),
     "steps.*.inputs.*.from": everywhere(ok()),

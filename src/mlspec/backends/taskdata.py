@@ -42,9 +42,12 @@ def _input_data(item: ir.Input) -> dict[str, object]:
 
 def step_data(step: ir.Step) -> dict[str, object]:
     data: dict[str, object] = {"kind": step.kind}
-    if step.kind == "python":
-        data["function"] = step.function
-        data["code"] = code_files.step_code(step)
+    if step.kind != "container":
+        if step.kind == "python":
+            data["function"] = step.function
+            data["code"] = code_files.step_code(step)
+        else:
+            data["notebook"] = code_files.notebook_file(step)
         data["inputs"] = {i.name: _input_data(i) for i in step.inputs}
         data["env"] = {
             e.name: e.value if e.value is not None else {"param": e.param}

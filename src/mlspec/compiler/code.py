@@ -46,6 +46,11 @@ def folder_package_files(spec_dir: Path) -> PackageFiles:
             return [(p.relative_to(base).as_posix(), p) for p in _walk(folder)]
         if module.is_file() and not module.is_symlink():
             return [(f"{name}.py", module)]
+        notebook = base / name  # a notebook step's file (compiler/notebook.py)
+        if name.endswith(".ipynb") and notebook.is_file():
+            if notebook.is_symlink():
+                raise PackageProblem(f"{name} is a symbolic link", "copy the notebook instead")
+            return [(name, notebook)]
         return None
 
     return files

@@ -770,3 +770,25 @@ def _check_secret_key(value: object) -> str:
 
 
 SecretKey = Annotated[str, _check_secret_key]
+
+
+# A notebook step's file: relative to the spec, inside the repository, any printable name
+# (quotes and spaces too: it stays text on every target), ending in .ipynb; no empty, '.' or
+# '..' part.
+_NOTEBOOK_PATH_RE = re.compile(r"(?!/)(?!(.*/)?\.{1,2}/)(?!.*//)[^\x00-\x1f\x7f\\]*\.ipynb")
+
+
+@_validator(_string(f"^{_NOTEBOOK_PATH_RE.pattern}$"))
+def _check_notebook_path(value: object) -> str:
+    value = _require_str(value, "a notebook file")
+    if not _NOTEBOOK_PATH_RE.fullmatch(value):
+        raise error(
+            "MS104",
+            f"invalid notebook path {value!r}",
+            "a .ipynb file relative to the spec, with '/' between parts, inside the "
+            "repository: e.g. notebooks/train.ipynb (no '..', no leading '/')",
+        )
+    return value
+
+
+NotebookPath = Annotated[str, _check_notebook_path]

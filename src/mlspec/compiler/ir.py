@@ -152,9 +152,18 @@ class Code:
 
 
 @dataclass(frozen=True)
+class Notebook:
+    """A notebook step's file, read once and validated: what is hashed is what is shipped."""
+
+    path: str  # as the spec gives it, relative to the spec's folder
+    digest: str  # sha256 of its bytes: the pin, and the step's code in a diff
+    text: str = field(metadata={"dump": False})
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
-    kind: Literal["python", "container"]
+    kind: Literal["python", "container", "notebook"]
     function: str | None  # module:function, for python steps
     packages: tuple[str, ...]
     image: str | None  # None: a python step on the target's default image
@@ -173,6 +182,7 @@ class Step:
     span: Span
     code: Code | None = None  # python steps only
     placement: Placement = Placement()
+    notebook: Notebook | None = None  # notebook steps only
 
 
 @dataclass(frozen=True)

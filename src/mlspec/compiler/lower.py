@@ -14,6 +14,7 @@ from mlspec.compiler import spec as s
 from mlspec.compiler.code import PackageFiles, folder_package_files, read_package
 from mlspec.compiler.dependencies import dependency_graph
 from mlspec.compiler.fields import memory_bytes
+from mlspec.compiler.notebook import read_notebook
 from mlspec.compiler.siblings import specs_beside
 from mlspec.compiler.source import PathKey, Source, portable_path
 
@@ -244,10 +245,10 @@ class _Lowering:
         )
         return ir.Step(
             name=name,
-            kind="python" if step.python is not None else "container",
+            kind=_kind(step),
             function=step.python,
             packages=tuple(dict.fromkeys([*d.packages, *step.packages]))
-            if step.python is not None
+            if step.container is None
             else (),
             image=step.image or self.code_image(step) or d.image,
             command=tuple(step.container.command) if step.container else (),
@@ -267,6 +268,9 @@ class _Lowering:
             span=self.key_span(*base),
             code=self.code(step, base) if step.python is not None else None,
             placement=self.placement(step, base),
+            notebook=read_notebook(self.package_files, step.notebook, self.span(*base, "notebook"))
+            if step.notebook is not None
+            else None,
         )
 
     def placement(self, step: s.Step, base: PathKey) -> ir.Placement:
@@ -594,3 +598,9 @@ class _Lowering:
 def _first(*values: Any) -> Any:
     """The first value that is set; the last argument is the built-in default."""
     return next((v for v in values if v is not None), values[-1])
+
+
+def _kind(step: s.Step) -> Literal["python", "container", "notebook"]:
+    if step.python is not None:
+        return "python"
+    return "notebook" if step.notebook is not None else "container"

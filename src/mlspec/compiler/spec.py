@@ -37,6 +37,7 @@ from mlspec.compiler.fields import (
     Memory,
     Name,
     Namespace,
+    NotebookPath,
     Pause,
     PythonTarget,
     Reference,
@@ -444,12 +445,18 @@ class Container(Model):
     """Further arguments."""
 
 
+STEP_KINDS = ("python", "container", "notebook")
+
+
 class Step(Model):
-    """A unit of work: a Python function (`python`) or a container (`container`)."""
+    """A unit of work: a Python function (`python`), a container (`container`) or a Jupyter
+    notebook (`notebook`)."""
 
     model_config = ConfigDict(
         json_schema_extra=rules(
-            exactly_one("python", "container"), when(is_set("container"), is_empty("packages"))
+            exactly_one(*STEP_KINDS),
+            when(is_set("container"), is_empty("packages")),
+            when(is_set("notebook"), is_unset("code")),
         )
     )
 
@@ -458,10 +465,15 @@ class Step(Model):
     and output as a keyword argument. Exactly one of python, container."""
     container: Container | None = None
     """Run a container: its command and args. Exactly one of python, container."""
+    notebook: NotebookPath | None = None
+    """A Jupyter notebook to execute headless (e.g. notebooks/train.ipynb, relative to the
+    spec): each input and output is injected as a variable after its `parameters` cell, and
+    each scalar output is read back from the notebook's variable of that name. Exactly one of
+    python, container, notebook."""
     image: Image | None = None
     """The image to run in (default: defaults.image). Container steps need one or the other."""
     packages: list[Requirement] = Field(default_factory=list)
-    """Extra pip requirements, added after defaults.packages. Python steps only."""
+    """Extra pip requirements, added after defaults.packages. Python and notebook steps."""
     inputs: dict[Name, InputEntry] = Field(default_factory=dict)
     """What the step reads: a reference (ingest.data, params.lr), a number or boolean, or
     {value: ...} for a constant string."""
@@ -497,7 +509,7 @@ class Step(Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Any:
-        _exactly_one(self, ("python", "container"), "a step")
+        _exactly_one(self, STEP_KINDS, "a step")
         return self
 
     @model_validator(mode="after")
@@ -505,9 +517,16 @@ class Step(Model):
         if self.container is not None and self.packages:
             raise error(
                 "MS105",
-                "'packages' applies to python steps only",
+                "'packages' applies to python and notebook steps only",
                 "install packages in the container image",
                 at="packages",
+            )
+        if self.notebook is not None and self.code is not None:
+            raise error(
+                "MS105",
+                "'code' applies to python steps only",
+                "a notebook step ships its notebook file; its imports come from `packages`",
+                at="code",
             )
         return self
 

@@ -34,12 +34,13 @@ RUNTIME_MODULES = (
     "monitor",
     "steps",
     "code",
+    "notebook",
     "tasks",
     "cache",
     "watch",
 )
 # What shipped code may import besides the standard library.
-ALLOWED_THIRD_PARTY = frozenset({"mlflow", "pyarrow"})
+ALLOWED_THIRD_PARTY = frozenset({"mlflow", "pyarrow", "nbformat", "nbclient"})
 PACKAGE_PREFIX = "mlspec_runtime_"
 # Airflow's dag processor reads every *.py file below its DAG folder that might hold a DAG; this
 # file in the package folder tells it to skip the folder's files. `[!.]*` matches every module

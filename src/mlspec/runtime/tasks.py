@@ -13,6 +13,7 @@ Artifacts live under `<root>/<pipeline>/<run>/<step>/<output>`. An input is `{'p
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import os
 import re
@@ -31,6 +32,7 @@ from .lineage import (
     record_steps,
     tracking_line,
 )
+from .notebook import EXECUTED, run_notebook
 from .steps import data_gate_step, model_gate_step, promotion_step, serving_gate_step
 
 TASK_ARTIFACT_TYPES = frozenset({"dataset", "model", "metrics", "artifact"})
@@ -150,6 +152,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def run_python_step(run: TaskRun, step: str) -> dict | None:
     """Call the step's function by mlspec's calling convention; return its scalar outputs."""
     spec = run.steps[step]
+    if spec["kind"] == "notebook":
+        return run_notebook_step(run, step)
     module, _, name = spec["function"].partition(":")
     if spec.get("code"):  # the pinned step package shipped beside the DAG or flow
         code = spec["code"]
@@ -171,6 +175,31 @@ def run_python_step(run: TaskRun, step: str) -> dict | None:
             f"not {result!r}"
         )
     return {n: cast_value(result[n], kind) for n, kind in scalars.items()}
+
+
+def run_notebook_step(run: TaskRun, step: str) -> dict | None:
+    """Execute the step's notebook, shipped beside the DAG or flow and checked against its
+    digest, by the same calling convention (runtime/notebook.py); the executed notebook is
+    kept among the step's files."""
+    spec = run.steps[step]
+    shipped = spec["notebook"]
+    beside = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(beside, shipped["file"]), "rb") as handle:
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != shipped["digest"]:
+        raise RuntimeError(
+            f"the notebook shipped for step {step!r} ({shipped['file']}) is not the one "
+            "compiled: deploy the compiled folder as it is"
+        )
+    values = {key: input_value(run, value) for key, value in spec["inputs"].items()}
+    scalars = {n: kind for n, kind in spec["outputs"].items() if kind not in TASK_ARTIFACT_TYPES}
+    for output, kind in spec["outputs"].items():
+        if kind in TASK_ARTIFACT_TYPES:
+            values[output] = output_path(run.artifact_root, run.pipeline, run.run_id, step, output)
+    executed = output_path(run.artifact_root, run.pipeline, run.run_id, step, EXECUTED)
+    with _environment(env_values(run, spec["env"])):
+        found = run_notebook(data.decode("utf-8"), shipped["path"], values, scalars, executed)
+    return found or None
 
 
 def container_text(run: TaskRun, step: str, parts: list) -> str:

@@ -127,7 +127,7 @@ def _tasks(pipeline: ir.Pipeline) -> tuple[list[Task], list[tuple[Code, Code]]]:
     for node in taskdata.task_graph(pipeline):
         if node.kind == "step":
             step = pipeline.step(node.subject)
-            python = step.kind == "python"
+            python = step.kind != "container"  # a notebook step runs in the worker too
             task = _python_task(step) if python else _container_task(pipeline, step)
         elif node.kind == "gate":
             task = _gate_task(pipeline.gate(node.subject))

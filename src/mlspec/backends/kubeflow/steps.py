@@ -1,7 +1,8 @@
-"""Plans for the spec's own steps: Python steps and container steps."""
+"""Plans for the spec's own steps: Python, notebook and container steps."""
 
 from __future__ import annotations
 
+from mlspec.backends.kubeflow.notebook import NOTEBOOK_PACKAGES, notebook_step_source
 from mlspec.backends.kubeflow.plan import (
     DEFAULT_PYTHON_IMAGE,
     Parameter,
@@ -38,14 +39,17 @@ def step_plan(step: ir.Step) -> Plan:
     )
     scalars = tuple((o.name, o.type) for o in step.outputs if not o.is_artifact)
     parameters = inputs + artifact_outputs
+    notebook = step.kind == "notebook"
     return Plan(
         name=step.name,
         kind="python",
         parameters=parameters,
         scalar_outputs=scalars,
-        source=python_step_source(step, parameters, scalars),
+        source=notebook_step_source(step, parameters, scalars)
+        if notebook
+        else python_step_source(step, parameters, scalars),
         image=step.image or DEFAULT_PYTHON_IMAGE,
-        packages=step.packages + _wheel(step),
+        packages=(NOTEBOOK_PACKAGES if notebook else ()) + step.packages + _wheel(step),
         step=step,
         after=after,
         span=step.span,

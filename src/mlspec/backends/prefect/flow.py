@@ -34,7 +34,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
     return {
         **templating.module_context(pipeline),
         "steps": {
-            s.name: taskdata.step_data(s) if s.kind == "python" else taskdata.container_data(s)
+            s.name: taskdata.step_data(s) if s.kind != "container" else taskdata.container_data(s)
             for s in pipeline.steps
         },
         "gates": {g.name: taskdata.gate_data(g) for g in pipeline.gates},

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from mlspec.compiler import ir
-from mlspec.diff.changes.code import compare_code, runs_on_code_image
+from mlspec.diff.changes.code import SHORT, compare_code, runs_on_code_image
 from mlspec.diff.model import Bump, Change, Path, Risk, at, duration, keyed, name_of, show
 
 
@@ -65,6 +65,10 @@ def _step(a: ir.Step, b: ir.Step, trains_model: bool) -> Iterator[Change]:
             (*base, "args"),
         )
     yield from compare_code(a, b, change, base, code_bump)
+    if a.notebook != b.notebook:
+        yield change(
+            _notebook(a.notebook, b.notebook), "review", why_code, code_bump, (*base, "notebook")
+        )
     if a.packages != b.packages:
         yield change(
             f"packages {show(a.packages)} -> {show(b.packages)}",
@@ -241,3 +245,14 @@ def _accelerator(p: ir.Placement) -> str:
 
 def _labels(p: ir.Placement) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in p.node_selector) + "}"
+
+
+def _notebook(old: ir.Notebook | None, new: ir.Notebook | None) -> str:
+    """A notebook step's notebook: its bytes are its code, pinned by their digest."""
+
+    def text(notebook: ir.Notebook | None) -> str:
+        return "none" if notebook is None else f"{notebook.path} ({notebook.digest[:SHORT]})"
+
+    if old is not None and new is not None and old.path == new.path:
+        return f"notebook {new.path} changed: digest {old.digest[:SHORT]} -> {new.digest[:SHORT]}"
+    return f"notebook {text(old)} -> {text(new)}"
