@@ -146,11 +146,9 @@ def _step_edges(step: ir.Step) -> list[Edge]:
     """One edge per upstream step, labelled with the outputs it passes ('after': none)."""
     passed: dict[str, list[str]] = {name: [] for name in step.upstream}
     for item in step.inputs:
-        source = item.source
-        if isinstance(source, ir.OutputRef) and source.output not in passed.setdefault(
-            source.step, []
-        ):
-            passed[source.step].append(source.output)
+        for source in ir.output_refs(item.source):
+            if source.output not in passed.setdefault(source.step, []):
+                passed[source.step].append(source.output)
     edges = [
         Edge(node_id("step", name), node_id("step", step.name), ", ".join(outputs) or "after")
         for name, outputs in passed.items()

@@ -123,6 +123,8 @@ def input_value(run: TaskRun, spec: dict) -> Any:
         return scalar_output(run, *spec["output"])
     if "artifact" in spec:
         return artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["artifact"])
+    if "collect" in spec:  # a fan-in: every copy's output, in for_each order
+        return [input_value(run, part) for part in spec["collect"]]
     return spec["value"]
 
 
