@@ -86,7 +86,7 @@ def _check_copy_names(c: Checker, lists: dict[str, list[fanout.Item]]) -> None:
                     ("steps", name, "for_each"),
                     "MS226",
                     f"step {name!r} runs element {copy.rpartition('__')[2]!r} as {copy!r}, "
-                    f"which collides with {other!r} on some target",
+                    f"which collides with step or gate {other!r} on some target",
                     "rename one of the steps",
                 )
             taken[target_key(copy)] = copy
