@@ -376,9 +376,24 @@ def _for_each_list(value: Any) -> Any:
 
 ForEach = Annotated[
     list[int | float | str],
-    Field(min_length=1, max_length=MAX_FOR_EACH),
+    Field(
+        min_length=1,
+        max_length=MAX_FOR_EACH,
+        # One element type, none repeated (checks.fanout tells int from float, as YAML does).
+        json_schema_extra={
+            "uniqueItems": True,
+            "anyOf": [{"items": {"type": t}} for t in ("string", "integer", "number")],
+        },
+    ),
     BeforeValidator(_for_each_list),
 ]
+# An input that reads the element: `NAME: item` or {item: true}.
+_ITEM_INPUT: Schema = {
+    "anyOf": [
+        {"const": ITEM},
+        {"type": "object", "required": ["item"], "properties": {"item": {"const": True}}},
+    ]
+}
 
 
 class Step(Model):
@@ -386,7 +401,9 @@ class Step(Model):
 
     model_config = ConfigDict(
         json_schema_extra=rules(
-            exactly_one("python", "container"), when(is_set("container"), is_empty("packages"))
+            exactly_one("python", "container"),
+            when(is_set("container"), is_empty("packages")),
+            when(has("inputs", some_value(_ITEM_INPUT)), is_set("for_each")),
         )
     )
 
