@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -94,7 +95,8 @@ def test_the_runtime_reads_a_collected_input_as_a_list(tmp_path: Path) -> None:
     from mlspec.runtime import tasks
 
     class Run:
-        artifact_root, pipeline, run_id, params = str(tmp_path), "p", "r1", {}
+        artifact_root, pipeline, run_id = str(tmp_path), "p", "r1"
+        params: dict[str, object] = {}
         steps = {f"s__{n}": {"kind": "python", "outputs": {"n": "int"}} for n in ("a", "b")}
 
         def results(self, step: str) -> dict:
@@ -158,7 +160,7 @@ def test_prefect_loads_the_flow(tmp_path: Path) -> None:
     files = generated.compile_in(tmp_path / "spec", REGIONS, "prefect")
     deploy = yaml.safe_load(files["prefect.yaml"])["deployments"][0]
     path, _, function = deploy["entrypoint"].partition(":")
-    flow = load_flow_from_entrypoint(f"{tmp_path / 'spec' / 'out' / path}:{function}")
+    flow: Any = load_flow_from_entrypoint(f"{tmp_path / 'spec' / 'out' / path}:{function}")
     assert flow.name == "regional-demand"
 
 
