@@ -4,6 +4,7 @@ kfp's protobufs, Prefect's loader; Airflow's DagBag in tests/backends/test_fanou
 
 from __future__ import annotations
 
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from support import generated, kfp_ir
 
-from mlspec import graph
+from mlspec import api, graph
 from mlspec.backends import lineage, taskdata
 from mlspec.backends.kubeflow.steps import step_plan
 from mlspec.compiler import analyze_file, analyze_text, ir
@@ -197,3 +198,21 @@ def test_diff_reports_a_changed_list_once() -> None:
     ]
     assert fanned[0].summary.endswith("sg] -> [eu, uk, us, ca, br, mx, in, jp, kr, au, za, sg, nz]")
     assert not [c for c in changes if c.summary in ("added", "removed")]
+
+
+def test_a_target_says_a_problem_of_a_fanned_step_once_of_the_spec_step(tmp_path: Path) -> None:
+    text = SMALL.read_text(encoding="utf-8")
+    start = text.index("defaults:")
+    text = text[:start] + text[text.index("steps:") :]  # no wheels: MS303 on Kubeflow
+    spec = tmp_path / "fanout.yaml"
+    spec.write_text(text, encoding="utf-8")
+    shutil.copytree(SMALL.parent / "fanout_demo", tmp_path / "fanout_demo")
+    compiled = api.compile_pipeline(str(spec), "kubeflow", emit=False)
+    said = [
+        (d.code, d.span.line, d.message.split(" in the default")[0]) for d in compiled.diagnostics
+    ]
+    assert said == [
+        ("MS303", 10, "kubeflow runs Python step 'make'"),
+        ("MS303", 15, "kubeflow runs Python step 'features'"),
+        ("MS303", 20, "kubeflow runs Python step 'combine'"),
+    ]
