@@ -115,7 +115,7 @@ def check_targets(pipeline: Pipeline, targets: Sequence[str]) -> list[Diagnostic
     if pipeline.rollout is not None and pipeline.rollout.model_uri is None:
         pipeline = pin_model(pipeline, None, PINNED_FOR_CHECKS)
     found = [d for target in targets for d in backend(target).check(pipeline)]
-    return said_once(pipeline, found)
+    return list(dict.fromkeys(said_once(pipeline, found)))
 
 
 def bandit_config(pipeline: Pipeline) -> Config:
