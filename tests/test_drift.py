@@ -162,7 +162,7 @@ def test_a_missing_folder_is_stale(tmp_path: Path) -> None:
     result = check(folder)
     assert result.exit_code == 1
     first = result.stdout.splitlines()[0]
-    assert first == f"{folder} is stale: 0 changed, 24 missing, 0 extra; the folder does not exist"
+    assert first == f"{folder} is stale: 0 changed, 25 missing, 0 extra; the folder does not exist"
     assert f"  missing  {folder}/{MANIFEST}  (compile would write it)" in result.stdout
     assert f"  missing  {folder}/{KUSTOMIZATION}  (compile would write it)" in result.stdout
     assert not folder.exists()
@@ -173,7 +173,7 @@ def test_an_empty_folder_is_stale(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     result = check(tmp_path / "out")
     assert result.exit_code == 1
-    assert "0 changed, 24 missing, 0 extra\n" in result.stdout
+    assert "0 changed, 25 missing, 0 extra\n" in result.stdout
 
 
 def test_line_endings_are_named(out: Path) -> None:

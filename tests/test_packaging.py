@@ -68,6 +68,28 @@ def _fake_config(folder: Path) -> Path:
 
 # Each subcommand with arguments a newcomer might give it, and what a base install must do:
 # "ok" (exit 0) or the extra it must name (exit 2).
+def _step_tests(folder: Path) -> Path:
+    """A spec whose step test needs only the standard library (the flagship's need sklearn)."""
+    (folder / "tiny").mkdir(parents=True)
+    (folder / "tiny" / "__init__.py").write_text("", encoding="utf-8")
+    (folder / "tiny" / "steps.py").write_text(
+        "def count(rows: int, table: str) -> dict:\n"
+        "    with open(table, 'w', encoding='utf-8') as handle:\n"
+        "        handle.write('n\\n' + ''.join(f'{i}\\n' for i in range(rows)))\n"
+        "    return {}\n",
+        encoding="utf-8",
+    )
+    spec = folder / "tiny.yaml"
+    spec.write_text(
+        "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: tiny, version: 1.0.0}\n"
+        "steps:\n  count:\n    python: tiny.steps:count\n    inputs: {rows: 3}\n"
+        "    outputs: {table: dataset}\n"
+        "tests:\n  three:\n    step: count\n    expect: {table: {rows: {min: 3, max: 3}}}\n",
+        encoding="utf-8",
+    )
+    return spec
+
+
 def _invocations(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
     flagship, bandit = str(FLAGSHIP), str(BANDIT)
     return {
@@ -91,6 +113,9 @@ def _invocations(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
         "promote": [([flagship, "--alias", "champion", "--version", "1"], "mlflow")],
         "rollback": [([flagship, "--alias", "champion", "--reason", "x"], "mlflow")],
         "resolve-model": [([flagship, "--alias", "champion"], "mlflow")],
+        "lineage": [(["breast-cancer-classifier@champion", "--spec", flagship], "mlflow")],
+        "runs": [([flagship], "mlflow")],
+        "test": [([str(_step_tests(tmp / "step tests"))], "ok")],
         "deploy": [
             ([flagship, "--target", "prefect", "--dry-run"], "prefect"),
             ([flagship, "--target", "airflow", "--dry-run"], "airflow"),

@@ -52,6 +52,7 @@ _NAME_FORMS = (
     "two names that one target turns into the same identifier; JSON Schema cannot compare "
     "names across a mapping, or across two"
 )
+_FANNED = f"whether the step a reference names fans out: {_REFERENCE}"
 _BESIDE = "the specs in the same folder: other files than the one the schema sees"
 _NOTEBOOK = "the notebook file beside the spec: another file than the one the schema sees"
 _CYCLE = "a dependency cycle; JSON Schema cannot follow references"
@@ -119,6 +120,10 @@ SCHEMA_CANNOT_SAY = {
     "MS121-http-direct-reference.yaml": _PEP_508,
     "MS121-pip-option.yaml": _PEP_508,
     "MS205-vs-alias-no-rule-sets.yaml": f"an alias no promotion rule sets: {_REFERENCE}",
+    "MS226-copy-name-collides.yaml": _NAME_FORMS,
+    "MS228-different-lists.yaml": f"the for_each of the step a reference names: {_REFERENCE}",
+    "MS229-container-collects.yaml": _FANNED,
+    "MS229-gate-on-fanned-dataset.yaml": _FANNED,
     "MS221-bandit-arms.yaml": _NAME_FORMS,
     "MS221-double-underscore.yaml": _NAME_FORMS,
     "MS221-input-and-output.yaml": _NAME_FORMS,

@@ -133,7 +133,9 @@ def _data(path: Path) -> dict:
             if isinstance(value, str):
                 owner["env"][name] = {"value": value}
         for name, value in (owner.get("inputs") or {}).items():
-            if not isinstance(value, dict):
+            if value == "item":  # a fanned step's element
+                owner["inputs"][name] = {"item": True}
+            elif not isinstance(value, dict):
                 owner["inputs"][name] = {"from" if isinstance(value, str) else "value": value}
     return data
 
@@ -568,6 +570,10 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
     ),
     ("rollout.strategy.bandit.arms.*.model_alias", "istio"): (
         "another alias needs its own promotion rule (MS205); tests/rollout/test_bandit_manifests.py"
+    ),
+    ("steps.*.inputs.*.item", "*"): (
+        "its one value is true (the shorthand `NAME: item`); what it passes: "
+        "tests/compiler/test_fanout.py"
     ),
     ("registry.external_aliases", "*"): (
         "it only lets a model gate compare with an alias something else sets (MS205 without it); "

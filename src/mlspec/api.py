@@ -73,6 +73,7 @@ def compile_pipeline(
     come back as diagnostics, with no artifacts; `emit=False` checks only.
     """
     from mlspec.compiler import Analysis
+    from mlspec.compiler.fanout import said_once
     from mlspec.compiler.passes import pin_model
 
     found: list[Diagnostic] = []
@@ -91,7 +92,7 @@ def compile_pipeline(
     pipeline = pin_model(pipeline, model_version, model_uri)
     for step in passes:
         pipeline = step(pipeline)
-    found += chosen.check(pipeline)
+    found += said_once(pipeline, chosen.check(pipeline))
     compiled = Compiled(target, pipeline, tuple(found))
     return emitted(compiled) if emit else compiled
 
@@ -108,12 +109,13 @@ def emitted(compiled: Compiled) -> Compiled:
 def check_targets(pipeline: Pipeline, targets: Sequence[str]) -> list[Diagnostic]:
     """What compiling for each target would report (`validate --target`), each problem once;
     a rollout without a model URI is checked as pinned, since CI pins it."""
+    from mlspec.compiler.fanout import said_once
     from mlspec.compiler.passes import pin_model
 
     if pipeline.rollout is not None and pipeline.rollout.model_uri is None:
         pipeline = pin_model(pipeline, None, PINNED_FOR_CHECKS)
     found = [d for target in targets for d in backend(target).check(pipeline)]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(said_once(pipeline, found)))
 
 
 def bandit_config(pipeline: Pipeline) -> Config:

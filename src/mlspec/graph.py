@@ -98,9 +98,12 @@ def build(pipeline: ir.Pipeline) -> Graph:
         node = _trigger_node(trigger)
         nodes.append(node)
         edges += _start_edges(node.id, pipeline)
+    loops = _loops(pipeline)
     for step in pipeline.steps:
-        nodes.append(Node(node_id("step", step.name), _step_label(step), "step"))
-        edges += _step_edges(step)
+        if step.fan_out is not None and step.fan_out.index > 0:
+            continue  # a loop is one box: its first copy draws it
+        nodes.append(Node(_step_node(step.name, loops), _step_label(step, loops), "step"))
+        edges += _step_edges(step, loops)
     for gate in pipeline.gates:
         nodes.append(Node(node_id("gate", gate.name), _gate_label(gate), "gate"))
         edges += _gate_edges(gate)
@@ -136,28 +139,60 @@ def _short_image(image: str) -> str:
     return image
 
 
-def _step_label(step: ir.Step) -> str:
+@dataclass(frozen=True)
+class _Loops:
+    """Fan-out: the spec step each copy comes from, and each fanned step's elements."""
+
+    origin: dict[str, str]
+    items: dict[str, list[ir.Scalar]]
+
+
+# The elements a loop's box names before it says how many there are.
+SHOWN_ITEMS = 6
+
+
+def _loops(pipeline: ir.Pipeline) -> _Loops:
+    loops = _Loops({}, {})
+    for step in pipeline.steps:
+        if step.fan_out is not None:
+            loops.origin[step.name] = step.fan_out.step
+            loops.items.setdefault(step.fan_out.step, []).append(step.fan_out.item)
+    return loops
+
+
+def _step_node(name: str, loops: _Loops) -> str:
+    return node_id("step", loops.origin.get(name, name))
+
+
+def _step_label(step: ir.Step, loops: _Loops) -> str:
+    name = loops.origin.get(step.name, step.name)
     if step.function is not None:
-        return f"{_text(step.name)}\npython: {_text(step.function)}"
-    if step.notebook is not None:
-        return f"{_text(step.name)}\nnotebook: {_text(step.notebook.path)}"
-    return f"{_text(step.name)}\nimage: {_text(_short_image(step.image or ''))}"
+        label = f"{_text(name)}\npython: {_text(step.function)}"
+    elif step.notebook is not None:
+        label = f"{_text(name)}\nnotebook: {_text(step.notebook.path)}"
+    else:
+        label = f"{_text(name)}\nimage: {_text(_short_image(step.image or ''))}"
+    if name not in loops.items:
+        return label
+    items = loops.items[name]
+    shown = ", ".join(_text(str(i)) for i in items[:SHOWN_ITEMS])
+    more = f", ... ({len(items)})" if len(items) > SHOWN_ITEMS else ""
+    return f"{label}\nfor each: {shown}{more}"
 
 
-def _step_edges(step: ir.Step) -> list[Edge]:
-    """One edge per upstream step, labelled with the outputs it passes ('after': none)."""
-    passed: dict[str, list[str]] = {name: [] for name in step.upstream}
+def _step_edges(step: ir.Step, loops: _Loops) -> list[Edge]:
+    """One edge per upstream step, labelled with the outputs it passes ('after': none); a step
+    that collects a loop's outputs reads them as a list: `table[]`."""
+    target = _step_node(step.name, loops)
+    passed: dict[str, list[str]] = {_step_node(name, loops): [] for name in step.upstream}
     for item in step.inputs:
-        source = item.source
-        if isinstance(source, ir.OutputRef) and source.output not in passed.setdefault(
-            source.step, []
-        ):
-            passed[source.step].append(source.output)
-    edges = [
-        Edge(node_id("step", name), node_id("step", step.name), ", ".join(outputs) or "after")
-        for name, outputs in passed.items()
-    ]
-    edges += [Edge(node_id("gate", gate), node_id("step", step.name)) for gate in step.gates]
+        mark = "[]" if isinstance(item.source, ir.Collected) else ""
+        for source in ir.output_refs(item.source):
+            outputs = passed.setdefault(_step_node(source.step, loops), [])
+            if source.output + mark not in outputs:
+                outputs.append(source.output + mark)
+    edges = [Edge(name, target, ", ".join(outputs) or "after") for name, outputs in passed.items()]
+    edges += [Edge(node_id("gate", gate), target) for gate in step.gates]
     return edges
 
 
@@ -265,11 +300,9 @@ def _start_edges(source: str, pipeline: ir.Pipeline) -> list[Edge]:
     """The schedule and each trigger start the steps that wait for nothing (a monitor's job)."""
     if pipeline.monitor is not None:
         return [Edge(source, MONITOR)]
-    return [
-        Edge(source, node_id("step", step.name))
-        for step in pipeline.steps
-        if not step.upstream and not step.gates
-    ]
+    loops = _loops(pipeline)
+    starts = [_step_node(s.name, loops) for s in pipeline.steps if not s.upstream and not s.gates]
+    return [Edge(source, name) for name in dict.fromkeys(starts)]
 
 
 # --- a monitor ---------------------------------------------------------------------------------

@@ -92,7 +92,8 @@ def _component_sources(ir: dict) -> dict[str, str]:
 def test_kubeflow_carries_the_notebook_and_its_path_as_text(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run("compile", VALID / "notebook.yaml", "-t", "kubeflow", "-o", out).exit_code == 0
-    ir = yaml.safe_load((out / "notebook-metric.kfp.yaml").read_text())
+    # The pipeline spec; a second document holds kfp-kubernetes settings (the step's timeout).
+    ir, *_ = yaml.safe_load_all((out / "notebook-metric.kfp.yaml").read_text())
     sources = _component_sources(ir)
     assert sorted(sources) == ["exec-prepare", "exec-score"]
     tree = ast.parse(sources["exec-score"])

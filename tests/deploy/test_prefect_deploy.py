@@ -743,7 +743,7 @@ def test_a_commit_holding_the_compiled_flow_passes_the_check(tmp_path: Path) -> 
     files = prefect_wanted.worker_files(request.artifacts)
     commit.check(source, files, pinned.spec, said.append)
     assert said == [
-        f"commit {pinned.commit[:12]} holds the compiled flow (13 files in {COMPILED}/)"
+        f"commit {pinned.commit[:12]} holds the compiled flow (14 files in {COMPILED}/)"
     ]
     # A flow folder is neither needed nor written: the deployment's pull steps clone it.
     settings = prefect_settings.settings_from(replace(request, settings={

@@ -358,3 +358,54 @@ def test_diff_rates_changes_of_tests(
     assert all(c["bump"] is None for c in changes), changes
     if expected[0] == "risky":
         assert ("safe", "test train_fixture", "added (tests step train)") in shown
+
+
+NOTEBOOK_TESTS = """
+tests:
+  prepares_rows:
+    step: prepare
+    inputs: {size: 7}
+    expect: {rows: {columns: {id: int, score: float}, rows: {min: 7, max: 7}}}
+  scores_a_fixture:
+    step: score
+    inputs:
+      rows: {file: fixtures/rows.csv}
+      threshold: 0.9
+    expect: {mean: {min: 0.49, max: 0.51}, count: {min: 2, max: 2}, passed: {}}
+"""
+
+
+def test_a_notebook_step_runs_on_its_fixtures(tmp_path: Path) -> None:
+    """`mlspec test` smoke-runs notebook steps as the engines run them (the same calling
+    convention, a real kernel), on inline values and fixture files."""
+    shutil.copytree(ROOT / "specs" / "valid" / "notebooks", tmp_path / "notebooks")
+    spec = tmp_path / "notebook.yaml"
+    text = (ROOT / "specs" / "valid" / "notebook.yaml").read_text(encoding="utf-8")
+    spec.write_text(text + NOTEBOOK_TESTS, encoding="utf-8")
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "rows.csv").write_text("id,score\n0,0.25\n1,0.75\n")
+    result = CliRunner().invoke(main, ["test", str(spec), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    found = {t["name"]: t for t in json.loads(result.stdout)["tests"]}
+    assert {n: t["outcome"] for n, t in found.items()} == {
+        "prepares_rows": "passed",
+        "scores_a_fixture": "passed",
+    }
+    (tmp_path / "fixtures" / "rows.csv").write_text("id,score\n")  # no rows: the mean fails
+    result = CliRunner().invoke(main, ["test", str(spec), "-k", "scores"])
+    assert result.exit_code == 1 and "ZeroDivisionError" in result.output, result.output
+
+
+def test_a_fanned_step_is_ms260(tmp_path: Path) -> None:
+    spec = tmp_path / "fan.yaml"
+    spec.write_text(
+        "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: fan, version: 1.0.0}\n"
+        "steps:\n  per_region:\n    python: demo.steps:make\n    for_each: [eu, us]\n"
+        "    inputs: {region: item}\n    outputs: {table: dataset}\n"
+        "tests:\n  one:\n    step: per_region\n    expect: {table: {}}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["test", str(spec)])
+    assert result.exit_code == 1
+    assert f"{spec}:12:11: error[MS260]" in result.output, result.output
+    assert "runs once per for_each element" in result.output

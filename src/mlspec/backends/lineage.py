@@ -85,8 +85,8 @@ def dataset_readers(pipeline: ir.Pipeline) -> dict[str, list[str]]:
 
     for step in pipeline.steps:
         for put in step.inputs:
-            if isinstance(put.source, ir.OutputRef):
-                read(put.source, step.name)
+            for ref in ir.output_refs(put.source):
+                read(ref, step.name)
     for gate in pipeline.gates:
         read(gate.dataset, gate.name)
         for check in gate.checks:

@@ -163,6 +163,18 @@ NOT_COMPILED = ("tests",)
 _NOT_COMPILED = everywhere(Entry("n/a", "run by `mlspec test`, not compiled"))
 
 
+# Fan-out (compiler/fanout.py): the list is unrolled when the pipeline is compiled.
+_FAN_OUT = {
+    "steps.*.for_each": everywhere(
+        ok(
+            "one task STEP__ELEMENT per element, in parallel where nothing orders them; a step "
+            "without for_each receives their outputs as one list (a parameter per copy on KFP)"
+        )
+    ),
+    "steps.*.inputs.*.item": everywhere(ok("the element: a constant of its task")),
+}
+
+
 def _step_settings(prefix: str) -> dict[str, dict[str, Entry]]:
     """Fields that `defaults` and each step share."""
     setting = pipelines(ok("on the step's pod"), _WORKER_SETTING, _WORKER_SETTING)
@@ -331,6 +343,7 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     "steps.*.inputs.*.from": everywhere(ok()),
     "steps.*.inputs.*.value": everywhere(ok()),
     "steps.*.inputs.*.type": everywhere(ok("the input's declared type")),
+    **_FAN_OUT,
     "steps.*.outputs": everywhere(ok()),
     "steps.*.after": everywhere(ok()),
     "steps.*.description": _DESCRIBED,

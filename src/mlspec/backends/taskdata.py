@@ -2,7 +2,8 @@
 
 Generated modules hold `STEPS`, `GATES` and `PROMOTIONS` as literals, and fixed helpers read
 them at run time. An input or threshold is `{'param': NAME}` (a run parameter), `{'value': V}`,
-`{'output': [STEP, NAME]}` (an upstream scalar) or `{'artifact': [STEP, NAME]}` (its path).
+`{'output': [STEP, NAME]}` (an upstream scalar), `{'artifact': [STEP, NAME]}` (its path) or
+`{'collect': [INPUT, ...]}` (a fan-in: the list of those values).
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def _input_data(item: ir.Input) -> dict[str, object]:
     source = item.source
     if isinstance(source, ir.ParamRef):
         return {"param": source.name, "type": item.type}
+    kind = "artifact" if item.is_artifact else "output"
     if isinstance(source, ir.OutputRef):
-        kind = "artifact" if item.is_artifact else "output"
         return {kind: [source.step, source.output]}
+    if isinstance(source, ir.Collected):  # a fan-in: the list of every copy's output
+        return {"collect": [{kind: [ref.step, ref.output]} for ref in source.refs]}
     return {"value": source.value}
 
 

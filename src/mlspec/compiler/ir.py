@@ -30,7 +30,15 @@ class Constant:
     value: Scalar
 
 
-ValueSource = ParamRef | OutputRef | Constant
+@dataclass(frozen=True)
+class Collected:
+    """A fan-in: the same output of every copy of a fanned step, in for_each order. A Python
+    step receives a list (of paths for artifacts, of values for scalars)."""
+
+    refs: tuple[OutputRef, ...]
+
+
+ValueSource = ParamRef | OutputRef | Constant | Collected
 Threshold = float | ParamRef
 
 
@@ -183,6 +191,25 @@ class Step:
     code: Code | None = None  # python steps only
     placement: Placement = Placement()
     notebook: Notebook | None = None  # notebook steps only
+    # One copy of a step with for_each; left out of `to_data` when None (most steps).
+    fan_out: FanOut | None = field(default=None, metadata={"dump": "unless None"})
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Which step of the spec a copy comes from, and its element of the for_each list."""
+
+    step: str  # the spec's step name; the copy is STEP__SUFFIX (compiler.fanout)
+    index: int
+    item: Scalar
+    span: Span  # the for_each list
+
+
+def output_refs(source: ValueSource) -> tuple[OutputRef, ...]:
+    """The step outputs a value comes from: one, several (a fan-in) or none."""
+    if isinstance(source, OutputRef):
+        return (source,)
+    return source.refs if isinstance(source, Collected) else ()
 
 
 @dataclass(frozen=True)
@@ -616,10 +643,13 @@ def to_data(node: Any, *, spans: bool = True) -> Any:
         if isinstance(node, Span):
             return f"{node.line}:{node.col}"
         out: dict[str, Any] = {}
-        if isinstance(node, ParamRef | OutputRef | Constant):
+        if isinstance(node, ParamRef | OutputRef | Constant | Collected):
             out["ref"] = type(node).__name__
         for f in fields(node):
-            if (f.name == "span" and not spans) or f.metadata.get("dump") is False:
+            dump = f.metadata.get("dump")
+            if (f.name == "span" and not spans) or dump is False:
+                continue
+            if dump == "unless None" and getattr(node, f.name) is None:
                 continue
             out[f.name] = to_data(getattr(node, f.name), spans=spans)
         return out

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from mlspec.compiler import ir
+from mlspec.compiler import fanout, ir
 from mlspec.compiler import spec as s
 from mlspec.compiler.code import PackageFiles, folder_package_files, read_package
 from mlspec.compiler.dependencies import dependency_graph
@@ -59,7 +59,7 @@ class _Lowering:
                 ir.Param(n, p.type, p.default, p.description, self.key_span("params", n))
                 for n, p in spec.params.items()
             ),
-            steps=tuple(self.step(n) for n in self.step_order()),
+            steps=tuple(copy for n in self.step_order() for copy in self.fanned(n)),
             gates=tuple(self.gate(n, g) for n, g in spec.gates.items()),
             registry=self.registry(),
             rollout=self.rollout(),
@@ -186,20 +186,49 @@ class _Lowering:
         step, _, name = text.partition(".")
         return ir.OutputRef(step, name)
 
-    def input_source(self, binding: s.InputBinding) -> ir.ValueSource:
+    def input_source(self, binding: s.InputBinding, fan: ir.FanOut | None) -> ir.ValueSource:
+        if binding.item:
+            assert fan is not None  # checked: MS227
+            return ir.Constant(fan.item)
         if binding.from_ is not None:
-            return self.ref(binding.from_)
-        assert binding.value is not None  # the model holds exactly one of from and value
+            ref = self.ref(binding.from_)
+            items = self.spec.steps[ref.step].for_each if isinstance(ref, ir.OutputRef) else None
+            if isinstance(ref, ir.ParamRef) or items is None:
+                return ref
+            copies = [ir.OutputRef(c, ref.output) for c in fanout.copy_names(ref.step, items)]
+            # The same list (checked: MS228): the same element's copy; no list: all of them.
+            return copies[fan.index] if fan is not None else ir.Collected(tuple(copies))
+        assert binding.value is not None  # the model holds exactly one of from, value and item
         return ir.Constant(binding.value)
+
+    def fanned(self, name: str) -> list[ir.Step]:
+        """The step, or one copy per element of its for_each list."""
+        items = self.spec.steps[name].for_each
+        if items is None:
+            return [self.step(name)]
+        span = self.span("steps", name, "for_each")
+        copies = fanout.copy_names(name, items)
+        return [
+            self.step(name, ir.FanOut(name, index, item, span), copy)
+            for index, (item, copy) in enumerate(zip(items, copies, strict=True))
+        ]
+
+    def copies(self, name: str) -> list[str]:
+        """The IR names of a spec step: its copies, if it fans out."""
+        items = self.spec.steps[name].for_each
+        return [name] if items is None else fanout.copy_names(name, items)
 
     def threshold(self, value: float | str | None) -> ir.Threshold | None:
         if value is None or isinstance(value, float):
             return value
         return ir.ParamRef(value.partition(".")[2])
 
-    def source_type(self, binding: s.InputBinding) -> str:
+    def source_type(self, binding: s.InputBinding, step: s.Step) -> str:
         if binding.type is not None:
             return binding.type
+        if binding.item:
+            assert step.for_each is not None  # checked: MS227
+            return fanout.item_type(step.for_each)
         if binding.from_ is None:
             return {bool: "bool", int: "int", float: "float"}.get(type(binding.value), "str")
         head, _, tail = binding.from_.partition(".")
@@ -221,7 +250,7 @@ class _Lowering:
             for name, (value, path) in sorted(merged.items())
         )
 
-    def step(self, name: str) -> ir.Step:
+    def step(self, name: str, fan: ir.FanOut | None = None, copy: str | None = None) -> ir.Step:
         step = self.spec.steps[name]
         d = self.spec.defaults
         base = ("steps", name)
@@ -229,14 +258,14 @@ class _Lowering:
         inputs = tuple(
             ir.Input(
                 n,
-                self.source_type(b),
-                self.input_source(b),
+                self.source_type(b, step),
+                self.input_source(b, fan),
                 self.key_span(*base, "inputs", n),
             )
             for n, b in step.inputs.items()
         )
-        upstream = [r.source.step for r in inputs if isinstance(r.source, ir.OutputRef)]
-        upstream += [a for a in step.after if a in self.spec.steps]
+        upstream = [r.step for i in inputs for r in ir.output_refs(i.source)]
+        upstream += [c for a in step.after if a in self.spec.steps for c in self.copies(a)]
         gates = [gated[b.from_] for b in step.inputs.values() if b.from_ in gated]
         gates += [a for a in step.after if a in self.spec.gates]
         resources = ir.Resources(
@@ -244,7 +273,7 @@ class _Lowering:
             memory=step.resources.memory or d.resources.memory,
         )
         return ir.Step(
-            name=name,
+            name=copy or name,
             kind=_kind(step),
             function=step.python,
             packages=tuple(dict.fromkeys([*d.packages, *step.packages]))
@@ -271,6 +300,7 @@ class _Lowering:
             notebook=read_notebook(self.package_files, step.notebook, self.span(*base, "notebook"))
             if step.notebook is not None
             else None,
+            fan_out=fan,
         )
 
     def placement(self, step: s.Step, base: PathKey) -> ir.Placement:

@@ -387,24 +387,32 @@ class InputBinding(Model):
         strict=True,
         frozen=True,
         populate_by_name=True,
-        json_schema_extra=rules(exactly_one("from", "value")),
+        json_schema_extra=rules(exactly_one("from", "value", "item")),
     )
 
     from_: Reference | None = Field(default=None, alias="from")
     """A reference: step.output or params.NAME."""
     value: bool | int | float | str | None = None
     """A constant; the only way to pass a constant string."""
+    item: Literal[True] | None = None
+    """The current element of the step's for_each list (written `NAME: item`)."""
     type: IOType | None = None
     """The type the step expects; it must accept the source's type (float accepts int,
     artifact accepts any artifact)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Any:
-        _exactly_one(self, ("from", "value"), "an input")
+        _exactly_one(self, ("from", "value", "item"), "an input")
         return self
 
 
+# `NAME: item` reads the current element of a fanned step's for_each list.
+ITEM = "item"
+
+
 def _expand_input(value: Any) -> Any:
+    if value == ITEM:
+        return {"item": True}
     if isinstance(value, str):
         return {"from": value}
     if isinstance(value, bool | int | float):
@@ -421,7 +429,8 @@ def _expand_input(value: Any) -> Any:
 InputEntry = Annotated[
     InputBinding,
     BeforeValidator(
-        _expand_input, json_schema_input_type=Reference | int | float | bool | InputBinding
+        _expand_input,
+        json_schema_input_type=Reference | Literal["item"] | int | float | bool | InputBinding,
     ),
 ]
 
@@ -446,6 +455,41 @@ class Container(Model):
 
 
 STEP_KINDS = ("python", "container", "notebook")
+# The longest for_each list: each element is a task of its own on every target.
+MAX_FOR_EACH = 1000
+
+
+def _for_each_list(value: Any) -> Any:
+    if isinstance(value, str):
+        raise error(
+            "MS226",
+            f"for_each {value!r} is not a list",
+            "write the list in the spec: for_each: [eu, us] (list parameters are not supported "
+            "yet: each element becomes a task of its own when the pipeline is compiled)",
+        )
+    return value
+
+
+ForEach = Annotated[
+    list[int | float | str],
+    Field(
+        min_length=1,
+        max_length=MAX_FOR_EACH,
+        # One element type, none repeated (checks.fanout tells int from float, as YAML does).
+        json_schema_extra={
+            "uniqueItems": True,
+            "anyOf": [{"items": {"type": t}} for t in ("string", "integer", "number")],
+        },
+    ),
+    BeforeValidator(_for_each_list),
+]
+# An input that reads the element: `NAME: item` or {item: true}.
+_ITEM_INPUT: Schema = {
+    "anyOf": [
+        {"const": ITEM},
+        {"type": "object", "required": ["item"], "properties": {"item": {"const": True}}},
+    ]
+}
 
 
 class Step(Model):
@@ -457,6 +501,7 @@ class Step(Model):
             exactly_one(*STEP_KINDS),
             when(is_set("container"), is_empty("packages")),
             when(is_set("notebook"), is_unset("code")),
+            when(has("inputs", some_value(_ITEM_INPUT)), is_set("for_each")),
         )
     )
 
@@ -504,6 +549,9 @@ class Step(Model):
     """Reuse the results of an identical earlier run (default: defaults.caching, else false)."""
     code: Code | None = None
     """Where this Python step's code comes from (replaces defaults.code as a whole)."""
+    for_each: ForEach | None = None
+    """Run the step once per element of this list (str, int or float, all one type); its
+    inputs read the element as `item`."""
     description: str = ""
     """Free text about the step."""
 

@@ -70,6 +70,8 @@ def show(value: object) -> str:
         return f"{value.step}.{value.output}"
     if isinstance(value, ir.Constant):
         return repr(value.value)
+    if isinstance(value, ir.Collected):
+        return show(value.refs)
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, tuple):

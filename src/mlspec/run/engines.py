@@ -29,6 +29,7 @@ from mlspec.backends.prefect.flow import file_name, function_name
 from mlspec.backends.rollout.backend import FOLDER as ROLLOUT_FOLDER
 from mlspec.compiler import ir
 from mlspec.compiler.passes import localize
+from mlspec.names import target_key
 from mlspec.run.process import clean_env, stream
 from mlspec.run.state import RunState
 
@@ -451,11 +452,14 @@ def run_kubeflow(run: EngineRun) -> EngineResult:
     patterns = (*_COMMON, r"Task '[\w-]+' finished with status", r"Pipeline '", r"^\s+breached: ")
     shown = _shown(patterns, run.verbose)
     tasks: dict[str, str] = {}
+    # kfp names tasks with dashes for runs of underscores: a fan-out copy's features__eu too.
+    known = {target_key(s.name): s.name for s in run.pipeline.steps}
 
     def watch(line: str) -> bool:
         found = _KFP_FINISHED.search(line)
-        if found:  # kfp names tasks with dashes; the spec's names have underscores
-            tasks[found.group(1).replace("-", "_")] = found.group(2).lower()
+        if found:
+            name = found.group(1)
+            tasks[known.get(name, name.replace("-", "_"))] = found.group(2).lower()
         return shown(line)
 
     with _shell_safe(python) as safe_python:

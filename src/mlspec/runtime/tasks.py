@@ -125,6 +125,8 @@ def input_value(run: TaskRun, spec: dict) -> Any:
         return scalar_output(run, *spec["output"])
     if "artifact" in spec:
         return artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["artifact"])
+    if "collect" in spec:  # a fan-in: every copy's output, in for_each order
+        return [input_value(run, part) for part in spec["collect"]]
     return spec["value"]
 
 
@@ -191,6 +193,14 @@ def run_notebook_step(run: TaskRun, step: str) -> dict | None:
             f"the notebook shipped for step {step!r} ({shipped['file']}) is not the one "
             "compiled: deploy the compiled folder as it is"
         )
+    return execute_notebook(run, step, data.decode("utf-8"))
+
+
+def execute_notebook(run: TaskRun, step: str, text: str) -> dict | None:
+    """Run a notebook step's notebook `text` by the calling convention: inputs and output paths
+    injected, scalar outputs read back, the executed notebook kept among the step's files."""
+    spec = run.steps[step]
+    shipped = spec["notebook"]
     values = {key: input_value(run, value) for key, value in spec["inputs"].items()}
     scalars = {n: kind for n, kind in spec["outputs"].items() if kind not in TASK_ARTIFACT_TYPES}
     for output, kind in spec["outputs"].items():
@@ -198,7 +208,7 @@ def run_notebook_step(run: TaskRun, step: str) -> dict | None:
             values[output] = output_path(run.artifact_root, run.pipeline, run.run_id, step, output)
     executed = output_path(run.artifact_root, run.pipeline, run.run_id, step, EXECUTED)
     with _environment(env_values(run, spec["env"])):
-        found = run_notebook(data.decode("utf-8"), shipped["path"], values, scalars, executed)
+        found = run_notebook(text, shipped["path"], values, scalars, executed)
     return found or None
 
 

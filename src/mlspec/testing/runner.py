@@ -33,6 +33,7 @@ from mlspec.runtime.tasks import (
     TaskRun,
     artifact_path,
     cast_value,
+    execute_notebook,
     judge_gate,
     run_python_step,
 )
@@ -157,8 +158,11 @@ def _run(analysis: Analysis, spec_file: Path, test: ir.StepTest, root: str) -> l
         params={p.name: p.default for p in pipeline.params},
         results=_no_results,
     )
-    with _importing(analysis, spec_file, step):
-        scalars = run_python_step(run, step.name) or {}
+    if step.notebook is not None:  # the notebook as compiled (read and validated once)
+        scalars = execute_notebook(run, step.name, step.notebook.text) or {}
+    else:
+        with _importing(analysis, spec_file, step):
+            scalars = run_python_step(run, step.name) or {}
     reasons = [
         f"output {o.name!r} was not written"
         for o in step.outputs

@@ -333,6 +333,7 @@ def _placeholder(pipeline: ir.Pipeline, step: ir.Step, kind: str, name: str) -> 
         if item.is_artifact:
             return _expression(f"mlspec_artifact({where})")
         return _expression(f"mlspec_text(mlspec_value(ti, {where}){_cast(pipeline, item)})")
+    assert isinstance(source, ir.Constant)  # a container step collects no fan-out (MS229)
     value = source.value
     return jinja_text(("true" if value else "false") if isinstance(value, bool) else str(value))
 

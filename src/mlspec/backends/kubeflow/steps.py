@@ -15,9 +15,24 @@ from mlspec.compiler import ir
 from mlspec.delivery import wheel
 
 
+def _parameters(item: ir.Input) -> tuple[Parameter, ...]:
+    """An input's component parameters: one, or one per copy of a fanned step it collects
+    (`NAME__0`, `NAME__1`, ...; the function receives them as one list)."""
+    kind = annotation(item.type, "in")
+    if not isinstance(item.source, ir.Collected):
+        return (Parameter(item.name, kind, item.source),)
+    return tuple(
+        Parameter(f"{item.name}{COLLECTED}{i}", kind, ref) for i, ref in enumerate(item.source.refs)
+    )
+
+
+# Between a collected input's name and the index of the copy a component parameter takes.
+COLLECTED = "__"
+
+
 def step_plan(step: ir.Step) -> Plan:
-    inputs = tuple(Parameter(i.name, annotation(i.type, "in"), i.source) for i in step.inputs)
-    data_upstream = {i.source.step for i in step.inputs if isinstance(i.source, ir.OutputRef)}
+    inputs = tuple(p for i in step.inputs for p in _parameters(i))
+    data_upstream = {r.step for i in step.inputs for r in ir.output_refs(i.source)}
     after = tuple(s for s in step.upstream if s not in data_upstream)
     if step.kind == "container":
         outputs = tuple(Parameter(o.name, annotation(o.type, "out"), None) for o in step.outputs)
@@ -68,17 +83,23 @@ def _wheel(step: ir.Step) -> tuple[str, ...]:
     return (wheel.requirement(code.package, code.wheels),)
 
 
+def _argument(item: ir.Input) -> str:
+    """`name=VALUE` in the call of the user's function: a fan-in's parameters as a list."""
+    values = [p.name + (".path" if item.is_artifact else "") for p in _parameters(item)]
+    if isinstance(item.source, ir.Collected):
+        return f"{item.name}=[{', '.join(values)}]"
+    return f"{item.name}={values[0]}"
+
+
 def python_step_source(
     step: ir.Step, parameters: tuple[Parameter, ...], scalars: tuple[tuple[str, str], ...]
 ) -> str:
     """A function that imports the user's function and calls it by the calling convention."""
     assert step.function is not None
     module, _, function = step.function.partition(":")
-    artifacts = {i.name for i in step.inputs if i.is_artifact}
-    artifacts |= {o.name for o in step.outputs if o.is_artifact}
     call = ", ".join(
-        f"{p.name}={p.name}.path" if p.name in artifacts else f"{p.name}={p.name}"
-        for p in parameters
+        [_argument(i) for i in step.inputs]
+        + [f"{o.name}={o.name}.path" for o in step.outputs if o.is_artifact]
     )
     lines = [
         f"def {step.name}({signature(parameters)}){returns(scalars)}:",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from mlspec.compiler.checks import (
     cycles,
+    fanout,
     gates,
     monitor,
     naming,
@@ -34,6 +35,7 @@ SECTIONS: tuple[Callable[[Checker], None], ...] = (
     steps.check_defaults,
     steps.check_steps,
     notebooks.check_notebooks,
+    fanout.check_fanout,
     gates.check_gates,
     cycles.check_cycles,
     registry.check_registry,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlspec.compiler import fanout
 from mlspec.compiler.checks.base import NO_LOOPS, Checker
 from mlspec.compiler.fields import PLACEHOLDER_OK, PLACEHOLDER_RE
 from mlspec.compiler.source import PathKey
@@ -60,6 +61,8 @@ def _check_step(c: Checker, name: str) -> None:
                 )
                 continue
             actual = c.output_type(binding.from_, ref_path, what)
+        elif binding.item:
+            actual = _item_type(step.for_each)
         else:
             actual = _constant_type(binding.value)
         if binding.type is not None and actual is not None and not _accepts(binding.type, actual):
@@ -119,6 +122,13 @@ def _check_placeholders(c: Checker, step_name: str, text: str, path: PathKey) ->
                 f"${{{inner}}}: step {step_name!r} has no {group[:-1]} {name!r}",
                 suggest(name, names) or f"declare it under '{group}'",
             )
+
+
+def _item_type(items: list[fanout.Item] | None) -> str | None:
+    """The type `item` has (None: no list, or a mixed one, which checks.fanout reports)."""
+    if items is None or len({type(i) for i in items}) != 1:
+        return None
+    return fanout.item_type(items)
 
 
 def _constant_type(value: object) -> str:

@@ -37,12 +37,22 @@ def check_tests(c: Checker) -> None:
                 suggest(test.step, c.spec.steps) or f"steps: {', '.join(c.spec.steps)}",
             )
             continue
-        if step.python is None:
+        if step.container is not None:
             c.error(
                 (*base, "step"),
                 "MS260",
                 f"test {name!r} names container step {test.step!r}, which cannot run in-process",
-                "step tests call a Python step's function; test a container's image on its own",
+                "step tests call a Python step's function or run a notebook; test a container's "
+                "image on its own",
+            )
+            continue
+        if step.for_each is not None:
+            c.error(
+                (*base, "step"),
+                "MS260",
+                f"test {name!r} names step {test.step!r}, which runs once per for_each element",
+                "a step test makes one call: give the element as a fixture value in a step "
+                "without for_each, or test the function the fanned step calls",
             )
             continue
         _inputs(c, name, test, step, base)

@@ -7,12 +7,14 @@ from collections.abc import Callable, Iterator
 
 from mlspec.compiler import ir
 from mlspec.diff.changes.code import SHORT, compare_code, runs_on_code_image
+from mlspec.diff.changes.fanout import compare_fan_outs, regrouped
 from mlspec.diff.model import Bump, Change, Path, Risk, at, duration, keyed, name_of, show
 
 
 def compare_steps(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
     before, after = keyed(old.steps, name_of), keyed(new.steps, name_of)
-    for name in sorted(before.keys() - after.keys()):
+    copies = regrouped(old, new)  # a for_each change adds or drops them: compare_fan_outs
+    for name in sorted(before.keys() - after.keys() - copies):
         yield Change(
             f"step {name}",
             "removed",
@@ -22,7 +24,7 @@ def compare_steps(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
             f"step_{name}",
             (("steps", at(name)),),
         )
-    for name in sorted(after.keys() - before.keys()):
+    for name in sorted(after.keys() - before.keys() - copies):
         yield Change(
             f"step {name}",
             "added",
@@ -32,6 +34,7 @@ def compare_steps(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
             f"step_{name}",
             (("steps", at(name)),),
         )
+    yield from compare_fan_outs(old, new)
     trained = model_steps(old) | model_steps(new)
     for name in sorted(before.keys() & after.keys()):
         yield from _step(before[name], after[name], name in trained)
@@ -196,7 +199,7 @@ def model_steps(pipeline: ir.Pipeline) -> set[str]:
 
 def _explicit_after(step: ir.Step) -> set[str]:
     """Steps waited for beyond those whose outputs it reads (those show as rewiring)."""
-    reads = {i.source.step for i in step.inputs if isinstance(i.source, ir.OutputRef)}
+    reads = {r.step for i in step.inputs for r in ir.output_refs(i.source)}
     return set(step.upstream) - reads
 
 
