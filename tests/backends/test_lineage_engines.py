@@ -1,9 +1,10 @@
 """Lineage on the three real engines: the flagship twice per engine, read back field by field.
 
-Per engine, in a state folder of its own with a fresh SQLite MLflow registry: `mlspec run` of the
-flagship (version 1, challenger), `mlspec promote` of version 1 to champion (what CI does after
-the rollout), then `mlspec run` of a copy whose ingest step changes one training row (version 2,
-challenger: its model gate compares with champion). `mlspec lineage` of both versions must name
+Per engine, in a copy of the state folder of the test run's flagship run (support/engines.py:
+the run the other engine tests look at; its SQLite MLflow registry holds version 1, challenger):
+`mlspec promote` of version 1 to champion (what CI does after the rollout), then `mlspec run` of
+a copy whose ingest step changes one training row (version 2, challenger: its model gate
+compares with champion). `mlspec lineage` of both versions must name
 what the test computes itself (the datasets' sha256 from calling the steps' own ingest, the
 spec's sha256, the model file's sha256), the gate verdicts and the promotion rules, show the
 changed row as a changed fingerprint of version 2, and say the same on every engine once the
@@ -19,12 +20,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 from support import airflow_env
-from support.engines import FLAGSHIP, MODEL, mlspec_run
+from support.engines import FLAGSHIP, MODEL, Run, copied_state, mlspec_run
 
 pytestmark = [
     pytest.mark.slow,
@@ -95,17 +97,16 @@ def comparable(found: dict) -> dict:
     return data
 
 
-def run_twice(engine: str, state: Path, changed: Path) -> tuple[dict, dict, dict]:
-    """Version 1 from the flagship, champion by `mlspec promote`, version 2 from the changed
-    copy; (lineage of 1, lineage of 2, `mlspec runs`)."""
+def run_twice(engine: str, first: Run, state: Path, changed: Path) -> tuple[dict, dict, dict]:
+    """Version 1 from the flagship (the test run's flagship run, in a copy of its state),
+    champion by `mlspec promote`, version 2 from the changed copy; (lineage of 1, lineage of
+    2, `mlspec runs`)."""
     target: tuple[str, ...] = () if engine == "prefect" else ("--target", engine)
     if engine == "airflow":
         target += ("--airflow-python", str(airflow_env.environment()))
+    assert first.summary["promoted"] == {"challenger": "1"}, first.output[-6000:]
+    copied_state(first, state)
     uri = f"sqlite:///{state / 'registry.db'}"
-    code, summary, output = mlspec_run(state, str(FLAGSHIP), *target, timeout=1800)
-    assert code == 0 and summary is not None and summary["promoted"] == {"challenger": "1"}, output[
-        -6000:
-    ]
     promoted = mlspec(
         "promote", str(FLAGSHIP), "--alias", "champion", "--version", "1", "--rollout-passed",
         "--tracking-uri", uri,
@@ -160,7 +161,9 @@ def check_version(found: dict, version: str, hashes: dict[str, str], spec_sha256
     assert challenger["by"] == "pipeline" and challenger["rule"] == CHALLENGER_RULE
 
 
-def test_lineage_of_two_versions_is_recorded_alike_on_every_engine(tmp_path: Path) -> None:
+def test_lineage_of_two_versions_is_recorded_alike_on_every_engine(
+    tmp_path: Path, flagship_run: Callable[[str], Run]
+) -> None:
     changed = changed_flagship(tmp_path / "changed")
     original_hashes = ingest_hashes(FLAGSHIP, tmp_path / "data-original")
     changed_hashes = ingest_hashes(changed, tmp_path / "data-changed")
@@ -173,7 +176,8 @@ def test_lineage_of_two_versions_is_recorded_alike_on_every_engine(tmp_path: Pat
 
     seen: dict[str, tuple[dict, dict]] = {}
     for engine in ENGINES:
-        first, second, runs = run_twice(engine, tmp_path / f"state-{engine}", changed)
+        state = tmp_path / f"state-{engine}"
+        first, second, runs = run_twice(engine, flagship_run(engine), state, changed)
         check_version(first, "1", original_hashes, spec_sha256)
         check_version(second, "2", changed_hashes, spec_sha256)
         assert first["run"]["engine"] == second["run"]["engine"] == engine

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -115,3 +118,31 @@ def flagship_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Ru
         return Run(found["summary"], Path(found["state"]), found["output"])
 
     return run
+
+
+def copied_state(run: Run, folder: Path) -> Path:
+    """A copy of a run's state folder that later runs may add to: its registry's paths (MLflow
+    keeps artifact locations and version sources absolute) moved to the copy, so the copy's
+    runs write nothing into the shared original that other tests read."""
+    engines = run.state / "engines"
+
+    def airflow_home(directory: str, names: list[str]) -> list[str]:
+        # Airflow's config names its database by absolute path: the copy migrates its own.
+        return ["airflow"] if Path(directory) == engines else []
+
+    shutil.copytree(run.state, folder, symlinks=True, ignore=airflow_home)
+    pairs = [(str(run.state), str(folder))]
+    pairs.append((quote(str(run.state)), quote(str(folder))))  # file:// URIs, space escaped
+    with sqlite3.connect(folder / "registry.db") as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [c[1] for c in db.execute(f"PRAGMA table_info('{table}')") if c[2] == "TEXT"]
+            columns += [c[1] for c in db.execute(f"PRAGMA table_info('{table}')") if "CHAR" in c[2]]
+            for column in columns:
+                for old, new in pairs:
+                    db.execute(
+                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                        f'WHERE instr("{column}", ?) > 0',
+                        (old, new, old),
+                    )
+    return folder
