@@ -98,12 +98,9 @@ def build(pipeline: ir.Pipeline) -> Graph:
         node = _trigger_node(trigger)
         nodes.append(node)
         edges += _start_edges(node.id, pipeline)
-    loops = _loops(pipeline)
     for step in pipeline.steps:
-        if step.fan_out is not None and step.fan_out.index > 0:
-            continue  # a loop is one box: its first copy draws it
-        nodes.append(Node(_step_node(step.name, loops), _step_label(step, loops), "step"))
-        edges += _step_edges(step, loops)
+        nodes.append(Node(node_id("step", step.name), _step_label(pipeline, step), "step"))
+        edges += _step_edges(step)
     for gate in pipeline.gates:
         nodes.append(Node(node_id("gate", gate.name), _gate_label(gate), "gate"))
         edges += _gate_edges(gate)
@@ -139,56 +136,37 @@ def _short_image(image: str) -> str:
     return image
 
 
-@dataclass(frozen=True)
-class _Loops:
-    """Fan-out: the spec step each copy comes from, and each fanned step's elements."""
-
-    origin: dict[str, str]
-    items: dict[str, list[ir.Scalar]]
-
-
 # The elements a loop's box names before it says how many there are.
 SHOWN_ITEMS = 6
 
 
-def _loops(pipeline: ir.Pipeline) -> _Loops:
-    loops = _Loops({}, {})
-    for step in pipeline.steps:
-        if step.fan_out is not None:
-            loops.origin[step.name] = step.fan_out.step
-            loops.items.setdefault(step.fan_out.step, []).append(step.fan_out.item)
-    return loops
-
-
-def _step_node(name: str, loops: _Loops) -> str:
-    return node_id("step", loops.origin.get(name, name))
-
-
-def _step_label(step: ir.Step, loops: _Loops) -> str:
-    name = loops.origin.get(step.name, step.name)
+def _step_label(pipeline: ir.Pipeline, step: ir.Step) -> str:
+    name = step.name
     if step.function is not None:
         label = f"{_text(name)}\npython: {_text(step.function)}"
     elif step.notebook is not None:
         label = f"{_text(name)}\nnotebook: {_text(step.notebook.path)}"
     else:
         label = f"{_text(name)}\nimage: {_text(_short_image(step.image or ''))}"
-    if name not in loops.items:
+    if step.loop is None:
         return label
-    items = loops.items[name]
+    items = pipeline.loop(step.loop).items
+    if isinstance(items, ir.ParamRef):
+        return f"{label}\nfor each: params.{_text(items.name)}"
     shown = ", ".join(_text(str(i)) for i in items[:SHOWN_ITEMS])
     more = f", ... ({len(items)})" if len(items) > SHOWN_ITEMS else ""
     return f"{label}\nfor each: {shown}{more}"
 
 
-def _step_edges(step: ir.Step, loops: _Loops) -> list[Edge]:
+def _step_edges(step: ir.Step) -> list[Edge]:
     """One edge per upstream step, labelled with the outputs it passes ('after': none); a step
     that collects a loop's outputs reads them as a list: `table[]`."""
-    target = _step_node(step.name, loops)
-    passed: dict[str, list[str]] = {_step_node(name, loops): [] for name in step.upstream}
+    target = node_id("step", step.name)
+    passed: dict[str, list[str]] = {node_id("step", name): [] for name in step.upstream}
     for item in step.inputs:
-        mark = "[]" if isinstance(item.source, ir.Collected) else ""
+        mark = "[]" if isinstance(item.source, ir.FanIn) else ""
         for source in ir.output_refs(item.source):
-            outputs = passed.setdefault(_step_node(source.step, loops), [])
+            outputs = passed.setdefault(node_id("step", source.step), [])
             if source.output + mark not in outputs:
                 outputs.append(source.output + mark)
     edges = [Edge(name, target, ", ".join(outputs) or "after") for name, outputs in passed.items()]
@@ -300,9 +278,8 @@ def _start_edges(source: str, pipeline: ir.Pipeline) -> list[Edge]:
     """The schedule and each trigger start the steps that wait for nothing (a monitor's job)."""
     if pipeline.monitor is not None:
         return [Edge(source, MONITOR)]
-    loops = _loops(pipeline)
-    starts = [_step_node(s.name, loops) for s in pipeline.steps if not s.upstream and not s.gates]
-    return [Edge(source, name) for name in dict.fromkeys(starts)]
+    starts = [node_id("step", s.name) for s in pipeline.steps if not s.upstream and not s.gates]
+    return [Edge(source, name) for name in starts]
 
 
 # --- a monitor ---------------------------------------------------------------------------------

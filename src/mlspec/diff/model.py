@@ -70,8 +70,10 @@ def show(value: object) -> str:
         return f"{value.step}.{value.output}"
     if isinstance(value, ir.Constant):
         return repr(value.value)
-    if isinstance(value, ir.Collected):
-        return show(value.refs)
+    if isinstance(value, ir.FanIn):
+        return f"{show(value.ref)}[]"  # every iteration's, as a list
+    if isinstance(value, ir.Item):
+        return "item"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, tuple):

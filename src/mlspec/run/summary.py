@@ -125,8 +125,31 @@ def tracking_problems(lines: Iterable[str]) -> list[str]:
 
 
 def gate_reports(pipeline: ir.Pipeline, artifacts: Path) -> dict[str, dict | None]:
-    """Each gate's report from this run's artifact folder."""
-    return {gate.name: _task_report(gate.name, artifacts) for gate in pipeline.gates}
+    """Each gate's report from this run's artifact folder; a per-item gate's one per
+    iteration, as `GATE.INDEX` (its name alone, None, if no iteration wrote one)."""
+    found: dict[str, dict | None] = {}
+    for gate in pipeline.gates:
+        if gate.loop is None:
+            found[gate.name] = _task_report(gate.name, artifacts)
+        else:
+            iterations = _iteration_reports(gate.name, artifacts)
+            found.update(iterations if iterations else {gate.name: None})
+    return found
+
+
+def _iteration_reports(gate: str, artifacts: Path) -> dict[str, dict | None]:
+    """A per-item gate's reports, <gate>/<index>/report, in element order."""
+    names = {gate, gate.replace("_", "-")}
+    paths = [
+        p
+        for p in artifacts.rglob("report")
+        if p.parent.name.isdigit() and p.parent.parent.name in names
+    ]
+    found: dict[str, dict | None] = {}
+    for path in sorted(paths, key=lambda p: int(p.parent.name)):
+        with path.open(encoding="utf-8") as handle:
+            found.setdefault(f"{gate}.{path.parent.name}", json.load(handle))
+    return found
 
 
 def monitor_verdict(artifacts: Path) -> MonitorVerdict | None:

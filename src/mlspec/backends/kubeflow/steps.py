@@ -19,7 +19,7 @@ def _parameters(item: ir.Input) -> tuple[Parameter, ...]:
     """An input's component parameters: one, or one per copy of a fanned step it collects
     (`NAME__0`, `NAME__1`, ...; the function receives them as one list)."""
     kind = annotation(item.type, "in")
-    if not isinstance(item.source, ir.Collected):
+    if not isinstance(item.source, ir.FanIn):  # TODO(loops): native ParallelFor + Collected
         return (Parameter(item.name, kind, item.source),)
     return tuple(
         Parameter(f"{item.name}{COLLECTED}{i}", kind, ref) for i, ref in enumerate(item.source.refs)
@@ -86,7 +86,7 @@ def _wheel(step: ir.Step) -> tuple[str, ...]:
 def _argument(item: ir.Input) -> str:
     """`name=VALUE` in the call of the user's function: a fan-in's parameters as a list."""
     values = [p.name + (".path" if item.is_artifact else "") for p in _parameters(item)]
-    if isinstance(item.source, ir.Collected):
+    if isinstance(item.source, ir.FanIn):
         return f"{item.name}=[{', '.join(values)}]"
     return f"{item.name}={values[0]}"
 

@@ -1,5 +1,5 @@
-"""Changes to fan-out (`for_each`): a longer or shorter list, or other elements. The copies a
-list adds or drops are this change, not steps added or removed one by one."""
+"""Changes to loops (`for_each`): other elements, a list parameter instead of a list, a step
+that joins or leaves a loop."""
 
 from __future__ import annotations
 
@@ -9,43 +9,35 @@ from mlspec.compiler import ir
 from mlspec.diff.model import Change, at, show
 
 
-def fan_outs(pipeline: ir.Pipeline) -> dict[str, list[ir.Step]]:
-    """The copies of each fanned step of the spec, in for_each order."""
-    found: dict[str, list[ir.Step]] = {}
-    for step in pipeline.steps:
-        if step.fan_out is not None:
-            found.setdefault(step.fan_out.step, []).append(step)
-    return found
+def loop_lists(pipeline: ir.Pipeline) -> dict[str, str]:
+    """The list of the loop each looped step runs in, as a reviewer reads it."""
+    loops = {loop.name: loop for loop in pipeline.loops}
+    return {s.name: _list(loops.get(s.loop), s.loop) for s in pipeline.steps if s.loop}
+
+
+def _list(loop: ir.Loop | None, name: str) -> str:
+    """A loop's list (types kept: 1 and 1.0 differ)."""
+    if loop is None:
+        return f"loop {name}"
+    if isinstance(loop.items, ir.ParamRef):
+        return f"params.{loop.items.name}"
+    return show(loop.items) if loop.item_type != "float" else repr(list(loop.items))
 
 
 def compare_fan_outs(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
-    before, after = fan_outs(old), fan_outs(new)
-    for name in sorted(before.keys() & after.keys()):
-        a = tuple(_items(before[name]))
-        b = tuple(_items(after[name]))
+    before, after = loop_lists(old), loop_lists(new)
+    kept = {s.name for s in old.steps} & {s.name for s in new.steps}
+    for name in sorted(kept & (before.keys() | after.keys())):
+        a, b = before.get(name, "none"), after.get(name, "none")
         if a == b:
             continue
-        copies = {s.name for s in before[name]} | {s.name for s in after[name]}
         yield Change(
             f"step {name}",
-            f"for_each {show(a)} -> {show(b)}",
+            f"for_each {a} -> {b}",
             "review",
-            f"it runs {len(b)} times instead of {len(a)}, and a step without for_each that "
+            "it runs once per element of another list, and a step without for_each that "
             "reads it receives a list of that many outputs",
             "pipeline",
             f"step_{name}",
-            tuple(("steps", at(c)) for c in sorted(copies)),
+            (("steps", at(name)),),
         )
-
-
-def regrouped(old: ir.Pipeline, new: ir.Pipeline) -> set[str]:
-    """Copies added or dropped by a for_each change (reported by `compare_fan_outs`)."""
-    before, after = fan_outs(old), fan_outs(new)
-    both = before.keys() & after.keys()
-    return {s.name for n in both for s in [*before[n], *after[n]]}
-
-
-def _items(copies: list[ir.Step]) -> Iterator[ir.Scalar]:
-    for step in copies:
-        assert step.fan_out is not None
-        yield step.fan_out.item
