@@ -209,6 +209,23 @@ class _Lowering:
         assert binding.value is not None  # the model holds exactly one of from, value and item
         return ir.Constant(binding.value)
 
+    def guards(self, name: str) -> list[str]:
+        """The gates a step waits for directly: those of the datasets it reads, and `after`."""
+        step = self.spec.steps[name]
+        gated = {g.dataset: n for n, g in self.spec.gates.items() if g.dataset is not None}
+        found = [gated[b.from_] for b in step.inputs.values() if b.from_ in gated]
+        return found + [a for a in step.after if a in self.spec.gates]
+
+    def loop_guards(self, name: str) -> list[str]:
+        """The per-item gates that an iteration of loop member `name` waits for, directly or
+        through the members it waits for."""
+        loop = self.loop_of[name]
+        found = [g for g in self.guards(name) if self.loop_of.get(g) == loop]
+        for dep in self.graph[name]:
+            if dep in self.spec.steps and self.loop_of.get(dep) == loop:
+                found += self.loop_guards(dep)
+        return list(dict.fromkeys(found))
+
     def loops(self, order: list[str]) -> tuple[ir.Loop, ...]:
         found = []
         for members in self.loop_members:
@@ -265,7 +282,6 @@ class _Lowering:
         step = self.spec.steps[name]
         d = self.spec.defaults
         base = ("steps", name)
-        gated = {g.dataset: n for n, g in self.spec.gates.items() if g.dataset is not None}
         inputs = tuple(
             ir.Input(
                 n,
@@ -277,8 +293,14 @@ class _Lowering:
         )
         upstream = [r.step for i in inputs for r in ir.output_refs(i.source)]
         upstream += [a for a in step.after if a in self.spec.steps]
-        gates = [gated[b.from_] for b in step.inputs.values() if b.from_ in gated]
-        gates += [a for a in step.after if a in self.spec.gates]
+        gates = self.guards(name)
+        # Outside a loop, a fan-in needs every iteration: each per-item gate behind it passed.
+        gates += [
+            g
+            for i in inputs
+            if isinstance(i.source, ir.FanIn)
+            for g in self.loop_guards(i.source.ref.step)
+        ]
         resources = ir.Resources(
             cpu=step.resources.cpu or d.resources.cpu,
             memory=step.resources.memory or d.resources.memory,
