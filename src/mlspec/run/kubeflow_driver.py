@@ -54,7 +54,10 @@ def main() -> None:
         result = {"state": state, "detail": detail, "run_id": "", "tasks": {}}
     finally:
         result["promoted"] = promoted(registry_uri, model, before)
-        print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+        # Not print: kfp.local indents print by swapping builtins.print per task, and its
+        # ParallelFor iterations, run in threads, can leave the indenting one in place.
+        sys.stdout.write("MLSPEC-RESULT " + json.dumps(result, sort_keys=True) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ MLflow for the run anyway, and come back in its result.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,18 +138,24 @@ def gate_reports(pipeline: ir.Pipeline, artifacts: Path) -> dict[str, dict | Non
     return found
 
 
+# kfp's local runner keeps a ParallelFor iteration's tasks in `for-loop-N-iteration-INDEX/`.
+_KFP_ITERATION = re.compile(r"for-loop-\d+-iteration-(\d+)")
+
+
 def _iteration_reports(gate: str, artifacts: Path) -> dict[str, dict | None]:
-    """A per-item gate's reports, <gate>/<index>/report, in element order."""
+    """A per-item gate's reports, <gate>/<index>/report (kfp's local runner:
+    for-loop-N-iteration-<index>/<gate>/report), in element order."""
     names = {gate, gate.replace("_", "-")}
-    paths = [
-        p
-        for p in artifacts.rglob("report")
-        if p.parent.name.isdigit() and p.parent.parent.name in names
-    ]
+    paths: list[tuple[int, Path]] = []
+    for p in artifacts.rglob("report"):
+        if p.parent.name.isdigit() and p.parent.parent.name in names:
+            paths.append((int(p.parent.name), p))
+        elif p.parent.name in names and (kfp := _KFP_ITERATION.fullmatch(p.parent.parent.name)):
+            paths.append((int(kfp.group(1)), p))
     found: dict[str, dict | None] = {}
-    for path in sorted(paths, key=lambda p: int(p.parent.name)):
+    for index, path in sorted(paths):
         with path.open(encoding="utf-8") as handle:
-            found.setdefault(f"{gate}.{path.parent.name}", json.load(handle))
+            found.setdefault(f"{gate}.{index}", json.load(handle))
     return found
 
 
