@@ -4,6 +4,7 @@ kfp itself; the run on kfp's local runner is tests/backends/test_fanout_engines.
 
 from __future__ import annotations
 
+import json
 import runpy
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb2
-from support import generated
+from support import generated, kfp_exec
 from support.kfp_ir import validate
 
 from mlspec.backends.kubeflow import KubeflowBackend
@@ -116,7 +117,7 @@ def test_a_promotion_reads_the_per_item_gate_merged_over_every_iteration() -> No
     )
 
 
-def test_the_forty_step_spec_compiles_to_three_loops() -> None:
+def test_the_forty_step_spec_compiles_to_two_loops() -> None:
     spec = _spec(REGIONS)
     loops = _loops(spec)
     assert len(loops) == 2
@@ -209,3 +210,48 @@ def test_a_per_item_gate_that_guards_a_collected_step_warns_it_fails_the_run() -
     assert "'combine' reads the artifacts of every iteration of 'features'" in failing[0].message
     recorded = {d.span.line for d in found if "in no iteration" in d.message}
     assert recorded == {14, 19}  # make.table and features.table
+
+
+CONTAINERS = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: tools, version: 1.0.0}
+params:
+  regions: {type: "list[str]", default: [eu, us]}
+steps:
+  make:
+    for_each: params.regions
+    image: ghcr.io/acme/tool:1.0
+    container: {command: [tool, "${inputs.region}", "${outputs.rows}"]}
+    inputs: {region: item}
+    outputs: {rows: int}
+  total:
+    image: ghcr.io/acme/tool:1.0
+    container: {command: [sum, "${inputs.rows}"]}
+    inputs: {rows: make.rows}
+"""
+
+
+def test_container_steps_take_the_item_and_a_collected_list_as_json_text(tmp_path: Path) -> None:
+    """kfp's own placeholder substitution (kfp.local) over what the loop hands each task."""
+    from kfp.local import executor_input_utils
+
+    pipeline = analyze_text(CONTAINERS, "tools.yaml").pipeline
+    assert [d for d in BACKEND.check(pipeline) if d.severity == "error"] == []
+    [artifact] = generated.without_rollout(BACKEND.emit(pipeline))
+    validate(artifact.text)
+    root = str(tmp_path)
+    argv = {}
+    given = {"make": {"region": "eu"}, "total": {"rows": [3, 4]}}
+    for executor in kfp_exec.executors(artifact.text):
+        if executor.task not in given:  # the exit handler's task
+            continue
+        value = given[executor.task]
+        message = executor_input_utils.construct_executor_input(
+            executor.component, value, f"{root}/job/{executor.task}", block_input_artifact=False
+        )
+        values = executor_input_utils.executor_input_to_dict(message, executor.component)
+        argv[executor.task] = kfp_exec.resolve(executor, values, root)
+    assert argv["make"][:2] == ["tool", "eu"]
+    # JSON text; kfp passes numbers through protobuf's Value, so kfp.local writes 3 as 3.0
+    assert argv["total"][0] == "sum" and json.loads(argv["total"][1]) == [3, 4]

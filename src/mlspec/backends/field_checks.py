@@ -163,6 +163,20 @@ def kfp_gate_layout(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
         )
 
 
+def kfp_collected_artifacts(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
+    """Readers of a loop's collected artifacts inside a dsl.If or ParallelFor the loop is not
+    in: kfp's compiler cannot build them (kubeflow/layout.py)."""
+    from mlspec.backends.kubeflow.layout import layout  # only the kubeflow target plans tasks
+
+    for plan, why in layout(pipeline).collected:
+        yield (
+            plan.span,
+            why,
+            "let it wait for no gate that the loop does not wait for (read the gated value in "
+            "a step after it), or compile for airflow or prefect",
+        )
+
+
 UTC = ("UTC", "Etc/UTC")
 
 

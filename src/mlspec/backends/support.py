@@ -37,6 +37,7 @@ from mlspec.backends.field_checks import (
     guardrail_dry_run,
     guardrail_no_data,
     guardrail_settings,
+    kfp_collected_artifacts,
     kfp_event_triggers,
     kfp_gate_layout,
     load_unused,
@@ -163,15 +164,27 @@ NOT_COMPILED = ("tests",)
 _NOT_COMPILED = everywhere(Entry("n/a", "run by `mlspec test`, not compiled"))
 
 
-# Fan-out (compiler/fanout.py): the list is unrolled when the pipeline is compiled.
+# Loops (compiler/fanout.py, ir.Loop). Kubeflow: one dsl.ParallelFor (kubeflow/layout.py).
+_UNROLLED = ok(
+    "one task STEP__ELEMENT per element, in parallel where nothing orders them; a step "
+    "without for_each receives their outputs as one list"
+)
 _FAN_OUT = {
-    "steps.*.for_each": everywhere(
-        ok(
-            "one task STEP__ELEMENT per element, in parallel where nothing orders them; a step "
-            "without for_each receives their outputs as one list (a parameter per copy on KFP)"
-        )
+    "steps.*.for_each": pipelines(
+        refuse(
+            "one dsl.ParallelFor per loop, over the list or the list parameter; a step after it "
+            "reads its outputs as a dsl.Collected list; refused: reading a loop's artifacts "
+            "inside a gate's dsl.If that the loop is not in (kfp cannot compile it)",
+            kfp_collected_artifacts,
+        ),
+        _UNROLLED,
+        _UNROLLED,
     ),
-    "steps.*.inputs.*.item": everywhere(ok("the element: a constant of its task")),
+    "steps.*.inputs.*.item": pipelines(
+        ok("the ParallelFor's item"),
+        ok("the element: a constant of its task"),
+        ok("the element: a constant of its task"),
+    ),
 }
 
 

@@ -22,7 +22,6 @@ class KubeflowBackend:
             support.problems(self.name, pipeline)
             + checks.placeholder_problems(pipeline)
             + checks.code_problems(pipeline)
-            + checks.loop_problems(pipeline)
             + checks.lineage_problems(pipeline)
             + rollout.beside_pipeline_problems(pipeline)
         )

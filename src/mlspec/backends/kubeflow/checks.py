@@ -149,21 +149,6 @@ def _in_packages(top: str, packages: tuple[str, ...]) -> bool:
     return canonicalize_name(top) in {canonicalize_name(Requirement(p).name) for p in packages}
 
 
-def loop_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
-    """Readers of a loop's collected artifacts inside a dsl.If or ParallelFor the loop is not
-    in (MS301, at the reader): kfp's compiler cannot build them."""
-    return [
-        Diagnostic(
-            plan.span,
-            NOT_EXPRESSIBLE,
-            why,
-            "let it wait for no gate that the loop does not wait for (read the gated value in "
-            "a step after it), or compile for airflow or prefect",
-        )
-        for plan, why in layout(pipeline).collected
-    ]
-
-
 def lineage_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
     """Step outputs LINEAGE_TASK cannot read (MS302 warnings, at each step), and readers of a
     loop's collected artifacts that a failed element fails rather than blocks."""
