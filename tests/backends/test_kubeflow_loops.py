@@ -255,3 +255,23 @@ def test_container_steps_take_the_item_and_a_collected_list_as_json_text(tmp_pat
     assert argv["make"][:2] == ["tool", "eu"]
     # JSON text; kfp passes numbers through protobuf's Value, so kfp.local writes 3 as 3.0
     assert argv["total"][0] == "sum" and json.loads(argv["total"][1]) == [3, 4]
+
+
+def test_the_summary_reads_a_per_item_gate_from_kfp_local_iteration_folders(
+    tmp_path: Path,
+) -> None:
+    """kfp's local runner keeps iteration INDEX's tasks in for-loop-N-iteration-INDEX/."""
+    from mlspec.run.summary import gate_reports
+
+    for index in (1, 0, 2):
+        folder = tmp_path / "fanout-run" / f"for-loop-2-iteration-{index}" / "region-rows"
+        folder.mkdir(parents=True)
+        report = {"gate": "region_rows", "passed": index != 1}
+        (folder / "report").write_text(json.dumps(report), encoding="utf-8")
+    found = gate_reports(analyze_file(FANOUT).pipeline, tmp_path)
+    per_item = {k: v and v["passed"] for k, v in found.items() if k.startswith("region_rows")}
+    assert list(per_item.items()) == [
+        ("region_rows.0", True),
+        ("region_rows.1", False),
+        ("region_rows.2", True),
+    ]
