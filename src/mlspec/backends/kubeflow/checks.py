@@ -154,7 +154,7 @@ def lineage_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
     loop's collected artifacts that a failed element fails rather than blocks."""
     found = layout(pipeline)
     placed = {p.plan.name: p for p in found.tasks}
-    problems = [_fails_not_blocks(pipeline, plan, where) for plan, where in found.failing]
+    problems = [_fails_not_blocks(pipeline, p, gate, step) for p, gate, step in found.failing]
     if LINEAGE_TASK not in placed:
         return problems
     lineage = placed[LINEAGE_TASK].plan
@@ -203,8 +203,7 @@ def _looped_not_recorded(step: ir.Step, datasets: list[str]) -> Diagnostic:
     )
 
 
-def _fails_not_blocks(pipeline: ir.Pipeline, plan: Plan, where: str) -> Diagnostic:
-    gate, _, step = where.partition(":")
+def _fails_not_blocks(pipeline: ir.Pipeline, plan: Plan, gate: str, step: str) -> Diagnostic:
     return Diagnostic(
         pipeline.gate(gate).span,
         CHANGED_ON_TARGET,

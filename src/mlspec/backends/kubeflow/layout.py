@@ -7,7 +7,7 @@ inside a block it is not in (except a loop's outputs, read outside it with `dsl.
 each task's blocks, in the order their tasks are created, must extend those of what it reads.
 
 Outside its loop, a per-item gate stands for every iteration: its `every_passed` task (`GATE`
-plus EVERY) reads the gate's collected verdicts, and what waits for the gate outside the loop
+plus EVERY) merges the gate's collected reports, and what waits for the gate outside the loop
 runs in a `dsl.If` on that task's verdict.
 """
 
@@ -49,9 +49,9 @@ class Placed:
 class Layout:
     tasks: tuple[Placed, ...]  # in creation order
     problems: tuple[tuple[Plan, str], ...]  # (task, why it cannot be placed)
-    # (task, "GATE:STEP"): the task reads STEP's collected artifacts, which per-item gate GATE
+    # (task, GATE, STEP): the task reads STEP's collected artifacts, which per-item gate GATE
     # guards; an element that GATE fails fails the run there instead of blocking the task.
-    failing: tuple[tuple[Plan, str], ...] = ()
+    failing: tuple[tuple[Plan, str, str], ...] = ()
     # (task, why): it reads a loop's collected artifacts inside blocks the loop is not in.
     collected: tuple[tuple[Plan, str], ...] = ()
 
@@ -81,7 +81,8 @@ def plans(
     out += [(dataclasses.replace(gate_plan(pipeline, g), loop=g.loop), ()) for g in pipeline.gates]
     rules = pipeline.registry.rules if pipeline.registry is not None else ()
     rules = tuple(rule for rule in rules if not rule.after_rollout)
-    # A per-item gate's every_passed task, where something outside its loop waits for it.
+    # A per-item gate's every_passed task, where something outside its loop waits for it or
+    # may read a step it guards (and so runs in the dsl.If on every_passed, _layout).
     waited = {g for _, gates in out for g in gates} | {g + EVERY for r in rules for g in r.gates}
     waited |= {g + EVERY for step in pipeline.steps for g in step.gates if g in loops}
     out += [
@@ -200,7 +201,7 @@ def _layout(pipeline: ir.Pipeline, items: list[tuple[Plan, tuple[str, ...]]]) ->
 
     conditions: dict[str, tuple[str, ...]] = {}
     problems: list[tuple[Plan, str]] = []
-    failing: list[tuple[Plan, str]] = []
+    failing: list[tuple[Plan, str, str]] = []
     into: list[tuple[Plan, str]] = []
     placed: list[Placed] = []
     for name in order:
@@ -216,7 +217,7 @@ def _layout(pipeline: ir.Pipeline, items: list[tuple[Plan, tuple[str, ...]]]) ->
             for block in conditions[dep]:
                 if gate_loops.get(block) == loop_of[dep] and block + EVERY in wanted:
                     wanted.discard(block + EVERY)
-                    failing.append((plan, f"{block}:{dep}"))
+                    failing.append((plan, block, dep))
         path = tuple(sorted(wanted, key=rank.__getitem__))
         conditions[name] = path
         for dep in collected:

@@ -22,6 +22,7 @@ from mlspec.backends.kubeflow.plan import (
     RunId,
     annotation,
     entry,
+    param_annotation,
     registry_packages,
     signature,
     tracking_uri_code,
@@ -78,7 +79,10 @@ def gate_datasets_code(
 def track_plan(pipeline: ir.Pipeline) -> Plan:
     parameters = (
         Parameter("run_id", "str", RunId()),
-        *(Parameter(f"param_{p.name}", p.type, ir.ParamRef(p.name)) for p in pipeline.params),
+        *(
+            Parameter(f"param_{p.name}", param_annotation(p.type), ir.ParamRef(p.name))
+            for p in pipeline.params
+        ),
     )
     params = ", ".join(f"{p.name!r}: param_{p.name}" for p in pipeline.params)
     lines = [
