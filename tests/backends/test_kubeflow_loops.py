@@ -275,3 +275,37 @@ def test_the_summary_reads_a_per_item_gate_from_kfp_local_iteration_folders(
         ("region_rows.1", False),
         ("region_rows.2", True),
     ]
+
+
+OUTER_VALUE = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: outer, version: 1.0.0}
+steps:
+  count:
+    python: steps:count
+    outputs: {n: int}
+  scale:
+    for_each: [1, 2]
+    python: steps:scale
+    inputs: {factor: item, n: count.n}
+    outputs: {m: int}
+"""
+
+
+def test_mlspec_run_refuses_what_kfp_local_would_run_with_the_item(tmp_path: Path) -> None:
+    """kfp.local hands an iteration the item for any other task's output value (it ran the
+    fanout spec's per-item gate with tracking run 'eu'); a local run would be silently wrong."""
+    import subprocess
+    import sys
+
+    from mlspec.run import kubeflow_driver
+
+    spec = tmp_path / "outer.yaml"
+    spec.write_text(OUTER_VALUE, encoding="utf-8")
+    root = tmp_path / "root"
+    command = [sys.executable, kubeflow_driver.__file__, str(spec), "sqlite:///x.db", str(root)]
+    done = subprocess.run([*command, "{}"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "would run scale.n with the wrong value" in done.stderr
+    assert not root.exists()
