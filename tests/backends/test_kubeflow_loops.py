@@ -207,7 +207,7 @@ def test_a_per_item_gate_that_guards_a_collected_step_warns_it_fails_the_run() -
     found = [d for d in BACKEND.check(pipeline) if d.code == "MS302"]
     failing = [d for d in found if "fails the run" in d.message]
     assert [(d.span.line, d.severity) for d in failing] == [(38, "warning")]
-    assert "'combine' reads the artifacts of every iteration of 'features'" in failing[0].message
+    assert "'combine' reads the outputs of every iteration of 'features'" in failing[0].message
     recorded = {d.span.line for d in found if "in no iteration" in d.message}
     assert recorded == {14, 19}  # make.table and features.table
 

@@ -208,11 +208,11 @@ def _fails_not_blocks(pipeline: ir.Pipeline, plan: Plan, gate: str, step: str) -
         pipeline.gate(gate).span,
         CHANGED_ON_TARGET,
         f"kubeflow fails the run, where the other targets block {plan.name!r}, when gate "
-        f"{gate!r} fails for an element: {plan.name!r} reads the artifacts of every iteration "
-        f"of {step!r}, which {gate!r} guards, and kfp can neither pass collected artifacts into "
-        f"the dsl.If that would block {plan.name!r} ({KFP_COLLECTED_ERROR}) nor collect the "
-        "output of an iteration that skipped the step (kfp's local runner: \"Tried to get "
-        "output ... but task 'condition-N' not found\")",
+        f"{gate!r} fails for an element: {plan.name!r} reads the outputs of every iteration "
+        f"of {step!r}, which {gate!r} guards, and kfp cannot collect the output of an "
+        "iteration that skipped the step (kfp's local runner: \"Tried to get output ... but "
+        "task 'condition-N' not found\"; nor pass collected artifacts into a dsl.If: "
+        f"{KFP_COLLECTED_ERROR})",
         f"compile for airflow or prefect to block {plan.name!r} instead, or give the gate "
         "`on_fail: fail` to fail the run on every target",
         severity="warning",

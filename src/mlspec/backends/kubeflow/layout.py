@@ -49,8 +49,8 @@ class Placed:
 class Layout:
     tasks: tuple[Placed, ...]  # in creation order
     problems: tuple[tuple[Plan, str], ...]  # (task, why it cannot be placed)
-    # (task, GATE, STEP): the task reads STEP's collected artifacts, which per-item gate GATE
-    # guards; an element that GATE fails fails the run there instead of blocking the task.
+    # (task, GATE, STEP): the task collects STEP's outputs, which per-item gate GATE guards;
+    # an element that GATE fails fails the run there instead of blocking the task.
     failing: tuple[tuple[Plan, str, str], ...] = ()
     # (task, why): it reads a loop's collected artifacts inside blocks the loop is not in.
     collected: tuple[tuple[Plan, str], ...] = ()
@@ -209,15 +209,20 @@ def _layout(pipeline: ir.Pipeline, items: list[tuple[Plan, tuple[str, ...]]]) ->
         wanted = set(direct) | ({loop_block(plan.loop)} if plan.loop else set())
         for dep in deps[name]:
             wanted |= set(inherited(dep, plan.loop))
-        collected = _collected_artifacts(plan)
-        for dep in collected:
-            # kfp cannot pass collected artifacts into a dsl.If: the reader runs outside the
-            # blocks of the per-item gates that guard `dep`, whose skipped iterations fail the
-            # loop instead (kfp cannot collect a skipped task's output).
+        collected = _collected(plan, artifacts=True)
+        for dep in _collected(plan, artifacts=False) + collected:
+            # kfp cannot collect the output of an iteration that skipped `dep`: an element that
+            # a per-item gate guarding it fails fails the loop, and the run, before the reader.
             for block in conditions[dep]:
-                if gate_loops.get(block) == loop_of[dep] and block + EVERY in wanted:
+                fails = (plan, block, dep)
+                if gate_loops.get(block) == loop_of[dep] and plan.kind != "tracking":
+                    failing += [] if fails in failing else [fails]
+        for dep in collected:
+            # Nor pass collected artifacts into a dsl.If: their reader runs outside the blocks
+            # of the per-item gates that guard `dep` (which fail the run as above).
+            for block in conditions[dep]:
+                if gate_loops.get(block) == loop_of[dep]:
                     wanted.discard(block + EVERY)
-                    failing.append((plan, block, dep))
         path = tuple(sorted(wanted, key=rank.__getitem__))
         conditions[name] = path
         for dep in collected:
@@ -239,12 +244,12 @@ def _layout(pipeline: ir.Pipeline, items: list[tuple[Plan, tuple[str, ...]]]) ->
     return Layout(tuple(ordered), tuple(problems), tuple(failing), tuple(into))
 
 
-def _collected_artifacts(plan: Plan) -> list[str]:
-    """The looped steps whose artifacts `plan` reads collected (`Input[List[...]]`)."""
+def _collected(plan: Plan, artifacts: bool) -> list[str]:
+    """The looped steps whose artifacts (`Input[List[...]]`), or values, `plan` collects."""
     return [
         p.binding.ref.step
         for p in plan.parameters
-        if isinstance(p.binding, ir.FanIn) and p.annotation.startswith("Input[List[")
+        if isinstance(p.binding, ir.FanIn) and p.annotation.startswith("Input[") == artifacts
     ]
 
 
