@@ -364,8 +364,7 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
             model_name=run.registered_model,
         )
     if run.identity is not None:  # a tracked pipeline: after the report, never deciding it
-        datasets = [d for d in _datasets(run) if gate in d["readers"]]
-        record_gate(_tracking_uri(run), tracking_run(run), report, datasets)
+        record_gate(_tracking_uri(run), tracking_run(run), report, _datasets(run, gate))
     if not passed and spec["on_fail"] == "fail":
         raise GateFailed(f"gate {gate!r} did not pass (on_fail: fail)")
     return bool(passed)
@@ -456,12 +455,19 @@ def close_tracking(run: TaskRun, succeeded: bool) -> None:
     close_run(_tracking_uri(run), tracking_run(run), succeeded=succeeded)
 
 
-def _datasets(run: TaskRun) -> list[dict]:
-    """Every dataset of the run (backends.lineage.dataset_readers) with its path."""
+def _datasets(run: TaskRun, reader: str | None = None) -> list[dict]:
+    """Every dataset of the run (backends.lineage.dataset_readers) with its path; or those a
+    gate `reader` read: a per-item gate's own iteration's only (its iterations run at once, and
+    each recording every iteration's datasets would race for the same records)."""
     found = []
     for name, readers in (run.datasets or {}).items():
         step, _, output = name.partition(".")
+        if reader is not None and reader not in readers:
+            continue
+        own = reader is not None and _loop(run, step) == _loop(run, reader)
         for key, index in _iterations(run, step, output):
+            if own and index is not None and index != own_index(run, reader):
+                continue
             path = artifact_path(run.artifact_root, run.pipeline, run.run_id, step, output, index)
             found.append({"name": key, "path": path, "readers": list(readers)})
     return found

@@ -1,0 +1,123 @@
+"""Loops on the real Prefect engine (`mlspec run --target prefect`): each looped step is a mapped
+task (Task.map), one task run per element named `STEP[ELEMENT]`; an iteration reads its own
+iteration's outputs; a step outside the loop gets every iteration's as lists; a per-item gate
+judges each element, its guarded member skipped for the element it failed only, and the fan-in
+behind it blocked; the list parameter is set for the run. The steps check the calling
+convention themselves and record what they were given.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support.engines import mlspec_run
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: loop-demo, version: 1.0.0}
+params:
+  regions: {type: "list[str]", default: [eu, us]}
+steps:
+  make:
+    for_each: params.regions
+    python: loop_demo:make
+    inputs: {region: item}
+    outputs: {table: dataset, rows: int}
+  features:
+    for_each: params.regions
+    python: loop_demo:features
+    inputs: {region: item, raw: make.table, count: make.rows}
+    outputs: {table: dataset, rows: int}
+  combine:
+    python: loop_demo:combine
+    inputs: {tables: features.table, rows: features.rows}
+    outputs: {summary: metrics}
+gates:
+  region_rows:
+    dataset: make.table
+    checks:
+      - row_count: {min: 5}
+"""
+
+STEPS = '''\
+import csv, json
+
+SIZES = {"eu": 6, "us": 9, "tiny": 2}
+
+
+def make(region, table):
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["region"])
+        writer.writerows([region] for _ in range(SIZES[region]))
+    return {"rows": SIZES[region]}
+
+
+def features(region, raw, count, table):
+    """The same iteration's table and row count, or it fails."""
+    with open(raw, newline="") as handle:
+        found = [r["region"] for r in csv.DictReader(handle)]
+    assert found == [region] * count, (region, count, found)
+    with open(table, "w") as handle:
+        handle.write(region)
+    return {"rows": count}
+
+
+def combine(tables, rows, summary):
+    texts = []
+    for path in tables:
+        with open(path) as handle:
+            texts.append(handle.read())
+    with open(summary, "w") as handle:
+        json.dump({"tables": texts, "rows": rows}, handle)
+    return {}
+'''
+
+
+def _run(tmp_path: Path, server: str, regions: list[str]) -> tuple[dict, Path, str]:
+    folder = tmp_path / "spec"
+    folder.mkdir(parents=True)
+    (folder / "loop.yaml").write_text(SPEC)
+    (folder / "loop_demo.py").write_text(STEPS)
+    state = tmp_path / "state"
+    param = f"regions={json.dumps(regions)}"
+    code, summary, output = mlspec_run(
+        state, str(folder / "loop.yaml"), "--param", param, server=server
+    )
+    assert code == 0 and summary is not None, output[-6000:]
+    [run] = (Path(summary["run_folder"]) / "artifacts" / "loop-demo").iterdir()
+    log = (Path(summary["run_folder"]) / "engine.log").read_text(encoding="utf-8")
+    return summary, run, log
+
+
+def test_mapped_iterations_read_their_own_outputs_and_a_gate_blocks_one_element(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    summary, run, log = _run(tmp_path / "one", prefect_api, ["us", "tiny", "eu"])
+    # The per-item gate judged each element; it failed `tiny` only.
+    assert {k: v and v["passed"] for k, v in summary["gates"].items()} == {
+        "region_rows.0": True,
+        "region_rows.1": False,
+        "region_rows.2": True,
+    }
+    assert summary["outcome"] == "blocked", summary
+    assert summary["tasks"]["make"] == summary["tasks"]["features"] == "completed"
+    assert "combine" not in summary["tasks"]  # the fan-in needs every element: blocked
+    # features ran for the elements that passed, by their index, and not for `tiny`
+    assert sorted(p.name for p in (run / "features").iterdir()) == ["0", "2"]
+    assert (run / "features" / "2" / "table").read_text() == "eu"
+    for name in ("make[us]", "make[tiny]", "features[us]", "features[eu]"):
+        assert f"Task run '{name}'" in log
+    assert "Task run 'features[tiny]'" not in log
+
+    summary, run, _ = _run(tmp_path / "two", prefect_api, ["us", "eu"])
+    assert summary["outcome"] == "passed", summary
+    assert summary["tasks"]["combine"] == "completed"
+    # the fan-in: every iteration's output, in the order of the list set for the run
+    got = json.loads((run / "combine" / "summary").read_text())
+    assert got == {"tables": ["us", "eu"], "rows": [9, 6]}
