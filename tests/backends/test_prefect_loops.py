@@ -31,6 +31,7 @@ steps:
   features:
     for_each: params.regions
     python: loop_demo:features
+    caching: true
     inputs: {region: item, raw: make.table, count: make.rows}
     outputs: {table: dataset, rows: int}
   combine:
@@ -79,26 +80,28 @@ def combine(tables, rows, summary):
 '''
 
 
-def _run(tmp_path: Path, server: str, regions: list[str]) -> tuple[dict, Path, str]:
+def _run(
+    tmp_path: Path, server: str, regions: list[str], exit_code: int = 0, spec: str = SPEC
+) -> tuple[dict, Path, str]:
     folder = tmp_path / "spec"
     folder.mkdir(parents=True)
-    (folder / "loop.yaml").write_text(SPEC)
+    (folder / "loop.yaml").write_text(spec)
     (folder / "loop_demo.py").write_text(STEPS)
     state = tmp_path / "state"
     param = f"regions={json.dumps(regions)}"
     code, summary, output = mlspec_run(
         state, str(folder / "loop.yaml"), "--param", param, server=server
     )
-    assert code == 0 and summary is not None, output[-6000:]
-    [run] = (Path(summary["run_folder"]) / "artifacts" / "loop-demo").iterdir()
+    assert code == exit_code and summary is not None, output[-6000:]
     log = (Path(summary["run_folder"]) / "engine.log").read_text(encoding="utf-8")
-    return summary, run, log
+    return summary, Path(summary["run_folder"]) / "artifacts" / "loop-demo", log
 
 
 def test_mapped_iterations_read_their_own_outputs_and_a_gate_blocks_one_element(
     tmp_path: Path, prefect_api: str
 ) -> None:
-    summary, run, log = _run(tmp_path / "one", prefect_api, ["us", "tiny", "eu"])
+    summary, runs, log = _run(tmp_path / "one", prefect_api, ["us", "tiny", "eu"])
+    [run] = [p for p in runs.iterdir() if p.name != ".cache"]
     # The per-item gate judged each element; it failed `tiny` only.
     assert {k: v and v["passed"] for k, v in summary["gates"].items()} == {
         "region_rows.0": True,
@@ -111,13 +114,26 @@ def test_mapped_iterations_read_their_own_outputs_and_a_gate_blocks_one_element(
     # features ran for the elements that passed, by their index, and not for `tiny`
     assert sorted(p.name for p in (run / "features").iterdir()) == ["0", "2"]
     assert (run / "features" / "2" / "table").read_text() == "eu"
-    for name in ("make[us]", "make[tiny]", "features[us]", "features[eu]"):
+    for name in ("make[us]", "make[tiny]", "features[us]", "features[eu]", "features[eu]-cached"):
         assert f"Task run '{name}'" in log
     assert "Task run 'features[tiny]'" not in log
 
-    summary, run, _ = _run(tmp_path / "two", prefect_api, ["us", "eu"])
+    summary, runs, _ = _run(tmp_path / "two", prefect_api, ["us", "eu"])
+    [run] = [p for p in runs.iterdir() if p.name != ".cache"]
     assert summary["outcome"] == "passed", summary
     assert summary["tasks"]["combine"] == "completed"
     # the fan-in: every iteration's output, in the order of the list set for the run
     got = json.loads((run / "combine" / "summary").read_text())
     assert got == {"tables": ["us", "eu"], "rows": [9, 6]}
+
+    # a list longer than the runtime takes (tasks.MAX_ITEMS) fails the run before any task
+    summary, runs, log = _run(tmp_path / "three", prefect_api, ["eu"] * 1001, exit_code=3)
+    assert summary["outcome"] == "failed" and summary["tasks"] == {}, summary
+    assert "must be a list of at most 1000 elements" in log
+    assert not runs.exists()
+
+    # on_fail: fail fails the run at the element that failed
+    failing = SPEC.replace("  region_rows:\n", "  region_rows:\n    on_fail: fail\n")
+    summary, _, log = _run(tmp_path / "four", prefect_api, ["us", "tiny"], 3, failing)
+    assert summary["outcome"] == "failed" and summary["tasks"]["region_rows"] == "failed"
+    assert "gate 'region_rows' did not pass (on_fail: fail)" in log
