@@ -198,6 +198,44 @@ def test_a_param_default_prefect_would_template_is_ms301() -> None:
     assert "parameter 'p'" in problem.message and "placeholder" in problem.message
 
 
+LOOP_SPEC = """apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: loop-text, version: 1.0.0}
+params:
+  names: {type: "list[str]", default: DEFAULT}
+steps:
+  each:
+    for_each: params.names
+    python: mod:each
+    inputs: {name: item}
+  other:
+    for_each: WRITTEN
+    python: mod:each
+    inputs: {name: item}
+"""
+
+
+def _loop_spec(default: list[str], written: list[str]) -> str:
+    return LOOP_SPEC.replace("DEFAULT", _json(default)).replace("WRITTEN", _json(written))
+
+
+def test_loop_elements_stay_text() -> None:
+    """Elements of a written list and of a list parameter's default are data in the flow and
+    in prefect.yaml, never code; a `{{` in a default is refused, as in a string default."""
+    default = hostile.HOSTILE.replace("{{", "{")  # with `{{`: MS301, below
+    harmful = emit_text(_loop_spec([default], [hostile.HOSTILE]), "loop.yaml")
+    harmless = emit_text(_loop_spec([hostile.HARMLESS], [hostile.HARMLESS]), "loop.yaml")
+    assert generated.shape(_flow(harmful)) == generated.shape(_flow(harmless))
+    strings = hostile.module_strings(_flow(harmful))
+    assert hostile.HOSTILE in strings and default in strings
+    [deploy] = yaml.safe_load(harmful["prefect.yaml"])["deployments"]
+    assert deploy["parameters"] == {"names": [default]}
+    templated = _loop_spec(["a", "{{ prefect.variables.x }}"], ["b"])
+    pipeline = analyze_text(templated, "l.yaml").pipeline
+    [problem] = [d for d in BACKEND.check(pipeline) if d.severity == "error"]
+    assert problem.code == "MS301" and "parameter 'names'" in problem.message
+
+
 # -- prefect.yaml reads back as written ------------------------------------------------------
 
 SPEC = """apiVersion: mlspec/v1
