@@ -9,6 +9,7 @@ convention themselves and record what they were given.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,24 @@ def test_mapped_iterations_read_their_own_outputs_and_a_gate_blocks_one_element(
     summary, _, log = _run(tmp_path / "four", prefect_api, ["us", "tiny"], 3, failing)
     assert summary["outcome"] == "failed" and summary["tasks"]["region_rows"] == "failed"
     assert "gate 'region_rows' did not pass (on_fail: fail)" in log
+
+
+def test_a_promotion_behind_a_per_item_model_gate(tmp_path: Path, prefect_api: str) -> None:
+    """tests/support/specs/fanout.yaml with a per-item model gate among the promotion's: judged
+    per region, and the promotion tags the model with each iteration's metric."""
+    source = Path(__file__).resolve().parents[1] / "support" / "specs"
+    shutil.copytree(source / "fanout_demo", tmp_path / "fanout_demo")
+    text = (source / "fanout.yaml").read_text()
+    text = text.replace(
+        "  all_rows:\n",
+        "  region_ok:\n    require:\n      - {metric: make.rows, min: 5}\n  all_rows:\n",
+    )
+    text = text.replace("after: [region_rows,", "after: [region_ok, region_rows,")
+    (tmp_path / "fanout.yaml").write_text(text)
+    code, summary, output = mlspec_run(
+        tmp_path / "state", str(tmp_path / "fanout.yaml"), server=prefect_api
+    )
+    assert code == 0 and summary is not None, output[-6000:]
+    assert summary["outcome"] == "passed", output[-6000:]
+    assert [summary["gates"][f"region_ok.{i}"]["passed"] for i in range(3)] == [True] * 3
+    assert summary["promoted"] == {"challenger": "1"}

@@ -405,7 +405,11 @@ def promote_model(run: TaskRun, alias: str) -> str | None:
         run_id=pipeline_run,
         spec_name=run.pipeline,
         spec_version=run.spec_version,
-        metrics={f"{s}.{o}": scalar_output(run, s, o) for s, o in spec["metrics"]},
+        metrics={  # a looped step's, one per iteration (STEP.INDEX.OUTPUT)
+            key: scalar_output(run, s, o, index)
+            for s, o in spec["metrics"]
+            for key, index in _iterations(run, s, o)
+        },
         tags=spec["tags"],
         git_commit=git_commit(run.identity) or None,
         reference_path=path(*spec["reference"]) if spec.get("reference") else None,
