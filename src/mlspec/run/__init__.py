@@ -65,7 +65,7 @@ def parse_params(pipeline: ir.Pipeline, pairs: tuple[str, ...]) -> dict[str, obj
 def _list_value(text: str, kind: str) -> list:
     """A list parameter's value from JSON text, each element of the list's type."""
     items = json.loads(text)
-    element = {"list[str]": str, "list[int]": int, "list[float]": (int, float)}[kind]
+    element: type | tuple[type, ...] = {"list[str]": str, "list[int]": int}.get(kind, (int, float))
     if not isinstance(items, list) or not all(
         isinstance(i, element) and not isinstance(i, bool) for i in items
     ):

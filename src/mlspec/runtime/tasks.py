@@ -468,9 +468,10 @@ def _datasets(run: TaskRun, reader: str | None = None) -> list[dict]:
         step, _, output = name.partition(".")
         if reader is not None and reader not in readers:
             continue
-        own = reader is not None and _loop(run, step) == _loop(run, reader)
+        # a per-item gate's own iteration: its index, else None (every iteration)
+        own = own_index(run, reader) if reader and _loop(run, step) == _loop(run, reader) else None
         for key, index in _iterations(run, step, output):
-            if own and index is not None and index != own_index(run, reader):
+            if own is not None and index != own:
                 continue
             path = artifact_path(run.artifact_root, run.pipeline, run.run_id, step, output, index)
             found.append({"name": key, "path": path, "readers": list(readers)})
