@@ -26,8 +26,9 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "tests" / "support" / "specs" / "fanout.yaml"
 REGIONS = ROOT / "specs" / "valid" / "regions.yaml"
-LOOPED = ["make", "region_rows", "features", "score"]  # every iteration of each succeeded
-# What every engine must decide: the same on each (a per-item gate's verdicts: GATE.INDEX).
+# The looped steps: each engine reports one state per step, every iteration's state combined.
+LOOPED = ["make", "features", "score"]
+# What every engine must decide: the same on each.
 PASSED = {"passed": True, "failed": []}
 GATES = {
     **{f"region_rows.{i}": PASSED for i in range(3)},

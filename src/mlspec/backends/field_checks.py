@@ -142,7 +142,8 @@ def env_params(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
 
 def prefect_placeholders(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
     for param in pipeline.params:
-        if isinstance(param.default, str) and "{{" in param.default:
+        texts = param.default if isinstance(param.default, tuple) else (param.default,)
+        if any(isinstance(text, str) and "{{" in text for text in texts):  # a list's elements
             yield (
                 param.span,
                 f"the default of parameter {param.name!r} contains '{{{{', which Prefect would "

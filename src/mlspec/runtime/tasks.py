@@ -364,8 +364,7 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
             model_name=run.registered_model,
         )
     if run.identity is not None:  # a tracked pipeline: after the report, never deciding it
-        datasets = [d for d in _datasets(run) if gate in d["readers"]]
-        record_gate(_tracking_uri(run), tracking_run(run), report, datasets)
+        record_gate(_tracking_uri(run), tracking_run(run), report, _datasets(run, gate))
     if not passed and spec["on_fail"] == "fail":
         raise GateFailed(f"gate {gate!r} did not pass (on_fail: fail)")
     return bool(passed)
@@ -406,7 +405,11 @@ def promote_model(run: TaskRun, alias: str) -> str | None:
         run_id=pipeline_run,
         spec_name=run.pipeline,
         spec_version=run.spec_version,
-        metrics={f"{s}.{o}": scalar_output(run, s, o) for s, o in spec["metrics"]},
+        metrics={  # a looped step's, one per iteration (STEP.INDEX.OUTPUT)
+            key: scalar_output(run, s, o, index)
+            for s, o in spec["metrics"]
+            for key, index in _iterations(run, s, o)
+        },
         tags=spec["tags"],
         git_commit=git_commit(run.identity) or None,
         reference_path=path(*spec["reference"]) if spec.get("reference") else None,
@@ -456,12 +459,20 @@ def close_tracking(run: TaskRun, succeeded: bool) -> None:
     close_run(_tracking_uri(run), tracking_run(run), succeeded=succeeded)
 
 
-def _datasets(run: TaskRun) -> list[dict]:
-    """Every dataset of the run (backends.lineage.dataset_readers) with its path."""
+def _datasets(run: TaskRun, reader: str | None = None) -> list[dict]:
+    """Every dataset of the run (backends.lineage.dataset_readers) with its path; or those a
+    gate `reader` read: a per-item gate's own iteration's only (its iterations run at once, and
+    each recording every iteration's datasets would race for the same records)."""
     found = []
     for name, readers in (run.datasets or {}).items():
         step, _, output = name.partition(".")
+        if reader is not None and reader not in readers:
+            continue
+        # a per-item gate's own iteration: its index, else None (every iteration)
+        own = own_index(run, reader) if reader and _loop(run, step) == _loop(run, reader) else None
         for key, index in _iterations(run, step, output):
+            if own is not None and index != own:
+                continue
             path = artifact_path(run.artifact_root, run.pipeline, run.run_id, step, output, index)
             found.append({"name": key, "path": path, "readers": list(readers)})
     return found
