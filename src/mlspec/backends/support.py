@@ -163,15 +163,24 @@ NOT_COMPILED = ("tests",)
 _NOT_COMPILED = everywhere(Entry("n/a", "run by `mlspec test`, not compiled"))
 
 
-# Fan-out (compiler/fanout.py): the list is unrolled when the pipeline is compiled.
+# Loops (compiler/fanout.py, docs/loops.md): each engine runs a loop natively, over the list
+# written in the spec or a list parameter's value when the run starts.
 _FAN_OUT = {
-    "steps.*.for_each": everywhere(
+    "steps.*.for_each": pipelines(
         ok(
-            "one task STEP__ELEMENT per element, in parallel where nothing orders them; a step "
-            "without for_each receives their outputs as one list (a parameter per copy on KFP)"
-        )
+            "a dsl.ParallelFor over the list (or the list pipeline parameter), per-item gates "
+            "inside it; a step without for_each reads dsl.Collected outputs"
+        ),
+        ok(
+            "a mapped task group over the list (or the list Param), one mapped task per item; "
+            "a step without for_each reads the list of every item's output"
+        ),
+        ok(
+            "task.map over the list (or the list flow parameter); a step without for_each "
+            "reads the list of every item's output"
+        ),
     ),
-    "steps.*.inputs.*.item": everywhere(ok("the element: a constant of its task")),
+    "steps.*.inputs.*.item": everywhere(ok("the element: a value of its iteration")),
 }
 
 
@@ -316,7 +325,9 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     ),
     "metadata.labels": pipelines(ok("pod labels"), ok("DAG tags KEY:VALUE"), ok("tags KEY:VALUE")),
     "params": everywhere(ok()),
-    "params.*.type": everywhere(ok()),
+    "params.*.type": everywhere(
+        ok("list[str], list[int], list[float]: a run parameter only for_each reads")
+    ),
     "params.*.default": pipelines(
         ok(),
         ok(),
@@ -352,7 +363,9 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
         ok(),
         ok(),
     ),
-    "gates.*.dataset": everywhere(ok()),
+    "gates.*.dataset": everywhere(
+        ok("a looped step's output: a per-item gate, judged in each iteration")
+    ),
     "gates.*.checks": _CHECK_FIELD,
     **{
         f"gates.*.checks.*.{path}": _CHECK_FIELD
