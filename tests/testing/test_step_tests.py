@@ -396,16 +396,19 @@ def test_a_notebook_step_runs_on_its_fixtures(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "ZeroDivisionError" in result.output, result.output
 
 
-def test_a_fanned_step_is_ms260(tmp_path: Path) -> None:
+@pytest.mark.parametrize("for_each", ["[eu, us]", "params.regions"])
+def test_a_looped_step_is_ms260(tmp_path: Path, for_each: str) -> None:
     spec = tmp_path / "fan.yaml"
     spec.write_text(
         "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: fan, version: 1.0.0}\n"
-        "steps:\n  per_region:\n    python: demo.steps:make\n    for_each: [eu, us]\n"
+        'params:\n  regions: {type: "list[str]", default: [eu, us]}\n'
+        f"steps:\n  per_region:\n    python: demo.steps:make\n    for_each: {for_each}\n"
         "    inputs: {region: item}\n    outputs: {table: dataset}\n"
         "tests:\n  one:\n    step: per_region\n    expect: {table: {}}\n",
         encoding="utf-8",
     )
     result = CliRunner().invoke(main, ["test", str(spec)])
     assert result.exit_code == 1
-    assert f"{spec}:12:11: error[MS260]" in result.output, result.output
-    assert "runs once per for_each element" in result.output
+    assert f"{spec}:14:11: error[MS260]" in result.output, result.output
+    assert "runs in a loop, once per for_each element" in result.output
+    assert "test the step without for_each that collects the loop's outputs" in result.output

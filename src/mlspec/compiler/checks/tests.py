@@ -50,9 +50,11 @@ def check_tests(c: Checker) -> None:
             c.error(
                 (*base, "step"),
                 "MS260",
-                f"test {name!r} names step {test.step!r}, which runs once per for_each element",
-                "a step test makes one call: give the element as a fixture value in a step "
-                "without for_each, or test the function the fanned step calls",
+                f"test {name!r} names step {test.step!r}, which runs in a loop, once per "
+                "for_each element",
+                "a step test makes one call, outside any loop: test the function the looped "
+                "step calls with pytest, or test the step without for_each that collects the "
+                "loop's outputs, with a fixture per element",
             )
             continue
         _inputs(c, name, test, step, base)
