@@ -128,6 +128,8 @@ SCHEMA_CANNOT_SAY = {
     "MS229-per-item-gate-vs-alias.yaml": _FANNED,
     "MS229-per-item-serving-gate.yaml": _FANNED,
     "MS234-param-not-a-list.yaml": f"the type of the parameter for_each names: {_REFERENCE}",
+    "MS260-test-of-loop-without-item.yaml": f"the for_each of the step a test names: {_REFERENCE}",
+    "MS261-test-item-of-wrong-type.yaml": f"the type of a test's loop elements: {_REFERENCE}",
     "MS235-list-param-as-input.yaml": f"the type of the parameter an input names: {_REFERENCE}",
     "MS235-list-param-as-threshold.yaml": f"the type of the parameter a check names: {_REFERENCE}",
     "MS221-bandit-arms.yaml": _NAME_FORMS,

@@ -1824,6 +1824,9 @@ class StepTest(Model):
     gates: list[Name] = Field(default_factory=list)
     """Data gates that must pass on the step's outputs (their dataset an output of the step;
     a drift reference an output of the step or a fixture of one of its inputs)."""
+    item: int | float | str | None = None
+    """A step in a loop (for_each): the element of the one iteration the test runs (required
+    there, an error elsewhere); its inputs reading `item` get it."""
     description: str = ""
     """Free text about the test."""
 
