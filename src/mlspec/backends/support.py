@@ -511,7 +511,7 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
                 for p in _each(
                     "step inputs inputs.*.file inputs.*.value expect expect.*.columns "
                     "expect.*.rows expect.*.rows.min expect.*.rows.max expect.*.min expect.*.max "
-                    "gates description"
+                    "gates item description"
                 )
             ),
         )
