@@ -41,13 +41,23 @@ def item_type(spec: s.Spec, for_each: ForEach) -> str:
 
 
 def gate_reads(gate: s.Gate, base: PathKey) -> Iterator[tuple[PathKey, str]]:
-    """The step outputs a gate judges, each with the spec path that names it."""
+    """The step outputs a gate reads, each with the spec path that names it: what it judges,
+    a drift check's reference, a threshold read from a step, a serving gate's requests."""
     if gate.dataset:
         yield (*base, "dataset"), gate.dataset
+    for i, check in enumerate(gate.checks or ()):
+        if check.drift is not None and check.drift.reference:
+            yield (*base, "checks", i, "drift", "reference"), check.drift.reference
     for i, requirement in enumerate(gate.require or ()):
         yield (*base, "require", i, "metric"), requirement.metric
+        for bound in ("min", "max"):
+            value = getattr(requirement, bound)
+            if isinstance(value, str) and not value.startswith("params."):
+                yield (*base, "require", i, bound), value
     if gate.serve is not None:
         yield (*base, "serve", "model"), gate.serve.model
+        if gate.serve.requests.dataset:
+            yield (*base, "serve", "requests", "dataset"), gate.serve.requests.dataset
 
 
 def fanned(spec: s.Spec) -> dict[str, ForEach]:

@@ -614,6 +614,7 @@ class StepTest:
     gates: tuple[str, ...]  # data gates that must pass on the step's outputs
     description: str
     span: Span
+    item: Scalar | None = None  # a looped step's: the element of the iteration it runs
 
 
 @dataclass(frozen=True)

@@ -407,6 +407,7 @@ class _Lowering:
             gates=tuple(test.gates),
             description=test.description,
             span=self.key_span(*base),
+            item=test.item,
         )
 
     def gate(self, name: str, gate: s.Gate) -> ir.Gate:

@@ -143,6 +143,9 @@ class Metadata(Model):
     """Kubernetes-style labels set on what the targets create, e.g. {team: risk}."""
 
 
+# The longest for_each list (a list parameter's too): each element is an iteration of a loop.
+MAX_FOR_EACH = 1000
+
 # A parameter's JSON type for each declared type (an int default is fine for a float).
 _PARAM_JSON_TYPES: dict[str, Schema] = {
     "float": {"type": "number"},
@@ -150,7 +153,13 @@ _PARAM_JSON_TYPES: dict[str, Schema] = {
     "bool": {"type": "boolean"},
     "str": {"type": "string"},
     **{
-        f"list[{kind}]": {"type": "array", "minItems": 1, "items": {"type": json}}
+        f"list[{kind}]": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_FOR_EACH,
+            "uniqueItems": True,
+            "items": {"type": json},
+        }
         for kind, json in (("str", "string"), ("int", "integer"), ("float", "number"))
     },
 }
@@ -467,8 +476,6 @@ class Container(Model):
 
 
 STEP_KINDS = ("python", "container", "notebook")
-# The longest for_each list: each element is a task of its own on every target.
-MAX_FOR_EACH = 1000
 
 
 def _for_each_list(value: Any) -> Any:
@@ -1817,6 +1824,9 @@ class StepTest(Model):
     gates: list[Name] = Field(default_factory=list)
     """Data gates that must pass on the step's outputs (their dataset an output of the step;
     a drift reference an output of the step or a fixture of one of its inputs)."""
+    item: int | float | str | None = None
+    """A step in a loop (for_each): the element of the one iteration the test runs (required
+    there, an error elsewhere); its inputs reading `item` get it."""
     description: str = ""
     """Free text about the test."""
 

@@ -10,9 +10,9 @@ from mlspec.diagnostics import Diagnostic
 from mlspec.names import suggest
 
 NO_LOOPS = (
-    "loops are not part of the language: a pipeline runs each step once, in dependency order. "
-    "Remove this dependency; to repeat work, re-run the pipeline, on a `schedule` or triggered "
-    "from outside (CI, the engine's API)"
+    "a cycle never ends: a pipeline runs each step once per run (or once per element of its "
+    "for_each), in dependency order. Remove this dependency; to repeat work, re-run the "
+    "pipeline, on a `schedule` or triggered from outside (CI, the engine's API)"
 )
 
 

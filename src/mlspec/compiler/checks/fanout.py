@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from mlspec.compiler import fanout
 from mlspec.compiler.checks.base import Checker
-from mlspec.compiler.dependencies import dependency_graph, find_cycles
+from mlspec.compiler.dependencies import dependency_edges, find_cycles
 from mlspec.compiler.source import PathKey
 
+# The list type a loop over a parameter of this type would need (there is no list[bool]).
+LIST_OF = {"str": "str", "int": "int", "float": "float"}
 PER_ITEM = "a step with the same for_each reads the same element's output"
 
 
@@ -71,8 +73,8 @@ def _check_list(c: Checker, name: str, items: fanout.ForEach) -> None:
                 at,
                 "MS234",
                 f"for_each of step {name!r} names parameter {param!r} of type {kind}",
-                f'declare it as a list: {param}: {{type: "list[{kind}]", default: [...]}} '
-                "(quoted: YAML reads [ ] in a {...} mapping as a list)",
+                f'declare it as a list: {param}: {{type: "list[{LIST_OF.get(kind, "str")}]", '
+                "default: [...]} (quoted: YAML reads [ ] in a {...} mapping as a list)",
             )
         return
     assert not isinstance(items, str)
@@ -150,32 +152,33 @@ def _check_one_value_readers(c: Checker, lists: dict[str, fanout.ForEach]) -> No
 def _check_loops_close(c: Checker) -> None:
     """A loop runs as one block: nothing it waits for may wait for the loop itself (a step
     outside that collects a member's outputs and feeds another member). Checked once the
-    graph has no cycle of its own (MS220)."""
-    graph = dependency_graph(c.spec)
+    graph has no cycle of its own (MS220). Reported at the reference that closes the circle."""
+    edges = dependency_edges(c.spec)
+    graph = {node: list(dict.fromkeys(d for d, _ in found)) for node, found in edges.items()}
     if find_cycles(graph):
         return
     loops = fanout.loops(c.spec, graph)
     unit = {member: members[0] for members in loops for member in members}
-    condensed: dict[str, list[str]] = {}
+    condensed: dict[str, dict[str, None]] = {}  # ordered sets: each wait once
     for node, deps in graph.items():
         u = unit.get(node, node)
-        condensed.setdefault(u, [])
-        condensed[u] += [unit.get(d, d) for d in deps if unit.get(d, d) != u]
-    for cycle in find_cycles(condensed):
+        waits = condensed.setdefault(u, {})
+        waits.update(dict.fromkeys(w for d in deps if (w := unit.get(d, d)) != u))
+    for cycle in find_cycles({u: list(w) for u, w in condensed.items()}):
         members = next(ms for ms in loops if ms[0] in cycle)
-        outside = next(n for n in cycle if n not in members)
-        node = next(
-            m
+        waited = cycle[cycle.index(members[0]) + 1]  # what the loop waits for, on the circle
+        member, outside, path = next(
+            (m, dep, path)
             for m in members
-            if any(unit.get(d, d) in cycle[:-1] for d in graph[m] if d != m)
-            and any(unit.get(d, d) != members[0] for d in graph[m])
+            for dep, path in edges[m]
+            if unit.get(dep, dep) == waited
         )
         c.error(
-            ("steps", node) if node in c.spec.steps else ("gates", node),
+            path,
             "MS228",
-            f"the loop of {', '.join(repr(m) for m in members)} waits for {outside!r}, which "
-            "waits for the loop's collected outputs: the loop would wait for itself",
+            f"{member!r} runs in the loop of {', '.join(repr(m) for m in members)} and waits "
+            f"for {outside!r}, which waits for the loop's collected outputs: the loop would "
+            "wait for itself",
             f"move {outside!r} into the loop (give it the same for_each), or read the loop's "
             "outputs only after it",
-            key=True,
         )

@@ -173,11 +173,18 @@ def _check_list_default(c: Checker, name: str, kind: str, value: object) -> None
             if element == "str"
             else f"write a list of {element} values, e.g. [1, 2]",
         )
-    elif len(value) > MAX_FOR_EACH or len(set(map(str, value))) != len(value):
+    elif len(value) > MAX_FOR_EACH:
         c.error(
             ("params", name, "default"),
             "MS223",
-            f"default of list parameter {name!r} repeats an element or has more than "
+            f"default of list parameter {name!r} has {len(value)} elements, more than "
             f"{MAX_FOR_EACH}",
+            "a loop runs at most 1,000 iterations: split the list, or batch elements",
+        )
+    elif repeated := sorted({str(v) for v in value if value.count(v) > 1}):
+        c.error(
+            ("params", name, "default"),
+            "MS223",
+            f"default of list parameter {name!r} repeats {', '.join(repeated)}",
             "list each element once: each runs the loop once",
         )
