@@ -105,13 +105,31 @@ def run(path: str, conf: dict, only: str = "") -> dict:
         dag_run = dag.test(run_conf=conf, logical_date=ONLY_RUN_DATE, run_after=ONLY_RUN_DATE)
     else:
         dag_run = dag.test(run_conf=conf)
-    tasks = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     return {
         "state": dag_run.state,
         "run_id": dag_run.run_id,
-        "tasks": dict(sorted(tasks.items())),
+        "tasks": _states(dag_run.get_task_instances()),
         "asset_events": _asset_events(dag.dag_id, dag_run.run_id),
     }
+
+
+def _states(instances: list[Any]) -> dict[str, str]:
+    """Each task's final state. A mapped task (a loop's step or gate) has one per map index,
+    reported as TASK.INDEX, and as TASK the state they share, else how many ended in which
+    ("skipped 1, success 2"); a loop over no element leaves one skipped, unexpanded instance."""
+    found: dict[str, dict[int, str]] = {}
+    for ti in instances:
+        found.setdefault(ti.task_id, {})[ti.map_index] = str(getattr(ti.state, "value", ti.state))
+    tasks: dict[str, str] = {}
+    for task, by_index in found.items():
+        states = sorted(by_index.values())
+        shared = {state: states.count(state) for state in states}
+        tasks[task] = (
+            states[0] if len(shared) == 1 else ", ".join(f"{s} {n}" for s, n in shared.items())
+        )
+        if -1 not in by_index:
+            tasks |= {f"{task}.{index}": state for index, state in sorted(by_index.items())}
+    return dict(sorted(tasks.items()))
 
 
 def _asset_events(dag_id: str, run_id: str) -> list[str]:
