@@ -48,7 +48,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         **templating.module_context(pipeline),
         "secrets": any(e.secret for s in containers for e in s.env),
         "sdk_imports": sdk_imports(pipeline),
-        "steps": {s.name: taskdata.step_data(s) for s in pipeline.steps},
+        "steps": {s.name: _step_data(s) for s in pipeline.steps},
         "gates": {g.name: taskdata.gate_data(g) for g in pipeline.gates},
         "promotions": {
             r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
@@ -64,6 +64,23 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "tracking": tracking,
         "runtime_loader": triggers.loader(pipeline, RUNTIME),
     }
+
+
+def _step_data(step: ir.Step) -> dict[str, object]:
+    """A step's task data; a container step's inputs too where the runtime reads them when
+    its templates render (`mlspec_input`)."""
+    data = taskdata.step_data(step)
+    if step.kind == "container" and any(_runtime_reads(step, i) for i in step.inputs):
+        data["inputs"] = taskdata.inputs_data(step)
+    return data
+
+
+def _runtime_reads(step: ir.Step, item: ir.Input) -> bool:
+    """Whether a container step's input depends on its task's iteration (or on every one: a
+    fan-in): the element, a looped step's output."""
+    source = item.source
+    looped = step.loop is not None and isinstance(source, ir.OutputRef)
+    return looped or isinstance(source, ir.Item | ir.FanIn)
 
 
 def sdk_imports(pipeline: ir.Pipeline, *, params: bool = True) -> Code:
@@ -431,9 +448,7 @@ def _placeholder(pipeline: ir.Pipeline, step: ir.Step, kind: str, name: str) -> 
     source = item.source
     if isinstance(source, ir.ParamRef):
         return _param_text(source.name, _cast(pipeline, item))
-    if isinstance(source, ir.Item | ir.FanIn) or (
-        isinstance(source, ir.OutputRef) and step.loop is not None
-    ):  # what depends on the task's iteration, or on every one: the runtime reads it
+    if _runtime_reads(step, item):
         where = f"ti, params, run_id, {literal(step.name)}, {literal(name)}"
         cast = _cast(pipeline, item) if isinstance(source, ir.OutputRef) else ""
         return _expression(f"mlspec_text(mlspec_input({where}){cast})")
