@@ -9,6 +9,9 @@ its own migrated database) on a small loop spec written here with its steps modu
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from support import airflow_env
 from support.engines import mlspec_run
 
 from mlspec.backends.airflow import AirflowBackend
-from mlspec.compiler import analyze_file
+from mlspec.compiler import analyze_file, analyze_text
 
 pytestmark = [
     pytest.mark.slow,
@@ -193,3 +196,76 @@ def test_a_list_parameter_set_for_the_run(tmp_path: Path) -> None:
     assert tasks["collect"] == "success"
     assert summary["metrics"] == {"count.total": 15.0}  # outside `counted`'s bounds: blocked
     assert [summary["gates"][f"rows_ok.{i}"]["passed"] for i in range(2)] == [True, True]
+
+
+# A container step in a loop, and one outside reading a scalar fan-in.
+CONTAINERS = """\
+apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: podloop, version: 1.0.0}
+params:
+  sizes: {type: "list[int]", default: [3, 4]}
+steps:
+  make:
+    for_each: params.sizes
+    python: podloop:make
+    inputs: {size: item}
+    outputs: {rows: int, table: dataset}
+  show:
+    for_each: params.sizes
+    image: busybox:1.36
+    container:
+      command: [echo]
+      args: ["${inputs.size}", "${inputs.rows}", "${inputs.table}", "${outputs.out}"]
+    inputs: {size: item, rows: make.rows, table: make.table}
+    outputs: {out: artifact}
+  total:
+    image: busybox:1.36
+    container: {command: [echo], args: ["${inputs.rows}"]}
+    inputs: {rows: make.rows}
+"""
+
+
+def test_a_looped_container_step_renders_its_own_iteration(
+    tmp_path: Path, migrated_airflow_db: Path
+) -> None:
+    """Airflow renders each map index's pod arguments when the task runs (then the pod cannot
+    start: no cluster): its element, its iteration's outputs, its own output folder."""
+    dags = tmp_path / "dags"
+    for artifact in AirflowBackend().emit(analyze_text(CONTAINERS, "podloop.yaml").pipeline):
+        (dags / artifact.path).parent.mkdir(parents=True, exist_ok=True)
+        (dags / artifact.path).write_text(artifact.text, encoding="utf-8")
+    (tmp_path / "podloop.py").write_text(
+        "def make(size, table):\n    open(table, 'w').close()\n    return {'rows': size * 10}\n",
+        encoding="utf-8",
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(migrated_airflow_db, home / "airflow.db")
+    env = airflow_env.base_env(home) | {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "MLSPEC_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+        "PYTHONPATH": str(tmp_path),
+        "KUBECONFIG": str(tmp_path / "no-cluster"),
+    }
+    script = Path(__file__).with_name("rendered.py")
+    done = subprocess.run(
+        [str(airflow_env.environment()), str(script), str(dags / "podloop.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("RENDERED ")]
+    found = json.loads(line.removeprefix("RENDERED "))
+    assert [found[f"make.{i}"]["state"] for i in range(2)] == ["success"] * 2, done.stderr
+    run = next(tmp_path.glob("artifacts/podloop/*"))
+    for index, size in enumerate([3, 4]):
+        assert found[f"show.{index}"]["fields"]["arguments"] == [
+            str(size),
+            str(size * 10),
+            str(run / "make" / str(index) / "table"),
+            str(run / "show" / str(index) / "out"),
+        ]
+    assert found["total.-1"]["fields"]["arguments"] == ["[30, 40]"]
