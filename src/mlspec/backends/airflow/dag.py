@@ -182,7 +182,7 @@ class LoopGroup:
 def _blocks(pipeline: ir.Pipeline) -> tuple[list[Task | LoopGroup], list[tuple[Code, Code]]]:
     """The DAG's tasks in run order, a loop's members together in its group at the place of
     the first; the edges between tasks of one loop go in its group, the others after all."""
-    loop_of = {n: n_loop for n_loop in pipeline.loops for n in (*n_loop.steps, *n_loop.gates)}
+    loop_of = {name: loop for loop in pipeline.loops for name in (*loop.steps, *loop.gates)}
     members: dict[str, list[Task]] = {loop.name: [] for loop in pipeline.loops}
     inside: dict[str, list[tuple[Code, Code]]] = {loop.name: [] for loop in pipeline.loops}
     blocks: list[Task | str] = []  # a loop's name where its group goes
@@ -199,8 +199,10 @@ def _blocks(pipeline: ir.Pipeline) -> tuple[list[Task | LoopGroup], list[tuple[C
             members[loop.name].append(task)
         for before in dict.fromkeys([*node.after, *node.gates]):
             edge = (task_variable(before), task.variable)
-            same = loop is not None and loop_of.get(before) is loop
-            (inside[loop.name] if same and loop is not None else edges).append(edge)
+            if loop is not None and loop_of.get(before) is loop:
+                inside[loop.name].append(edge)
+            else:
+                edges.append(edge)
     groups = {
         loop.name: LoopGroup(
             identifier(LOOP_GROUP + loop.name),
