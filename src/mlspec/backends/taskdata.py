@@ -61,6 +61,11 @@ def _in_loop(node: ir.Step | ir.Gate, data: dict[str, object]) -> dict[str, obje
     return {**data, "loop": node.loop} if node.loop is not None else data
 
 
+def inputs_data(step: ir.Step) -> dict[str, object]:
+    """Each input of a step as data: where its value comes from, and its type."""
+    return {i.name: _input_data(i) for i in step.inputs}
+
+
 def step_data(step: ir.Step) -> dict[str, object]:
     data: dict[str, object] = {"kind": step.kind}
     if step.kind != "container":
@@ -69,7 +74,7 @@ def step_data(step: ir.Step) -> dict[str, object]:
             data["code"] = code_files.step_code(step)
         else:
             data["notebook"] = code_files.notebook_file(step)
-        data["inputs"] = {i.name: _input_data(i) for i in step.inputs}
+        data["inputs"] = inputs_data(step)
         data["env"] = {
             e.name: e.value if e.value is not None else {"param": e.param}
             for e in step.env

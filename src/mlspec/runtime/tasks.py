@@ -21,7 +21,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .code import use_package
@@ -118,6 +118,22 @@ def own_index(run: TaskRun, node: str) -> int | None:
     return run.iteration.index
 
 
+def iterations(run: TaskRun, node: str) -> list[int] | None:
+    """The iterations of a looped step or gate in this run, in element order; None when
+    `node` runs once."""
+    loop = _loop(run, node)
+    return None if loop is None else list(range(len(loop_items(run, loop))))
+
+
+def in_iteration(run: TaskRun, node: str, index: int | None) -> TaskRun:
+    """The run as the task of `node` numbered `index` among its loop's tasks sees it (an
+    engine's map index): with its Iteration when `node` runs in a loop, else as it is."""
+    loop = _loop(run, node)
+    if loop is None or index is None or index < 0:
+        return run
+    return replace(run, iteration=Iteration(loop, index, loop_items(run, loop)[index]))
+
+
 def run_path(run: TaskRun, node: str, name: str, index: int | None = None) -> str:
     """Where this run keeps one output (or report) of a step or gate: of iteration `index`,
     else of this task's own iteration if `node` runs in its loop."""
@@ -153,9 +169,11 @@ def artifact_path(
     return os.path.join(pipeline_folder(root, pipeline), run, step, *iteration, name)
 
 
-def output_path(root: str | None, pipeline: str, run_id: str, step: str, name: str) -> str:
+def output_path(
+    root: str | None, pipeline: str, run_id: str, step: str, name: str, index: int | None = None
+) -> str:
     """An output's path, with its folder made, for the step that writes it."""
-    path = artifact_path(root, pipeline, run_id, step, name)
+    path = artifact_path(root, pipeline, run_id, step, name, index)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
 
