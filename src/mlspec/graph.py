@@ -428,8 +428,8 @@ def merge(old: Graph, new: Graph) -> tuple[Graph, dict[str | Edge, Mark]]:
     # Loops: new's, then old's that are gone; a loop whose list changed marks its members.
     old_clusters = {cluster.id: cluster for cluster in old.clusters}
     for cluster in new.clusters:
-        before = old_clusters.get(cluster.id)
-        if before is not None and before.label != cluster.label:
+        was = old_clusters.get(cluster.id)
+        if was is not None and was.label != cluster.label:
             for member in cluster.members:
                 marks.setdefault(member, "changed")
     new_cluster_ids = {cluster.id for cluster in new.clusters}

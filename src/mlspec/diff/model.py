@@ -40,8 +40,8 @@ def keyed(items: tuple[T, ...], key: Callable[[T], str]) -> dict[str, T]:
     return {key(item): item for item in items}
 
 
-def name_of(item: ir.Param | ir.Step | ir.Gate | ir.Input) -> str:
-    """How parameters, steps, gates and inputs are keyed: by name."""
+def name_of(item: ir.Param | ir.Step | ir.Gate | ir.Input | ir.Loop) -> str:
+    """How parameters, steps, gates, inputs and loops are keyed: by name."""
     return item.name
 
 

@@ -382,7 +382,8 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
             model_name=run.registered_model,
         )
     if run.identity is not None:  # a tracked pipeline: after the report, never deciding it
-        record_gate(_tracking_uri(run), tracking_run(run), report, _datasets(run, gate))
+        datasets = _datasets(run, gate)
+        record_gate(_tracking_uri(run), tracking_run(run), report, datasets, own_index(run, gate))
     if not passed and spec["on_fail"] == "fail":
         raise GateFailed(f"gate {gate!r} did not pass (on_fail: fail)")
     return bool(passed)
