@@ -39,8 +39,15 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
 FLAGSHIP = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
 TRIGGERED = ROOT / "tests" / "support" / "specs" / "pipeline-triggers.yaml"
+LOOPS = ROOT / "tests" / "support" / "specs" / "fanout.yaml"
 MONITORS = sorted((ROOT / "examples").glob("*/monitor.yaml"))
-SPECS = [*EXAMPLES, *MONITORS, *sorted((ROOT / "specs" / "valid").glob("*.yaml")), TRIGGERED]
+SPECS = [
+    *EXAMPLES,
+    *MONITORS,
+    *sorted((ROOT / "specs" / "valid").glob("*.yaml")),
+    TRIGGERED,
+    LOOPS,
+]
 SVG = "{http://www.w3.org/2000/svg}"
 
 MERMAID_SHAPES = {
@@ -295,6 +302,13 @@ def assert_parsed_as_drawn(result: dict[str, Any], g: Graph, marks: graph.Marks)
         assert decoded_lines(vertex["text"]) == node.label.split("\n")
         assert vertex["type"] == MERMAID_SHAPES[node.kind]
         assert vertex["classes"] == ([marks[node.id]] if node.id in marks else [])
+    subgraphs = sorted(result["subgraphs"], key=lambda s: s["id"])
+    clusters = sorted(g.clusters, key=lambda c: c.id)
+    assert [(s["id"], sorted(s["nodes"])) for s in subgraphs] == [
+        (c.id, sorted(c.members)) for c in clusters
+    ]
+    for parsed_cluster, cluster in zip(subgraphs, clusters, strict=True):
+        assert decoded_lines(parsed_cluster["title"]) == cluster.label.split("\n")
     edges = result["edges"]
     assert [(e["start"], e["end"]) for e in edges] == [(e.source, e.target) for e in g.edges]
     for parsed, edge in zip(edges, g.edges, strict=True):
@@ -423,7 +437,7 @@ def test_graph_json_from_the_command_line(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["graph", str(path), "--format", "json"])
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)  # stdout holds the JSON and nothing else
-        assert set(data) == {"nodes", "edges"}
+        assert set(data) == {"nodes", "edges", "clusters"}
         nodes = [Node(n["id"], n["label"], n["kind"]) for n in data["nodes"]]
         edges = [Edge(e["source"], e["target"], e["label"]) for e in data["edges"]]
         assert Graph(tuple(nodes), tuple(edges)) == expected  # spec text round-trips exactly
@@ -604,6 +618,42 @@ def test_merge_marks_added_changed_removed() -> None:
     assert [n.id for n in merged.nodes][-1] == "gate_data_quality"
     train = next(n for n in merged.nodes if n.id == "step_train")
     assert train.label == "train\npython: pair.steps:train_v2"
+
+
+def test_a_loop_is_a_box_of_its_steps_and_per_item_gates() -> None:
+    """Mermaid's parser reads each loop as a subgraph (test_spec_mermaid_parses); here: what
+    is in it, its title, and the edges that cross out of it (a fan-in reads a list, a step or
+    promotion after a per-item gate needs every item to pass)."""
+    g = spec_graph(LOOPS)
+    assert [(c.id, c.label, c.members) for c in g.clusters] == [
+        (
+            "loop_make",
+            "for each: params.regions",
+            ("step_make", "step_features", "gate_region_rows"),
+        ),
+        ("loop_score", "for each: 0.5, 2.0", ("step_score",)),
+    ]
+    edges = {(e.source, e.target): e.label for e in g.edges}
+    assert edges[("step_make", "step_features")] == "table"  # the same iteration's
+    assert edges[("gate_region_rows", "step_features")] == ""  # inside the loop: its own item
+    assert edges[("step_features", "step_combine")] == "table[]"
+    assert edges[("gate_region_rows", "step_combine")] == "every item"
+    assert edges[("gate_region_rows", "promote_challenger")] == "every item"
+    assert "step_make" in graph.dot(g).split('subgraph "cluster_loop_make"')[1].split("}")[0]
+    assert json.loads(graph.as_json(g))["clusters"][1] == {
+        "id": "loop_score",
+        "label": "for each: 0.5, 2.0",
+        "members": ["step_score"],
+    }
+
+
+def test_merge_marks_the_members_of_a_loop_whose_list_changed() -> None:
+    text = LOOPS.read_text()
+    old = graph.build(analyze_text(text, "old.yaml").pipeline)
+    new = graph.build(analyze_text(text.replace("[0.5, 2.0]", "[0.5, 3.0]"), "new.yaml").pipeline)
+    merged, marks = graph.merge(old, new)
+    assert marks == {"step_score": "changed"}
+    assert merged.clusters == new.clusters
 
 
 def test_merge_of_a_graph_with_itself_marks_nothing() -> None:

@@ -244,6 +244,12 @@ PIPELINE_TRIGGERS: dict[str, dict[str, Any]] = {
         }
         for path in ("", ".name", ".promoted")
     },
+    "steps.*.for_each": {  # a loop's collected tables, read in a gate's dsl.If it is not in
+        "steps.make.for_each": ["eu", "us"],
+        "steps.base": {"python": "demo.steps:base", "outputs": {"table": "dataset"}},
+        "gates.base_ok": {"dataset": "base.table", "checks": [{"row_count": {"min": 1}}]},
+        "steps.use.after": ["base_ok"],
+    },
     **{  # tests/support/specs/monitor-extras.yaml, beside SPECS
         f"triggers.*.monitor{path}": {"triggers": [{"monitor": {"name": "extras-monitor"}}]}
         for path in ("", ".name")

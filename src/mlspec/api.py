@@ -73,7 +73,6 @@ def compile_pipeline(
     come back as diagnostics, with no artifacts; `emit=False` checks only.
     """
     from mlspec.compiler import Analysis
-    from mlspec.compiler.fanout import said_once
     from mlspec.compiler.passes import pin_model
 
     found: list[Diagnostic] = []
@@ -92,7 +91,7 @@ def compile_pipeline(
     pipeline = pin_model(pipeline, model_version, model_uri)
     for step in passes:
         pipeline = step(pipeline)
-    found += said_once(pipeline, chosen.check(pipeline))
+    found += chosen.check(pipeline)
     compiled = Compiled(target, pipeline, tuple(found))
     return emitted(compiled) if emit else compiled
 
@@ -109,13 +108,12 @@ def emitted(compiled: Compiled) -> Compiled:
 def check_targets(pipeline: Pipeline, targets: Sequence[str]) -> list[Diagnostic]:
     """What compiling for each target would report (`validate --target`), each problem once;
     a rollout without a model URI is checked as pinned, since CI pins it."""
-    from mlspec.compiler.fanout import said_once
     from mlspec.compiler.passes import pin_model
 
     if pipeline.rollout is not None and pipeline.rollout.model_uri is None:
         pipeline = pin_model(pipeline, None, PINNED_FOR_CHECKS)
     found = [d for target in targets for d in backend(target).check(pipeline)]
-    return list(dict.fromkeys(said_once(pipeline, found)))
+    return list(dict.fromkeys(found))
 
 
 def bandit_config(pipeline: Pipeline) -> Config:

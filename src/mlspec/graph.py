@@ -58,9 +58,19 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """A box around nodes: a loop's steps and per-item gates, which run once per element."""
+
+    id: str  # as a node id, never one (prefix `loop`)
+    label: str
+    members: tuple[str, ...]  # node ids, in graph order
+
+
+@dataclass(frozen=True)
 class Graph:
     nodes: tuple[Node, ...]
     edges: tuple[Edge, ...]
+    clusters: tuple[Cluster, ...] = ()
 
 
 # Node ids are the keys of a mark; edges are their own keys (merge marks both).
@@ -98,19 +108,17 @@ def build(pipeline: ir.Pipeline) -> Graph:
         node = _trigger_node(trigger)
         nodes.append(node)
         edges += _start_edges(node.id, pipeline)
-    loops = _loops(pipeline)
     for step in pipeline.steps:
-        if step.fan_out is not None and step.fan_out.index > 0:
-            continue  # a loop is one box: its first copy draws it
-        nodes.append(Node(_step_node(step.name, loops), _step_label(step, loops), "step"))
-        edges += _step_edges(step, loops)
+        nodes.append(Node(node_id("step", step.name), _step_label(step), "step"))
+        edges += _step_edges(step, pipeline)
     for gate in pipeline.gates:
         nodes.append(Node(node_id("gate", gate.name), _gate_label(gate), "gate"))
         edges += _gate_edges(gate)
+    clusters = tuple(_loop_cluster(loop) for loop in pipeline.loops)
     if pipeline.registry is not None:
         for rule in pipeline.registry.rules:
             nodes.append(Node(node_id("promote", rule.alias), f"promote {rule.alias}", "promotion"))
-            edges += _rule_edges(rule, pipeline.registry)
+            edges += _rule_edges(rule, pipeline)
     if pipeline.rollout is not None:
         nodes.append(Node("rollout", _rollout_label(pipeline.rollout), "rollout"))
         edges += _rollout_edges(pipeline.rollout, pipeline.registry)
@@ -118,7 +126,7 @@ def build(pipeline: ir.Pipeline) -> Graph:
         more = _monitor(pipeline.name, pipeline.monitor)
         nodes += more.nodes
         edges += more.edges
-    return Graph(tuple(nodes), tuple(edges))
+    return Graph(tuple(nodes), tuple(edges), clusters)
 
 
 def _text(value: str) -> str:
@@ -139,60 +147,58 @@ def _short_image(image: str) -> str:
     return image
 
 
-@dataclass(frozen=True)
-class _Loops:
-    """Fan-out: the spec step each copy comes from, and each fanned step's elements."""
-
-    origin: dict[str, str]
-    items: dict[str, list[ir.Scalar]]
-
-
 # The elements a loop's box names before it says how many there are.
 SHOWN_ITEMS = 6
 
 
-def _loops(pipeline: ir.Pipeline) -> _Loops:
-    loops = _Loops({}, {})
-    for step in pipeline.steps:
-        if step.fan_out is not None:
-            loops.origin[step.name] = step.fan_out.step
-            loops.items.setdefault(step.fan_out.step, []).append(step.fan_out.item)
-    return loops
-
-
-def _step_node(name: str, loops: _Loops) -> str:
-    return node_id("step", loops.origin.get(name, name))
-
-
-def _step_label(step: ir.Step, loops: _Loops) -> str:
-    name = loops.origin.get(step.name, step.name)
+def _step_label(step: ir.Step) -> str:
+    name = step.name
     if step.function is not None:
-        label = f"{_text(name)}\npython: {_text(step.function)}"
-    elif step.notebook is not None:
-        label = f"{_text(name)}\nnotebook: {_text(step.notebook.path)}"
+        return f"{_text(name)}\npython: {_text(step.function)}"
+    if step.notebook is not None:
+        return f"{_text(name)}\nnotebook: {_text(step.notebook.path)}"
+    return f"{_text(name)}\nimage: {_text(_short_image(step.image or ''))}"
+
+
+def _per_item_gates(pipeline: ir.Pipeline) -> dict[str, str]:
+    """Each per-item gate's loop: outside it, waiting for the gate means every item passed."""
+    return {gate: loop.name for loop in pipeline.loops for gate in loop.gates}
+
+
+def _loop_cluster(loop: ir.Loop) -> Cluster:
+    """A loop's box, titled with its list: `for each: eu, us` or `for each: params.regions`."""
+    if isinstance(loop.items, ir.ParamRef):
+        label = f"for each: params.{_text(loop.items.name)}"
     else:
-        label = f"{_text(name)}\nimage: {_text(_short_image(step.image or ''))}"
-    if name not in loops.items:
-        return label
-    items = loops.items[name]
-    shown = ", ".join(_text(str(i)) for i in items[:SHOWN_ITEMS])
-    more = f", ... ({len(items)})" if len(items) > SHOWN_ITEMS else ""
-    return f"{label}\nfor each: {shown}{more}"
+        shown = ", ".join(_text(str(i)) for i in loop.items[:SHOWN_ITEMS])
+        more = f", ... ({len(loop.items)})" if len(loop.items) > SHOWN_ITEMS else ""
+        label = f"for each: {shown}{more}"
+    members = [node_id("step", s) for s in loop.steps] + [node_id("gate", g) for g in loop.gates]
+    return Cluster(node_id("loop", loop.name), label, tuple(members))
 
 
-def _step_edges(step: ir.Step, loops: _Loops) -> list[Edge]:
+def _step_edges(step: ir.Step, pipeline: ir.Pipeline) -> list[Edge]:
     """One edge per upstream step, labelled with the outputs it passes ('after': none); a step
-    that collects a loop's outputs reads them as a list: `table[]`."""
-    target = _step_node(step.name, loops)
-    passed: dict[str, list[str]] = {_step_node(name, loops): [] for name in step.upstream}
+    that collects a loop's outputs reads them as a list: `table[]`, and waits for every
+    iteration of a per-item gate: `every item`."""
+    target = node_id("step", step.name)
+    passed: dict[str, list[str]] = {node_id("step", name): [] for name in step.upstream}
     for item in step.inputs:
-        mark = "[]" if isinstance(item.source, ir.Collected) else ""
+        mark = "[]" if isinstance(item.source, ir.FanIn) else ""
         for source in ir.output_refs(item.source):
-            outputs = passed.setdefault(_step_node(source.step, loops), [])
+            outputs = passed.setdefault(node_id("step", source.step), [])
             if source.output + mark not in outputs:
                 outputs.append(source.output + mark)
     edges = [Edge(name, target, ", ".join(outputs) or "after") for name, outputs in passed.items()]
-    edges += [Edge(node_id("gate", gate), target) for gate in step.gates]
+    per_item = _per_item_gates(pipeline)
+    edges += [
+        Edge(
+            node_id("gate", g),
+            target,
+            "every item" if per_item.get(g, step.loop) != step.loop else "",
+        )
+        for g in step.gates
+    ]
     return edges
 
 
@@ -228,12 +234,18 @@ def _gate_edges(gate: ir.Gate) -> list[Edge]:
     ]
 
 
-def _rule_edges(rule: ir.PromotionRule, registry: ir.Registry) -> list[Edge]:
-    """Gates into the rule; a rule that waits for nothing is fed by the registered model."""
+def _rule_edges(rule: ir.PromotionRule, pipeline: ir.Pipeline) -> list[Edge]:
+    """Gates into the rule (a per-item gate's: every item passed); a rule that waits for
+    nothing is fed by the registered model."""
     target = node_id("promote", rule.alias)
-    edges = [Edge(node_id("gate", gate), target) for gate in rule.gates]
+    per_item = _per_item_gates(pipeline)
+    edges = [
+        Edge(node_id("gate", gate), target, "every item" if gate in per_item else "")
+        for gate in rule.gates
+    ]
     if not rule.gates and not rule.after_rollout:
-        model = registry.model
+        assert pipeline.registry is not None  # a promotion rule needs one
+        model = pipeline.registry.model
         edges.append(Edge(node_id("step", model.step), target, model.output))
     return edges
 
@@ -300,9 +312,8 @@ def _start_edges(source: str, pipeline: ir.Pipeline) -> list[Edge]:
     """The schedule and each trigger start the steps that wait for nothing (a monitor's job)."""
     if pipeline.monitor is not None:
         return [Edge(source, MONITOR)]
-    loops = _loops(pipeline)
-    starts = [_step_node(s.name, loops) for s in pipeline.steps if not s.upstream and not s.gates]
-    return [Edge(source, name) for name in dict.fromkeys(starts)]
+    starts = [node_id("step", s.name) for s in pipeline.steps if not s.upstream and not s.gates]
+    return [Edge(source, name) for name in starts]
 
 
 # --- a monitor ---------------------------------------------------------------------------------
@@ -414,8 +425,28 @@ def merge(old: Graph, new: Graph) -> tuple[Graph, dict[str | Edge, Mark]]:
             marks[edge] = "changed"
     removed_edges = [edge for edge in old.edges if (edge.source, edge.target) not in new_ends]
     marks.update(dict.fromkeys(removed_edges, "removed"))
-    merged = Graph(new.nodes + tuple(removed_nodes), new.edges + tuple(removed_edges))
+    # Loops: new's, then old's that are gone; a loop whose list changed marks its members.
+    old_clusters = {cluster.id: cluster for cluster in old.clusters}
+    for cluster in new.clusters:
+        was = old_clusters.get(cluster.id)
+        if was is not None and was.label != cluster.label:
+            for member in cluster.members:
+                marks.setdefault(member, "changed")
+    new_cluster_ids = {cluster.id for cluster in new.clusters}
+    kept = {node.id for node in [*new.nodes, *removed_nodes]}
+    clusters = [*new.clusters]
+    for cluster in old.clusters:
+        members = tuple(m for m in cluster.members if m in kept and m not in _members(new))
+        if cluster.id not in new_cluster_ids and members:
+            clusters.append(Cluster(cluster.id, cluster.label, members))
+    merged = Graph(
+        new.nodes + tuple(removed_nodes), new.edges + tuple(removed_edges), tuple(clusters)
+    )
     return merged, marks
+
+
+def _members(graph: Graph) -> set[str]:
+    return {member for cluster in graph.clusters for member in cluster.members}
 
 
 # --- Mermaid -----------------------------------------------------------------------------------
@@ -482,6 +513,10 @@ def mermaid(graph: Graph, marks: Marks = _NO_MARKS) -> str:
     for node in graph.nodes:
         opening, closing = _MERMAID_SHAPES[node.kind]
         lines.append(f"    {node.id}{opening}{_mermaid_label(node.label)}{closing}")
+    for cluster in graph.clusters:  # after the nodes, so that they keep their order
+        lines.append(f'    subgraph {cluster.id} ["{_mermaid_label(cluster.label)}"]')
+        lines += [f"        {member}" for member in cluster.members]
+        lines.append("    end")
     for edge in graph.edges:
         arrow = "-.->" if marks.get(edge) == "removed" else "-->"
         label = f'|"{_mermaid_label(edge.label)}"|' if edge.label else ""
@@ -568,6 +603,11 @@ def dot(graph: Graph, marks: Marks = _NO_MARKS) -> str:
     for node in graph.nodes:
         style = _dot_style(node, marks.get(node.id))
         lines.append(f'    "{node.id}" [label="{_dot_label(node.label)}", {style}];')
+    for cluster in graph.clusters:  # `cluster` names draw a box in Graphviz
+        lines.append(f'    subgraph "cluster_{cluster.id}" {{')
+        lines.append(f'        label="{_dot_label(cluster.label)}"; style="dashed";')
+        lines += [f'        "{member}";' for member in cluster.members]
+        lines.append("    }")
     for edge in graph.edges:
         attributes = [f'label="{_dot_label(edge.label)}"'] if edge.label else []
         mark = marks.get(edge)
@@ -588,5 +628,8 @@ def as_json(graph: Graph) -> str:
     data = {
         "nodes": [{"id": n.id, "kind": n.kind, "label": n.label} for n in graph.nodes],
         "edges": [{"source": e.source, "target": e.target, "label": e.label} for e in graph.edges],
+        "clusters": [
+            {"id": c.id, "label": c.label, "members": list(c.members)} for c in graph.clusters
+        ],
     }
     return json.dumps(data, indent=2) + "\n"

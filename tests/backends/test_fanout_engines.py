@@ -1,7 +1,7 @@
 """Fan-out on every engine: tests/support/specs/fanout.yaml (`make` and `features` once per
 region, `combine` collecting both) runs with `mlspec run` on Prefect, Kubeflow (kfp's local
 runner) and Airflow (dag.test()), each run reaching the same verdicts, metrics and promotion;
-and the 41-task specs/valid/regions.yaml loads in Airflow's own DagBag. One run per engine.
+and specs/valid/regions.yaml (two loops) loads in Airflow's own DagBag. One run per engine.
 
 The steps check the calling convention themselves: `features` refuses another region's table,
 `combine` refuses anything but lists; the gates then pass only on all 40 rows of 3 regions.
@@ -26,10 +26,16 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "tests" / "support" / "specs" / "fanout.yaml"
 REGIONS = ROOT / "specs" / "valid" / "regions.yaml"
-COPIES = [f"{step}__{region}" for step in ("make", "features") for region in ("eu", "us", "apac")]
+# The looped steps: each engine reports one state per step, every iteration's state combined.
+LOOPED = ["make", "features", "score"]
 # What every engine must decide: the same on each.
-GATES = {"all_rows": {"passed": True, "failed": []}, "all_regions": {"passed": True, "failed": []}}
-METRICS = {"combine.regions": 3.0, "combine.total": 40.0}
+PASSED = {"passed": True, "failed": []}
+GATES = {
+    **{f"region_rows.{i}": PASSED for i in range(3)},
+    "all_rows": PASSED,
+    "all_regions": PASSED,
+}
+METRICS = {"combine.regions": 3.0, "combine.total": 40.0, "pick.best": 3408.0}
 
 
 @pytest.mark.parametrize("engine", ["prefect", "kubeflow", "airflow"])
@@ -42,7 +48,7 @@ def test_a_fan_out_runs_with_the_same_verdicts_on_every_engine(engine: str, tmp_
     assert summary["outcome"] == "passed", output[-6000:]
     tasks = summary["tasks"]  # each engine's word for done: completed, success
     assert tasks["combine"] in ("completed", "success")
-    assert {t: tasks.get(t) for t in COPIES} == dict.fromkeys(COPIES, tasks["combine"])
+    assert {t: tasks.get(t) for t in LOOPED} == dict.fromkeys(LOOPED, tasks["combine"])
     assert summary["gates"] == GATES
     assert summary["metrics"] == METRICS
     assert summary["promoted"] == {"challenger": "1"}
@@ -59,5 +65,8 @@ def test_airflow_dagbag_loads_the_forty_step_pipeline(tmp_path: Path) -> None:
     assert bag["import_errors"] == {} and bag["captured_warnings"] == {}, bag["log"][-6000:]
     assert list(bag["dags"]) == ["regional-demand"]
     tasks = bag["dags"]["regional-demand"]["tasks"]
-    assert {f"features__{r}" for r in ("eu", "sg")} <= set(tasks)
-    assert set(tasks["combine"]["upstream"]) >= {"features__eu", "clean__sg"}
+    # One task per step, mapped over its loop's elements; the fan-ins wait for every one.
+    assert {"ingest", "clean", "features", "train"} <= set(tasks)
+    assert tasks["features"]["upstream"] == ["clean"]
+    assert tasks["combine"]["upstream"] == ["clean", "features"]
+    assert tasks["select"]["upstream"] == ["train"]

@@ -18,11 +18,13 @@ from support import generated, hostile
 from support.yaml_readers import assert_reads_back, yaml_string
 
 from mlspec.backends.prefect import PrefectBackend, deployment
-from mlspec.backends.prefect.flow import function_name
+from mlspec.backends.prefect.flow import function_name, param_default
 from mlspec.compiler import analyze_file, analyze_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*/pipeline.yaml"))
+# Loops (mapped tasks) over a written list and over a list parameter.
+LOOP_SPECS = [ROOT / "specs" / "valid" / "regions.yaml", ROOT / "tests/support/specs/fanout.yaml"]
 BACKEND = PrefectBackend()
 
 
@@ -32,7 +34,11 @@ def emit_text(text: str, name: str = "spec.yaml") -> dict[str, str]:
     return {a.path: a.text for a in generated.without_rollout(BACKEND.emit(pipeline))}
 
 
-@pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.parent.name)
+def _spec_id(spec: Path) -> str:
+    return spec.parent.name if spec.name == "pipeline.yaml" else spec.stem
+
+
+@pytest.fixture(scope="module", params=EXAMPLES + LOOP_SPECS, ids=_spec_id)
 def compiled(request: pytest.FixtureRequest, tmp_path_factory) -> tuple[Path, Path, dict]:
     """(spec, the output folder, {file: text})."""
     spec: Path = request.param
@@ -82,7 +88,7 @@ def test_prefect_loads_the_flow_and_the_deployment(compiled: tuple[Path, Path, d
     assert list(schema["properties"]) == [p.name for p in pipeline.params]
     described = {n: p.get("description") for n, p in schema["properties"].items()}
     assert described == {p.name: p.description or None for p in pipeline.params}
-    assert deploy.parameters == {p.name: p.default for p in pipeline.params}
+    assert deploy.parameters == {p.name: param_default(p) for p in pipeline.params}
     if pipeline.schedule:
         [schedule] = deploy.schedules or []
         assert schedule.cron == pipeline.schedule.cron
@@ -90,6 +96,27 @@ def test_prefect_loads_the_flow_and_the_deployment(compiled: tuple[Path, Path, d
     assert deploy.work_pool is not None and deploy.work_pool.name == deployment.WORK_POOL
     labels = [f"{k}:{v}" for k, v in pipeline.labels]
     assert deploy.tags == ["mlspec", *labels, *(f"owner:{o}" for o in pipeline.owners)]
+
+
+def test_a_list_parameter_is_a_list_in_the_run_form(tmp_path: Path) -> None:
+    """The flow's signature types it: Prefect's run form takes a list and refuses text, and the
+    deployment's default is a YAML list."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    spec = LOOP_SPECS[1]
+    files = emit_text(spec.read_text(), spec.name)
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    flow = load_flow_from_entrypoint(f"{tmp_path / 'fanout.py'}:fanout_flow")
+    regions = flow.parameters.model_dump()["properties"]["regions"]
+    assert regions["type"] == "array" and regions["items"] == {"type": "string"}
+    assert yaml.safe_load(files["prefect.yaml"])["deployments"][0]["parameters"]["regions"] == [
+        "eu", "us", "apac"
+    ]  # fmt: skip
+    assert flow.validate_parameters({"regions": ["eu"]})["regions"] == ["eu"]
+    with pytest.raises(Exception, match="regions"):
+        flow.validate_parameters({"regions": "eu"})
 
 
 # -- prefect.yaml keys -----------------------------------------------------------------------
@@ -169,6 +196,44 @@ def test_a_param_default_prefect_would_template_is_ms301() -> None:
     [problem] = [d for d in BACKEND.check(pipeline) if d.severity == "error"]
     assert problem.code == "MS301"
     assert "parameter 'p'" in problem.message and "placeholder" in problem.message
+
+
+LOOP_SPEC = """apiVersion: mlspec/v1
+kind: Pipeline
+metadata: {name: loop-text, version: 1.0.0}
+params:
+  names: {type: "list[str]", default: DEFAULT}
+steps:
+  each:
+    for_each: params.names
+    python: mod:each
+    inputs: {name: item}
+  other:
+    for_each: WRITTEN
+    python: mod:each
+    inputs: {name: item}
+"""
+
+
+def _loop_spec(default: list[str], written: list[str]) -> str:
+    return LOOP_SPEC.replace("DEFAULT", _json(default)).replace("WRITTEN", _json(written))
+
+
+def test_loop_elements_stay_text() -> None:
+    """Elements of a written list and of a list parameter's default are data in the flow and
+    in prefect.yaml, never code; a `{{` in a default is refused, as in a string default."""
+    default = hostile.HOSTILE.replace("{{", "{")  # with `{{`: MS301, below
+    harmful = emit_text(_loop_spec([default], [hostile.HOSTILE]), "loop.yaml")
+    harmless = emit_text(_loop_spec([hostile.HARMLESS], [hostile.HARMLESS]), "loop.yaml")
+    assert generated.shape(_flow(harmful)) == generated.shape(_flow(harmless))
+    strings = hostile.module_strings(_flow(harmful))
+    assert hostile.HOSTILE in strings and default in strings
+    [deploy] = yaml.safe_load(harmful["prefect.yaml"])["deployments"]
+    assert deploy["parameters"] == {"names": [default]}
+    templated = _loop_spec(["a", "{{ prefect.variables.x }}"], ["b"])
+    pipeline = analyze_text(templated, "l.yaml").pipeline
+    [problem] = [d for d in BACKEND.check(pipeline) if d.severity == "error"]
+    assert problem.code == "MS301" and "parameter 'names'" in problem.message
 
 
 # -- prefect.yaml reads back as written ------------------------------------------------------

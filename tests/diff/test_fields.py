@@ -36,6 +36,7 @@ SPECS = [
     *sorted(ROOT.glob("examples/*/pipeline.yaml")),
     *sorted(ROOT.glob("examples/*/monitor.yaml")),
     *sorted((ROOT / "specs" / "valid").glob("*.yaml")),
+    ROOT / "tests" / "support" / "specs" / "fanout.yaml",  # list params and per-item gates
 ]
 
 # -- the examples, through the command ----------------------------------------------

@@ -1,7 +1,8 @@
 // Parse Mermaid diagrams with Mermaid's own parser, as GitHub's renderer does before drawing.
 //
 // stdin: a JSON array of diagram texts. stdout: a JSON array, one result per diagram:
-//   {ok: true, type, vertices: [{id, text, type, classes}], edges: [{start, end, text, stroke}]}
+//   {ok: true, type, vertices: [{id, text, type, classes}], edges: [{start, end, text, stroke}],
+//    subgraphs: [{id, title, nodes}]}
 //   {ok: false, error}
 // Vertex and edge texts are as Mermaid's flowchart database holds them after parsing and
 // sanitising, with its entity placeholders turned back into HTML entities (&#34; ...), so the
@@ -33,11 +34,14 @@ const decode = (text) =>
 async function check(text) {
   try {
     const parsed = await mermaid.parse(text); // throws on a syntax error
-    const result = { ok: true, type: parsed.diagramType, vertices: [], edges: [] };
+    const result = { ok: true, type: parsed.diagramType, vertices: [], edges: [], subgraphs: [] };
     if (parsed.diagramType.startsWith("flowchart")) {
       const { db } = await mermaid.mermaidAPI.getDiagramFromText(text);
       for (const v of db.getVertices().values()) {
         result.vertices.push({ id: v.id, text: decode(v.text), type: v.type, classes: v.classes });
+      }
+      for (const s of db.getSubGraphs()) {
+        result.subgraphs.push({ id: s.id, title: decode(s.title), nodes: [...s.nodes] });
       }
       for (const e of db.getEdges()) {
         result.edges.push({ start: e.start, end: e.end, text: decode(e.text), stroke: e.stroke });

@@ -119,3 +119,44 @@ def test_nothing_is_reused_when_the_computing_run_is_gone(run: tasks.TaskRun) ->
     assert not cache.reuse_outputs(later, "score", done)
     path = tasks.artifact_path(later.artifact_root, "demo", "run-2", "score", "score")
     assert not Path(path).exists()
+
+
+def _looped(run: tasks.TaskRun, run_id: str, index: int | None, items: list) -> tasks.TaskRun:
+    """`run` with `make` in a loop over `items` and `join` reading its tables as a fan-in; as
+    the task of iteration `index` (None: outside the loop)."""
+    steps = {
+        "make": {**STEPS["make"], "inputs": {}, "loop": "make"},
+        "join": {
+            **STEPS["make"],
+            "inputs": {"tables": {"fan_in": {"artifact": ["make", "table"]}}},
+            "outputs": {"joined": "dataset"},
+        },
+    }
+    iteration = None if index is None else tasks.Iteration("make", index, items[index])
+    loops = {"make": {"value": items}}
+    return dataclasses.replace(run, steps=steps, run_id=run_id, loops=loops, iteration=iteration)
+
+
+def test_an_iteration_is_reused_only_for_its_own_element(run: tasks.TaskRun) -> None:
+    """Two elements with the same inputs have their own keys; a cached iteration's files are
+    copied from the index it had into the index its element has now."""
+    eu, us = _looped(run, "run-1", 0, ["eu", "us"]), _looped(run, "run-1", 1, ["eu", "us"])
+    assert cache.cache_key(eu, "make") != cache.cache_key(us, "make")
+    Path(tasks.run_output_path(eu, "make", "table")).write_text("eu rows")
+    Path(tasks.run_output_path(us, "make", "table")).write_text("us rows")
+    done = cache.outcome(us, "make", {"count": 3})
+    assert done == {"run_id": "run-1", "index": 1, "result": {"count": 3}, "files": ["table"]}
+    later = _looped(run, "run-2", 0, ["us"])  # the same element, now first
+    assert cache.cache_key(later, "make") == cache.cache_key(us, "make")
+    assert cache.reuse_outputs(later, "make", done)
+    assert Path(tasks.run_path(later, "make", "table")).read_text() == "us rows"
+
+
+def test_a_fan_in_of_files_is_keyed_by_their_contents(run: tasks.TaskRun) -> None:
+    first, second = _looped(run, "run-1", None, ["eu"]), _looped(run, "run-2", None, ["eu"])
+    for each in (first, second):
+        Path(tasks.run_path(each, "make", "table", 0)).parent.mkdir(parents=True)
+        Path(tasks.run_path(each, "make", "table", 0)).write_text("eu rows")
+    assert cache.cache_key(first, "join") == cache.cache_key(second, "join")
+    Path(tasks.run_path(second, "make", "table", 0)).write_text("other rows")
+    assert cache.cache_key(first, "join") != cache.cache_key(second, "join")

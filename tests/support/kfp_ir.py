@@ -90,7 +90,9 @@ def _check_dag(name: str, component: dict, components: dict) -> None:
                 assert param in task_inputs.get("parameters", {}), f"{where}: {param!r} unbound"
     for kind in ("parameters", "artifacts"):
         for out_name, spec in component["dag"].get("outputs", {}).get(kind, {}).items():
-            for selector in spec.get("valueFromParameter", spec.get("artifactSelectors", [])):
+            # a parameter output has one selector (a loop's: every iteration's value as a list)
+            one = spec.get("valueFromParameter")
+            for selector in [one] if one else spec.get("artifactSelectors", []):
                 assert selector["producerSubtask"] in tasks, f"{name}: output {out_name!r}"
 
 

@@ -396,16 +396,79 @@ def test_a_notebook_step_runs_on_its_fixtures(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "ZeroDivisionError" in result.output, result.output
 
 
-def test_a_fanned_step_is_ms260(tmp_path: Path) -> None:
+@pytest.mark.parametrize("for_each", ["[eu, us]", "params.regions"])
+def test_a_looped_step_is_ms260(tmp_path: Path, for_each: str) -> None:
     spec = tmp_path / "fan.yaml"
     spec.write_text(
         "apiVersion: mlspec/v1\nkind: Pipeline\nmetadata: {name: fan, version: 1.0.0}\n"
-        "steps:\n  per_region:\n    python: demo.steps:make\n    for_each: [eu, us]\n"
+        'params:\n  regions: {type: "list[str]", default: [eu, us]}\n'
+        f"steps:\n  per_region:\n    python: demo.steps:make\n    for_each: {for_each}\n"
         "    inputs: {region: item}\n    outputs: {table: dataset}\n"
         "tests:\n  one:\n    step: per_region\n    expect: {table: {}}\n",
         encoding="utf-8",
     )
     result = CliRunner().invoke(main, ["test", str(spec)])
     assert result.exit_code == 1
-    assert f"{spec}:12:11: error[MS260]" in result.output, result.output
-    assert "runs once per for_each element" in result.output
+    assert f"{spec}:14:11: error[MS260]" in result.output, result.output
+    assert "runs in a loop, once per for_each element" in result.output
+    assert "a test runs one iteration: say which with `item: ELEMENT`" in result.output
+
+
+LOOP_TESTS = """
+tests:
+  makes_eu:
+    step: make
+    item: eu
+    expect: {rows: {min: 12, max: 12}, table: {rows: {min: 12, max: 12}}}
+    gates: [region_rows]
+  features_of_us:
+    step: features
+    item: us
+    inputs: {raw: {file: fixtures/us.csv}}
+    expect: {table: {columns: {region: str, amount: int}, rows: {min: 2, max: 2}}}
+  features_of_the_wrong_region:
+    step: features
+    item: eu
+    inputs: {raw: {file: fixtures/us.csv}}
+"""
+
+
+def test_a_looped_step_is_tested_one_iteration_at_a_time(tmp_path: Path) -> None:
+    """`item:` names the element; a per-item gate judges that iteration's output, and the
+    step reads its own region's fixture (the loop's demo step asserts the region)."""
+    loops = ROOT / "tests" / "support" / "specs"
+    shutil.copytree(loops / "fanout_demo", tmp_path / "fanout_demo")
+    spec = tmp_path / "fanout.yaml"
+    spec.write_text((loops / "fanout.yaml").read_text(encoding="utf-8") + LOOP_TESTS)
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "us.csv").write_text("region,amount\nus,1\nus,2\n")
+    result = CliRunner().invoke(main, ["test", str(spec), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    found = {t["name"]: t for t in json.loads(result.stdout)["tests"]}
+    assert {n: t["outcome"] for n, t in found.items()} == {
+        "makes_eu": "passed",
+        "features_of_us": "passed",
+        "features_of_the_wrong_region": "failed",
+    }, result.output
+    assert "eu read another region's table" in result.output
+
+
+@pytest.mark.parametrize(
+    ("test", "line", "col", "code"),
+    [
+        ("    step: make\n", 3, 11, "MS260"),  # which iteration?
+        ("    step: combine\n    item: eu\n", 4, 11, "MS261"),  # combine runs once
+        ("    step: score\n    item: eu\n", 4, 11, "MS261"),  # a float list
+        ("    step: make\n    item: eu\n    inputs: {region: {value: us}}\n", 5, 14, "MS261"),
+    ],
+)
+def test_an_iteration_test_names_one_element_of_the_step_s_list(
+    tmp_path: Path, test: str, line: int, col: int, code: str
+) -> None:
+    spec = tmp_path / "fanout.yaml"
+    head = (ROOT / "tests" / "support" / "specs" / "fanout.yaml").read_text(encoding="utf-8")
+    spec.write_text(head + "tests:\n  t:\n" + test, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 1
+    at = f"{spec}:{len(head.splitlines()) + line}:{col}: error[{code}]"
+    assert at in result.output, result.output

@@ -142,7 +142,8 @@ def env_params(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
 
 def prefect_placeholders(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
     for param in pipeline.params:
-        if isinstance(param.default, str) and "{{" in param.default:
+        texts = param.default if isinstance(param.default, tuple) else (param.default,)
+        if any(isinstance(text, str) and "{{" in text for text in texts):  # a list's elements
             yield (
                 param.span,
                 f"the default of parameter {param.name!r} contains '{{{{', which Prefect would "
@@ -160,6 +161,20 @@ def kfp_gate_layout(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
             why,
             "let the steps under one gate also wait for the other (`after: [GATE]` on a step), "
             "so that one order of the gates covers every input",
+        )
+
+
+def kfp_collected_artifacts(pipeline: ir.Pipeline, target: str) -> Iterator[Use]:
+    """Readers of a loop's collected artifacts inside a dsl.If or ParallelFor the loop is not
+    in: kfp's compiler cannot build them (kubeflow/layout.py)."""
+    from mlspec.backends.kubeflow.layout import layout  # only the kubeflow target plans tasks
+
+    for plan, why in layout(pipeline).collected:
+        yield (
+            plan.span,
+            why,
+            "let it wait for no gate that the loop does not wait for (read the gated value in "
+            "a step after it), or compile for airflow or prefect",
         )
 
 

@@ -37,6 +37,7 @@ from mlspec.backends.field_checks import (
     guardrail_dry_run,
     guardrail_no_data,
     guardrail_settings,
+    kfp_collected_artifacts,
     kfp_event_triggers,
     kfp_gate_layout,
     load_unused,
@@ -163,15 +164,31 @@ NOT_COMPILED = ("tests",)
 _NOT_COMPILED = everywhere(Entry("n/a", "run by `mlspec test`, not compiled"))
 
 
-# Fan-out (compiler/fanout.py): the list is unrolled when the pipeline is compiled.
+# Loops (compiler/fanout.py, docs/loops.md): each engine runs a loop natively, over the list
+# written in the spec or a list parameter's value when the run starts.
 _FAN_OUT = {
-    "steps.*.for_each": everywhere(
+    "steps.*.for_each": pipelines(
+        refuse(
+            "one dsl.ParallelFor per loop, over the list or the list parameter, per-item gates "
+            "inside it; a step after it reads its outputs as a dsl.Collected list; refused: "
+            "reading a loop's artifacts inside a gate's dsl.If that the loop is not in (kfp "
+            "cannot compile it)",
+            kfp_collected_artifacts,
+        ),
         ok(
-            "one task STEP__ELEMENT per element, in parallel where nothing orders them; a step "
-            "without for_each receives their outputs as one list (a parameter per copy on KFP)"
-        )
+            "a mapped task group over the list (or the list Param), one mapped task per item; "
+            "a step without for_each reads the list of every item's output"
+        ),
+        ok(
+            "task.map over the list (or the list flow parameter); a step without for_each "
+            "reads the list of every item's output"
+        ),
     ),
-    "steps.*.inputs.*.item": everywhere(ok("the element: a constant of its task")),
+    "steps.*.inputs.*.item": pipelines(
+        ok("the ParallelFor's item"),
+        ok("the element: a value of its iteration"),
+        ok("the element: a value of its iteration"),
+    ),
 }
 
 
@@ -316,7 +333,9 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     ),
     "metadata.labels": pipelines(ok("pod labels"), ok("DAG tags KEY:VALUE"), ok("tags KEY:VALUE")),
     "params": everywhere(ok()),
-    "params.*.type": everywhere(ok()),
+    "params.*.type": everywhere(
+        ok("list[str], list[int], list[float]: a run parameter only for_each reads")
+    ),
     "params.*.default": pipelines(
         ok(),
         ok(),
@@ -352,7 +371,9 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
         ok(),
         ok(),
     ),
-    "gates.*.dataset": everywhere(ok()),
+    "gates.*.dataset": everywhere(
+        ok("a looped step's output: a per-item gate, judged in each iteration")
+    ),
     "gates.*.checks": _CHECK_FIELD,
     **{
         f"gates.*.checks.*.{path}": _CHECK_FIELD
@@ -498,7 +519,7 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
                 for p in _each(
                     "step inputs inputs.*.file inputs.*.value expect expect.*.columns "
                     "expect.*.rows expect.*.rows.min expect.*.rows.max expect.*.min expect.*.max "
-                    "gates description"
+                    "gates item description"
                 )
             ),
         )

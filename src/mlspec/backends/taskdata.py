@@ -2,8 +2,10 @@
 
 Generated modules hold `STEPS`, `GATES` and `PROMOTIONS` as literals, and fixed helpers read
 them at run time. An input or threshold is `{'param': NAME}` (a run parameter), `{'value': V}`,
-`{'output': [STEP, NAME]}` (an upstream scalar), `{'artifact': [STEP, NAME]}` (its path) or
-`{'collect': [INPUT, ...]}` (a fan-in: the list of those values).
+`{'output': [STEP, NAME]}` (an upstream scalar), `{'artifact': [STEP, NAME]}` (its path),
+`{'item': True}` (the element of the step's loop) or `{'fan_in': INPUT}` (a looped step's output
+read outside its loop: every iteration's, as a list). Steps and gates of a loop name it
+(`'loop'`); `LOOPS` holds each loop's list (`loops_data`).
 """
 
 from __future__ import annotations
@@ -38,9 +40,30 @@ def _input_data(item: ir.Input) -> dict[str, object]:
     kind = "artifact" if item.is_artifact else "output"
     if isinstance(source, ir.OutputRef):
         return {kind: [source.step, source.output]}
-    if isinstance(source, ir.Collected):  # a fan-in: the list of every copy's output
-        return {"collect": [{kind: [ref.step, ref.output]} for ref in source.refs]}
+    if isinstance(source, ir.FanIn):
+        return {"fan_in": {kind: [source.ref.step, source.ref.output]}}
+    if isinstance(source, ir.Item):
+        return {"item": True, "type": item.type}
     return {"value": source.value}
+
+
+def loops_data(pipeline: ir.Pipeline) -> dict[str, dict[str, object]]:
+    """`LOOPS`: each loop's elements, written in the spec or a list parameter's."""
+    return {
+        loop.name: {"param": loop.items.name}
+        if isinstance(loop.items, ir.ParamRef)
+        else {"value": list(loop.items)}
+        for loop in pipeline.loops
+    }
+
+
+def _in_loop(node: ir.Step | ir.Gate, data: dict[str, object]) -> dict[str, object]:
+    return {**data, "loop": node.loop} if node.loop is not None else data
+
+
+def inputs_data(step: ir.Step) -> dict[str, object]:
+    """Each input of a step as data: where its value comes from, and its type."""
+    return {i.name: _input_data(i) for i in step.inputs}
 
 
 def step_data(step: ir.Step) -> dict[str, object]:
@@ -51,14 +74,14 @@ def step_data(step: ir.Step) -> dict[str, object]:
             data["code"] = code_files.step_code(step)
         else:
             data["notebook"] = code_files.notebook_file(step)
-        data["inputs"] = {i.name: _input_data(i) for i in step.inputs}
+        data["inputs"] = inputs_data(step)
         data["env"] = {
             e.name: e.value if e.value is not None else {"param": e.param}
             for e in step.env
             if e.secret is None  # refused by `check` for Python steps
         }
     data["outputs"] = {o.name: o.type for o in step.outputs}
-    return data
+    return _in_loop(step, data)
 
 
 def _slots_to_data(value: object) -> object:
@@ -88,6 +111,10 @@ def model_metrics(gate: ir.Gate) -> list[list[str]]:
 
 
 def gate_data(gate: ir.Gate) -> dict[str, object]:
+    return _in_loop(gate, _gate_fields(gate))
+
+
+def _gate_fields(gate: ir.Gate) -> dict[str, object]:
     params = _param_slots(gate)
     if gate.kind == "data":
         assert gate.dataset is not None
@@ -177,7 +204,7 @@ def container_data(step: ir.Step) -> dict[str, object]:
         ]
 
     requests, limits = resource_amounts(step)
-    return {
+    data: dict[str, object] = {
         "kind": "container",
         "image": step.image,
         "command": [parts(c) for c in step.command],
@@ -193,6 +220,7 @@ def container_data(step: ir.Step) -> dict[str, object]:
         "outputs": {o.name: o.type for o in step.outputs},
         **placement_data(step.placement),
     }
+    return _in_loop(step, data)
 
 
 def placement_data(placement: ir.Placement) -> dict[str, object]:

@@ -1,65 +1,96 @@
-"""Fan-out: a step with `for_each` runs once per element of its list.
+"""Loops: a step with `for_each` runs once per element of a list, written in the spec or given
+as a list parameter when the run starts.
 
-The list is written in the spec, so the compiler unrolls it: each element becomes a step of its
-own, named `STEP__SUFFIX`, and every target runs those as it runs any step (in parallel where
-nothing orders them). The suffix is the element itself when every element is a short lower-case
-word or a non-negative integer (`features__eu`), else its index (`features__0`): names that
-every target accepts, that say which element a task handles, and that never collide (MS226).
+Fanned steps that depend on each other over the same list, and the gates that judge their
+outputs (per-item gates), run as one loop (ir.Loop): element by element, each iteration reading
+its own outputs. Every engine runs a loop natively (a KFP ParallelFor, an Airflow mapped task
+group, Prefect map). Outside its loop, a step reads a member's output as the list of every
+iteration's (ir.FanIn), in the order of the elements.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
-if TYPE_CHECKING:
-    from mlspec.compiler import ir
-    from mlspec.diagnostics import Diagnostic
-
-SEPARATOR = "__"
-_WORD = re.compile(r"[a-z0-9][a-z0-9_]{0,19}")
+from mlspec.compiler import spec as s
+from mlspec.compiler.source import PathKey
 
 Item = int | float | str
+ForEach = list[Item] | str  # a static list, or `params.NAME`
 
 
-def suffixes(items: list[Item] | tuple[Item, ...]) -> list[str]:
-    """The name suffix of each element's copy, in list order."""
-    words = [
-        str(i)
-        for i in items
-        if (isinstance(i, str) and _WORD.fullmatch(i) and SEPARATOR not in i)
-        or (isinstance(i, int) and not isinstance(i, bool) and i >= 0)
-    ]
-    if len(words) == len(items) and len(set(words)) == len(words):
-        return words
-    return [str(n) for n in range(len(items))]
+def same_list(a: ForEach, b: ForEach) -> bool:
+    """The same list, element for element and type for type (1, 1.0 and "1" differ)."""
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return [(type(i), i) for i in a] == [(type(i), i) for i in b]
 
 
-def copy_names(step: str, items: list[Item] | tuple[Item, ...]) -> list[str]:
-    return [f"{step}{SEPARATOR}{suffix}" for suffix in suffixes(items)]
+def list_param(for_each: ForEach) -> str | None:
+    """The list parameter a loop runs over, if it is one."""
+    return for_each.partition(".")[2] if isinstance(for_each, str) else None
 
 
-def item_type(items: list[Item] | tuple[Item, ...]) -> str:
-    """The spec type of the elements (checked to be one: MS226)."""
-    return {int: "int", float: "float", str: "str"}[type(items[0])]
+def item_type(spec: s.Spec, for_each: ForEach) -> str:
+    """The spec type of the elements (one type: MS226, MS223)."""
+    param = list_param(for_each)
+    if param is not None:
+        return spec.params[param].type[len("list[") : -1]
+    assert not isinstance(for_each, str)
+    return {int: "int", float: "float", str: "str"}[type(for_each[0])]
 
 
-def said_once(pipeline: ir.Pipeline, found: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """A back end's diagnostics about the copies of one fanned step, said once of the spec's
-    step: they stand at its line, and the user wrote one step, not one per element."""
-    origin = {s.name: s.fan_out.step for s in pipeline.steps if s.fan_out is not None}
-    if not origin:
-        return list(found)
-    quoted = re.compile("'(" + "|".join(re.escape(n) for n in sorted(origin, reverse=True)) + ")'")
+def gate_reads(gate: s.Gate, base: PathKey) -> Iterator[tuple[PathKey, str]]:
+    """The step outputs a gate reads, each with the spec path that names it: what it judges,
+    a drift check's reference, a threshold read from a step, a serving gate's requests."""
+    if gate.dataset:
+        yield (*base, "dataset"), gate.dataset
+    for i, check in enumerate(gate.checks or ()):
+        if check.drift is not None and check.drift.reference:
+            yield (*base, "checks", i, "drift", "reference"), check.drift.reference
+    for i, requirement in enumerate(gate.require or ()):
+        yield (*base, "require", i, "metric"), requirement.metric
+        for bound in ("min", "max"):
+            value = getattr(requirement, bound)
+            if isinstance(value, str) and not value.startswith("params."):
+                yield (*base, "require", i, bound), value
+    if gate.serve is not None:
+        yield (*base, "serve", "model"), gate.serve.model
+        if gate.serve.requests.dataset:
+            yield (*base, "serve", "requests", "dataset"), gate.serve.requests.dataset
 
-    def spec_names(text: str | None) -> str | None:
-        return None if text is None else quoted.sub(lambda m: f"'{origin[m.group(1)]}'", text)
 
-    return list(
-        dict.fromkeys(
-            dataclasses.replace(d, message=spec_names(d.message) or "", hint=spec_names(d.hint))
-            for d in found
-        )
-    )
+def fanned(spec: s.Spec) -> dict[str, ForEach]:
+    """Every node that runs per element, with its list: fanned steps, and gates that judge a
+    fanned step's output (the first one's list; checks.fanout refuses a mix)."""
+    found: dict[str, ForEach] = {n: st.for_each for n, st in spec.steps.items() if st.for_each}
+    for name, gate in spec.gates.items():
+        for _, ref in gate_reads(gate, ("gates", name)):
+            step = spec.steps.get(ref.partition(".")[0])
+            if step is not None and step.for_each is not None:
+                found[name] = step.for_each
+                break
+    return found
+
+
+def loops(spec: s.Spec, graph: dict[str, list[str]]) -> list[list[str]]:
+    """The loops: fanned nodes joined when one waits for another over the same list (steps
+    and gates, spec order within a loop; loops in the order of their first member)."""
+    lists = fanned(spec)
+    order = {name: i for i, name in enumerate([*spec.steps, *spec.gates])}
+    parent = {name: name for name in lists}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for name in lists:
+        for dep in graph.get(name, ()):
+            if dep in lists and same_list(lists[name], lists[dep]):
+                parent[root(name)] = root(dep)
+    groups: dict[str, list[str]] = {}
+    for name in sorted(lists, key=order.__getitem__):
+        groups.setdefault(root(name), []).append(name)
+    return sorted(groups.values(), key=lambda members: order[members[0]])

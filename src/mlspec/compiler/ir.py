@@ -31,24 +31,35 @@ class Constant:
 
 
 @dataclass(frozen=True)
-class Collected:
-    """A fan-in: the same output of every copy of a fanned step, in for_each order. A Python
-    step receives a list (of paths for artifacts, of values for scalars)."""
-
-    refs: tuple[OutputRef, ...]
+class Item:
+    """The current element of the loop the reading step runs in (`NAME: item`)."""
 
 
-ValueSource = ParamRef | OutputRef | Constant | Collected
+@dataclass(frozen=True)
+class FanIn:
+    """A fan-in: one output of a looped step, every iteration's value as one list in the
+    order of the loop's elements (paths for artifacts, values for scalars). Read by a step
+    or gate outside that loop; inside it, a plain OutputRef reads the same iteration's value."""
+
+    ref: OutputRef
+
+
+ValueSource = ParamRef | OutputRef | Constant | Item | FanIn
 Threshold = float | ParamRef
 
 
 @dataclass(frozen=True)
 class Param:
     name: str
-    type: Literal["float", "int", "str", "bool"]
-    default: Scalar
+    # A list parameter (`list[str]`, ...) is read only by a loop (`for_each: params.NAME`).
+    type: Literal["float", "int", "str", "bool", "list[str]", "list[int]", "list[float]"]
+    default: Scalar | tuple[Scalar, ...]
     description: str
     span: Span
+
+    @property
+    def is_list(self) -> bool:
+        return self.type.startswith("list[")
 
 
 @dataclass(frozen=True)
@@ -191,25 +202,35 @@ class Step:
     code: Code | None = None  # python steps only
     placement: Placement = Placement()
     notebook: Notebook | None = None  # notebook steps only
-    # One copy of a step with for_each; left out of `to_data` when None (most steps).
-    fan_out: FanOut | None = field(default=None, metadata={"dump": "unless None"})
+    # The loop (Pipeline.loops) this step runs in, once per element; None for most steps.
+    loop: str | None = field(default=None, metadata={"dump": "unless None"})
 
 
 @dataclass(frozen=True)
-class FanOut:
-    """Which step of the spec a copy comes from, and its element of the for_each list."""
+class Loop:
+    """Steps (and their per-item gates) that run once per element of one list: the spec's
+    `for_each`. Steps with the same list that read each other's outputs form one loop; engines
+    emit it natively (KFP ParallelFor, Airflow mapped task group, Prefect map).
 
-    step: str  # the spec's step name; the copy is STEP__SUFFIX (compiler.fanout)
-    index: int
-    item: Scalar
-    span: Span  # the for_each list
+    Its members are contiguous in Pipeline.steps (topological order inside); a member reads
+    another member's output per iteration with a plain OutputRef, the element with Item, and
+    anything outside the loop as usual. Outside the loop, FanIn reads a member's output as a
+    list; `after` a member or a per-item gate waits for every iteration.
+    """
+
+    name: str  # the first member step's name (unique among steps and gates)
+    items: tuple[Scalar, ...] | ParamRef  # a static list, or a list parameter
+    item_type: Literal["int", "float", "str"]
+    steps: tuple[str, ...]  # member steps, in Pipeline.steps order
+    gates: tuple[str, ...]  # per-item gates: they judge each iteration on its own
+    span: Span  # the first member's for_each
 
 
 def output_refs(source: ValueSource) -> tuple[OutputRef, ...]:
     """The step outputs a value comes from: one, several (a fan-in) or none."""
     if isinstance(source, OutputRef):
         return (source,)
-    return source.refs if isinstance(source, Collected) else ()
+    return (source.ref,) if isinstance(source, FanIn) else ()
 
 
 @dataclass(frozen=True)
@@ -276,6 +297,9 @@ class Gate:
     description: str
     span: Span
     serving: ServingCheck | None = None  # kind serving
+    # A per-item gate (Loop.gates): judged once per element. Inside its loop, a step it guards
+    # runs for the iterations it passed; outside, what waits for it needs every one passed.
+    loop: str | None = field(default=None, metadata={"dump": "unless None"})
 
 
 @dataclass(frozen=True)
@@ -590,6 +614,7 @@ class StepTest:
     gates: tuple[str, ...]  # data gates that must pass on the step's outputs
     description: str
     span: Span
+    item: Scalar | None = None  # a looped step's: the element of the iteration it runs
 
 
 @dataclass(frozen=True)
@@ -612,6 +637,7 @@ class Pipeline:
     spec_path: str  # as generated files name it: the same in every clone (portable_path)
     span: Span  # the spec's first key: where diagnostics about the whole spec point
     monitor: Monitor | None = None  # a Monitor spec: no steps, gates, registry or rollout
+    loops: tuple[Loop, ...] = field(default=(), metadata={"dump": "unless empty"})
     # defaults.code.wheels: where a Kubeflow pipeline's runtime wheel is published (None: the
     # components carry the runtime as text; a local run, passes.localize, always).
     runtime_wheels: str | None = None
@@ -636,6 +662,9 @@ class Pipeline:
     def gate(self, name: str) -> Gate:
         return next(g for g in self.gates if g.name == name)
 
+    def loop(self, name: str) -> Loop:
+        return next(loop for loop in self.loops if loop.name == name)
+
 
 def to_data(node: Any, *, spans: bool = True) -> Any:
     """A JSON-ready view of an IR node: dataclasses become mappings in field order."""
@@ -643,13 +672,15 @@ def to_data(node: Any, *, spans: bool = True) -> Any:
         if isinstance(node, Span):
             return f"{node.line}:{node.col}"
         out: dict[str, Any] = {}
-        if isinstance(node, ParamRef | OutputRef | Constant | Collected):
+        if isinstance(node, ParamRef | OutputRef | Constant | Item | FanIn):
             out["ref"] = type(node).__name__
         for f in fields(node):
             dump = f.metadata.get("dump")
             if (f.name == "span" and not spans) or dump is False:
                 continue
             if dump == "unless None" and getattr(node, f.name) is None:
+                continue
+            if dump == "unless empty" and not getattr(node, f.name):
                 continue
             out[f.name] = to_data(getattr(node, f.name), spans=spans)
         return out

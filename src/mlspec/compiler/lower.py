@@ -31,6 +31,14 @@ class _Lowering:
         self.source = source
         self.package_files = package_files
         self.graph = dependency_graph(spec)
+        self.loop_members = fanout.loops(spec, self.graph)
+        self.order = self.step_order()
+        # Each loop is named after its first member step.
+        self.loop_of = {
+            member: next(n for n in self.order if n in members)
+            for members in self.loop_members
+            for member in members
+        }
         self.packages: dict[tuple[str, str], ir.CodePackage | None] = {}
         self.types = {
             (name, out): kind
@@ -56,10 +64,16 @@ class _Lowering:
             artifact_root=spec.artifact_root,
             artifact_root_span=self.span("artifact_root") if spec.artifact_root else None,
             params=tuple(
-                ir.Param(n, p.type, p.default, p.description, self.key_span("params", n))
+                ir.Param(
+                    n,
+                    p.type,
+                    tuple(p.default) if isinstance(p.default, list) else p.default,
+                    p.description,
+                    self.key_span("params", n),
+                )
                 for n, p in spec.params.items()
             ),
-            steps=tuple(copy for n in self.step_order() for copy in self.fanned(n)),
+            steps=tuple(self.step(n) for n in self.order),
             gates=tuple(self.gate(n, g) for n, g in spec.gates.items()),
             registry=self.registry(),
             rollout=self.rollout(),
@@ -80,6 +94,7 @@ class _Lowering:
             tests=tuple(self.test(n, t) for n, t in spec.tests.items()),
             spec_path=portable_path(self.source.file),
             runtime_wheels=spec.defaults.code.wheels if spec.defaults.code is not None else None,
+            loops=self.loops(self.order),
         )
 
     def trigger(self, i: int, trigger: s.Trigger) -> ir.Trigger:
@@ -150,7 +165,8 @@ class _Lowering:
         return tuple(ir.Text(*found) for found in self.source.strings(ir.has_markup_braces))
 
     def step_order(self) -> list[str]:
-        """Kahn's algorithm over step dependencies; among ready steps, spec order wins."""
+        """Kahn's algorithm over step dependencies, a loop's members kept together (in their
+        own order); among ready steps (or loops), spec order wins."""
         graph = self.graph
         steps = list(self.spec.steps)
         # A step waits for the steps behind the gates it waits for, too.
@@ -159,23 +175,16 @@ class _Lowering:
             for dep in graph[name]:
                 if dep in self.spec.gates:
                     waits[name] |= {d for d in graph[dep] if d in self.spec.steps}
-        position = {name: i for i, name in enumerate(steps)}
-        waiting = {name: len(deps) for name, deps in waits.items()}
-        dependents: dict[str, list[str]] = {name: [] for name in steps}
-        for name, deps in waits.items():
-            for dep in deps:
-                dependents[dep].append(name)
-        ready = [position[n] for n in steps if not waiting[n]]
-        heapq.heapify(ready)
-        order: list[str] = []
-        while ready:
-            name = steps[heapq.heappop(ready)]
-            order.append(name)
-            for dependent in dependents[name]:
-                waiting[dependent] -= 1
-                if not waiting[dependent]:
-                    heapq.heappush(ready, position[dependent])
-        return order
+        unit = {name: name for name in steps}  # a step, or the first member of its loop
+        for members in self.loop_members:
+            unit.update((m, members[0]) for m in members if m in self.spec.steps)
+        inside = {u: [n for n in steps if unit[n] == u] for u in dict.fromkeys(unit.values())}
+        outer = {u: {unit[d] for m in ms for d in waits[m]} - {u} for u, ms in inside.items()}
+        return [
+            name
+            for u in _kahn(list(inside), outer)
+            for name in _kahn(inside[u], {m: waits[m] & set(inside[u]) for m in inside[u]})
+        ]
 
     def ref(self, text: str) -> ir.ParamRef | ir.OutputRef:
         head, _, tail = text.partition(".")
@@ -186,37 +195,56 @@ class _Lowering:
         step, _, name = text.partition(".")
         return ir.OutputRef(step, name)
 
-    def input_source(self, binding: s.InputBinding, fan: ir.FanOut | None) -> ir.ValueSource:
+    def input_source(self, binding: s.InputBinding, reader: str) -> ir.ValueSource:
         if binding.item:
-            assert fan is not None  # checked: MS227
-            return ir.Constant(fan.item)
+            return ir.Item()
         if binding.from_ is not None:
             ref = self.ref(binding.from_)
-            items = self.spec.steps[ref.step].for_each if isinstance(ref, ir.OutputRef) else None
-            if isinstance(ref, ir.ParamRef) or items is None:
-                return ref
-            copies = [ir.OutputRef(c, ref.output) for c in fanout.copy_names(ref.step, items)]
-            # The same list (checked: MS228): the same element's copy; no list: all of them.
-            return copies[fan.index] if fan is not None else ir.Collected(tuple(copies))
+            if isinstance(ref, ir.OutputRef) and self.loop_of.get(ref.step) not in (
+                None,
+                self.loop_of.get(reader),
+            ):
+                return ir.FanIn(ref)  # read from outside its loop: every iteration's
+            return ref
         assert binding.value is not None  # the model holds exactly one of from, value and item
         return ir.Constant(binding.value)
 
-    def fanned(self, name: str) -> list[ir.Step]:
-        """The step, or one copy per element of its for_each list."""
-        items = self.spec.steps[name].for_each
-        if items is None:
-            return [self.step(name)]
-        span = self.span("steps", name, "for_each")
-        copies = fanout.copy_names(name, items)
-        return [
-            self.step(name, ir.FanOut(name, index, item, span), copy)
-            for index, (item, copy) in enumerate(zip(items, copies, strict=True))
-        ]
+    def guards(self, name: str) -> list[str]:
+        """The gates a step waits for directly: those of the datasets it reads, and `after`."""
+        step = self.spec.steps[name]
+        gated = {g.dataset: n for n, g in self.spec.gates.items() if g.dataset is not None}
+        found = [gated[b.from_] for b in step.inputs.values() if b.from_ in gated]
+        return found + [a for a in step.after if a in self.spec.gates]
 
-    def copies(self, name: str) -> list[str]:
-        """The IR names of a spec step: its copies, if it fans out."""
-        items = self.spec.steps[name].for_each
-        return [name] if items is None else fanout.copy_names(name, items)
+    def loop_guards(self, name: str) -> list[str]:
+        """The per-item gates that an iteration of loop member `name` waits for, directly or
+        through the members it waits for."""
+        loop = self.loop_of[name]
+        found = [g for g in self.guards(name) if self.loop_of.get(g) == loop]
+        for dep in self.graph[name]:
+            if dep in self.spec.steps and self.loop_of.get(dep) == loop:
+                found += self.loop_guards(dep)
+        return list(dict.fromkeys(found))
+
+    def loops(self, order: list[str]) -> tuple[ir.Loop, ...]:
+        found = []
+        for members in self.loop_members:
+            steps = [n for n in order if n in members]
+            first = self.spec.steps[steps[0]]
+            assert first.for_each is not None
+            items = first.for_each
+            param = fanout.list_param(items)
+            found.append(
+                ir.Loop(
+                    name=steps[0],
+                    items=ir.ParamRef(param) if param is not None else tuple(items),
+                    item_type=fanout.item_type(self.spec, items),  # type: ignore[arg-type]
+                    steps=tuple(steps),
+                    gates=tuple(n for n in members if n in self.spec.gates),
+                    span=self.span("steps", steps[0], "for_each"),
+                )
+            )
+        return tuple(found)
 
     def threshold(self, value: float | str | None) -> ir.Threshold | None:
         if value is None or isinstance(value, float):
@@ -228,7 +256,7 @@ class _Lowering:
             return binding.type
         if binding.item:
             assert step.for_each is not None  # checked: MS227
-            return fanout.item_type(step.for_each)
+            return fanout.item_type(self.spec, step.for_each)
         if binding.from_ is None:
             return {bool: "bool", int: "int", float: "float"}.get(type(binding.value), "str")
         head, _, tail = binding.from_.partition(".")
@@ -250,30 +278,35 @@ class _Lowering:
             for name, (value, path) in sorted(merged.items())
         )
 
-    def step(self, name: str, fan: ir.FanOut | None = None, copy: str | None = None) -> ir.Step:
+    def step(self, name: str) -> ir.Step:
         step = self.spec.steps[name]
         d = self.spec.defaults
         base = ("steps", name)
-        gated = {g.dataset: n for n, g in self.spec.gates.items() if g.dataset is not None}
         inputs = tuple(
             ir.Input(
                 n,
                 self.source_type(b, step),
-                self.input_source(b, fan),
+                self.input_source(b, name),
                 self.key_span(*base, "inputs", n),
             )
             for n, b in step.inputs.items()
         )
         upstream = [r.step for i in inputs for r in ir.output_refs(i.source)]
-        upstream += [c for a in step.after if a in self.spec.steps for c in self.copies(a)]
-        gates = [gated[b.from_] for b in step.inputs.values() if b.from_ in gated]
-        gates += [a for a in step.after if a in self.spec.gates]
+        upstream += [a for a in step.after if a in self.spec.steps]
+        gates = self.guards(name)
+        # Outside a loop, a fan-in needs every iteration: each per-item gate behind it passed.
+        gates += [
+            g
+            for i in inputs
+            if isinstance(i.source, ir.FanIn)
+            for g in self.loop_guards(i.source.ref.step)
+        ]
         resources = ir.Resources(
             cpu=step.resources.cpu or d.resources.cpu,
             memory=step.resources.memory or d.resources.memory,
         )
         return ir.Step(
-            name=copy or name,
+            name=name,
             kind=_kind(step),
             function=step.python,
             packages=tuple(dict.fromkeys([*d.packages, *step.packages]))
@@ -300,7 +333,7 @@ class _Lowering:
             notebook=read_notebook(self.package_files, step.notebook, self.span(*base, "notebook"))
             if step.notebook is not None
             else None,
-            fan_out=fan,
+            loop=self.loop_of.get(name),
         )
 
     def placement(self, step: s.Step, base: PathKey) -> ir.Placement:
@@ -374,6 +407,7 @@ class _Lowering:
             gates=tuple(test.gates),
             description=test.description,
             span=self.key_span(*base),
+            item=test.item,
         )
 
     def gate(self, name: str, gate: s.Gate) -> ir.Gate:
@@ -403,6 +437,7 @@ class _Lowering:
             description=gate.description,
             span=self.key_span(*base),
             serving=self.serving(gate.serve, (*base, "serve")) if gate.serve else None,
+            loop=self.loop_of.get(name),
         )
 
     def serving(self, serve: s.Serve, base: PathKey) -> ir.ServingCheck:
@@ -634,3 +669,24 @@ def _kind(step: s.Step) -> Literal["python", "container", "notebook"]:
     if step.python is not None:
         return "python"
     return "notebook" if step.notebook is not None else "container"
+
+
+def _kahn(nodes: list[str], waits: dict[str, set[str]]) -> list[str]:
+    """`nodes` in dependency order (acyclic: checked); among ready ones, list order wins."""
+    position = {name: i for i, name in enumerate(nodes)}
+    waiting = {name: len(waits[name]) for name in nodes}
+    dependents: dict[str, list[str]] = {name: [] for name in nodes}
+    for name in nodes:
+        for dep in waits[name]:
+            dependents[dep].append(name)
+    ready = [position[n] for n in nodes if not waiting[n]]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        name = nodes[heapq.heappop(ready)]
+        order.append(name)
+        for dependent in dependents[name]:
+            waiting[dependent] -= 1
+            if not waiting[dependent]:
+                heapq.heappush(ready, position[dependent])
+    return order

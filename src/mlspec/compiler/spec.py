@@ -82,6 +82,8 @@ from mlspec.compiler.schema_rules import (
 API_VERSION = "mlspec/v1"
 
 ScalarType = Literal["float", "int", "str", "bool"]
+# A list parameter is read only by a loop: `for_each: params.NAME`.
+ListType = Literal["list[str]", "list[int]", "list[float]"]
 ArtifactType = Literal["dataset", "model", "metrics", "artifact"]
 IOType = Literal["dataset", "model", "metrics", "artifact", "float", "int", "str", "bool"]
 ColumnType = Literal["int", "float", "str", "bool"]
@@ -141,8 +143,26 @@ class Metadata(Model):
     """Kubernetes-style labels set on what the targets create, e.g. {team: risk}."""
 
 
+# The longest for_each list (a list parameter's too): each element is an iteration of a loop.
+MAX_FOR_EACH = 1000
+
 # A parameter's JSON type for each declared type (an int default is fine for a float).
-_PARAM_JSON_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "str": "string"}
+_PARAM_JSON_TYPES: dict[str, Schema] = {
+    "float": {"type": "number"},
+    "int": {"type": "integer"},
+    "bool": {"type": "boolean"},
+    "str": {"type": "string"},
+    **{
+        f"list[{kind}]": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_FOR_EACH,
+            "uniqueItems": True,
+            "items": {"type": json},
+        }
+        for kind, json in (("str", "string"), ("int", "integer"), ("float", "number"))
+    },
+}
 
 
 class Param(Model):
@@ -151,15 +171,16 @@ class Param(Model):
     model_config = ConfigDict(
         json_schema_extra=rules(
             *(
-                when(_equals("type", kind), field("default", {"type": json_type}))
+                when(_equals("type", kind), field("default", json_type))
                 for kind, json_type in _PARAM_JSON_TYPES.items()
             )
         )
     )
 
-    type: ScalarType
-    """The parameter's type: float, int, str or bool."""
-    default: bool | int | float | str
+    type: ScalarType | ListType
+    """The parameter's type: float, int, str or bool; or list[str], list[int], list[float],
+    a list that only a loop reads (`for_each: params.NAME`)."""
+    default: bool | int | float | str | list[int | float | str]
     """The value when a run does not set one; must match `type` (quote a str default that
     looks like a number or boolean)."""
     description: str = ""
@@ -455,22 +476,20 @@ class Container(Model):
 
 
 STEP_KINDS = ("python", "container", "notebook")
-# The longest for_each list: each element is a task of its own on every target.
-MAX_FOR_EACH = 1000
 
 
 def _for_each_list(value: Any) -> Any:
-    if isinstance(value, str):
+    if isinstance(value, str) and not PARAM_REFERENCE_RE.match(value):
         raise error(
             "MS226",
-            f"for_each {value!r} is not a list",
-            "write the list in the spec: for_each: [eu, us] (list parameters are not supported "
-            "yet: each element becomes a task of its own when the pipeline is compiled)",
+            f"for_each {value!r} is neither a list nor a list parameter",
+            "write the list, for_each: [eu, us], or name a list parameter: "
+            "for_each: params.regions (declared with type: list[str])",
         )
     return value
 
 
-ForEach = Annotated[
+StaticList = Annotated[
     list[int | float | str],
     Field(
         min_length=1,
@@ -481,6 +500,9 @@ ForEach = Annotated[
             "anyOf": [{"items": {"type": t}} for t in ("string", "integer", "number")],
         },
     ),
+]
+ForEach = Annotated[
+    StaticList | Annotated[str, Field(pattern=PARAM_REFERENCE_RE.pattern)],
     BeforeValidator(_for_each_list),
 ]
 # An input that reads the element: `NAME: item` or {item: true}.
@@ -550,8 +572,9 @@ class Step(Model):
     code: Code | None = None
     """Where this Python step's code comes from (replaces defaults.code as a whole)."""
     for_each: ForEach | None = None
-    """Run the step once per element of this list (str, int or float, all one type); its
-    inputs read the element as `item`."""
+    """Run the step once per element of this list (str, int or float, all one type), or of a
+    list parameter (params.NAME); its inputs read the element as `item`. Steps with the same
+    for_each that read each other run as one loop, element by element."""
     description: str = ""
     """Free text about the step."""
 
@@ -1801,6 +1824,9 @@ class StepTest(Model):
     gates: list[Name] = Field(default_factory=list)
     """Data gates that must pass on the step's outputs (their dataset an output of the step;
     a drift reference an output of the step or a fixture of one of its inputs)."""
+    item: int | float | str | None = None
+    """A step in a loop (for_each): the element of the one iteration the test runs (required
+    there, an error elsewhere); its inputs reading `item` get it."""
     description: str = ""
     """Free text about the test."""
 

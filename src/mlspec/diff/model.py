@@ -40,8 +40,8 @@ def keyed(items: tuple[T, ...], key: Callable[[T], str]) -> dict[str, T]:
     return {key(item): item for item in items}
 
 
-def name_of(item: ir.Param | ir.Step | ir.Gate | ir.Input) -> str:
-    """How parameters, steps, gates and inputs are keyed: by name."""
+def name_of(item: ir.Param | ir.Step | ir.Gate | ir.Input | ir.Loop) -> str:
+    """How parameters, steps, gates, inputs and loops are keyed: by name."""
     return item.name
 
 
@@ -70,8 +70,10 @@ def show(value: object) -> str:
         return f"{value.step}.{value.output}"
     if isinstance(value, ir.Constant):
         return repr(value.value)
-    if isinstance(value, ir.Collected):
-        return show(value.refs)
+    if isinstance(value, ir.FanIn):
+        return f"{show(value.ref)}[]"  # every iteration's, as a list
+    if isinstance(value, ir.Item):
+        return "item"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, tuple):

@@ -9,6 +9,7 @@ process never imports MLflow (the engine's driver reads the registry).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mlspec.backends import registry
@@ -43,7 +44,9 @@ def parse_params(pipeline: ir.Pipeline, pairs: tuple[str, ...]) -> dict[str, obj
             raise ValueError(f"--param {name!r}: the spec has no such parameter (it has: {known})")
         kind = types[name]
         try:
-            if kind == "int":
+            if kind.startswith("list["):  # a JSON array: regions=["eu", "us"]
+                values[name] = _list_value(text, kind)
+            elif kind == "int":
                 values[name] = int(text)
             elif kind == "float":
                 values[name] = float(text)
@@ -54,8 +57,20 @@ def parse_params(pipeline: ir.Pipeline, pairs: tuple[str, ...]) -> dict[str, obj
             else:
                 values[name] = text
         except ValueError:
-            raise ValueError(f"--param {name}={text!r}: expected a {kind}") from None
+            how = " as a JSON array, e.g. [1, 2]" if kind.startswith("list[") else ""
+            raise ValueError(f"--param {name}={text!r}: expected a {kind}{how}") from None
     return values
+
+
+def _list_value(text: str, kind: str) -> list:
+    """A list parameter's value from JSON text, each element of the list's type."""
+    items = json.loads(text)
+    element: type | tuple[type, ...] = {"list[str]": str, "list[int]": int}.get(kind, (int, float))
+    if not isinstance(items, list) or not all(
+        isinstance(i, element) and not isinstance(i, bool) for i in items
+    ):
+        raise ValueError
+    return [float(i) for i in items] if kind == "list[float]" else items
 
 
 def run_pipeline(request: RunRequest, state_folder: Path) -> RunReport:

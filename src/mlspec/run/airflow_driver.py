@@ -18,6 +18,7 @@ Needs AIRFLOW_HOME (and for `test`, a migrated database in it) from the caller.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import runpy
 import sys
@@ -83,6 +84,7 @@ def describe(folder: str) -> dict:
                     "setup": task.is_setup,
                     "teardown": task.is_teardown,
                     "outlets": [o.uri for o in task.outlets],
+                    "loop": _loop_group(task),
                 }
                 for task in dag.tasks
             },
@@ -95,23 +97,60 @@ def describe(folder: str) -> dict:
     }
 
 
+def _loop_group(task: Any) -> str | None:
+    """The mapped task group a task runs in (once per element of a loop), if any."""
+    group = task.get_closest_mapped_task_group()
+    return None if group is None else group.group_id
+
+
+def _conf(dag: Any, conf: dict) -> dict:
+    """A list parameter given as JSON text (`mlspec run --param NAME=[...]`) as the array
+    that its Param takes; anything else as it is, for Airflow to judge."""
+    found = dict(conf)
+    for name, value in conf.items():
+        array = name in dag.params and dag.params.get_param(name).schema.get("type") == "array"
+        if array and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                found[name] = json.loads(value)
+    return found
+
+
 def run(path: str, conf: dict, only: str = "") -> dict:
     bag = _dagbag(path)
     if bag.import_errors:
         return {"import_errors": dict(bag.import_errors)}
     [dag] = bag.dags.values()
+    conf = _conf(dag, conf)
     if only:  # these tasks alone, as a cleared task runs again: without their upstream
         dag = dag.partial_subset(only.split(","), include_upstream=False)
         dag_run = dag.test(run_conf=conf, logical_date=ONLY_RUN_DATE, run_after=ONLY_RUN_DATE)
     else:
         dag_run = dag.test(run_conf=conf)
-    tasks = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     return {
         "state": dag_run.state,
         "run_id": dag_run.run_id,
-        "tasks": dict(sorted(tasks.items())),
+        "tasks": _states(dag_run.get_task_instances()),
         "asset_events": _asset_events(dag.dag_id, dag_run.run_id),
     }
+
+
+def _states(instances: list[Any]) -> dict[str, str]:
+    """Each task's final state. A mapped task (a loop's step or gate) has one per map index,
+    reported as TASK.INDEX, and as TASK the state they share, else how many ended in which
+    ("skipped 1, success 2"); a loop over no element leaves one skipped, unexpanded instance."""
+    found: dict[str, dict[int, str]] = {}
+    for ti in instances:
+        found.setdefault(ti.task_id, {})[ti.map_index] = str(getattr(ti.state, "value", ti.state))
+    tasks: dict[str, str] = {}
+    for task, by_index in found.items():
+        states = sorted(by_index.values())
+        shared = {state: states.count(state) for state in states}
+        tasks[task] = (
+            states[0] if len(shared) == 1 else ", ".join(f"{s} {n}" for s, n in shared.items())
+        )
+        if -1 not in by_index:
+            tasks |= {f"{task}.{index}": state for index, state in sorted(by_index.items())}
+    return dict(sorted(tasks.items()))
 
 
 def _asset_events(dag_id: str, run_id: str) -> list[str]:

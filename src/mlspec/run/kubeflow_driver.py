@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import sys
 
+from mlspec.compiler import ir
+
 
 def main() -> None:
     import kfp.local
@@ -31,6 +33,13 @@ def main() -> None:
         errors = "; ".join(d.message for d in compiled.diagnostics if d.severity == "error")
         sys.exit(f"mlspec: the pipeline as run locally cannot compile: {errors}")
     pipeline = compiled.pipeline
+    misread = _misread_by_kfp_local(pipeline)
+    if misread:
+        sys.exit(
+            "mlspec: kfp's local runner hands a loop's tasks the loop's item in place of another "
+            f"task's output value, so it would run {', '.join(misread)} with the wrong value "
+            "(a cluster passes it): run it with --target airflow or prefect"
+        )
     func = KubeflowBackend().pipeline_function(pipeline)
     # The model the run may move an alias of: the one it registers, or the one a monitor watches
     # (its rollback).
@@ -54,7 +63,25 @@ def main() -> None:
         result = {"state": state, "detail": detail, "run_id": "", "tasks": {}}
     finally:
         result["promoted"] = promoted(registry_uri, model, before)
-        print("MLSPEC-RESULT " + json.dumps(result, sort_keys=True), flush=True)
+        # Not print: kfp.local indents print by swapping builtins.print per task, and its
+        # ParallelFor iterations, run in threads, can leave the indenting one in place.
+        sys.stdout.write("MLSPEC-RESULT " + json.dumps(result, sort_keys=True) + "\n")
+        sys.stdout.flush()
+
+
+def _misread_by_kfp_local(pipeline: ir.Pipeline) -> list[str]:
+    """Inputs of looped steps that take a value output of a task outside their loop: kfp.local
+    (2.17.3, create_parameter_loop_iteration_task_spec) replaces every such input of an
+    iteration with the item."""
+    return [
+        f"{step.name}.{item.name}"
+        for step in pipeline.steps
+        if step.loop is not None
+        for item in step.inputs
+        if isinstance(item.source, ir.OutputRef)
+        and not item.is_artifact
+        and pipeline.step(item.source.step).loop != step.loop
+    ]
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -51,8 +52,24 @@ def run_flow(path: str, function: str, params: dict[str, Any]) -> dict[str, Any]
         "state_name": state.name,
         "message": state.message,
         "run_id": str(flow_run_id),
-        "tasks": dict(sorted((_step(run), _state_of(run)) for run in runs)),
+        "tasks": _task_states(runs),
         "failure": _first_failure(runs),
+    }
+
+
+# A step's state from its mapped task runs' (one per element of its loop): the first of these
+# that any of them is in, so that one failed iteration shows as the step failed.
+_WORST_FIRST = ("crashed", "failed", "cancelled", "cancelling", "paused", "running", "pending")
+
+
+def _task_states(runs: list[Any]) -> dict[str, str]:
+    """Each step's, gate's and promotion's state; a looped one's from all its iterations."""
+    found: dict[str, set[str]] = {}
+    for run in runs:
+        found.setdefault(_step(run), set()).add(_state_of(run))
+    return {
+        step: next((s for s in _WORST_FIRST if s in states), min(states))
+        for step, states in sorted(found.items())
     }
 
 
@@ -60,11 +77,16 @@ def _state_of(run: Any) -> str:
     return str(run.state.type.value).lower()
 
 
-def _step(run: Any) -> str:
-    """The task's step, gate or promotion name. A task run is renamed to it when it starts; one
-    that never started (its upstream failed) keeps Prefect's `NAME-<3 characters of its
-    dynamic key>`."""
+def _task_run_name(run: Any) -> str:
+    """The task run's name: a step, gate or promotion, `features[eu]` for an iteration of a
+    looped one. A task run is renamed to it when it starts; one that never started (its
+    upstream failed) keeps Prefect's `NAME-<3 characters of its dynamic key>`."""
     return str(run.name).removesuffix(f"-{run.dynamic_key[:3]}")
+
+
+def _step(run: Any) -> str:
+    """The task's step, gate or promotion name, without the element of an iteration."""
+    return re.sub(r"\[.*\]", "", _task_run_name(run))
 
 
 def _first_failure(runs: list[Any]) -> dict[str, str] | None:
@@ -75,7 +97,8 @@ def _first_failure(runs: list[Any]) -> dict[str, str] | None:
         return None
     first = min(failed, key=lambda r: (r.start_time or r.expected_start_time, r.name))
     error = first.state.message or first.state.name
-    return {"task": _step(first), "error": error.removeprefix("Task run encountered an exception ")}
+    error = error.removeprefix("Task run encountered an exception ")
+    return {"task": _task_run_name(first), "error": error}
 
 
 _finished = False

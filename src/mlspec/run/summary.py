@@ -9,6 +9,7 @@ MLflow for the run anyway, and come back in its result.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,8 +126,37 @@ def tracking_problems(lines: Iterable[str]) -> list[str]:
 
 
 def gate_reports(pipeline: ir.Pipeline, artifacts: Path) -> dict[str, dict | None]:
-    """Each gate's report from this run's artifact folder."""
-    return {gate.name: _task_report(gate.name, artifacts) for gate in pipeline.gates}
+    """Each gate's report from this run's artifact folder; a per-item gate's one per
+    iteration, as `GATE.INDEX` (its name alone, None, if no iteration wrote one)."""
+    found: dict[str, dict | None] = {}
+    for gate in pipeline.gates:
+        if gate.loop is None:
+            found[gate.name] = _task_report(gate.name, artifacts)
+        else:
+            iterations = _iteration_reports(gate.name, artifacts)
+            found.update(iterations if iterations else {gate.name: None})
+    return found
+
+
+# kfp's local runner keeps a ParallelFor iteration's tasks in `for-loop-N-iteration-INDEX/`.
+_KFP_ITERATION = re.compile(r"for-loop-\d+-iteration-(\d+)")
+
+
+def _iteration_reports(gate: str, artifacts: Path) -> dict[str, dict | None]:
+    """A per-item gate's reports, <gate>/<index>/report (kfp's local runner:
+    for-loop-N-iteration-<index>/<gate>/report), in element order."""
+    names = {gate, gate.replace("_", "-")}
+    paths: list[tuple[int, Path]] = []
+    for p in artifacts.rglob("report"):
+        if p.parent.name.isdigit() and p.parent.parent.name in names:
+            paths.append((int(p.parent.name), p))
+        elif p.parent.name in names and (kfp := _KFP_ITERATION.fullmatch(p.parent.parent.name)):
+            paths.append((int(kfp.group(1)), p))
+    found: dict[str, dict | None] = {}
+    for index, path in sorted(paths):
+        with path.open(encoding="utf-8") as handle:
+            found.setdefault(f"{gate}.{index}", json.load(handle))
+    return found
 
 
 def monitor_verdict(artifacts: Path) -> MonitorVerdict | None:

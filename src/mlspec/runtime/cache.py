@@ -4,8 +4,9 @@ Runtime module: generated pipelines carry it as a file of its own (standard libr
 runtime's other modules). The engine stores a step's result under a cache key
 and returns it for a later run with the same key, without calling the step. The key holds what
 the result depends on: the step as the spec defines it, its input values, its environment and
-the source of its Python module. Artifact inputs count by content, not by path, since every run
-has its own folder: a step behind an uncached one is reused when that one wrote the same data.
+the source of its Python module, and in a loop the element. Artifact inputs count by content,
+not by path, since every run has its own folder: a step behind an uncached one is reused when that
+one wrote the same data.
 
 A reused step wrote its files in the run that computed it, and the steps after it read them in
 their own run's folder, so `reuse_outputs` copies them over. If that run's folder is gone, the
@@ -28,8 +29,10 @@ from .tasks import (
     artifact_path,
     env_values,
     input_value,
-    output_path,
+    own_index,
     pipeline_folder,
+    run_output_path,
+    run_path,
 )
 
 CACHE_FOLDER = ".cache"  # beside the run folders (named by Prefect run ids: UUIDs)
@@ -46,10 +49,16 @@ def cache_key(run: TaskRun, step: str) -> dict:
     inputs: dict[str, Any] = {}
     for name, source in spec["inputs"].items():
         value = input_value(run, source)
-        inputs[name] = {"sha256": content_digest(value)} if "artifact" in source else value
+        if "artifact" in source:
+            value = {"sha256": content_digest(value)}
+        elif "artifact" in source.get("fan_in", {}):  # every iteration's file, by content
+            value = [{"sha256": content_digest(path)} for path in value]
+        inputs[name] = value
     key = {"step": step, "spec": spec, "inputs": inputs, "env": env_values(run, spec["env"])}
     if spec["kind"] == "python":
         key["code"] = _code_digest(spec["function"])
+    if run.iteration is not None:  # an iteration is reused only for the same element
+        key["item"] = run.iteration.item
     return key
 
 
@@ -62,28 +71,32 @@ def file_outputs(run: TaskRun, step: str) -> list[str]:
 
 def written_files(run: TaskRun, step: str) -> list[str]:
     """The file outputs the step wrote in this run: what a later run copies when it reuses it."""
-    return [
-        name
-        for name in file_outputs(run, step)
-        if os.path.exists(artifact_path(run.artifact_root, run.pipeline, run.run_id, step, name))
-    ]
+    return [name for name in file_outputs(run, step) if os.path.exists(run_path(run, step, name))]
+
+
+def outcome(run: TaskRun, step: str, result: Any) -> dict:
+    """What the engine caches of a step's run: its result, and where its files are (the run,
+    and in a loop the iteration, since the same element may have another index later)."""
+    files = written_files(run, step)
+    return {"run_id": run.run_id, "index": own_index(run, step), "result": result, "files": files}
 
 
 def reuse_outputs(run: TaskRun, step: str, done: dict) -> bool:
-    """Copy the files of a cached result (`done`: run_id, files) into this run's folder.
+    """Copy the files of a cached result (`done`: run_id, index, files) into this run's folder.
 
     False, copying nothing, if the run that wrote them no longer has them all.
     """
-    if done["run_id"] == run.run_id:
+    index = done.get("index")
+    if done["run_id"] == run.run_id and index == own_index(run, step):
         return True
     sources = {
-        name: artifact_path(run.artifact_root, run.pipeline, done["run_id"], step, name)
+        name: artifact_path(run.artifact_root, run.pipeline, done["run_id"], step, name, index)
         for name in done["files"]
     }
     if not all(os.path.exists(path) for path in sources.values()):
         return False
     for name, source in sources.items():
-        target = output_path(run.artifact_root, run.pipeline, run.run_id, step, name)
+        target = run_output_path(run, step, name)
         if os.path.isdir(source):
             shutil.copytree(source, target, dirs_exist_ok=True)
         else:

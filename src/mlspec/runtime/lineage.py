@@ -248,8 +248,10 @@ def record_gate(
     tracking_run: str,
     report_path: str,
     datasets: list[dict],
+    iteration: int | None = None,
 ) -> None:
-    """A gate's verdict tag, its report artifact, and the datasets it read (record_datasets)."""
+    """A gate's verdict tag, its report artifact, and the datasets it read (record_datasets);
+    a per-item gate's as `GATE.INDEX`, one per iteration."""
     try:
         with open(report_path, encoding="utf-8") as handle:
             report = gate_report_from_json(handle.read())
@@ -257,10 +259,11 @@ def record_gate(
         tracking_line("gate", False, f"gate report {report_path} not recorded: {exc}")
         return
     verdict = REGISTRY_GATE_PASSED if report.passed else REGISTRY_GATE_BLOCKED
+    name = report.gate if iteration is None else f"{report.gate}.{iteration}"
 
     def artifact(client: MlflowClient, run_id: str) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            copy = os.path.join(folder, f"{report.gate}.json")
+            copy = os.path.join(folder, f"{name}.json")
             shutil.copyfile(report_path, copy)
             client.log_artifact(run_id, copy, artifact_path="gates")
 
@@ -268,8 +271,8 @@ def record_gate(
         tracking_uri,
         tracking_run,
         report.gate,
-        f"record gate {report.gate!r}",
-        tags={TAG_GATE_PREFIX + report.gate: verdict},
+        f"record gate {name!r}",
+        tags={TAG_GATE_PREFIX + name: verdict},
         datasets=datasets,
         then=artifact,
     )

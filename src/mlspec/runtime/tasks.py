@@ -6,8 +6,10 @@ runtime's other modules). A generated DAG or flow keeps its tasks as plain data
 (`TaskRun`): the run id, the run's parameters, and how to read an upstream task's result. The
 generated file stays small and quick to parse; this code is compiled only when a task runs.
 
-Artifacts live under `<root>/<pipeline>/<run>/<step>/<output>`. An input is `{'param': NAME}`,
-`{'value': V}`, `{'output': [STEP, NAME]}` (an upstream scalar) or `{'artifact': [STEP, NAME]}`.
+Artifacts live under `<root>/<pipeline>/<run>/<step>/<output>`, and a looped step's under
+`<root>/<pipeline>/<run>/<step>/<index>/<output>`. An input is `{'param': NAME}`, `{'value': V}`,
+`{'output': [STEP, NAME]}` (an upstream scalar), `{'artifact': [STEP, NAME]}`, `{'item': True}`
+(the element of the task's loop) or `{'fan_in': INPUT}` (every iteration's INPUT, as a list).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .code import use_package
@@ -36,6 +39,9 @@ from .notebook import EXECUTED, run_notebook
 from .steps import data_gate_step, model_gate_step, promotion_step, serving_gate_step
 
 TASK_ARTIFACT_TYPES = frozenset({"dataset", "model", "metrics", "artifact"})
+# The most elements a loop runs over (the compiler's bound on a written list; a list parameter
+# set for a run is held to it here).
+MAX_ITEMS = 1000
 
 
 class GateFailed(Exception):
@@ -56,11 +62,91 @@ class TaskRun:
     promotions: dict
     run_id: str
     params: dict
-    results: Callable[[str], Any]  # an upstream Python step's returned dict of scalars
+    # An upstream Python step's returned dict of scalars; of a looped step, the list of every
+    # iteration's dict, in the order of the loop's elements.
+    results: Callable[[str], Any]
     # A tracked pipeline's (backends.lineage): the engine's name, identity(), dataset_readers()
     engine: str = ""
     identity: dict | None = None
     datasets: dict | None = None
+    # The loops, {LOOP: {'value': [...]} or {'param': NAME}}, and the iteration this task runs
+    # (None outside a loop). Steps and gates name their loop in their data ('loop').
+    loops: dict = field(default_factory=dict)
+    iteration: Iteration | None = None
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """The element of a loop one task handles: engines give each mapped task its own."""
+
+    loop: str
+    index: int
+    item: Any
+
+
+def loop_items(run: TaskRun, loop: str) -> list:
+    """The elements a loop runs over in this run: its list, or its list parameter's value
+    (JSON text from a run form is read as JSON), at most MAX_ITEMS."""
+    spec = run.loops[loop]
+    if "value" in spec:
+        return list(spec["value"])
+    value = run.params[spec["param"]]
+    items = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(items, list) or len(items) > MAX_ITEMS:
+        raise ValueError(
+            f"parameter {spec['param']!r} must be a list of at most {MAX_ITEMS} elements, "
+            f"not {value!r}"
+        )
+    return items
+
+
+def _loop(run: TaskRun, node: str) -> str | None:
+    return (run.steps.get(node) or run.gates.get(node) or {}).get("loop")
+
+
+def own_index(run: TaskRun, node: str) -> int | None:
+    """The iteration of `node` this task reads or writes: its own, when `node` runs in the
+    task's loop; None when `node` runs once."""
+    loop = _loop(run, node)
+    if loop is None:
+        return None
+    if run.iteration is None or run.iteration.loop != loop:
+        raise RuntimeError(
+            f"{node!r} runs once per element of loop {loop!r}; outside the loop its outputs "
+            "are read as a fan-in (a list)"
+        )
+    return run.iteration.index
+
+
+def iterations(run: TaskRun, node: str) -> list[int] | None:
+    """The iterations of a looped step or gate in this run, in element order; None when
+    `node` runs once."""
+    loop = _loop(run, node)
+    return None if loop is None else list(range(len(loop_items(run, loop))))
+
+
+def in_iteration(run: TaskRun, node: str, index: int | None) -> TaskRun:
+    """The run as the task of `node` numbered `index` among its loop's tasks sees it (an
+    engine's map index): with its Iteration when `node` runs in a loop, else as it is."""
+    loop = _loop(run, node)
+    if loop is None or index is None or index < 0:
+        return run
+    return replace(run, iteration=Iteration(loop, index, loop_items(run, loop)[index]))
+
+
+def run_path(run: TaskRun, node: str, name: str, index: int | None = None) -> str:
+    """Where this run keeps one output (or report) of a step or gate: of iteration `index`,
+    else of this task's own iteration if `node` runs in its loop."""
+    if index is None:
+        index = own_index(run, node)
+    return artifact_path(run.artifact_root, run.pipeline, run.run_id, node, name, index)
+
+
+def run_output_path(run: TaskRun, node: str, name: str) -> str:
+    """`run_path` with its folder made, for the task that writes it."""
+    path = run_path(run, node, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
 
 
 def pipeline_folder(root: str | None, pipeline: str) -> str:
@@ -74,15 +160,20 @@ def pipeline_folder(root: str | None, pipeline: str) -> str:
     return os.path.join(root, pipeline)
 
 
-def artifact_path(root: str | None, pipeline: str, run_id: str, step: str, name: str) -> str:
-    """Where a run keeps one output of one step."""
+def artifact_path(
+    root: str | None, pipeline: str, run_id: str, step: str, name: str, index: int | None = None
+) -> str:
+    """Where a run keeps one output of one step (of one iteration, for a looped step)."""
     run = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
-    return os.path.join(pipeline_folder(root, pipeline), run, step, name)
+    iteration = () if index is None else (str(index),)
+    return os.path.join(pipeline_folder(root, pipeline), run, step, *iteration, name)
 
 
-def output_path(root: str | None, pipeline: str, run_id: str, step: str, name: str) -> str:
+def output_path(
+    root: str | None, pipeline: str, run_id: str, step: str, name: str, index: int | None = None
+) -> str:
     """An output's path, with its folder made, for the step that writes it."""
-    path = artifact_path(root, pipeline, run_id, step, name)
+    path = artifact_path(root, pipeline, run_id, step, name, index)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
 
@@ -108,14 +199,17 @@ def value_text(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def scalar_output(run: TaskRun, step: str, name: str) -> Any:
-    """An upstream step's scalar output: its task's result, or the file its container wrote."""
+def scalar_output(run: TaskRun, step: str, name: str, index: int | None = None) -> Any:
+    """An upstream step's scalar output: its task's result, or the file its container wrote;
+    of iteration `index`, else of this task's own iteration if `step` runs in its loop."""
+    if index is None:
+        index = own_index(run, step)
     kind = run.steps[step]["outputs"][name]
     if run.steps[step]["kind"] == "container":
-        path = artifact_path(run.artifact_root, run.pipeline, run.run_id, step, name)
-        with open(path, encoding="utf-8") as handle:
+        with open(run_path(run, step, name, index), encoding="utf-8") as handle:
             return cast_value(handle.read().strip(), kind)
-    return cast_value(run.results(step)[name], kind)
+    found = run.results(step)
+    return cast_value((found if index is None else found[index])[name], kind)
 
 
 def input_value(run: TaskRun, spec: dict) -> Any:
@@ -124,10 +218,25 @@ def input_value(run: TaskRun, spec: dict) -> Any:
     if "output" in spec:
         return scalar_output(run, *spec["output"])
     if "artifact" in spec:
-        return artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["artifact"])
-    if "collect" in spec:  # a fan-in: every copy's output, in for_each order
-        return [input_value(run, part) for part in spec["collect"]]
+        return run_path(run, *spec["artifact"])
+    if "item" in spec:
+        if run.iteration is None:
+            raise RuntimeError("an input reads the loop's element, but the task runs in no loop")
+        return cast_value(run.iteration.item, spec["type"])
+    if "fan_in" in spec:  # every iteration's output, in the order of the loop's elements
+        return fan_in(run, spec["fan_in"])
     return spec["value"]
+
+
+def fan_in(run: TaskRun, spec: dict) -> list:
+    """One output of a looped step, every iteration's: scalars or paths."""
+    step, name = spec["output"] if "output" in spec else spec["artifact"]
+    loop = _loop(run, step)
+    assert loop is not None, f"{step!r} runs in no loop"
+    indexes = range(len(loop_items(run, loop)))
+    if "output" in spec:
+        return [scalar_output(run, step, name, i) for i in indexes]
+    return [run_path(run, step, name, i) for i in indexes]
 
 
 def env_values(run: TaskRun, env: dict) -> dict[str, str]:
@@ -165,7 +274,7 @@ def run_python_step(run: TaskRun, step: str) -> dict | None:
     kwargs = {key: input_value(run, value) for key, value in spec["inputs"].items()}
     for output, kind in spec["outputs"].items():
         if kind in TASK_ARTIFACT_TYPES:
-            kwargs[output] = output_path(run.artifact_root, run.pipeline, run.run_id, step, output)
+            kwargs[output] = run_output_path(run, step, output)
     with _environment(env_values(run, spec["env"])):
         result = function(**kwargs)
     scalars = {n: kind for n, kind in spec["outputs"].items() if kind not in TASK_ARTIFACT_TYPES}
@@ -205,8 +314,8 @@ def execute_notebook(run: TaskRun, step: str, text: str) -> dict | None:
     scalars = {n: kind for n, kind in spec["outputs"].items() if kind not in TASK_ARTIFACT_TYPES}
     for output, kind in spec["outputs"].items():
         if kind in TASK_ARTIFACT_TYPES:
-            values[output] = output_path(run.artifact_root, run.pipeline, run.run_id, step, output)
-    executed = output_path(run.artifact_root, run.pipeline, run.run_id, step, EXECUTED)
+            values[output] = run_output_path(run, step, output)
+    executed = run_output_path(run, step, EXECUTED)
     with _environment(env_values(run, spec["env"])):
         found = run_notebook(text, shipped["path"], values, scalars, executed)
     return found or None
@@ -219,9 +328,7 @@ def container_text(run: TaskRun, step: str, parts: list) -> str:
         if isinstance(part, str):
             out.append(part)
         elif "output" in part:
-            out.append(
-                output_path(run.artifact_root, run.pipeline, run.run_id, step, part["output"])
-            )
+            out.append(run_output_path(run, step, part["output"]))
         else:
             out.append(value_text(input_value(run, run.steps[step]["inputs"][part["input"]])))
     return "".join(out)
@@ -238,7 +345,7 @@ def _fill(run: TaskRun, items: list) -> list:
         if isinstance(value, dict) and "param" in value:
             return float(run.params[value["param"]])
         if isinstance(value, dict) and "artifact" in value:
-            return artifact_path(run.artifact_root, run.pipeline, run.run_id, *value["artifact"])
+            return run_path(run, *value["artifact"])
         return value
 
     return [{key: fill(value) for key, value in item.items()} for item in items]
@@ -247,11 +354,11 @@ def _fill(run: TaskRun, items: list) -> list:
 def judge_gate(run: TaskRun, gate: str) -> bool:
     """Run a gate; its report is an artifact that promotions read. GateFailed: on_fail: fail."""
     spec = run.gates[gate]
-    report = output_path(run.artifact_root, run.pipeline, run.run_id, gate, "report")
+    report = run_output_path(run, gate, "report")
     if spec["kind"] == "data":
         passed = data_gate_step(
             gate,
-            artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["dataset"]),
+            run_path(run, *spec["dataset"]),
             _fill(run, spec["checks"]),
             report,
         )
@@ -259,14 +366,10 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
         dataset = spec["dataset"]
         passed = serving_gate_step(
             gate,
-            artifact_path(run.artifact_root, run.pipeline, run.run_id, *spec["model"]),
+            run_path(run, *spec["model"]),
             spec["config"],
             report,
-            dataset_path=(
-                artifact_path(run.artifact_root, run.pipeline, run.run_id, *dataset)
-                if dataset
-                else None
-            ),
+            dataset_path=run_path(run, *dataset) if dataset else None,
         )
     else:
         passed = model_gate_step(
@@ -279,8 +382,8 @@ def judge_gate(run: TaskRun, gate: str) -> bool:
             model_name=run.registered_model,
         )
     if run.identity is not None:  # a tracked pipeline: after the report, never deciding it
-        datasets = [d for d in _datasets(run) if gate in d["readers"]]
-        record_gate(_tracking_uri(run), tracking_run(run), report, datasets)
+        datasets = _datasets(run, gate)
+        record_gate(_tracking_uri(run), tracking_run(run), report, datasets, own_index(run, gate))
     if not passed and spec["on_fail"] == "fail":
         raise GateFailed(f"gate {gate!r} did not pass (on_fail: fail)")
     return bool(passed)
@@ -297,7 +400,14 @@ def promote_model(run: TaskRun, alias: str) -> str | None:
         )
 
     def path(step: str, name: str) -> str:
-        return artifact_path(run.artifact_root, run.pipeline, run.run_id, step, name)
+        return run_path(run, step, name)
+
+    def reports(gate: str) -> list[str]:
+        """A gate's report; a per-item gate's, every iteration's (each must have passed)."""
+        loop = _loop(run, gate)
+        if loop is None:
+            return [path(gate, "report")]
+        return [run_path(run, gate, "report", i) for i in range(len(loop_items(run, loop)))]
 
     pipeline_run = f"{run.pipeline}/{run.run_id}"
     tracking = None
@@ -310,11 +420,15 @@ def promote_model(run: TaskRun, alias: str) -> str | None:
         path(*spec["model"]),
         alias=alias,
         rule_gates=spec["gates"],
-        report_paths=[path(gate, "report") for gate in spec["gates"]],
+        report_paths=[p for gate in spec["gates"] for p in reports(gate)],
         run_id=pipeline_run,
         spec_name=run.pipeline,
         spec_version=run.spec_version,
-        metrics={f"{s}.{o}": scalar_output(run, s, o) for s, o in spec["metrics"]},
+        metrics={  # a looped step's, one per iteration (STEP.INDEX.OUTPUT)
+            key: scalar_output(run, s, o, index)
+            for s, o in spec["metrics"]
+            for key, index in _iterations(run, s, o)
+        },
         tags=spec["tags"],
         git_commit=git_commit(run.identity) or None,
         reference_path=path(*spec["reference"]) if spec.get("reference") else None,
@@ -351,10 +465,11 @@ def record_lineage(run: TaskRun) -> None:
         for name, kind in spec["outputs"].items():
             if kind in TASK_ARTIFACT_TYPES:
                 continue
-            try:
-                outputs[f"{step}.{name}"] = scalar_output(run, step, name)
-            except Exception as exc:  # tracking never fails the run: say what is missing
-                tracking_line(LINEAGE_TASK, False, f"output {step}.{name} not recorded: {exc}")
+            for key, index in _iterations(run, step, name):
+                try:
+                    outputs[key] = scalar_output(run, step, name, index)
+                except Exception as exc:  # tracking never fails the run: say what is missing
+                    tracking_line(LINEAGE_TASK, False, f"output {key} not recorded: {exc}")
     record_steps(_tracking_uri(run), tracking_run(run), outputs, _datasets(run))
 
 
@@ -363,14 +478,37 @@ def close_tracking(run: TaskRun, succeeded: bool) -> None:
     close_run(_tracking_uri(run), tracking_run(run), succeeded=succeeded)
 
 
-def _datasets(run: TaskRun) -> list[dict]:
-    """Every dataset of the run (backends.lineage.dataset_readers) with its path."""
+def _datasets(run: TaskRun, reader: str | None = None) -> list[dict]:
+    """Every dataset of the run (backends.lineage.dataset_readers) with its path; or those a
+    gate `reader` read: a per-item gate's own iteration's only (its iterations run at once, and
+    each recording every iteration's datasets would race for the same records)."""
     found = []
     for name, readers in (run.datasets or {}).items():
         step, _, output = name.partition(".")
-        path = artifact_path(run.artifact_root, run.pipeline, run.run_id, step, output)
-        found.append({"name": name, "path": path, "readers": list(readers)})
+        if reader is not None and reader not in readers:
+            continue
+        # a per-item gate's own iteration: its index, else None (every iteration)
+        own = own_index(run, reader) if reader and _loop(run, step) == _loop(run, reader) else None
+        for key, index in _iterations(run, step, output):
+            if own is not None and index != own:
+                continue
+            path = artifact_path(run.artifact_root, run.pipeline, run.run_id, step, output, index)
+            found.append({"name": key, "path": path, "readers": list(readers)})
     return found
+
+
+def _iterations(run: TaskRun, step: str, output: str) -> list[tuple[str, int | None]]:
+    """How lineage names an output, `STEP.OUTPUT`, or of a looped step one per iteration,
+    `STEP.INDEX.OUTPUT` (the index of the element in the loop's list)."""
+    loop = _loop(run, step)
+    if loop is None:
+        return [(f"{step}.{output}", None)]
+    try:
+        count = len(loop_items(run, loop))
+    except (KeyError, ValueError) as exc:  # tracking never fails the run
+        tracking_line(LINEAGE_TASK, False, f"outputs of {step} not recorded: {exc}")
+        return []
+    return [(f"{step}.{i}.{output}", i) for i in range(count)]
 
 
 def kubernetes_job(run: TaskRun, step: str, attempt: int) -> dict:
@@ -396,9 +534,13 @@ def kubernetes_job(run: TaskRun, step: str, attempt: int) -> dict:
         pod["volumes"] = [{"name": "artifacts", "persistentVolumeClaim": {"claimName": claim}}]
         container["volumeMounts"] = [{"name": "artifacts", "mountPath": root}]
     labels = {"mlspec/pipeline": run.pipeline, "mlspec/step": step}
+    index = own_index(run, step)
+    name = step.replace("_", "-") + ("" if index is None else f"-{index}")
+    if index is not None:
+        labels["mlspec/iteration"] = str(index)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": f"{step.replace('_', '-')}-{short_run}-{attempt}", "labels": labels},
+        "metadata": {"name": f"{name}-{short_run}-{attempt}", "labels": labels},
         "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": labels}, "spec": pod}},
     }

@@ -30,6 +30,7 @@ from mlspec.runtime.report import CheckResult, gate_report_from_json
 from mlspec.runtime.tasks import (
     TASK_ARTIFACT_TYPES,
     GateFailed,
+    Iteration,
     TaskRun,
     artifact_path,
     cast_value,
@@ -145,18 +146,23 @@ def _run(analysis: Analysis, spec_file: Path, test: ir.StepTest, root: str) -> l
         else:
             inputs[given.name] = {"value": cast_value(given.value, types[given.name])}
     data["inputs"] = inputs
+    loop = pipeline.loop(step.loop) if step.loop is not None else None
     run = TaskRun(
         pipeline=pipeline.name,
         spec_version=pipeline.version,
         artifact_root=root,
         tracking_uri=None,
         registered_model=None,
-        steps={step.name: data},
+        # The loop's other members only say they are in it: fixtures stand for their outputs.
+        steps={**{m: {"loop": step.loop} for m in (loop.steps if loop else ())}, step.name: data},
         gates={g: gate_data(pipeline.gate(g)) for g in test.gates},
         promotions={},
         run_id=test.name,
         params={p.name: p.default for p in pipeline.params},
         results=_no_results,
+        # A looped step's test runs one iteration, of the test's item, at index 0.
+        loops={loop.name: {"value": [test.item]}} if loop else {},
+        iteration=Iteration(loop.name, 0, test.item) if loop else None,
     )
     if step.notebook is not None:  # the notebook as compiled (read and validated once)
         scalars = execute_notebook(run, step.name, step.notebook.text) or {}
@@ -180,7 +186,11 @@ def _run(analysis: Analysis, spec_file: Path, test: ir.StepTest, root: str) -> l
 
 
 def _path(pipeline: ir.Pipeline, root: str, test: ir.StepTest, step: str, output: str) -> str:
-    return artifact_path(root, pipeline.name, test.name, step, output)
+    """Where a step or gate writes `output` in the test's run: a loop member's (a per-item
+    gate's), in its one iteration."""
+    looped = any(step in (*lp.steps, *lp.gates) for lp in pipeline.loops)
+    index = 0 if looped else None
+    return artifact_path(root, pipeline.name, test.name, step, output, index)
 
 
 def _no_results(step: str) -> Any:

@@ -12,11 +12,16 @@ from dataclasses import dataclass
 
 from mlspec.backends import lineage, placeholders, taskdata, templating
 from mlspec.backends.airflow import triggers
-from mlspec.backends.pysource import Code, identifier, jinja_text, literal
+from mlspec.backends.pysource import WIDTH, Code, identifier, jinja_text, literal
 from mlspec.compiler import ir
 from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
+from mlspec.runtime.tasks import MAX_ITEMS
 
 PARAM_TYPES = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
+# A loop's own tasks (mlspec's reserved prefix): the group of its members, and the task that
+# hands a list parameter's validated value to the group's expansion (an XComArg).
+LOOP_GROUP = "mlspec_loop_"
+ITEMS_TASK = "mlspec_items_"
 # The runtime modules beside the DAG file: the task bodies and what they use.
 RUNTIME: tuple[str, ...] = ("tasks",)
 
@@ -35,14 +40,15 @@ def file_name(pipeline: ir.Pipeline) -> str:
 
 def context(pipeline: ir.Pipeline) -> dict[str, object]:
     containers = [s for s in pipeline.steps if s.kind == "container"]
-    tasks, edges = _tasks(pipeline)
+    blocks, edges = _blocks(pipeline)
+    tasks = [t for b in blocks for t in (b.tasks if isinstance(b, LoopGroup) else (b,))]
     tracked = lineage.tracked(pipeline)
     tracking = _tracking(pipeline, tasks) if tracked else None
     return {
         **templating.module_context(pipeline),
         "secrets": any(e.secret for s in containers for e in s.env),
         "sdk_imports": sdk_imports(pipeline),
-        "steps": {s.name: taskdata.step_data(s) for s in pipeline.steps},
+        "steps": {s.name: _step_data(s) for s in pipeline.steps},
         "gates": {g.name: taskdata.gate_data(g) for g in pipeline.gates},
         "promotions": {
             r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
@@ -50,17 +56,38 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
         "tracked": tracked,
         "identity": lineage.identity(pipeline) if tracked else None,
         "datasets": lineage.dataset_readers(pipeline) if tracked else None,
+        "loops": taskdata.loops_data(pipeline),
+        "item_gates": any(g.loop is not None for g in pipeline.gates),
         "dag_args": dag_args(pipeline),
-        "tasks": [*tasks, *(tracking.tasks if tracking else ())],
+        "blocks": [*blocks, *(tracking.tasks if tracking else ())],
         "edges": edges,
         "tracking": tracking,
         "runtime_loader": triggers.loader(pipeline, RUNTIME),
     }
 
 
+def _step_data(step: ir.Step) -> dict[str, object]:
+    """A step's task data; a container step's inputs too where the runtime reads them when
+    its templates render (`mlspec_input`)."""
+    data = taskdata.step_data(step)
+    if step.kind == "container" and any(_runtime_reads(step, i) for i in step.inputs):
+        data["inputs"] = taskdata.inputs_data(step)
+    return data
+
+
+def _runtime_reads(step: ir.Step, item: ir.Input) -> bool:
+    """Whether a container step's input depends on its task's iteration (or on every one: a
+    fan-in): the element, a looped step's output."""
+    source = item.source
+    looped = step.loop is not None and isinstance(source, ir.OutputRef)
+    return looped or isinstance(source, ir.Item | ir.FanIn)
+
+
 def sdk_imports(pipeline: ir.Pipeline, *, params: bool = True) -> Code:
     """What the DAG file imports from airflow.sdk: DAG first, then what its schedule uses."""
     names = {"Param"} if params else set()
+    if pipeline.loops:
+        names.add("task_group")
     uris = triggers.assets(pipeline)
     if pipeline.schedule is not None:
         names.add("CronTriggerTimetable")
@@ -105,10 +132,24 @@ def dag_args(pipeline: ir.Pipeline) -> tuple[tuple[Code, Code], ...]:
 def _params(pipeline: ir.Pipeline) -> Code:
     lines = ["{"]
     for p in pipeline.params:
-        arguments = [literal(p.default), f"type={literal(PARAM_TYPES[p.type])}"]
+        if p.is_list:  # a JSON array of the element type, as long as a loop may be
+            element = PARAM_TYPES[p.type.removeprefix("list[").removesuffix("]")]
+            arguments = [
+                literal(p.default),
+                "type='array'",
+                f"items={literal({'type': element})}",
+                f"maxItems={MAX_ITEMS}",
+            ]
+        else:
+            arguments = [literal(p.default), f"type={literal(PARAM_TYPES[p.type])}"]
         if p.description:
             arguments.append(f"description={literal(p.description)}")
-        lines.append(f"        {literal(p.name)}: Param({', '.join(arguments)}),")
+        line = f"        {literal(p.name)}: Param({', '.join(arguments)}),"
+        if p.is_list and len(line) > WIDTH:  # one argument a line
+            arguments[0] = literal(p.default, 3)
+            rows = [f"        {literal(p.name)}: Param(", *(f"            {a}," for a in arguments)]
+            line = "\n".join([*rows, "        ),"])
+        lines.append(line)
     lines.append("    }")
     return Code("\n".join(lines))
 
@@ -121,22 +162,88 @@ def new_task(name: str, operator: Code, arguments: tuple[tuple[Code, Code], ...]
     return Task(name, task_variable(name), operator, arguments)
 
 
-def _tasks(pipeline: ir.Pipeline) -> tuple[list[Task], list[tuple[Code, Code]]]:
-    tasks: list[Task] = []
+@dataclass(frozen=True)
+class LoopGroup:
+    """A loop as a mapped task group: its members (step names as task ids, the group adding no
+    prefix) run once per element, each task reading its element by its map index."""
+
+    function: Code
+    group_id: Code
+    items: Code  # the written list, or the XComArg of the list parameter's ITEMS_TASK
+    tasks: tuple[Task, ...]
+    edges: tuple[tuple[Code, Code], ...]  # between its members
+
+    @property
+    def returned(self) -> Code:
+        """The members' variables, which the group returns for the edges outside it."""
+        return Code(", ".join(t.variable for t in self.tasks))
+
+
+def _blocks(pipeline: ir.Pipeline) -> tuple[list[Task | LoopGroup], list[tuple[Code, Code]]]:
+    """The DAG's tasks in run order, a loop's members together in its group at the place of
+    the first; the edges between tasks of one loop go in its group, the others after all."""
+    loop_of = {name: loop for loop in pipeline.loops for name in (*loop.steps, *loop.gates)}
+    members: dict[str, list[Task]] = {loop.name: [] for loop in pipeline.loops}
+    inside: dict[str, list[tuple[Code, Code]]] = {loop.name: [] for loop in pipeline.loops}
+    blocks: list[Task | str] = []  # a loop's name where its group goes
     edges: list[tuple[Code, Code]] = []
     for node in taskdata.task_graph(pipeline):
-        if node.kind == "step":
-            step = pipeline.step(node.subject)
-            python = step.kind != "container"  # a notebook step runs in the worker too
-            task = _python_task(step) if python else _container_task(pipeline, step)
-        elif node.kind == "gate":
-            task = _gate_task(pipeline.gate(node.subject))
+        task = _task(pipeline, node)
+        loop = loop_of.get(node.name)
+        if loop is None:
+            blocks.append(task)
         else:
-            task = _promotion_task(pipeline, node)
-        tasks.append(task)
+            if not members[loop.name]:
+                blocks += [t for t in _items_task(loop) if t not in blocks]
+                blocks.append(loop.name)
+            members[loop.name].append(task)
         for before in dict.fromkeys([*node.after, *node.gates]):
-            edges.append((task_variable(before), task.variable))
-    return tasks, _grouped(edges)
+            edge = (task_variable(before), task.variable)
+            if loop is not None and loop_of.get(before) is loop:
+                inside[loop.name].append(edge)
+            else:
+                edges.append(edge)
+    groups = {
+        loop.name: LoopGroup(
+            identifier(LOOP_GROUP + loop.name),
+            literal(LOOP_GROUP + loop.name),
+            _items(loop),
+            tuple(members[loop.name]),
+            tuple(_grouped(inside[loop.name])),
+        )
+        for loop in pipeline.loops
+    }
+    return [groups[b] if isinstance(b, str) else b for b in blocks], _grouped(edges)
+
+
+def _task(pipeline: ir.Pipeline, node: taskdata.TaskNode) -> Task:
+    if node.kind == "step":
+        step = pipeline.step(node.subject)
+        python = step.kind != "container"  # a notebook step runs in the worker too
+        return _python_task(step) if python else _container_task(pipeline, step)
+    if node.kind == "gate":
+        return _gate_task(pipeline.gate(node.subject))
+    return _promotion_task(pipeline, node)
+
+
+def _items(loop: ir.Loop) -> Code:
+    if isinstance(loop.items, ir.ParamRef):
+        return Code(f"{task_variable(ITEMS_TASK + loop.items.name)}.output")
+    return literal(list(loop.items), 2, len("item="))
+
+
+def _items_task(loop: ir.Loop) -> list[Task]:
+    """A list parameter's task: its value for this run, checked, for the group to expand on."""
+    if not isinstance(loop.items, ir.ParamRef):
+        return []
+    name = ITEMS_TASK + loop.items.name
+    arguments = [
+        ("task_id", name),
+        ("python_callable", Code("_mlspec_items")),
+        ("op_kwargs", {"loop": loop.name}),
+        ("doc_md", f"The elements of parameter {loop.items.name!r} that this run loops over."),
+    ]
+    return [new_task(name, Code("PythonOperator"), keyword_args(arguments))]
 
 
 @dataclass(frozen=True)
@@ -185,15 +292,27 @@ def _listed(variables: list[Code]) -> Code:
 
 
 def _gate_task(gate: ir.Gate) -> Task:
-    operator = "ShortCircuitOperator" if gate.on_fail == "block" else "PythonOperator"
+    """A gate that blocks: a ShortCircuitOperator, which skips everything after it. A per-item
+    gate's task skips itself instead (`_mlspec_item_gate`): Airflow skips what waits for that
+    map index, and everything outside its loop, by their trigger rules. (A mapped
+    ShortCircuitOperator in a mapped task group skips nothing: NotPreviouslySkippedDep reads
+    its decision at map index -1.)"""
+    looped = gate.loop is not None
+    block = gate.on_fail == "block" and not looped
     arguments = [
         ("task_id", gate.name),
-        ("python_callable", Code("_mlspec_gate")),
+        ("python_callable", Code("_mlspec_item_gate" if looped else "_mlspec_gate")),
         ("op_kwargs", {"gate": gate.name}),
     ]
     if gate.description:
         arguments.append(("doc_md", gate.description))
-    return new_task(gate.name, Code(operator), keyword_args(arguments))
+    operator = Code("ShortCircuitOperator" if block else "PythonOperator")
+    return new_task(gate.name, operator, keyword_args(arguments, _indent(gate)))
+
+
+def _indent(node: ir.Step | ir.Gate) -> int:
+    """How deep a task's arguments sit: a loop's members are in its group's function."""
+    return 2 if node.loop is None else 3
 
 
 def _promotion_task(pipeline: ir.Pipeline, node: taskdata.TaskNode) -> Task:
@@ -250,7 +369,7 @@ def _python_task(step: ir.Step) -> Task:
         ("op_kwargs", {"step": step.name}),
         *_common(step),
     ]
-    return new_task(step.name, Code("PythonOperator"), keyword_args(arguments))
+    return new_task(step.name, Code("PythonOperator"), keyword_args(arguments, _indent(step)))
 
 
 def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
@@ -276,16 +395,18 @@ def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
     }
     if env:
         arguments.append(("env_vars", env))
+    indent = _indent(step)
+    pad = "    " * indent
     secrets = [e for e in step.env if e.secret is not None]
     if secrets:
         items = ",\n".join(
-            f"            Secret('env', {literal(e.name)}, {literal(e.secret.name)}, "
+            f"{pad}    Secret('env', {literal(e.name)}, {literal(e.secret.name)}, "
             f"{literal(e.secret.key)})"
             for e in secrets
             if e.secret is not None
         )
-        arguments.append(("secrets", Code(f"[\n{items},\n        ]")))
-    resources = _resources(step)
+        arguments.append(("secrets", Code(f"[\n{items},\n{pad}]")))
+    resources = _resources(step, pad)
     if resources is not None:
         arguments.append(("container_resources", resources))
     arguments += _placement(step.placement)
@@ -296,7 +417,7 @@ def _container_task(pipeline: ir.Pipeline, step: ir.Step) -> Task:
         ("do_xcom_push", False),  # outputs travel as files under the artifact root
         *_common(step),
     ]
-    return new_task(step.name, Code("KubernetesPodOperator"), keyword_args(arguments))
+    return new_task(step.name, Code("KubernetesPodOperator"), keyword_args(arguments, indent))
 
 
 def _expression(code: str) -> str:
@@ -323,30 +444,35 @@ def _cast(pipeline: ir.Pipeline, item: ir.Input) -> str:
 
 def _placeholder(pipeline: ir.Pipeline, step: ir.Step, kind: str, name: str) -> str:
     if kind == "outputs":
-        return _expression(f"mlspec_output(run_id, {literal(step.name)}, {literal(name)})")
+        index = "" if step.loop is None else ", ti.map_index"  # a looped step's: its iteration's
+        return _expression(f"mlspec_output(run_id, {literal(step.name)}, {literal(name)}{index})")
     item = next(i for i in step.inputs if i.name == name)
     source = item.source
     if isinstance(source, ir.ParamRef):
         return _param_text(source.name, _cast(pipeline, item))
+    if _runtime_reads(step, item):
+        where = f"ti, params, run_id, {literal(step.name)}, {literal(name)}"
+        cast = _cast(pipeline, item) if isinstance(source, ir.OutputRef) else ""
+        return _expression(f"mlspec_text(mlspec_input({where}){cast})")
     if isinstance(source, ir.OutputRef):
         where = f"run_id, {literal(source.step)}, {literal(source.output)}"
         if item.is_artifact:
             return _expression(f"mlspec_artifact({where})")
         return _expression(f"mlspec_text(mlspec_value(ti, {where}){_cast(pipeline, item)})")
-    assert isinstance(source, ir.Constant)  # a container step collects no fan-out (MS229)
+    assert isinstance(source, ir.Constant)
     value = source.value
     return jinja_text(("true" if value else "false") if isinstance(value, bool) else str(value))
 
 
-def _resources(step: ir.Step) -> Code | None:
+def _resources(step: ir.Step, pad: str) -> Code | None:
     requests, limits = taskdata.resource_amounts(step)
     if not limits:
         return None
     return Code(
         "k8s.V1ResourceRequirements(\n"
-        f"            requests={literal(requests)},\n"
-        f"            limits={literal(limits)},\n"
-        "        )"
+        f"{pad}    requests={literal(requests)},\n"
+        f"{pad}    limits={literal(limits)},\n"
+        f"{pad})"
     )
 
 

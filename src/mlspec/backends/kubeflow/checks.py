@@ -24,8 +24,8 @@ import re
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from mlspec.backends.kubeflow.layout import layout, upstream
-from mlspec.backends.kubeflow.plan import DEFAULT_PYTHON_IMAGE
+from mlspec.backends.kubeflow.layout import KFP_COLLECTED_ERROR, layout, upstream
+from mlspec.backends.kubeflow.plan import DEFAULT_PYTHON_IMAGE, Plan
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
 from mlspec.runtime.lineage import LINEAGE_TASK
@@ -150,23 +150,70 @@ def _in_packages(top: str, packages: tuple[str, ...]) -> bool:
 
 
 def lineage_problems(pipeline: ir.Pipeline) -> list[Diagnostic]:
-    """Steps whose outputs LINEAGE_TASK cannot read (MS302 warnings, at each step)."""
-    placed = {p.plan.name: p for p in layout(pipeline).tasks}
+    """Step outputs LINEAGE_TASK cannot read (MS302 warnings, at each step), and readers of a
+    loop's collected artifacts that a failed element fails rather than blocks."""
+    found = layout(pipeline)
+    placed = {p.plan.name: p for p in found.tasks}
+    problems = [_fails_not_blocks(pipeline, p, gate, step) for p, gate, step in found.failing]
     if LINEAGE_TASK not in placed:
-        return []
-    read = set(upstream(placed[LINEAGE_TASK].plan, ()))
-    return [
-        Diagnostic(
-            step.span,
-            CHANGED_ON_TARGET,
-            f"kubeflow records no outputs of step {step.name!r} in the run's MLflow run: it runs "
-            f"under the gates {', '.join(placed[step.name].gates)}, other steps under gates "
-            "whose blocks do not nest with these, so no task sees every step (the gates still "
-            "record the datasets they read)",
-            "let the steps under one gate also wait for the other (`after: [GATE]` on a step), "
-            "so that one order of the gates covers every step",
-            severity="warning",
-        )
-        for step in pipeline.steps
-        if step.name not in read
-    ]
+        return problems
+    lineage = placed[LINEAGE_TASK].plan
+    read = set(upstream(lineage, ()))
+    collected = {p.binding.ref for p in lineage.parameters if isinstance(p.binding, ir.FanIn)}
+    for step in pipeline.steps:
+        if step.name not in read and step.loop is None:
+            problems.append(_not_recorded(step, placed[step.name].gates))
+            continue
+        datasets = [
+            o.name
+            for o in step.outputs
+            if o.type == "dataset" and ir.OutputRef(step.name, o.name) not in collected
+        ]
+        if step.loop is not None and (datasets or step.name not in read):
+            problems.append(_looped_not_recorded(step, datasets))
+    return problems
+
+
+def _not_recorded(step: ir.Step, blocks: tuple[str, ...]) -> Diagnostic:
+    return Diagnostic(
+        step.span,
+        CHANGED_ON_TARGET,
+        f"kubeflow records no outputs of step {step.name!r} in the run's MLflow run: it runs "
+        f"under the gates {', '.join(blocks)}, other steps under gates "
+        "whose blocks do not nest with these, so no task sees every step (the gates still "
+        "record the datasets they read)",
+        "let the steps under one gate also wait for the other (`after: [GATE]` on a step), "
+        "so that one order of the gates covers every step",
+        severity="warning",
+    )
+
+
+def _looped_not_recorded(step: ir.Step, datasets: list[str]) -> Diagnostic:
+    what = f"the datasets {', '.join(datasets)}" if datasets else "the outputs"
+    return Diagnostic(
+        step.span,
+        CHANGED_ON_TARGET,
+        f"kubeflow records {what} of looped step {step.name!r} in no iteration of the run's "
+        "MLflow run: the task that records them runs inside a gate's dsl.If that the loop is "
+        "not in, and kfp cannot pass a loop's collected artifacts into a dsl.If "
+        f"({KFP_COLLECTED_ERROR}; a per-item gate still records the dataset it judges)",
+        "compile for airflow or prefect to record every iteration's datasets, or let the "
+        "steps after the loop wait for no gate",
+        severity="warning",
+    )
+
+
+def _fails_not_blocks(pipeline: ir.Pipeline, plan: Plan, gate: str, step: str) -> Diagnostic:
+    return Diagnostic(
+        pipeline.gate(gate).span,
+        CHANGED_ON_TARGET,
+        f"kubeflow fails the run, where the other targets block {plan.name!r}, when gate "
+        f"{gate!r} fails for an element: {plan.name!r} reads the outputs of every iteration "
+        f"of {step!r}, which {gate!r} guards, and kfp cannot collect the output of an "
+        "iteration that skipped the step (kfp's local runner: \"Tried to get output ... but "
+        "task 'condition-N' not found\"; nor pass collected artifacts into a dsl.If: "
+        f"{KFP_COLLECTED_ERROR})",
+        f"compile for airflow or prefect to block {plan.name!r} instead, or give the gate "
+        "`on_fail: fail` to fail the run on every target",
+        severity="warning",
+    )

@@ -48,6 +48,8 @@ from mlspec.diagnostics import Span
 # `<task>-passed` silently reads as false there.
 PASSED = "Output"
 REPORT = "report"  # a gate task's report artifact
+# Outside its loop, a per-item gate is its every_passed task, GATE + EVERY (layout.py).
+EVERY = "__every"
 
 
 def _slots_literal(items: object) -> str:
@@ -84,9 +86,13 @@ def _verdict(gate: ir.Gate) -> str:
 BY_PIPELINE = "'by': {'by': 'pipeline', 'pipeline_run': run_id}"
 
 
-def _tracking_input(pipeline: ir.Pipeline) -> tuple[Parameter, ...]:
-    """TRACK_TASK's run id, as an input of a tracked pipeline's gates and promotions."""
-    return (tracking_run(),) if lineage.tracked(pipeline) else ()
+def _tracking_input(pipeline: ir.Pipeline, gate: ir.Gate | None = None) -> tuple[Parameter, ...]:
+    """TRACK_TASK's run id, as an input of a tracked pipeline's gates and promotions; a per-item
+    gate's is the pipeline run's id, by which it finds the MLflow run (kfp's local runner hands
+    a ParallelFor's tasks the loop's item for any other task's output parameter)."""
+    if not lineage.tracked(pipeline):
+        return ()
+    return (Parameter("run_id", "str", RunId()),) if gate and gate.loop else (tracking_run(),)
 
 
 def _gate_tracking(
@@ -96,9 +102,13 @@ def _gate_tracking(
     if not lineage.tracked(pipeline):
         return []
     datasets = gate_datasets_code(pipeline, gate, parameters)
+    uri = tracking_uri_code(pipeline)
+    find = f"_mlspec_runtime('lineage').find_run({uri}, {pipeline.name!r}, run_id)"
+    found = [f"    {TRACKING_RUN} = {find}"] if gate.loop else []
     return [
+        *found,
         "    _mlspec_runtime('lineage').record_gate(",
-        f"        {tracking_uri_code(pipeline)}, {TRACKING_RUN}, {REPORT}.path, {datasets},",
+        f"        {uri}, {TRACKING_RUN}, {REPORT}.path, {datasets},",
         "    )",
     ]
 
@@ -128,7 +138,7 @@ def _data_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
             for ref, name in references.items()
         ),
         *_param_inputs(pipeline, param_names),
-        *_tracking_input(pipeline),
+        *_tracking_input(pipeline, gate),
         Parameter(REPORT, "Output[Artifact]", None),
     )
     params = ", ".join(f"{n!r}: param_{n}" for n in sorted(param_names))
@@ -163,7 +173,7 @@ def _serving_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
             if check.dataset
             else ()
         ),
-        *_tracking_input(pipeline),
+        *_tracking_input(pipeline, gate),
         Parameter(REPORT, "Output[Artifact]", None),
     )
     lines = [
@@ -200,7 +210,7 @@ def _model_gate_plan(pipeline: ir.Pipeline, gate: ir.Gate) -> Plan:
             for i, ref in enumerate(metrics)
         ),
         *_param_inputs(pipeline, param_names),
-        *_tracking_input(pipeline),
+        *_tracking_input(pipeline, gate),
         Parameter(REPORT, "Output[Artifact]", None),
     )
     params = ", ".join(f"{n!r}: param_{n}" for n in sorted(param_names))
@@ -258,6 +268,24 @@ def _runtime_plan(
     )
 
 
+def _outside(gate: ir.Gate) -> str:
+    """The task that stands for a gate outside its loop: a per-item gate's every_passed."""
+    return gate.name + EVERY if gate.loop is not None else gate.name
+
+
+def _looped(pipeline: ir.Pipeline, ref: ir.OutputRef) -> bool:
+    return pipeline.step(ref.step).loop is not None
+
+
+def _metric_item(ref: ir.OutputRef, name: str, looped: bool) -> str:
+    """A promotion's metric in its `metrics` mapping; a looped step's, one per iteration as
+    lineage names them (`STEP.INDEX.OUTPUT`)."""
+    if not looped:
+        return f"{f'{ref.step}.{ref.output}'!r}: {name}"
+    key = f"{ref.step}.{{_mlspec_i}}.{ref.output}"
+    return f"**{{f{key!r}: _mlspec_v for _mlspec_i, _mlspec_v in enumerate({name})}}"
+
+
 def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
     registry = pipeline.registry
     assert registry is not None
@@ -274,18 +302,24 @@ def promotion_plan(pipeline: ir.Pipeline, rule: ir.PromotionRule) -> Plan:
             else ()
         ),
         *(
-            Parameter(f"report_{i}", "Input[Artifact]", ir.OutputRef(g.name, REPORT))
+            Parameter(f"report_{i}", "Input[Artifact]", ir.OutputRef(_outside(g), REPORT))
             for i, g in enumerate(gates)
         ),
         *(
-            Parameter(f"metric_{i}", output_type(pipeline, ref), ref)
+            Parameter(
+                f"metric_{i}",
+                annotation(output_type(pipeline, ref), "in", _looped(pipeline, ref)),
+                ir.FanIn(ref) if _looped(pipeline, ref) else ref,
+            )
             for i, ref in enumerate(metrics)
         ),
         Parameter("run_id", "str", RunId()),
         *_tracking_input(pipeline),
     )
     name = promotion_task_name(rule.alias)
-    values = ", ".join(f"{f'{r.step}.{r.output}'!r}: metric_{i}" for i, r in enumerate(metrics))
+    values = ", ".join(
+        _metric_item(r, f"metric_{i}", _looped(pipeline, r)) for i, r in enumerate(metrics)
+    )
     reports = ", ".join(f"report_{i}.path" for i in range(len(gates)))
     lines = [
         f"def {name}({signature(parameters)}, {entry(name)}){returns((('version', 'str'),))}:",

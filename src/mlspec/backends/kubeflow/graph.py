@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from types import ModuleType
-from typing import Any
+from typing import Any, List  # noqa: UP035  (kfp's list type)
 
 from mlspec.backends import lineage
 from mlspec.backends.kubeflow import runtime, runtime_wheel, settings, tracking
@@ -15,13 +15,22 @@ from mlspec.backends.kubeflow.components import (
     outcome_component,
     set_signature,
 )
-from mlspec.backends.kubeflow.gates import PASSED
-from mlspec.backends.kubeflow.layout import Layout
+from mlspec.backends.kubeflow.gates import EVERY, PASSED
+from mlspec.backends.kubeflow.layout import Layout, block_loop, loop_block
 from mlspec.backends.kubeflow.plan import Plan, RunId
 from mlspec.backends.pysource import google_docstring
 from mlspec.compiler import ir
 
-PARAM_TYPES = {"float": float, "int": int, "str": str, "bool": bool}
+PARAM_TYPES: dict[str, Any] = {
+    "float": float,
+    "int": int,
+    "str": str,
+    "bool": bool,
+    # kfp's list type: the KFP UI's run form takes a JSON list for it.
+    "list[str]": List[str],  # noqa: UP006
+    "list[int]": List[int],  # noqa: UP006
+    "list[float]": List[float],  # noqa: UP006
+}
 RUNTIME_KINDS = ("gate", "promotion", "monitor", "tracking")
 
 
@@ -34,11 +43,15 @@ def pipeline_func(
     components = _components(kfp, pipeline, layout, closing)
     names = [p.name for p in pipeline.params]
 
-    def value(binding: Any, params: dict[str, Any], tasks: dict[str, Any]) -> Any:
+    def value(binding: Any, params: dict[str, Any], tasks: dict[str, Any], item: Any) -> Any:
         if isinstance(binding, ir.ParamRef):
             return params[binding.name]
         if isinstance(binding, ir.OutputRef):
             return tasks[binding.step].outputs[binding.output]
+        if isinstance(binding, ir.FanIn):
+            return dsl.Collected(tasks[binding.ref.step].outputs[binding.ref.output])
+        if isinstance(binding, ir.Item):
+            return item
         if isinstance(binding, RunId):
             return dsl.PIPELINE_JOB_ID_PLACEHOLDER
         return binding.value
@@ -57,9 +70,22 @@ def pipeline_func(
             place_tasks(dict(zip(names, args, strict=True)))
         settings.apply_all(kubernetes, configured, pipeline)
 
+    def open_block(block: str, params: dict[str, Any], tasks: dict[str, Any]) -> Any:
+        """A loop's ParallelFor (entered: its item) or a gate's dsl.If (entered: None)."""
+        loop = block_loop(block)
+        if loop is None:
+            passed = tasks[block].outputs[PASSED] == True  # noqa: E712
+            return dsl.If(passed, name=condition_name(block))
+        items = pipeline.loop(loop).items
+        return dsl.ParallelFor(
+            params[items.name] if isinstance(items, ir.ParamRef) else list(items),
+            name=loop_name(loop),
+        )
+
     def place_tasks(params: dict[str, Any]) -> None:
         tasks: dict[str, Any] = {}
-        blocks: list[tuple[str, Any]] = []  # the open dsl.If blocks, outermost first
+        blocks: list[tuple[str, Any]] = []  # the open blocks, outermost first
+        items: dict[str, Any] = {}  # each open loop's item
         for placed in layout.tasks:
             # Close the blocks this task is not in, then open the ones it is in.
             keep = 0
@@ -70,13 +96,15 @@ def pipeline_func(
             while len(blocks) > keep:
                 blocks.pop()[1].__exit__(None, None, None)
             for gate in placed.gates[keep:]:
-                passed = tasks[gate].outputs[PASSED] == True  # noqa: E712
-                condition = dsl.If(passed, name=condition_name(gate))
-                condition.__enter__()
-                blocks.append((gate, condition))
+                block = open_block(gate, params, tasks)
+                entered = block.__enter__()
+                if block_loop(gate) is not None:
+                    items[gate] = entered
+                blocks.append((gate, block))
             plan = placed.plan
+            item = items.get(loop_block(plan.loop)) if plan.loop else None
             arguments = {
-                p.name: value(p.binding, params, tasks)
+                p.name: value(p.binding, params, tasks, item)
                 for p in plan.parameters
                 if p.binding is not None
             }
@@ -100,7 +128,7 @@ def pipeline_func(
             inspect.Parameter(
                 p.name,
                 inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                default=p.default,
+                default=list(p.default) if isinstance(p.default, tuple) else p.default,
                 annotation=PARAM_TYPES[p.type],
             )
             for p in pipeline.params
@@ -116,8 +144,16 @@ def pipeline_func(
 
 
 def condition_name(gate: str) -> str:
-    """What the KFP UI shows for the block of tasks that run once `gate` passed."""
+    """What the KFP UI shows for the block of tasks that run once `gate` passed (a per-item
+    gate's every_passed task: once every iteration passed)."""
+    if gate.endswith(EVERY):
+        return f"{gate.removesuffix(EVERY)} passed for every item"
     return f"{gate} passed"
+
+
+def loop_name(loop: str) -> str:
+    """What the KFP UI shows for a loop's ParallelFor."""
+    return f"for each {loop}"
 
 
 def _components(

@@ -8,7 +8,7 @@ EXECUTED_OUTPUT. The notebook's text is a plain string literal: it never becomes
 
 from __future__ import annotations
 
-from mlspec.backends.kubeflow.plan import Parameter, returns, signature
+from mlspec.backends.kubeflow.plan import Parameter, returns, signature, value_code
 from mlspec.backends.pysource import literal, text_block
 from mlspec.compiler import ir
 from mlspec.runtime import embed
@@ -26,10 +26,7 @@ def notebook_step_source(
     runner = dict(embed.component_package(("notebook:run_notebook",)).files)["notebook.py"]
     artifacts = {i.name for i in step.inputs if i.is_artifact}
     artifacts |= {o.name for o in step.outputs if o.is_artifact}
-    values = ", ".join(
-        f"{p.name!r}: {p.name}.path" if p.name in artifacts else f"{p.name!r}: {p.name}"
-        for p in parameters
-    )
+    values = ", ".join(f"{p.name!r}: {value_code(p, p.name in artifacts)}" for p in parameters)
     every = (*parameters, Parameter(EXECUTED_OUTPUT, "Output[Artifact]", None))
     lines = [
         f"def {step.name}({signature(every)}){returns(scalars)}:",

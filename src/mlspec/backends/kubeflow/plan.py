@@ -38,7 +38,9 @@ class RunId:
     """The pipeline run's id, filled in by the orchestrator."""
 
 
-Binding = ir.ParamRef | ir.OutputRef | ir.Constant | RunId
+# Item: the loop's element (the ParallelFor's item); FanIn: every iteration's output, a
+# `dsl.Collected` list.
+Binding = ir.ParamRef | ir.OutputRef | ir.Constant | ir.Item | ir.FanIn | RunId
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Plan:
     span: Span
     description: str = ""
     job: ir.JobSettings | None = None  # a monitor's settings (resources, retries, timeout)
+    loop: str | None = None  # the loop (ir.Loop) whose ParallelFor it runs in, per element
 
 
 def tracking_uri(pipeline: ir.Pipeline) -> str | None:
@@ -86,13 +89,32 @@ def registry_packages(pipeline: ir.Pipeline) -> tuple[str, ...]:
     return REGISTRY_PACKAGES
 
 
-def annotation(type_: str, direction: Literal["in", "out"]) -> str:
+def annotation(type_: str, direction: Literal["in", "out"], collected: bool = False) -> str:
+    """A parameter's annotation; `collected`: an input taking every iteration's value
+    (`dsl.Collected`): a list of values, or of artifacts (`Input[List[Dataset]]`)."""
     if type_ in ARTIFACT_CLASSES:
         wrapper = "Input" if direction == "in" else "Output"
-        return f"{wrapper}[{ARTIFACT_CLASSES[type_]}]"
+        cls = ARTIFACT_CLASSES[type_]
+        return f"{wrapper}[{f'List[{cls}]' if collected else cls}]"
     if direction == "out":
         return f"OutputPath({type_})"
-    return type_
+    return f"List[{type_}]" if collected else type_
+
+
+def value_code(parameter: Parameter, artifact: bool) -> str:
+    """The Python value a component passes on for an input: an artifact's path, a fan-in of
+    artifacts' paths as a list (`Input[List[Dataset]]`), else the value itself."""
+    if not artifact:
+        return parameter.name
+    if isinstance(parameter.binding, ir.FanIn):
+        return f"[_mlspec_a.path for _mlspec_a in {parameter.name}]"
+    return f"{parameter.name}.path"
+
+
+def param_annotation(type_: str) -> str:
+    """A pipeline parameter's annotation: a list parameter's is kfp's list type (`List[str]`),
+    which the KFP UI's run form accepts as a JSON list."""
+    return f"List[{type_[5:-1]}]" if type_.startswith("list[") else type_
 
 
 def output_type(pipeline: ir.Pipeline, ref: ir.OutputRef) -> str:

@@ -10,28 +10,21 @@ from mlspec.backends.kubeflow.plan import (
     annotation,
     returns,
     signature,
+    value_code,
 )
 from mlspec.compiler import ir
 from mlspec.delivery import wheel
 
 
-def _parameters(item: ir.Input) -> tuple[Parameter, ...]:
-    """An input's component parameters: one, or one per copy of a fanned step it collects
-    (`NAME__0`, `NAME__1`, ...; the function receives them as one list)."""
-    kind = annotation(item.type, "in")
-    if not isinstance(item.source, ir.Collected):
-        return (Parameter(item.name, kind, item.source),)
-    return tuple(
-        Parameter(f"{item.name}{COLLECTED}{i}", kind, ref) for i, ref in enumerate(item.source.refs)
+def _parameter(item: ir.Input) -> Parameter:
+    """An input's component parameter; a fan-in's takes every iteration's value as a list."""
+    return Parameter(
+        item.name, annotation(item.type, "in", isinstance(item.source, ir.FanIn)), item.source
     )
 
 
-# Between a collected input's name and the index of the copy a component parameter takes.
-COLLECTED = "__"
-
-
 def step_plan(step: ir.Step) -> Plan:
-    inputs = tuple(p for i in step.inputs for p in _parameters(i))
+    inputs = tuple(_parameter(i) for i in step.inputs)
     data_upstream = {r.step for i in step.inputs for r in ir.output_refs(i.source)}
     after = tuple(s for s in step.upstream if s not in data_upstream)
     if step.kind == "container":
@@ -48,6 +41,7 @@ def step_plan(step: ir.Step) -> Plan:
             after=after,
             span=step.span,
             description=step.description,
+            loop=step.loop,
         )
     artifact_outputs = tuple(
         Parameter(o.name, annotation(o.type, "out"), None) for o in step.outputs if o.is_artifact
@@ -69,6 +63,7 @@ def step_plan(step: ir.Step) -> Plan:
         after=after,
         span=step.span,
         description=step.description,
+        loop=step.loop,
     )
 
 
@@ -83,14 +78,6 @@ def _wheel(step: ir.Step) -> tuple[str, ...]:
     return (wheel.requirement(code.package, code.wheels),)
 
 
-def _argument(item: ir.Input) -> str:
-    """`name=VALUE` in the call of the user's function: a fan-in's parameters as a list."""
-    values = [p.name + (".path" if item.is_artifact else "") for p in _parameters(item)]
-    if isinstance(item.source, ir.Collected):
-        return f"{item.name}=[{', '.join(values)}]"
-    return f"{item.name}={values[0]}"
-
-
 def python_step_source(
     step: ir.Step, parameters: tuple[Parameter, ...], scalars: tuple[tuple[str, str], ...]
 ) -> str:
@@ -98,7 +85,7 @@ def python_step_source(
     assert step.function is not None
     module, _, function = step.function.partition(":")
     call = ", ".join(
-        [_argument(i) for i in step.inputs]
+        [f"{i.name}={value_code(_parameter(i), i.is_artifact)}" for i in step.inputs]
         + [f"{o.name}={o.name}.path" for o in step.outputs if o.is_artifact]
     )
     lines = [

@@ -22,6 +22,7 @@ from mlspec.backends.kubeflow.plan import (
     RunId,
     annotation,
     entry,
+    param_annotation,
     registry_packages,
     signature,
     tracking_uri_code,
@@ -78,7 +79,10 @@ def gate_datasets_code(
 def track_plan(pipeline: ir.Pipeline) -> Plan:
     parameters = (
         Parameter("run_id", "str", RunId()),
-        *(Parameter(f"param_{p.name}", p.type, ir.ParamRef(p.name)) for p in pipeline.params),
+        *(
+            Parameter(f"param_{p.name}", param_annotation(p.type), ir.ParamRef(p.name))
+            for p in pipeline.params
+        ),
     )
     params = ", ".join(f"{p.name!r}: param_{p.name}" for p in pipeline.params)
     lines = [
@@ -102,35 +106,67 @@ def _no_placeholder(source: str) -> str:
     return source.replace("{{$", "{\\x7b$")
 
 
-def lineage_plan(pipeline: ir.Pipeline, steps: list[ir.Step]) -> Plan:
-    """LINEAGE_TASK reading `steps`: their scalar outputs and datasets; waits for the others."""
+def lineage_plan(pipeline: ir.Pipeline, steps: list[ir.Step], collected: bool = True) -> Plan:
+    """LINEAGE_TASK reading `steps`: their scalar outputs and datasets (a looped step's only if
+    `collected`); waits for the others. A looped step's outputs come collected, and are
+    recorded per iteration as the python-worker runtime names them, `STEP.INDEX.OUTPUT`."""
     scalars = [(s, o) for s in steps for o in s.outputs if not o.is_artifact]
-    datasets = [(s, o) for s in steps for o in s.outputs if o.type == "dataset"]
+    datasets = [
+        (s, o)
+        for s in steps
+        if collected or s.loop is None
+        for o in s.outputs
+        if o.type == "dataset"
+    ]
+
+    def parameter(name: str, step: ir.Step, output: ir.Output) -> Parameter:
+        ref = ir.OutputRef(step.name, output.name)
+        looped = step.loop is not None
+        kind = annotation(output.type, "in", looped)
+        return Parameter(name, kind, ir.FanIn(ref) if looped else ref)
+
     parameters = (
         tracking_run(),
-        *(
-            Parameter(f"output_{i}", o.type, ir.OutputRef(s.name, o.name))
-            for i, (s, o) in enumerate(scalars)
-        ),
-        *(
-            Parameter(f"dataset_{i}", annotation(o.type, "in"), ir.OutputRef(s.name, o.name))
-            for i, (s, o) in enumerate(datasets)
-        ),
+        *(parameter(f"output_{i}", s, o) for i, (s, o) in enumerate(scalars)),
+        *(parameter(f"dataset_{i}", s, o) for i, (s, o) in enumerate(datasets)),
     )
     read = {s.name for s, _ in scalars + datasets}
-    after = tuple(s.name for s in steps if s.name not in read)
-    outputs = ", ".join(f"{f'{s.name}.{o.name}'!r}: output_{i}" for i, (s, o) in enumerate(scalars))
-    paths = {f"{s.name}.{o.name}": f"dataset_{i}.path" for i, (s, o) in enumerate(datasets)}
+    after = tuple(s.name for s in steps if s.name not in read and s.loop is None)
+    outputs = ", ".join(_recorded(s, o, f"output_{i}") for i, (s, o) in enumerate(scalars))
+    readers = lineage.dataset_readers(pipeline)
+    plain = [(s, o, i) for i, (s, o) in enumerate(datasets) if s.loop is None]
+    paths = {f"{s.name}.{o.name}": f"dataset_{i}.path" for s, o, i in plain}
+    looped = [
+        f"{{'name': {_key(s, o)}, 'path': _mlspec_d.path, "
+        f"'readers': {literal(readers[f'{s.name}.{o.name}'])}}}"
+        f" for _mlspec_i, _mlspec_d in enumerate(dataset_{i})"
+        for i, (s, o) in enumerate(datasets)
+        if s.loop is not None and f"{s.name}.{o.name}" in readers
+    ]
+    every = datasets_code(list(paths), paths, readers)
+    every += "".join(f" + [{item}]" for item in looped)
     lines = [
         f"def {LINEAGE_TASK}({signature(parameters)}, {entry(LINEAGE_TASK)}):",
         "    _mlspec_runtime('lineage').record_steps(",
         f"        {tracking_uri_code(pipeline)},",
         f"        {TRACKING_RUN},",
         f"        {{{outputs}}},",
-        f"        {datasets_code(list(paths), paths, lineage.dataset_readers(pipeline))},",
+        f"        {every},",
         "    )",
     ]
     return _plan(pipeline, LINEAGE_TASK, parameters, lines, after, "Records every step's outputs.")
+
+
+def _key(step: ir.Step, output: ir.Output) -> str:
+    """The expression of an output's lineage name in an iteration `_mlspec_i`."""
+    return f"f{f'{step.name}.{{_mlspec_i}}.{output.name}'!r}"
+
+
+def _recorded(step: ir.Step, output: ir.Output, name: str) -> str:
+    """An item of record_steps' `outputs`: `STEP.OUTPUT`, or one per iteration."""
+    if step.loop is None:
+        return f"{f'{step.name}.{output.name}'!r}: {name}"
+    return f"**{{{_key(step, output)}: _mlspec_v for _mlspec_i, _mlspec_v in enumerate({name})}}"
 
 
 def close_plan(pipeline: ir.Pipeline) -> Plan:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from mlspec import __version__
 from mlspec.backends import lineage, yamlout
 from mlspec.backends.prefect import delivery, triggers
-from mlspec.backends.prefect.flow import file_name, function_name
+from mlspec.backends.prefect.flow import file_name, function_name, param_default
 from mlspec.backends.pysource import comment
 from mlspec.compiler import ir
 
@@ -79,7 +79,7 @@ def prefect_yaml(pipeline: ir.Pipeline) -> dict[str, object]:
         "version": pipeline.version,
         "tags": tags(pipeline),
         "entrypoint": f"{file_name(pipeline)}:{function_name(pipeline)}",
-        "parameters": {p.name: p.default for p in pipeline.params},
+        "parameters": {p.name: param_default(p) for p in pipeline.params},
         "enforce_parameter_schema": True,
     }
     if pipeline.schedule is not None:

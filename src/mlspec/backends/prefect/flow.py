@@ -13,7 +13,17 @@ from mlspec.compiler import ir
 from mlspec.runtime import embed
 from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 
-PARAM_TYPES = {"float": "float", "int": "int", "str": "str", "bool": "bool"}
+# A parameter's annotation in the flow's signature, from which Prefect builds the run form's
+# schema: a list parameter is a typed list, which the form takes as a list.
+PARAM_TYPES = {
+    "float": "float",
+    "int": "int",
+    "str": "str",
+    "bool": "bool",
+    "list[str]": "list[str]",
+    "list[int]": "list[int]",
+    "list[float]": "list[float]",
+}
 
 
 def module_name(pipeline: ir.Pipeline) -> str:
@@ -38,6 +48,7 @@ def context(pipeline: ir.Pipeline) -> dict[str, object]:
             for s in pipeline.steps
         },
         "gates": {g.name: taskdata.gate_data(g) for g in pipeline.gates},
+        "loops": taskdata.loops_data(pipeline),
         "promotions": {
             r.alias: taskdata.promotion_data(pipeline, r) for r in taskdata.promotions(pipeline)
         },
@@ -101,11 +112,16 @@ def flow_args(pipeline: ir.Pipeline) -> list[tuple[Code, Code]]:
 def _signature(pipeline: ir.Pipeline) -> Code:
     if not pipeline.params:
         return Code("")
-    items = [
-        f"    {identifier(p.name)}: {PARAM_TYPES[p.type]} = {literal(p.default)},"
-        for p in pipeline.params
-    ]
+    items = []
+    for p in pipeline.params:
+        head = f"{identifier(p.name)}: {PARAM_TYPES[p.type]} = "
+        items.append(f"    {head}{literal(param_default(p), 1, len(head) + 1)},")
     return Code("\n" + "\n".join(items) + "\n")
+
+
+def param_default(param: ir.Param) -> object:
+    """A parameter's default as Prefect takes it: a list parameter's as a list."""
+    return list(param.default) if isinstance(param.default, tuple) else param.default
 
 
 def _docstring(pipeline: ir.Pipeline) -> Code | None:

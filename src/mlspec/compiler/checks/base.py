@@ -10,9 +10,9 @@ from mlspec.diagnostics import Diagnostic
 from mlspec.names import suggest
 
 NO_LOOPS = (
-    "loops are not part of the language: a pipeline runs each step once, in dependency order. "
-    "Remove this dependency; to repeat work, re-run the pipeline, on a `schedule` or triggered "
-    "from outside (CI, the engine's API)"
+    "a cycle never ends: a pipeline runs each step once per run (or once per element of its "
+    "for_each), in dependency order. Remove this dependency; to repeat work, re-run the "
+    "pipeline, on a `schedule` or triggered from outside (CI, the engine's API)"
 )
 
 
@@ -57,7 +57,9 @@ class Checker:
             return None
         return step.outputs[tail]
 
-    def param_type(self, name: str, path: PathKey, what: str) -> str | None:
+    def param_type(
+        self, name: str, path: PathKey, what: str, *, for_each: bool = False
+    ) -> str | None:
         param = self.spec.params.get(name)
         if param is None:
             declared = ", ".join(self.spec.params) or "none declared"
@@ -66,6 +68,15 @@ class Checker:
                 "MS202",
                 f"unknown parameter {name!r} in {what}",
                 suggest(name, self.spec.params) or f"params: {declared}",
+            )
+            return None
+        if param.type.startswith("list[") and not for_each:
+            self.error(
+                path,
+                "MS235",
+                f"list parameter {name!r} read as a value in {what}",
+                f"a list parameter is read only by a loop: for_each: params.{name}; its steps "
+                "read the element as `item`",
             )
             return None
         return param.type

@@ -6,12 +6,16 @@ from mlspec.compiler import fanout
 from mlspec.compiler.checks.base import NO_LOOPS, Checker
 from mlspec.compiler.fields import PLACEHOLDER_OK, PLACEHOLDER_RE
 from mlspec.compiler.source import PathKey
+from mlspec.compiler.spec import MAX_FOR_EACH
 from mlspec.names import suggest
 
 
 def check_params(c: Checker) -> None:
     for name, param in c.spec.params.items():
         value = param.default
+        if param.type.startswith("list["):
+            _check_list_default(c, name, param.type, value)
+            continue
         ok = {
             "float": isinstance(value, int | float) and not isinstance(value, bool),
             "int": isinstance(value, int) and not isinstance(value, bool),
@@ -62,7 +66,7 @@ def _check_step(c: Checker, name: str) -> None:
                 continue
             actual = c.output_type(binding.from_, ref_path, what)
         elif binding.item:
-            actual = _item_type(step.for_each)
+            actual = _item_type(c, step.for_each)
         else:
             actual = _constant_type(binding.value)
         if binding.type is not None and actual is not None and not _accepts(binding.type, actual):
@@ -124,11 +128,19 @@ def _check_placeholders(c: Checker, step_name: str, text: str, path: PathKey) ->
             )
 
 
-def _item_type(items: list[fanout.Item] | None) -> str | None:
-    """The type `item` has (None: no list, or a mixed one, which checks.fanout reports)."""
-    if items is None or len({type(i) for i in items}) != 1:
+def _item_type(c: Checker, items: fanout.ForEach | None) -> str | None:
+    """The type `item` has (None: no list, a mixed one, or a parameter that is no list, which
+    checks.fanout reports)."""
+    if items is None:
         return None
-    return fanout.item_type(items)
+    param = fanout.list_param(items)
+    if param is not None:
+        declared = c.spec.params.get(param)
+        ok = declared is not None and declared.type.startswith("list[")
+        return fanout.item_type(c.spec, items) if ok else None
+    if len({type(i) for i in items}) != 1:
+        return None
+    return fanout.item_type(c.spec, items)
 
 
 def _constant_type(value: object) -> str:
@@ -141,3 +153,38 @@ def _accepts(declared: str, actual: str) -> bool:
         or (declared == "float" and actual == "int")
         or (declared == "artifact" and actual in ("dataset", "model", "metrics", "artifact"))
     )
+
+
+def _check_list_default(c: Checker, name: str, kind: str, value: object) -> None:
+    """A list parameter's default: a list of its element type, as for_each takes it."""
+    element = kind[len("list[") : -1]
+    numbers = (int, float) if element == "float" else (int,)
+    allowed: tuple[type, ...] = (str,) if element == "str" else numbers
+
+    def fits(v: object) -> bool:
+        return isinstance(v, allowed) and not isinstance(v, bool)
+
+    if not isinstance(value, list) or not value or not all(fits(v) for v in value):
+        c.error(
+            ("params", name, "default"),
+            "MS223",
+            f"default {value!r} of parameter {name!r} is not a non-empty {kind}",
+            f"write a list of {element} values, e.g. [eu, us]"
+            if element == "str"
+            else f"write a list of {element} values, e.g. [1, 2]",
+        )
+    elif len(value) > MAX_FOR_EACH:
+        c.error(
+            ("params", name, "default"),
+            "MS223",
+            f"default of list parameter {name!r} has {len(value)} elements, more than "
+            f"{MAX_FOR_EACH}",
+            "a loop runs at most 1,000 iterations: split the list, or batch elements",
+        )
+    elif repeated := sorted({str(v) for v in value if value.count(v) > 1}):
+        c.error(
+            ("params", name, "default"),
+            "MS223",
+            f"default of list parameter {name!r} repeats {', '.join(repeated)}",
+            "list each element once: each runs the loop once",
+        )

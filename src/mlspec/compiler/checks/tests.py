@@ -9,6 +9,7 @@ validates and compiles.
 
 from __future__ import annotations
 
+from mlspec.compiler import fanout
 from mlspec.compiler.checks.base import Checker
 from mlspec.compiler.source import PathKey
 from mlspec.compiler.spec import (
@@ -22,6 +23,11 @@ from mlspec.compiler.spec import (
 from mlspec.names import suggest
 
 ARTIFACTS: tuple[ArtifactType, ...] = ("dataset", "model", "metrics", "artifact")
+ITEM_HINTS = {
+    "str": "quote a str that looks like a number",
+    "int": "write an int value",
+    "float": "write a float value",
+}
 _VALUE_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 
@@ -46,20 +52,62 @@ def check_tests(c: Checker) -> None:
                 "image on its own",
             )
             continue
-        if step.for_each is not None:
-            c.error(
-                (*base, "step"),
-                "MS260",
-                f"test {name!r} names step {test.step!r}, which runs once per for_each element",
-                "a step test makes one call: give the element as a fixture value in a step "
-                "without for_each, or test the function the fanned step calls",
-            )
+        if not _item(c, name, test, step, base):
             continue
         _inputs(c, name, test, step, base)
         for output, expectation in test.expect.items():
             _expectation(c, name, test, step, output, expectation)
         for i, gate in enumerate(test.gates):
             _gate(c, name, test, step, gate, (*base, "gates", i))
+
+
+def _item(c: Checker, name: str, test: StepTest, step: Step, base: PathKey) -> bool:
+    """A test of a looped step runs one iteration: `item` gives its element, of the list's
+    type; a step that runs once has none. False: the test cannot run."""
+    if step.for_each is None:
+        if test.item is not None:
+            c.error(
+                (*base, "item"),
+                "MS261",
+                f"test {name!r} gives an item, but step {test.step!r} has no for_each",
+                "remove `item:`; give the step's inputs as fixtures",
+            )
+        return test.item is None
+    if test.item is None:
+        c.error(
+            (*base, "step"),
+            "MS260",
+            f"test {name!r} names step {test.step!r}, which runs in a loop, once per "
+            "for_each element",
+            "a test runs one iteration: say which with `item: ELEMENT`",
+        )
+        return False
+    kind = fanout.item_type(c.spec, step.for_each) if _typed(c, step.for_each) else None
+    if kind is not None and not _fits(test.item, kind):
+        c.error(
+            (*base, "item"),
+            "MS261",
+            f"item {test.item!r} of test {name!r} is not of type {kind}, the type of the "
+            f"elements step {test.step!r} loops over",
+            ITEM_HINTS[kind],
+        )
+        return False
+    return True
+
+
+def _typed(c: Checker, for_each: fanout.ForEach) -> bool:
+    """Whether the list has one element type (else checks.fanout reports it)."""
+    param = fanout.list_param(for_each)
+    if param is not None:
+        declared = c.spec.params.get(param)
+        return declared is not None and declared.type.startswith("list[")
+    return not isinstance(for_each, str) and len({type(i) for i in for_each}) == 1
+
+
+def _fits(value: object, kind: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, _VALUE_TYPES[kind])
 
 
 def _input_type(c: Checker, binding: InputBinding) -> str | None:
@@ -90,6 +138,15 @@ def _inputs(c: Checker, name: str, test: StepTest, step: Step, base: PathKey) ->
                 "MS261",
                 f"step {test.step!r} has no input {key!r} (test {name!r})",
                 suggest(key, step.inputs) or f"its inputs: {', '.join(step.inputs) or 'none'}",
+                key=True,
+            )
+            continue
+        if binding.item:
+            c.error(
+                path,
+                "MS261",
+                f"input {key!r} of step {test.step!r} reads the loop's element (test {name!r})",
+                "give the element as the test's `item:`",
                 key=True,
             )
             continue

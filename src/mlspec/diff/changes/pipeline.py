@@ -91,7 +91,9 @@ def compare_params(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
                 f"param {name}",
                 f"default {show(a.default)} -> {show(b.default)}",
                 "review",
-                "scheduled runs use the new default",
+                "scheduled runs loop over the new list"
+                if b.is_list
+                else "scheduled runs use the new default",
                 bump,
                 covers=(("params", at(name), "default"),),
             )

@@ -7,14 +7,13 @@ from collections.abc import Callable, Iterator
 
 from mlspec.compiler import ir
 from mlspec.diff.changes.code import SHORT, compare_code, runs_on_code_image
-from mlspec.diff.changes.fanout import compare_fan_outs, regrouped
+from mlspec.diff.changes.fanout import compare_loops
 from mlspec.diff.model import Bump, Change, Path, Risk, at, duration, keyed, name_of, show
 
 
 def compare_steps(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
     before, after = keyed(old.steps, name_of), keyed(new.steps, name_of)
-    copies = regrouped(old, new)  # a for_each change adds or drops them: compare_fan_outs
-    for name in sorted(before.keys() - after.keys() - copies):
+    for name in sorted(before.keys() - after.keys()):
         yield Change(
             f"step {name}",
             "removed",
@@ -24,7 +23,7 @@ def compare_steps(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
             f"step_{name}",
             (("steps", at(name)),),
         )
-    for name in sorted(after.keys() - before.keys() - copies):
+    for name in sorted(after.keys() - before.keys()):
         yield Change(
             f"step {name}",
             "added",
@@ -34,7 +33,7 @@ def compare_steps(old: ir.Pipeline, new: ir.Pipeline) -> Iterator[Change]:
             f"step_{name}",
             (("steps", at(name)),),
         )
-    yield from compare_fan_outs(old, new)
+    yield from compare_loops(old, new)
     trained = model_steps(old) | model_steps(new)
     for name in sorted(before.keys() & after.keys()):
         yield from _step(before[name], after[name], name in trained)

@@ -43,3 +43,17 @@ def combine(tables: list[str], rows: list[int], table: str, model: str) -> dict:
     with Path(model).open("w", encoding="utf-8") as handle:
         handle.write(",".join(map(str, rows)))
     return {"regions": len(tables), "total": float(sum(rows))}
+
+
+def score(weight: float, table: str) -> dict:
+    """One weight's score of the combined table: its amounts summed, times the weight."""
+    assert isinstance(weight, float), weight
+    with Path(table).open(newline="") as handle:
+        total = sum(int(r["amount"]) for r in csv.DictReader(handle))
+    return {"score": weight * total}
+
+
+def pick(scores: list[float]) -> dict:
+    """The fan-in of a written list: one score per weight, in the list's order."""
+    assert isinstance(scores, list) and len(scores) == 2 and scores[0] < scores[1], scores
+    return {"best": max(scores)}
