@@ -612,6 +612,8 @@ class Pipeline:
     spec_path: str  # as generated files name it: the same in every clone (portable_path)
     span: Span  # the spec's first key: where diagnostics about the whole spec point
     monitor: Monitor | None = None  # a Monitor spec: no steps, gates, registry or rollout
+    # The environment the spec was bound to (compile --env), None: the spec as written.
+    environment: str | None = field(default=None, metadata={"dump": "unless None"})
     # defaults.code.wheels: where a Kubeflow pipeline's runtime wheel is published (None: the
     # components carry the runtime as text; a local run, passes.localize, always).
     runtime_wheels: str | None = None
