@@ -27,6 +27,7 @@ from mlspec.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
     from mlspec.backends.base import Artifact
+    from mlspec.compiler import Analysis
 
 
 def _unreadable(name: str, problem: str) -> Diagnostic:
@@ -77,12 +78,15 @@ def validate(specs: tuple[str, ...], target_names: tuple[str, ...], fmt: Format)
         if analysis is None:
             continue
         problems = check_targets(analysis.pipeline, names)
+        problems += [d for d in _in_environments(analysis, names) if d not in problems]
         report.diagnostics += problems
         if any(d.severity == "error" for d in problems):
             continue
         steps, gates = len(analysis.spec.steps), len(analysis.spec.gates)
         checked = f"; {', '.join(b.name for b in checkers)} checked" if checkers else ""
-        counts = f"{_count(steps, 'step')}, {_count(gates, 'gate')}{checked}"
+        envs = len(analysis.spec.environments)
+        counts = f"{_count(steps, 'step')}, {_count(gates, 'gate')}"
+        counts += f", {_count(envs, 'environment')}{checked}" if envs else checked
         if analysis.spec.monitor is not None:
             watched = analysis.spec.monitor.model
             counts = f"monitor of {watched.pipeline}@{watched.alias}{checked}"
@@ -92,6 +96,23 @@ def validate(specs: tuple[str, ...], target_names: tuple[str, ...], fmt: Format)
         for line in summaries:
             click.echo(line)
     sys.exit(EXIT_SPEC if report.failed else EXIT_OK)
+
+
+def _in_environments(analysis: Analysis, targets: list[str]) -> list[Diagnostic]:
+    """What the spec has, bound to each of its environments (and, for `targets`, what they
+    say of it there), each problem once."""
+    from mlspec.api import check_targets
+    from mlspec.diagnostics import SpecError
+
+    found: list[Diagnostic] = []
+    for name in analysis.spec.environments:
+        try:
+            bound = analysis.for_environment(name)
+        except SpecError as exc:
+            found += exc.diagnostics
+            continue
+        found += check_targets(bound.pipeline, targets)
+    return list(dict.fromkeys(found))
 
 
 def _count(n: int, noun: str) -> str:
@@ -135,6 +156,13 @@ def _names(values: tuple[str, ...]) -> list[str]:
     help="Where the model version is stored (s3://, gs://, pvc://...): KServe loads it from there.",
 )
 @click.option(
+    "--env",
+    "env",
+    metavar="NAME|all",
+    help="Compile the spec as it runs in environment NAME (its `environments:` entry); `all`: "
+    "every environment, each into OUTPUT/NAME/.",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Write nothing: compare OUTPUT with what would be generated; exit 0 if it is up to "
@@ -147,18 +175,20 @@ def compile_command(
     out_dir: str,
     model_version: str | None,
     model_uri: str | None,
+    env: str | None,
     check: bool,
     fmt: Format,
 ) -> None:
     """Check SPEC and generate the pipeline for TARGET into OUTPUT (with the rollout manifests
     under OUTPUT/rollout/ when the spec has a rollout section).
 
+    With --env NAME, the spec as it runs in that environment; with --env all, every
+    environment of the spec, each in OUTPUT/NAME/ (one write: all of them or none).
+
     With --check, for generated files committed to git: OUTPUT is compared with what would be
-    generated now, and nothing is written.
+    generated now (with --env all, every environment's folder), and nothing is written.
     """
-    from mlspec.api import compile_pipeline, emitted
-    from mlspec.backends.registry import TargetUnavailable
-    from mlspec.compiler.passes import PassError
+    from mlspec.compiler.checks.environments import ALL
     from mlspec.output import OutputError, recover, write_tree
 
     try:
@@ -172,44 +202,100 @@ def compile_command(
     backend(target)  # an unknown target is a usage error before the spec is read
     report = Report(fmt)
     analysis = analyze(spec, report)
+    artifacts = None
     if analysis is not None:
+        artifacts = _generated(analysis, target, env, model_version, model_uri, report)
+    if artifacts is None:
+        report.emit()
+        if check:
+            click.echo(f"{spec} has errors, so {out_dir} was not compared", err=True)
+        sys.exit(EXIT_SPEC)
+    if check:
+        report.emit()
+        pins = [("--model-version", model_version), ("--model-uri", model_uri), ("--env", env)]
+        again = ["mlspec", "compile", spec, "--target", target, "-o", out_dir]
+        again += [part for flag, value in pins if value for part in (flag, value)]
+        sys.exit(_check_drift(artifacts, out_dir, fmt, again))
+    try:
+        written = write_tree(artifacts, Path(out_dir))
+    except OutputError as exc:
+        report.emit()
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        report.emit()
+        raise click.UsageError(f"cannot write {out_dir}: {why(exc)}") from None
+    report.emit()
+    if fmt == "text":
+        where = f"{target}, environment {env}" if env and env != ALL else target
+        where += ", every environment" if env == ALL else ""
+        click.echo(f"{spec}: wrote {len(written)} file(s) to {out_dir} ({where})")
+        for path in written:
+            click.echo(f"  {path}")
+    sys.exit(EXIT_OK)
+
+
+def _generated(
+    analysis: Analysis,
+    target: str,
+    env: str | None,
+    model_version: str | None,
+    model_uri: str | None,
+    report: Report,
+) -> tuple[Artifact, ...] | None:
+    """What compile writes: the spec's files, one environment's, or every environment's under
+    NAME/; None (and the problems in the report) if any of them has an error."""
+    from dataclasses import replace
+
+    from mlspec.api import compile_pipeline, emitted
+    from mlspec.backends.registry import TargetUnavailable
+    from mlspec.compiler.checks.environments import ALL
+    from mlspec.compiler.passes import PassError
+
+    if env is None:
+        bound = {"": analysis}
+    else:
+        bound = _environments(analysis, env, report)
+        if bound is None:
+            return None
+    found: list[Artifact] = []
+    for name, one in bound.items():
         try:
             compiled = compile_pipeline(
-                analysis, target, model_version=model_version, model_uri=model_uri, emit=False
+                one, target, model_version=model_version, model_uri=model_uri, emit=False
             )
         except PassError as exc:
             raise click.UsageError(str(exc)) from None
-        report.diagnostics += compiled.diagnostics
-        if not report.failed:
-            try:
-                artifacts = emitted(compiled).artifacts
-            except TargetUnavailable as exc:  # e.g. the target's optional extra is missing
-                report.emit()
-                raise click.UsageError(str(exc)) from None
-            if check:
-                report.emit()
-                pins = [("--model-version", model_version), ("--model-uri", model_uri)]
-                again = ["mlspec", "compile", spec, "--target", target, "-o", out_dir]
-                again += [part for flag, value in pins if value for part in (flag, value)]
-                sys.exit(_check_drift(artifacts, out_dir, fmt, again))
-            try:
-                written = write_tree(artifacts, Path(out_dir))
-            except OutputError as exc:
-                report.emit()
-                raise click.UsageError(str(exc)) from None
-            except OSError as exc:
-                report.emit()
-                raise click.UsageError(f"cannot write {out_dir}: {why(exc)}") from None
+        new = [d for d in compiled.diagnostics if d not in report.diagnostics]
+        report.diagnostics += new  # an environment repeats what the spec says everywhere
+        if report.failed:
+            continue
+        try:
+            artifacts = emitted(compiled).artifacts
+        except TargetUnavailable as exc:  # e.g. the target's optional extra is missing
             report.emit()
-            if fmt == "text":
-                click.echo(f"{spec}: wrote {len(written)} file(s) to {out_dir} ({target})")
-                for path in written:
-                    click.echo(f"  {path}")
-            sys.exit(EXIT_OK)
-    report.emit()
-    if check:
-        click.echo(f"{spec} has errors, so {out_dir} was not compared", err=True)
-    sys.exit(EXIT_SPEC)
+            raise click.UsageError(str(exc)) from None
+        folder = f"{name}/" if env == ALL else ""
+        found += [replace(a, path=folder + a.path) for a in artifacts]
+    return None if report.failed else tuple(sorted(found))
+
+
+def _environments(analysis: Analysis, env: str, report: Report) -> dict[str, Analysis] | None:
+    """The analysis bound to `env` (or to every environment), by name; None (and the
+    problems in the report) if there is no such environment or a bound spec has an error."""
+    from mlspec.compiler import environments
+    from mlspec.compiler.checks.environments import ALL
+    from mlspec.diagnostics import SpecError
+
+    names = environments.names(analysis.spec) if env == ALL else (env,)
+    if not names:
+        names = (ALL,)  # not declared: for_environment says so, where environments would be
+    bound: dict[str, Analysis] = {}
+    for name in names:
+        try:
+            bound[name] = analysis.for_environment(name)
+        except SpecError as exc:
+            report.diagnostics += [d for d in exc.diagnostics if d not in report.diagnostics]
+    return None if report.failed else bound
 
 
 def _check_drift(

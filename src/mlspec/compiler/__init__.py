@@ -45,7 +45,7 @@ class Analysis:
     def for_environment(self, name: str) -> Analysis:
         """This spec as it runs in environment `name` (compile --env): SpecError if the spec
         has no such environment, or the bound spec fails a check."""
-        from mlspec.compiler.environments import bind
+        from mlspec.compiler.environments import bind, rebased
         from mlspec.names import suggest
 
         if name not in self.spec.environments:
@@ -62,10 +62,11 @@ class Analysis:
                 ]
             )
         bound = bind(self.spec, name)
-        errors = [d for d in checks.check(bound, self.source) if d.severity == "error"]
+        src = rebased(self.source, self.spec, name)  # bound values at the environment's lines
+        errors = [d for d in checks.check(bound, src) if d.severity == "error"]
         if errors:
             raise SpecError(errors)
-        analysis = Analysis(self.source, bound, self.warnings, self.package_files)
+        analysis = Analysis(src, bound, self.warnings, self.package_files)
         analysis.environment = name
         return analysis
 
