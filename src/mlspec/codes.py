@@ -95,3 +95,5 @@ BACKEND_CODES = frozenset(code for code in CODES if code.startswith("MS3"))
 FILE_CODES = frozenset({"MS012"})
 # Reported by `mlspec test`, which reads the fixture files beside the spec (tests/testing/).
 TEST_CODES = frozenset({"MS264"})
+# Reported by `compile --env NAME` for an environment the spec does not declare (tests/test_cli).
+ENV_CODES = frozenset({"MS270"})

@@ -1907,7 +1907,8 @@ _NOTHING: Schema = {"anyOf": [{"type": "null"}, {"type": "object", "maxPropertie
 
 
 def _spec_rules(schema: Schema) -> None:
-    """The rules of `checks/` that JSON Schema can say: reserved names (MS222), a container
+    """The rules of `checks/` that JSON Schema can say: reserved names (MS222, and `all` for an
+    environment), a container
     step's image (MS225), a champion comparison's registry and a promotion's rollout (MS244);
     and the sections each kind has (`Spec._kind_shape`: MS102, MS105).
     (Literal credentials, MS117, are not among them: credentials.py judges a name by its last
@@ -1920,6 +1921,7 @@ def _spec_rules(schema: Schema) -> None:
     schema["allOf"] = [
         field("steps", task_names),
         field("gates", task_names),
+        field("environments", {"propertyNames": not_matching("^all$")}),  # compile --env all
         unless(
             has("defaults", is_set("image")),
             field("steps", each_value(when(is_set("container"), is_set("image")))),

@@ -206,9 +206,9 @@ def _mirror(c: Checker, env: s.Environment, base: PathKey) -> None:
         c.warning(
             (*base, "images", "from"),
             "MS279",
-            f"no image of the spec starts with {env.images.from_!r}",
-            "name the registry prefix of the spec's images (steps, defaults, code.image, "
-            "the serving image), e.g. ghcr.io/acme",
+            f"image mirror {env.images.from_!r} matches no image of the spec",
+            "it replaces whole leading parts of an image name (ghcr.io/acme matches "
+            "ghcr.io/acme/x, not ghcr.io/acmecorp/x): name the prefix of the spec's images",
         )
     for image in spec_images:
         bound = mirrored(image, env.images)
