@@ -217,10 +217,21 @@ def rebased(source: Source, spec: s.Spec, name: str) -> Source:
                         req.metric,
                         bound,
                     )
+        written = len(gate.checks or ())
         for i, check in enumerate(_checks_of(gate, override)):
             key = _key(check)
-            if key in override.checks:
-                moved[("gates", gate_name, "checks", i, check.kind)] = (*here, "checks", key)
+            if key not in override.checks:
+                continue
+            if i >= written:  # a column of a list, tightened: a check of its own, at its line
+                moved[("gates", gate_name, "checks", i)] = (*here, "checks", key)
+                continue
+            for bound in BOUNDS:
+                moved[("gates", gate_name, "checks", i, check.kind, bound)] = (
+                    *here,
+                    "checks",
+                    key,
+                    bound,
+                )
     return _moved(source, moved)
 
 
