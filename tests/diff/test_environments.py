@@ -166,6 +166,18 @@ def test_environment_changes_are_rated(name: str) -> None:
     assert sorted(said) == sorted(expected)
 
 
+def test_a_promotion_source_added_is_reviewed_and_one_dropped_is_risky() -> None:
+    chained = with_environments()
+    unchained = chained.replace("    promote_from: dev\n", "")
+    for old, new, expected in (
+        (unchained, chained, ("review", "promote_from none -> dev")),
+        (chained, unchained, ("risky", "promote_from dev -> none")),
+    ):
+        result = diff(Side(str(EXAMPLE), old), Side(str(EXAMPLE), new))
+        said = [(c.risk, c.summary) for c in result.changes if c.subject == "environment staging"]
+        assert said == [expected]
+
+
 def test_the_command_says_what_changed_in_an_environment(tmp_path: Path) -> None:
     """Before environments were compared, this edit was "no semantic change"."""
     text = with_environments()

@@ -135,6 +135,8 @@ class _Environment:
         self.bound = tuple(bind(a.spec, name) for a in (old, new))
 
     def changes(self) -> Iterator[Change]:
+        """One change per unit (UNITS) that differs as written, then for production what it
+        inherits."""
         units: dict[tuple[str, ...], None] = {}
         for raw in self.raw:
             for path, _ in _leaves(raw):
@@ -192,11 +194,11 @@ class _Environment:
                 return "risky", f"production {what}"
             return "review", f"{self.name} {what}"
         if field == "promote_from":
-            return "risky", (
-                f"{self.name} now serves versions proven elsewhere"
-                if b is not None
-                else f"{self.name} no longer requires a version proven in {a} first"
-            )
+            if a is None:
+                return "review", f"{self.name} now serves only versions proven in {b}"
+            if b is None:
+                return "risky", f"{self.name} no longer requires a version proven in {a} first"
+            return "risky", f"{self.name} now serves versions proven in {b}, not {a}"
         if field == "serving":
             return "review", f"the serving deployment in {self.name} is sized differently"
         if field == "schedule":
