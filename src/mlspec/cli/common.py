@@ -131,6 +131,18 @@ def checked(path: str) -> Analysis:
     return analysis
 
 
+def in_environment(path: str, analysis: Analysis, name: str) -> Analysis:
+    """`analysis` bound to environment `name` (--env); an unknown environment, or a bound spec
+    that fails a check, is printed at its line and the command ends with exit code 1."""
+    try:
+        return analysis.for_environment(name)
+    except SpecError as exc:
+        report = Report("text")
+        report.add(exc.diagnostics, path, analysis.source.text.encode())
+        report.emit()
+        sys.exit(EXIT_SPEC)
+
+
 def target_checked(spec: str, target: str, analysis: Analysis, *, emit: bool = False) -> Compiled:
     """The pipeline compiled for `target` (checked only, unless `emit`), after printing what
     the target says about it (warnings too: a step that will fail there is worth saying

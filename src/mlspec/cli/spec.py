@@ -20,6 +20,7 @@ from mlspec.cli.common import (
     checked,
     complete_targets,
     format_option,
+    in_environment,
     result_format,
     why,
 )
@@ -335,11 +336,25 @@ def _check_drift(
     show_default=True,
     help="Mermaid (GitHub renders it in markdown), Graphviz DOT, or JSON for tools.",
 )
-def graph(spec: str, fmt: str) -> None:
-    """Print SPEC's steps, gates, promotions and rollout as a graph."""
+@click.option(
+    "--env",
+    "env",
+    metavar="NAME",
+    help="Draw the pipeline as it runs in this environment, with what the environment binds.",
+)
+def graph(spec: str, fmt: str, env: str | None) -> None:
+    """Print SPEC's steps, gates, promotions and rollout as a graph.
+
+    With --env, as it runs in that environment: its registry, artifact root, namespace and
+    serving size in a box of their own, and the gates it makes stricter with the bounds there.
+    """
     from mlspec import graph as graphs
 
-    drawn = graphs.build(checked(spec).pipeline)
+    analysis = checked(spec)
+    if env is None:
+        drawn = graphs.build(analysis.pipeline)
+    else:
+        drawn = graphs.environment(in_environment(spec, analysis, env))
     render = {"mermaid": graphs.mermaid, "dot": graphs.dot, "json": graphs.as_json}[fmt]
     click.echo(render(drawn), nl=False)
 
