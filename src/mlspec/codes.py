@@ -74,6 +74,7 @@ CODES: dict[str, str] = {
     "MS262": "step test expectation does not fit the output",
     "MS263": "step test names a gate it cannot judge",
     "MS264": "step test fixture file not found",
+    "MS280": "an environment promotes from another, but no promotion rule waits for the rollout",
     "MS301": "not expressible on the target",
     "MS302": "works differently on the target (warning)",
     "MS303": "step code does not reach where the step runs",

@@ -9,8 +9,10 @@ nothing in an environment can name a step, its wiring, a check's kind or a promo
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from mlspec.compiler import ir
 from mlspec.compiler import spec as s
 
 
@@ -48,6 +50,18 @@ def bind(spec: s.Spec, name: str) -> s.Spec:
     if env.gates:
         update["gates"] = {n: _gate(g, env.gates.get(n)) for n, g in spec.gates.items()}
     return spec.model_copy(update=update)
+
+
+def promoted_only(pipeline: ir.Pipeline, env: s.Environment) -> ir.Pipeline:
+    """The bound pipeline of an environment that serves versions proven elsewhere
+    (promote_from): its own promotion rules, those that do not wait for the rollout, are left
+    out, for they would register and serve a model trained here; `mlspec promote --from` sets
+    those aliases with the version that passed there (rules that wait for the rollout stay)."""
+    registry = pipeline.registry
+    if env.promote_from is None or registry is None:
+        return pipeline
+    rules = tuple(r for r in registry.rules if r.after_rollout)
+    return dataclasses.replace(pipeline, registry=dataclasses.replace(registry, rules=rules))
 
 
 def _replace(model: Any, **values: Any) -> Any:
