@@ -198,6 +198,11 @@ def test_the_version_that_passed_staging_is_promoted_with_its_lineage(
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["changed"] is False
     assert len(client(prod).search_model_versions(f"name = '{PROD_MODEL}'")) == 1
+    text = invoke("promote", spec, "--env", "prod", "--from", "staging", "--alias", "challenger")
+    assert text.stdout == (
+        f"{PROD_MODEL} version 1 (staging's version 1) was already 'challenger' in prod: "
+        "nothing changed\n"
+    )
     assert json.loads(client(prod).get_model_version(PROD_MODEL, "1").tags[
         "mlspec.promoted_by.challenger"]) == promoted_by  # fmt: skip
 

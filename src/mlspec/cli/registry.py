@@ -90,7 +90,7 @@ def promote(
             "finished successfully"
         )
     uri = resolve_tracking_uri(registry, tracking_uri)
-    from mlspec.runtime import crossenv
+    from mlspec.runtime import crossenv, lineage
     from mlspec.runtime import registry as runtime_registry
 
     model = registry.registered_model
@@ -127,7 +127,9 @@ def promote(
                 alias=alias,
                 gates=list(rule.gates),
                 spec_name=bound.pipeline.name,
-                actor=_actor(),
+                promoted_by=lineage.promotion_record(
+                    PROMOTED_BY, rule=list(rule.gates), actor=_actor()
+                ),
                 expected_version=version,
             )
             _promoted_across(outcome, handover, source.environment, fmt)

@@ -23,7 +23,6 @@ from .lineage import (
     VERSION_TAG_MODEL_SHA256,
     VERSION_TAG_PROMOTED_BY_PREFIX,
     content_sha256,
-    promotion_record,
 )
 from .registry import (
     REGISTRY_TAG_PREVIOUS_PREFIX,
@@ -82,11 +81,12 @@ def promote_from(
     alias: str,
     gates: list[str],
     spec_name: str,
-    actor: str | None,
+    promoted_by: dict,
     expected_version: str | None = None,
 ) -> Handover:
     """Set `alias` in `target` on the version `proven_alias` names in `source`, once it passed
-    there (the module's docstring); PromotionRefused, changing nothing, otherwise."""
+    there (the module's docstring); PromotionRefused, changing nothing, otherwise.
+    `promoted_by`: lineage.promotion_record of who promotes, recorded on the copy."""
     _check_alias(proven_alias)
     _check_alias(alias)
     if (source.uri, source.model) == (target.uri, target.model):
@@ -104,7 +104,7 @@ def promote_from(
         "model": source.model,
         "version": version,
         "alias": proven_alias,
-        "actor": actor or "",
+        "actor": promoted_by.get("actor") or "",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     same_server = source.uri == target.uri
@@ -126,10 +126,10 @@ def promote_from(
         changed = str(model.aliases.get(alias)) != found
     if changed:
         promote(target.uri, target.model, found, alias, gates)
-        record = promotion_record("mlspec promote", rule=gates, actor=actor)
+        record = json.dumps(promoted_by, sort_keys=True)
         with _guard(target.uri, f"record who promoted version {found}"):
             _client(target.uri).set_model_version_tag(
-                target.model, found, VERSION_TAG_PROMOTED_BY_PREFIX + alias, json.dumps(record)
+                target.model, found, VERSION_TAG_PROMOTED_BY_PREFIX + alias, record
             )
     return Handover(version, found, changed)
 
@@ -222,8 +222,6 @@ def _copy_of(
     """The version of `model_name` an earlier promotion registered from the same version."""
     tag = f"tags.`{PROMOTED_FROM_PREFIX}version`"
     query = f"name = {_quote(model_name)} AND {tag} = {_quote(origin['version'])}"
-    if _get_or_none(lambda: client.get_registered_model(model_name)) is None:
-        return None
     same = [
         int(v.version)
         for v in client.search_model_versions(query)
