@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from mlspec.api import compile_pipeline
+from mlspec.backends.base import Artifact
 from mlspec.backends.lineage import identity
 from mlspec.cli import main
-from mlspec.compiler import analyze_file
+from mlspec.compiler import Analysis, analyze_file
 from mlspec.runtime import lineage
 from mlspec.runtime.report import GateReport, write_gate_report
 from mlspec.runtime.steps import promotion_step
@@ -284,6 +286,18 @@ def test_only_promotion_from_staging_sets_prod_aliases(two: tuple[Path, str, str
     rules = {e: [r.alias for r in analysis.for_environment(e).pipeline.registry.rules]
              for e in ("staging", "prod")}  # fmt: skip
     assert rules == {"staging": ["challenger", "champion"], "prod": ["champion"]}
+    for target in ("prefect", "airflow", "kubeflow"):
+        tasks = {
+            e: "promote_challenger" in "".join(a.text for a in compiled(analysis, e, target))
+            for e in ("staging", "prod")
+        }
+        assert tasks == {"staging": True, "prod": False}, target
+
+
+def compiled(analysis: Analysis, environment: str, target: str) -> list[Artifact]:
+    result = compile_pipeline(analysis.for_environment(environment), target, emit=True)
+    assert result.pipeline is not None, result.diagnostics
+    return list(result.artifacts)
 
 
 @pytest.mark.parametrize(
