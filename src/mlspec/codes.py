@@ -84,6 +84,7 @@ CODES: dict[str, str] = {
     "MS277": "environments share one registered model and would set each other's aliases",
     "MS278": "an environment binds a section the spec does not have",
     "MS279": "an image mirror matches no image (warning)",
+    "MS280": "an environment promotes from another, but no promotion rule waits for the rollout",
     "MS301": "not expressible on the target",
     "MS302": "works differently on the target (warning)",
     "MS303": "step code does not reach where the step runs",

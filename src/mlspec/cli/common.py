@@ -131,18 +131,6 @@ def checked(path: str) -> Analysis:
     return analysis
 
 
-def in_environment(path: str, analysis: Analysis, name: str) -> Analysis:
-    """`analysis` bound to environment `name` (--env); an unknown environment, or a bound spec
-    that fails a check, is printed at its line and the command ends with exit code 1."""
-    try:
-        return analysis.for_environment(name)
-    except SpecError as exc:
-        report = Report("text")
-        report.add(exc.diagnostics, path, analysis.source.text.encode())
-        report.emit()
-        sys.exit(EXIT_SPEC)
-
-
 def target_checked(spec: str, target: str, analysis: Analysis, *, emit: bool = False) -> Compiled:
     """The pipeline compiled for `target` (checked only, unless `emit`), after printing what
     the target says about it (warnings too: a step that will fail there is worth saying
@@ -195,3 +183,25 @@ def backend(name: str) -> Backend:
         raise click.UsageError(f"unknown target {name!r}.{hint} See `mlspec targets`.") from None
     except TargetUnavailable as exc:
         raise click.UsageError(str(exc)) from None
+
+
+env_option = click.option(
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="Act on the spec as it runs in this environment (its `environments` entry).",
+)
+
+
+def in_environment(analysis: Analysis, path: str, name: str | None) -> Analysis:
+    """`analysis` bound to environment `name` (--env), or as written when None; a spec error
+    (MS270 for an environment the spec does not declare) is printed and exits with code 1."""
+    if name is None:
+        return analysis
+    try:
+        return analysis.for_environment(name)
+    except SpecError as exc:
+        report = Report("text")
+        report.add(exc.diagnostics, path, analysis.source.text.encode())
+        report.emit()
+        sys.exit(EXIT_SPEC)

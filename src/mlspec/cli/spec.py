@@ -252,12 +252,9 @@ def _generated(
     from mlspec.compiler.checks.environments import ALL
     from mlspec.compiler.passes import PassError
 
-    if env is None:
-        bound = {"": analysis}
-    else:
-        bound = _environments(analysis, env, report)
-        if bound is None:
-            return None
+    bound = {"": analysis} if env is None else _environments(analysis, env, report)
+    if bound is None:
+        return None
     found: list[Artifact] = []
     for name, one in bound.items():
         try:
@@ -354,7 +351,7 @@ def graph(spec: str, fmt: str, env: str | None) -> None:
     if env is None:
         drawn = graphs.build(analysis.pipeline)
     else:
-        drawn = graphs.environment(in_environment(spec, analysis, env))
+        drawn = graphs.environment(in_environment(analysis, spec, env))
     render = {"mermaid": graphs.mermaid, "dot": graphs.dot, "json": graphs.as_json}[fmt]
     click.echo(render(drawn), nl=False)
 

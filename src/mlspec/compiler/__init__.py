@@ -40,6 +40,10 @@ class Analysis:
         from mlspec.compiler.lower import lower
 
         pipeline = lower(self.spec, self.source, self.package_files)
+        if self.environment is not None:
+            from mlspec.compiler.environments import promoted_only
+
+            pipeline = promoted_only(pipeline, self.spec.environments[self.environment])
         return dataclasses.replace(pipeline, environment=self.environment)
 
     def for_environment(self, name: str) -> Analysis:

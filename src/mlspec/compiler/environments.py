@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from mlspec.compiler import ir
 from mlspec.compiler import spec as s
 from mlspec.compiler.source import PathKey, Source
 
@@ -252,6 +253,18 @@ def _moved(source: Source, moved: dict[PathKey, PathKey]) -> Source:
 def _arms(rollout: s.Rollout) -> list[s.Arm]:
     bandit = rollout.strategy.bandit or rollout.strategy.contextual_bandit
     return list(bandit.arms.values()) if bandit is not None else []
+
+
+def promoted_only(pipeline: ir.Pipeline, env: s.Environment) -> ir.Pipeline:
+    """The bound pipeline of an environment that serves versions proven elsewhere
+    (promote_from): its own promotion rules, those that do not wait for the rollout, are left
+    out, for they would register and serve a model trained here; `mlspec promote --from` sets
+    those aliases with the version that passed there (rules that wait for the rollout stay)."""
+    registry = pipeline.registry
+    if env.promote_from is None or registry is None:
+        return pipeline
+    rules = tuple(r for r in registry.rules if r.after_rollout)
+    return dataclasses.replace(pipeline, registry=dataclasses.replace(registry, rules=rules))
 
 
 def _replace(model: Any, **values: Any) -> Any:

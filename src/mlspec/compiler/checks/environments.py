@@ -94,8 +94,8 @@ def _gate(c: Checker, env: str, name: str, override: s.GateOverride, base: PathK
         if not gate.checks:
             _lacks(c, env, at, f"gate {name!r} has no data checks (checks:)")
             continue
-        found = _data_checks(gate.checks, key)
-        if found is None:
+        checked = _data_checks(gate.checks, key)
+        if checked is None:
             _lacks(
                 c,
                 env,
@@ -105,7 +105,7 @@ def _gate(c: Checker, env: str, name: str, override: s.GateOverride, base: PathK
                 f"columns ({', '.join(COLUMN_KINDS)}), e.g. null_fraction.age",
             )
             continue
-        _bounds(c, env, f"gate {name!r}: {key}", bounds, found, at)
+        _bounds(c, env, f"gate {name!r}: {key}", bounds, checked, at)
 
 
 def _data_checks(checks: list[s.DataCheck], key: str) -> list[Any] | None:
