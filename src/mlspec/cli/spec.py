@@ -27,6 +27,7 @@ from mlspec.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
     from mlspec.backends.base import Artifact
+    from mlspec.backends.rollout.gitops import Repository
 
 
 def _unreadable(name: str, problem: str) -> Diagnostic:
@@ -140,6 +141,22 @@ def _names(values: tuple[str, ...]) -> list[str]:
     help="Write nothing: compare OUTPUT with what would be generated; exit 0 if it is up to "
     "date, 1 with a diff if it is stale.",
 )
+@click.option(
+    "--gitops-repo",
+    metavar="URL",
+    help="--target rollout of a spec with environments: the Git repository Argo CD syncs "
+    "OUTPUT from (its Applications' repoURL).",
+)
+@click.option(
+    "--gitops-revision",
+    metavar="REV",
+    help="The branch, tag or commit of --gitops-repo that Argo CD syncs (targetRevision).",
+)
+@click.option(
+    "--gitops-path",
+    metavar="PATH",
+    help="Where OUTPUT is in --gitops-repo ('.': its root).",
+)
 @format_option
 def compile_command(
     spec: str,
@@ -148,15 +165,23 @@ def compile_command(
     model_version: str | None,
     model_uri: str | None,
     check: bool,
+    gitops_repo: str | None,
+    gitops_revision: str | None,
+    gitops_path: str | None,
     fmt: Format,
 ) -> None:
     """Check SPEC and generate the pipeline for TARGET into OUTPUT (with the rollout manifests
     under OUTPUT/rollout/ when the spec has a rollout section).
 
+    For --target rollout, a spec with environments compiles to one GitOps tree: OUTPUT/base/
+    (the spec as written), OUTPUT/overlays/ENV/ per environment and OUTPUT/argocd/ (an Argo CD
+    Application per environment, syncing its overlay from --gitops-repo at --gitops-revision,
+    under --gitops-path).
+
     With --check, for generated files committed to git: OUTPUT is compared with what would be
     generated now, and nothing is written.
     """
-    from mlspec.api import compile_pipeline, emitted
+    from mlspec.api import compile_gitops, compile_pipeline, emitted
     from mlspec.backends.registry import TargetUnavailable
     from mlspec.compiler.passes import PassError
     from mlspec.output import OutputError, recover, write_tree
@@ -170,13 +195,28 @@ def compile_command(
         raise click.UsageError(f"cannot restore the previous {out_dir}: {why(exc)}") from None
 
     backend(target)  # an unknown target is a usage error before the spec is read
+    gitops = {"--gitops-repo": gitops_repo, "--gitops-revision": gitops_revision}
+    gitops["--gitops-path"] = gitops_path
     report = Report(fmt)
     analysis = analyze(spec, report)
     if analysis is not None:
         try:
-            compiled = compile_pipeline(
-                analysis, target, model_version=model_version, model_uri=model_uri, emit=False
-            )
+            if target == "rollout" and analysis.spec.environments:
+                compiled = compile_gitops(
+                    analysis,
+                    _repository(gitops),
+                    model_version=model_version,
+                    model_uri=model_uri,
+                )
+            else:
+                if any(gitops.values()):
+                    raise click.UsageError(
+                        "--gitops-repo, --gitops-revision and --gitops-path apply to "
+                        "--target rollout of a spec with environments"
+                    )
+                compiled = compile_pipeline(
+                    analysis, target, model_version=model_version, model_uri=model_uri, emit=False
+                )
         except PassError as exc:
             raise click.UsageError(str(exc)) from None
         report.diagnostics += compiled.diagnostics
@@ -189,6 +229,7 @@ def compile_command(
             if check:
                 report.emit()
                 pins = [("--model-version", model_version), ("--model-uri", model_uri)]
+                pins += gitops.items()
                 again = ["mlspec", "compile", spec, "--target", target, "-o", out_dir]
                 again += [part for flag, value in pins if value for part in (flag, value)]
                 sys.exit(_check_drift(artifacts, out_dir, fmt, again))
@@ -210,6 +251,25 @@ def compile_command(
     if check:
         click.echo(f"{spec} has errors, so {out_dir} was not compared", err=True)
     sys.exit(EXIT_SPEC)
+
+
+def _repository(flags: dict[str, str | None]) -> Repository:
+    """Where Argo CD reads the GitOps tree: all three flags, never a guess."""
+    from pathlib import PurePosixPath
+
+    from mlspec.backends.rollout.gitops import Repository
+
+    missing = [flag for flag, value in flags.items() if not value]
+    if missing:
+        raise click.UsageError(
+            "a spec with environments compiles for --target rollout to a GitOps tree whose "
+            f"Argo CD Applications need {', '.join(missing)} (the repository, revision and "
+            "folder Argo CD syncs OUTPUT from)"
+        )
+    url, revision, path = (value or "" for value in flags.values())
+    if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+        raise click.UsageError(f"--gitops-path {path!r}: a folder inside the repository")
+    return Repository(url, revision, path)
 
 
 def _check_drift(

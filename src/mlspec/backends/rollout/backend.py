@@ -119,12 +119,11 @@ def _as_warning(d: Diagnostic) -> Diagnostic:
 def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
     """The manifest files under `folder`; none if the spec has no rollout or it cannot be
     written (then `problems` said why)."""
-    rollout = pipeline.rollout
-    if rollout is None or any(d.severity == "error" for d in _blocking(Release(pipeline, rollout))):
+    rendered = render(pipeline)
+    if rendered is None:
         return []
-    release = Release(pipeline, rollout)
-    manifests = controller(rollout).manifests(release)
-    docs = gitops.apply_order(manifests.resources)
+    release, manifests = rendered
+    docs = manifests.resources
     files = [Artifact(folder + file_name(doc), to_yaml(doc)) for doc in docs]
     files.append(
         Artifact(folder + "kustomization.yaml", to_yaml(gitops.kustomization(release, docs)))
@@ -137,6 +136,19 @@ def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
             )
         )
     return sorted(files)
+
+
+def render(pipeline: ir.Pipeline) -> tuple[Release, base.Manifests] | None:
+    """The manifests' objects in apply order; None if the spec has no rollout or it cannot be
+    written (then `problems` said why)."""
+    rollout = pipeline.rollout
+    if rollout is None or any(d.severity == "error" for d in _blocking(Release(pipeline, rollout))):
+        return None
+    release = Release(pipeline, rollout)
+    manifests = controller(rollout).manifests(release)
+    return release, base.Manifests(
+        gitops.apply_order(manifests.resources), manifests.ignore_differences
+    )
 
 
 FOLDER = "rollout/"
