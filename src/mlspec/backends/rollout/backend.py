@@ -4,7 +4,8 @@ Every pipeline target writes them under `rollout/` beside the pipeline file; `--
 rollout` writes them alone. One file per object (`<kind>-<name>.yaml`), a kustomization.yaml
 listing them in apply order, and `argocd/ignore-differences.yaml`: the entries to merge into
 the Argo CD Application so that Argo CD and the controller do not fight over fields the
-controller changes at run time.
+controller changes at run time. A spec with environments compiles to one GitOps tree instead
+(a base, an overlay per environment, Argo CD Applications): environments.py.
 """
 
 from __future__ import annotations
