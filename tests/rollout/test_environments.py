@@ -24,7 +24,7 @@ from support.yaml_readers import load_all, typed
 
 from mlspec.api import compile_gitops
 from mlspec.backends.rollout import environments
-from mlspec.backends.rollout.backend import render
+from mlspec.backends.rollout.backend import artifacts, render
 from mlspec.backends.rollout.gitops import Repository
 from mlspec.cli import main
 from mlspec.compiler import Analysis, analyze_file, analyze_text
@@ -153,8 +153,6 @@ def test_applications_sync_each_overlay_and_validate(case: Any) -> None:
 
 
 def _single(analysis: Analysis, environment: str) -> dict[str, str]:
-    from mlspec.backends.rollout.backend import artifacts
-
     return {a.path: a.text for a in artifacts(_pin(analysis.for_environment(environment).pipeline))}
 
 

@@ -165,11 +165,10 @@ def _refused(analysis: Analysis, base: Rendered, environments: list[Rendered]) -
 def _objects(analysis: Analysis, base: Rendered, env: Rendered) -> list[Diagnostic]:
     """An overlay patches the base's objects in place, all in the environment's namespace."""
     assert env.environment is not None
-    old = [_identity(d) for d in base.manifests.resources]
-    new = [_identity(d) for d in env.manifests.resources]
-    if old != new:
-        only = sorted(set(old) ^ set(new))
-        named = ", ".join(f"{kind} {name}" for _, kind, name in only) or "their order"
+    old = {_identity(d) for d in base.manifests.resources}
+    new = {_identity(d) for d in env.manifests.resources}
+    if old != new:  # equal sets come in equal (apply) order
+        named = ", ".join(f"{kind} {name}" for _, kind, name in sorted(old ^ new))
         return [
             Diagnostic(
                 _span(analysis, env.environment),
