@@ -5,7 +5,8 @@ builds the base and every overlay; what an overlay builds must be exactly the en
 manifests compiled directly (`Analysis.for_environment`), every object valid against the
 published CRDs (strict) and kubernetes-validate, and the Argo CD Applications against Argo CD's
 CRD. Cases: tests/rollout/environments/canary.yaml (dev, staging, prod) and every spec of the
-controller x strategy matrix with dev/staging/prod environments added.
+controller x strategy matrix with dev/staging/prod environments added, and every example that
+declares environments.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ from mlspec.compiler.passes import pin_model
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "environments" / "canary.yaml"
 MATRIX = sorted((HERE / "matrix").glob("*.yaml"))
+# Examples that declare environments (the flagship, once it does) are cases as they are.
+EXAMPLES = [
+    path
+    for path in sorted((HERE.parents[1] / "examples").glob("*/pipeline.yaml"))
+    if analyze_file(path).spec.environments and analyze_file(path).spec.rollout
+]
 VERSION, STORAGE = "7", "s3://acme-models/fraud/7/artifacts/model"
 # A tag YAML 1.1 and go-yaml read as a number: it must reach Argo CD as text.
 REPOSITORY = Repository("https://git.acme.io/platform/gitops.git", "1.10", "deploy/fraud")
@@ -59,7 +66,7 @@ environments:
 
 
 def _analysis(path: Path) -> Analysis:
-    if path == SPEC:
+    if path not in MATRIX:
         return analyze_file(path)
     return analyze_text(path.read_text() + ENVIRONMENTS, path.name)
 
@@ -102,7 +109,7 @@ def _compiled(analysis: Analysis, environment: str | None) -> list[dict[str, Any
     return sorted(rendered[1].resources, key=_key)
 
 
-@pytest.fixture(scope="module", params=[SPEC, *MATRIX], ids=lambda p: p.name)
+@pytest.fixture(scope="module", params=[SPEC, *EXAMPLES, *MATRIX], ids=lambda p: p.name)
 def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     analysis = _analysis(request.param)
     files = _tree(analysis)
@@ -161,6 +168,18 @@ def test_every_reader_reads_the_same_text(case: Any) -> None:
     for path, text in case[1].items():
         read = {reader: typed(docs) for reader, docs in load_all(text).items()}
         assert len(set(map(repr, read.values()))) == 1, (path, read)
+
+
+def test_names_and_revisions_reach_argo_cd_as_text() -> None:
+    """An environment named `on` (go-yaml v2 and YAML 1.1 read a boolean) and a tag `1.10`."""
+    text = SPEC.read_text().replace("\n  dev:\n", "\n  'on':\n")
+    files = _tree(analyze_text(text, "spec.yaml"))
+    app = files["argocd/application-fraud-scorer-on.yaml"]
+    for reader, [doc] in load_all(app).items():
+        assert doc["metadata"]["labels"]["mlspec.dev/environment"] == "on", reader
+        assert doc["spec"]["source"]["targetRevision"] == "1.10", reader
+        assert doc["spec"]["source"]["path"] == "deploy/fraud/overlays/on", reader
+    assert "overlays/on/kustomization.yaml" in files
 
 
 def test_overlays_patch_exactly_what_each_environment_binds() -> None:
