@@ -258,8 +258,13 @@ def test_compile_writes_the_tree_byte_for_byte_the_same(tmp_path: Path) -> None:
 def test_compile_needs_the_repository_argo_cd_syncs_from(tmp_path: Path) -> None:
     result = _cli("-o", str(tmp_path / "out"), "--gitops-repo", REPOSITORY.url)
     assert result.exit_code == 2
-    assert "need --gitops-revision, --gitops-path" in result.output
+    assert "also need --gitops-revision, --gitops-path" in result.output
     assert not (tmp_path / "out").exists()
+    # Without them, the spec as written, as for any spec (the tree is asked for, not guessed).
+    plain = _cli("-o", str(tmp_path / "plain"), "--model-version", VERSION)
+    assert plain.exit_code == 0, plain.output
+    assert (tmp_path / "plain" / "kustomization.yaml").is_file()
+    assert not (tmp_path / "plain" / "overlays").exists()
     other = CliRunner().invoke(
         main,
         ["compile", str(MATRIX[0]), "-t", "rollout", "-o", str(tmp_path / "x"), *GITOPS_FLAGS],

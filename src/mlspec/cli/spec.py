@@ -144,8 +144,9 @@ def _names(values: tuple[str, ...]) -> list[str]:
 @click.option(
     "--gitops-repo",
     metavar="URL",
-    help="--target rollout of a spec with environments: the Git repository Argo CD syncs "
-    "OUTPUT from (its Applications' repoURL).",
+    help="--target rollout of a spec with environments: write one GitOps tree (a kustomize "
+    "base, an overlay and an Argo CD Application per environment) that Argo CD syncs from this "
+    "Git repository (repoURL).",
 )
 @click.option(
     "--gitops-revision",
@@ -173,10 +174,10 @@ def compile_command(
     """Check SPEC and generate the pipeline for TARGET into OUTPUT (with the rollout manifests
     under OUTPUT/rollout/ when the spec has a rollout section).
 
-    For --target rollout, a spec with environments compiles to one GitOps tree: OUTPUT/base/
-    (the spec as written), OUTPUT/overlays/ENV/ per environment and OUTPUT/argocd/ (an Argo CD
-    Application per environment, syncing its overlay from --gitops-repo at --gitops-revision,
-    under --gitops-path).
+    With --gitops-repo, --gitops-revision and --gitops-path, a spec with environments compiles
+    for --target rollout to one GitOps tree: OUTPUT/base/ (the spec as written),
+    OUTPUT/overlays/ENV/ per environment and OUTPUT/argocd/ (an Argo CD Application per
+    environment, syncing its overlay from that repository, revision and folder).
 
     With --check, for generated files committed to git: OUTPUT is compared with what would be
     generated now, and nothing is written.
@@ -201,7 +202,12 @@ def compile_command(
     analysis = analyze(spec, report)
     if analysis is not None:
         try:
-            if target == "rollout" and analysis.spec.environments:
+            if any(gitops.values()):
+                if target != "rollout" or not analysis.spec.environments:
+                    raise click.UsageError(
+                        "--gitops-repo, --gitops-revision and --gitops-path apply to "
+                        "--target rollout of a spec with environments"
+                    )
                 compiled = compile_gitops(
                     analysis,
                     _repository(gitops),
@@ -209,11 +215,6 @@ def compile_command(
                     model_uri=model_uri,
                 )
             else:
-                if any(gitops.values()):
-                    raise click.UsageError(
-                        "--gitops-repo, --gitops-revision and --gitops-path apply to "
-                        "--target rollout of a spec with environments"
-                    )
                 compiled = compile_pipeline(
                     analysis, target, model_version=model_version, model_uri=model_uri, emit=False
                 )
@@ -262,9 +263,8 @@ def _repository(flags: dict[str, str | None]) -> Repository:
     missing = [flag for flag, value in flags.items() if not value]
     if missing:
         raise click.UsageError(
-            "a spec with environments compiles for --target rollout to a GitOps tree whose "
-            f"Argo CD Applications need {', '.join(missing)} (the repository, revision and "
-            "folder Argo CD syncs OUTPUT from)"
+            f"the GitOps tree's Argo CD Applications also need {', '.join(missing)} (the "
+            "repository, revision and folder Argo CD syncs OUTPUT from)"
         )
     url, revision, path = (value or "" for value in flags.values())
     if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
