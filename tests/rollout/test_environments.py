@@ -26,7 +26,7 @@ from support.yaml_readers import load_all, typed
 from mlspec.api import compile_gitops
 from mlspec.backends.rollout import environments
 from mlspec.backends.rollout.backend import artifacts, render
-from mlspec.backends.rollout.gitops import Repository
+from mlspec.backends.rollout.gitops import Repository, Source
 from mlspec.cli import main
 from mlspec.compiler import Analysis, analyze_file, analyze_text
 from mlspec.compiler.passes import pin_model
@@ -332,3 +332,12 @@ def _service(name: str, namespace: str) -> dict[str, Any]:
         "kind": "Service",
         "metadata": {"name": name, "namespace": namespace},
     }
+
+
+def test_the_overlay_path_is_inside_the_given_folder() -> None:
+    def path(folder: str) -> str:
+        return Source(Repository(REPOSITORY.url, "main", folder), "overlays/dev").path
+
+    assert path(".") == "overlays/dev"
+    assert path("") == "overlays/dev"
+    assert path("deploy/fraud/") == "deploy/fraud/overlays/dev"
