@@ -17,7 +17,7 @@ from typing import ClassVar
 from mlspec.backends import support
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import base, gitops
-from mlspec.backends.rollout.k8s import file_name, to_yaml
+from mlspec.backends.rollout.k8s import Doc, file_name, to_yaml
 from mlspec.backends.rollout.release import Release
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
@@ -124,11 +124,7 @@ def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
     if rendered is None:
         return []
     release, manifests = rendered
-    docs = manifests.resources
-    files = [Artifact(folder + file_name(doc), to_yaml(doc)) for doc in docs]
-    files.append(
-        Artifact(folder + "kustomization.yaml", to_yaml(gitops.kustomization(release, docs)))
-    )
+    files = object_files(release, manifests.resources, folder)
     if manifests.ignore_differences:
         files.append(
             Artifact(
@@ -137,6 +133,13 @@ def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
             )
         )
     return sorted(files)
+
+
+def object_files(release: Release, docs: list[Doc], folder: str) -> list[Artifact]:
+    """One file per object, and the kustomization.yaml that lists them."""
+    files = [Artifact(folder + file_name(doc), to_yaml(doc)) for doc in docs]
+    kustomization = gitops.kustomization(release, docs)
+    return [*files, Artifact(folder + "kustomization.yaml", to_yaml(kustomization))]
 
 
 def render(pipeline: ir.Pipeline) -> tuple[Release, base.Manifests] | None:

@@ -68,19 +68,11 @@ def tree(
     found += _refused(analysis, base, environments)
     if any(d.severity == "error" for d in found):
         return [], found
-    files = _base_files(base)
+    files = backend.object_files(base.release, base.manifests.resources, BASE)
     for env in environments:
         files += _overlay_files(base, env)
     files += _argocd_files(analysis, environments, repository)
     return sorted(files), found
-
-
-def _base_files(base: Rendered) -> list[Artifact]:
-    docs = base.manifests.resources
-    kustomization = gitops.kustomization(base.release, docs)
-    return [Artifact(BASE + file_name(d), to_yaml(d)) for d in docs] + [
-        Artifact(BASE + "kustomization.yaml", to_yaml(kustomization))
-    ]
 
 
 def _overlay_files(base: Rendered, env: Rendered) -> list[Artifact]:
