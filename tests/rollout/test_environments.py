@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from support import generated
 from support.argo_rules import argo_rules
 from support.controller_rules import flagger_rules
 from support.crd_validation import validate_documents
@@ -241,17 +242,15 @@ def _cli(*args: str) -> Any:
 
 
 def test_compile_writes_the_tree_byte_for_byte_the_same(tmp_path: Path) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    for out in (first, second):
-        result = _cli("-o", str(out), "--model-version", VERSION, *GITOPS_FLAGS)
-        assert result.exit_code == 0, result.output
-
-    def read(root: Path) -> dict[str, bytes]:
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.yaml")}
-
-    assert read(first) == read(second)
-    assert read(first) == {p: t.encode() for p, t in _tree(analyze_file(SPEC)).items()}
-    checked = _cli("-o", str(first), "--model-version", VERSION, *GITOPS_FLAGS, "--check")
+    """Two processes with other hash seeds, time zones, locales and folders; then --check."""
+    args = ("--model-version", VERSION, *GITOPS_FLAGS)
+    first = generated.compile_in(tmp_path / "a", SPEC, "rollout", *args, PYTHONHASHSEED="0")
+    second = generated.compile_in(
+        tmp_path / "b" / "else", SPEC, "rollout", *args, PYTHONHASHSEED="4242", TZ="Asia/Kolkata"
+    )
+    assert first == second
+    assert first == {p: t.encode() for p, t in _tree(analyze_file(SPEC)).items()}
+    checked = _cli("-o", str(tmp_path / "a" / "out"), *args, "--check")
     assert checked.exit_code == 0, checked.output
 
 
