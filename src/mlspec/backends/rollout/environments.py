@@ -17,6 +17,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mlspec.backends import yamlout
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import backend, gitops, patches
 from mlspec.backends.rollout.base import Manifests
@@ -87,7 +88,7 @@ def _overlay_files(base: Rendered, env: Rendered) -> list[Artifact]:
         if not ops:
             continue
         path = file_name(new).removesuffix(".yaml") + ".patch.yaml"
-        files.append(Artifact(folder + path, to_yaml(ops)))
+        files.append(Artifact(folder + path, yamlout.dump(ops)))
         entries.append({"path": path, "target": gitops.target(new)})
     overlay = gitops.overlay(namespace, "../../base", entries)
     return [*files, Artifact(folder + "kustomization.yaml", to_yaml(overlay))]
