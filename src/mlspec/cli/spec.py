@@ -28,6 +28,7 @@ from mlspec.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
     from mlspec.backends.base import Artifact
+    from mlspec.backends.rollout.gitops import Repository
     from mlspec.compiler import Analysis
 
 
@@ -169,6 +170,23 @@ def _names(values: tuple[str, ...]) -> list[str]:
     help="Write nothing: compare OUTPUT with what would be generated; exit 0 if it is up to "
     "date, 1 with a diff if it is stale.",
 )
+@click.option(
+    "--gitops-repo",
+    metavar="URL",
+    help="--target rollout of a spec with environments: write one GitOps tree (a kustomize "
+    "base, an overlay and an Argo CD Application per environment) that Argo CD syncs from this "
+    "Git repository (repoURL).",
+)
+@click.option(
+    "--gitops-revision",
+    metavar="REV",
+    help="The branch, tag or commit of --gitops-repo that Argo CD syncs (targetRevision).",
+)
+@click.option(
+    "--gitops-path",
+    metavar="PATH",
+    help="Where OUTPUT is in --gitops-repo ('.': its root).",
+)
 @format_option
 def compile_command(
     spec: str,
@@ -178,6 +196,9 @@ def compile_command(
     model_uri: str | None,
     env: str | None,
     check: bool,
+    gitops_repo: str | None,
+    gitops_revision: str | None,
+    gitops_path: str | None,
     fmt: Format,
 ) -> None:
     """Check SPEC and generate the pipeline for TARGET into OUTPUT (with the rollout manifests
@@ -185,6 +206,11 @@ def compile_command(
 
     With --env NAME, the spec as it runs in that environment; with --env all, every
     environment of the spec, each in OUTPUT/NAME/ (one write: all of them or none).
+
+    With --gitops-repo, --gitops-revision and --gitops-path, a spec with environments compiles
+    for --target rollout to one GitOps tree: OUTPUT/base/ (the spec as written),
+    OUTPUT/overlays/ENV/ per environment and OUTPUT/argocd/ (an Argo CD Application per
+    environment, syncing its overlay from that repository, revision and folder).
 
     With --check, for generated files committed to git: OUTPUT is compared with what would be
     generated now (with --env all, every environment's folder), and nothing is written.
@@ -201,10 +227,14 @@ def compile_command(
         raise click.UsageError(f"cannot restore the previous {out_dir}: {why(exc)}") from None
 
     backend(target)  # an unknown target is a usage error before the spec is read
+    gitops = {"--gitops-repo": gitops_repo, "--gitops-revision": gitops_revision}
+    gitops["--gitops-path"] = gitops_path
     report = Report(fmt)
     analysis = analyze(spec, report)
     artifacts = None
-    if analysis is not None:
+    if analysis is not None and any(gitops.values()):
+        artifacts = _gitops_tree(analysis, target, env, gitops, model_version, model_uri, report)
+    elif analysis is not None:
         artifacts = _generated(analysis, target, env, model_version, model_uri, report)
     if artifacts is None:
         report.emit()
@@ -214,6 +244,7 @@ def compile_command(
     if check:
         report.emit()
         pins = [("--model-version", model_version), ("--model-uri", model_uri), ("--env", env)]
+        pins += gitops.items()
         again = ["mlspec", "compile", spec, "--target", target, "-o", out_dir]
         again += [part for flag, value in pins if value for part in (flag, value)]
         sys.exit(_check_drift(artifacts, out_dir, fmt, again))
@@ -233,6 +264,54 @@ def compile_command(
         for path in written:
             click.echo(f"  {path}")
     sys.exit(EXIT_OK)
+
+
+def _gitops_tree(
+    analysis: Analysis,
+    target: str,
+    env: str | None,
+    gitops: dict[str, str | None],
+    model_version: str | None,
+    model_uri: str | None,
+    report: Report,
+) -> tuple[Artifact, ...] | None:
+    """The GitOps tree of a spec with environments: base, an overlay per environment and the
+    Argo CD Applications; None (and the problems in the report) if it has an error."""
+    from mlspec.api import compile_gitops, emitted
+    from mlspec.compiler.checks.environments import ALL
+    from mlspec.compiler.passes import PassError
+
+    if target != "rollout" or not analysis.spec.environments or env not in (None, ALL):
+        raise click.UsageError(
+            "--gitops-repo, --gitops-revision and --gitops-path apply to --target rollout of a "
+            "spec with environments (every environment: without --env, or with --env all)"
+        )
+    try:
+        compiled = compile_gitops(
+            analysis, _repository(gitops), model_version=model_version, model_uri=model_uri
+        )
+    except PassError as exc:
+        raise click.UsageError(str(exc)) from None
+    report.diagnostics += compiled.diagnostics
+    return None if report.failed else emitted(compiled).artifacts
+
+
+def _repository(flags: dict[str, str | None]) -> Repository:
+    """Where Argo CD reads the GitOps tree: all three flags, never a guess."""
+    from pathlib import PurePosixPath
+
+    from mlspec.backends.rollout.gitops import Repository
+
+    missing = [flag for flag, value in flags.items() if not value]
+    if missing:
+        raise click.UsageError(
+            f"the GitOps tree's Argo CD Applications also need {', '.join(missing)} (the "
+            "repository, revision and folder Argo CD syncs OUTPUT from)"
+        )
+    url, revision, path = (value or "" for value in flags.values())
+    if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+        raise click.UsageError(f"--gitops-path {path!r}: a folder inside the repository")
+    return Repository(url, revision, path)
 
 
 def _generated(

@@ -1993,6 +1993,10 @@ class EnvDeploy(Model):
     """The Airflow REST API, e.g. https://airflow.prod.acme.io."""
     prefect: str | None = Field(default=None, pattern=r"^https?://\S+$")
     """The Prefect API, e.g. https://prefect.prod.acme.io/api."""
+    cluster: str | None = Field(default=None, pattern=r"^https://\S+$")
+    """The Kubernetes API server this environment's rollout is deployed to: the destination of
+    its Argo CD Application (`compile --target rollout`), e.g. https://prod.k8s.acme.io, or
+    https://kubernetes.default.svc for the cluster Argo CD runs in."""
 
 
 class Tightened(Model):
