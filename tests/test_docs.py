@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from mlspec.cli import main
@@ -79,3 +80,49 @@ def test_readme_lists_the_registered_targets() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("$ mlspec targets\n", 1)[1].split("```", 1)[0]
     assert block == CliRunner().invoke(main, ["targets"]).output
+
+
+ENVIRONMENTS = ROOT / "docs" / "environments.md"
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation but - and _ dropped."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_the_environments_page_is_linked_and_its_links_resolve() -> None:
+    for page in ("README.md", "docs/review.md"):
+        assert "environments.md" in (ROOT / page).read_text(encoding="utf-8"), page
+    text = ENVIRONMENTS.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#]+)(?:#([^)]+))?\)", text)
+    assert len(links) >= 4
+    for target, anchor in links:
+        page = (ENVIRONMENTS.parent / target).resolve()
+        assert page.is_file(), target
+        assert not anchor or anchor in _anchors(page), f"{target}#{anchor}"
+    review = (ROOT / "docs" / "review.md").read_text(encoding="utf-8")
+    assert "environments.md#which-environment-is-production" in review
+    assert "which-environment-is-production" in _anchors(ENVIRONMENTS)
+
+
+def test_the_environments_example_is_a_valid_environments_section() -> None:
+    from mlspec.compiler import spec
+
+    block = ENVIRONMENTS.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    section = yaml.safe_load(block)["environments"]
+    assert list(section) == ["dev", "staging", "prod"]
+    bound = {name: spec.Environment.model_validate(env) for name, env in section.items()}
+    assert bound["prod"].promote_from == "staging"
+    # every field an environment has is shown somewhere
+    shown = {field for env in section.values() for field in env}
+    assert shown >= set(spec.Environment.model_fields) - {"prometheus"}
+
+
+def test_the_gitops_layout_names_each_output_folder_in_one_place() -> None:
+    """What `compile --target rollout` writes is named once, in the layout table, so that a
+    renamed folder is one edit of the page."""
+    lines = ENVIRONMENTS.read_text(encoding="utf-8").splitlines()
+    for name in ("base/", "overlays/", "argocd/"):
+        where = [line for line in lines if name in line]
+        assert len(where) == 1 and where[0].startswith("| `deploy/fraud/"), (name, where)

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from support import hostile, mermaid
+from support.environments import with_environments
 
 from mlspec import graph
 from mlspec.compiler import analyze_file, analyze_text
@@ -49,6 +50,7 @@ SPECS = [
     LOOPS,
 ]
 SVG = "{http://www.w3.org/2000/svg}"
+ENVS = ("dev", "staging", "prod")
 
 MERMAID_SHAPES = {
     "step": "square",
@@ -62,6 +64,7 @@ MERMAID_SHAPES = {
     "monitor": "hexagon",
     "alarm": "odd",
     "rollback": "trapezoid",
+    "environment": "inv_trapezoid",
 }
 
 
@@ -175,6 +178,19 @@ def hostile_spec_graph() -> Graph:
     return graph.build(analyze_text(hostile.spec(hostile.HOSTILE), "hostile.yaml").pipeline)
 
 
+def environment_graph(name: str, text: str | None = None) -> Graph:
+    """The flagship with environments (support.environments), drawn as it runs in `name`."""
+    analysis = analyze_text(text or with_environments(), str(FLAGSHIP))
+    return graph.environment(analysis.for_environment(name))
+
+
+def hostile_environment_graph() -> Graph:
+    """Spec text an environment binds (an artifact root, a tracking URI) is hostile text."""
+    text = with_environments().replace("s3://acme-prod/breast-cancer", json.dumps(hostile.HOSTILE))
+    text = text.replace('"http://mlflow.prod:5000"', json.dumps(hostile.HOSTILE))
+    return environment_graph("prod", text)
+
+
 BROKEN_MERMAID = {
     # What naive quoting of a label holding a quote produces. (A label like "say "hi"" parses,
     # as "say hi": the round trips below catch that kind of damage.)
@@ -195,6 +211,8 @@ def all_mermaid() -> dict[str, str]:
     diagrams["hostile-graph"] = graph.mermaid(g, hostile_marks(g))
     diagrams["merged"] = graph.mermaid(*merged_pair())
     diagrams["empty-label"] = graph.mermaid(Graph((Node("step_a", "", "step"),), ()))
+    diagrams.update({f"environment:{n}": graph.mermaid(environment_graph(n)) for n in ENVS})
+    diagrams["hostile-environment"] = graph.mermaid(hostile_environment_graph())
     diagrams.update({f"broken:{k}": v for k, v in BROKEN_MERMAID.items()})
     diagrams.update(diff_comment_diagrams())
     diagrams.update(doc_diagrams())
@@ -326,6 +344,17 @@ def test_hostile_spec_mermaid_parses(mermaid_results: dict[str, dict[str, Any]])
     assert_parsed_as_drawn(mermaid_results["hostile-spec"], hostile_spec_graph(), {})
 
 
+@pytest.mark.parametrize("name", ENVS)
+def test_environment_mermaid_parses(name: str, mermaid_results: dict[str, dict[str, Any]]) -> None:
+    assert_parsed_as_drawn(mermaid_results[f"environment:{name}"], environment_graph(name), {})
+
+
+def test_hostile_environment_mermaid_parses(mermaid_results: dict[str, dict[str, Any]]) -> None:
+    g = hostile_environment_graph()
+    assert hostile.HOSTILE.split()[0] in next(n.label for n in g.nodes if n.kind == "environment")
+    assert_parsed_as_drawn(mermaid_results["hostile-environment"], g, {})
+
+
 def test_hostile_labels_stay_in_their_quotes_mermaid(
     mermaid_results: dict[str, dict[str, Any]],
 ) -> None:
@@ -443,6 +472,67 @@ def test_graph_json_from_the_command_line(tmp_path: Path) -> None:
         assert Graph(tuple(nodes), tuple(edges)) == expected  # spec text round-trips exactly
     kinds = {n["kind"] for n in json.loads(graph.as_json(spec_graph(FLAGSHIP)))["nodes"]}
     assert kinds == {"schedule", "step", "gate", "promotion", "rollout"}
+
+
+def test_graph_of_an_environment_from_the_command_line(tmp_path: Path) -> None:
+    """`mlspec graph --env E`: the pipeline bound to E, with a box of E's bindings and an edge
+    to each gate E makes stricter; an unknown E is MS270 at the spec's line, exit 1."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from mlspec.cli import main
+
+    shutil.copytree(FLAGSHIP.parent / "breast_cancer", tmp_path / "breast_cancer")
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(with_environments(), encoding="utf-8")
+    result = CliRunner().invoke(main, ["graph", str(spec), "--env", "prod", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    [box] = [n for n in data["nodes"] if n["kind"] == "environment"]
+    assert box == {
+        "id": "environment_prod",
+        "kind": "environment",
+        "label": "environment prod\n"
+        "registry: http://mlflow.prod:5000, model breast-cancer-classifier\n"
+        "artifacts: s3://acme-prod/breast-cancer\n"
+        "namespace: ml-prod\n"
+        "serving: 6 replicas, cpu 2, memory 4Gi\n"
+        "images: ghcr.io/acme -> registry.prod.acme.io/acme\n"
+        "serves versions proven in staging",
+    }
+    assert [e for e in data["edges"] if e["source"] == "environment_prod"] == [
+        {
+            "source": "environment_prod",
+            "target": "gate_model_quality",
+            "label": "stricter: evaluate.accuracy min 0.95",
+        },
+        {
+            "source": "environment_prod",
+            "target": "gate_data_quality",
+            "label": "stricter: row_count min 300, range(mean_radius) 6..30",
+        },
+    ]
+    # the rest is the bound pipeline: prod's namespace on the rollout, dev's schedule paused
+    assert "service: ml-prod/" in next(n["label"] for n in data["nodes"] if n["id"] == "rollout")
+    dev = CliRunner().invoke(main, ["graph", str(spec), "--env", "dev"])
+    assert dev.exit_code == 0, dev.output
+    assert dev.stdout == graph.mermaid(environment_graph("dev"))
+    assert 'schedule>"schedule: 0 3 * * 1 Europe/Berlin, paused"]' in dev.stdout
+
+    unknown = CliRunner().invoke(main, ["graph", str(spec), "--env", "prd"])
+    assert unknown.exit_code == 1
+    assert unknown.stdout == ""
+    line = with_environments().splitlines().index("environments:") + 1
+    assert f"{spec}:{line}:1: error[MS270]: no environment 'prd' in the spec" in unknown.stderr
+    assert "did you mean 'prod'?" in unknown.stderr
+
+
+def test_environment_dot_renders(render_dot: Callable[..., Any]) -> None:
+    for g in (environment_graph("prod"), hostile_environment_graph()):
+        root = svg_of(render_dot, graph.dot(g))
+        assert svg_items(root, "node") == drawn_nodes(g)
+        assert svg_items(root, "edge") == drawn_edges(g)
 
 
 # --- build, merge, ids -------------------------------------------------------------------------

@@ -66,8 +66,24 @@ _PEP_508 = (
     "the `packaging` library; the schema refuses the shell characters only"
 )
 
+_ENV_GATE = (
+    "an environment's bound against the spec's gate (its metric, check and bound, a parameter's "
+    f"default): {_TWO_VALUES}"
+)
+_ENV_ACROSS = "what an environment binds against another section of the spec: " + _TWO_VALUES
+
 # The invalid cases the schema accepts, and why it must: the set is exact.
 SCHEMA_CANNOT_SAY = {
+    "MS273-higher-max-per-column.yaml": _ENV_GATE,
+    "MS273-lower-min-than-parameter.yaml": _ENV_GATE,
+    "MS274-bound-the-spec-lacks.yaml": _ENV_GATE,
+    "MS274-unknown-metric.yaml": _ENV_GATE,
+    "MS275-secret-the-spec-does-not-read.yaml": _ENV_ACROSS,
+    "MS276-promote-from-cycle.yaml": f"a cycle of environments: {_CYCLE}",
+    "MS276-promote-from-unknown.yaml": f"an environment's name in another's: {_TWO_VALUES}",
+    "MS277-shared-registered-model.yaml": _ENV_ACROSS,
+    "MS278-namespace-without-rollout.yaml": _ENV_ACROSS,
+    "MS279-mirror-matches-no-image.yaml": _ENV_ACROSS,
     "MS104-failure-limit.yaml": f"failure_limit against count: {_TWO_VALUES}",
     "MS104-min-above-max.yaml": f"min against max: {_TWO_VALUES}",
     "MS104-header-regex.yaml": "a regex that does not compile: JSON Schema has no portable test "

@@ -99,14 +99,32 @@ def test_the_documentation_is_the_table() -> None:
 
 
 def _compile(
-    text: str, column: str, file: str = "spec.yaml"
+    text: str, column: str, file: str = "spec.yaml", environments: bool = False
 ) -> tuple[list[Diagnostic], dict[str, str] | None]:
     """(diagnostics, output files, or None when an error stops the target); `file` is where
-    the spec's step packages are looked for (beside it)."""
+    the spec's step packages are looked for (beside it). With `environments`, also the spec
+    bound to each of its environments (`compile --env all`), its files under NAME/."""
     try:
-        pipeline = analyze_text(text, file).pipeline
+        analysis = analyze_text(text, file)
+        bound = [("", analysis.pipeline)]
+        if environments:
+            bound += [
+                (f"{n}/", analysis.for_environment(n).pipeline) for n in analysis.spec.environments
+            ]
     except SpecError as exc:
         return exc.diagnostics, None
+    found: list[Diagnostic] = []
+    files: dict[str, str] = {}
+    for folder, pipeline in bound:
+        diagnostics, out = _compile_pipeline(pipeline, column)
+        found += [d for d in diagnostics if d not in found]
+        if out is None:
+            return found, None
+        files |= {folder + path: text for path, text in out.items()}
+    return found, files
+
+
+def _compile_pipeline(pipeline: Any, column: str) -> tuple[list[Diagnostic], dict[str, str] | None]:
     if column in CONTROLLERS or column == "rollout":
         if pipeline.rollout is not None:
             pipeline = pin_model(pipeline, "7", "s3://models/fraud/7")
@@ -120,8 +138,10 @@ def _compile(
 
 
 @cache
-def _compiled(text: str, column: str, file: str) -> tuple[list[Diagnostic], dict[str, str] | None]:
-    return _compile(text, column, file)
+def _compiled(
+    text: str, column: str, file: str, environments: bool = False
+) -> tuple[list[Diagnostic], dict[str, str] | None]:
+    return _compile(text, column, file, environments)
 
 
 def _data(path: Path) -> dict:
@@ -232,6 +252,14 @@ NESTING = {  # a second data gate whose block cannot nest with the first in KFP
 PIPELINE_TRIGGERS: dict[str, dict[str, Any]] = {
     "params.*.default": {"params.label": {"type": "str", "default": "{{ $HOME }}"}},
     "artifact_root": {"artifact_root": "s3://bucket/demo"},
+    "environments.*.artifact_root": {"environments.dev.artifact_root": "s3://bucket/dev"},
+    **{  # the environment's secret for a variable that reads one in the spec
+        f"environments.*.secrets{path}": {
+            "steps.make.env": SECRET,
+            "environments.dev.secrets": {"TOKEN": {"name": "api-dev", "key": "token"}},
+        }
+        for path in ("", ".*.name", ".*.key")
+    },
     "gates.*.description": {"gates.quality.description": "Checks the model."},
     "schedule.timezone": {"schedule": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}},
     **{
@@ -516,12 +544,13 @@ def test_a_warned_or_refused_field_gives_its_diagnostic(path: str, column: str) 
     base = load_text(text, "spec.yaml").data
     # a trigger names a pipeline beside the spec: compile it among the corpus specs
     file = str(SPECS / "spec.yaml") if path.startswith("triggers") else "spec.yaml"
-    with_use, _ = _compile(_text(_edited(base, edits)), column, file)
+    bound = path.startswith("environments")
+    with_use, _ = _compile(_text(_edited(base, edits)), column, file, bound)
     found = [d for d in with_use if d.code == code]
     if phrase is not None:
         assert any(phrase in d.message for d in found), with_use
     else:
-        before, _ = _compile(_text(base), column, file)
+        before, _ = _compile(_text(base), column, file, bound)
         assert {(d.code, d.message) for d in found} - {(d.code, d.message) for d in before}, (
             with_use
         )
@@ -635,6 +664,16 @@ NOT_GENERIC: dict[tuple[str, str], str] = {
     ("monitor.model.pipeline", "*"): (
         "another name must be a Pipeline spec beside it (MS206): every generic change is "
         "refused; another watched pipeline: tests/compiler/test_monitor.py"
+    ),
+    **{
+        (f"environments.*.{field}", "*"): (
+            "read by `mlspec deploy --env` or `mlspec promote --env`, not compiled: "
+            "tests/test_compile_environments.py shows every output the same without it"
+        )
+        for field in ("deploy.kubeflow", "deploy.airflow", "deploy.prefect", "promote_from")
+    },
+    ("environments.*.schedule.paused", "kubeflow"): (
+        "in the recurring run `mlspec deploy` makes (tests/deploy)"
     ),
     ("rollout.strategy.canary.analysis", "flagger"): (
         "Flagger checks a canary's metrics alike whether the strategy or a step names them: "
@@ -758,15 +797,16 @@ HONOURED = [
 @pytest.mark.parametrize(("path", "column"), HONOURED, ids=lambda v: v)
 def test_an_honoured_field_changes_the_output(path: str, column: str) -> None:
     unchanged = []
+    bound = path.startswith("environments")  # bound by `compile --env`: compile every one
     for data, at, file in _corpus(path, column):
-        _, before = _compiled(_text(data), column, file)
+        _, before = _compiled(_text(data), column, file, bound)
         if before is None:
             continue
         node = data
         for part in at:
             node = node[part]
         for value in (DELETE, *_changes(node, path, data)):
-            _, after = _compiled(_text(_set(data, at, value)), column, file)
+            _, after = _compiled(_text(_set(data, at, value)), column, file, bound)
             if after is None:
                 continue
             if after != before:

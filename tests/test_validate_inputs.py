@@ -31,7 +31,7 @@ def test_every_file_is_reported_a_missing_one_too(tmp_path: Path) -> None:
         result.stderr
     )
     assert f"{TYPO}:" in result.stderr and "error[MS201]" in result.stderr  # after the missing
-    assert result.stdout == f"{FLAGSHIP}: ok (3 steps, 3 gates)\n"
+    assert result.stdout == f"{FLAGSHIP}: ok (3 steps, 3 gates, 3 environments)\n"
 
 
 def test_json_lists_the_unreadable_file_with_the_others(tmp_path: Path) -> None:
@@ -44,7 +44,10 @@ def test_json_lists_the_unreadable_file_with_the_others(tmp_path: Path) -> None:
 
 def test_standard_input_is_a_spec_named_stdin() -> None:
     result = validate("-", stdin=FLAGSHIP.read_bytes())
-    assert (result.exit_code, result.stdout) == (0, "<stdin>: ok (3 steps, 3 gates)\n")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "<stdin>: ok (3 steps, 3 gates, 3 environments)\n",
+    )
     broken = validate("-", stdin=TYPO.read_bytes())
     assert broken.exit_code == 1
     assert broken.stderr.startswith("<stdin>:") and "error[MS201]" in broken.stderr
@@ -63,7 +66,10 @@ def test_a_folder_is_searched_for_specs_only(tmp_path: Path) -> None:
     (tree / "specs" / "notes.txt").write_text("apiVersion: mlspec/v1\n")  # not YAML by name
     result = validate(tree)
     assert result.exit_code == 1
-    assert result.stdout == f"{tree / 'specs' / 'fraud' / 'pipeline.yml'}: ok (3 steps, 3 gates)\n"
+    assert (
+        result.stdout
+        == f"{tree / 'specs' / 'fraud' / 'pipeline.yml'}: ok (3 steps, 3 gates, 3 environments)\n"
+    )
     assert f"{tree / 'specs' / 'typo.yaml'}:" in result.stderr
     assert "hidden.yaml" not in result.output and "dep.yaml" not in result.output
     assert "deployment.yaml" not in result.output
@@ -89,4 +95,4 @@ def test_what_is_not_a_readable_regular_file_is_reported(tmp_path: Path, kind: s
     result = validate(path, FLAGSHIP)
     assert result.exit_code == 1
     assert f"{path}:1:1: error[MS012]: cannot read the file: " in result.stderr
-    assert result.stdout == f"{FLAGSHIP}: ok (3 steps, 3 gates)\n"
+    assert result.stdout == f"{FLAGSHIP}: ok (3 steps, 3 gates, 3 environments)\n"

@@ -17,6 +17,7 @@ from mlspec.diagnostics import Diagnostic, SpecError
 
 if TYPE_CHECKING:
     from mlspec.backends.base import Artifact, Backend
+    from mlspec.backends.rollout.gitops import Repository
     from mlspec.bandit.config import Config
     from mlspec.compiler import Analysis
     from mlspec.compiler.ir import Pipeline
@@ -96,10 +97,28 @@ def compile_pipeline(
     return emitted(compiled) if emit else compiled
 
 
+def compile_gitops(
+    analysis: Analysis,
+    repository: Repository,
+    *,
+    model_version: str | None = None,
+    model_uri: str | None = None,
+) -> Compiled:
+    """The rollout of a spec with environments as one GitOps tree: a kustomize base, an
+    overlay per environment and an Argo CD Application per environment that syncs it from
+    `repository` (backends/rollout/environments.py). PassError if the pin does not apply."""
+    from mlspec.backends.rollout.environments import tree
+    from mlspec.compiler.passes import pin_model
+
+    pipeline = pin_model(analysis.pipeline, model_version, model_uri)
+    files, found = tree(analysis, repository, lambda p: pin_model(p, model_version, model_uri))
+    return Compiled("rollout", pipeline, tuple(found), tuple(files))
+
+
 def emitted(compiled: Compiled) -> Compiled:
     """`compiled` with its files, if it has no errors (TargetUnavailable if the target cannot
     generate them here, e.g. its optional extra is missing)."""
-    if not compiled.ok or compiled.pipeline is None:
+    if not compiled.ok or compiled.pipeline is None or compiled.artifacts:
         return compiled
     artifacts = tuple(backend(compiled.target).emit(compiled.pipeline))
     return dataclasses.replace(compiled, artifacts=artifacts)

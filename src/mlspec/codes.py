@@ -76,14 +76,34 @@ CODES: dict[str, str] = {
     "MS262": "step test expectation does not fit the output",
     "MS263": "step test names a gate it cannot judge",
     "MS264": "step test fixture file not found",
+    "MS270": "unknown environment",
+    "MS271": "an environment overrides what is the same in every environment",
+    "MS272": "a secret given as a literal value",
+    "MS273": "an environment loosens a gate",
+    "MS274": "an environment tightens what the gate does not have",
+    "MS275": "an environment's secret for a variable that reads no secret",
+    "MS276": "promote_from names no other environment, or promotions go round in a cycle",
+    "MS277": "environments share one registered model and would set each other's aliases",
+    "MS278": "an environment binds a section the spec does not have",
+    "MS279": "an image mirror matches no image (warning)",
+    "MS280": "an environment promotes from another, but no promotion rule waits for the rollout",
+    "MS285": "an environment changes which rollout objects there are",
+    "MS286": "a rollout object outside its environment's namespace",
+    "MS287": "two environments deploy into one namespace of one cluster",
+    "MS288": "an environment names no cluster for its Argo CD Application",
     "MS301": "not expressible on the target",
     "MS302": "works differently on the target (warning)",
     "MS303": "step code does not reach where the step runs",
 }
 
-# Reported by a back end's `check`, not the front end: the back end's own tests cover each.
-BACKEND_CODES = frozenset(code for code in CODES if code.startswith("MS3"))
+# Reported by the rollout target's GitOps tree of a spec with environments (an overlay per
+# environment, backends/rollout/environments.py), which tests/rollout/ covers.
+GITOPS_CODES = frozenset({"MS285", "MS286", "MS287", "MS288"})
+# Reported by a back end, not the front end: the back end's own tests cover each.
+BACKEND_CODES = frozenset(code for code in CODES if code.startswith("MS3")) | GITOPS_CODES
 # Reported about a file that `validate` cannot read at all: no spec in a corpus can show it.
 FILE_CODES = frozenset({"MS012"})
 # Reported by `mlspec test`, which reads the fixture files beside the spec (tests/testing/).
 TEST_CODES = frozenset({"MS264"})
+# Reported by `compile --env NAME` for an environment the spec does not declare (tests/test_cli).
+ENV_CODES = frozenset({"MS270"})

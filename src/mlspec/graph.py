@@ -2,7 +2,8 @@
 and the rollout; for a Monitor spec, the served model it watches, the logged data it reads, its
 checks, and what a breach does (the alarm, the rollback).
 
-`build` turns the IR into a small typed graph; `mermaid` and `dot` write it for Mermaid (which
+`build` turns the IR into a small typed graph (`environment`: as bound to one environment, with
+what that environment binds); `mermaid` and `dot` write it for Mermaid (which
 GitHub renders in a pull-request comment) and Graphviz, `as_json` for tools. `merge` lays an
 old and a new graph over each other so a review can show what a change added, changed and
 removed.
@@ -20,10 +21,13 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mlspec.compiler import ir
 from mlspec.compiler.fields import show_duration
+
+if TYPE_CHECKING:
+    from mlspec.compiler import Analysis
 
 Kind = Literal[
     "step",
@@ -37,6 +41,7 @@ Kind = Literal[
     "monitor",
     "alarm",
     "rollback",
+    "environment",
 ]
 Mark = Literal["added", "changed", "removed"]
 
@@ -392,6 +397,61 @@ def _check_line(check: ir.DataCheck) -> str:
     return line
 
 
+# --- environment -------------------------------------------------------------------------------
+
+
+def environment(bound: Analysis) -> Graph:
+    """The pipeline as it runs in the environment `bound` is bound to (Analysis.for_environment),
+    with a box of what the environment binds and an edge to each gate it makes stricter,
+    labelled with the bounds in effect there."""
+    pipeline = bound.pipeline
+    name = pipeline.environment or ""
+    binding = bound.spec.environments[name]
+    lines = [f"environment {_text(name)}"]
+    if pipeline.registry is not None:
+        uri = _text(pipeline.registry.tracking_uri or "the ambient MLflow")
+        lines.append(f"registry: {uri}, model {_text(pipeline.registry.registered_model)}")
+    if pipeline.artifact_root is not None:
+        lines.append(f"artifacts: {_text(pipeline.artifact_root)}")
+    if pipeline.rollout is not None:
+        service = pipeline.rollout.service
+        size = [f"{service.replicas} replicas"]
+        size += [f"{k} {v}" for k, v in vars(service.resources).items() if v is not None]
+        lines.append(f"namespace: {_text(service.namespace)}")
+        lines.append("serving: " + ", ".join(_text(str(part)) for part in size))
+    if binding.images is not None:
+        lines.append(f"images: {_text(binding.images.from_)} -> {_text(binding.images.to)}")
+    if binding.promote_from is not None:
+        lines.append(f"serves versions proven in {_text(binding.promote_from)}")
+    node = Node(node_id("environment", name), "\n".join(lines), "environment")
+    gates = {gate.name: gate for gate in pipeline.gates}
+    edges = [
+        Edge(
+            node.id,
+            node_id("gate", gate),
+            "stricter: "
+            + ", ".join(_stricter(gates[gate], (*tightened.require, *tightened.checks))),
+        )
+        for gate, tightened in binding.gates.items()
+        if gate in gates
+    ]
+    drawn = build(pipeline)
+    return Graph((*drawn.nodes, node), (*drawn.edges, *edges))
+
+
+def _stricter(gate: ir.Gate, keys: tuple[str, ...]) -> list[str]:
+    """The bounds in effect of the gate's tightened requirements and checks."""
+    lines = [
+        f"{_text(f'{r.metric.step}.{r.metric.output}')}{_bounds(r.min, r.max)}"
+        for r in gate.requirements
+        if f"{r.metric.step}.{r.metric.output}" in keys and r.vs is None
+    ]
+    lines += [
+        _check_line(c) for c in gate.checks if c.kind in keys or f"{c.kind}.{c.column}" in keys
+    ]
+    return lines
+
+
 # --- merge -------------------------------------------------------------------------------------
 
 
@@ -469,6 +529,7 @@ _MERMAID_SHAPES: Mapping[Kind, tuple[str, str]] = {
     "monitor": ('{{"', '"}}'),  # hexagon, as a gate: it judges
     "alarm": ('>"', '"]'),  # flag, as a schedule: it starts runs
     "rollback": ('[/"', '"\\]'),  # trapezoid
+    "environment": ('[\\"', '"/]'),  # inverted trapezoid: what the pipeline stands on
 }
 
 # GitHub's Primer colours: green, amber, red (dashed) as in its own diffs.
@@ -547,6 +608,7 @@ _DOT_SHAPES: Mapping[Kind, tuple[str, str]] = {  # shape, style
     "monitor": ("hexagon", "filled"),
     "alarm": ("cds", "filled"),
     "rollback": ("trapezium", "filled"),
+    "environment": ("note", "filled"),
 }
 _DOT_NODE_COLOURS: Mapping[Mark, str] = {
     "added": 'fillcolor="#dafbe1", color="#1a7f37", penwidth=2',

@@ -21,13 +21,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support.environments import with_environments
 
 from mlspec.cli import main
-from mlspec.compiler import analyze_text, ir
+from mlspec.compiler import Analysis, analyze_text, ir, spec
 from mlspec.diagnostics import Span
 from mlspec.diff import SpecDiff, diff, render
 from mlspec.diff import fields as generic
 from mlspec.diff.changes import KEYS, compare, rules
+from mlspec.diff.changes.environments import compare_environments
 from mlspec.diff.sources import Side
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -320,3 +322,86 @@ def test_a_long_text_is_shown_around_its_first_difference(tmp_path: Path) -> Non
     ]
     table = CliRunner().invoke(main, ["diff", str(old), str(new), "--format", "markdown"])
     assert "| 🟡 review | `pipeline` | description " in table.output
+
+
+# -- every single-field mutation of an environment ------------------------------------------
+
+# Environments are not in the IR: diff compares each as written and rates it by what it binds
+# (diff/changes/environments.py). The spec: support.environments, every field set somewhere.
+
+# A value for a field set where it was not, or one a string's mutation must keep valid.
+SAMPLES: dict[str, Any] = {
+    "tracking_uri": "http://mlflow.other:5000",
+    "registered_model": "other-model",
+    "artifact_root": "s3://other",
+    "namespace": "other",
+    "prometheus": "http://prometheus.other:9090",
+    "kubeflow": "https://kfp.other",
+    "airflow": "https://airflow.other",
+    "prefect": "https://prefect.other/api",
+    "from_": "ghcr.io/acme",
+    "to": "registry.other/acme",
+    "paused": True,
+    "replicas": 2,
+    "cpu": "3",
+    "memory": "3Gi",
+    "gpu": 1,
+    "max": 1000.0,
+    "promote_from": "dev",
+}
+
+
+def _sample_model(cls: type[spec.Model]) -> spec.Model:
+    return cls.model_construct(**{n: SAMPLES[n] for n in cls.model_fields if n in SAMPLES})
+
+
+def env_mutations(value: Any, name: str, hint: Any) -> Iterator[tuple[str, Any]]:
+    """(where, mutated value) for each single-leaf change of an environment's field `name`."""
+    if value is None:
+        arms = [
+            a for a in typing.get_args(hint) if isinstance(a, type) and issubclass(a, spec.Model)
+        ]
+        yield "none -> value", _sample_model(arms[0]) if arms else SAMPLES[name]
+        return
+    if NoneType in typing.get_args(hint):
+        yield "-> none", None
+    if isinstance(value, spec.Model):
+        for field, info in type(value).model_fields.items():
+            for where, mutated in env_mutations(getattr(value, field), field, info.annotation):
+                yield f"{field}.{where}", value.model_copy(update={field: mutated})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield f"[{key}] dropped", {k: v for k, v in value.items() if k != key}
+            for where, mutated in env_mutations(item, name, typing.get_args(hint)[1]):
+                yield f"[{key}].{where}", {**value, key: mutated}
+    elif isinstance(value, bool):
+        yield f"{value} -> {not value}", not value
+    elif isinstance(value, int | float):  # a stricter bound stays stricter than the spec's
+        step = 1 if isinstance(value, int) else 0.01
+        yield f"{value} + {step}", value + step
+    elif name in ("cpu", "memory", "promote_from"):
+        other = SAMPLES[name] if value != SAMPLES[name] else "staging"
+        yield f"{value!r} -> {other!r}", other
+    else:
+        yield f"{value!r} + 'x'", value + "x"
+
+
+def test_every_environment_field_mutation_is_reported() -> None:
+    base = analyze_text(with_environments(), str(EXAMPLE))
+    assert list(compare_environments(base, base)) == []
+    hint = spec.Spec.model_fields["environments"].annotation
+    seen: set[str] = set()
+    count = 0
+    for where, mutated in env_mutations(base.spec.environments, "environments", hint):
+        count += 1
+        seen.add(where.split(".")[1] if "." in where else where)
+        other = Analysis(base.source, base.spec.model_copy(update={"environments": mutated}), ())
+        for a, b in ((base, other), (other, base)):
+            said = list(compare_environments(a, b))
+            assert said, f"environments{where} is not reported"
+            shown = render.text([SpecDiff("a", "b", a.pipeline, b.pipeline, tuple(said))])
+            assert "no semantic change" not in shown, where
+    # Every field of an environment was mutated somewhere (a field added to spec.Environment
+    # is walked without a line here; this says the fixture sets it).
+    assert set(spec.Environment.model_fields) <= seen, set(spec.Environment.model_fields) - seen
+    assert count > 60, count

@@ -653,6 +653,7 @@ def test_crd_folder_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_every_crd_version_is_loaded_and_converts_to_a_valid_schema() -> None:
     types = custom_resource_types()
     assert {kind for _, kind in types} == {
+        "Application",
         "Rollout",
         "AnalysisTemplate",
         "Canary",

@@ -321,6 +321,69 @@ _COLUMN_CHECKS = ("null_fraction", "range", "categories", "drift")  # column, co
 # The gate's task starts the server beside itself (localhost, an environment of its own).
 _SERVING_FIELD = everywhere(ok("by mlspec's serving runtime, in the gate's task"))
 
+
+def _environment_rows() -> dict[str, dict[str, Entry]]:
+    """`environments.*`: `compile --env NAME` binds one environment into the spec's own fields,
+    so each binding is honoured (or not) as the field it replaces; the rollout column where
+    the manifests hold it."""
+    bound = "`compile --env`: as "
+    serving = ok(bound + "rollout.service, in the manifests under rollout/")
+    deploy = ok("read by `mlspec deploy --env`; not in the compiled files")
+    rows = {
+        "": everywhere(
+            ok("`compile --env NAME` binds one; `--env all` each into OUTPUT/NAME/"), ok()
+        ),
+        ".registry": everywhere(ok(), ok()),
+        ".registry.tracking_uri": everywhere(
+            ok(bound + "registry.mlflow.tracking_uri"), ok("MLFLOW_TRACKING_URI of the pods")
+        ),
+        ".registry.registered_model": everywhere(
+            ok(bound + "registry.mlflow.registered_model"), ok("MODEL_NAME and labels")
+        ),
+        ".artifact_root": pipelines(
+            ok(bound + "artifact_root (pipeline_root)"),
+            _ARTIFACT_ROOT_WARNING,
+            _ARTIFACT_ROOT_WARNING,
+        ),
+        ".namespace": everywhere(serving, ok("the namespace of every object")),
+        ".prometheus": everywhere(
+            ok(bound + "rollout.prometheus, in the manifests under rollout/"), ok()
+        ),
+        ".schedule": pipelines(ok("a recurring run, by `mlspec deploy`"), ok(), ok()),
+        ".schedule.paused": pipelines(
+            ok("the recurring run disabled, by `mlspec deploy`"), ok(), ok()
+        ),
+        ".deploy": everywhere(deploy),
+        ".promote_from": everywhere(
+            ok("read by `mlspec promote --env`: the version the other environment proved")
+        ),
+        ".gates": everywhere(ok(bound + "the gate's bounds")),
+    }
+    rows |= {
+        f".images{p}": everywhere(
+            ok(bound + "every image the spec names (steps, defaults, code.image, serving)"),
+            ok("the serving image"),
+        )
+        for p in ("", ".from", ".to")
+    }
+    rows |= {
+        f".serving{p}": everywhere(serving, ok())
+        for p in ("", ".replicas", ".resources", ".resources.cpu", ".resources.memory")
+    }
+    rows[".serving.resources.gpu"] = everywhere(serving, ok())
+    rows |= {f".deploy.{t}": everywhere(deploy) for t in ("kubeflow", "airflow", "prefect")}
+    rows |= {
+        f".secrets{p}": pipelines(ok(bound + "steps.*.env.*.secret"), _SECRET, _SECRET)
+        for p in ("", ".*.name", ".*.key")
+    }
+    rows |= {
+        f".gates.*.{part}{p}": everywhere(ok(bound + f"the gate's {part}"))
+        for part in ("require", "checks")
+        for p in ("", ".*.min", ".*.max")
+    }
+    return {f"environments.*{path}" if path else "environments": e for path, e in rows.items()}
+
+
 PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
     "apiVersion": everywhere(_CHECKED, _CHECKED),
     "kind": everywhere(_CHECKED, _CHECKED),
@@ -524,6 +587,7 @@ PIPELINE_TABLE: dict[str, dict[str, Entry]] = {
             ),
         )
     },
+    **_environment_rows(),
 }
 
 # --- rollout fields, per controller -----------------------------------------------------------

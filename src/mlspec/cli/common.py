@@ -183,3 +183,25 @@ def backend(name: str) -> Backend:
         raise click.UsageError(f"unknown target {name!r}.{hint} See `mlspec targets`.") from None
     except TargetUnavailable as exc:
         raise click.UsageError(str(exc)) from None
+
+
+env_option = click.option(
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="Act on the spec as it runs in this environment (its `environments` entry).",
+)
+
+
+def in_environment(analysis: Analysis, path: str, name: str | None) -> Analysis:
+    """`analysis` bound to environment `name` (--env), or as written when None; a spec error
+    (MS270 for an environment the spec does not declare) is printed and exits with code 1."""
+    if name is None:
+        return analysis
+    try:
+        return analysis.for_environment(name)
+    except SpecError as exc:
+        report = Report("text")
+        report.add(exc.diagnostics, path, analysis.source.text.encode())
+        report.emit()
+        sys.exit(EXIT_SPEC)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from mlspec.backends import registry
 from mlspec.cli.common import (
@@ -14,6 +15,8 @@ from mlspec.cli.common import (
     EXIT_REFUSED,
     TargetChoice,
     checked,
+    env_option,
+    in_environment,
     require,
     result_format,
     target_checked,
@@ -70,6 +73,7 @@ def _setting_options() -> list[click.Parameter]:
     help="Stop waiting after this long in all: retries, parsing, --wait (exit 3). "
     "[default: each call retries for up to 60 s, --wait waits for the run's end]",
 )
+@env_option
 @result_format("The plan for people, or as JSON on stdout (progress goes to stderr).")
 def deploy(
     spec: str,
@@ -79,6 +83,7 @@ def deploy(
     run_after: bool,
     wait: bool,
     timeout: float | None,
+    environment: str | None,
     fmt: str,
     **settings: str | None,
 ) -> None:
@@ -87,7 +92,8 @@ def deploy(
     Everything is compiled and checked locally before the first remote call; what is uploaded
     is named by a hash of the generated files, so deploying an unchanged spec changes nothing.
     Connection settings come from the flags or the environment variables shown. Retries are
-    reported on stderr; a refused connection fails after a few seconds.
+    reported on stderr; a refused connection fails after a few seconds. With --env, the spec as
+    it runs in that environment goes to that environment's server (its `deploy` URLs).
     """
     from mlspec.deploy.common import Deadline, DeployError, Request, SettingsError, content_version
 
@@ -100,7 +106,15 @@ def deploy(
     deployer = registry.get(target).deployer
     assert deployer is not None  # the --target choices are the targets with one
     require(*deployer.extras, why=f"mlspec deploy --target {target}")
-    analysis = checked(spec)
+    analysis = in_environment(checked(spec), spec, environment)
+    module = deployer.load()
+    if environment is not None:
+        servers = analysis.spec.environments[environment].deploy
+        server = getattr(servers, target, None)  # a plug-in target has no field there
+        for setting in module.SETTINGS:
+            flagged = click.get_current_context().get_parameter_source(setting.name)
+            if setting.server and server and flagged != ParameterSource.COMMANDLINE:
+                settings[setting.name] = server
     compiled = target_checked(spec, target, analysis, emit=True)
     assert compiled.pipeline is not None
     request = Request(
@@ -115,7 +129,6 @@ def deploy(
         echo=to_stderr if fmt == "json" else click.echo,
         deadline=Deadline(timeout, notice=to_stderr),
     )
-    module = deployer.load()
     try:
         plan = module.offline_plan(request) if offline else module.deploy(request)
     except SettingsError as exc:

@@ -10,10 +10,18 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from mlspec.cli.common import EXIT_REFUSED, checked, require, result_format
+from mlspec.cli.common import (
+    EXIT_REFUSED,
+    checked,
+    env_option,
+    in_environment,
+    require,
+    result_format,
+)
 
 if TYPE_CHECKING:
-    from mlspec.compiler import ir
+    from mlspec.compiler import Analysis, ir
+    from mlspec.runtime.crossenv import Handover
 
 PROMOTED_BY = "mlspec promote"  # who set an alias, as lineage records it
 
@@ -32,6 +40,14 @@ PROMOTED_BY = "mlspec promote"  # who set an alias, as lineage records it
     is_flag=True,
     help="Confirm that the rollout finished successfully (for rules that wait for it).",
 )
+@env_option
+@click.option(
+    "--from",
+    "from_env",
+    metavar="NAME",
+    help="With --env: promote the version that passed this environment (its promote_from) into "
+    "--env's registry; --version then names the version expected there.",
+)
 @result_format("What was promoted (or why not) for people, or as JSON on stdout.")
 def promote(
     spec: str,
@@ -40,35 +56,52 @@ def promote(
     run_id: str | None,
     tracking_uri: str | None,
     rollout_passed: bool,
+    environment: str | None,
+    from_env: str | None,
     fmt: str,
 ) -> None:
     """Set ALIAS on a model version if the spec's promotion rule for it is met.
 
     For rules the pipeline cannot apply itself, such as `champion after: [rollout]`: CI runs
     this once the rollout is done. The version must carry a passing tag for every gate the
-    rule names; otherwise nothing changes and the exit code is 3.
+    rule names; otherwise nothing changes and the exit code is 3. With `--env prod --from
+    staging`: the version that passed staging's gates and rollout is registered into prod's
+    registry with its lineage, and ALIAS set on it there.
     """
-    if (version is None) == (run_id is None):
+    if from_env is None and (version is None) == (run_id is None):
         raise click.UsageError("give exactly one of --version and --run-id")
     require("mlflow", why="mlspec promote")
     analysis = checked(spec)
-    registry = analysis.pipeline.registry
+    bound = in_environment(analysis, spec, environment)
+    registry = bound.pipeline.registry
     if registry is None:
         raise click.UsageError(f"{spec} has no registry section")
-    rule = next((r for r in registry.rules if r.alias == alias), None)
+    # The spec's rules: the same in every environment (one that promotes from another leaves
+    # the pipeline's own out of its pipeline, environments.promoted_only).
+    rules = analysis.pipeline.registry.rules if analysis.pipeline.registry else ()
+    rule = next((r for r in rules if r.alias == alias), None)
     if rule is None:
-        known = ", ".join(r.alias for r in registry.rules) or "none"
+        known = ", ".join(r.alias for r in rules) or "none"
         raise click.UsageError(f"no promotion rule in {spec} sets alias {alias!r} (rules: {known})")
+    source = _promoted_from(analysis, spec, environment, from_env, rule, run_id)
     if rule.after_rollout and not rollout_passed:
         raise click.UsageError(
             f"the rule for {alias!r} waits for the rollout: pass --rollout-passed once it "
             "finished successfully"
         )
     uri = resolve_tracking_uri(registry, tracking_uri)
+    from mlspec.runtime import crossenv, lineage
     from mlspec.runtime import registry as runtime_registry
 
     model = registry.registered_model
-    outcome = {"model": model, "alias": alias, "version": version, "gates": list(rule.gates)}
+    outcome: dict[str, object] = {
+        "model": model,
+        "alias": alias,
+        "version": version,
+        "gates": list(rule.gates),
+    }
+    if environment is not None:
+        outcome["environment"] = environment
 
     def refuse(reason: str) -> NoReturn:
         click.echo(f"refused: {reason}", err=True)
@@ -76,12 +109,39 @@ def promote(
             click.echo(json.dumps({**outcome, "promoted": False, "reason": reason}, indent=2))
         sys.exit(EXIT_REFUSED)
 
+    target = crossenv.Registered(environment or "", uri, model)
     try:
+        if source is not None:
+            assert source.environment is not None and source.pipeline.registry is not None
+            # The checks (MS280) make sure that a rule records the rollout there.
+            stable = next(r for r in rules if r.after_rollout)
+            handover = crossenv.promote_from(
+                crossenv.Registered(
+                    source.environment,
+                    resolve_tracking_uri(source.pipeline.registry, None),
+                    source.pipeline.registry.registered_model,
+                ),
+                target,
+                proven_alias=stable.alias,
+                proven_gates=list(stable.gates),
+                alias=alias,
+                gates=list(rule.gates),
+                spec_name=bound.pipeline.name,
+                promoted_by=lineage.promotion_record(
+                    PROMOTED_BY, rule=list(rule.gates), actor=_actor()
+                ),
+                expected_version=version,
+            )
+            _promoted_across(outcome, handover, source.environment, fmt)
+            return
         if run_id is not None:
             version = outcome["version"] = runtime_registry.find_version_by_run(uri, model, run_id)
             if version is None:
                 refuse(f"no version of {model} was registered by run {run_id}")
         assert version is not None
+        served_from = bound.spec.environments[environment].promote_from if environment else None
+        if served_from is not None:
+            crossenv.require_promoted_from(target, version, served_from)
         runtime_registry.promote(uri, model, version, alias, list(rule.gates))
     except (runtime_registry.PromotionRefused, runtime_registry.RegistryError) as exc:
         refuse(str(exc))
@@ -91,6 +151,39 @@ def promote(
         return
     gates = ", ".join(rule.gates) or "no gates"
     click.echo(f"{model} version {version} is now {alias!r} ({gates} passed)")
+
+
+def _promoted_from(
+    analysis: Analysis,
+    spec: str,
+    environment: str | None,
+    from_env: str | None,
+    rule: ir.PromotionRule,
+    run_id: str | None,
+) -> Analysis | None:
+    """The source environment's analysis for `--from` (None without it), after the checks that
+    keep an environment served only from the one it promotes from (usage errors, exit 2)."""
+    declared = analysis.spec.environments[environment].promote_from if environment else None
+    if from_env is None:
+        if declared is not None and not rule.after_rollout:
+            raise click.UsageError(
+                f"environment {environment!r} serves only versions that passed {declared!r} "
+                f"(its promote_from): set {rule.alias!r} there with --from {declared}"
+            )
+        return None
+    if environment is None:
+        raise click.UsageError("--from promotes into an environment: add --env")
+    if declared != from_env:
+        said = f"promotes from {declared!r}" if declared else "declares no promote_from"
+        raise click.UsageError(f"environment {environment!r} {said}, not {from_env!r}")
+    if run_id is not None:
+        raise click.UsageError("--from promotes the version that passed there: drop --run-id")
+    if rule.after_rollout:
+        raise click.UsageError(
+            f"the rule for {rule.alias!r} waits for {environment!r}'s own rollout: promote into "
+            "it the alias that rollout serves, then this one with --version and --rollout-passed"
+        )
+    return in_environment(analysis, spec, from_env)
 
 
 @click.command()
@@ -158,6 +251,28 @@ def rollback(
         )
 
 
+def _actor() -> str | None:
+    """Who promotes: $MLSPEC_ACTOR, else $GITHUB_ACTOR, else $USER."""
+    return (
+        os.environ.get("MLSPEC_ACTOR") or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER")
+    )
+
+
+def _promoted_across(outcome: dict[str, object], handover: Handover, source: str, fmt: str) -> None:
+    """What `promote --from` did, for people or as JSON."""
+    moved = {"from": {"environment": source, "version": handover.source_version}}
+    done = {**outcome, "version": handover.version, **moved, "changed": handover.changed}
+    if fmt == "json":
+        click.echo(json.dumps({**done, "promoted": True, "reason": None}, indent=2))
+        return
+    model, alias, env = outcome["model"], outcome["alias"], outcome["environment"]
+    what = f"{model} version {handover.version} ({source}'s version {handover.source_version})"
+    if handover.changed:
+        click.echo(f"{what} is now {alias!r} in {env}")
+    else:
+        click.echo(f"{what} was already {alias!r} in {env}: nothing changed")
+
+
 def _record_promotion(
     uri: str,
     model: str,
@@ -171,14 +286,11 @@ def _record_promotion(
     what could not be recorded is a tracking line, on stderr so that JSON on stdout stays JSON."""
     from mlspec.runtime import lineage
 
-    actor = (
-        os.environ.get("MLSPEC_ACTOR") or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER")
-    )
     promoted_by = lineage.promotion_record(
         PROMOTED_BY,
         rule=gates,
         pipeline_run=run_id,
-        actor=actor,
+        actor=_actor(),
         rollout="passed" if rollout_passed else None,
     )
     with contextlib.redirect_stdout(sys.stderr):
@@ -218,18 +330,24 @@ def resolve_tracking_uri(registry: ir.Registry | None, flag: str | None) -> str:
     type=click.Choice(["version", "uri"]),
     help="Print only this value (for `$(...)` in CI scripts).",
 )
+@env_option
 @result_format("For people, or JSON for tools.")
 def resolve_model(
-    spec: str, alias: str | None, tracking_uri: str | None, field: str | None, fmt: str
+    spec: str,
+    alias: str | None,
+    tracking_uri: str | None,
+    field: str | None,
+    environment: str | None,
+    fmt: str,
 ) -> None:
     """Print the model version an alias names and where its files are stored.
 
     CI pins a rollout with them: `compile --model-version` (and `--model-uri` for KServe,
-    which loads the files from storage and cannot read `models:/` URIs).
+    which loads the files from storage and cannot read `models:/` URIs). With --env, in that
+    environment's registry.
     """
     require("mlflow", why="mlspec resolve-model")
-    analysis = checked(spec)
-    pipeline = analysis.pipeline
+    pipeline = in_environment(checked(spec), spec, environment).pipeline
     if pipeline.registry is None:
         raise click.UsageError(f"{spec} has no registry section")
     alias = alias or (pipeline.rollout.model_alias if pipeline.rollout else None)

@@ -20,6 +20,7 @@ from mlspec.cli.common import (
     checked,
     complete_targets,
     format_option,
+    in_environment,
     result_format,
     why,
 )
@@ -27,6 +28,8 @@ from mlspec.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
     from mlspec.backends.base import Artifact
+    from mlspec.backends.rollout.gitops import Repository
+    from mlspec.compiler import Analysis
 
 
 def _unreadable(name: str, problem: str) -> Diagnostic:
@@ -77,12 +80,15 @@ def validate(specs: tuple[str, ...], target_names: tuple[str, ...], fmt: Format)
         if analysis is None:
             continue
         problems = check_targets(analysis.pipeline, names)
+        problems += [d for d in _in_environments(analysis, names) if d not in problems]
         report.diagnostics += problems
         if any(d.severity == "error" for d in problems):
             continue
         steps, gates = len(analysis.spec.steps), len(analysis.spec.gates)
         checked = f"; {', '.join(b.name for b in checkers)} checked" if checkers else ""
-        counts = f"{_count(steps, 'step')}, {_count(gates, 'gate')}{checked}"
+        envs = len(analysis.spec.environments)
+        counts = f"{_count(steps, 'step')}, {_count(gates, 'gate')}"
+        counts += f", {_count(envs, 'environment')}{checked}" if envs else checked
         if analysis.spec.monitor is not None:
             watched = analysis.spec.monitor.model
             counts = f"monitor of {watched.pipeline}@{watched.alias}{checked}"
@@ -92,6 +98,23 @@ def validate(specs: tuple[str, ...], target_names: tuple[str, ...], fmt: Format)
         for line in summaries:
             click.echo(line)
     sys.exit(EXIT_SPEC if report.failed else EXIT_OK)
+
+
+def _in_environments(analysis: Analysis, targets: list[str]) -> list[Diagnostic]:
+    """What the spec has, bound to each of its environments (and, for `targets`, what they
+    say of it there), each problem once."""
+    from mlspec.api import check_targets
+    from mlspec.diagnostics import SpecError
+
+    found: list[Diagnostic] = []
+    for name in analysis.spec.environments:
+        try:
+            bound = analysis.for_environment(name)
+        except SpecError as exc:
+            found += exc.diagnostics
+            continue
+        found += check_targets(bound.pipeline, targets)
+    return list(dict.fromkeys(found))
 
 
 def _count(n: int, noun: str) -> str:
@@ -135,10 +158,34 @@ def _names(values: tuple[str, ...]) -> list[str]:
     help="Where the model version is stored (s3://, gs://, pvc://...): KServe loads it from there.",
 )
 @click.option(
+    "--env",
+    "env",
+    metavar="NAME|all",
+    help="Compile the spec as it runs in environment NAME (its `environments:` entry); `all`: "
+    "every environment, each into OUTPUT/NAME/.",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Write nothing: compare OUTPUT with what would be generated; exit 0 if it is up to "
     "date, 1 with a diff if it is stale.",
+)
+@click.option(
+    "--gitops-repo",
+    metavar="URL",
+    help="--target rollout of a spec with environments: write one GitOps tree (a kustomize "
+    "base, an overlay and an Argo CD Application per environment) that Argo CD syncs from this "
+    "Git repository (repoURL).",
+)
+@click.option(
+    "--gitops-revision",
+    metavar="REV",
+    help="The branch, tag or commit of --gitops-repo that Argo CD syncs (targetRevision).",
+)
+@click.option(
+    "--gitops-path",
+    metavar="PATH",
+    help="Where OUTPUT is in --gitops-repo ('.': its root).",
 )
 @format_option
 def compile_command(
@@ -147,18 +194,28 @@ def compile_command(
     out_dir: str,
     model_version: str | None,
     model_uri: str | None,
+    env: str | None,
     check: bool,
+    gitops_repo: str | None,
+    gitops_revision: str | None,
+    gitops_path: str | None,
     fmt: Format,
 ) -> None:
     """Check SPEC and generate the pipeline for TARGET into OUTPUT (with the rollout manifests
     under OUTPUT/rollout/ when the spec has a rollout section).
 
+    With --env NAME, the spec as it runs in that environment; with --env all, every
+    environment of the spec, each in OUTPUT/NAME/ (one write: all of them or none).
+
+    With --gitops-repo, --gitops-revision and --gitops-path, a spec with environments compiles
+    for --target rollout to one GitOps tree: OUTPUT/base/ (the spec as written),
+    OUTPUT/overlays/ENV/ per environment and OUTPUT/argocd/ (an Argo CD Application per
+    environment, syncing its overlay from that repository, revision and folder).
+
     With --check, for generated files committed to git: OUTPUT is compared with what would be
-    generated now, and nothing is written.
+    generated now (with --env all, every environment's folder), and nothing is written.
     """
-    from mlspec.api import compile_pipeline, emitted
-    from mlspec.backends.registry import TargetUnavailable
-    from mlspec.compiler.passes import PassError
+    from mlspec.compiler.checks.environments import ALL
     from mlspec.output import OutputError, recover, write_tree
 
     try:
@@ -170,46 +227,152 @@ def compile_command(
         raise click.UsageError(f"cannot restore the previous {out_dir}: {why(exc)}") from None
 
     backend(target)  # an unknown target is a usage error before the spec is read
+    gitops = {"--gitops-repo": gitops_repo, "--gitops-revision": gitops_revision}
+    gitops["--gitops-path"] = gitops_path
     report = Report(fmt)
     analysis = analyze(spec, report)
-    if analysis is not None:
+    artifacts = None
+    if analysis is not None and any(gitops.values()):
+        artifacts = _gitops_tree(analysis, target, env, gitops, model_version, model_uri, report)
+    elif analysis is not None:
+        artifacts = _generated(analysis, target, env, model_version, model_uri, report)
+    if artifacts is None:
+        report.emit()
+        if check:
+            click.echo(f"{spec} has errors, so {out_dir} was not compared", err=True)
+        sys.exit(EXIT_SPEC)
+    if check:
+        report.emit()
+        pins = [("--model-version", model_version), ("--model-uri", model_uri), ("--env", env)]
+        pins += gitops.items()
+        again = ["mlspec", "compile", spec, "--target", target, "-o", out_dir]
+        again += [part for flag, value in pins if value for part in (flag, value)]
+        sys.exit(_check_drift(artifacts, out_dir, fmt, again))
+    try:
+        written = write_tree(artifacts, Path(out_dir))
+    except OutputError as exc:
+        report.emit()
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        report.emit()
+        raise click.UsageError(f"cannot write {out_dir}: {why(exc)}") from None
+    report.emit()
+    if fmt == "text":
+        where = f"{target}, environment {env}" if env and env != ALL else target
+        where += ", every environment" if env == ALL else ""
+        click.echo(f"{spec}: wrote {len(written)} file(s) to {out_dir} ({where})")
+        for path in written:
+            click.echo(f"  {path}")
+    sys.exit(EXIT_OK)
+
+
+def _gitops_tree(
+    analysis: Analysis,
+    target: str,
+    env: str | None,
+    gitops: dict[str, str | None],
+    model_version: str | None,
+    model_uri: str | None,
+    report: Report,
+) -> tuple[Artifact, ...] | None:
+    """The GitOps tree of a spec with environments: base, an overlay per environment and the
+    Argo CD Applications; None (and the problems in the report) if it has an error."""
+    from mlspec.api import compile_gitops, emitted
+    from mlspec.compiler.checks.environments import ALL
+    from mlspec.compiler.passes import PassError
+
+    if target != "rollout" or not analysis.spec.environments or env not in (None, ALL):
+        raise click.UsageError(
+            "--gitops-repo, --gitops-revision and --gitops-path apply to --target rollout of a "
+            "spec with environments (every environment: without --env, or with --env all)"
+        )
+    try:
+        compiled = compile_gitops(
+            analysis, _repository(gitops), model_version=model_version, model_uri=model_uri
+        )
+    except PassError as exc:
+        raise click.UsageError(str(exc)) from None
+    report.diagnostics += compiled.diagnostics
+    return None if report.failed else emitted(compiled).artifacts
+
+
+def _repository(flags: dict[str, str | None]) -> Repository:
+    """Where Argo CD reads the GitOps tree: all three flags, never a guess."""
+    from pathlib import PurePosixPath
+
+    from mlspec.backends.rollout.gitops import Repository
+
+    missing = [flag for flag, value in flags.items() if not value]
+    if missing:
+        raise click.UsageError(
+            f"the GitOps tree's Argo CD Applications also need {', '.join(missing)} (the "
+            "repository, revision and folder Argo CD syncs OUTPUT from)"
+        )
+    url, revision, path = (value or "" for value in flags.values())
+    if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+        raise click.UsageError(f"--gitops-path {path!r}: a folder inside the repository")
+    return Repository(url, revision, path)
+
+
+def _generated(
+    analysis: Analysis,
+    target: str,
+    env: str | None,
+    model_version: str | None,
+    model_uri: str | None,
+    report: Report,
+) -> tuple[Artifact, ...] | None:
+    """What compile writes: the spec's files, one environment's, or every environment's under
+    NAME/; None (and the problems in the report) if any of them has an error."""
+    from dataclasses import replace
+
+    from mlspec.api import compile_pipeline, emitted
+    from mlspec.backends.registry import TargetUnavailable
+    from mlspec.compiler.checks.environments import ALL
+    from mlspec.compiler.passes import PassError
+
+    bound = {"": analysis} if env is None else _environments(analysis, env, report)
+    if bound is None:
+        return None
+    found: list[Artifact] = []
+    for name, one in bound.items():
         try:
             compiled = compile_pipeline(
-                analysis, target, model_version=model_version, model_uri=model_uri, emit=False
+                one, target, model_version=model_version, model_uri=model_uri, emit=False
             )
         except PassError as exc:
             raise click.UsageError(str(exc)) from None
-        report.diagnostics += compiled.diagnostics
-        if not report.failed:
-            try:
-                artifacts = emitted(compiled).artifacts
-            except TargetUnavailable as exc:  # e.g. the target's optional extra is missing
-                report.emit()
-                raise click.UsageError(str(exc)) from None
-            if check:
-                report.emit()
-                pins = [("--model-version", model_version), ("--model-uri", model_uri)]
-                again = ["mlspec", "compile", spec, "--target", target, "-o", out_dir]
-                again += [part for flag, value in pins if value for part in (flag, value)]
-                sys.exit(_check_drift(artifacts, out_dir, fmt, again))
-            try:
-                written = write_tree(artifacts, Path(out_dir))
-            except OutputError as exc:
-                report.emit()
-                raise click.UsageError(str(exc)) from None
-            except OSError as exc:
-                report.emit()
-                raise click.UsageError(f"cannot write {out_dir}: {why(exc)}") from None
+        new = [d for d in compiled.diagnostics if d not in report.diagnostics]
+        report.diagnostics += new  # an environment repeats what the spec says everywhere
+        if report.failed:
+            continue
+        try:
+            artifacts = emitted(compiled).artifacts
+        except TargetUnavailable as exc:  # e.g. the target's optional extra is missing
             report.emit()
-            if fmt == "text":
-                click.echo(f"{spec}: wrote {len(written)} file(s) to {out_dir} ({target})")
-                for path in written:
-                    click.echo(f"  {path}")
-            sys.exit(EXIT_OK)
-    report.emit()
-    if check:
-        click.echo(f"{spec} has errors, so {out_dir} was not compared", err=True)
-    sys.exit(EXIT_SPEC)
+            raise click.UsageError(str(exc)) from None
+        folder = f"{name}/" if env == ALL else ""
+        found += [replace(a, path=folder + a.path) for a in artifacts]
+    return None if report.failed else tuple(sorted(found))
+
+
+def _environments(analysis: Analysis, env: str, report: Report) -> dict[str, Analysis] | None:
+    """The analysis bound to `env` (or to every environment), by name; None (and the
+    problems in the report) if there is no such environment or a bound spec has an error."""
+    from mlspec.compiler import environments
+    from mlspec.compiler.checks.environments import ALL
+    from mlspec.diagnostics import SpecError
+
+    names = environments.names(analysis.spec) if env == ALL else (env,)
+    if not names:
+        names = (ALL,)  # not declared: for_environment says so, where environments would be
+    bound: dict[str, Analysis] = {}
+    for name in names:
+        try:
+            bound[name] = analysis.for_environment(name)
+        except SpecError as exc:
+            report.diagnostics += [d for d in exc.diagnostics if d not in report.diagnostics]
+    return None if report.failed else bound
 
 
 def _check_drift(
@@ -249,11 +412,25 @@ def _check_drift(
     show_default=True,
     help="Mermaid (GitHub renders it in markdown), Graphviz DOT, or JSON for tools.",
 )
-def graph(spec: str, fmt: str) -> None:
-    """Print SPEC's steps, gates, promotions and rollout as a graph."""
+@click.option(
+    "--env",
+    "env",
+    metavar="NAME",
+    help="Draw the pipeline as it runs in this environment, with what the environment binds.",
+)
+def graph(spec: str, fmt: str, env: str | None) -> None:
+    """Print SPEC's steps, gates, promotions and rollout as a graph.
+
+    With --env, as it runs in that environment: its registry, artifact root, namespace and
+    serving size in a box of their own, and the gates it makes stricter with the bounds there.
+    """
     from mlspec import graph as graphs
 
-    drawn = graphs.build(checked(spec).pipeline)
+    analysis = checked(spec)
+    if env is None:
+        drawn = graphs.build(analysis.pipeline)
+    else:
+        drawn = graphs.environment(in_environment(analysis, spec, env))
     render = {"mermaid": graphs.mermaid, "dot": graphs.dot, "json": graphs.as_json}[fmt]
     click.echo(render(drawn), nl=False)
 

@@ -30,13 +30,49 @@ class Analysis:
         self.spec = spec
         self.warnings = warnings
         self.package_files = package_files  # where step packages are read (default: on disk)
+        self.environment: str | None = None  # the environment `spec` is bound to (for_environment)
 
     @cached_property
     def pipeline(self) -> Pipeline:
         """The IR, lowered on first use: `validate` never needs it (nor its import cost)."""
+        import dataclasses
+
         from mlspec.compiler.lower import lower
 
-        return lower(self.spec, self.source, self.package_files)
+        pipeline = lower(self.spec, self.source, self.package_files)
+        if self.environment is not None:
+            from mlspec.compiler.environments import promoted_only
+
+            pipeline = promoted_only(pipeline, self.spec.environments[self.environment])
+        return dataclasses.replace(pipeline, environment=self.environment)
+
+    def for_environment(self, name: str) -> Analysis:
+        """This spec as it runs in environment `name` (compile --env): SpecError if the spec
+        has no such environment, or the bound spec fails a check."""
+        from mlspec.compiler.environments import bind, rebased
+        from mlspec.names import suggest
+
+        if name not in self.spec.environments:
+            known = ", ".join(self.spec.environments) or "none declared"
+            at = ("environments",) if self.source.has(("environments",)) else ()
+            raise SpecError(
+                [
+                    Diagnostic(
+                        self.source.span(at, key=True),
+                        "MS270",
+                        f"no environment {name!r} in the spec",
+                        suggest(name, self.spec.environments) or f"environments: {known}",
+                    )
+                ]
+            )
+        bound = bind(self.spec, name)
+        src = rebased(self.source, self.spec, name)  # bound values at the environment's lines
+        errors = [d for d in checks.check(bound, src) if d.severity == "error"]
+        if errors:
+            raise SpecError(errors)
+        analysis = Analysis(src, bound, self.warnings, self.package_files)
+        analysis.environment = name
+        return analysis
 
 
 def analyze_text(

@@ -638,6 +638,8 @@ class Pipeline:
     span: Span  # the spec's first key: where diagnostics about the whole spec point
     monitor: Monitor | None = None  # a Monitor spec: no steps, gates, registry or rollout
     loops: tuple[Loop, ...] = field(default=(), metadata={"dump": "unless empty"})
+    # The environment the spec was bound to (compile --env), None: the spec as written.
+    environment: str | None = field(default=None, metadata={"dump": "unless None"})
     # defaults.code.wheels: where a Kubeflow pipeline's runtime wheel is published (None: the
     # components carry the runtime as text; a local run, passes.localize, always).
     runtime_wheels: str | None = None

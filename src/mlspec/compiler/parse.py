@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from mlspec.compiler.environments import fixed
 from mlspec.compiler.fields import type_name
 from mlspec.compiler.source import PathKey, Source
 from mlspec.compiler.spec import Spec
@@ -94,6 +95,9 @@ def _diagnose(
     value = err.get("input")
     if kind == "extra_forbidden" and field is not None:
         span = source.key_span((*path, field))
+        same_everywhere = fixed(path, field)
+        if same_everywhere is not None:
+            return Diagnostic(span, "MS271", *same_everywhere)
         return Diagnostic(
             span,
             "MS101",

@@ -1933,7 +1933,8 @@ _NOTHING: Schema = {"anyOf": [{"type": "null"}, {"type": "object", "maxPropertie
 
 
 def _spec_rules(schema: Schema) -> None:
-    """The rules of `checks/` that JSON Schema can say: reserved names (MS222), a container
+    """The rules of `checks/` that JSON Schema can say: reserved names (MS222, and `all` for an
+    environment), a container
     step's image (MS225), a champion comparison's registry and a promotion's rollout (MS244);
     and the sections each kind has (`Spec._kind_shape`: MS102, MS105).
     (Literal credentials, MS117, are not among them: credentials.py judges a name by its last
@@ -1946,6 +1947,7 @@ def _spec_rules(schema: Schema) -> None:
     schema["allOf"] = [
         field("steps", task_names),
         field("gates", task_names),
+        field("environments", {"propertyNames": not_matching("^all$")}),  # compile --env all
         unless(
             has("defaults", is_set("image")),
             field("steps", each_value(when(is_set("container"), is_set("image")))),
@@ -1967,6 +1969,126 @@ def _spec_rules(schema: Schema) -> None:
             ),
         ),
     ]
+
+
+# --- environments ---------------------------------------------------------------------------
+
+
+class EnvRegistry(Model):
+    """This environment's MLflow registry."""
+
+    tracking_uri: str | None = None
+    """The MLflow server of this environment, e.g. http://mlflow.prod:5000."""
+    registered_model: RegisteredModel | None = None
+    """The registered model in it (default: the spec's); give environments that share one
+    server a model each, so that their aliases never meet."""
+
+
+class Serving(Model):
+    """The serving deployment's size in this environment."""
+
+    replicas: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Pods of the serving deployment, 1-1000."""
+    resources: Resources | None = None
+    """CPU, memory and GPUs per serving pod (replaces the spec's as a whole)."""
+
+
+class ImageMirror(Model):
+    """Pull images from this environment's registry: every image that starts with `from`
+    starts with `to` instead (steps, defaults, the serving image)."""
+
+    from_: str = Field(alias="from", min_length=1)
+    """The prefix the spec's images start with, e.g. ghcr.io/acme."""
+    to: str = Field(min_length=1)
+    """This environment's prefix, e.g. registry.prod.acme.io/acme."""
+
+
+class EnvSchedule(Model):
+    """The schedule in this environment (its cron is the spec's)."""
+
+    paused: bool
+    """Deploy the schedule paused (true) or running (false)."""
+
+
+class EnvDeploy(Model):
+    """The servers `mlspec deploy --env` talks to in this environment."""
+
+    kubeflow: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """The Kubeflow Pipelines API, e.g. https://kfp.prod.acme.io."""
+    airflow: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """The Airflow REST API, e.g. https://airflow.prod.acme.io."""
+    prefect: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """The Prefect API, e.g. https://prefect.prod.acme.io/api."""
+    cluster: str | None = Field(default=None, pattern=r"^https://\S+$")
+    """The Kubernetes API server this environment's rollout is deployed to: the destination of
+    its Argo CD Application (`compile --target rollout`), e.g. https://prod.k8s.acme.io, or
+    https://kubernetes.default.svc for the cluster Argo CD runs in."""
+
+
+class Tightened(Model):
+    """Stricter bounds for one check or requirement: a higher min, a lower max."""
+
+    model_config = ConfigDict(json_schema_extra=rules(at_least_one("min", "max")))
+
+    min: float | None = None
+    """The lowest value that passes here; at least the spec's."""
+    max: float | None = None
+    """The highest value that passes here; at most the spec's."""
+
+
+class GateOverride(Model):
+    """A gate made stricter in one environment; never looser than the spec's."""
+
+    require: dict[Annotated[str, Field(min_length=1)], Tightened] = Field(default_factory=dict)
+    """Model gates: metric (step.output) -> stricter bounds, e.g. {train.auc: {min: 0.95}}."""
+    checks: dict[Annotated[str, Field(min_length=1)], Tightened] = Field(default_factory=dict)
+    """Data gates: row_count, or KIND.COLUMN (null_fraction.age, range.amount) -> stricter
+    bounds."""
+
+
+def _secret_reference(value: Any) -> Any:
+    if isinstance(value, str | bool | int | float):
+        raise error(
+            "MS272",
+            "a secret given as a literal value",
+            "name a Kubernetes secret instead: {name: SECRET, key: KEY}; values never belong "
+            "in a spec",
+        )
+    return value
+
+
+class Environment(Model):
+    """Where the pipeline runs in one environment (dev, staging, prod): what legitimately
+    differs between environments. What runs (steps, their wiring, gate checks, promotion rules,
+    the rollout strategy) is the spec's in every environment."""
+
+    registry: EnvRegistry | None = None
+    """This environment's MLflow server and registered model."""
+    artifact_root: str | None = None
+    """Where this environment's artifacts are stored, e.g. s3://acme-prod/fraud."""
+    namespace: Namespace | None = None
+    """The Kubernetes namespace of the serving deployment and rollout objects."""
+    images: ImageMirror | None = None
+    """Pull images from this environment's registry: {from: ghcr.io/acme, to: ...}."""
+    serving: Serving | None = None
+    """The serving deployment's replicas and resources."""
+    prometheus: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """This environment's Prometheus (analyses without their own address, bandit rewards)."""
+    schedule: EnvSchedule | None = None
+    """{paused: true} to keep the schedule off here (e.g. in dev)."""
+    secrets: dict[
+        EnvName,
+        Annotated[SecretRef, BeforeValidator(_secret_reference, json_schema_input_type=SecretRef)],
+    ] = Field(default_factory=dict)
+    """Env variables read from this environment's Kubernetes secrets: NAME: {name, key}. Only
+    variables that read a secret in the spec; names only, never values."""
+    deploy: EnvDeploy | None = None
+    """The orchestrator servers of this environment (`mlspec deploy --env`)."""
+    gates: dict[Name, GateOverride] = Field(default_factory=dict)
+    """Gates made stricter here, e.g. {quality: {require: {train.auc: {min: 0.95}}}}."""
+    promote_from: Name | None = None
+    """The environment whose proven versions this one serves: only `mlspec promote --env
+    THIS --from THAT` sets its serving alias, with the exact version that passed there."""
 
 
 class Spec(Model):
@@ -2015,6 +2137,10 @@ class Spec(Model):
     tests: dict[Name, StepTest] = Field(default_factory=dict)
     """Step tests on fixture data, run by `mlspec test` (never compiled): per test, a step, its
     fixture inputs and what its outputs must be."""
+    environments: dict[Name, Environment] = Field(default_factory=dict)
+    """Where the pipeline runs: per environment (dev, staging, prod) its registry, artifact
+    root, namespace, image registry, serving size, Prometheus, schedule, secrets, servers and
+    stricter gates. `compile --env NAME` binds one."""
 
     @model_validator(mode="after")
     def _kind_shape(self) -> Spec:

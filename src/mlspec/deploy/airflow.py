@@ -100,7 +100,12 @@ from mlspec.runtime.lineage import CLOSE_TASK, LINEAGE_TASK, TRACK_TASK
 
 # `mlspec deploy` flags: connection settings, each also read from its environment variable.
 SETTINGS = (
-    Setting("airflow_url", "AIRFLOW_API_URL", "Airflow API server, e.g. http://127.0.0.1:8080."),
+    Setting(
+        "airflow_url",
+        "AIRFLOW_API_URL",
+        "Airflow API server, e.g. http://127.0.0.1:8080.",
+        server=True,
+    ),
     Setting(
         "airflow_token", "AIRFLOW_API_TOKEN", "Airflow API bearer token (or username/password)."
     ),

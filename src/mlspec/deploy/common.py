@@ -419,6 +419,9 @@ class Setting:
     name: str
     env: str
     help: str
+    # The server's URL: `deploy --env E` takes it from E's `deploy.<target>` unless the flag
+    # names one (over the environment variable, which may be another environment's).
+    server: bool = False
 
 
 class DeployerModule(Protocol):

@@ -71,7 +71,7 @@ from mlspec.deploy.wheels import require_published
 
 # `mlspec deploy` flags: connection settings, each also read from its environment variable.
 SETTINGS = (
-    Setting("kfp_host", "KF_PIPELINES_ENDPOINT", "Kubeflow Pipelines API host."),
+    Setting("kfp_host", "KF_PIPELINES_ENDPOINT", "Kubeflow Pipelines API host.", server=True),
     Setting("kfp_token", "KF_PIPELINES_TOKEN", "Kubeflow Pipelines bearer token."),
     Setting("kfp_namespace", "KF_PIPELINES_NAMESPACE", "Kubeflow namespace for recurring runs."),
 )

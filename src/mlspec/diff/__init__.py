@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlspec.compiler import analyze_text
+from mlspec.compiler import Analysis, analyze_text
 from mlspec.compiler.ir import Pipeline
 from mlspec.diff import version
 from mlspec.diff.changes import compare
+from mlspec.diff.changes.environments import compare_environments
 from mlspec.diff.model import RISKS, Change, Risk
 from mlspec.diff.sources import Side
 
@@ -36,21 +37,25 @@ class SpecDiff:
         return sum(1 for c in self.changes if c.risk == risk)
 
 
-def _analyzed(side: Side) -> Pipeline:
+def _analyzed(side: Side) -> Analysis:
     assert side.text is not None
-    return analyze_text(side.text, side.label, side.packages, side.folder).pipeline
+    return analyze_text(side.text, side.label, side.packages, side.folder)
 
 
 def diff(old: Side, new: Side) -> SpecDiff:
     """Raises SpecError (with diagnostics under the side's label) if a side is not valid."""
-    a = None if old.text is None else _analyzed(old)
-    b = None if new.text is None else _analyzed(new)
-    if a is None or b is None:
-        what = "added" if a is None else "removed"
-        reason = "a new pipeline" if a is None else "the pipeline is no longer deployed from here"
+    x = None if old.text is None else _analyzed(old)
+    y = None if new.text is None else _analyzed(new)
+    if x is None or y is None:
+        what = "added" if x is None else "removed"
+        reason = "a new pipeline" if x is None else "the pipeline is no longer deployed from here"
         change = Change("spec", what, "review", reason, None)
+        a = None if x is None else x.pipeline
+        b = None if y is None else y.pipeline
         return SpecDiff(old.label, new.label, a, b, (change,))
-    changes = compare(a, b)
+    a, b = x.pipeline, y.pipeline
+    # The pipeline as written, then where it runs: the environments are not in its IR.
+    changes = compare(a, b) + list(compare_environments(x, y))
     bumped = version.check(a.version, b.version, changes)
     if bumped is not None:
         changes.append(bumped)

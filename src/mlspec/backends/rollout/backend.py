@@ -4,7 +4,8 @@ Every pipeline target writes them under `rollout/` beside the pipeline file; `--
 rollout` writes them alone. One file per object (`<kind>-<name>.yaml`), a kustomization.yaml
 listing them in apply order, and `argocd/ignore-differences.yaml`: the entries to merge into
 the Argo CD Application so that Argo CD and the controller do not fight over fields the
-controller changes at run time.
+controller changes at run time. A spec with environments compiles to one GitOps tree instead
+(a base, an overlay per environment, Argo CD Applications): environments.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import ClassVar
 from mlspec.backends import support
 from mlspec.backends.base import Artifact
 from mlspec.backends.rollout import base, gitops
-from mlspec.backends.rollout.k8s import file_name, to_yaml
+from mlspec.backends.rollout.k8s import Doc, file_name, to_yaml
 from mlspec.backends.rollout.release import Release
 from mlspec.compiler import ir
 from mlspec.diagnostics import Diagnostic
@@ -119,16 +120,11 @@ def _as_warning(d: Diagnostic) -> Diagnostic:
 def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
     """The manifest files under `folder`; none if the spec has no rollout or it cannot be
     written (then `problems` said why)."""
-    rollout = pipeline.rollout
-    if rollout is None or any(d.severity == "error" for d in _blocking(Release(pipeline, rollout))):
+    rendered = render(pipeline)
+    if rendered is None:
         return []
-    release = Release(pipeline, rollout)
-    manifests = controller(rollout).manifests(release)
-    docs = gitops.apply_order(manifests.resources)
-    files = [Artifact(folder + file_name(doc), to_yaml(doc)) for doc in docs]
-    files.append(
-        Artifact(folder + "kustomization.yaml", to_yaml(gitops.kustomization(release, docs)))
-    )
+    release, manifests = rendered
+    files = object_files(release, manifests.resources, folder)
     if manifests.ignore_differences:
         files.append(
             Artifact(
@@ -137,6 +133,26 @@ def artifacts(pipeline: ir.Pipeline, folder: str = "") -> list[Artifact]:
             )
         )
     return sorted(files)
+
+
+def object_files(release: Release, docs: list[Doc], folder: str) -> list[Artifact]:
+    """One file per object, and the kustomization.yaml that lists them."""
+    files = [Artifact(folder + file_name(doc), to_yaml(doc)) for doc in docs]
+    kustomization = gitops.kustomization(release, docs)
+    return [*files, Artifact(folder + "kustomization.yaml", to_yaml(kustomization))]
+
+
+def render(pipeline: ir.Pipeline) -> tuple[Release, base.Manifests] | None:
+    """The manifests' objects in apply order; None if the spec has no rollout or it cannot be
+    written (then `problems` said why)."""
+    rollout = pipeline.rollout
+    if rollout is None or any(d.severity == "error" for d in _blocking(Release(pipeline, rollout))):
+        return None
+    release = Release(pipeline, rollout)
+    manifests = controller(rollout).manifests(release)
+    return release, base.Manifests(
+        gitops.apply_order(manifests.resources), manifests.ignore_differences
+    )
 
 
 FOLDER = "rollout/"

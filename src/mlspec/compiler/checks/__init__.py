@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from mlspec.compiler.checks import (
     cycles,
+    environments,
     fanout,
     gates,
     monitor,
@@ -45,6 +46,7 @@ SECTIONS: tuple[Callable[[Checker], None], ...] = (
     monitor.check_monitor,
     gates.check_unguarded_gates,
     tests.check_tests,
+    environments.check_environments,
     values.check_values,
 )
 

@@ -9,6 +9,7 @@ from mlspec.names import suggest
 def check_registry(c: Checker) -> None:
     spec = c.spec
     registry = spec.registry
+    _check_promote_from(c)
     if registry is None:
         return
     kind = c.output_type(registry.model, ("registry", "model"), "registry.model")
@@ -66,3 +67,22 @@ def check_registry(c: Checker) -> None:
                     suggest(dep, [*spec.gates, "rollout"])
                     or f"gates: {', '.join(spec.gates) or 'none'}, or 'rollout'",
                 )
+
+
+def _check_promote_from(c: Checker) -> None:
+    """An environment served from another (promote_from) takes the version that passed there:
+    a rule that waits for the rollout records that (`mlspec promote --rollout-passed`)."""
+    registry = c.spec.registry
+    if registry is not None and any("rollout" in rule.after for rule in registry.promote):
+        return
+    for name, env in c.spec.environments.items():
+        if env.promote_from is not None:
+            c.error(
+                ("environments", name, "promote_from"),
+                "MS280",
+                f"environment {name!r} promotes from {env.promote_from!r}, but no promotion "
+                "rule waits for the rollout: nothing records that a version passed there",
+                "add a rule like {alias: champion, after: [model_quality, rollout]} (and a "
+                "registry and rollout); `mlspec promote --rollout-passed` applies it once the "
+                "rollout there finished",
+            )

@@ -37,7 +37,12 @@ __all__ = ["SETTINGS", "deploy", "offline_plan"]
 
 # `mlspec deploy` flags: connection settings, each also read from its environment variable.
 SETTINGS = (
-    Setting("prefect_api_url", "PREFECT_API_URL", "Prefect API, e.g. http://127.0.0.1:4200/api."),
+    Setting(
+        "prefect_api_url",
+        "PREFECT_API_URL",
+        "Prefect API, e.g. http://127.0.0.1:4200/api.",
+        server=True,
+    ),
     Setting(
         "prefect_work_pool", "MLSPEC_PREFECT_WORK_POOL", "Prefect work pool [default: mlspec]."
     ),

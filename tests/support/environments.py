@@ -1,0 +1,20 @@
+"""The breast-cancer example with three environments (dev, staging, prod) that set every field
+an environment has: tests/diff/environments/environments.yaml appended, the example's defaults
+reading S3_KEY from a secret (which prod rebinds). Analyse it under EXAMPLE's name, so that its
+step package is found beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "breast-cancer" / "pipeline.yaml"
+SECTION = ROOT / "tests" / "diff" / "environments" / "environments.yaml"
+_RESOURCES = '  resources: {cpu: "1", memory: 2Gi}\n'
+_SECRET = "  env:\n    S3_KEY: {secret: {name: s3, key: secret-key}}\n"
+
+
+def with_environments() -> str:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert text.count(_RESOURCES) == 1, "the example's defaults changed: update this helper"
+    return text.replace(_RESOURCES, _RESOURCES + _SECRET) + "\n" + SECTION.read_text()
