@@ -1,6 +1,6 @@
 """The overlays' JSON patches, applied by python-json-patch (RFC 6902), give the environment's
 document exactly: any two documents, any keys (a '/' or '~' in a label key), any list lengths.
-kustomize applies the real overlays in test_environments.py."""
+kustomize applies the real overlays in test_gitops_environments.py."""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ environments:
     prometheus: http://prometheus.dev-monitoring:9090
     deploy: {cluster: https://kubernetes.default.svc}
   staging:
+    registry: {registered_model: fraud-detector-staging}
     namespace: fraud-staging
     images: {from: ghcr.io/acme, to: registry.staging.acme.io/acme}
     deploy: {cluster: https://kubernetes.default.svc}
