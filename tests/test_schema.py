@@ -84,6 +84,8 @@ SCHEMA_CANNOT_SAY = {
     "MS277-shared-registered-model.yaml": _ENV_ACROSS,
     "MS278-namespace-without-rollout.yaml": _ENV_ACROSS,
     "MS279-mirror-matches-no-image.yaml": _ENV_ACROSS,
+    "MS280-promote-from-without-rollout-rule.yaml": "an environment's promote_from against the "
+    f"promotion rules' `after` lists: {_TWO_VALUES}",
     "MS104-failure-limit.yaml": f"failure_limit against count: {_TWO_VALUES}",
     "MS104-min-above-max.yaml": f"min against max: {_TWO_VALUES}",
     "MS104-header-regex.yaml": "a regex that does not compile: JSON Schema has no portable test "

@@ -339,6 +339,7 @@ SAMPLES: dict[str, Any] = {
     "kubeflow": "https://kfp.other",
     "airflow": "https://airflow.other",
     "prefect": "https://prefect.other/api",
+    "cluster": "https://k8s.other",
     "from_": "ghcr.io/acme",
     "to": "registry.other/acme",
     "paused": True,

@@ -372,6 +372,9 @@ def _environment_rows() -> dict[str, dict[str, Entry]]:
     }
     rows[".serving.resources.gpu"] = everywhere(serving, ok())
     rows |= {f".deploy.{t}": everywhere(deploy) for t in ("kubeflow", "airflow", "prefect")}
+    rows[".deploy.cluster"] = everywhere(
+        ok("the Argo CD Application's destination in the GitOps tree (`--target rollout`)")
+    )
     rows |= {
         f".secrets{p}": pipelines(ok(bound + "steps.*.env.*.secret"), _SECRET, _SECRET)
         for p in ("", ".*.name", ".*.key")

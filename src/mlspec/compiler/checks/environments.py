@@ -150,12 +150,12 @@ def _not_looser(
 ) -> None:
     """MS273 if `value` passes more than the spec's `threshold` (a number or params.NAME,
     judged by the parameter's default)."""
-    shown = f"{threshold:g}" if isinstance(threshold, float | int) else str(threshold)
+    shown = str(threshold)  # str: an int too large for a float stays printable
     if isinstance(threshold, str):
         param = c.spec.params.get(threshold.removeprefix("params."))
         if param is None or not isinstance(param.default, int | float):
             return  # an unknown or non-numeric parameter: the gate's own checks report it
-        shown = f"{threshold} (default {param.default:g}; a run may pass another value)"
+        shown = f"{threshold} (default {param.default}; a run may pass another value)"
         threshold = param.default
     looser = value < threshold if bound == "min" else value > threshold
     if looser:
@@ -163,7 +163,7 @@ def _not_looser(
         c.error(
             at,
             "MS273",
-            f"environment {env!r} loosens {what}: {bound} {value:g} is {side} the spec's {shown}",
+            f"environment {env!r} loosens {what}: {bound} {value} is {side} the spec's {shown}",
             f"an environment may only tighten a gate: a {bound} "
             f"{'at least' if bound == 'min' else 'at most'} the spec's, or none",
         )
