@@ -17,6 +17,7 @@ from mlspec.diagnostics import Diagnostic, SpecError
 
 if TYPE_CHECKING:
     from mlspec.backends.base import Artifact, Backend
+    from mlspec.backends.rollout.environments import Environment
     from mlspec.backends.rollout.gitops import Repository
     from mlspec.bandit.config import Config
     from mlspec.compiler import Analysis
@@ -111,8 +112,38 @@ def compile_gitops(
     from mlspec.compiler.passes import pin_model
 
     pipeline = pin_model(analysis.pipeline, model_version, model_uri)
-    files, found = tree(analysis, repository, lambda p: pin_model(p, model_version, model_uri))
+    bound, found = gitops_environments(analysis)
+    if any(d.severity == "error" for d in found):
+        return Compiled("rollout", pipeline, tuple(found))
+    files, problems = tree(
+        analysis.pipeline, bound, repository, lambda p: pin_model(p, model_version, model_uri)
+    )
+    found += problems
     return Compiled("rollout", pipeline, tuple(found), tuple(files))
+
+
+def gitops_environments(analysis: Analysis) -> tuple[list[Environment], list[Diagnostic]]:
+    """Each environment of the spec as the GitOps tree needs it (its bound pipeline, cluster,
+    sync and positions), and the problems of binding them."""
+    from mlspec.backends.rollout.environments import Environment
+
+    found: list[Diagnostic] = []
+    bound: list[Environment] = []
+    source = analysis.source
+    for name, settings in analysis.spec.environments.items():
+        try:
+            one = analysis.for_environment(name)
+        except SpecError as exc:
+            found += [d for d in exc.diagnostics if d not in found]
+            continue
+        at = ("environments", name)
+        spans = {"": source.span(at, key=True)}
+        for key in ("deploy", "namespace"):
+            spans[key] = source.span((*at, key) if source.has((*at, key)) else at, key=True)
+        cluster = settings.deploy.cluster if settings.deploy is not None else None
+        automated = settings.promote_from is None  # it serves what another proved: by hand
+        bound.append(Environment(name, one.pipeline, cluster, automated, spans))
+    return bound, found
 
 
 def emitted(compiled: Compiled) -> Compiled:

@@ -24,7 +24,7 @@ from support.controller_rules import flagger_rules
 from support.crd_validation import validate_documents
 from support.yaml_readers import load_all, typed
 
-from mlspec.api import compile_gitops
+from mlspec.api import compile_gitops, gitops_environments
 from mlspec.backends.rollout import environments
 from mlspec.backends.rollout.backend import artifacts, render
 from mlspec.backends.rollout.gitops import Repository, Source
@@ -80,7 +80,9 @@ def _pin(pipeline: Any) -> Any:
 
 
 def _tree(analysis: Analysis) -> dict[str, str]:
-    files, found = environments.tree(analysis, REPOSITORY, _pin)
+    bound, found = gitops_environments(analysis)
+    assert [d for d in found if d.severity == "error"] == []
+    files, found = environments.tree(analysis.pipeline, bound, REPOSITORY, _pin)
     assert [d for d in found if d.severity == "error"] == []
     return {f.path: f.text for f in files}
 
@@ -305,14 +307,16 @@ def test_changed_objects_and_foreign_namespaces_are_refused() -> None:
     """No binding changes which objects there are today; the guard keeps a future one from
     writing an overlay that patches objects the base lacks."""
     analysis = analyze_file(SPEC)
+    bound, _ = gitops_environments(analysis)
+    settings = next(env for env in bound if env.name == "prod")
     base, prod = (_rendered(analysis, env) for env in (None, "prod"))
     prod.manifests.resources.append(_service("fraud-scorer-extra", "fraud-prod"))
-    [moved] = environments._objects(analysis, base, prod)
+    [moved] = environments._objects(settings, base, prod)
     assert (moved.code, moved.span.line) == ("MS285", _line(SPEC.read_text(), "  prod:"))
     assert "Service fraud-scorer-extra" in moved.message
     prod = _rendered(analysis, "prod")
     prod.manifests.resources[0]["metadata"]["namespace"] = "elsewhere"
-    [outside] = environments._objects(analysis, base, prod)
+    [outside] = environments._objects(settings, base, prod)
     assert (outside.code, outside.span.line) == (
         "MS286",
         _line(SPEC.read_text(), "namespace: fraud-prod"),

@@ -23,8 +23,8 @@ from mlspec.backends.rollout import backend, gitops, patches
 from mlspec.backends.rollout.base import Manifests
 from mlspec.backends.rollout.k8s import Doc, file_name, to_yaml
 from mlspec.backends.rollout.release import Release
-from mlspec.compiler import Analysis, ir
-from mlspec.diagnostics import Diagnostic, Span, SpecError
+from mlspec.compiler import ir
+from mlspec.diagnostics import Diagnostic, Span
 
 OBJECTS_DIFFER = "MS285"
 OUTSIDE_NAMESPACE = "MS286"
@@ -33,6 +33,19 @@ NO_CLUSTER = "MS288"
 
 BASE = "base/"
 ARGOCD = "argocd/"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment as the tree needs it (api.compile_gitops reads it from the spec)."""
+
+    name: str
+    pipeline: ir.Pipeline  # the spec bound to it
+    cluster: str | None  # deploy.cluster: the Argo CD Application's destination
+    automated: bool  # synced by Argo CD on its own; False: it serves what another proved
+    # Where diagnostics about it point: its key (""), and its `deploy` and `namespace` keys
+    # (each the environment's key when it does not set them).
+    spans: dict[str, Span]
 
 
 @dataclass(frozen=True)
@@ -45,19 +58,18 @@ class Rendered:
 
 
 def tree(
-    analysis: Analysis, repository: gitops.Repository, prepare: Callable[[ir.Pipeline], ir.Pipeline]
+    base_pipeline: ir.Pipeline,
+    bound: list[Environment],
+    repository: gitops.Repository,
+    prepare: Callable[[ir.Pipeline], ir.Pipeline],
 ) -> tuple[list[Artifact], list[Diagnostic]]:
     """The tree's files (none if there are errors) and the diagnostics. `prepare` is applied to
     every environment's pipeline and the base's (the model pin that `compile` was given)."""
     found: list[Diagnostic] = []
     rendered: list[Rendered] = []
-    for name in (None, *analysis.spec.environments):
-        try:
-            bound = analysis if name is None else analysis.for_environment(name)
-        except SpecError as exc:
-            found += exc.diagnostics
-            continue
-        pipeline = prepare(bound.pipeline)
+    settings = {env.name: env for env in bound}
+    for name, pipeline in [(None, base_pipeline), *((e.name, e.pipeline) for e in bound)]:
+        pipeline = prepare(pipeline)
         found += backend.problems(pipeline, alone=True)
         manifests = backend.render(pipeline)
         if manifests is not None:
@@ -66,13 +78,13 @@ def tree(
     if any(d.severity == "error" for d in found):
         return [], found
     base, *environments = rendered
-    found += _refused(analysis, base, environments)
+    found += _refused(settings, base, environments)
     if any(d.severity == "error" for d in found):
         return [], found
     files = backend.object_files(base.release, base.manifests.resources, BASE)
     for env in environments:
         files += _overlay_files(base, env)
-    files += _argocd_files(analysis, environments, repository)
+    files += _argocd_files(settings, environments, repository)
     return sorted(files), found
 
 
@@ -95,20 +107,20 @@ def _overlay_files(base: Rendered, env: Rendered) -> list[Artifact]:
 
 
 def _argocd_files(
-    analysis: Analysis, environments: list[Rendered], repository: gitops.Repository
+    settings: dict[str, Environment], environments: list[Rendered], repository: gitops.Repository
 ) -> list[Artifact]:
     files = []
     for env in environments:
         assert env.environment is not None
-        settings = analysis.spec.environments[env.environment]
-        assert settings.deploy is not None and settings.deploy.cluster is not None
+        bound = settings[env.environment]
+        assert bound.cluster is not None
         app = gitops.application(
             env.release,
             env.environment,
             env.manifests.ignore_differences,
             gitops.Source(repository, f"overlays/{env.environment}"),
-            cluster=settings.deploy.cluster,
-            automated=settings.promote_from is None,
+            cluster=bound.cluster,
+            automated=bound.automated,
         )
         files.append(Artifact(ARGOCD + file_name(app), to_yaml(app)))
     listed = gitops.listing([f.path.removeprefix(ARGOCD) for f in files])
@@ -118,18 +130,20 @@ def _argocd_files(
 # --- what an overlay cannot say ---------------------------------------------------------------
 
 
-def _refused(analysis: Analysis, base: Rendered, environments: list[Rendered]) -> list[Diagnostic]:
+def _refused(
+    settings: dict[str, Environment], base: Rendered, environments: list[Rendered]
+) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     seen: dict[tuple[str, str], str] = {}
     for env in environments:
         name = env.environment
         assert name is not None
-        settings = analysis.spec.environments[name]
-        cluster = settings.deploy.cluster if settings.deploy is not None else None
+        bound = settings[name]
+        cluster = bound.cluster
         if cluster is None:
             found.append(
                 Diagnostic(
-                    _span(analysis, name, "deploy"),
+                    bound.spans["deploy"],
                     NO_CLUSTER,
                     f"environment {name!r} names no cluster, so its Argo CD Application has "
                     "nowhere to deploy",
@@ -142,7 +156,7 @@ def _refused(analysis: Analysis, base: Rendered, environments: list[Rendered]) -
             if where in seen:
                 found.append(
                     Diagnostic(
-                        _span(analysis, name, "namespace"),
+                        bound.spans["namespace"],
                         SHARED_NAMESPACE,
                         f"environments {seen[where]!r} and {name!r} both deploy "
                         f"{env.release.name} into namespace {where[1]!r} of {cluster}: their "
@@ -151,11 +165,11 @@ def _refused(analysis: Analysis, base: Rendered, environments: list[Rendered]) -
                     )
                 )
             seen.setdefault(where, name)
-        found += _objects(analysis, base, env)
+        found += _objects(bound, base, env)
     return found
 
 
-def _objects(analysis: Analysis, base: Rendered, env: Rendered) -> list[Diagnostic]:
+def _objects(bound: Environment, base: Rendered, env: Rendered) -> list[Diagnostic]:
     """An overlay patches the base's objects in place, all in the environment's namespace."""
     assert env.environment is not None
     old = {_identity(d) for d in base.manifests.resources}
@@ -164,7 +178,7 @@ def _objects(analysis: Analysis, base: Rendered, env: Rendered) -> list[Diagnost
         named = ", ".join(f"{kind} {name}" for _, kind, name in sorted(old ^ new))
         return [
             Diagnostic(
-                _span(analysis, env.environment),
+                bound.spans[""],
                 OBJECTS_DIFFER,
                 f"environment {env.environment!r} changes which objects the rollout has "
                 f"({named}), and an overlay can only patch the base's objects",
@@ -179,7 +193,7 @@ def _objects(analysis: Analysis, base: Rendered, env: Rendered) -> list[Diagnost
     ]
     return [
         Diagnostic(
-            _span(analysis, env.environment, "namespace"),
+            bound.spans["namespace"],
             OUTSIDE_NAMESPACE,
             f"{d['kind']} {d['metadata']['name']} is not in environment "
             f"{env.environment!r}'s namespace {env.release.namespace!r}, and the overlay's "
@@ -192,11 +206,3 @@ def _objects(analysis: Analysis, base: Rendered, env: Rendered) -> list[Diagnost
 
 def _identity(doc: Doc) -> tuple[str, str, str]:
     return doc["apiVersion"], doc["kind"], doc["metadata"]["name"]
-
-
-def _span(analysis: Analysis, environment: str, *field: str) -> Span:
-    """The field's key, else the environment's (`dev:`) when it does not set the field."""
-    path = ("environments", environment, *field)
-    if not analysis.source.has(path):
-        path = ("environments", environment)
-    return analysis.source.span(path, key=True)
