@@ -15,13 +15,13 @@ _SECRET = "  env:\n    S3_KEY: {secret: {name: s3, key: secret-key}}\n"
 
 
 def with_environments() -> str:
-    text = _without_environments(EXAMPLE.read_text(encoding="utf-8"))
+    text = without_environments(EXAMPLE.read_text(encoding="utf-8"))
     assert text.count(_RESOURCES) == 1, "the example's defaults changed: update this helper"
     return text.replace(_RESOURCES, _RESOURCES + _SECRET) + "\n" + SECTION.read_text()
 
 
-def _without_environments(text: str) -> str:
-    """The example less its own environments section (this one replaces it)."""
+def without_environments(text: str) -> str:
+    """A spec's text less its environments section (the top-level `environments:` block)."""
     lines = text.splitlines(keepends=True)
     start = lines.index("environments:\n")
     end = next(
